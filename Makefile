@@ -1,0 +1,31 @@
+# Two commands do all set-up on a fresh machine (Python 3.11+):
+#   make demo   - builds .venv, generates a demo workspace and runs two report rounds
+#   make test   - builds .venv, runs lint, types and the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: $(BIN)/.installed
+	$(BIN)/automation demo --workspace demo-workspace
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check automation tests bench
+	$(BIN)/ruff format --check automation tests bench
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+bench: $(BIN)/.installed
+	$(BIN)/python bench/damage_rollup.py
+
+clean:
+	rm -rf $(VENV) demo-workspace .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,5 @@
+"""Allow ``python -m automation``."""
+
+from automation.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Backends implementing the ports: ``local`` (a folder) and, later, ``graph``."""

@@ -1,0 +1,129 @@
+"""The ``automation`` command line.
+
+Commands that do not talk to Microsoft Graph never import msgraph (it costs seconds).
+Exit codes: 0 success, 1 the run failed (bad data, delivery), 2 configuration or usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from automation.errors import AutomationError, ConfigError
+from automation.timeutil import JST, parse_now
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="automation",
+        description="Microsoft 365 workflow automation for disaster reports and DX progress.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    validate = sub.add_parser("validate", help="check a configuration file and exit")
+    validate.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
+
+    sub.add_parser("schema", help="print the JSON Schema of the configuration (for editors)")
+
+    run = sub.add_parser("run", help="run one flow once")
+    run.add_argument("flow", help="flow id from the configuration")
+    run.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
+    run.add_argument("--now", help="the time to run as (ISO 8601; default: the current time, JST)")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="render and show everything; record and deliver nothing",
+    )
+    run.add_argument("--json", action="store_true", help="print the run record as JSON")
+    run.add_argument("--show", action="store_true", help="also print every rendered message")
+
+    demo = sub.add_parser("demo", help="generate a demo workspace and run two report rounds")
+    demo.add_argument(
+        "--workspace",
+        type=Path,
+        default=Path("demo-workspace"),
+        help="folder to (re)create (default: ./demo-workspace)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``automation`` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "validate":
+            return _validate(args.config)
+        if args.command == "schema":
+            return _schema()
+        if args.command == "run":
+            return _run(args)
+        if args.command == "demo":
+            from automation.demo import run_demo  # noqa: PLC0415  # keeps other commands light
+
+            return run_demo(args.workspace)
+    except ConfigError as err:
+        print(err.message, file=sys.stderr)
+        return EXIT_CONFIG
+    except AutomationError as err:
+        print(f"error ({err.action}): {err.message}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+    return EXIT_CONFIG  # pragma: no cover - argparse requires a command
+
+
+def _validate(path: Path) -> int:
+    from automation.config.loader import load_config  # noqa: PLC0415
+
+    loaded = load_config(path)
+    flows = ", ".join(f"{f.id} ({f.kind})" for f in loaded.config.flows)
+    print(f"{path}: OK; flows: {flows}; departments: {len(loaded.config.directory.departments)}")
+    return EXIT_OK
+
+
+def _schema() -> int:
+    from automation.config.models import AppConfig  # noqa: PLC0415
+
+    print(json.dumps(AppConfig.model_json_schema(), ensure_ascii=False, indent=2))
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    from automation.config.loader import load_config  # noqa: PLC0415
+    from automation.runner import run_flow  # noqa: PLC0415
+    from automation.summary import format_summary  # noqa: PLC0415
+
+    try:
+        now = parse_now(args.now) if args.now else datetime.now(JST)
+    except ValueError:
+        print(
+            f"--now {args.now!r} is not an ISO 8601 time; use e.g. 2026-09-01T09:30+09:00",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    loaded = load_config(args.config)
+    result = asyncio.run(run_flow(loaded, args.flow, now, dry_run=args.dry_run))
+    if args.json:
+        print(json.dumps(result.record, ensure_ascii=False, indent=2))
+    else:
+        print(format_summary(result.record))
+    if args.show:
+        for message, rendered in result.rendered:
+            print(
+                f"\n===== {message.kind} → {message.contact.label} ({message.contact.channel}) ====="
+            )
+            print(f"件名: {rendered.subject}")
+            print(
+                rendered.text
+                or rendered.html
+                or json.dumps(rendered.card, ensure_ascii=False, indent=2)
+            )
+    return EXIT_OK if result.ok else EXIT_FAILED

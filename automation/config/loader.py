@@ -1,0 +1,338 @@
+"""Load and validate configuration, reporting every problem as FILE:LINE:COL.
+
+YAML is composed into nodes first so that each value keeps its position; pydantic's
+error locations are then mapped back to those positions. ``${NAME}`` in a string is
+replaced by the environment variable NAME; a missing variable is a problem at its line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from automation.config.models import AppConfig, Directory
+from automation.errors import ConfigError
+
+ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    """One configuration problem with its position."""
+
+    file: str
+    line: int
+    column: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class ConfigValidationError(ConfigError):
+    """The configuration has one or more problems; all are listed."""
+
+    def __init__(self, problems: list[ConfigProblem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass
+class _Positions:
+    """Start marks of YAML keys and values by their path in the document."""
+
+    file: str
+    keys: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+    values: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+
+    def find(self, loc: Loc, *, prefer_key: bool = False) -> tuple[int, int]:
+        """Position of the deepest known path prefix of ``loc``."""
+        for end in range(len(loc), -1, -1):
+            prefix = loc[:end]
+            first, second = (self.keys, self.values) if prefer_key else (self.values, self.keys)
+            if prefix in first:
+                return first[prefix]
+            if prefix in second:
+                return second[prefix]
+        return (1, 1)
+
+
+@dataclass
+class LoadedConfig:
+    """A validated configuration and where it came from."""
+
+    config: AppConfig
+    path: Path
+
+    @property
+    def base_dir(self) -> Path:
+        """Folder that relative paths in the configuration are resolved against."""
+        return self.path.parent
+
+    def resolve(self, path: Path) -> Path:
+        """Resolve a configured path relative to the configuration file."""
+        return path if path.is_absolute() else (self.base_dir / path)
+
+
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedConfig:
+    """Read, substitute, validate and cross-check a configuration file."""
+    env = os.environ if environ is None else environ
+    data, positions, problems = _read_yaml(path, env)
+    if problems:
+        raise ConfigValidationError(problems)
+    if isinstance(data, dict) and isinstance(data.get("directory"), str):
+        directory_path = path.parent / data["directory"]
+        if not directory_path.is_file():
+            line, col = positions.find(("directory",))
+            raise ConfigValidationError(
+                [
+                    ConfigProblem(
+                        str(path),
+                        line,
+                        col,
+                        "directory",
+                        f"directory file {directory_path} does not exist; "
+                        "create it or list departments inline",
+                    )
+                ]
+            )
+        dir_data, dir_positions, dir_problems = _read_yaml(directory_path, env)
+        if dir_problems:
+            raise ConfigValidationError(dir_problems)
+        try:
+            data["directory"] = Directory.model_validate(dir_data).model_dump()
+        except ValidationError as err:
+            raise ConfigValidationError(_problems(err, dir_data, dir_positions)) from None
+    try:
+        config = AppConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigValidationError(_problems(err, data, positions)) from None
+    cross = _cross_check(config, positions)
+    if cross:
+        raise ConfigValidationError(cross)
+    return LoadedConfig(config, path)
+
+
+def _read_yaml(path: Path, env: Mapping[str, str]) -> tuple[Any, _Positions, list[ConfigProblem]]:
+    positions = _Positions(str(path))
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        return (
+            None,
+            positions,
+            [ConfigProblem(str(path), 1, 1, "", "file not found; check -c FILE")],
+        )
+    except (OSError, UnicodeDecodeError) as err:
+        return None, positions, [ConfigProblem(str(path), 1, 1, "", f"cannot read file: {err}")]
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        return (
+            None,
+            positions,
+            [
+                ConfigProblem(
+                    str(path),
+                    line,
+                    col,
+                    "",
+                    f"YAML syntax: {err.problem or err}; "
+                    "check indentation and quoting on this line",
+                )
+            ],
+        )
+    except yaml.YAMLError as err:
+        return None, positions, [ConfigProblem(str(path), 1, 1, "", f"YAML: {err}")]
+    if node is None or not isinstance(data, dict):
+        return (
+            None,
+            positions,
+            [ConfigProblem(str(path), 1, 1, "", "expected a mapping with 'version: 1' at the top")],
+        )
+    _record(node, (), positions)
+    problems: list[ConfigProblem] = []
+    data = _substitute(data, (), env, positions, problems)
+    return data, positions, problems
+
+
+def _record(node: yaml.Node, loc: Loc, positions: _Positions) -> None:
+    positions.values[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+            positions.keys[(*loc, key)] = (
+                key_node.start_mark.line + 1,
+                key_node.start_mark.column + 1,
+            )
+            _record(value_node, (*loc, key), positions)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _record(item, (*loc, index), positions)
+
+
+def _substitute(
+    value: Any,
+    loc: Loc,
+    env: Mapping[str, str],
+    positions: _Positions,
+    problems: list[ConfigProblem],
+) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _substitute(v, (*loc, str(k)), env, positions, problems) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_substitute(v, (*loc, i), env, positions, problems) for i, v in enumerate(value)]
+    if isinstance(value, str) and "${" in value:
+
+        def replace(match: re.Match[str]) -> str:
+            name = match[1]
+            if name not in env:
+                line, col = positions.find(loc)
+                problems.append(
+                    ConfigProblem(
+                        positions.file,
+                        line,
+                        col,
+                        _dotted(loc),
+                        f"environment variable {name} is not set; export it "
+                        "(or put it in the service's environment file)",
+                    )
+                )
+                return ""
+            return env[name]
+
+        return ENV_REF.sub(replace, value)
+    return value
+
+
+def _problems(err: ValidationError, data: Any, positions: _Positions) -> list[ConfigProblem]:
+    problems = []
+    for error in err.errors():
+        loc = _data_loc(tuple(error["loc"]), data)
+        extra = error["type"] == "extra_forbidden"
+        line, col = positions.find(loc, prefer_key=extra)
+        message = error["msg"]
+        if extra:
+            message = f"unknown key {loc[-1]!r}; check its spelling (see 'automation schema')"
+        elif error["type"] == "missing":
+            message = "required key is missing"
+        elif error["type"] in ("literal_error", "union_tag_invalid"):
+            message = f"{message} (got {error.get('input')!r})"
+        problems.append(ConfigProblem(positions.file, line, col, _dotted(loc), message))
+    return sorted(problems, key=lambda p: (p.line, p.column))
+
+
+def _data_loc(loc: Loc, data: Any) -> Loc:
+    """Drop pydantic's union-tag steps (``'matrix'``) that do not exist in the YAML."""
+    result: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict):
+            if part in node:
+                result.append(part)
+                node = node[part]
+                continue
+            if (isinstance(part, str) and node.get("type") == part) or node.get("kind") == part:
+                continue
+            result.append(part)
+            node = None
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            result.append(part)
+            node = node[part]
+        else:
+            result.append(part)
+            node = None
+    return tuple(result)
+
+
+def _dotted(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _cross_check(config: AppConfig, positions: _Positions) -> list[ConfigProblem]:
+    problems = []
+
+    def add(loc: Loc, message: str) -> None:
+        line, col = positions.find(loc)
+        problems.append(ConfigProblem(positions.file, line, col, _dotted(loc), message))
+
+    names = {d.name for d in config.directory.departments}
+    seen_ids: set[str] = set()
+    for index, flow in enumerate(config.flows):
+        loc: Loc = ("flows", index)
+        if flow.id in seen_ids:
+            add((*loc, "id"), f"flow id {flow.id!r} is used twice; give each flow its own id")
+        seen_ids.add(flow.id)
+        params = flow.params
+        for i, dept in enumerate(params.departments or ()):
+            department = config.directory.get(dept)
+            if department is None:
+                add(
+                    (*loc, "params", "departments", i),
+                    f"department {dept!r} is not in the directory; add it there or fix the name "
+                    f"(known: {', '.join(sorted(names))})",
+                )
+            elif department.sheet is None:
+                add(
+                    (*loc, "params", "departments", i),
+                    f"department {dept!r} has no 'sheet' in the directory; add its sheet name",
+                )
+        if params.departments is None and not any(d.sheet for d in config.directory.departments):
+            add((*loc, "params"), "no department in the directory has a 'sheet'; add sheet names")
+        for dept in params.layouts:
+            if dept not in names:
+                add(
+                    (*loc, "params", "layouts", dept),
+                    f"layout given for {dept!r}, which is not in the directory",
+                )
+        catalogue = params.catalogue
+        from automation.damage.catalogue import DEFAULT_ITEMS  # noqa: PLC0415
+
+        codes = {item.code for item in DEFAULT_ITEMS}
+        for key in ("only", "exclude"):
+            for i, code in enumerate(getattr(catalogue, key) or ()):
+                if code not in codes:
+                    add(
+                        (*loc, "params", "catalogue", key, i),
+                        f"unknown item code {code!r}; see the catalogue in the README",
+                    )
+        for i, spec in enumerate(catalogue.extra):
+            if spec.code in codes:
+                add(
+                    (*loc, "params", "catalogue", "extra", i, "code"),
+                    f"item code {spec.code!r} already exists; choose another code",
+                )
+        if (
+            params.templates is not None
+            and not (positions_dir(positions) / params.templates).is_dir()
+        ):
+            add((*loc, "params", "templates"), f"template folder {params.templates} does not exist")
+    return problems
+
+
+def positions_dir(positions: _Positions) -> Path:
+    """Folder of the file the positions belong to."""
+    return Path(positions.file).parent

@@ -1,0 +1,200 @@
+"""Pydantic models of the YAML configuration (``version: 1``).
+
+Every model forbids unknown keys, so a typo is an error with its line, not a silently
+ignored setting. A flow's ``kind`` selects the model of its ``params``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Model(BaseModel):
+    """Base: unknown keys are errors; values are immutable after validation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Channel = Literal["mail", "teams_channel", "teams_webhook"]
+
+
+class Contact(Model):
+    """Where a message goes: a mailbox, a Teams channel, or a Teams Workflows webhook."""
+
+    channel: Channel = Field(description="mail | teams_channel | teams_webhook")
+    address: str = Field(
+        min_length=1,
+        description="Mail address, Teams channel reference, or webhook URL (use ${ENV_VAR}).",
+    )
+    name: str | None = Field(default=None, description="Display name used in greetings.")
+
+    @property
+    def label(self) -> str:
+        """How the recipient is shown in logs and run records (webhook URLs are secrets)."""
+        if self.channel == "teams_webhook":
+            return self.name or "teams-webhook"
+        return self.address
+
+
+class Department(Model):
+    """A department (部局/課) in the directory shared by all flows."""
+
+    name: str = Field(min_length=1, description="Department name as people say it.")
+    sheet: str | None = Field(default=None, description="Its sheet in the damage workbook.")
+    contacts: tuple[Contact, ...] = Field(default=(), description="Where its messages go.")
+
+
+class Directory(Model):
+    """The department directory."""
+
+    departments: tuple[Department, ...]
+
+    @model_validator(mode="after")
+    def _unique(self) -> Directory:
+        seen: set[str] = set()
+        for dept in self.departments:
+            if dept.name in seen:
+                raise ValueError(f"department {dept.name!r} is listed twice; keep one entry")
+            seen.add(dept.name)
+        return self
+
+    def get(self, name: str) -> Department | None:
+        """The department with this name, if listed."""
+        return next((d for d in self.departments if d.name == name), None)
+
+
+class StateConfig(Model):
+    """Where run history, snapshots and the outbox are kept."""
+
+    path: Path = Field(default=Path("state/automation.sqlite"), description="SQLite file.")
+
+
+class LocalBackend(Model):
+    """A folder standing in for the tenant: workbooks in, artefacts and deliveries out."""
+
+    type: Literal["local"] = "local"
+    root: Path = Field(default=Path("."), description="Folder holding the input workbooks.")
+    artefacts: Path = Field(default=Path("artefacts"), description="Where merged workbooks go.")
+    deliveries: Path = Field(default=Path("deliveries"), description="Where messages are written.")
+
+
+class MatrixLayout(Model):
+    """One row per municipality, one column per item (headers may be 2-3 rows, merged)."""
+
+    type: Literal["matrix"] = "matrix"
+    key_headers: tuple[str, ...] = Field(
+        default=("市町村", "市町村名", "市区町村", "市区町村名", "地域"),
+        description="Header of the municipality column (any of these).",
+    )
+
+
+class RecordsLayout(Model):
+    """One row per incident (e.g. a road closure), counted per item and status."""
+
+    type: Literal["records"] = "records"
+    type_column: tuple[str, ...] = Field(default=("被害種別", "種別", "区分"))
+    municipality_column: tuple[str, ...] = Field(default=("市町村", "市町村名", "所在市町村"))
+    status_column: tuple[str, ...] = Field(default=("状況", "状態", "対応状況"))
+    statuses: tuple[str, ...] | None = Field(
+        default=None, description="Allowed status values; anything else is a data problem."
+    )
+
+
+Layout = Annotated[MatrixLayout | RecordsLayout, Field(discriminator="type")]
+
+
+class ItemSpec(Model):
+    """An item an admin adds to the catalogue."""
+
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: str = Field(min_length=1)
+    unit: str = Field(min_length=1)
+    category: str = Field(default="その他")
+    aliases: tuple[str, ...] = ()
+
+
+class CatalogueConfig(Model):
+    """Restrict or extend the default FDMA item catalogue."""
+
+    only: tuple[str, ...] | None = Field(default=None, description="Keep only these codes.")
+    exclude: tuple[str, ...] = Field(default=(), description="Drop these codes.")
+    extra: tuple[ItemSpec, ...] = Field(default=(), description="Add these items.")
+
+
+class Deadlines(Model):
+    """Reporting deadlines (JST): fixed times of day, or every N hours from midnight."""
+
+    times: tuple[time, ...] = Field(
+        default=(), description='Times of day, e.g. ["09:00", "15:00"].'
+    )
+    every_hours: int | None = Field(
+        default=None, ge=1, le=24, description="E.g. 3 means 0時, 3時, ... 21時."
+    )
+    remind_minutes_before: int = Field(default=30, ge=1, le=24 * 60)
+    since: datetime | None = Field(default=None, description="No deadline before this time.")
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> Deadlines:
+        if bool(self.times) == (self.every_hours is not None):
+            raise ValueError("give exactly one of 'times' or 'every_hours'")
+        return self
+
+
+class DamageRollupParams(Model):
+    """Parameters of a ``damage_rollup`` flow."""
+
+    disaster: str = Field(min_length=1, description="Disaster name, e.g. 令和8年台風第10号.")
+    workbook: str = Field(min_length=1, description="Workbook path under the backend root.")
+    departments: tuple[str, ...] | None = Field(
+        default=None, description="Departments that report (default: all with a sheet)."
+    )
+    layouts: dict[str, Layout] = Field(default_factory=dict, description="Per-department layout.")
+    default_layout: Layout = Field(default_factory=MatrixLayout)
+    municipalities: tuple[str, ...] | None = Field(
+        default=None, description="Known municipality names; other row names are data problems."
+    )
+    report_to: tuple[Contact, ...] = Field(min_length=1, description="The response team.")
+    deadlines: Deadlines | None = None
+    feedback: bool = Field(default=True, description="Send each changed department its feedback.")
+    catalogue: CatalogueConfig = Field(default_factory=CatalogueConfig)
+    max_workbook_mb: float = Field(default=25.0, gt=0)
+    artefact_name: str = Field(default="被害状況集計_第{number}報.xlsx")
+    templates: Path | None = Field(default=None, description="Folder of template overrides.")
+
+    @field_validator("artefact_name")
+    @classmethod
+    def _has_number(cls, value: str) -> str:
+        if "{number}" not in value or not value.endswith(".xlsx"):
+            raise ValueError("must contain {number} and end with .xlsx")
+        return value
+
+
+class DamageRollupFlow(Model):
+    """A flow consolidating departments' damage sheets into numbered reports."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_-]+$", description="Used on the command line.")
+    kind: Literal["damage_rollup"]
+    description: str | None = None
+    params: DamageRollupParams
+
+
+Flow = DamageRollupFlow
+
+
+class AppConfig(Model):
+    """The whole configuration file."""
+
+    version: Literal[1] = Field(description="Configuration format version; must be 1.")
+    timezone: Literal["Asia/Tokyo"] = "Asia/Tokyo"
+    state: StateConfig = Field(default_factory=StateConfig)
+    backend: LocalBackend = Field(default_factory=LocalBackend)
+    directory: Directory
+    flows: tuple[Flow, ...] = Field(min_length=1)
+
+    def flow(self, flow_id: str) -> Flow | None:
+        """The flow with this id, if configured."""
+        return next((f for f in self.flows if f.id == flow_id), None)

@@ -1,0 +1,1 @@
+"""Damage-report domain: item catalogue, cell reading, table layouts and totals."""

@@ -1,0 +1,426 @@
+"""Find the table on a department's sheet and read it (matrix or records layout).
+
+Real forms carry title rows above the table, a header one to three rows deep (often
+merged), blank separator rows, a total row (計/合計) and notes (※...) under the table.
+Readers find the header, skip what is not data, and never count a total row twice.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from automation.config.models import MatrixLayout, RecordsLayout
+from automation.damage.catalogue import Catalogue, Item
+from automation.damage.cells import Amount, Problem, Unconfirmed, read_cell
+from automation.damage.text import normalize
+from automation.damage.workbook import Sheet, address
+
+HEADER_SCAN_ROWS = 40
+MAX_HEADER_DEPTH = 3
+TOTAL_WORDS = frozenset(
+    normalize(w) for w in ("計", "合計", "総計", "小計", "県計", "合計値", "総数")
+)
+NOTE_PREFIXES = ("※", "注", "*", "備考", "(注")
+NO_STATUS = "（未記入）"
+
+
+@dataclass(frozen=True, slots=True)
+class CellProblem:
+    """A cell (or sheet) that could not be read, for the department to fix."""
+
+    department: str
+    where: str  # "Sheet!B7", or "Sheet" for sheet-level problems
+    value: str
+    message: str
+
+
+@dataclass
+class SheetReading:
+    """What was read from one department's sheet."""
+
+    department: str
+    sheet: str
+    layout: str
+    table_found: bool = True
+    columns: list[Item] = field(default_factory=list)
+    amounts: dict[tuple[str, str], Decimal] = field(default_factory=dict)  # (municipality, code)
+    unconfirmed: set[tuple[str, str]] = field(default_factory=set)
+    statuses: dict[str, Counter[str]] = field(default_factory=dict)  # code -> status -> count
+    problems: list[CellProblem] = field(default_factory=list)
+    rows: list[tuple[str, dict[str, str]]] = field(
+        default_factory=list
+    )  # as read, for the artefact
+    record_columns: list[str] = field(default_factory=list)
+
+    @property
+    def reported(self) -> bool:
+        """Whether anything countable (a number or an 未確認 flag) was read."""
+        return bool(self.amounts or self.unconfirmed or self.statuses)
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _is_total(text: str) -> bool:
+    return normalize(text) in TOTAL_WORDS
+
+
+def _is_note(text: str) -> bool:
+    return text.startswith(NOTE_PREFIXES)
+
+
+def _find_cell(
+    sheet: Sheet, labels: tuple[str, ...], start_row: int | None = None
+) -> tuple[int, int] | None:
+    wanted = {normalize(label) for label in labels}
+    first = sheet.top if start_row is None else start_row
+    for row in range(first, min(sheet.bottom, first + HEADER_SCAN_ROWS)):
+        for col in range(sheet.left, sheet.right):
+            value = sheet.value(row, col)
+            if isinstance(value, str) and normalize(value) in wanted:
+                return row, col
+    return None
+
+
+def _header_depth(sheet: Sheet, row: int, key_col: int) -> int:
+    merge = sheet.merge_at(row, key_col)
+    if merge is not None and merge.top == row and merge.bottom > row:
+        return min(merge.bottom - row + 1, MAX_HEADER_DEPTH)
+    depth = 1
+    while depth < MAX_HEADER_DEPTH and row + depth < sheet.bottom:
+        below = row + depth
+        if sheet.value(below, key_col) is not None:
+            break
+        cells = [sheet.value(below, c) for c in range(key_col + 1, sheet.right)]
+        texts = [v for v in cells if isinstance(v, str) and v.strip()]
+        numbers = [v for v in cells if isinstance(v, int | float) and not isinstance(v, bool)]
+        if not texts or numbers:
+            break
+        if any(isinstance(read_cell(v, "", True), Amount | Unconfirmed) for v in texts):
+            break
+        depth += 1
+    return depth
+
+
+def _header_parts(sheet: Sheet, rows: range, col: int) -> list[str]:
+    parts = []
+    fill = not sheet.merges and len(rows) > 1
+    for index, row in enumerate(rows):
+        value = sheet.merged_value(row, col)
+        if value is None and fill and index < len(rows) - 1:
+            # Unmerged multi-row headers: a group title covers the blanks to its right.
+            back = col - 1
+            while (
+                back >= sheet.left
+                and sheet.value(row, back) is None
+                and sheet.value(rows[-1], back) is not None
+            ):
+                back -= 1
+            value = sheet.value(row, back) if back >= sheet.left else None
+        text = _text(value)
+        if text and text not in parts:
+            parts.append(text)
+    return parts
+
+
+def read_matrix(
+    sheet: Sheet,
+    department: str,
+    layout: MatrixLayout,
+    catalogue: Catalogue,
+    municipalities: Mapping[str, str] | None,
+) -> SheetReading:
+    """Read a municipality x item table."""
+    reading = SheetReading(department, sheet.name, "matrix")
+    key = _find_cell(sheet, layout.key_headers)
+    if key is None:
+        reading.table_found = False
+        reading.problems.append(
+            CellProblem(
+                department,
+                sheet.name,
+                "",
+                f"表の見出し（{'・'.join(layout.key_headers[:2])}）が見つかりません。"
+                "様式の見出し行（市町村の列）を元に戻してください。",
+            )
+        )
+        return reading
+    key_row, key_col = key
+    depth = _header_depth(sheet, key_row, key_col)
+    columns = _matrix_columns(sheet, reading, key_row, key_col, depth, catalogue)
+    reading.columns = [item for _, item in columns]
+    if not columns:
+        reading.table_found = False
+        reading.problems.append(
+            CellProblem(
+                department,
+                f"{sheet.name}!{address(key_row, key_col)}",
+                "",
+                "被害項目の列が見つかりません。様式の見出し（死者、全壊など）を元に戻してください。",
+            )
+        )
+        return reading
+    seen_rows: dict[str, str] = {}
+    for row in range(key_row + depth, sheet.bottom):
+        name = _text(sheet.value(row, key_col))
+        cells = [(col, item, sheet.value(row, col)) for col, item in columns]
+        if not name:
+            if all(_text(v) == "" for _, _, v in cells):
+                continue  # blank separator row
+            reading.problems.append(
+                CellProblem(
+                    department,
+                    f"{sheet.name}!{address(row, key_col)}",
+                    "",
+                    "市町村名が空欄の行に数値があります。この行は集計されません。市町村名を入力してください。",
+                )
+            )
+            continue
+        if _is_note(name):
+            break
+        if _is_total(name):
+            continue
+        where_key = f"{sheet.name}!{address(row, key_col)}"
+        municipality = _municipality(name, municipalities)
+        if municipality is None:
+            reading.problems.append(
+                CellProblem(
+                    department,
+                    where_key,
+                    name,
+                    f"市町村名「{name}」が市町村一覧にありません。この行は集計されません。"
+                    "正しい市町村名（例: 前橋市）に直してください。",
+                )
+            )
+            continue
+        if municipality in seen_rows:
+            reading.problems.append(
+                CellProblem(
+                    department,
+                    where_key,
+                    name,
+                    f"「{municipality}」の行が2つあります（{seen_rows[municipality]} と重複）。"
+                    "この行は集計されません。1行にまとめてください。",
+                )
+            )
+            continue
+        seen_rows[municipality] = where_key
+        _read_row(sheet, reading, row, municipality, cells)
+    return reading
+
+
+def _matrix_columns(
+    sheet: Sheet,
+    reading: SheetReading,
+    key_row: int,
+    key_col: int,
+    depth: int,
+    catalogue: Catalogue,
+) -> list[tuple[int, Item]]:
+    """Match each header column to an item; report unknown, ambiguous and repeated ones."""
+    header_rows = range(key_row, key_row + depth)
+    columns: list[tuple[int, Item]] = []
+    used: dict[str, str] = {}
+    for col in range(key_col + 1, sheet.right):
+        parts = _header_parts(sheet, header_rows, col)
+        if not parts:
+            continue
+        match = catalogue.match_header(parts)
+        if match.ignored:
+            continue
+        where = f"{sheet.name}!{address(key_row, col)}"
+        shown = " / ".join(parts)
+        if match.item is None:
+            if match.candidates:
+                names = "、".join(item.title for item in match.candidates)
+                message = (
+                    f"見出し「{shown}」がどの項目か決められません（候補: {names}）。"
+                    "単位（棟・世帯・人など）を見出しに書いてください。"
+                )
+            else:
+                message = (
+                    f"見出し「{shown}」に当たる項目がありません。この列は集計されません。"
+                    "様式の項目名に戻すか、管理者に項目の追加を依頼してください。"
+                )
+            reading.problems.append(CellProblem(reading.department, where, shown, message))
+            continue
+        if match.item.code in used:
+            reading.problems.append(
+                CellProblem(
+                    reading.department,
+                    where,
+                    shown,
+                    f"項目「{match.item.title}」の列が2つあります（{used[match.item.code]} と重複）。"
+                    "この列は集計されません。どちらか一方にまとめてください。",
+                )
+            )
+            continue
+        used[match.item.code] = where
+        columns.append((col, match.item))
+    return columns
+
+
+def _read_row(
+    sheet: Sheet,
+    reading: SheetReading,
+    row: int,
+    municipality: str,
+    cells: list[tuple[int, Item, object]],
+) -> None:
+    """Read one municipality's cells into the reading."""
+    as_read: dict[str, str] = {}
+    for col, item, raw in cells:
+        result = read_cell(raw, item.unit, item.decimals)
+        if isinstance(result, Amount):
+            reading.amounts[(municipality, item.code)] = result.value
+            as_read[item.code] = _plain(result.value)
+        elif isinstance(result, Unconfirmed):
+            reading.unconfirmed.add((municipality, item.code))
+            as_read[item.code] = "未確認"
+        elif isinstance(result, Problem):
+            reading.problems.append(
+                CellProblem(
+                    reading.department,
+                    f"{sheet.name}!{address(row, col)}",
+                    result.raw,
+                    f"{item.title}: {result.message}",
+                )
+            )
+            as_read[item.code] = f"要修正: {result.raw}"
+    reading.rows.append((municipality, as_read))
+
+
+def read_records(
+    sheet: Sheet,
+    department: str,
+    layout: RecordsLayout,
+    catalogue: Catalogue,
+    municipalities: Mapping[str, str] | None,
+) -> SheetReading:
+    """Read one-row-per-incident records, counting rows per item and status."""
+    reading = SheetReading(department, sheet.name, "records")
+    found_type = _find_cell(sheet, layout.type_column)
+    if found_type is None:
+        reading.table_found = False
+        reading.problems.append(
+            CellProblem(
+                department,
+                sheet.name,
+                "",
+                f"列「{layout.type_column[0]}」が見つかりません。見出し行を様式どおりに戻してください。",
+            )
+        )
+        return reading
+    header_row, type_col = found_type
+    muni_col = _column_in_row(sheet, header_row, layout.municipality_column)
+    status_col = _column_in_row(sheet, header_row, layout.status_column)
+    if muni_col is None:
+        reading.table_found = False
+        reading.problems.append(
+            CellProblem(
+                department,
+                f"{sheet.name}!{address(header_row, type_col)}",
+                "",
+                f"列「{layout.municipality_column[0]}」が見つかりません。見出し行を様式どおりに戻してください。",
+            )
+        )
+        return reading
+    reading.record_columns = [
+        _text(sheet.value(header_row, c)) for c in range(sheet.left, sheet.right)
+    ]
+    allowed = {normalize(s): s for s in layout.statuses} if layout.statuses else None
+    for row in range(header_row + 1, sheet.bottom):
+        values = [sheet.value(row, c) for c in range(sheet.left, sheet.right)]
+        if all(_text(v) == "" for v in values):
+            continue
+        kind = _text(sheet.value(row, type_col))
+        first = next((_text(v) for v in values if _text(v)), "")
+        if _is_note(first):
+            break
+        if _is_total(kind) or _is_total(first):
+            continue
+        where = f"{sheet.name}!{address(row, type_col)}"
+        item = catalogue.match_label(kind) if kind else None
+        if item is None:
+            reading.problems.append(
+                CellProblem(
+                    department,
+                    where,
+                    kind,
+                    (
+                        f"被害種別「{kind}」が項目一覧にありません。"
+                        if kind
+                        else "被害種別が空欄です。"
+                    )
+                    + "この行は集計されません。道路・河川・橋りょう・崖くずれ などの種別を入力してください。",
+                )
+            )
+            continue
+        name = _text(sheet.value(row, muni_col))
+        municipality = _municipality(name, municipalities) if name else None
+        if municipality is None:
+            reading.problems.append(
+                CellProblem(
+                    department,
+                    f"{sheet.name}!{address(row, muni_col)}",
+                    name,
+                    (
+                        f"市町村名「{name}」が市町村一覧にありません。"
+                        if name
+                        else "市町村名が空欄です。"
+                    )
+                    + "この行は集計されません。正しい市町村名を入力してください。",
+                )
+            )
+            continue
+        status = _text(sheet.value(row, status_col)) if status_col is not None else ""
+        if allowed is not None and status:
+            canonical = allowed.get(normalize(status))
+            if canonical is None:
+                reading.problems.append(
+                    CellProblem(
+                        department,
+                        f"{sheet.name}!{address(row, status_col or type_col)}",
+                        status,
+                        f"状況「{status}」は選択肢にありません。この行は集計されません。"
+                        f"次のいずれかを入力してください: {'、'.join(layout.statuses or ())}",
+                    )
+                )
+                continue
+            status = canonical
+        status = status or NO_STATUS
+        key = (municipality, item.code)
+        reading.amounts[key] = reading.amounts.get(key, Decimal(0)) + 1
+        reading.statuses.setdefault(item.code, Counter())[status] += 1
+        original = {h: _text(v) for h, v in zip(reading.record_columns, values, strict=False) if h}
+        reading.rows.append(
+            (municipality, {"集計項目": item.label, "集計状況": status, **original})
+        )
+    return reading
+
+
+def _column_in_row(sheet: Sheet, row: int, labels: tuple[str, ...]) -> int | None:
+    wanted = {normalize(label) for label in labels}
+    for col in range(sheet.left, sheet.right):
+        value = sheet.value(row, col)
+        if isinstance(value, str) and normalize(value) in wanted:
+            return col
+    return None
+
+
+def municipality_index(names: tuple[str, ...] | None) -> Mapping[str, str] | None:
+    """Map normalised municipality names to their canonical spelling."""
+    return None if names is None else {normalize(name): name for name in names}
+
+
+def _municipality(name: str, known: Mapping[str, str] | None) -> str | None:
+    cleaned = "".join(name.split())
+    return cleaned if known is None else known.get(normalize(cleaned))
+
+
+def _plain(value: Decimal) -> str:
+    return format(value, "f")

@@ -1,0 +1,203 @@
+"""Consolidate department figures into totals, and compare two reports."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from automation.damage.catalogue import Catalogue, Item
+from automation.damage.reading import SheetReading
+
+Cell = tuple[str, str]  # (municipality, item code)
+
+
+@dataclass
+class Figures:
+    """What one department contributes: numbers, 未確認 flags and incident statuses."""
+
+    amounts: dict[Cell, Decimal] = field(default_factory=dict)
+    unconfirmed: set[Cell] = field(default_factory=set)
+    statuses: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, reading: SheetReading) -> Figures:
+        """The figures read from a sheet."""
+        return cls(
+            dict(reading.amounts),
+            set(reading.unconfirmed),
+            {code: dict(counter) for code, counter in reading.statuses.items()},
+        )
+
+    def dump(self) -> dict[str, Any]:
+        """A JSON-ready form, stable in order."""
+        return {
+            "amounts": sorted([m, c, format(v, "f")] for (m, c), v in self.amounts.items()),
+            "unconfirmed": sorted([m, c] for m, c in self.unconfirmed),
+            "statuses": {c: dict(sorted(s.items())) for c, s in sorted(self.statuses.items())},
+        }
+
+    @classmethod
+    def load(cls, data: Mapping[str, Any]) -> Figures:
+        """Inverse of ``dump``."""
+        return cls(
+            {(m, c): Decimal(v) for m, c, v in data.get("amounts", [])},
+            {(m, c) for m, c in data.get("unconfirmed", [])},
+            {c: dict(s) for c, s in data.get("statuses", {}).items()},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ItemTotal:
+    """The consolidated figure of one item."""
+
+    code: str
+    label: str
+    unit: str
+    category: str
+    value: Decimal | None  # None: nobody gave a number (only 未確認 flags)
+    unconfirmed: int  # cells flagged 未確認/調査中
+    unconfirmed_where: tuple[str, ...]  # municipalities with a flag
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One difference between the previous report and this one."""
+
+    code: str
+    label: str
+    unit: str
+    before: Decimal | None
+    after: Decimal | None
+    before_unconfirmed: int = 0
+    after_unconfirmed: int = 0
+    status: str | None = None  # set for incident-status count changes
+
+    @property
+    def delta(self) -> Decimal | None:
+        """after - before when both are numbers."""
+        if self.before is None and self.after is not None:
+            return self.after
+        if self.before is None or self.after is None:
+            return None
+        return self.after - self.before
+
+
+@dataclass
+class Consolidated:
+    """All departments' figures added up."""
+
+    figures: dict[str, Figures]
+    totals: list[ItemTotal]
+    by_municipality: dict[str, dict[str, Decimal]]
+    by_department: dict[str, dict[str, Decimal]]
+    statuses: dict[str, dict[str, int]]
+
+    @property
+    def signature(self) -> str:
+        """Digest of everything a report shows: equal signatures need no new report."""
+        blob = json.dumps(
+            {d: f.dump() for d, f in sorted(self.figures.items())}, ensure_ascii=False
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def totals_dump(self) -> dict[str, dict[str, Any]]:
+        """Totals keyed by code, JSON-ready, as stored in a report snapshot."""
+        return {
+            t.code: {
+                "label": t.label,
+                "unit": t.unit,
+                "value": None if t.value is None else format(t.value, "f"),
+                "unconfirmed": t.unconfirmed,
+            }
+            for t in self.totals
+        }
+
+
+def consolidate(figures: Mapping[str, Figures], catalogue: Catalogue) -> Consolidated:
+    """Add up department figures per item, municipality and department."""
+    amount: dict[str, Decimal] = {}
+    flagged: dict[str, list[str]] = {}
+    by_municipality: dict[str, dict[str, Decimal]] = {}
+    by_department: dict[str, dict[str, Decimal]] = {}
+    statuses: dict[str, dict[str, int]] = {}
+    for dept, fig in figures.items():
+        dept_totals = by_department.setdefault(dept, {})
+        for (municipality, code), value in fig.amounts.items():
+            amount[code] = amount.get(code, Decimal(0)) + value
+            row = by_municipality.setdefault(municipality, {})
+            row[code] = row.get(code, Decimal(0)) + value
+            dept_totals[code] = dept_totals.get(code, Decimal(0)) + value
+        for municipality, code in fig.unconfirmed:
+            flagged.setdefault(code, []).append(municipality)
+        for code, counts in fig.statuses.items():
+            merged = statuses.setdefault(code, {})
+            for status, n in counts.items():
+                merged[status] = merged.get(status, 0) + n
+    totals = []
+    for item in _ordered(catalogue, set(amount) | set(flagged)):
+        where = tuple(sorted(set(flagged.get(item.code, []))))
+        totals.append(
+            ItemTotal(
+                item.code,
+                item.label,
+                item.unit,
+                item.category,
+                amount.get(item.code),
+                len(flagged.get(item.code, [])),
+                where,
+            )
+        )
+    return Consolidated(dict(figures), totals, by_municipality, by_department, statuses)
+
+
+def _ordered(catalogue: Catalogue, codes: set[str]) -> list[Item]:
+    return [item for item in catalogue.items if item.code in codes]
+
+
+def diff(previous: Mapping[str, Any] | None, current: Consolidated) -> list[Change]:
+    """Item and status changes since the previous snapshot (empty for the first report)."""
+    if previous is None:
+        return []
+    before_totals: Mapping[str, Mapping[str, Any]] = previous.get("totals", {})
+    after_totals = current.totals_dump()
+    changes: list[Change] = []
+    order = [t.code for t in current.totals] + [c for c in before_totals if c not in after_totals]
+    for code in order:
+        before = before_totals.get(code)
+        after = after_totals.get(code)
+        b_value = _dec(before["value"]) if before else None
+        a_value = _dec(after["value"]) if after else None
+        b_flag = int(before["unconfirmed"]) if before else 0
+        a_flag = int(after["unconfirmed"]) if after else 0
+        if b_value != a_value or b_flag != a_flag:
+            source = after or before or {}
+            changes.append(
+                Change(code, source["label"], source["unit"], b_value, a_value, b_flag, a_flag)
+            )
+    before_status: Mapping[str, Mapping[str, int]] = previous.get("statuses", {})
+    labels = {code: data["label"] for code, data in {**before_totals, **after_totals}.items()}
+    units = {code: data["unit"] for code, data in {**before_totals, **after_totals}.items()}
+    for code in sorted(set(before_status) | set(current.statuses)):
+        old = before_status.get(code, {})
+        new = current.statuses.get(code, {})
+        for status in sorted(set(old) | set(new)):
+            if old.get(status, 0) != new.get(status, 0):
+                changes.append(
+                    Change(
+                        code,
+                        labels.get(code, code),
+                        units.get(code, ""),
+                        Decimal(old.get(status, 0)),
+                        Decimal(new.get(status, 0)),
+                        status=status,
+                    )
+                )
+    return changes
+
+
+def _dec(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)

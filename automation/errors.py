@@ -1,0 +1,47 @@
+"""Errors split by what the operator must do about them.
+
+Every failure the service reports belongs to exactly one of these families:
+
+- ``ConfigError``: fix the configuration (YAML, templates, directory) and run again.
+- ``AuthError``: fix credentials, consent or permissions in Entra ID.
+- ``TransientError``: nothing to fix; the same run later is expected to succeed.
+- ``DataError``: the input data is bad; tell the people who own it (a department).
+
+Lower-level exceptions are translated into these in one place per backend.
+"""
+
+from __future__ import annotations
+
+
+class AutomationError(Exception):
+    """Base class of every error the service reports to an operator."""
+
+    action = "investigate"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(AutomationError):
+    """The configuration is wrong; an admin must edit it."""
+
+    action = "fix the configuration"
+
+
+class AuthError(AutomationError):
+    """Credentials, consent or permissions are missing or expired."""
+
+    action = "fix authentication or permissions"
+
+
+class TransientError(AutomationError):
+    """A temporary failure (network, throttling, lock); retry later."""
+
+    action = "retry later"
+
+
+class DataError(AutomationError):
+    """Input data cannot be used; the owner of the data must correct it."""
+
+    action = "correct the input data"

@@ -1,0 +1,1 @@
+"""Flows: pure functions of (params, inputs, previous state, now) returning a plan."""

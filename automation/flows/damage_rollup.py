@@ -1,0 +1,409 @@
+"""The ``damage_rollup`` flow: consolidate departments' damage sheets into 第N報.
+
+``plan`` is pure: it gets the parsed workbook (or None when the backend saw that the
+workbook is unchanged), the state left by the previous run and the time, and returns what
+to report, whom to tell, and the state to keep. It reads no clock, file or network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Literal
+
+from automation.config.models import DamageRollupParams, Department, Directory, ItemSpec
+from automation.damage.catalogue import DEFAULT_ITEMS, Catalogue, Item
+from automation.damage.deadlines import last_deadline, next_deadline, reminder_due
+from automation.damage.reading import (
+    CellProblem,
+    SheetReading,
+    municipality_index,
+    read_matrix,
+    read_records,
+)
+from automation.damage.totals import Change, Consolidated, Figures, consolidate, diff
+from automation.damage.workbook import Workbook
+from automation.plan import Message
+from automation.timeutil import as_of_ja, time_ja
+
+DepartmentStatusName = Literal["updated", "not_updated", "problems", "missing"]
+
+STATUS_JA: dict[str, str] = {
+    "updated": "更新済み",
+    "not_updated": "未更新",
+    "problems": "要修正",
+    "missing": "シートなし",
+}
+
+
+@dataclass(frozen=True)
+class DepartmentState:
+    """What is remembered about a department's sheet between runs."""
+
+    fingerprint: str | None
+    changed_at: datetime | None
+    problems: int = 0
+    table_found: bool = True
+
+
+@dataclass(frozen=True)
+class DamageState:
+    """What the flow keeps between runs."""
+
+    version: str | None = None
+    report_number: int = 0
+    snapshot: Mapping[str, Any] | None = None
+    departments: Mapping[str, DepartmentState] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DamageInputs:
+    """The workbook as fetched: ``workbook`` is None when its version tag is unchanged."""
+
+    version: str
+    workbook: Workbook | None
+
+
+@dataclass(frozen=True)
+class DepartmentStatus:
+    """A department's reporting status in this run."""
+
+    name: str
+    sheet: str
+    status: DepartmentStatusName
+    updated: bool
+    problems: int
+    changed_at: datetime | None
+    carried_forward: bool = False
+
+    @property
+    def status_ja(self) -> str:
+        """Status as shown to the response team."""
+        return STATUS_JA[self.status]
+
+
+@dataclass
+class DamageReport:
+    """The consolidated picture of this run (a new 第N報 when ``new`` is true)."""
+
+    disaster: str
+    number: int
+    new: bool
+    as_of: datetime
+    consolidated: Consolidated
+    changes: list[Change]
+    departments: list[DepartmentStatus]
+    problems: list[CellProblem]
+    readings: dict[str, SheetReading]
+    previous_number: int | None
+    last_deadline: datetime | None
+    next_deadline: datetime | None
+
+    @property
+    def as_of_ja(self) -> str:
+        """``2026年9月1日9時5分現在``."""
+        return as_of_ja(self.as_of)
+
+    @property
+    def not_reported(self) -> list[DepartmentStatus]:
+        """Departments that have not updated since the last deadline."""
+        return [d for d in self.departments if not d.updated]
+
+
+@dataclass
+class DamagePlan:
+    """Everything the flow decided in one run."""
+
+    status: Literal["ok", "unchanged"]
+    report: DamageReport
+    messages: list[Message]
+    state: DamageState
+    artefact: str | None  # name of the merged workbook to store (new reports only)
+
+
+def build_catalogue(params: DamageRollupParams) -> Catalogue:
+    """The default catalogue restricted and extended as the flow's params say."""
+    config = params.catalogue
+    items: list[Item] = [
+        item
+        for item in DEFAULT_ITEMS
+        if (config.only is None or item.code in config.only) and item.code not in config.exclude
+    ]
+    items.extend(_extra(spec) for spec in config.extra)
+    return Catalogue(items)
+
+
+def _extra(spec: ItemSpec) -> Item:
+    return Item(spec.code, spec.label, spec.unit, spec.category, spec.aliases)
+
+
+def reporting_departments(params: DamageRollupParams, directory: Directory) -> list[Department]:
+    """The departments this flow expects a sheet from, in directory order."""
+    wanted = params.departments
+    return [
+        d
+        for d in directory.departments
+        if d.sheet is not None and (wanted is None or d.name in wanted)
+    ]
+
+
+def plan(
+    params: DamageRollupParams,
+    directory: Directory,
+    inputs: DamageInputs,
+    previous: DamageState,
+    now: datetime,
+    *,
+    catalogue: Catalogue | None = None,
+) -> DamagePlan:
+    """Decide this run's report, feedback and reminders."""
+    catalogue = catalogue or build_catalogue(params)
+    departments = reporting_departments(params, directory)
+    reference = _reference_time(params, previous, now)
+    readings: dict[str, SheetReading] = {}
+    dept_states: dict[str, DepartmentState] = dict(previous.departments)
+    previous_figures = _previous_figures(previous)
+    figures: dict[str, Figures] = {}
+    carried: set[str] = set()
+    changed: set[str] = set()
+
+    if inputs.workbook is None:
+        figures = dict(previous_figures)
+    else:
+        municipalities = municipality_index(params.municipalities)
+        for dept in departments:
+            sheet = inputs.workbook.sheets.get(dept.sheet or "")
+            old = previous.departments.get(dept.name)
+            if sheet is None:
+                dept_states[dept.name] = DepartmentState(None, old.changed_at if old else None, 0)
+                if dept.name in previous_figures:
+                    figures[dept.name] = previous_figures[dept.name]
+                    carried.add(dept.name)
+                continue
+            layout = params.layouts.get(dept.name, params.default_layout)
+            if layout.type == "records":
+                reading = read_records(sheet, dept.name, layout, catalogue, municipalities)
+            else:
+                reading = read_matrix(sheet, dept.name, layout, catalogue, municipalities)
+            readings[dept.name] = reading
+            fingerprint = sheet.fingerprint
+            is_new_content = old is None or old.fingerprint != fingerprint
+            # A sheet counts as updated only when it changed and holds something to count:
+            # the blank template sent out before the disaster is not a report.
+            if is_new_content and reading.reported:
+                changed_at: datetime | None = now
+            else:
+                changed_at = old.changed_at if old else None
+            if is_new_content and (reading.reported or reading.problems):
+                changed.add(dept.name)
+            dept_states[dept.name] = DepartmentState(
+                fingerprint, changed_at, len(reading.problems), reading.table_found
+            )
+            if reading.table_found:
+                figures[dept.name] = Figures.of(reading)
+            elif dept.name in previous_figures:
+                figures[dept.name] = previous_figures[dept.name]
+                carried.add(dept.name)
+
+    consolidated = consolidate(figures, catalogue)
+    signature = consolidated.signature
+    old_signature = previous.snapshot.get("signature") if previous.snapshot else None
+    is_new = inputs.workbook is not None and signature != old_signature and bool(figures)
+    number = previous.report_number + 1 if is_new else previous.report_number
+    statuses = [
+        _status(d, dept_states.get(d.name), reference, d.name in carried) for d in departments
+    ]
+    problems = [p for dept in departments if (r := readings.get(dept.name)) for p in r.problems]
+    deadline_rule = params.deadlines
+    report = DamageReport(
+        disaster=params.disaster,
+        number=number,
+        new=is_new,
+        as_of=now if is_new or previous.snapshot is None else _as_of(previous.snapshot, now),
+        consolidated=consolidated,
+        changes=diff(previous.snapshot, consolidated) if is_new else [],
+        departments=statuses,
+        problems=problems,
+        readings=readings,
+        previous_number=previous.report_number or None,
+        last_deadline=last_deadline(deadline_rule, now) if deadline_rule else None,
+        next_deadline=next_deadline(deadline_rule, now) if deadline_rule else None,
+    )
+    artefact = params.artefact_name.format(number=number) if is_new else None
+    messages: list[Message] = []
+    if is_new:
+        messages.extend(_report_messages(params, report, artefact))
+    if params.feedback and inputs.workbook is not None:
+        messages.extend(_feedback_messages(departments, report, changed, dept_states, catalogue))
+    messages.extend(_reminders(params, departments, report, now))
+
+    snapshot = previous.snapshot
+    if is_new:
+        snapshot = {
+            "number": number,
+            "as_of": now.isoformat(),
+            "signature": signature,
+            "totals": consolidated.totals_dump(),
+            "statuses": consolidated.statuses,
+            "figures": {d: f.dump() for d, f in sorted(figures.items())},
+        }
+    state = replace(
+        previous,
+        version=inputs.version,
+        report_number=number,
+        snapshot=snapshot,
+        departments=dept_states,
+    )
+    return DamagePlan("ok" if is_new else "unchanged", report, messages, state, artefact)
+
+
+def _reference_time(
+    params: DamageRollupParams, previous: DamageState, now: datetime
+) -> datetime | None:
+    """Changes after this time count as "updated"."""
+    if params.deadlines is not None:
+        return last_deadline(params.deadlines, now)
+    if previous.snapshot is not None:
+        return datetime.fromisoformat(str(previous.snapshot["as_of"]))
+    return None
+
+
+def _as_of(snapshot: Mapping[str, Any], now: datetime) -> datetime:
+    try:
+        return datetime.fromisoformat(str(snapshot["as_of"]))
+    except (KeyError, ValueError):
+        return now
+
+
+def _previous_figures(previous: DamageState) -> dict[str, Figures]:
+    if previous.snapshot is None:
+        return {}
+    stored = previous.snapshot.get("figures", {})
+    return {dept: Figures.load(data) for dept, data in stored.items()}
+
+
+def _status(
+    dept: Department, state: DepartmentState | None, reference: datetime | None, carried: bool
+) -> DepartmentStatus:
+    sheet = dept.sheet or ""
+    if state is None or state.fingerprint is None:
+        changed_at = state.changed_at if state else None
+        return DepartmentStatus(dept.name, sheet, "missing", False, 0, changed_at, carried)
+    updated = state.changed_at is not None and (reference is None or state.changed_at > reference)
+    status: DepartmentStatusName
+    status = (
+        "problems"
+        if state.problems or not state.table_found
+        else "updated"
+        if updated
+        else "not_updated"
+    )
+    return DepartmentStatus(
+        dept.name, sheet, status, updated, state.problems, state.changed_at, carried
+    )
+
+
+def _report_messages(
+    params: DamageRollupParams, report: DamageReport, artefact: str | None
+) -> list[Message]:
+    attachments = (artefact,) if artefact else ()
+    return [
+        Message(
+            "report",
+            f"report:{report.number}",
+            "response_team",
+            contact,
+            "damage_report",
+            {"report": report},
+            attachments if contact.channel == "mail" else (),
+        )
+        for contact in params.report_to
+    ]
+
+
+def _feedback_messages(
+    departments: list[Department],
+    report: DamageReport,
+    changed: set[str],
+    states: Mapping[str, DepartmentState],
+    catalogue: Catalogue,
+) -> list[Message]:
+    messages = []
+    for dept in departments:
+        reading = report.readings.get(dept.name)
+        state = states.get(dept.name)
+        if dept.name not in changed or reading is None or state is None:
+            continue
+        counted = _counted(reading, catalogue)
+        context = {"report": report, "department": dept, "reading": reading, "counted": counted}
+        for contact in dept.contacts:
+            messages.append(
+                Message(
+                    "feedback",
+                    f"feedback:{dept.name}:{state.fingerprint}",
+                    dept.name,
+                    contact,
+                    "damage_feedback",
+                    context,
+                )
+            )
+    return messages
+
+
+@dataclass(frozen=True)
+class CountedItem:
+    """One item as counted from a department's sheet, for its feedback."""
+
+    item: Item
+    value: Any
+    unconfirmed: int
+
+
+def _counted(reading: SheetReading, catalogue: Catalogue) -> list[CountedItem]:
+    totals: dict[str, Any] = {}
+    flags: dict[str, int] = {}
+    for (_, code), value in reading.amounts.items():
+        totals[code] = totals.get(code, 0) + value
+    for _, code in reading.unconfirmed:
+        flags[code] = flags.get(code, 0) + 1
+    return [
+        CountedItem(item, totals.get(item.code), flags.get(item.code, 0))
+        for item in catalogue.items
+        if item.code in totals or item.code in flags
+    ]
+
+
+def _reminders(
+    params: DamageRollupParams, departments: list[Department], report: DamageReport, now: datetime
+) -> list[Message]:
+    if params.deadlines is None:
+        return []
+    due = reminder_due(params.deadlines, now)
+    if due is None:
+        return []
+    by_name = {s.name: s for s in report.departments}
+    messages = []
+    for dept in departments:
+        status = by_name[dept.name]
+        if status.updated:
+            continue
+        context = {
+            "report": report,
+            "department": dept,
+            "status": status,
+            "deadline": due,
+            "deadline_ja": time_ja(due),
+        }
+        for contact in dept.contacts:
+            messages.append(
+                Message(
+                    "reminder",
+                    f"reminder:{due.isoformat()}",
+                    dept.name,
+                    contact,
+                    "damage_reminder",
+                    context,
+                )
+            )
+    return messages

@@ -1,0 +1,50 @@
+"""Ports: what flows need from the outside world, implemented by each backend.
+
+The local backend (a folder) and the Graph backend implement the same protocols and are
+run through the same contract tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from automation.state import OutboxEntry
+
+
+@dataclass(frozen=True)
+class FetchedWorkbook:
+    """A workbook as fetched: ``data`` is None when ``version`` equals the known version."""
+
+    name: str
+    version: str
+    data: bytes | None
+
+
+class WorkbookSource(Protocol):
+    """Reads a workbook's bytes with a version tag (an eTag, or a content digest)."""
+
+    async def fetch(self, ref: str, known_version: str | None) -> FetchedWorkbook:
+        """Fetch ``ref``; skip the download when its version equals ``known_version``."""
+        ...
+
+
+class ArtefactStore(Protocol):
+    """Stores files the service produces (the merged workbook)."""
+
+    async def put(self, name: str, data: bytes, near: str | None = None) -> str:
+        """Store ``data`` as ``name`` (next to ``near`` where that means something); return where."""
+        ...
+
+    async def get(self, name: str, near: str | None = None) -> bytes:
+        """Read back a stored artefact (for mail attachments)."""
+        ...
+
+
+class Deliverer(Protocol):
+    """Delivers rendered messages on one or more channels."""
+
+    async def deliver(self, entry: OutboxEntry, attachments: Mapping[str, bytes]) -> str:
+        """Deliver one message; return where it went (a path, a message id)."""
+        ...

@@ -1,0 +1,114 @@
+"""The JSON run record printed by ``automation run --json`` and kept in run history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from automation.errors import AutomationError
+from automation.flows.damage_rollup import DamagePlan
+from automation.timeutil import as_of_ja
+
+
+def _num(value: Decimal | None) -> int | float | None:
+    if value is None:
+        return None
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+ERROR_KINDS = {
+    "ConfigError": "config",
+    "ConfigValidationError": "config",
+    "AuthError": "auth",
+    "TransientError": "transient",
+    "DataError": "data",
+}
+
+
+def failed_record(
+    flow_id: str, now: datetime, err: AutomationError, *, dry_run: bool
+) -> dict[str, Any]:
+    """The record of a run that could not complete; nothing was recorded or sent."""
+    return {
+        "flow": flow_id,
+        "status": "failed",
+        "dry_run": dry_run,
+        "now": now.isoformat(),
+        "error": {
+            "kind": ERROR_KINDS.get(type(err).__name__, "error"),
+            "action": err.action,
+            "message": err.message,
+        },
+        "report_number": None,
+        "deliveries": [],
+        "artefacts": [],
+    }
+
+
+def run_record(
+    flow_id: str,
+    plan: DamagePlan,
+    version: str,
+    deliveries: list[dict[str, Any]],
+    artefacts: list[dict[str, Any]],
+    *,
+    dry_run: bool,
+    run_id: int | None = None,
+) -> dict[str, Any]:
+    """The record of a completed run."""
+    report = plan.report
+    consolidated = report.consolidated
+    return {
+        "flow": flow_id,
+        "run_id": run_id,
+        "status": plan.status,
+        "dry_run": dry_run,
+        "report_number": report.number or None,
+        "new_report": report.new,
+        "as_of": report.as_of.isoformat(),
+        "as_of_ja": as_of_ja(report.as_of),
+        "workbook_version": version,
+        "totals": {
+            t.code: {
+                "label": t.label,
+                "unit": t.unit,
+                "category": t.category,
+                "value": _num(t.value),
+                "unconfirmed": t.unconfirmed,
+                "unconfirmed_where": list(t.unconfirmed_where),
+            }
+            for t in consolidated.totals
+        },
+        "statuses": consolidated.statuses,
+        "changes": [
+            {
+                "code": c.code,
+                "label": c.label,
+                "unit": c.unit,
+                "status": c.status,
+                "before": _num(c.before),
+                "after": _num(c.after),
+                "before_unconfirmed": c.before_unconfirmed,
+                "after_unconfirmed": c.after_unconfirmed,
+            }
+            for c in report.changes
+        ],
+        "departments": {
+            d.name: {
+                "status": d.status,
+                "updated": d.updated,
+                "problems": d.problems,
+                "carried_forward": d.carried_forward,
+                "changed_at": d.changed_at.isoformat() if d.changed_at else None,
+            }
+            for d in report.departments
+        },
+        "not_reported": [d.name for d in report.not_reported],
+        "problems": [
+            {"department": p.department, "where": p.where, "value": p.value, "message": p.message}
+            for p in report.problems
+        ],
+        "deliveries": deliveries,
+        "artefacts": artefacts,
+    }

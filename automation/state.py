@@ -1,0 +1,368 @@
+"""The state database: one SQLite file with run history, report snapshots, per-sheet
+fingerprints and the outbox. The schema carries a version (``PRAGMA user_version``)
+and is migrated forward on open; a database newer than this program is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from automation.errors import ConfigError
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: initial schema
+    """
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        flow TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        now TEXT NOT NULL,
+        status TEXT NOT NULL,
+        report_number INTEGER,
+        error TEXT,
+        record TEXT
+    );
+    CREATE INDEX runs_flow ON runs (flow, id);
+    CREATE TABLE flow_state (
+        flow TEXT PRIMARY KEY,
+        version TEXT,
+        report_number INTEGER NOT NULL DEFAULT 0,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE reports (
+        flow TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        as_of TEXT NOT NULL,
+        signature TEXT NOT NULL,
+        snapshot TEXT NOT NULL,
+        run_id INTEGER NOT NULL REFERENCES runs (id),
+        PRIMARY KEY (flow, number)
+    );
+    CREATE TABLE sheet_fingerprints (
+        flow TEXT NOT NULL,
+        department TEXT NOT NULL,
+        fingerprint TEXT,
+        changed_at TEXT,
+        problems INTEGER NOT NULL DEFAULT 0,
+        table_found INTEGER NOT NULL DEFAULT 1,
+        PRIMARY KEY (flow, department)
+    );
+    CREATE TABLE outbox (
+        key TEXT PRIMARY KEY,
+        flow TEXT NOT NULL,
+        run_id INTEGER NOT NULL REFERENCES runs (id),
+        kind TEXT NOT NULL,
+        audience TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        recipient_label TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        bodies TEXT NOT NULL,
+        attachments TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        delivered_at TEXT,
+        location TEXT,
+        last_error TEXT
+    );
+    CREATE INDEX outbox_status ON outbox (status, created_at);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """A message stored before any attempt to send it."""
+
+    key: str
+    flow: str
+    run_id: int
+    kind: str
+    audience: str
+    channel: str
+    recipient: str
+    recipient_label: str
+    subject: str
+    bodies: Mapping[str, str]
+    attachments: tuple[str, ...]
+    digest: str
+    status: str = "pending"
+    attempts: int = 0
+    location: str | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """A department sheet's last seen content digest."""
+
+    department: str
+    fingerprint: str | None
+    changed_at: datetime | None
+    problems: int
+    table_found: bool
+
+
+class Store:
+    """Access to the state database; one instance per process."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+            os.close(fd)
+        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._migrate()
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _migrate(self) -> None:
+        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise ConfigError(
+                f"state database {self.path} has schema version {version}, newer than this "
+                f"program's {SCHEMA_VERSION}; upgrade the program or point state.path elsewhere"
+            )
+        for index in range(version, SCHEMA_VERSION):
+            with self.transaction():
+                for statement in MIGRATIONS[index].split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {index + 1}")
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open database."""
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All writes inside commit together or not at all."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # runs -----------------------------------------------------------------
+    def start_run(self, flow: str, now: datetime, started_at: datetime) -> int:
+        """Record that a run began; returns its id."""
+        cursor = self._db.execute(
+            "INSERT INTO runs (flow, started_at, now, status) VALUES (?, ?, ?, 'running')",
+            (flow, started_at.isoformat(), now.isoformat()),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def finish_run(
+        self,
+        run_id: int,
+        status: str,
+        finished_at: datetime,
+        record: Mapping[str, Any],
+        report_number: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Record a run's outcome and its JSON run record."""
+        self._db.execute(
+            "UPDATE runs SET status = ?, finished_at = ?, record = ?, report_number = ?, error = ? "
+            "WHERE id = ?",
+            (
+                status,
+                finished_at.isoformat(),
+                json.dumps(record, ensure_ascii=False),
+                report_number,
+                error,
+                run_id,
+            ),
+        )
+
+    def runs(self, flow: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        """Recent runs, newest first."""
+        sql = (
+            "SELECT * FROM runs" + (" WHERE flow = ?" if flow else "") + " ORDER BY id DESC LIMIT ?"
+        )
+        args: tuple[Any, ...] = (flow, limit) if flow else (limit,)
+        return [dict(row) for row in self._db.execute(sql, args)]
+
+    # flow state -----------------------------------------------------------
+    def flow_state(self, flow: str) -> tuple[str | None, int]:
+        """(workbook version tag, last report number) of a flow."""
+        row = self._db.execute(
+            "SELECT version, report_number FROM flow_state WHERE flow = ?", (flow,)
+        ).fetchone()
+        return (None, 0) if row is None else (row["version"], int(row["report_number"]))
+
+    def save_flow_state(self, flow: str, version: str | None, number: int, now: datetime) -> None:
+        """Remember the processed version tag and the last report number."""
+        self._db.execute(
+            "INSERT INTO flow_state (flow, version, report_number, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (flow) DO UPDATE SET version = excluded.version, "
+            "report_number = excluded.report_number, updated_at = excluded.updated_at",
+            (flow, version, number, now.isoformat()),
+        )
+
+    def latest_report(self, flow: str) -> dict[str, Any] | None:
+        """The snapshot of the newest report of a flow."""
+        row = self._db.execute(
+            "SELECT snapshot FROM reports WHERE flow = ? ORDER BY number DESC LIMIT 1", (flow,)
+        ).fetchone()
+        return None if row is None else dict(json.loads(row["snapshot"]))
+
+    def save_report(self, flow: str, snapshot: Mapping[str, Any], run_id: int) -> None:
+        """Store a new report's snapshot (numbers are never reused)."""
+        self._db.execute(
+            "INSERT INTO reports (flow, number, as_of, signature, snapshot, run_id) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                flow,
+                snapshot["number"],
+                snapshot["as_of"],
+                snapshot["signature"],
+                json.dumps(snapshot, ensure_ascii=False),
+                run_id,
+            ),
+        )
+
+    def fingerprints(self, flow: str) -> list[Fingerprint]:
+        """Every department's last seen sheet digest for a flow."""
+        rows = self._db.execute("SELECT * FROM sheet_fingerprints WHERE flow = ?", (flow,))
+        return [
+            Fingerprint(
+                row["department"],
+                row["fingerprint"],
+                datetime.fromisoformat(row["changed_at"]) if row["changed_at"] else None,
+                int(row["problems"]),
+                bool(row["table_found"]),
+            )
+            for row in rows
+        ]
+
+    def save_fingerprints(self, flow: str, prints: list[Fingerprint]) -> None:
+        """Replace the stored sheet digests of a flow."""
+        self._db.execute("DELETE FROM sheet_fingerprints WHERE flow = ?", (flow,))
+        self._db.executemany(
+            "INSERT INTO sheet_fingerprints VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    flow,
+                    p.department,
+                    p.fingerprint,
+                    p.changed_at.isoformat() if p.changed_at else None,
+                    p.problems,
+                    int(p.table_found),
+                )
+                for p in prints
+            ],
+        )
+
+    # outbox ---------------------------------------------------------------
+    def enqueue(self, entry: OutboxEntry, now: datetime) -> bool:
+        """Store a message unless its key is already known; True when it was new."""
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO outbox (key, flow, run_id, kind, audience, channel, recipient, "
+            "recipient_label, subject, bodies, attachments, digest, status, attempts, created_at, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+            (
+                entry.key,
+                entry.flow,
+                entry.run_id,
+                entry.kind,
+                entry.audience,
+                entry.channel,
+                entry.recipient,
+                entry.recipient_label,
+                entry.subject,
+                json.dumps(dict(entry.bodies), ensure_ascii=False),
+                json.dumps(list(entry.attachments)),
+                entry.digest,
+                now.isoformat(),
+                now.isoformat(),
+            ),
+        )
+        return cursor.rowcount == 1
+
+    def outbox(
+        self, flow: str | None = None, statuses: tuple[str, ...] | None = None
+    ) -> list[OutboxEntry]:
+        """Outbox entries, oldest first, optionally filtered."""
+        sql = "SELECT * FROM outbox WHERE 1 = 1"
+        args: list[Any] = []
+        if flow:
+            sql += " AND flow = ?"
+            args.append(flow)
+        if statuses:
+            sql += f" AND status IN ({', '.join('?' for _ in statuses)})"
+            args.extend(statuses)
+        sql += " ORDER BY created_at, rowid"
+        return [_entry(row) for row in self._db.execute(sql, args)]
+
+    def get_entry(self, key: str) -> OutboxEntry | None:
+        """One outbox entry by key."""
+        row = self._db.execute("SELECT * FROM outbox WHERE key = ?", (key,)).fetchone()
+        return None if row is None else _entry(row)
+
+    def mark(
+        self,
+        key: str,
+        status: str,
+        now: datetime,
+        *,
+        location: str | None = None,
+        error: str | None = None,
+        attempt: bool = False,
+    ) -> None:
+        """Move an outbox entry to a new status."""
+        self._db.execute(
+            "UPDATE outbox SET status = ?, updated_at = ?, location = COALESCE(?, location), "
+            "last_error = ?, attempts = attempts + ?, "
+            "delivered_at = CASE WHEN ? = 'sent' THEN ? ELSE delivered_at END WHERE key = ?",
+            (status, now.isoformat(), location, error, int(attempt), status, now.isoformat(), key),
+        )
+
+
+def _entry(row: sqlite3.Row) -> OutboxEntry:
+    return OutboxEntry(
+        key=row["key"],
+        flow=row["flow"],
+        run_id=row["run_id"],
+        kind=row["kind"],
+        audience=row["audience"],
+        channel=row["channel"],
+        recipient=row["recipient"],
+        recipient_label=row["recipient_label"],
+        subject=row["subject"],
+        bodies=json.loads(row["bodies"]),
+        attachments=tuple(json.loads(row["attachments"])),
+        digest=row["digest"],
+        status=row["status"],
+        attempts=row["attempts"],
+        location=row["location"],
+        last_error=row["last_error"],
+    )

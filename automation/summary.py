@@ -1,0 +1,86 @@
+"""A readable terminal summary of a run record (what ``automation run`` prints)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+STATUS_JA = {
+    "updated": "更新済み",
+    "not_updated": "未更新",
+    "problems": "要修正",
+    "missing": "シートなし",
+}
+
+
+def _num(value: object) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,}"
+    return f"{int(value):,}" if isinstance(value, int | float) else str(value)
+
+
+def format_summary(record: dict[str, Any], *, max_problems: int = 15) -> str:
+    """Totals, changes, non-reporters, problems and where the output went."""
+    lines: list[str] = []
+    flow = record["flow"]
+    if record["status"] == "failed":
+        error = record["error"]
+        lines.append(f"[{flow}] 失敗 ({error['kind']}: {error['action']})")
+        lines.append(f"  {error['message']}")
+        lines.append("  状態は変更していません。送信もしていません。")
+        return "\n".join(lines)
+    head = (
+        f"[{flow}] 第{record['report_number']}報 {record['as_of_ja']}"
+        if record["report_number"]
+        else f"[{flow}] 報告なし"
+    )
+    if not record["new_report"]:
+        head += "（変更なし: 新しい報は出していません）"
+    if record["dry_run"]:
+        head += " [dry-run: 記録・送信なし]"
+    lines.append(head)
+    lines.append("  被害の状況:")
+    for total in record["totals"].values():
+        flag = f"  (未確認 {total['unconfirmed']}件)" if total["unconfirmed"] else ""
+        lines.append(
+            f"    {total['category']:<6} {total['label']:<10} {_num(total['value']):>8} {total['unit']}{flag}"
+        )
+    if record["statuses"]:
+        lines.append("  箇所の状況:")
+        for code, counts in record["statuses"].items():
+            label = record["totals"].get(code, {}).get("label", code)
+            lines.append(f"    {label}: " + "、".join(f"{s} {n}件" for s, n in counts.items()))
+    if record["changes"]:
+        lines.append("  前報からの変更:")
+        for change in record["changes"]:
+            status = f"［{change['status']}］" if change["status"] else ""
+            lines.append(
+                f"    {change['label']}{status}: {_num(change['before'])} → {_num(change['after'])}{change['unit']}"
+            )
+    elif record["new_report"] and record["report_number"] and record["report_number"] > 1:
+        lines.append("  前報からの変更: 未確認件数などの表示のみ")
+    missing = record["not_reported"]
+    lines.append(
+        "  未報告・未更新: "
+        + (
+            "、".join(
+                f"{name}({STATUS_JA[record['departments'][name]['status']]})" for name in missing
+            )
+            or "なし"
+        )
+    )
+    problems = record["problems"]
+    lines.append(f"  読み取れなかったセル: {len(problems)}件")
+    for problem in problems[:max_problems]:
+        lines.append(f"    {problem['where']} 「{problem['value']}」 {problem['message']}")
+    if len(problems) > max_problems:
+        lines.append(f"    ほか {len(problems) - max_problems}件")
+    for artefact in record["artefacts"]:
+        lines.append(f"  集計ブック: {artefact['location'] or artefact['name'] + '（未作成）'}")
+    if record["deliveries"]:
+        lines.append(f"  送信: {len(record['deliveries'])}件")
+        for d in record["deliveries"]:
+            where = f" → {d['location']}" if d.get("location") else ""
+            lines.append(f"    [{d['status']}] {d['kind']} {d['channel']} {d['recipient']}{where}")
+    return "\n".join(lines)
