@@ -13,9 +13,11 @@ Order matters for "nothing lost, nothing sent twice":
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +28,7 @@ from automation.config.loader import LoadedConfig
 from automation.config.models import DamageRollupFlow
 from automation.damage.merged import build_merged_workbook
 from automation.damage.workbook import parse_workbook
-from automation.errors import AutomationError, ConfigError
+from automation.errors import AutomationError, ConfigError, TransientError
 from automation.flows import damage_rollup
 from automation.flows.damage_rollup import DamageInputs, DamagePlan, DamageState, DepartmentState
 from automation.plan import Message
@@ -94,12 +96,34 @@ async def run_flow(
         raise ConfigError(f"no flow {flow_id!r} in {loaded.path}; configured flows: {known}")
     backend = backend or local_backend(loaded)
     state_path = loaded.resolve(config.state.path)
-    store = _read_only_store(state_path) if dry_run else Store(state_path)
-    try:
+    if dry_run:
+        store = _read_only_store(state_path)
+        try:
+            return await _run(loaded, flow, now, dry_run, backend, store, clock)
+        finally:
+            if store is not None:
+                store.close()
+    with flow_lock(state_path, flow.id), Store(state_path) as store:
         return await _run(loaded, flow, now, dry_run, backend, store, clock)
-    finally:
-        if store is not None:
-            store.close()
+
+
+@contextmanager
+def flow_lock(state_path: Path, flow_id: str) -> Iterator[None]:
+    """Hold an exclusive lock for one flow, so overlapping runs never race each other."""
+    lock_path = state_path.with_name(f"{state_path.name}.{flow_id}.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+b") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise TransientError(
+                f"another run of flow {flow_id!r} is still in progress (lock {lock_path}); "
+                "this run was skipped, the next one will catch up"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _read_only_store(path: Path) -> Store | None:

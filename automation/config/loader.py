@@ -227,7 +227,11 @@ def _substitute(
 
 def _problems(err: ValidationError, data: Any, positions: _Positions) -> list[ConfigProblem]:
     problems = []
-    for error in err.errors():
+    errors = err.errors()
+    deeper = {tuple(e["loc"][:i]) for e in errors for i in range(len(e["loc"]))}
+    for error in errors:
+        if error["type"] == "too_short" and tuple(error["loc"]) in deeper:
+            continue  # a list is short only because its invalid items were dropped
         loc = _data_loc(tuple(error["loc"]), data)
         extra = error["type"] == "extra_forbidden"
         line, col = positions.find(loc, prefer_key=extra)

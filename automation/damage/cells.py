@@ -12,9 +12,10 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 MAX_VALUE = Decimal(10) ** 12
 
@@ -49,6 +50,11 @@ class Amount:
     """A readable, non-negative number (zero included)."""
 
     value: Decimal
+    plain: int | float = field(init=False, compare=False)  # as Excel stores it (int when whole)
+
+    def __post_init__(self) -> None:
+        whole = self.value == self.value.to_integral_value()
+        object.__setattr__(self, "plain", int(self.value) if whole else float(self.value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +95,20 @@ FIX_NUMBER = (
 
 def read_cell(raw: object, unit: str, decimals: bool) -> Reading:
     """Interpret one cell for a column counted in ``unit``."""
+    try:
+        # Department sheets repeat the same few values (0, "-", "未確認", "１２") thousands of
+        # times; results are immutable, so a cache keyed by type and value is safe.
+        return _cached(type(raw).__name__, raw, unit, decimals)
+    except TypeError:  # unhashable value: read it directly
+        return _safe(raw, unit, decimals)
+
+
+@lru_cache(maxsize=8192)
+def _cached(kind: str, raw: object, unit: str, decimals: bool) -> Reading:
+    return _safe(raw, unit, decimals)
+
+
+def _safe(raw: object, unit: str, decimals: bool) -> Reading:
     try:
         return _read(raw, unit, decimals)
     except Exception:  # the contract is "never raises": report, don't crash

@@ -25,6 +25,10 @@ TOTAL_WORDS = frozenset(
 )
 NOTE_PREFIXES = ("※", "注", "*", "備考", "(注")
 NO_STATUS = "（未記入）"
+UNCONFIRMED_TEXT = "未確認"
+PROBLEM_PREFIX = "要修正: "
+
+AsRead = int | float | str
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +54,8 @@ class SheetReading:
     unconfirmed: set[tuple[str, str]] = field(default_factory=set)
     statuses: dict[str, Counter[str]] = field(default_factory=dict)  # code -> status -> count
     problems: list[CellProblem] = field(default_factory=list)
-    rows: list[tuple[str, dict[str, str]]] = field(
-        default_factory=list
-    )  # as read, for the artefact
+    # As read, for the merged workbook: municipality -> item code -> number, 未確認 or 要修正 text.
+    rows: list[tuple[str, dict[str, AsRead]]] = field(default_factory=list)
     record_columns: list[str] = field(default_factory=list)
 
     @property
@@ -167,7 +170,8 @@ def read_matrix(
     seen_rows: dict[str, str] = {}
     for row in range(key_row + depth, sheet.bottom):
         name = _text(sheet.value(row, key_col))
-        cells = [(col, item, sheet.value(row, col)) for col, item in columns]
+        values = sheet.row(row)
+        cells = [(col, item, values[col] if col < len(values) else None) for col, item in columns]
         if not name:
             if all(_text(v) == "" for _, _, v in cells):
                 continue  # blank separator row
@@ -272,15 +276,15 @@ def _read_row(
     cells: list[tuple[int, Item, object]],
 ) -> None:
     """Read one municipality's cells into the reading."""
-    as_read: dict[str, str] = {}
+    as_read: dict[str, AsRead] = {}
     for col, item, raw in cells:
         result = read_cell(raw, item.unit, item.decimals)
         if isinstance(result, Amount):
             reading.amounts[(municipality, item.code)] = result.value
-            as_read[item.code] = _plain(result.value)
+            as_read[item.code] = result.plain
         elif isinstance(result, Unconfirmed):
             reading.unconfirmed.add((municipality, item.code))
-            as_read[item.code] = "未確認"
+            as_read[item.code] = UNCONFIRMED_TEXT
         elif isinstance(result, Problem):
             reading.problems.append(
                 CellProblem(
@@ -290,7 +294,7 @@ def _read_row(
                     f"{item.title}: {result.message}",
                 )
             )
-            as_read[item.code] = f"要修正: {result.raw}"
+            as_read[item.code] = PROBLEM_PREFIX + result.raw
     reading.rows.append((municipality, as_read))
 
 
@@ -420,7 +424,3 @@ def municipality_index(names: tuple[str, ...] | None) -> Mapping[str, str] | Non
 def _municipality(name: str, known: Mapping[str, str] | None) -> str | None:
     cleaned = "".join(name.split())
     return cleaned if known is None else known.get(normalize(cleaned))
-
-
-def _plain(value: Decimal) -> str:
-    return format(value, "f")

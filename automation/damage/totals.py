@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from automation.damage.catalogue import Catalogue, Item
@@ -35,7 +35,7 @@ class Figures:
     def dump(self) -> dict[str, Any]:
         """A JSON-ready form, stable in order."""
         return {
-            "amounts": sorted([m, c, format(v, "f")] for (m, c), v in self.amounts.items()),
+            "amounts": [[m, c, str(v)] for (m, c), v in sorted(self.amounts.items())],
             "unconfirmed": sorted([m, c] for m, c in self.unconfirmed),
             "statuses": {c: dict(sorted(s.items())) for c, s in sorted(self.statuses.items())},
         }
@@ -96,13 +96,16 @@ class Consolidated:
     by_department: dict[str, dict[str, Decimal]]
     statuses: dict[str, dict[str, int]]
 
-    @property
+    @cached_property
+    def figures_dump(self) -> dict[str, dict[str, Any]]:
+        """Every department's figures, JSON-ready (computed once; used for snapshots)."""
+        return {d: f.dump() for d, f in sorted(self.figures.items())}
+
+    @cached_property
     def signature(self) -> str:
         """Digest of everything a report shows: equal signatures need no new report."""
-        blob = json.dumps(
-            {d: f.dump() for d, f in sorted(self.figures.items())}, ensure_ascii=False
-        )
-        return hashlib.sha256(blob.encode()).hexdigest()
+        # repr of nested lists/dicts of str and int is deterministic and much faster than JSON
+        return hashlib.sha256(repr(self.figures_dump).encode()).hexdigest()
 
     def totals_dump(self) -> dict[str, dict[str, Any]]:
         """Totals keyed by code, JSON-ready, as stored in a report snapshot."""

@@ -66,6 +66,13 @@ class Sheet:
             return self.rows[r][c]
         return None
 
+    def row(self, row: int) -> tuple[object, ...]:
+        """The values of a row indexed by absolute column (padded on the left), or ()."""
+        r = row - self.top
+        if not 0 <= r < len(self.rows):
+            return ()
+        return (None,) * self.left + self.rows[r] if self.left else self.rows[r]
+
     def merged_value(self, row: int, col: int) -> object:
         """The value shown at (row, col): a merged range shows its top-left value."""
         merge = self._merge_index.get((row, col))

@@ -246,7 +246,7 @@ def plan(
             "signature": signature,
             "totals": consolidated.totals_dump(),
             "statuses": consolidated.statuses,
-            "figures": {d: f.dump() for d, f in sorted(figures.items())},
+            "figures": consolidated.figures_dump,
         }
     state = replace(
         previous,

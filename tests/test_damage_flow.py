@@ -1,0 +1,311 @@
+"""Specs for the pure damage_rollup flow: numbering, diffs, statuses, feedback, reminders."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+
+from automation.config.models import (
+    Contact,
+    DamageRollupParams,
+    Deadlines,
+    Department,
+    Directory,
+    RecordsLayout,
+)
+from automation.damage.workbook import parse_workbook
+from automation.flows.damage_rollup import DamageInputs, DamagePlan, DamageState, plan
+from automation.timeutil import JST
+from tests.builders import xlsx_bytes
+
+HEADER = [["市町村", "死者", "軽傷者", "全壊(棟)"]]
+ROAD_HEADER = [["被害種別", "市町村", "状況"]]
+
+
+def at(hour: int, minute: int = 0) -> datetime:
+    """A time on 2026-09-01 in JST."""
+    return datetime(2026, 9, 1, hour, minute, tzinfo=JST)
+
+
+@pytest.fixture
+def directory() -> Directory:
+    """Three departments: two with sheets that report, one whose sheet is absent."""
+    return Directory(
+        departments=(
+            Department(
+                name="危機管理課",
+                sheet="危機管理課",
+                contacts=(Contact(channel="mail", address="kiki@example.jp"),),
+            ),
+            Department(
+                name="県土整備部",
+                sheet="県土整備部",
+                contacts=(Contact(channel="mail", address="kendo@example.jp"),),
+            ),
+            Department(
+                name="企業局",
+                sheet="企業局",
+                contacts=(Contact(channel="mail", address="kigyou@example.jp"),),
+            ),
+        )
+    )
+
+
+@pytest.fixture
+def params() -> DamageRollupParams:
+    """A flow reporting every three hours to one mailbox and one webhook."""
+    return DamageRollupParams(
+        disaster="令和8年台風第10号",
+        workbook="book.xlsx",
+        report_to=(
+            Contact(channel="mail", address="bousai@example.jp"),
+            Contact(channel="teams_webhook", address="https://example.invalid/hook", name="班"),
+        ),
+        layouts={"県土整備部": RecordsLayout(statuses=("通行止め", "規制解除"))},
+        municipalities=("前橋市", "高崎市", "桐生市"),
+        deadlines=Deadlines(every_hours=3, remind_minutes_before=30),
+    )
+
+
+def inputs(
+    kiki: list[list[object]] | None, roads: list[list[object]] | None = None
+) -> DamageInputs:
+    """A workbook holding the given sheets (None: the sheet is absent)."""
+    sheets = {}
+    if kiki is not None:
+        sheets["危機管理課"] = HEADER + kiki
+    if roads is not None:
+        sheets["県土整備部"] = ROAD_HEADER + roads
+    data = xlsx_bytes(sheets)
+    return DamageInputs("v-" + str(hash(data)), parse_workbook(data, "book.xlsx", max_bytes=10**8))
+
+
+def run(
+    params: DamageRollupParams,
+    directory: Directory,
+    data: DamageInputs,
+    state: DamageState,
+    now: datetime,
+) -> DamagePlan:
+    """Plan one run."""
+    return plan(params, directory, data, state, now)
+
+
+FIRST = [["前橋市", 1, 2, 3], ["高崎市", 0, "未確認", 1]]
+ROADS = [["道路", "前橋市", "通行止め"], ["道路", "高崎市", "規制解除"]]
+
+
+def test_first_run_issues_report_one(params: DamageRollupParams, directory: Directory) -> None:
+    """The first run with figures issues 第1報 as of the run time."""
+    result = run(params, directory, inputs(FIRST, ROADS), DamageState(), at(9, 10))
+    assert (result.status, result.report.number, result.report.new) == ("ok", 1, True)
+    assert result.report.as_of_ja == "2026年9月1日9時10分現在"
+    assert result.artefact == "被害状況集計_第1報.xlsx"
+
+
+def test_totals_add_departments_and_keep_unconfirmed_apart(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """Totals sum readable numbers; 未確認 cells are counted apart, never as zero."""
+    result = run(params, directory, inputs(FIRST, ROADS), DamageState(), at(9, 10))
+    totals = {t.code: t for t in result.report.consolidated.totals}
+    assert totals["dead"].value == Decimal(1)
+    assert totals["injured_minor"].value == Decimal(2)
+    assert totals["injured_minor"].unconfirmed == 1
+    assert totals["injured_minor"].unconfirmed_where == ("高崎市",)
+    assert totals["roads"].value == Decimal(2)
+    assert result.report.consolidated.statuses["roads"] == {"通行止め": 1, "規制解除": 1}
+
+
+def test_first_report_goes_to_every_response_team_contact(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """A new report is one message per report_to contact, the workbook attached to mail only."""
+    result = run(params, directory, inputs(FIRST, ROADS), DamageState(), at(9, 10))
+    reports = [m for m in result.messages if m.kind == "report"]
+    assert [(m.contact.channel, m.attachments) for m in reports] == [
+        ("mail", ("被害状況集計_第1報.xlsx",)),
+        ("teams_webhook", ()),
+    ]
+    assert {m.occasion for m in reports} == {"report:1"}
+
+
+def test_unchanged_workbook_issues_no_new_report(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """When the backend saw no change (workbook None), the number stays and nothing is reported."""
+    first = run(params, directory, inputs(FIRST, ROADS), DamageState(), at(9, 10))
+    second = run(
+        params, directory, DamageInputs(first.state.version or "", None), first.state, at(9, 20)
+    )
+    assert (second.status, second.report.number, second.report.new) == ("unchanged", 1, False)
+    assert [m for m in second.messages if m.kind in ("report", "feedback")] == []
+
+
+def test_same_figures_in_a_new_file_issue_no_new_report(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """A re-saved workbook with identical figures does not produce a new number."""
+    first = run(params, directory, inputs(FIRST, ROADS), DamageState(), at(9, 10))
+    again = inputs(FIRST, ROADS)
+    second = run(params, directory, replace(again, version="other"), first.state, at(9, 20))
+    assert (second.status, second.report.number) == ("unchanged", 1)
+
+
+def test_changed_figure_issues_next_number_with_diff(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """A changed figure issues 第2報 and lists the item with before and after."""
+    first = run(params, directory, inputs(FIRST, ROADS), DamageState(), at(9, 10))
+    changed = [["前橋市", 2, 2, 3], ["高崎市", 0, "未確認", 1]]
+    second = run(params, directory, inputs(changed, ROADS), first.state, at(10, 0))
+    assert second.report.number == 2
+    assert [(c.code, c.before, c.after, c.delta) for c in second.report.changes] == [
+        ("dead", Decimal(1), Decimal(2), Decimal(1))
+    ]
+
+
+def test_confirming_an_unconfirmed_cell_is_a_change(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """Replacing 未確認 with a number changes the figures and the flag count."""
+    first = run(params, directory, inputs(FIRST, ROADS), DamageState(), at(9, 10))
+    confirmed = [["前橋市", 1, 2, 3], ["高崎市", 0, 4, 1]]
+    second = run(params, directory, inputs(confirmed, ROADS), first.state, at(10, 0))
+    change = next(c for c in second.report.changes if c.code == "injured_minor")
+    assert (change.before, change.after, change.before_unconfirmed, change.after_unconfirmed) == (
+        Decimal(2),
+        Decimal(6),
+        1,
+        0,
+    )
+
+
+def test_status_change_of_an_incident_is_a_change(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """A road reopening (通行止め -> 規制解除) issues a new report listing both status counts."""
+    first = run(params, directory, inputs(FIRST, ROADS), DamageState(), at(9, 10))
+    reopened = [["道路", "前橋市", "規制解除"], ["道路", "高崎市", "規制解除"]]
+    second = run(params, directory, inputs(FIRST, reopened), first.state, at(10, 0))
+    assert [(c.status, c.before, c.after) for c in second.report.changes] == [
+        ("規制解除", Decimal(1), Decimal(2)),
+        ("通行止め", Decimal(1), Decimal(0)),
+    ]
+
+
+def test_missing_sheet_is_reported_as_missing(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """A department whose sheet is absent has status missing and counts as not reported."""
+    result = run(params, directory, inputs(FIRST, ROADS), DamageState(), at(9, 10))
+    status = {d.name: d for d in result.report.departments}["企業局"]
+    assert (status.status, status.updated) == ("missing", False)
+    assert "企業局" in [d.name for d in result.report.not_reported]
+
+
+def test_sheet_removed_after_reporting_keeps_previous_figures(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """A sheet that disappears keeps its last figures, marked as carried forward."""
+    first = run(params, directory, inputs(FIRST, ROADS), DamageState(), at(9, 10))
+    second = run(params, directory, inputs(FIRST, None), first.state, at(10, 0))
+    roads = {d.name: d for d in second.report.departments}["県土整備部"]
+    assert (roads.status, roads.carried_forward) == ("missing", True)
+    assert second.report.number == 1  # the figures did not change
+
+
+def test_unreadable_table_keeps_previous_figures(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """A sheet whose header was broken keeps the last figures and shows problems."""
+    first = run(params, directory, inputs(FIRST, ROADS), DamageState(), at(9, 10))
+    broken = xlsx_bytes(
+        {"危機管理課": [["地名", "死者"], ["前橋市", 5]], "県土整備部": ROAD_HEADER + ROADS}
+    )
+    data = DamageInputs("broken", parse_workbook(broken, "book.xlsx", max_bytes=10**8))
+    second = run(params, directory, data, first.state, at(10, 0))
+    kiki = {d.name: d for d in second.report.departments}["危機管理課"]
+    assert (kiki.status, kiki.carried_forward) == ("problems", True)
+    assert {t.code: t.value for t in second.report.consolidated.totals}["dead"] == Decimal(1)
+
+
+def test_blank_template_is_not_a_report(params: DamageRollupParams, directory: Directory) -> None:
+    """A sheet with only its headers is not updated and gets no feedback."""
+    result = run(params, directory, inputs([], ROADS), DamageState(), at(9, 10))
+    kiki = {d.name: d for d in result.report.departments}["危機管理課"]
+    assert (kiki.status, kiki.updated) == ("not_updated", False)
+    assert [m for m in result.messages if m.kind == "feedback" and m.audience == "危機管理課"] == []
+
+
+def test_feedback_goes_to_departments_whose_sheet_changed(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """Each department with a new sheet version gets feedback once per version."""
+    first = run(params, directory, inputs(FIRST, ROADS), DamageState(), at(9, 10))
+    assert sorted(m.audience for m in first.messages if m.kind == "feedback") == [
+        "危機管理課",
+        "県土整備部",
+    ]
+    changed = [["前橋市", 2, 2, 3], ["高崎市", 0, "未確認", 1]]
+    second = run(params, directory, inputs(changed, ROADS), first.state, at(10, 0))
+    assert [m.audience for m in second.messages if m.kind == "feedback"] == ["危機管理課"]
+
+
+def test_feedback_lists_the_departments_problem_cells(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """A department's feedback carries its own unreadable cells with their addresses."""
+    result = run(
+        params, directory, inputs([["前橋市", "多数", 1, 1]], ROADS), DamageState(), at(9, 10)
+    )
+    feedback = next(
+        m for m in result.messages if m.kind == "feedback" and m.audience == "危機管理課"
+    )
+    assert [p.where for p in feedback.context["reading"].problems] == ["危機管理課!B2"]
+
+
+def test_reminder_goes_to_departments_not_updated_inside_window(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """30 minutes before a deadline, departments not updated since the last one are reminded."""
+    first = run(params, directory, inputs(FIRST, ROADS), DamageState(), at(8, 0))
+    unchanged = DamageInputs(first.state.version or "", None)
+    result = run(params, directory, unchanged, first.state, at(11, 40))
+    reminders = [m for m in result.messages if m.kind == "reminder"]
+    assert sorted(m.audience for m in reminders) == ["企業局", "危機管理課", "県土整備部"]
+    assert {m.occasion for m in reminders} == {"reminder:2026-09-01T12:00:00+09:00"}
+
+
+def test_no_reminder_outside_the_window(params: DamageRollupParams, directory: Directory) -> None:
+    """Before the reminder window opens nobody is reminded."""
+    first = run(params, directory, inputs(FIRST, ROADS), DamageState(), at(8, 0))
+    result = run(
+        params, directory, DamageInputs(first.state.version or "", None), first.state, at(11, 0)
+    )
+    assert [m for m in result.messages if m.kind == "reminder"] == []
+
+
+def test_updated_department_is_not_reminded(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """A department that changed its sheet after the last deadline gets no reminder."""
+    result = run(params, directory, inputs(FIRST, ROADS), DamageState(), at(11, 40))
+    assert sorted(m.audience for m in result.messages if m.kind == "reminder") == ["企業局"]
+
+
+def test_plan_does_not_mutate_previous_state(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """Planning is pure: the previous state object is left as it was."""
+    first = run(params, directory, inputs(FIRST, ROADS), DamageState(), at(9, 10))
+    before = (first.state.report_number, dict(first.state.departments), first.state.snapshot)
+    run(params, directory, inputs([["前橋市", 9, 9, 9]], ROADS), first.state, at(10, 0))
+    assert (
+        first.state.report_number,
+        dict(first.state.departments),
+        first.state.snapshot,
+    ) == before

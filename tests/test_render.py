@@ -1,0 +1,125 @@
+"""Specs for message rendering: golden files for every template, escaping, card JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from automation.config.loader import LoadedConfig, load_config
+from automation.config.models import Contact
+from automation.damage.reading import CellProblem
+from automation.damage.workbook import parse_workbook
+from automation.demo import ROUND_1, ROUND_2, build_workbook, edit_workbook, write_workspace
+from automation.flows.damage_rollup import DamageInputs, DamagePlan, DamageState, plan
+from automation.plan import Message
+from automation.render import Rendered, environment, render
+from automation.timeutil import parse_now
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
+
+
+@pytest.fixture(scope="module")
+def demo_config(tmp_path_factory: pytest.TempPathFactory) -> LoadedConfig:
+    """The demo workspace's configuration."""
+    path = write_workspace(tmp_path_factory.mktemp("demo") / "ws")
+    return load_config(path, environ={"DEMO_TEAMS_WEBHOOK_URL": "https://example.invalid/hook"})
+
+
+@pytest.fixture(scope="module")
+def second_round(demo_config: LoadedConfig) -> DamagePlan:
+    """The demo's second round, planned in memory."""
+    flow = demo_config.config.flows[0]
+    book_path = demo_config.base_dir / "inputs" / flow.params.workbook
+    build_workbook(book_path)
+    first_book = parse_workbook(book_path.read_bytes(), "b.xlsx", max_bytes=10**8)
+    first = plan(
+        flow.params,
+        demo_config.config.directory,
+        DamageInputs("1", first_book),
+        DamageState(),
+        parse_now(ROUND_1),
+    )
+    edit_workbook(book_path)
+    second_book = parse_workbook(book_path.read_bytes(), "b.xlsx", max_bytes=10**8)
+    return plan(
+        flow.params,
+        demo_config.config.directory,
+        DamageInputs("2", second_book),
+        first.state,
+        parse_now(ROUND_2),
+    )
+
+
+def _pick(result: DamagePlan, kind: str, channel: str, audience: str | None = None) -> Message:
+    return next(
+        m
+        for m in result.messages
+        if m.kind == kind
+        and m.contact.channel == channel
+        and (audience is None or m.audience == audience)
+    )
+
+
+def _check(name: str, content: str) -> None:
+    path = GOLDEN / name
+    if UPDATE or not path.exists():
+        path.write_text(content, encoding="utf-8")
+    assert content == path.read_text(encoding="utf-8"), f"{name} differs; UPDATE_GOLDEN=1 to accept"
+
+
+def _render(message: Message) -> Rendered:
+    return render(environment(), message)
+
+
+@pytest.mark.parametrize(
+    ("kind", "channel", "audience", "stem"),
+    [
+        ("report", "mail", None, "report_mail"),
+        ("report", "teams_webhook", None, "report_webhook"),
+        ("feedback", "mail", "危機管理課", "feedback_mail"),
+        ("reminder", "mail", "産業経済部", "reminder_mail"),
+    ],
+)
+def test_rendered_message_matches_golden(
+    second_round: DamagePlan, kind: str, channel: str, audience: str | None, stem: str
+) -> None:
+    """Every template renders exactly as its golden file (review diffs like code)."""
+    rendered = _render(_pick(second_round, kind, channel, audience))
+    _check(f"{stem}.subject.txt", rendered.subject + "\n")
+    for suffix, body in rendered.bodies().items():
+        _check(f"{stem}.{suffix}", body)
+
+
+def test_teams_channel_posts_use_the_html_body(second_round: DamagePlan) -> None:
+    """A Teams channel post renders the subject and HTML, not the plain text or card."""
+    message = _pick(second_round, "report", "mail")
+    teams = Message(
+        **{**message.__dict__, "contact": Contact(channel="teams_channel", address="team/ch")}
+    )
+    rendered = _render(teams)
+    assert (rendered.html is not None, rendered.text, rendered.card) == (True, None, None)
+
+
+def test_department_text_is_escaped_in_html(second_round: DamagePlan) -> None:
+    """Cell text from departments is data: markup in it is escaped in HTML bodies."""
+    message = _pick(second_round, "feedback", "mail", "危機管理課")
+    reading = message.context["reading"]
+    hostile = CellProblem("危機管理課", "危機管理課!B7", "<script>alert(1)</script>", "x")
+    reading_copy = type(reading)(**{**reading.__dict__, "problems": [hostile]})
+    rendered = _render(
+        Message(**{**message.__dict__, "context": {**message.context, "reading": reading_copy}})
+    )
+    assert "<script>" not in (rendered.html or "")
+    assert "&lt;script&gt;" in (rendered.html or "")
+
+
+def test_card_is_valid_adaptive_card_json(second_round: DamagePlan) -> None:
+    """The webhook body parses as JSON and is an Adaptive Card 1.4 under the 28 KB limit."""
+    rendered = _render(_pick(second_round, "report", "teams_webhook"))
+    assert rendered.card is not None
+    assert (rendered.card["type"], rendered.card["version"]) == ("AdaptiveCard", "1.4")
+    assert len(json.dumps(rendered.card, ensure_ascii=False).encode()) < 28_000
