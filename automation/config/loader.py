@@ -86,56 +86,84 @@ class LoadedConfig:
 
 
 def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedConfig:
-    """Read, substitute, validate and cross-check a configuration file."""
+    """Read, substitute, validate and cross-check a configuration file.
+
+    Every problem found is reported at once: unset variables, problems in the directory
+    file and schema problems in the main file together. Cross-checks between sections
+    (departments named by flows exist, ids are unique) run once the schema is valid.
+    """
     env = os.environ if environ is None else environ
-    data, positions, problems = _read_yaml(path, env)
-    if problems:
-        raise ConfigValidationError(problems)
-    if isinstance(data, dict) and isinstance(data.get("directory"), str):
-        directory_path = path.parent / data["directory"]
-        if not directory_path.is_file():
-            line, col = positions.find(("directory",))
-            raise ConfigValidationError(
-                [
-                    ConfigProblem(
-                        str(path),
-                        line,
-                        col,
-                        "directory",
-                        f"directory file {directory_path} does not exist; "
-                        "create it or list departments inline",
-                    )
-                ]
-            )
-        dir_data, dir_positions, dir_problems = _read_yaml(directory_path, env)
-        if dir_problems:
-            raise ConfigValidationError(dir_problems)
-        try:
-            data["directory"] = Directory.model_validate(dir_data).model_dump()
-        except ValidationError as err:
-            raise ConfigValidationError(_problems(err, dir_data, dir_positions)) from None
+    data, positions, fatal, problems = _read_yaml(path, env, CONFIG_SHAPE)
+    if fatal:
+        raise ConfigValidationError(fatal)
+    directory_ok = True
+    if isinstance(data.get("directory"), str):
+        directory_ok, directory_problems = _load_directory(path, data, positions, env)
+        problems += directory_problems
+    substituted = {p.path for p in problems if p.file == positions.file}
+    config = None
     try:
         config = AppConfig.model_validate(data)
     except ValidationError as err:
-        raise ConfigValidationError(_problems(err, data, positions)) from None
-    cross = _cross_check(config, positions)
-    if cross:
-        raise ConfigValidationError(cross)
+        # A value emptied because its variable is unset is reported once, as unset.
+        problems += [p for p in _problems(err, data, positions) if p.path not in substituted]
+    if config is not None and directory_ok and not problems:
+        problems += _cross_check(config, positions)
+    if problems or config is None:
+        order = {name: index for index, name in reversed(list(enumerate(p.file for p in problems)))}
+        problems.sort(key=lambda p: (order[p.file], p.line, p.column))
+        raise ConfigValidationError(problems)
     return LoadedConfig(config, path)
 
 
-def _read_yaml(path: Path, env: Mapping[str, str]) -> tuple[Any, _Positions, list[ConfigProblem]]:
+def _load_directory(
+    path: Path, data: dict[str, Any], positions: _Positions, env: Mapping[str, str]
+) -> tuple[bool, list[ConfigProblem]]:
+    """Replace ``directory: FILE`` by that file's departments; return (ok, problems)."""
+    directory_path = path.parent / data["directory"]
+    data["directory"] = {"departments": []}  # placeholder so the main file still validates
+    if not directory_path.is_file():
+        line, col = positions.find(("directory",))
+        return False, [
+            ConfigProblem(
+                str(path),
+                line,
+                col,
+                "directory",
+                f"directory file {directory_path} does not exist; create it or list departments inline",
+            )
+        ]
+    dir_data, dir_positions, fatal, problems = _read_yaml(directory_path, env, DIRECTORY_SHAPE)
+    if fatal:
+        return False, fatal
+    try:
+        data["directory"] = Directory.model_validate(dir_data).model_dump()
+    except ValidationError as err:
+        return False, problems + _problems(err, dir_data, dir_positions)
+    return not problems, problems
+
+
+CONFIG_SHAPE = "expected a mapping with 'version: 1' at the top"
+DIRECTORY_SHAPE = "expected a mapping with 'departments:' at the top"
+
+
+def _read_yaml(
+    path: Path, env: Mapping[str, str], shape: str
+) -> tuple[dict[str, Any], _Positions, list[ConfigProblem], list[ConfigProblem]]:
+    """Parse a YAML file keeping positions: (data, positions, fatal problems, other problems)."""
     positions = _Positions(str(path))
+
+    def fatal(
+        line: int, col: int, message: str
+    ) -> tuple[dict[str, Any], _Positions, list[ConfigProblem], list[ConfigProblem]]:
+        return {}, positions, [ConfigProblem(str(path), line, col, "", message)], []
+
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        return (
-            None,
-            positions,
-            [ConfigProblem(str(path), 1, 1, "", "file not found; check -c FILE")],
-        )
+        return fatal(1, 1, "file not found; check the path given with -c")
     except (OSError, UnicodeDecodeError) as err:
-        return None, positions, [ConfigProblem(str(path), 1, 1, "", f"cannot read file: {err}")]
+        return fatal(1, 1, f"cannot read file: {err}; save it as UTF-8")
     try:
         loader = yaml.SafeLoader(text)
         try:
@@ -145,48 +173,49 @@ def _read_yaml(path: Path, env: Mapping[str, str]) -> tuple[Any, _Positions, lis
             loader.dispose()
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
+        hint = "check indentation and quoting on this line"
+        if err.context_mark is not None and (mark is None or mark.index >= len(text.rstrip())):
+            mark = err.context_mark  # the problem is only noticed at the end: point at its start
+            hint = f"{err.context} here is never closed; close it or quote the whole value"
+        elif "{" in text.splitlines()[mark.line if mark else 0] and "${" in text:
+            hint += "; quote values that contain ${VAR} inside {...} mappings"
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        return (
-            None,
-            positions,
-            [
-                ConfigProblem(
-                    str(path),
-                    line,
-                    col,
-                    "",
-                    f"YAML syntax: {err.problem or err}; "
-                    "check indentation and quoting on this line",
-                )
-            ],
-        )
+        return fatal(line, col, f"YAML syntax: {err.problem or err}; {hint}")
     except yaml.YAMLError as err:
-        return None, positions, [ConfigProblem(str(path), 1, 1, "", f"YAML: {err}")]
+        return fatal(1, 1, f"YAML: {err}")
     if node is None or not isinstance(data, dict):
-        return (
-            None,
-            positions,
-            [ConfigProblem(str(path), 1, 1, "", "expected a mapping with 'version: 1' at the top")],
-        )
-    _record(node, (), positions)
+        return fatal(1, 1, shape)
     problems: list[ConfigProblem] = []
+    _record(node, (), positions, problems)
     data = _substitute(data, (), env, positions, problems)
-    return data, positions, problems
+    return data, positions, [], problems
 
 
-def _record(node: yaml.Node, loc: Loc, positions: _Positions) -> None:
+def _record(
+    node: yaml.Node, loc: Loc, positions: _Positions, problems: list[ConfigProblem]
+) -> None:
     positions.values[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
-            positions.keys[(*loc, key)] = (
-                key_node.start_mark.line + 1,
-                key_node.start_mark.column + 1,
-            )
-            _record(value_node, (*loc, key), positions)
+            mark = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            if key in seen:
+                problems.append(
+                    ConfigProblem(
+                        positions.file,
+                        *mark,
+                        _dotted((*loc, key)),
+                        f"key {key!r} appears twice in this mapping; keep one "
+                        "(YAML would silently use the last)",
+                    )
+                )
+            seen.add(key)
+            positions.keys[(*loc, key)] = mark
+            _record(value_node, (*loc, key), positions, problems)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _record(item, (*loc, index), positions)
+            _record(item, (*loc, index), positions, problems)
 
 
 def _substitute(
@@ -234,14 +263,21 @@ def _problems(err: ValidationError, data: Any, positions: _Positions) -> list[Co
             continue  # a list is short only because its invalid items were dropped
         loc = _data_loc(tuple(error["loc"]), data)
         extra = error["type"] == "extra_forbidden"
-        line, col = positions.find(loc, prefer_key=extra)
-        message = error["msg"]
-        if extra:
+        message = str(error["msg"]).removeprefix("Value error, ")
+        ctx = error.get("ctx") or {}
+        if error["type"] == "union_tag_invalid":
+            key = str(ctx.get("discriminator", "type")).strip("'")
+            loc = (*loc, key)
+            message = (
+                f"unknown {key} {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
+            )
+        elif extra:
             message = f"unknown key {loc[-1]!r}; check its spelling (see 'automation schema')"
         elif error["type"] == "missing":
             message = "required key is missing"
-        elif error["type"] in ("literal_error", "union_tag_invalid"):
+        elif error["type"] == "literal_error":
             message = f"{message} (got {error.get('input')!r})"
+        line, col = positions.find(loc, prefer_key=extra)
         problems.append(ConfigProblem(positions.file, line, col, _dotted(loc), message))
     return sorted(problems, key=lambda p: (p.line, p.column))
 

@@ -64,6 +64,22 @@ class SheetReading:
         return bool(self.amounts or self.unconfirmed or self.statuses)
 
 
+def _as_read(value: object) -> AsRead:
+    """A record cell as shown in the merged workbook: numbers stay numbers."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    return _text(value)
+
+
+def _unreadable(reading: SheetReading, where: str, message: str) -> SheetReading:
+    """Mark a sheet whose table cannot be found, with one sheet-level problem."""
+    reading.table_found = False
+    reading.problems.append(CellProblem(reading.department, where, "", message))
+    return reading
+
+
 def _text(value: object) -> str:
     return "" if value is None else str(value).strip()
 
@@ -141,32 +157,22 @@ def read_matrix(
     reading = SheetReading(department, sheet.name, "matrix")
     key = _find_cell(sheet, layout.key_headers)
     if key is None:
-        reading.table_found = False
-        reading.problems.append(
-            CellProblem(
-                department,
-                sheet.name,
-                "",
-                f"表の見出し（{'・'.join(layout.key_headers[:2])}）が見つかりません。"
-                "様式の見出し行（市町村の列）を元に戻してください。",
-            )
+        return _unreadable(
+            reading,
+            sheet.name,
+            f"表の見出し（{'・'.join(layout.key_headers[:2])}）が見つかりません。"
+            "様式の見出し行（市町村の列）を元に戻してください。",
         )
-        return reading
     key_row, key_col = key
     depth = _header_depth(sheet, key_row, key_col)
     columns = _matrix_columns(sheet, reading, key_row, key_col, depth, catalogue)
     reading.columns = [item for _, item in columns]
     if not columns:
-        reading.table_found = False
-        reading.problems.append(
-            CellProblem(
-                department,
-                f"{sheet.name}!{address(key_row, key_col)}",
-                "",
-                "被害項目の列が見つかりません。様式の見出し（死者、全壊など）を元に戻してください。",
-            )
+        return _unreadable(
+            reading,
+            f"{sheet.name}!{address(key_row, key_col)}",
+            "被害項目の列が見つかりません。様式の見出し（死者、全壊など）を元に戻してください。",
         )
-        return reading
     seen_rows: dict[str, str] = {}
     for row in range(key_row + depth, sheet.bottom):
         name = _text(sheet.value(row, key_col))
@@ -309,30 +315,20 @@ def read_records(
     reading = SheetReading(department, sheet.name, "records")
     found_type = _find_cell(sheet, layout.type_column)
     if found_type is None:
-        reading.table_found = False
-        reading.problems.append(
-            CellProblem(
-                department,
-                sheet.name,
-                "",
-                f"列「{layout.type_column[0]}」が見つかりません。見出し行を様式どおりに戻してください。",
-            )
+        return _unreadable(
+            reading,
+            sheet.name,
+            f"列「{layout.type_column[0]}」が見つかりません。見出し行を様式どおりに戻してください。",
         )
-        return reading
     header_row, type_col = found_type
     muni_col = _column_in_row(sheet, header_row, layout.municipality_column)
     status_col = _column_in_row(sheet, header_row, layout.status_column)
     if muni_col is None:
-        reading.table_found = False
-        reading.problems.append(
-            CellProblem(
-                department,
-                f"{sheet.name}!{address(header_row, type_col)}",
-                "",
-                f"列「{layout.municipality_column[0]}」が見つかりません。見出し行を様式どおりに戻してください。",
-            )
+        return _unreadable(
+            reading,
+            f"{sheet.name}!{address(header_row, type_col)}",
+            f"列「{layout.municipality_column[0]}」が見つかりません。見出し行を様式どおりに戻してください。",
         )
-        return reading
     reading.record_columns = [
         _text(sheet.value(header_row, c)) for c in range(sheet.left, sheet.right)
     ]
@@ -400,7 +396,9 @@ def read_records(
         key = (municipality, item.code)
         reading.amounts[key] = reading.amounts.get(key, Decimal(0)) + 1
         reading.statuses.setdefault(item.code, Counter())[status] += 1
-        original = {h: _text(v) for h, v in zip(reading.record_columns, values, strict=False) if h}
+        original = {
+            h: _as_read(v) for h, v in zip(reading.record_columns, values, strict=False) if h
+        }
         reading.rows.append(
             (municipality, {"集計項目": item.label, "集計状況": status, **original})
         )
