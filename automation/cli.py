@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--json", action="store_true", help="print the run record as JSON")
     run.add_argument("--show", action="store_true", help="also print every rendered message")
+    run.add_argument(
+        "--summary", action="store_true", help="progress flows: send the HQ summary now (on demand)"
+    )
 
     demo = sub.add_parser("demo", help="generate a demo workspace and run two report rounds")
     demo.add_argument(
@@ -110,7 +113,9 @@ def _run(args: argparse.Namespace) -> int:
         )
         return EXIT_CONFIG
     loaded = load_config(args.config)
-    result = asyncio.run(run_flow(loaded, args.flow, now, dry_run=args.dry_run))
+    result = asyncio.run(
+        run_flow(loaded, args.flow, now, dry_run=args.dry_run, summary=args.summary)
+    )
     if args.json:
         print(json.dumps(result.record, ensure_ascii=False, indent=2))
     else:

@@ -9,8 +9,11 @@ Everything runs on the local backend; nothing leaves the machine.
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from openpyxl import Workbook, load_workbook
@@ -96,7 +99,28 @@ flows:
       catalogue:
         extra:
           - {{code: welfare_facilities, label: 社会福祉施設, unit: 箇所, category: その他}}
+
+  - id: dx_progress
+    kind: progress_collection
+    description: DX推進計画 令和8年度上期の進捗報告の督促とまとめ
+    params:
+      programme: 群馬県DX推進計画
+      list: {progress_list}
+      rounds:
+        - {{deadline: 2026-10-15, period: 2026H1}}
+      remind_business_days_before: [5, 3, 1]
+      escalate_business_days_after: [1]
+      required: [目標, 実績, 進捗状況, 次期予定]
+      numeric: [KPI実績]
+      issue_field: 課題
+      secretariat:
+        - {{channel: mail, address: dx-senryaku@pref.gunma.example.lg.jp, name: DX戦略課}}
+      summary_to:
+        - {{channel: mail, address: dx-honbu@pref.gunma.example.lg.jp, name: DX推進本部}}
 """
+
+PROGRESS_LIST = "進捗管理.csv"
+PROGRESS_ROUND = "2026-10-14T09:00:00+09:00"
 
 DEPARTMENTS: tuple[tuple[str, str], ...] = (
     ("危機管理課", "kikikanri"),
@@ -118,6 +142,10 @@ def _directory() -> str:
             f"    sheet: {name}",
             "    contacts:",
             f"      - {{channel: mail, address: {slug}@pref.gunma.example.lg.jp}}",
+            "    dx_leaders:",
+            f"      - {{channel: mail, address: {slug}-dx@pref.gunma.example.lg.jp, name: {name}DX推進リーダー}}",
+            "    escalation:",
+            f"      - {{channel: mail, address: {slug}-head@pref.gunma.example.lg.jp, name: {name}長}}",
         ]
     return "\n".join(lines) + "\n"
 
@@ -359,12 +387,100 @@ def write_workspace(workspace: Path) -> Path:
     municipalities = ", ".join(GUNMA_MUNICIPALITIES)
     config = workspace / "automation.yaml"
     config.write_text(
-        CONFIG.format(disaster=DISASTER, workbook=WORKBOOK, municipalities=municipalities),
+        CONFIG.format(
+            disaster=DISASTER,
+            workbook=WORKBOOK,
+            municipalities=municipalities,
+            progress_list=PROGRESS_LIST,
+        ),
         encoding="utf-8",
     )
     (workspace / "directory.yaml").write_text(_directory(), encoding="utf-8")
     build_workbook(workspace / "inputs" / WORKBOOK)
+    write_progress_list(workspace / "inputs" / PROGRESS_LIST)
     return config
+
+
+PROJECTS: dict[str, list[str]] = {
+    "危機管理課": ["防災情報システム更新", "避難所DX"],
+    "県土整備部": ["道路情報のオープンデータ化", "河川監視カメラ増設", "電子入札の拡充"],
+    "農政部": ["スマート農業実証"],
+    "環境森林部": ["森林資源のデジタル管理"],
+    "健康福祉部": ["オンライン診療支援", "介護記録の電子化"],
+    "教育委員会": ["1人1台端末の活用"],
+    "産業経済部": ["中小企業DX補助"],
+    "企業局": ["水道スマートメーター"],
+}
+
+
+def write_progress_list(path: Path) -> None:
+    """The secretariat's list as a CSV export (UTF-8 with BOM, as Excel writes it)."""
+    header = [
+        "ID",
+        "対象期間",
+        "部局",
+        "事業名",
+        "目標",
+        "実績",
+        "KPI実績",
+        "進捗状況",
+        "次期予定",
+        "課題",
+        "リンク",
+        "更新日時",
+    ]
+    periods = ["2026上期", "R8上期", "令和8年度上期", "2026H1"]
+    rows: list[list[object]] = []
+    number = 100
+    for dept, projects in PROJECTS.items():
+        for project in projects:
+            number += 1
+            link = f"https://pref.gunma.example.lg.jp/sites/dx/Lists/progress/DispForm.aspx?ID={number}"
+            rows.append(
+                [
+                    number,
+                    periods[number % 4],
+                    dept,
+                    project,
+                    "計画どおり実施",
+                    "実施済み",
+                    80,
+                    "順調",
+                    "下期も継続",
+                    "",
+                    link,
+                    "2026-10-01 10:00",
+                ]
+            )
+    incomplete = {
+        102: {"実績": "", "KPI実績": ""},  # 避難所DX: not yet written
+        104: {"進捗状況": "遅れ", "課題": "機器調達の遅延（半導体不足）"},
+        105: {"次期予定": "", "進捗状況": "遅延"},  # not an allowed status
+        107: {"進捗状況": "やや遅れ", "課題": "実証圃場の被災により一部延期"},
+        109: {"実績": "", "次期予定": "", "KPI実績": "多数"},
+        113: {"実績": ""},
+    }
+    for row in rows:
+        for field_name, value in incomplete.get(int(str(row[0])), {}).items():
+            row[header.index(field_name)] = value
+    rows.append([199, "2026上期", "DX課", "庁内チャット導入", "x", "x", 1, "順調", "x", "", "", ""])
+    rows.append([200, "2026年上", "企業局", "工業用水の遠隔監視", "x", "", "", "", "", "", "", ""])
+    rows.append(
+        [201, "2026H1", "健康福祉部", "オンライン診療支援", "x", "x", 1, "順調", "x", "", "", ""]
+    )
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    path.write_text(buffer.getvalue(), encoding="utf-8-sig")
+
+
+def _command() -> str:
+    """How this program was started, for hints the user can paste."""
+    program = Path(sys.argv[0])
+    if program.name == "automation" and program.exists():
+        return os.path.relpath(program)
+    return "automation"
 
 
 def run_demo(workspace: Path) -> int:
@@ -391,10 +507,14 @@ def run_demo(workspace: Path) -> int:
     print(f"=== 2回目の集約（{ROUND_2}、12時の締切の20分前）===")
     second = asyncio.run(run_flow(loaded, "typhoon_damage", parse_now(ROUND_2)))
     print(format_summary(second.record))
+
+    print(f"\n=== DX推進計画 進捗報告（{PROGRESS_ROUND}、締切 10月15日(木) の1営業日前）===")
+    progress = asyncio.run(run_flow(loaded, "dx_progress", parse_now(PROGRESS_ROUND)))
+    print(format_summary(progress.record))
     print(
         "\n送信内容はファイルに書き出しています（ローカルバックエンド）:\n"
         f"  {workspace / 'deliveries'}/  (*.envelope.json と本文 *.txt / *.html / *.card.json)\n"
         f"  集計ブック: {workspace / 'artefacts'}/\n"
-        f"もう一度実行: automation run typhoon_damage -c {config_path} --now {ROUND_2} --dry-run"
+        f"もう一度実行: {_command()} run typhoon_damage -c {config_path} --now {ROUND_2} --dry-run"
     )
-    return 0 if first.ok and second.ok else 1
+    return 0 if first.ok and second.ok and progress.ok else 1

@@ -6,8 +6,9 @@ run through the same contract tests.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from automation.state import OutboxEntry
@@ -47,4 +48,30 @@ class Deliverer(Protocol):
 
     async def deliver(self, entry: OutboxEntry, attachments: Mapping[str, bytes]) -> str:
         """Deliver one message; return where it went (a path, a message id)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ListItem:
+    """One list item: id, a link people can open, last change, and fields by display name."""
+
+    id: str
+    link: str | None
+    modified: datetime | None
+    fields: Mapping[str, object]
+
+
+class ListSource(Protocol):
+    """Reads every item of a list (paging hidden), with just the wanted columns."""
+
+    async def items(
+        self,
+        ref: str,
+        columns: Sequence[str],
+        *,
+        id_column: str,
+        link_column: str | None,
+        modified_column: str | None,
+    ) -> list[ListItem]:
+        """All items of ``ref``; ``columns`` are display names; unknown names are an error."""
         ...

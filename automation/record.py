@@ -46,24 +46,12 @@ def failed_record(
     }
 
 
-def run_record(
-    flow_id: str,
-    plan: DamagePlan,
-    version: str,
-    deliveries: list[dict[str, Any]],
-    artefacts: list[dict[str, Any]],
-    *,
-    dry_run: bool,
-    run_id: int | None = None,
-) -> dict[str, Any]:
-    """The record of a completed run."""
+def damage_record(plan: DamagePlan, version: str) -> dict[str, Any]:
+    """The damage_rollup part of a completed run's record."""
     report = plan.report
     consolidated = report.consolidated
     return {
-        "flow": flow_id,
-        "run_id": run_id,
-        "status": plan.status,
-        "dry_run": dry_run,
+        "kind": "damage_rollup",
         "report_number": report.number or None,
         "new_report": report.new,
         "as_of": report.as_of.isoformat(),
@@ -109,6 +97,4 @@ def run_record(
             {"department": p.department, "where": p.where, "value": p.value, "message": p.message}
             for p in report.problems
         ],
-        "deliveries": deliveries,
-        "artefacts": artefacts,
     }

@@ -23,22 +23,22 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from automation.backends.local import LocalArtefactStore, LocalDeliverer, LocalWorkbookSource
+from automation.backends.local import (
+    LocalArtefactStore,
+    LocalDeliverer,
+    LocalListSource,
+    LocalWorkbookSource,
+)
 from automation.config.loader import LoadedConfig
-from automation.config.models import DamageRollupFlow
-from automation.damage.merged import build_merged_workbook
-from automation.damage.workbook import parse_workbook
+from automation.config.models import DamageRollupFlow, Flow
 from automation.errors import AutomationError, ConfigError, TransientError
-from automation.flows import damage_rollup
-from automation.flows.damage_rollup import DamageInputs, DamagePlan, DamageState, DepartmentState
+from automation.jobs import Prepared
 from automation.plan import Message
-from automation.ports import ArtefactStore, Deliverer, WorkbookSource
-from automation.record import failed_record, run_record
-from automation.render import Rendered, environment, render
-from automation.state import Fingerprint, OutboxEntry, Store
+from automation.ports import ArtefactStore, Deliverer, ListSource, WorkbookSource
+from automation.record import failed_record
+from automation.render import Rendered
+from automation.state import OutboxEntry, Store
 from automation.timeutil import JST
-
-MB = 1024 * 1024
 
 
 @dataclass
@@ -48,6 +48,7 @@ class Backend:
     workbooks: WorkbookSource
     artefacts: ArtefactStore
     deliverer: Deliverer
+    lists: ListSource
 
 
 def local_backend(loaded: LoadedConfig) -> Backend:
@@ -58,6 +59,7 @@ def local_backend(loaded: LoadedConfig) -> Backend:
         LocalWorkbookSource(root),
         LocalArtefactStore(loaded.resolve(backend.artefacts)),
         LocalDeliverer(loaded.resolve(backend.deliveries)),
+        LocalListSource(root),
     )
 
 
@@ -66,7 +68,7 @@ class RunResult:
     """The outcome of one run: the JSON run record and, for display, the plan."""
 
     record: dict[str, Any]
-    plan: DamagePlan | None = None
+    plan: object = None
     rendered: list[tuple[Message, Rendered]] = field(default_factory=list)
 
     @property
@@ -85,10 +87,14 @@ async def run_flow(
     now: datetime,
     *,
     dry_run: bool = False,
+    summary: bool = False,
     backend: Backend | None = None,
     clock: Callable[[], datetime] = _wall_clock,
 ) -> RunResult:
-    """Run one flow at time ``now``; never raises for bad input, returns a failed record."""
+    """Run one flow at time ``now``; never raises for bad input, returns a failed record.
+
+    ``summary`` asks a progress flow for its HQ summary now (on demand).
+    """
     config = loaded.config
     flow = config.flow(flow_id)
     if flow is None:
@@ -99,12 +105,12 @@ async def run_flow(
     if dry_run:
         store = _read_only_store(state_path)
         try:
-            return await _run(loaded, flow, now, dry_run, backend, store, clock)
+            return await _run(loaded, flow, now, dry_run, backend, store, clock, summary)
         finally:
             if store is not None:
                 store.close()
     with flow_lock(state_path, flow.id), Store(state_path) as store:
-        return await _run(loaded, flow, now, dry_run, backend, store, clock)
+        return await _run(loaded, flow, now, dry_run, backend, store, clock, summary)
 
 
 @contextmanager
@@ -137,74 +143,92 @@ def _read_only_store(path: Path) -> Store | None:
 
 async def _run(
     loaded: LoadedConfig,
-    flow: DamageRollupFlow,
+    flow: Flow,
     now: datetime,
     dry_run: bool,
     backend: Backend,
     store: Store | None,
     clock: Callable[[], datetime],
+    summary: bool = False,
 ) -> RunResult:
     started = clock()
     run_id = None if dry_run or store is None else store.start_run(flow.id, now, started)
-    params = flow.params
-    previous = _load_state(store, flow.id)
     try:
-        fetched = await backend.workbooks.fetch(params.workbook, previous.version)
-        workbook = None
-        if fetched.data is not None:
-            workbook = parse_workbook(
-                fetched.data, fetched.name, max_bytes=int(params.max_workbook_mb * MB)
-            )
-        catalogue = damage_rollup.build_catalogue(params)
-        plan = damage_rollup.plan(
-            params,
-            loaded.config.directory,
-            DamageInputs(fetched.version, workbook),
-            previous,
-            now,
-            catalogue=catalogue,
-        )
-        env = environment(loaded.resolve(params.templates) if params.templates else None)
-        rendered = [(message, render(env, message)) for message in plan.messages]
-        artefact_bytes = build_merged_workbook(plan.report) if plan.artefact else None
+        prepared = await _prepare(loaded, flow, now, store, backend, summary)
     except AutomationError as err:
         record = failed_record(flow.id, now, err, dry_run=dry_run)
         if store is not None and run_id is not None:
             store.finish_run(run_id, "failed", clock(), record, error=err.message)
         return RunResult(record)
+    rendered = prepared.rendered
 
     if dry_run or store is None or run_id is None:
         deliveries = [_delivery(flow.id, m, r, "dry-run", None) for m, r in rendered]
-        artefacts = [{"name": plan.artefact, "location": None}] if plan.artefact else []
-        record = run_record(flow.id, plan, fetched.version, deliveries, artefacts, dry_run=True)
-        return RunResult(record, plan, rendered)
+        artefacts = [{"name": name, "location": None} for name, _ in prepared.artefacts]
+        record = _record(flow.id, prepared, deliveries, artefacts, dry_run=True, run_id=None)
+        return RunResult(record, prepared.plan, rendered)
 
     artefacts = []
-    if plan.artefact and artefact_bytes is not None:
-        location = await backend.artefacts.put(plan.artefact, artefact_bytes, near=params.workbook)
-        artefacts.append({"name": plan.artefact, "location": location})
+    for name, data in prepared.artefacts:
+        location = await backend.artefacts.put(name, data, near=prepared.near)
+        artefacts.append({"name": name, "location": location})
     with store.transaction():
-        _save_state(store, flow.id, plan, run_id, now)
+        prepared.save(store, run_id, now)
         for message, body in rendered:
             store.enqueue(_entry(flow.id, run_id, message, body), now)
-    keys = [message.key(flow.id) for message, _ in rendered]
-    await deliver_pending(store, backend, flow.id, clock, near=params.workbook)
+    await deliver_pending(store, backend, flow.id, clock, near=prepared.near)
     deliveries = []
-    for (message, body), key in zip(rendered, keys, strict=True):
-        entry = store.get_entry(key)
+    for message, body in rendered:
+        entry = store.get_entry(message.key(flow.id))
         status = entry.status if entry else "unknown"
         if entry is not None and entry.run_id != run_id and status == "sent":
             status = "already-sent"
         deliveries.append(
             _delivery(flow.id, message, body, status, entry.location if entry else None)
         )
-    record = run_record(
-        flow.id, plan, fetched.version, deliveries, artefacts, dry_run=False, run_id=run_id
-    )
+    record = _record(flow.id, prepared, deliveries, artefacts, dry_run=False, run_id=run_id)
     store.finish_run(
-        run_id, record["status"], clock(), record, report_number=plan.report.number or None
+        run_id, record["status"], clock(), record, report_number=prepared.report_number
     )
-    return RunResult(record, plan, rendered)
+    return RunResult(record, prepared.plan, rendered)
+
+
+async def _prepare(
+    loaded: LoadedConfig,
+    flow: Flow,
+    now: datetime,
+    store: Store | None,
+    backend: Backend,
+    summary: bool,
+) -> Prepared:
+    """Dispatch to the job of the flow's kind (imported lazily: each pulls its own domain)."""
+    if isinstance(flow, DamageRollupFlow):
+        from automation.jobs import damage  # noqa: PLC0415
+
+        return await damage.prepare(loaded, flow, now, store, backend)
+    from automation.jobs import progress  # noqa: PLC0415
+
+    return await progress.prepare(loaded, flow, now, store, backend, summary=summary)
+
+
+def _record(
+    flow_id: str,
+    prepared: Prepared,
+    deliveries: list[dict[str, Any]],
+    artefacts: list[dict[str, Any]],
+    *,
+    dry_run: bool,
+    run_id: int | None,
+) -> dict[str, Any]:
+    return {
+        "flow": flow_id,
+        "run_id": run_id,
+        "status": prepared.status,
+        "dry_run": dry_run,
+        **prepared.record,
+        "deliveries": deliveries,
+        "artefacts": artefacts,
+    }
 
 
 async def deliver_pending(
@@ -228,31 +252,6 @@ async def deliver_pending(
         store.mark(entry.key, "sent", clock(), location=location, attempt=True)
 
 
-def _load_state(store: Store | None, flow_id: str) -> DamageState:
-    if store is None:
-        return DamageState()
-    version, number = store.flow_state(flow_id)
-    departments = {
-        p.department: DepartmentState(p.fingerprint, p.changed_at, p.problems, p.table_found)
-        for p in store.fingerprints(flow_id)
-    }
-    return DamageState(version, number, store.latest_report(flow_id), departments)
-
-
-def _save_state(store: Store, flow_id: str, plan: DamagePlan, run_id: int, now: datetime) -> None:
-    state = plan.state
-    store.save_flow_state(flow_id, state.version, state.report_number, now)
-    if plan.report.new and state.snapshot is not None:
-        store.save_report(flow_id, state.snapshot, run_id)
-    store.save_fingerprints(
-        flow_id,
-        [
-            Fingerprint(name, s.fingerprint, s.changed_at, s.problems, s.table_found)
-            for name, s in state.departments.items()
-        ],
-    )
-
-
 def _entry(flow_id: str, run_id: int, message: Message, body: Rendered) -> OutboxEntry:
     bodies = body.bodies()
     digest = hashlib.sha256("\x1f".join([body.subject, *bodies.values()]).encode()).hexdigest()
@@ -269,6 +268,7 @@ def _entry(flow_id: str, run_id: int, message: Message, body: Rendered) -> Outbo
         bodies=bodies,
         attachments=message.attachments,
         digest=digest,
+        occasion=message.occasion,
     )
 
 

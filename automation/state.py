@@ -79,6 +79,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX outbox_status ON outbox (status, created_at);
     """,
+    # 2: the occasion of each message, so flows can ask what was already sent
+    """
+    ALTER TABLE outbox ADD COLUMN occasion TEXT;
+    CREATE INDEX outbox_occasion ON outbox (flow, occasion);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -99,6 +104,7 @@ class OutboxEntry:
     bodies: Mapping[str, str]
     attachments: tuple[str, ...]
     digest: str
+    occasion: str = ""
     status: str = "pending"
     attempts: int = 0
     location: str | None = None
@@ -287,8 +293,8 @@ class Store:
         """Store a message unless its key is already known; True when it was new."""
         cursor = self._db.execute(
             "INSERT OR IGNORE INTO outbox (key, flow, run_id, kind, audience, channel, recipient, "
-            "recipient_label, subject, bodies, attachments, digest, status, attempts, created_at, "
-            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+            "recipient_label, subject, bodies, attachments, digest, occasion, status, attempts, "
+            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
             (
                 entry.key,
                 entry.flow,
@@ -302,6 +308,7 @@ class Store:
                 json.dumps(dict(entry.bodies), ensure_ascii=False),
                 json.dumps(list(entry.attachments)),
                 entry.digest,
+                entry.occasion,
                 now.isoformat(),
                 now.isoformat(),
             ),
@@ -322,6 +329,15 @@ class Store:
             args.extend(statuses)
         sql += " ORDER BY created_at, rowid"
         return [_entry(row) for row in self._db.execute(sql, args)]
+
+    def sent_occasions(self, flow: str) -> frozenset[str]:
+        """Occasions of a flow with at least one message delivered."""
+        rows = self._db.execute(
+            "SELECT DISTINCT occasion FROM outbox WHERE flow = ? AND status = 'sent' "
+            "AND occasion IS NOT NULL",
+            (flow,),
+        )
+        return frozenset(row[0] for row in rows)
 
     def get_entry(self, key: str) -> OutboxEntry | None:
         """One outbox entry by key."""
@@ -361,6 +377,7 @@ def _entry(row: sqlite3.Row) -> OutboxEntry:
         bodies=json.loads(row["bodies"]),
         attachments=tuple(json.loads(row["attachments"])),
         digest=row["digest"],
+        occasion=row["occasion"] or "",
         status=row["status"],
         attempts=row["attempts"],
         location=row["location"],

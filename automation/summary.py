@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 STATUS_JA = {
@@ -30,6 +31,8 @@ def format_summary(record: dict[str, Any], *, max_problems: int = 15) -> str:
         lines.append(f"  {error['message']}")
         lines.append("  状態は変更していません。送信もしていません。")
         return "\n".join(lines)
+    if record.get("kind") == "progress_collection":
+        return format_progress(record)
     head = (
         f"[{flow}] 第{record['report_number']}報 {record['as_of_ja']}"
         if record["report_number"]
@@ -83,4 +86,54 @@ def format_summary(record: dict[str, Any], *, max_problems: int = 15) -> str:
         for d in record["deliveries"]:
             where = f" → {d['location']}" if d.get("location") else ""
             lines.append(f"    [{d['status']}] {d['kind']} {d['channel']} {d['recipient']}{where}")
+    return "\n".join(lines)
+
+
+PHASE_JA = {
+    "reminder": "督促日",
+    "deadline": "締切日",
+    "escalation": "エスカレーション日",
+    "before": "受付期間中（督促なし）",
+    "after": "締切後",
+    "idle": "休日（送信なし）",
+}
+
+
+def _pad(text: str, width: int) -> str:
+    """Pad to a terminal width, counting full-width characters as two columns."""
+    used = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return text + " " * max(0, width - used)
+
+
+def format_progress(record: dict[str, Any]) -> str:
+    """Completion, incomplete items, input problems and who was told what."""
+    lines = [
+        f"[{record['flow']}] {record['period_ja']} 締切 {record['deadline']} / {record['today']} は"
+        f"{PHASE_JA.get(record['phase'], record['phase'])}"
+        + (" [dry-run: 記録・送信なし]" if record["dry_run"] else ""),
+        f"  記入済み: {record['complete']}/{record['items']}件",
+    ]
+    for name, c in record["completion"].items():
+        bar = "█" * (c["percent"] // 10) + "·" * (10 - c["percent"] // 10)
+        lines.append(
+            f"    {_pad(name, 14)} {bar} {c['percent']:>3}% ({c['complete']}/{c['total']})"
+        )
+    if record["incomplete"]:
+        lines.append("  未完了の項目:")
+        for item in record["incomplete"]:
+            issues = "、".join(f"{i['field']}({i['reason']})" for i in item["issues"])
+            lines.append(f"    ID {item['id']} {item['department']}「{item['project']}」: {issues}")
+    if record["problems"]:
+        lines.append(f"  事務局への要確認事項: {len(record['problems'])}件")
+        for problem in record["problems"]:
+            lines.append(f"    ID {problem['id']}: {problem['message']}")
+    for artefact in record["artefacts"]:
+        lines.append(f"  進捗一覧: {artefact['location'] or artefact['name'] + '（未作成）'}")
+    if record["deliveries"]:
+        lines.append(f"  送信: {len(record['deliveries'])}件")
+        for d in record["deliveries"]:
+            where = f" → {d['location']}" if d.get("location") else ""
+            lines.append(f"    [{d['status']}] {d['kind']} {d['channel']} {d['recipient']}{where}")
+    else:
+        lines.append("  送信: なし")
     return "\n".join(lines)

@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from automation.backends.local import LocalArtefactStore, LocalDeliverer, LocalWorkbookSource
+from automation.backends.local import (
+    LocalArtefactStore,
+    LocalDeliverer,
+    LocalListSource,
+    LocalWorkbookSource,
+)
 from automation.config.loader import LoadedConfig, load_config
 from automation.errors import ConfigError, TransientError
 from automation.runner import Backend, RunResult, run_flow
@@ -198,6 +203,7 @@ def test_failed_delivery_is_retried_by_the_next_run(config: LoadedConfig, worksp
         LocalWorkbookSource(workspace / "inputs"),
         LocalArtefactStore(workspace / "out"),
         FlakyDeliverer(workspace / "sent", failures=1),
+        LocalListSource(workspace / "inputs"),
     )
     first = run(config, at(9), backend=backend)
     assert sorted(d["status"] for d in first.record["deliveries"]) == ["failed", "sent"]

@@ -9,16 +9,19 @@ repeated delivery of the same outbox entry rewrites identical files.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from automation.errors import DataError
-from automation.ports import FetchedWorkbook
+from automation.ports import FetchedWorkbook, ListItem
 from automation.state import OutboxEntry
 
 UNSAFE = re.compile(r'[\\/:*?"<>|\s]+')
@@ -114,3 +117,113 @@ class LocalDeliverer:
         path = self.folder / f"{stem}.envelope.json"
         atomic_write(path, json.dumps(envelope, ensure_ascii=False, indent=2).encode("utf-8"))
         return str(path)
+
+
+@dataclass
+class LocalListSource:
+    """A list stood in for by a CSV file (UTF-8 with or without BOM, or Shift_JIS as older
+    Excel writes it) or by the first sheet of an .xlsx file, header row first."""
+
+    root: Path
+
+    async def items(
+        self,
+        ref: str,
+        columns: Sequence[str],
+        *,
+        id_column: str,
+        link_column: str | None,
+        modified_column: str | None,
+    ) -> list[ListItem]:
+        """Read every row as an item; a missing column is named with the columns that exist."""
+        path = self.root / ref
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise DataError(
+                f"{ref}: 一覧ファイルが見つかりません（{path}）。設定の params.list を確認してください。"
+            ) from None
+        header, rows = (
+            _xlsx_rows(data, ref)
+            if path.suffix.lower() in (".xlsx", ".xlsm")
+            else _csv_rows(data, ref)
+        )
+        wanted = [id_column, *columns]
+        missing = [c for c in wanted if c not in header]
+        if missing:
+            raise DataError(
+                f"{ref}: 列 {'、'.join(f'「{c}」' for c in missing)} がありません。"
+                f"ある列: {'、'.join(h for h in header if h)}。"
+                "設定の列名（fields / required など）を一覧の見出しに合わせてください。"
+            )
+        index = {name: i for i, name in enumerate(header)}
+        items = []
+        for row in rows:
+            if not any(str(v).strip() for v in row if v is not None):
+                continue
+
+            def get(name: str | None, row: list[object] = row) -> object:
+                if name is None or name not in index or index[name] >= len(row):
+                    return None
+                value = row[index[name]]
+                return None if value == "" else value
+
+            raw_id = get(id_column)
+            item_id = (
+                str(int(raw_id))
+                if isinstance(raw_id, float) and raw_id.is_integer()
+                else str(raw_id or "")
+            )
+            link = get(link_column)
+            items.append(
+                ListItem(
+                    id=item_id,
+                    link=str(link) if link else None,
+                    modified=_when(get(modified_column)),
+                    fields={name: get(name) for name in columns},
+                )
+            )
+        return items
+
+
+def _csv_rows(data: bytes, ref: str) -> tuple[list[str], list[list[object]]]:
+    for encoding in ("utf-8-sig", "cp932"):
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise DataError(
+            f"{ref}: 文字コードを判別できません。Excel で「CSV UTF-8」形式で保存し直してください。"
+        )
+    rows: list[list[object]] = [list(r) for r in csv.reader(io.StringIO(text))]
+    if not rows:
+        raise DataError(f"{ref}: 空のファイルです。見出し行と項目を入れてください。")
+    return [str(h).strip() for h in rows[0]], rows[1:]
+
+
+def _xlsx_rows(data: bytes, ref: str) -> tuple[list[str], list[list[object]]]:
+    from automation.damage.workbook import parse_workbook  # noqa: PLC0415  # xlsx reader
+
+    book = parse_workbook(data, ref, max_bytes=100 * 1024 * 1024)
+    if not book.sheets:
+        raise DataError(f"{ref}: シートがありません。")
+    sheet = next(iter(book.sheets.values()))
+    rows = [list(r) for r in sheet.rows]
+    while rows and not any(v is not None for v in rows[0]):
+        rows.pop(0)
+    if not rows:
+        raise DataError(f"{ref}: 最初のシートが空です。見出し行と項目を入れてください。")
+    return ["" if h is None else str(h).strip() for h in rows[0]], rows[1:]
+
+
+def _when(value: object) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and value.strip():
+        try:
+            return datetime.fromisoformat(value.strip().replace("/", "-"))
+        except ValueError:
+            return None
+    return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,13 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from automation.config.models import AppConfig, Directory
+from automation.config.models import (
+    AppConfig,
+    DamageRollupFlow,
+    DamageRollupParams,
+    Directory,
+    ProgressCollectionParams,
+)
 from automation.errors import ConfigError
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -312,6 +318,9 @@ def _dotted(loc: Loc) -> str:
     return out
 
 
+Add = Callable[[Loc, str], None]
+
+
 def _cross_check(config: AppConfig, positions: _Positions) -> list[ConfigProblem]:
     problems = []
 
@@ -319,60 +328,89 @@ def _cross_check(config: AppConfig, positions: _Positions) -> list[ConfigProblem
         line, col = positions.find(loc)
         problems.append(ConfigProblem(positions.file, line, col, _dotted(loc), message))
 
-    names = {d.name for d in config.directory.departments}
     seen_ids: set[str] = set()
     for index, flow in enumerate(config.flows):
         loc: Loc = ("flows", index)
         if flow.id in seen_ids:
             add((*loc, "id"), f"flow id {flow.id!r} is used twice; give each flow its own id")
         seen_ids.add(flow.id)
-        params = flow.params
-        for i, dept in enumerate(params.departments or ()):
-            department = config.directory.get(dept)
-            if department is None:
-                add(
-                    (*loc, "params", "departments", i),
-                    f"department {dept!r} is not in the directory; add it there or fix the name "
-                    f"(known: {', '.join(sorted(names))})",
-                )
-            elif department.sheet is None:
-                add(
-                    (*loc, "params", "departments", i),
-                    f"department {dept!r} has no 'sheet' in the directory; add its sheet name",
-                )
-        if params.departments is None and not any(d.sheet for d in config.directory.departments):
-            add((*loc, "params"), "no department in the directory has a 'sheet'; add sheet names")
-        for dept in params.layouts:
-            if dept not in names:
-                add(
-                    (*loc, "params", "layouts", dept),
-                    f"layout given for {dept!r}, which is not in the directory",
-                )
-        catalogue = params.catalogue
-        from automation.damage.catalogue import DEFAULT_ITEMS  # noqa: PLC0415
-
-        codes = {item.code for item in DEFAULT_ITEMS}
-        for key in ("only", "exclude"):
-            for i, code in enumerate(getattr(catalogue, key) or ()):
-                if code not in codes:
-                    add(
-                        (*loc, "params", "catalogue", key, i),
-                        f"unknown item code {code!r}; see the catalogue in the README",
-                    )
-        for i, spec in enumerate(catalogue.extra):
-            if spec.code in codes:
-                add(
-                    (*loc, "params", "catalogue", "extra", i, "code"),
-                    f"item code {spec.code!r} already exists; choose another code",
-                )
-        if (
-            params.templates is not None
-            and not (positions_dir(positions) / params.templates).is_dir()
-        ):
-            add((*loc, "params", "templates"), f"template folder {params.templates} does not exist")
+        if isinstance(flow, DamageRollupFlow):
+            _check_damage(flow.params, config, (*loc, "params"), add)
+        else:
+            _check_progress(flow.params, config, (*loc, "params"), add)
+        templates = flow.params.templates
+        if templates is not None and not (Path(positions.file).parent / templates).is_dir():
+            add((*loc, "params", "templates"), f"template folder {templates} does not exist")
     return problems
 
 
-def positions_dir(positions: _Positions) -> Path:
-    """Folder of the file the positions belong to."""
-    return Path(positions.file).parent
+def _known(config: AppConfig) -> str:
+    return ", ".join(d.name for d in config.directory.departments)
+
+
+def _check_damage(params: DamageRollupParams, config: AppConfig, loc: Loc, add: Add) -> None:
+    for i, dept in enumerate(params.departments or ()):
+        department = config.directory.get(dept)
+        if department is None:
+            add(
+                (*loc, "departments", i),
+                f"department {dept!r} is not in the directory; add it there or fix the name "
+                f"(known: {_known(config)})",
+            )
+        elif department.sheet is None:
+            add(
+                (*loc, "departments", i),
+                f"department {dept!r} has no 'sheet' in the directory; add its sheet name",
+            )
+    if params.departments is None and not any(d.sheet for d in config.directory.departments):
+        add(loc, "no department in the directory has a 'sheet'; add sheet names")
+    for dept in params.layouts:
+        if config.directory.get(dept) is None:
+            add(
+                (*loc, "layouts", dept), f"layout given for {dept!r}, which is not in the directory"
+            )
+    from automation.damage.catalogue import DEFAULT_ITEMS  # noqa: PLC0415  # only for damage flows
+
+    codes = {item.code for item in DEFAULT_ITEMS}
+    for key in ("only", "exclude"):
+        for i, code in enumerate(getattr(params.catalogue, key) or ()):
+            if code not in codes:
+                add(
+                    (*loc, "catalogue", key, i),
+                    f"unknown item code {code!r}; see docs/catalogue.md for the codes",
+                )
+    for i, spec in enumerate(params.catalogue.extra):
+        if spec.code in codes:
+            add(
+                (*loc, "catalogue", "extra", i, "code"),
+                f"item code {spec.code!r} already exists; choose another code",
+            )
+
+
+def _check_progress(
+    params: ProgressCollectionParams, config: AppConfig, loc: Loc, add: Add
+) -> None:
+    from automation.fiscal import parse_period  # noqa: PLC0415  # only for progress flows
+
+    for i, dept in enumerate(params.departments or ()):
+        if config.directory.get(dept) is None:
+            add(
+                (*loc, "departments", i),
+                f"department {dept!r} is not in the directory; add it there or fix the name "
+                f"(known: {_known(config)})",
+            )
+    for i, status in enumerate(params.delayed_statuses):
+        if status not in params.statuses:
+            add(
+                (*loc, "delayed_statuses", i),
+                f"{status!r} is not one of statuses {list(params.statuses)}; add it there or fix it",
+            )
+    for i, round_ in enumerate(params.rounds):
+        if round_.period is not None and parse_period(round_.period, params.period_kind) is None:
+            add(
+                (*loc, "rounds", i, "period"),
+                f"period {round_.period!r} is not a {params.period_kind}; write e.g. "
+                + ("2026H1 or 令和8年度上期" if params.period_kind == "half" else "2026Q1"),
+            )
+    if params.status_field in params.numeric:
+        add((*loc, "numeric"), f"{params.status_field!r} is the status field, not a number")

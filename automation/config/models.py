@@ -6,7 +6,7 @@ ignored setting. A flow's ``kind`` selects the model of its ``params``.
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -46,6 +46,12 @@ class Department(Model):
     name: str = Field(min_length=1, description="Department name as people say it.")
     sheet: str | None = Field(default=None, description="Its sheet in the damage workbook.")
     contacts: tuple[Contact, ...] = Field(default=(), description="Where its messages go.")
+    dx_leaders: tuple[Contact, ...] = Field(
+        default=(), description="DX推進リーダー: reminded of missing progress entries."
+    )
+    escalation: tuple[Contact, ...] = Field(
+        default=(), description="Escalation contact (e.g. the department head) after a deadline."
+    )
 
 
 class Directory(Model):
@@ -182,7 +188,89 @@ class DamageRollupFlow(Model):
     params: DamageRollupParams
 
 
-Flow = DamageRollupFlow
+class ListFields(Model):
+    """Which list columns (display names, as people see them) hold what."""
+
+    id: str = Field(default="ID", description="Item id column (local lists).")
+    link: str | None = Field(default="リンク", description="Column with the item's URL, if any.")
+    modified: str | None = Field(
+        default="更新日時", description="Column with the last change, if any."
+    )
+    period: str = Field(
+        default="対象期間", description="Column naming the period (2026上期, R8上期, 2026H1)."
+    )
+    department: str = Field(default="部局", description="Column naming the department.")
+    project: str = Field(default="事業名", description="Column naming the project.")
+
+
+class Budget(Model):
+    """Columns of a budget request (content and amount in 千円)."""
+
+    content: str = Field(description="Column describing the request.")
+    amount: str = Field(description="Column with the amount (千円).")
+
+
+class Round(Model):
+    """One collection round: the period collected and its deadline."""
+
+    deadline: date
+    period: str | None = Field(
+        default=None, description="Period collected (default: the one before the deadline's)."
+    )
+
+
+class ProgressCollectionParams(Model):
+    """Parameters of a ``progress_collection`` flow."""
+
+    programme: str = Field(min_length=1, description="Programme name, e.g. 群馬県DX推進計画.")
+    list: str = Field(min_length=1, description="List path under the backend root (.csv or .xlsx).")
+    fields: ListFields = Field(default_factory=ListFields)
+    period_kind: Literal["half", "quarter"] = "half"
+    rounds: tuple[Round, ...] = Field(
+        min_length=1, description="Deadlines of the collection rounds."
+    )
+    remind_business_days_before: tuple[int, ...] = Field(default=(5, 3, 1))
+    escalate_business_days_after: tuple[int, ...] = Field(default=(1,))
+    required: tuple[str, ...] = Field(min_length=1, description="Fields that must be filled.")
+    status_field: str = Field(default="進捗状況")
+    statuses: tuple[str, ...] = Field(default=("順調", "やや遅れ", "遅れ", "完了", "未着手"))
+    delayed_statuses: tuple[str, ...] = Field(default=("やや遅れ", "遅れ"))
+    numeric: tuple[str, ...] = Field(default=(), description="Fields that must hold a number.")
+    issue_field: str | None = Field(default=None, description="Stated issues, shown for delays.")
+    budget: Budget | None = None
+    secretariat: tuple[Contact, ...] = Field(min_length=1, description="DX戦略課 etc.")
+    summary_to: tuple[Contact, ...] = Field(default=(), description="HQ (default: secretariat).")
+    departments: tuple[str, ...] | None = Field(
+        default=None, description="Departments expected to report (default: all in the directory)."
+    )
+    artefact_name: str = Field(default="進捗一覧_{period}.xlsx")
+    templates: Path | None = None
+
+    @field_validator("remind_business_days_before", "escalate_business_days_after")
+    @classmethod
+    def _non_negative(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(n < 0 for n in value):
+            raise ValueError("business-day offsets are counted from the deadline and must be >= 0")
+        return value
+
+    @field_validator("artefact_name")
+    @classmethod
+    def _has_period(cls, value: str) -> str:
+        if "{period}" not in value or not value.endswith(".xlsx"):
+            raise ValueError("must contain {period} and end with .xlsx")
+        return value
+
+
+class ProgressCollectionFlow(Model):
+    """A flow chasing half-year (or quarterly) progress entries and summarising them."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_-]+$", description="Used on the command line.")
+    kind: Literal["progress_collection"]
+    description: str | None = None
+    params: ProgressCollectionParams
+
+
+Flow = Annotated[DamageRollupFlow | ProgressCollectionFlow, Field(discriminator="kind")]
 
 
 class AppConfig(Model):

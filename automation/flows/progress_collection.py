@@ -1,0 +1,513 @@
+"""The ``progress_collection`` flow: chase missing half-year (or quarterly) progress
+entries and summarise them for the DX headquarters.
+
+``plan`` is pure: the list items, the configuration, what was already sent and the time
+come in; the checks, reminders, escalations and summary go out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Literal
+
+from automation.config.models import Contact, Department, Directory, ProgressCollectionParams, Round
+from automation.damage.cells import Amount, Blank, read_cell
+from automation.fiscal import (
+    Period,
+    business_days_after,
+    business_days_before,
+    date_ja,
+    is_business_day,
+    parse_period,
+    period_of,
+)
+from automation.plan import Message
+from automation.ports import ListItem
+from automation.timeutil import JST
+
+Phase = Literal["before", "reminder", "deadline", "escalation", "after", "idle"]
+
+
+@dataclass(frozen=True)
+class FieldIssue:
+    """Why one field of an item is not acceptable."""
+
+    field: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ItemCheck:
+    """One project's entry for the period, with what is missing or wrong."""
+
+    item: ListItem
+    department: str
+    project: str
+    status: str | None
+    issues: tuple[FieldIssue, ...]
+
+    @property
+    def complete(self) -> bool:
+        """Every required field filled, the status allowed, numbers numeric."""
+        return not self.issues
+
+
+@dataclass(frozen=True)
+class InputProblem:
+    """A list entry or directory entry the secretariat must fix."""
+
+    item_id: str
+    message: str
+
+
+@dataclass(frozen=True)
+class DepartmentCompletion:
+    """Completion of one department's entries."""
+
+    name: str
+    total: int
+    complete: int
+
+    @property
+    def rate(self) -> float:
+        """Share of complete entries (0 when the department has none)."""
+        return self.complete / self.total if self.total else 0.0
+
+    @property
+    def percent(self) -> int:
+        """Completion in whole percent."""
+        return round(self.rate * 100)
+
+
+@dataclass(frozen=True)
+class BudgetRequest:
+    """A budget request stated in an entry."""
+
+    check: ItemCheck
+    content: str
+    amount: Decimal | None
+
+
+@dataclass
+class ProgressReport:
+    """The picture of the collection round at ``now``."""
+
+    programme: str
+    period: Period
+    deadline: date
+    phase: Phase
+    today: date
+    checks: list[ItemCheck]
+    problems: list[InputProblem]
+    completion: list[DepartmentCompletion]
+    status_counts: dict[str, int]
+    delayed: list[ItemCheck]
+    budget: list[BudgetRequest]
+    issue_field: str | None
+
+    @property
+    def deadline_ja(self) -> str:
+        """``10月15日(木)``."""
+        return date_ja(self.deadline)
+
+    @property
+    def incomplete(self) -> list[ItemCheck]:
+        """Entries with at least one issue."""
+        return [c for c in self.checks if not c.complete]
+
+    @property
+    def non_submitters(self) -> list[DepartmentCompletion]:
+        """Departments with at least one incomplete entry."""
+        return [d for d in self.completion if d.complete < d.total]
+
+    @property
+    def budget_total(self) -> Decimal:
+        """Sum of stated budget amounts (千円)."""
+        return sum((b.amount for b in self.budget if b.amount is not None), Decimal(0))
+
+    @property
+    def complete_count(self) -> int:
+        """Number of complete entries."""
+        return sum(1 for c in self.checks if c.complete)
+
+
+@dataclass
+class ProgressPlan:
+    """Everything the flow decided in one run."""
+
+    report: ProgressReport
+    messages: list[Message] = field(default_factory=list)
+    summary_due: bool = False
+    artefact: str | None = None
+
+
+def active_round(params: ProgressCollectionParams, today: date) -> tuple[Round, Period, Phase]:
+    """The round whose reminder-to-escalation window contains today (else the latest past one)."""
+    rounds = sorted(params.rounds, key=lambda r: r.deadline)
+    first_reminder = max(params.remind_business_days_before, default=0)
+    last_escalation = max(params.escalate_business_days_after, default=0)
+    chosen = None
+    for round_ in rounds:
+        start = business_days_before(round_.deadline, first_reminder)
+        end = business_days_after(round_.deadline, last_escalation)
+        if start <= today <= end:
+            chosen = round_
+            break
+    if chosen is None:
+        past = [r for r in rounds if r.deadline <= today]
+        chosen = past[-1] if past else rounds[0]
+    period = round_period(params, chosen)
+    return chosen, period, _phase(params, chosen.deadline, today)
+
+
+def round_period(params: ProgressCollectionParams, round_: Round) -> Period:
+    """The period a round collects: as configured, or the one before the deadline's."""
+    if round_.period is not None:
+        parsed = parse_period(round_.period, params.period_kind)
+        if parsed is not None:
+            return parsed
+    return period_of(round_.deadline, params.period_kind).previous()
+
+
+def _phase(params: ProgressCollectionParams, deadline: date, today: date) -> Phase:
+    if not is_business_day(today):
+        return "idle"
+    if today == deadline:
+        return "deadline"
+    if today in {
+        business_days_before(deadline, n) for n in params.remind_business_days_before if n
+    }:
+        return "reminder"
+    if today in {
+        business_days_after(deadline, n) for n in params.escalate_business_days_after if n
+    }:
+        return "escalation"
+    return "before" if today < deadline else "after"
+
+
+def plan(
+    params: ProgressCollectionParams,
+    directory: Directory,
+    items: list[ListItem],
+    now: datetime,
+    *,
+    sent: frozenset[str] = frozenset(),
+    summary_requested: bool = False,
+) -> ProgressPlan:
+    """Decide this run's reminders, escalations, secretariat notices and summary."""
+    today = now.astimezone(JST).date()
+    round_, period, phase = active_round(params, today)
+    expected = _expected_departments(params, directory)
+    checks, problems = check_items(params, directory, items, period)
+    problems.extend(_directory_problems(params, expected, checks))
+    report = _report(params, period, round_.deadline, phase, today, checks, problems, expected)
+    result = ProgressPlan(report)
+
+    by_department = _group(report.incomplete)
+    day = today.isoformat()
+    if phase in ("reminder", "deadline"):
+        result.messages += _to_contacts(
+            "reminder",
+            f"reminder:{period.key}:{day}",
+            "progress_reminder",
+            report,
+            by_department,
+            lambda dept: dept.dx_leaders,
+            directory,
+        )
+    if phase == "escalation":
+        result.messages += _to_contacts(
+            "escalation",
+            f"escalation:{period.key}:{day}",
+            "progress_escalation",
+            report,
+            by_department,
+            lambda dept: dept.escalation,
+            directory,
+        )
+        result.messages += (
+            [
+                Message(
+                    "non_submitters",
+                    f"non_submitters:{period.key}:{day}",
+                    "secretariat",
+                    contact,
+                    "progress_non_submitters",
+                    {"report": report},
+                )
+                for contact in params.secretariat
+            ]
+            if report.non_submitters
+            else []
+        )
+    if report.problems:
+        digest = hashlib.sha256(
+            "\n".join(f"{p.item_id}\x1f{p.message}" for p in report.problems).encode()
+        ).hexdigest()[:12]
+        result.messages += [
+            Message(
+                "input_problems",
+                f"input_problems:{period.key}:{digest}",
+                "secretariat",
+                contact,
+                "progress_problems",
+                {"report": report},
+            )
+            for contact in params.secretariat
+        ]
+    summary_occasion = f"summary:{period.key}"
+    if summary_requested:
+        summary_occasion = f"summary:{period.key}:{now.isoformat()}"
+    due = summary_requested or (today >= round_.deadline and summary_occasion not in sent)
+    if due:
+        result.summary_due = True
+        result.artefact = params.artefact_name.format(period=period.key)
+        result.messages += [
+            Message(
+                "summary",
+                summary_occasion,
+                "headquarters",
+                contact,
+                "progress_summary",
+                {"report": report},
+                (result.artefact,) if contact.channel == "mail" else (),
+            )
+            for contact in params.summary_to or params.secretariat
+        ]
+    return result
+
+
+def _expected_departments(
+    params: ProgressCollectionParams, directory: Directory
+) -> list[Department]:
+    wanted = params.departments
+    return [d for d in directory.departments if wanted is None or d.name in wanted]
+
+
+def check_items(
+    params: ProgressCollectionParams,
+    directory: Directory,
+    items: Iterable[ListItem],
+    period: Period,
+) -> tuple[list[ItemCheck], list[InputProblem]]:
+    """Check every item of ``period``; report entries that cannot be attributed."""
+    f = params.fields
+    checks: list[ItemCheck] = []
+    problems: list[InputProblem] = []
+    seen: dict[tuple[str, str], str] = {}
+    known = {d.name for d in directory.departments}
+    for item in items:
+        raw_period = _text(item.fields.get(f.period))
+        parsed = parse_period(raw_period, params.period_kind) if raw_period else None
+        if parsed is None:
+            problems.append(
+                InputProblem(
+                    item.id,
+                    (
+                        f"対象期間「{raw_period}」を読めません。"
+                        if raw_period
+                        else "対象期間が空欄です。"
+                    )
+                    + f"「{period.key}」や「{period.label_ja}」のように書いてください。",
+                )
+            )
+            continue
+        if parsed != period:
+            continue
+        department = _text(item.fields.get(f.department))
+        project = _text(item.fields.get(f.project))
+        if department not in known:
+            problems.append(
+                InputProblem(
+                    item.id,
+                    (
+                        f"部局「{department}」が部局一覧（ディレクトリ）にありません。"
+                        if department
+                        else "部局が空欄です。"
+                    )
+                    + "部局名を直すか、管理者にディレクトリへの追加を依頼してください。",
+                )
+            )
+            continue
+        key = (department, project)
+        if key in seen:
+            problems.append(
+                InputProblem(
+                    item.id,
+                    (
+                        f"{department}「{project}」の{period.label_ja}の項目が重複しています"
+                        f"（ID {seen[key]} と ID {item.id}）。1件にまとめてください。"
+                        f"集計には ID {seen[key]} を使っています。"
+                    ),
+                )
+            )
+            continue
+        seen[key] = item.id
+        checks.append(_check(params, item, department, project))
+    return checks, problems
+
+
+def _check(
+    params: ProgressCollectionParams, item: ListItem, department: str, project: str
+) -> ItemCheck:
+    issues: list[FieldIssue] = []
+    for name in params.required:
+        if _is_empty(item.fields.get(name)):
+            issues.append(FieldIssue(name, "未記入です"))
+    status = _text(item.fields.get(params.status_field)) or None
+    if status is not None and status not in params.statuses:
+        issues.append(
+            FieldIssue(
+                params.status_field,
+                f"「{status}」は選択肢（{'・'.join(params.statuses)}）にありません",
+            )
+        )
+    for name in params.numeric:
+        value = item.fields.get(name)
+        if not _is_empty(value) and not isinstance(read_cell(value, "", True), Amount):
+            issues.append(FieldIssue(name, f"「{_text(value)}」は数値ではありません"))
+    if params.budget is not None:
+        content = _text(item.fields.get(params.budget.content))
+        amount = item.fields.get(params.budget.amount)
+        if (
+            content
+            and not _is_empty(amount)
+            and not isinstance(read_cell(amount, "千円", True), Amount)
+        ):
+            issues.append(
+                FieldIssue(
+                    params.budget.amount, f"「{_text(amount)}」は金額（千円）として読めません"
+                )
+            )
+    return ItemCheck(item, department, project, status, tuple(issues))
+
+
+def _directory_problems(
+    params: ProgressCollectionParams, expected: list[Department], checks: list[ItemCheck]
+) -> list[InputProblem]:
+    problems = []
+    has_items = {c.department for c in checks}
+    for dept in expected:
+        if dept.name not in has_items:
+            problems.append(
+                InputProblem(
+                    "-", f"{dept.name}: この期間の項目が一覧にありません。項目を作成してください。"
+                )
+            )
+        if not dept.dx_leaders:
+            problems.append(
+                InputProblem(
+                    "-",
+                    f"{dept.name}: DX推進リーダーの連絡先がディレクトリにありません。督促を送れません。",
+                )
+            )
+        if params.escalate_business_days_after and not dept.escalation:
+            problems.append(
+                InputProblem("-", f"{dept.name}: エスカレーション先がディレクトリにありません。")
+            )
+    return problems
+
+
+def _report(
+    params: ProgressCollectionParams,
+    period: Period,
+    deadline: date,
+    phase: Phase,
+    today: date,
+    checks: list[ItemCheck],
+    problems: list[InputProblem],
+    expected: list[Department],
+) -> ProgressReport:
+    per_dept: dict[str, list[ItemCheck]] = {d.name: [] for d in expected}
+    for check in checks:
+        per_dept.setdefault(check.department, []).append(check)
+    completion = [
+        DepartmentCompletion(name, len(entries), sum(1 for c in entries if c.complete))
+        for name, entries in per_dept.items()
+    ]
+    statuses = Counter(c.status for c in checks if c.status in params.statuses)
+    status_counts = {s: statuses.get(s, 0) for s in params.statuses}
+    delayed = [c for c in checks if c.status in params.delayed_statuses]
+    budget = []
+    if params.budget is not None:
+        for check in checks:
+            content = _text(check.item.fields.get(params.budget.content))
+            raw = check.item.fields.get(params.budget.amount)
+            reading = read_cell(raw, "千円", True)
+            amount = reading.value if isinstance(reading, Amount) else None
+            if content or amount:
+                budget.append(BudgetRequest(check, content, amount))
+    return ProgressReport(
+        params.programme,
+        period,
+        deadline,
+        phase,
+        today,
+        checks,
+        problems,
+        completion,
+        status_counts,
+        delayed,
+        budget,
+        params.issue_field,
+    )
+
+
+def _group(checks: list[ItemCheck]) -> dict[str, list[ItemCheck]]:
+    grouped: dict[str, list[ItemCheck]] = {}
+    for check in checks:
+        grouped.setdefault(check.department, []).append(check)
+    return grouped
+
+
+def _to_contacts(
+    kind: str,
+    occasion: str,
+    template: str,
+    report: ProgressReport,
+    by_department: Mapping[str, list[ItemCheck]],
+    contacts_of: Callable[[Department], tuple[Contact, ...]],
+    directory: Directory,
+) -> list[Message]:
+    """One message per contact, listing exactly the incomplete items of their departments."""
+    per_contact: dict[tuple[str, str], tuple[Contact, list[str], list[ItemCheck]]] = {}
+    for name, entries in by_department.items():
+        dept = directory.get(name)
+        if dept is None:
+            continue
+        for contact in contacts_of(dept):
+            slot = per_contact.setdefault((contact.channel, contact.address), (contact, [], []))
+            slot[1].append(name)
+            slot[2].extend(entries)
+    return [
+        Message(
+            kind,
+            occasion,
+            "・".join(names),
+            contact,
+            template,
+            {"report": report, "contact_departments": names, "items": entries},
+        )
+        for contact, names, entries in per_contact.values()
+    ]
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _is_empty(value: object) -> bool:
+    return (
+        isinstance(read_cell(value, "", True), Blank)
+        if not isinstance(value, str)
+        else not value.strip()
+    )

@@ -1,0 +1,91 @@
+"""The damage_rollup job: fetch the workbook, plan, render, build the merged workbook."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from automation.config.loader import LoadedConfig
+from automation.config.models import DamageRollupFlow
+from automation.damage.merged import build_merged_workbook
+from automation.damage.workbook import parse_workbook
+from automation.flows import damage_rollup
+from automation.flows.damage_rollup import DamageInputs, DamagePlan, DamageState, DepartmentState
+from automation.jobs import Prepared
+from automation.record import damage_record
+from automation.render import environment, render
+from automation.state import Fingerprint, Store
+
+if TYPE_CHECKING:
+    from automation.runner import Backend
+
+MB = 1024 * 1024
+
+
+async def prepare(
+    loaded: LoadedConfig,
+    flow: DamageRollupFlow,
+    now: datetime,
+    store: Store | None,
+    backend: Backend,
+) -> Prepared:
+    """Run the damage flow up to (not including) recording and delivery."""
+    params = flow.params
+    previous = _load_state(store, flow.id)
+    fetched = await backend.workbooks.fetch(params.workbook, previous.version)
+    workbook = None
+    if fetched.data is not None:
+        workbook = parse_workbook(
+            fetched.data, fetched.name, max_bytes=int(params.max_workbook_mb * MB)
+        )
+    catalogue = damage_rollup.build_catalogue(params)
+    plan = damage_rollup.plan(
+        params,
+        loaded.config.directory,
+        DamageInputs(fetched.version, workbook),
+        previous,
+        now,
+        catalogue=catalogue,
+    )
+    env = environment(loaded.resolve(params.templates) if params.templates else None)
+    rendered = [(message, render(env, message)) for message in plan.messages]
+    artefacts = [(plan.artefact, build_merged_workbook(plan.report))] if plan.artefact else []
+
+    def save(store: Store, run_id: int, now: datetime) -> None:
+        _save_state(store, flow.id, plan, run_id, now)
+
+    return Prepared(
+        status=plan.status,
+        record=damage_record(plan, fetched.version),
+        rendered=rendered,
+        artefacts=artefacts,
+        near=params.workbook,
+        report_number=plan.report.number or None,
+        save=save,
+        plan=plan,
+    )
+
+
+def _load_state(store: Store | None, flow_id: str) -> DamageState:
+    if store is None:
+        return DamageState()
+    version, number = store.flow_state(flow_id)
+    departments = {
+        p.department: DepartmentState(p.fingerprint, p.changed_at, p.problems, p.table_found)
+        for p in store.fingerprints(flow_id)
+    }
+    return DamageState(version, number, store.latest_report(flow_id), departments)
+
+
+def _save_state(store: Store, flow_id: str, plan: DamagePlan, run_id: int, now: datetime) -> None:
+    state = plan.state
+    store.save_flow_state(flow_id, state.version, state.report_number, now)
+    if plan.report.new and state.snapshot is not None:
+        store.save_report(flow_id, state.snapshot, run_id)
+    store.save_fingerprints(
+        flow_id,
+        [
+            Fingerprint(name, s.fingerprint, s.changed_at, s.problems, s.table_found)
+            for name, s in state.departments.items()
+        ],
+    )

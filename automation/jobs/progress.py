@@ -1,0 +1,112 @@
+"""The progress_collection job: read the list, plan, render, build the HQ export."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from automation.config.loader import LoadedConfig
+from automation.config.models import ProgressCollectionFlow, ProgressCollectionParams
+from automation.flows import progress_collection
+from automation.flows.progress_collection import ProgressPlan
+from automation.jobs import Prepared
+from automation.render import environment, render
+from automation.state import Store
+
+if TYPE_CHECKING:
+    from automation.runner import Backend
+
+
+def list_columns(params: ProgressCollectionParams) -> list[str]:
+    """Every list column the flow reads, in a stable order, without repeats."""
+    f = params.fields
+    names = [
+        f.period,
+        f.department,
+        f.project,
+        *params.required,
+        params.status_field,
+        *params.numeric,
+    ]
+    if params.issue_field:
+        names.append(params.issue_field)
+    if params.budget:
+        names += [params.budget.content, params.budget.amount]
+    return list(dict.fromkeys(names))
+
+
+async def prepare(
+    loaded: LoadedConfig,
+    flow: ProgressCollectionFlow,
+    now: datetime,
+    store: Store | None,
+    backend: Backend,
+    *,
+    summary: bool = False,
+) -> Prepared:
+    """Run the progress flow up to (not including) recording and delivery."""
+    from automation.progress.export import build_progress_workbook  # noqa: PLC0415
+
+    params = flow.params
+    f = params.fields
+    columns = list_columns(params)
+    items = await backend.lists.items(
+        params.list, columns, id_column=f.id, link_column=f.link, modified_column=f.modified
+    )
+    sent = store.sent_occasions(flow.id) if store is not None else frozenset()
+    plan = progress_collection.plan(
+        params, loaded.config.directory, items, now, sent=sent, summary_requested=summary
+    )
+    env = environment(loaded.resolve(params.templates) if params.templates else None)
+    rendered = [(message, render(env, message)) for message in plan.messages]
+    export_columns = [c for c in columns if c not in (f.department, f.project)]
+    artefacts = (
+        [(plan.artefact, build_progress_workbook(plan.report, export_columns))]
+        if plan.artefact
+        else []
+    )
+    return Prepared(
+        status="ok",
+        record=progress_record(plan),
+        rendered=rendered,
+        artefacts=artefacts,
+        near=params.list,
+        plan=plan,
+    )
+
+
+def progress_record(plan: ProgressPlan) -> dict[str, Any]:
+    """The progress_collection part of a run record."""
+    report = plan.report
+    return {
+        "kind": "progress_collection",
+        "period": report.period.key,
+        "period_ja": report.period.label_ja,
+        "deadline": report.deadline.isoformat(),
+        "phase": report.phase,
+        "today": report.today.isoformat(),
+        "items": len(report.checks),
+        "complete": report.complete_count,
+        "completion": {
+            d.name: {"total": d.total, "complete": d.complete, "percent": d.percent}
+            for d in report.completion
+        },
+        "status_counts": report.status_counts,
+        "incomplete": [
+            {
+                "id": c.item.id,
+                "department": c.department,
+                "project": c.project,
+                "link": c.item.link,
+                "issues": [{"field": i.field, "reason": i.reason} for i in c.issues],
+            }
+            for c in report.incomplete
+        ],
+        "delayed": [
+            {"id": c.item.id, "department": c.department, "project": c.project, "status": c.status}
+            for c in report.delayed
+        ],
+        "budget_total": float(report.budget_total),
+        "problems": [{"id": p.item_id, "message": p.message} for p in report.problems],
+        "summary": plan.summary_due,
+    }

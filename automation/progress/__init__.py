@@ -1,0 +1,1 @@
+"""Progress-collection outputs (the HQ export workbook)."""
