@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import pytest
+
 from automation.config.loader import load_config
+from automation.runner import run_flow
+from automation.timeutil import parse_now
 
 CONFIG_DIR = Path(__file__).parent.parent / "config"
 
@@ -24,3 +29,14 @@ def test_damage_rollup_example_needs_its_webhook_secret() -> None:
     text = (CONFIG_DIR / "damage_rollup.yaml").read_text(encoding="utf-8")
     assert "${BOUSAI_TEAMS_WEBHOOK_URL}" in text
     assert "https://" not in text
+
+
+@pytest.mark.parametrize(
+    ("name", "flow"), [("progress_halfyear", "dx_halfyear"), ("progress_city_wg", "wg_halfyear")]
+)
+def test_progress_examples_run_on_their_sample_lists(name: str, flow: str) -> None:
+    """Both progress examples validate and plan reminders and a summary from their samples."""
+    loaded = load_config(CONFIG_DIR / f"{name}.yaml")
+    record = asyncio.run(run_flow(loaded, flow, parse_now("2026-10-15T09:00"), dry_run=True)).record
+    assert (record["status"], record["phase"], record["summary"]) == ("ok", "deadline", True)
+    assert {d["kind"] for d in record["deliveries"]} >= {"reminder", "summary"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from pathlib import Path
@@ -123,3 +124,57 @@ def test_card_is_valid_adaptive_card_json(second_round: DamagePlan) -> None:
     assert rendered.card is not None
     assert (rendered.card["type"], rendered.card["version"]) == ("AdaptiveCard", "1.4")
     assert len(json.dumps(rendered.card, ensure_ascii=False).encode()) < 28_000
+
+
+@pytest.fixture(scope="module")
+def progress_plans(demo_config: LoadedConfig) -> dict[str, object]:
+    """The demo's progress flow planned on a reminder day, the deadline and the escalation day."""
+    from automation.backends.local import LocalListSource  # noqa: PLC0415
+    from automation.flows import progress_collection  # noqa: PLC0415
+    from automation.jobs.progress import list_columns  # noqa: PLC0415
+
+    flow = next(f for f in demo_config.config.flows if f.kind == "progress_collection")
+    params = flow.params
+    source = LocalListSource(demo_config.base_dir / "inputs")
+    items = asyncio.run(
+        source.items(
+            params.list,
+            list_columns(params),
+            id_column=params.fields.id,  # type: ignore[union-attr]
+            link_column=params.fields.link,
+            modified_column=params.fields.modified,  # type: ignore[union-attr]
+        )
+    )
+    return {
+        day: progress_collection.plan(
+            params,
+            demo_config.config.directory,
+            items,  # type: ignore[arg-type]
+            parse_now(f"2026-10-{day}T09:00"),
+        )
+        for day in ("14", "15", "16")
+    }
+
+
+@pytest.mark.parametrize(
+    ("day", "kind", "stem"),
+    [
+        ("14", "reminder", "progress_reminder"),
+        ("14", "input_problems", "progress_problems"),
+        ("15", "summary", "progress_summary"),
+        ("16", "escalation", "progress_escalation"),
+        ("16", "non_submitters", "progress_non_submitters"),
+    ],
+)
+def test_progress_message_matches_golden(
+    progress_plans: dict[str, object], day: str, kind: str, stem: str
+) -> None:
+    """Every progress template renders exactly as its golden file, in every channel."""
+    planned = progress_plans[day]
+    message = next(m for m in planned.messages if m.kind == kind)  # type: ignore[attr-defined]
+    for channel in ("mail", "teams_webhook"):
+        contact = Contact(channel=channel, address=message.contact.address, name="宛先")  # type: ignore[arg-type]
+        rendered = _render(Message(**{**message.__dict__, "contact": contact}))
+        _check(f"{stem}.{channel}.subject.txt", rendered.subject + "\n")
+        for suffix, body in rendered.bodies().items():
+            _check(f"{stem}.{channel}.{suffix}", body)

@@ -1,0 +1,159 @@
+"""Idempotency of the progress flow on the local backend: reruns, fixes, crashes."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from automation.backends.local import (
+    LocalArtefactStore,
+    LocalListSource,
+    LocalWorkbookSource,
+)
+from automation.config.loader import LoadedConfig, load_config
+from automation.errors import TransientError
+from automation.runner import Backend, RunResult, run_flow
+from automation.state import OutboxEntry
+from automation.timeutil import JST
+
+CONFIG = """\
+version: 1
+state: {path: state/db.sqlite}
+backend: {type: local, root: inputs, artefacts: out, deliveries: sent}
+directory:
+  departments:
+    - name: 総務部
+      dx_leaders: [{channel: mail, address: somu-dx@example.jp}]
+      escalation: [{channel: mail, address: somu-head@example.jp}]
+    - name: 農政部
+      dx_leaders: [{channel: mail, address: nousei-dx@example.jp}]
+      escalation: [{channel: mail, address: nousei-head@example.jp}]
+flows:
+  - id: progress
+    kind: progress_collection
+    params:
+      programme: DX推進計画
+      list: list.csv
+      rounds: [{deadline: 2026-10-15}]
+      required: [実績, 進捗状況]
+      secretariat: [{channel: mail, address: secretariat@example.jp}]
+"""
+HEADER = ["ID", "対象期間", "部局", "事業名", "実績", "進捗状況"]
+REMINDER_DAY = datetime(2026, 10, 14, 9, tzinfo=JST)
+
+
+def write_list(folder: Path, rows: list[list[object]]) -> None:
+    """Write the list CSV as Excel does (UTF-8 with BOM)."""
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([HEADER, *rows])
+    (folder / "inputs").mkdir(exist_ok=True)
+    (folder / "inputs" / "list.csv").write_text(buffer.getvalue(), encoding="utf-8-sig")
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """A configuration and a list where both departments have an incomplete entry."""
+    (tmp_path / "automation.yaml").write_text(CONFIG, encoding="utf-8")
+    write_list(
+        tmp_path,
+        [
+            [1, "2026上期", "総務部", "電子申請", "", "順調"],
+            [2, "2026上期", "農政部", "スマート農業", "実施", ""],
+        ],
+    )
+    return tmp_path
+
+
+@pytest.fixture
+def config(workspace: Path) -> LoadedConfig:
+    """The loaded configuration."""
+    return load_config(workspace / "automation.yaml")
+
+
+def run(config: LoadedConfig, now: datetime, backend: Backend | None = None) -> RunResult:
+    """One run of the progress flow."""
+    return asyncio.run(run_flow(config, "progress", now, backend=backend))
+
+
+def reminders(folder: Path) -> list[str]:
+    """Recipients of every reminder delivered so far."""
+    envelopes = [
+        json.loads(p.read_text(encoding="utf-8")) for p in (folder / "sent").glob("*.envelope.json")
+    ]
+    return sorted(e["recipient"] for e in envelopes if e["kind"] == "reminder")
+
+
+def test_ten_runs_on_one_day_send_each_leader_one_reminder(
+    config: LoadedConfig, workspace: Path
+) -> None:
+    """However often the flow runs on a reminder day, each leader is reminded once."""
+    for minute in range(10):
+        run(config, REMINDER_DAY.replace(minute=minute * 5))
+    assert reminders(workspace) == ["nousei-dx@example.jp", "somu-dx@example.jp"]
+
+
+def test_leader_who_completes_gets_no_further_reminder(
+    config: LoadedConfig, workspace: Path
+) -> None:
+    """Completing the entries between two reminder days stops the reminders for that leader."""
+    run(config, datetime(2026, 10, 9, 9, tzinfo=JST))
+    write_list(
+        workspace,
+        [
+            [1, "2026上期", "総務部", "電子申請", "実施", "順調"],
+            [2, "2026上期", "農政部", "スマート農業", "実施", ""],
+        ],
+    )
+    run(config, REMINDER_DAY)
+    assert reminders(workspace) == [
+        "nousei-dx@example.jp",
+        "nousei-dx@example.jp",
+        "somu-dx@example.jp",
+    ]
+
+
+class CrashingDeliverer:
+    """Raises on every delivery: the process 'dies' after planning, before sending."""
+
+    async def deliver(self, entry: OutboxEntry, attachments: Mapping[str, bytes]) -> str:
+        """Fail."""
+        raise TransientError("connection reset")
+
+
+def test_crash_between_planning_and_delivery_loses_nothing(
+    config: LoadedConfig, workspace: Path
+) -> None:
+    """Reminders planned by a run whose sends failed are delivered by the next run, once."""
+    broken = Backend(
+        LocalWorkbookSource(workspace / "inputs"),
+        LocalArtefactStore(workspace / "out"),
+        CrashingDeliverer(),
+        LocalListSource(workspace / "inputs"),
+    )
+    first = run(config, REMINDER_DAY, broken)
+    assert {d["status"] for d in first.record["deliveries"]} == {"failed"}
+    run(config, REMINDER_DAY.replace(hour=10))
+    run(config, REMINDER_DAY.replace(hour=11))
+    assert reminders(workspace) == ["nousei-dx@example.jp", "somu-dx@example.jp"]
+
+
+def test_unknown_list_column_names_the_columns_that_exist(
+    config: LoadedConfig, workspace: Path
+) -> None:
+    """A required field missing from the list fails the run with the columns that do exist."""
+    (workspace / "inputs" / "list.csv").write_text(
+        "ID,対象期間,部局,事業名,実績\n", encoding="utf-8"
+    )
+    record = run(config, REMINDER_DAY).record
+    assert record["status"] == "failed"
+    assert record["error"]["message"] == (
+        "list.csv: 列 「進捗状況」 がありません。ある列: ID、対象期間、部局、事業名、実績。"
+        "設定の列名（fields / required など）を一覧の見出しに合わせてください。"
+    )
