@@ -172,6 +172,13 @@ class Catalogue:
                 best.append(item)
         if len(best) == 1:
             return HeaderMatch(best[0])
+        if not best:
+            # The label is there but its unit or category is not: offer what it could be.
+            best = [
+                item
+                for item in self.items
+                if any(frozenset(tokens(name)) <= words for name in (item.label, *item.aliases))
+            ]
         return HeaderMatch(None, candidates=tuple(best))
 
     def match_label(self, text: str) -> Item | None:

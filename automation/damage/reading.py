@@ -249,7 +249,7 @@ def _matrix_columns(
                 names = "、".join(item.title for item in match.candidates)
                 message = (
                     f"見出し「{shown}」がどの項目か決められません（候補: {names}）。"
-                    "単位（棟・世帯・人など）を見出しに書いてください。"
+                    "単位（棟・世帯・人など）や区分（住家・非住家など）を見出しに書いてください。"
                 )
             else:
                 message = (
