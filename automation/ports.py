@@ -11,7 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from automation.config.models import FileRef, ListRef
 from automation.state import OutboxEntry
+
+Near = FileRef | ListRef | None  # what an artefact belongs next to
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,7 @@ class FetchedWorkbook:
 class WorkbookSource(Protocol):
     """Reads a workbook's bytes with a version tag (an eTag, or a content digest)."""
 
-    async def fetch(self, ref: str, known_version: str | None) -> FetchedWorkbook:
+    async def fetch(self, ref: FileRef, known_version: str | None) -> FetchedWorkbook:
         """Fetch ``ref``; skip the download when its version equals ``known_version``."""
         ...
 
@@ -34,11 +37,11 @@ class WorkbookSource(Protocol):
 class ArtefactStore(Protocol):
     """Stores files the service produces (the merged workbook)."""
 
-    async def put(self, name: str, data: bytes, near: str | None = None) -> str:
+    async def put(self, name: str, data: bytes, near: Near = None) -> str:
         """Store ``data`` as ``name`` (next to ``near`` where that means something); return where."""
         ...
 
-    async def get(self, name: str, near: str | None = None) -> bytes:
+    async def get(self, name: str, near: Near = None) -> bytes:
         """Read back a stored artefact (for mail attachments)."""
         ...
 
@@ -66,7 +69,7 @@ class ListSource(Protocol):
 
     async def items(
         self,
-        ref: str,
+        ref: ListRef,
         columns: Sequence[str],
         *,
         id_column: str,

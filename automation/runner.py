@@ -30,11 +30,11 @@ from automation.backends.local import (
     LocalWorkbookSource,
 )
 from automation.config.loader import LoadedConfig
-from automation.config.models import DamageRollupFlow, Flow
+from automation.config.models import DamageRollupFlow, Flow, GraphBackend
 from automation.errors import AutomationError, ConfigError, TransientError
 from automation.jobs import Prepared
 from automation.plan import Message
-from automation.ports import ArtefactStore, Deliverer, ListSource, WorkbookSource
+from automation.ports import ArtefactStore, Deliverer, ListSource, Near, WorkbookSource
 from automation.record import failed_record
 from automation.render import Rendered
 from automation.state import OutboxEntry, Store
@@ -52,8 +52,13 @@ class Backend:
 
 
 def local_backend(loaded: LoadedConfig) -> Backend:
-    """The folder backend described by the configuration."""
+    """The ports of the configured backend (Graph is imported only when configured)."""
     backend = loaded.config.backend
+    if isinstance(backend, GraphBackend):
+        from automation.backends.graph.backend import graph_backend  # noqa: PLC0415
+
+        graph: Backend = graph_backend(loaded, backend)
+        return graph
     root = loaded.resolve(backend.root)
     return Backend(
         LocalWorkbookSource(root),
@@ -236,10 +241,27 @@ async def deliver_pending(
     backend: Backend,
     flow_id: str,
     clock: Callable[[], datetime],
-    near: str | None = None,
+    near: Near = None,
 ) -> None:
-    """Deliver every queued message of a flow (new ones and those a crash left behind)."""
+    """Deliver every queued message of a flow (new ones and those a crash left behind).
+
+    An entry still marked ``sending`` was interrupted mid-send: its outcome is unknown. If
+    the channel can tell (mail: the key is searched in Sent Items; local files: the
+    envelope exists), a delivered message is marked sent instead of being sent again.
+    Channels that cannot tell (Teams webhooks) are sent again: a possible duplicate is
+    preferred to a lost report.
+    """
     for entry in store.outbox(flow_id, ("pending", "sending", "failed")):
+        if entry.status == "sending":
+            confirm = getattr(backend.deliverer, "confirm", None)
+            try:
+                delivered = await confirm(entry) if confirm is not None else None
+            except AutomationError as err:
+                store.mark(entry.key, "failed", clock(), error=f"could not confirm: {err}")
+                continue
+            if delivered:
+                store.mark(entry.key, "sent", clock(), location="confirmed after restart")
+                continue
         store.mark(entry.key, "sending", clock())
         try:
             attachments = {

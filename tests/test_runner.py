@@ -250,3 +250,37 @@ def test_overlapping_run_of_the_same_flow_is_refused(config: LoadedConfig, works
     ):
         run(config, at(9))
     assert not (workspace / "sent").exists()
+
+
+def test_interrupted_send_that_completed_is_not_repeated(
+    config: LoadedConfig, workspace: Path
+) -> None:
+    """An entry left 'sending' by a crash whose delivery completed is confirmed, not resent."""
+    first = run(config, at(9))
+    key = first.record["deliveries"][0]["key"]
+    with Store(workspace / "state" / "db.sqlite") as store:
+        store.mark(key, "sending", at(9, 1))
+    envelope = Path(first.record["deliveries"][0]["location"])
+    written = envelope.stat().st_mtime_ns
+    run(config, at(9, 2))
+    assert envelope.stat().st_mtime_ns == written
+    with Store(workspace / "state" / "db.sqlite") as store:
+        entry = store.get_entry(key)
+    assert entry is not None and (entry.status, entry.location) == (
+        "sent",
+        "confirmed after restart",
+    )
+
+
+def test_interrupted_send_that_did_not_complete_is_sent(
+    config: LoadedConfig, workspace: Path
+) -> None:
+    """An entry left 'sending' whose delivery never happened is sent on the next run."""
+    first = run(config, at(9))
+    key = first.record["deliveries"][0]["key"]
+    envelope = Path(first.record["deliveries"][0]["location"])
+    envelope.unlink()
+    with Store(workspace / "state" / "db.sqlite") as store:
+        store.mark(key, "sending", at(9, 1))
+    run(config, at(9, 2))
+    assert envelope.exists()

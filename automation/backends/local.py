@@ -20,11 +20,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from automation.errors import DataError
-from automation.ports import FetchedWorkbook, ListItem
+from automation.config.models import FileRef, ListRef
+from automation.errors import ConfigError, DataError
+from automation.ports import FetchedWorkbook, ListItem, Near
 from automation.state import OutboxEntry
 
 UNSAFE = re.compile(r'[\\/:*?"<>|\s]+')
+
+
+def local_path(ref: FileRef | ListRef) -> str:
+    """The path of a local input; a Graph reference here is a configuration mistake."""
+    if not isinstance(ref, str):
+        raise ConfigError(
+            f"the local backend reads files by path, but got a Microsoft Graph reference {ref!r}; "
+            "write a path under backend.root, or set backend.type: graph"
+        )
+    return ref
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -44,9 +55,9 @@ class LocalWorkbookSource:
 
     root: Path
 
-    async def fetch(self, ref: str, known_version: str | None) -> FetchedWorkbook:
+    async def fetch(self, ref: FileRef, known_version: str | None) -> FetchedWorkbook:
         """Read the file and compare its digest with the known version."""
-        path = self.root / ref
+        path = self.root / local_path(ref)
         try:
             data = path.read_bytes()
         except FileNotFoundError:
@@ -66,13 +77,13 @@ class LocalArtefactStore:
 
     folder: Path
 
-    async def put(self, name: str, data: bytes, near: str | None = None) -> str:
+    async def put(self, name: str, data: bytes, near: Near = None) -> str:
         """Write the artefact; the same name is overwritten (reruns are idempotent)."""
         path = self.folder / name
         atomic_write(path, data)
         return str(path)
 
-    async def get(self, name: str, near: str | None = None) -> bytes:
+    async def get(self, name: str, near: Near = None) -> bytes:
         """Read an artefact back."""
         return (self.folder / name).read_bytes()
 
@@ -88,6 +99,10 @@ class LocalDeliverer:
         digest = hashlib.sha256(entry.key.encode()).hexdigest()[:10]
         parts = (entry.flow, entry.kind, entry.audience, entry.channel, digest)
         return "__".join(UNSAFE.sub("_", part) for part in parts)
+
+    async def confirm(self, entry: OutboxEntry) -> bool:
+        """Whether the envelope (written last) exists: then the delivery completed."""
+        return (self.folder / f"{self.stem(entry)}.envelope.json").exists()
 
     async def deliver(self, entry: OutboxEntry, attachments: Mapping[str, bytes]) -> str:
         """Write the bodies, the attachments and finally the envelope."""
@@ -128,7 +143,7 @@ class LocalListSource:
 
     async def items(
         self,
-        ref: str,
+        ref: ListRef,
         columns: Sequence[str],
         *,
         id_column: str,
@@ -136,6 +151,7 @@ class LocalListSource:
         modified_column: str | None,
     ) -> list[ListItem]:
         """Read every row as an item; a missing column is named with the columns that exist."""
+        ref = local_path(ref)
         path = self.root / ref
         try:
             data = path.read_bytes()

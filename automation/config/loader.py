@@ -22,6 +22,8 @@ from automation.config.models import (
     DamageRollupFlow,
     DamageRollupParams,
     Directory,
+    GraphBackend,
+    ProgressCollectionFlow,
     ProgressCollectionParams,
 )
 from automation.errors import ConfigError
@@ -338,10 +340,50 @@ def _cross_check(config: AppConfig, positions: _Positions) -> list[ConfigProblem
             _check_damage(flow.params, config, (*loc, "params"), add)
         else:
             _check_progress(flow.params, config, (*loc, "params"), add)
+        _check_refs(flow, config, (*loc, "params"), add)
         templates = flow.params.templates
         if templates is not None and not (Path(positions.file).parent / templates).is_dir():
             add((*loc, "params", "templates"), f"template folder {templates} does not exist")
     return problems
+
+
+def _check_refs(
+    flow: DamageRollupFlow | ProgressCollectionFlow, config: AppConfig, loc: Loc, add: Add
+) -> None:
+    """Inputs are paths on the local backend and Graph references on the Graph backend."""
+    graph = isinstance(config.backend, GraphBackend)
+    key = "workbook" if isinstance(flow, DamageRollupFlow) else "list"
+    ref = getattr(flow.params, key)
+    if graph and isinstance(ref, str):
+        shapes = (
+            "{drive_id, item_id}, {team_id, channel_id, path} or {site_id, path}"
+            if key == "workbook"
+            else "{site_id, list_id}"
+        )
+        add((*loc, key), f"with backend.type: graph, give the {key} as {shapes}, not a path")
+    if not graph and not isinstance(ref, str):
+        add(
+            (*loc, key),
+            f"the local backend reads the {key} from a path under backend.root; "
+            "write a path, or set backend.type: graph",
+        )
+    if graph and getattr(config.backend, "mailbox", None) is None and _uses_mail(flow, config):
+        add(
+            ("backend",),
+            "mail contacts are configured but backend.mailbox is not; "
+            "set the mailbox (UPN) that sends mail",
+        )
+
+
+def _uses_mail(flow: DamageRollupFlow | ProgressCollectionFlow, config: AppConfig) -> bool:
+    contacts = [
+        c for d in config.directory.departments for c in (*d.contacts, *d.dx_leaders, *d.escalation)
+    ]
+    if isinstance(flow, DamageRollupFlow):
+        contacts += list(flow.params.report_to)
+    else:
+        contacts += [*flow.params.secretariat, *flow.params.summary_to]
+    return any(c.channel == "mail" for c in contacts)
 
 
 def _known(config: AppConfig) -> str:

@@ -88,6 +88,113 @@ class LocalBackend(Model):
     deliveries: Path = Field(default=Path("deliveries"), description="Where messages are written.")
 
 
+class CertificateAuth(Model):
+    """App-only sign-in with a certificate (recommended)."""
+
+    type: Literal["certificate"]
+    tenant_id: str = Field(min_length=1)
+    client_id: str = Field(min_length=1)
+    certificate_path: Path = Field(description="PEM or PKCS12 file with the private key.")
+    certificate_password: str | None = Field(default=None, description="Use ${ENV_VAR}.")
+
+
+class ClientSecretAuth(Model):
+    """App-only sign-in with a client secret."""
+
+    type: Literal["client_secret"]
+    tenant_id: str = Field(min_length=1)
+    client_id: str = Field(min_length=1)
+    client_secret: str = Field(min_length=1, description="Use ${ENV_VAR}; never write it here.")
+
+
+class ManagedIdentityAuth(Model):
+    """The Azure managed identity of the host (Azure-hosted deployments only)."""
+
+    type: Literal["managed_identity"]
+    client_id: str | None = Field(default=None, description="User-assigned identity, if any.")
+
+
+class AccessTokenAuth(Model):
+    """A bearer token from the environment: manual checks and loopback test servers."""
+
+    type: Literal["access_token"]
+    token: str = Field(min_length=1, description="Use ${ENV_VAR}.")
+
+
+GraphAuth = Annotated[
+    CertificateAuth | ClientSecretAuth | ManagedIdentityAuth | AccessTokenAuth,
+    Field(discriminator="type"),
+]
+
+
+class GraphLimits(Model):
+    """Client-side limits that keep us under Microsoft 365's throttling thresholds."""
+
+    mails_per_minute: int = Field(default=30, ge=1, description="Exchange: about 30 per mailbox.")
+    webhook_posts_per_second: float = Field(default=4, gt=0, description="Teams webhooks: 4/s.")
+    max_retries: int = Field(default=3, ge=0, le=10, description="For idempotent reads.")
+    max_retry_after_seconds: int = Field(default=600, ge=1, description="Longest wait honoured.")
+
+
+class GraphBackend(Model):
+    """Microsoft Graph: the tenant itself."""
+
+    type: Literal["graph"]
+    base_url: str = Field(
+        default="https://graph.microsoft.com/v1.0",
+        description="Graph endpoint (national clouds, or a loopback test server).",
+    )
+    auth: GraphAuth
+    mailbox: str | None = Field(default=None, description="Mailbox that sends mail (UPN).")
+    limits: GraphLimits = Field(default_factory=GraphLimits)
+
+    @field_validator("base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+
+Backend = Annotated[LocalBackend | GraphBackend, Field(discriminator="type")]
+
+
+class DriveFile(Model):
+    """A file in SharePoint/OneDrive, addressed by drive and item ids."""
+
+    drive_id: str = Field(min_length=1)
+    item_id: str = Field(min_length=1)
+
+
+class ChannelFile(Model):
+    """A file in a Teams channel's files, by team, channel and path in the channel folder."""
+
+    team_id: str = Field(min_length=1)
+    channel_id: str = Field(min_length=1)
+    path: str = Field(min_length=1, description="Path inside the channel folder.")
+
+
+class SiteFile(Model):
+    """A file in a site's default document library, by path."""
+
+    site_id: str = Field(min_length=1)
+    path: str = Field(min_length=1)
+
+
+FileRef = str | DriveFile | ChannelFile | SiteFile
+
+
+class SiteList(Model):
+    """A SharePoint list by site and list id (or name)."""
+
+    site_id: str = Field(min_length=1)
+    list_id: str = Field(min_length=1)
+    period_indexed: bool = Field(
+        default=False, description="The period column is indexed: filter on it server-side."
+    )
+
+
+ListRef = str | SiteList
+
+
 class MatrixLayout(Model):
     """One row per municipality, one column per item (headers may be 2-3 rows, merged)."""
 
@@ -154,7 +261,10 @@ class DamageRollupParams(Model):
     """Parameters of a ``damage_rollup`` flow."""
 
     disaster: str = Field(min_length=1, description="Disaster name, e.g. 令和8年台風第10号.")
-    workbook: str = Field(min_length=1, description="Workbook path under the backend root.")
+    workbook: FileRef = Field(
+        description="Local: path under the backend root. Graph: {drive_id, item_id}, "
+        "{team_id, channel_id, path} or {site_id, path}."
+    )
     departments: tuple[str, ...] | None = Field(
         default=None, description="Departments that report (default: all with a sheet)."
     )
@@ -223,7 +333,9 @@ class ProgressCollectionParams(Model):
     """Parameters of a ``progress_collection`` flow."""
 
     programme: str = Field(min_length=1, description="Programme name, e.g. 群馬県DX推進計画.")
-    list: str = Field(min_length=1, description="List path under the backend root (.csv or .xlsx).")
+    list: ListRef = Field(
+        description="Local: .csv/.xlsx path under the backend root. Graph: {site_id, list_id}."
+    )
     fields: ListFields = Field(default_factory=ListFields)
     period_kind: Literal["half", "quarter"] = "half"
     rounds: tuple[Round, ...] = Field(
@@ -279,7 +391,7 @@ class AppConfig(Model):
     version: Literal[1] = Field(description="Configuration format version; must be 1.")
     timezone: Literal["Asia/Tokyo"] = "Asia/Tokyo"
     state: StateConfig = Field(default_factory=StateConfig)
-    backend: LocalBackend = Field(default_factory=LocalBackend)
+    backend: Backend = Field(default_factory=LocalBackend)
     directory: Directory
     flows: tuple[Flow, ...] = Field(min_length=1)
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from automation.plan import Message
+from automation.ports import Near
 from automation.render import Rendered
 from automation.state import Store
 
@@ -24,7 +25,7 @@ class Prepared:
     record: dict[str, Any]  # the kind-specific part of the run record
     rendered: list[tuple[Message, Rendered]]
     artefacts: list[tuple[str, bytes]] = field(default_factory=list)
-    near: str | None = None  # where artefacts belong (next to the source)
+    near: Near = None  # where artefacts belong (next to the source)
     report_number: int | None = None
     save: Callable[[Store, int, datetime], None] = lambda store, run_id, now: None
     plan: object = None  # the flow's plan, for display

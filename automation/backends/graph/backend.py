@@ -1,0 +1,289 @@
+"""Port adapters on Microsoft Graph: workbook source, artefact store, list source, delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from automation.backends.graph.gateway import (
+    CredentialToken,
+    GraphGateway,
+    StaticToken,
+    TokenSource,
+    default_scope,
+)
+from automation.backends.local import LocalArtefactStore
+from automation.config.loader import LoadedConfig
+from automation.config.models import (
+    AccessTokenAuth,
+    CertificateAuth,
+    ClientSecretAuth,
+    FileRef,
+    GraphBackend,
+    ListRef,
+    SiteList,
+)
+from automation.errors import ConfigError, DataError
+from automation.ports import FetchedWorkbook, ListItem, Near
+from automation.state import OutboxEntry
+from automation.timeutil import JST
+
+if TYPE_CHECKING:
+    from automation.runner import Backend
+
+# A named MAPI property in PS_PUBLIC_STRINGS carrying our idempotency key on each mail,
+# so Sent Items can be searched for it after a crash.
+KEY_PROPERTY = "String {00020329-0000-0000-C000-000000000046} Name AutomationIdempotencyKey"
+
+
+class Pacer:
+    """Keeps at least ``interval`` seconds between calls (client-side rate limit)."""
+
+    def __init__(
+        self,
+        interval: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.interval = interval
+        self._clock = clock
+        self._sleep = sleep
+        self._last = -1e18
+
+    async def wait(self) -> None:
+        """Sleep until the next call is allowed."""
+        gap = self._last + self.interval - self._clock()
+        if gap > 0:
+            await self._sleep(gap)
+        self._last = self._clock()
+
+
+def token_source(auth: object, base_url: str, base_dir: Any) -> TokenSource:
+    """Build the credential chosen in ``backend.auth``."""
+    if isinstance(auth, AccessTokenAuth):
+        return StaticToken(auth.token)
+    scope = default_scope(base_url)
+    if isinstance(auth, CertificateAuth):
+        from azure.identity import CertificateCredential  # noqa: PLC0415
+
+        path = (
+            auth.certificate_path
+            if auth.certificate_path.is_absolute()
+            else base_dir / auth.certificate_path
+        )
+        return CredentialToken(
+            CertificateCredential(
+                auth.tenant_id, auth.client_id, str(path), password=auth.certificate_password
+            ),
+            scope,
+        )
+    if isinstance(auth, ClientSecretAuth):
+        from azure.identity import ClientSecretCredential  # noqa: PLC0415
+
+        return CredentialToken(
+            ClientSecretCredential(auth.tenant_id, auth.client_id, auth.client_secret), scope
+        )
+    from azure.identity import ManagedIdentityCredential  # noqa: PLC0415
+
+    client_id = getattr(auth, "client_id", None)
+    return CredentialToken(
+        ManagedIdentityCredential(client_id=client_id)
+        if client_id
+        else ManagedIdentityCredential(),
+        scope,
+    )
+
+
+def graph_backend(
+    loaded: LoadedConfig, config: GraphBackend, gateway: GraphGateway | None = None
+) -> Backend:
+    """The ports of a Graph backend; artefacts are also kept locally for mail attachments."""
+    from automation.runner import Backend  # noqa: PLC0415
+
+    gateway = gateway or GraphGateway(
+        config.base_url,
+        token_source(config.auth, config.base_url, loaded.base_dir),
+        limits=config.limits,
+    )
+    cache = LocalArtefactStore(loaded.resolve(loaded.config.state.path).parent / "artefacts")
+    return Backend(
+        GraphWorkbookSource(gateway),
+        GraphArtefactStore(gateway, cache),
+        GraphDeliverer(gateway, config.mailbox, config),
+        GraphListSource(gateway),
+    )
+
+
+class GraphWorkbookSource:
+    """Workbooks downloaded with If-None-Match: an unchanged workbook costs one 304."""
+
+    def __init__(self, gateway: GraphGateway) -> None:
+        self.gateway = gateway
+
+    async def fetch(self, ref: FileRef, known_version: str | None) -> FetchedWorkbook:
+        """Download unless the eTag is ``known_version``."""
+        download = await self.gateway.download_if_changed(ref, known_version)
+        name = ref.split("/")[-1] if isinstance(ref, str) else getattr(ref, "path", "workbook.xlsx")
+        return FetchedWorkbook(str(name).split("/")[-1], download.etag, download.data)
+
+
+class GraphArtefactStore:
+    """Uploads artefacts next to their source; keeps a local copy for attachments."""
+
+    def __init__(self, gateway: GraphGateway, cache: LocalArtefactStore) -> None:
+        self.gateway = gateway
+        self.cache = cache
+
+    async def put(self, name: str, data: bytes, near: Near = None) -> str:
+        """Upload ``data`` next to ``near`` (replacing a previous upload of the same name)."""
+        await self.cache.put(name, data)
+        if near is None or isinstance(near, str | SiteList):
+            return await self.cache.put(name, data)
+        return await self.gateway.upload_next_to(near, name, data)
+
+    async def get(self, name: str, near: Near = None) -> bytes:
+        """The local copy of an artefact."""
+        return await self.cache.get(name)
+
+
+class GraphListSource:
+    """List items with only the configured columns; display names resolved once."""
+
+    def __init__(self, gateway: GraphGateway) -> None:
+        self.gateway = gateway
+
+    async def items(
+        self,
+        ref: ListRef,
+        columns: Sequence[str],
+        *,
+        id_column: str,
+        link_column: str | None,
+        modified_column: str | None,
+    ) -> list[ListItem]:
+        """Every item; column names as admins see them (Japanese display names) or internal."""
+        if not isinstance(ref, SiteList):
+            raise ConfigError(
+                f"the Graph backend needs params.list as {{site_id, list_id}}, not {ref!r}"
+            )
+        known = await self.gateway.list_columns(ref.site_id, ref.list_id)
+        by_display = {display: internal for internal, display in known}
+        internal_names = {internal for internal, _ in known}
+        mapping: dict[str, str] = {}
+        missing = []
+        for name in columns:
+            if name in by_display:
+                mapping[name] = by_display[name]
+            elif name in internal_names:
+                mapping[name] = name
+            else:
+                missing.append(name)
+        if missing:
+            raise DataError(
+                f"list {ref.list_id}: 列 {'、'.join(f'「{m}」' for m in missing)} がありません。"
+                f"ある列: {'、'.join(display for _, display in known)}。"
+                "設定の列名（fields / required など）を一覧の列名に合わせてください。"
+            )
+        rows = await self.gateway.list_items(
+            ref.site_id, ref.list_id, sorted(set(mapping.values()))
+        )
+        return [
+            ListItem(
+                id=str(row.get("id", "")),
+                link=row.get("webUrl"),
+                modified=_utc_to_jst(row.get("lastModifiedDateTime")),
+                fields={
+                    name: _jst(row.get("fields", {}).get(internal))
+                    for name, internal in mapping.items()
+                },
+            )
+            for row in rows
+        ]
+
+
+def _utc_to_jst(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(JST)
+    except ValueError:
+        return None
+
+
+def _jst(value: object) -> object:
+    """Date/time values arrive in UTC (a date-only 10/15 is 10/14 15:00Z): convert to JST."""
+    if isinstance(value, str) and len(value) >= 20 and value.endswith("Z") and value[4] == "-":
+        converted = _utc_to_jst(value)
+        return converted if converted is not None else value
+    return value
+
+
+class GraphDeliverer:
+    """Mail via sendMail, Teams channel posts, and Teams Workflows webhooks."""
+
+    def __init__(self, gateway: GraphGateway, mailbox: str | None, config: GraphBackend) -> None:
+        self.gateway = gateway
+        self.mailbox = mailbox
+        self._mail_pacer = Pacer(60 / config.limits.mails_per_minute)
+        self._webhook_pacer = Pacer(1 / config.limits.webhook_posts_per_second)
+
+    async def deliver(self, entry: OutboxEntry, attachments: Mapping[str, bytes]) -> str:
+        """Send one message on its channel; return where it went."""
+        if entry.channel == "mail":
+            return await self._mail(entry, attachments)
+        if entry.channel == "teams_webhook":
+            await self._webhook_pacer.wait()
+            card = entry.bodies.get("card.json")
+            await self.gateway.post_webhook(entry.recipient, json.loads(card) if card else {})
+            return f"teams webhook {entry.recipient_label}"
+        team, _, channel = entry.recipient.partition("/")
+        if not channel:
+            raise ConfigError(
+                f"Teams channel address {entry.recipient!r} must be TEAM_ID/CHANNEL_ID"
+            )
+        message_id = await self.gateway.post_channel_message(
+            team,
+            channel,
+            {
+                "subject": entry.subject,
+                "body": {"contentType": "html", "content": entry.bodies.get("html", "")},
+            },
+        )
+        return f"channel message {message_id}"
+
+    async def confirm(self, entry: OutboxEntry) -> bool | None:
+        """Whether an interrupted send reached its recipient (None: this channel cannot tell)."""
+        if entry.channel == "mail" and self.mailbox:
+            return await self.gateway.sent_with_property(self.mailbox, KEY_PROPERTY, entry.key)
+        return None
+
+    async def _mail(self, entry: OutboxEntry, attachments: Mapping[str, bytes]) -> str:
+        if not self.mailbox:
+            raise ConfigError("backend.mailbox is not set; it is the mailbox that sends mail")
+        await self._mail_pacer.wait()
+        message: dict[str, Any] = {
+            "subject": entry.subject,
+            "body": {
+                "contentType": "HTML",
+                "content": entry.bodies.get("html") or entry.bodies.get("txt", ""),
+            },
+            "toRecipients": [{"emailAddress": {"address": entry.recipient}}],
+            "singleValueExtendedProperties": [{"id": KEY_PROPERTY, "value": entry.key}],
+        }
+        if attachments:
+            message["attachments"] = [
+                {
+                    "@odata.type": "#microsoft.graph.fileAttachment",
+                    "name": name,
+                    "contentType": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    "contentBytes": base64.b64encode(data).decode(),
+                }
+                for name, data in attachments.items()
+            ]
+        await self.gateway.send_mail(self.mailbox, message)
+        return f"mail from {self.mailbox}"

@@ -1,0 +1,386 @@
+"""A thin gateway over Microsoft Graph with plain-named methods.
+
+Requests go through msgraph-core's HTTP pipeline (kiota's RetryHandler honouring
+Retry-After, RedirectHandler dropping the Authorization header when a download redirects
+to another origin). The generated msgraph models are not used: our calls are few, and
+loading the models costs over a second per process. Reads are retried by the pipeline;
+sends (mail, channel posts) are sent with retries off, because only the outbox may
+decide to send again. Every failure is translated in ``errors``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from automation.backends.graph import errors
+from automation.config.models import ChannelFile, DriveFile, FileRef, GraphLimits, SiteFile
+from automation.errors import ConfigError
+
+SIMPLE_UPLOAD_LIMIT = 4 * 1024 * 1024
+UPLOAD_CHUNK = 5 * 320 * 1024  # a multiple of 320 KiB, as upload sessions require
+READ = "Sites.Selected (read) on the site"
+WRITE = "Sites.Selected (write) on the site"
+
+
+class TokenSource(Protocol):
+    """Something that gives a bearer token for Graph."""
+
+    async def token(self) -> str:
+        """A valid access token."""
+        ...
+
+
+@dataclass
+class StaticToken:
+    """A fixed token (``access_token`` auth, tests)."""
+
+    value: str
+
+    async def token(self) -> str:
+        """The token as configured."""
+        return self.value
+
+
+class CredentialToken:
+    """Tokens from an azure-identity credential, cached until shortly before expiry."""
+
+    def __init__(self, credential: Any, scope: str) -> None:
+        self._credential = credential
+        self._scope = scope
+        self._value = ""
+        self._expires = 0.0
+
+    async def token(self) -> str:
+        """A cached token, refreshed five minutes before it expires."""
+        if time.time() > self._expires - 300:
+            access = await asyncio.to_thread(self._credential.get_token, self._scope)
+            self._value, self._expires = access.token, float(access.expires_on)
+        return self._value
+
+
+@dataclass(frozen=True)
+class Download:
+    """A workbook download: ``data`` is None when the eTag matched (304)."""
+
+    etag: str
+    data: bytes | None
+
+
+def default_scope(base_url: str) -> str:
+    """The .default scope of the Graph host in ``base_url``."""
+    parts = urlsplit(base_url)
+    return f"{parts.scheme}://{parts.netloc}/.default"
+
+
+class GraphGateway:
+    """Plain-named Graph operations used by the backend adapters."""
+
+    def __init__(
+        self,
+        base_url: str,
+        tokens: TokenSource,
+        *,
+        limits: GraphLimits | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        from kiota_http.middleware.options import RetryHandlerOption  # noqa: PLC0415
+        from msgraph_core import GraphClientFactory  # noqa: PLC0415
+
+        self.base_url = base_url.rstrip("/")
+        self.limits = limits or GraphLimits()
+        self._tokens = tokens
+        self._retry_key = RetryHandlerOption.get_key()
+        self._no_retry = RetryHandlerOption(max_retries=0, should_retry=False)
+        client = httpx.AsyncClient(
+            base_url=self.base_url, transport=transport, timeout=httpx.Timeout(100, connect=30)
+        )
+        options = {self._retry_key: RetryHandlerOption(max_retries=self.limits.max_retries)}
+        self._http: httpx.AsyncClient = GraphClientFactory.create_with_default_middleware(
+            client=client, options=options
+        )
+        self._folders: dict[tuple[str, str], tuple[str, str]] = {}
+        self._workbook_lock = asyncio.Lock()
+        self.requests = 0
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        await self._http.aclose()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        permission: str = READ,
+        ok: Sequence[int] = (200,),
+        retry: bool = True,
+        headers: Mapping[str, str] | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        params: Mapping[str, str] | None = None,
+        auth: bool = True,
+    ) -> httpx.Response:
+        """Send one request; return the response if its status is in ``ok``, else raise mapped."""
+        url = path if path.startswith(("http://", "https://")) else self.base_url + path
+        all_headers = dict(headers or {})
+        if auth:
+            all_headers["Authorization"] = f"Bearer {await self._tokens.token()}"
+        request = self._http.build_request(
+            method, url, headers=all_headers, json=json, content=content, params=params
+        )
+        request.extensions["kiota_request_options"] = (
+            {} if retry else {self._retry_key: self._no_retry}
+        )
+        self.requests += 1
+        try:
+            response: httpx.Response = await self._http.send(request)
+        except httpx.HTTPError as exc:
+            raise errors.from_exception(exc, what=what) from exc
+        except OSError as exc:  # a socket error that escaped httpx's own mapping
+            raise errors.from_exception(httpx.TransportError(str(exc)), what=what) from exc
+        if response.status_code in ok:
+            return response
+        code, detail = errors.odata_error(response)
+        raise errors.from_status(
+            response.status_code,
+            what=what,
+            permission=permission,
+            code=code,
+            detail=detail,
+            retry_after=response.headers.get("Retry-After"),
+        )
+
+    # files -----------------------------------------------------------------
+    async def content_path(self, ref: FileRef) -> str:
+        """The Graph path of a file's item (resolving a channel's folder once)."""
+        if isinstance(ref, DriveFile):
+            return f"/drives/{quote(ref.drive_id)}/items/{quote(ref.item_id)}"
+        if isinstance(ref, SiteFile):
+            return f"/sites/{quote(ref.site_id)}/drive/root:/{quote(ref.path.strip('/'))}:"
+        if isinstance(ref, ChannelFile):
+            drive, folder = await self.channel_folder(ref.team_id, ref.channel_id)
+            return f"/drives/{quote(drive)}/items/{quote(folder)}:/{quote(ref.path.strip('/'))}:"
+        raise ConfigError(f"the Graph backend needs a file reference, not the path {ref!r}")
+
+    async def channel_folder(self, team_id: str, channel_id: str) -> tuple[str, str]:
+        """(drive id, folder item id) of a channel's files, cached for the process."""
+        key = (team_id, channel_id)
+        if key not in self._folders:
+            response = await self.request(
+                "GET",
+                f"/teams/{quote(team_id)}/channels/{quote(channel_id)}/filesFolder",
+                what=f"find the files folder of channel {channel_id}",
+                permission="Files.Read.All (application) to look up a channel's folder",
+            )
+            item = response.json()
+            self._folders[key] = (item["parentReference"]["driveId"], item["id"])
+        return self._folders[key]
+
+    async def download_if_changed(self, ref: FileRef, etag: str | None) -> Download:
+        """Download a file unless its eTag still equals ``etag`` (then one 304 request)."""
+        base = await self.content_path(ref)
+        headers = {"If-None-Match": etag} if etag else {}
+        async with self._workbook_lock:  # one request at a time per workbook
+            response = await self.request(
+                "GET",
+                base + "/content",
+                what="download the workbook",
+                ok=(200, 304),
+                headers=headers,
+            )
+            if response.status_code == 304:
+                return Download(etag or "", None)
+            new_tag = response.headers.get("ETag")
+            if not new_tag:
+                meta = await self.request(
+                    "GET", base, what="read the workbook's version", params={"$select": "eTag"}
+                )
+                new_tag = str(meta.json().get("eTag", ""))
+        return Download(new_tag, response.content)
+
+    async def upload_next_to(
+        self, ref: FileRef, name: str, data: bytes, conflict: str = "replace"
+    ) -> str:
+        """Upload ``data`` as ``name`` into the folder of ``ref``; return its web URL."""
+        parent = await self._parent_path(ref)
+        target = f"{parent}:/{quote(name)}:"
+        params = {"@microsoft.graph.conflictBehavior": conflict}
+        if len(data) <= SIMPLE_UPLOAD_LIMIT:
+            response = await self.request(
+                "PUT",
+                target + "/content",
+                what=f"upload {name}",
+                permission=WRITE,
+                ok=(200, 201),
+                content=data,
+                params=params,
+                headers={"Content-Type": "application/octet-stream"},
+            )
+            return str(response.json().get("webUrl", ""))
+        session = await self.request(
+            "POST",
+            target + "/createUploadSession",
+            what=f"start uploading {name}",
+            permission=WRITE,
+            json={"item": {"@microsoft.graph.conflictBehavior": conflict}},
+        )
+        upload_url = session.json()["uploadUrl"]
+        result: httpx.Response | None = None
+        for start in range(0, len(data), UPLOAD_CHUNK):
+            chunk = data[start : start + UPLOAD_CHUNK]
+            end = start + len(chunk) - 1
+            result = await self.request(
+                "PUT",
+                upload_url,
+                what=f"upload {name} (bytes {start}-{end})",
+                permission=WRITE,
+                ok=(200, 201, 202),
+                content=chunk,
+                auth=False,  # the upload URL carries its own auth
+                headers={
+                    "Content-Range": f"bytes {start}-{end}/{len(data)}",
+                    "Content-Length": str(len(chunk)),
+                },
+            )
+        return str(result.json().get("webUrl", "")) if result is not None else ""
+
+    async def _parent_path(self, ref: FileRef) -> str:
+        if isinstance(ref, ChannelFile):
+            drive, folder = await self.channel_folder(ref.team_id, ref.channel_id)
+            inner = "/".join(ref.path.strip("/").split("/")[:-1])
+            return f"/drives/{quote(drive)}/items/{quote(folder)}" + (
+                f":/{quote(inner)}:" if inner else ""
+            )
+        if isinstance(ref, SiteFile):
+            inner = "/".join(ref.path.strip("/").split("/")[:-1])
+            return f"/sites/{quote(ref.site_id)}/drive/root" + (
+                f":/{quote(inner)}:" if inner else ""
+            )
+        if isinstance(ref, DriveFile):
+            meta = await self.request(
+                "GET",
+                f"/drives/{quote(ref.drive_id)}/items/{quote(ref.item_id)}",
+                what="find the workbook's folder",
+                params={"$select": "parentReference"},
+            )
+            parent = meta.json()["parentReference"]
+            return f"/drives/{quote(parent['driveId'])}/items/{quote(parent['id'])}"
+        raise ConfigError(f"the Graph backend needs a file reference, not the path {ref!r}")
+
+    # lists -----------------------------------------------------------------
+    async def list_columns(self, site_id: str, list_id: str) -> list[tuple[str, str]]:
+        """(internal name, display name) of every column of a list."""
+        response = await self.request(
+            "GET",
+            f"/sites/{quote(site_id)}/lists/{quote(list_id)}/columns",
+            what=f"read the columns of list {list_id}",
+            permission="Sites.Selected (read) on the site",
+            params={"$select": "name,displayName"},
+        )
+        return [
+            (c["name"], c.get("displayName") or c["name"]) for c in response.json().get("value", [])
+        ]
+
+    async def list_items(
+        self,
+        site_id: str,
+        list_id: str,
+        fields: Sequence[str],
+        *,
+        filter_: str | None = None,
+        indexed: bool = True,
+    ) -> list[dict[str, Any]]:
+        """Every item with only ``fields`` (internal names), following every nextLink."""
+        params = {"expand": f"fields(select={','.join(fields)})"}
+        headers = {}
+        if filter_:
+            params["$filter"] = filter_
+            if not indexed:
+                headers["Prefer"] = "HonorNonIndexedQueriesWarningMayFailRandomly"
+        url = f"/sites/{quote(site_id)}/lists/{quote(list_id)}/items"
+        items: list[dict[str, Any]] = []
+        page_params: Mapping[str, str] | None = params
+        while url:
+            response = await self.request(
+                "GET",
+                url,
+                what=f"read the items of list {list_id}",
+                params=page_params,
+                headers=headers,
+            )
+            body = response.json()
+            items.extend(body.get("value", []))
+            url = body.get("@odata.nextLink", "")
+            page_params = None  # the nextLink carries the query
+        return items
+
+    # mail and Teams ------------------------------------------------------------
+    async def send_mail(self, mailbox: str, message: Mapping[str, Any]) -> None:
+        """Send one mail as ``mailbox`` (never retried here: the outbox decides)."""
+        await self.request(
+            "POST",
+            f"/users/{quote(mailbox)}/sendMail",
+            what=f"send mail as {mailbox}",
+            permission=f"Mail.Send (application) for the mailbox {mailbox}",
+            ok=(202,),
+            retry=False,
+            json={"message": message, "saveToSentItems": True},
+        )
+
+    async def sent_with_property(self, mailbox: str, property_id: str, value: str) -> bool:
+        """Whether Sent Items holds a message whose extended property ``property_id`` is ``value``."""
+        escaped = value.replace("'", "''")
+        response = await self.request(
+            "GET",
+            f"/users/{quote(mailbox)}/mailFolders/SentItems/messages",
+            what=f"look for a sent message in {mailbox}",
+            permission=f"Mail.ReadBasic or Mail.Read (application) for {mailbox}",
+            params={
+                "$filter": "singleValueExtendedProperties/Any(ep: ep/id eq "
+                f"'{property_id}' and ep/value eq '{escaped}')",
+                "$select": "id",
+            },
+        )
+        return bool(response.json().get("value"))
+
+    async def post_channel_message(
+        self, team_id: str, channel_id: str, payload: Mapping[str, Any]
+    ) -> str:
+        """Post a channel message (delegated service account); return its id."""
+        response = await self.request(
+            "POST",
+            f"/teams/{quote(team_id)}/channels/{quote(channel_id)}/messages",
+            what=f"post to channel {channel_id}",
+            permission="ChannelMessage.Send (delegated) for the service account",
+            ok=(201,),
+            retry=False,
+            json=payload,
+        )
+        return str(response.json().get("id", ""))
+
+    async def post_webhook(self, url: str, card: Mapping[str, Any]) -> None:
+        """Post an Adaptive Card to a Teams Workflows webhook (its URL carries the auth)."""
+        body = {
+            "type": "message",
+            "attachments": [
+                {"contentType": "application/vnd.microsoft.card.adaptive", "content": card}
+            ],
+        }
+        await self.request(
+            "POST",
+            url,
+            what="post to the Teams webhook",
+            permission="a valid webhook URL",
+            ok=(200, 202),
+            retry=False,
+            json=body,
+            auth=False,
+        )
