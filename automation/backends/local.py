@@ -17,7 +17,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from automation.config.models import FileRef, ListRef
@@ -237,6 +237,8 @@ def _xlsx_rows(data: bytes, ref: str) -> tuple[list[str], list[list[object]]]:
 def _when(value: object) -> datetime | None:
     if isinstance(value, datetime):
         return value
+    if isinstance(value, date):  # a date-only cell: the start of that day
+        return datetime(value.year, value.month, value.day)
     if isinstance(value, str) and value.strip():
         try:
             return datetime.fromisoformat(value.strip().replace("/", "-"))
