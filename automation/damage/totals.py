@@ -33,9 +33,16 @@ class Figures:
         )
 
     def dump(self) -> dict[str, Any]:
-        """A JSON-ready form, stable in order."""
+        """A JSON-ready form, stable in order: municipality -> item code -> value."""
+        texts: dict[Decimal, str] = {}  # the same few values recur thousands of times
+        rows: dict[str, dict[str, str]] = {}
+        for (municipality, code), value in self.amounts.items():
+            text = texts.get(value)
+            if text is None:
+                text = texts[value] = str(value)
+            rows.setdefault(municipality, {})[code] = text
         return {
-            "amounts": [[m, c, str(v)] for (m, c), v in sorted(self.amounts.items())],
+            "amounts": {m: dict(sorted(row.items())) for m, row in sorted(rows.items())},
             "unconfirmed": sorted([m, c] for m, c in self.unconfirmed),
             "statuses": {c: dict(sorted(s.items())) for c, s in sorted(self.statuses.items())},
         }
@@ -44,7 +51,7 @@ class Figures:
     def load(cls, data: Mapping[str, Any]) -> Figures:
         """Inverse of ``dump``."""
         return cls(
-            {(m, c): Decimal(v) for m, c, v in data.get("amounts", [])},
+            {(m, c): Decimal(v) for m, row in data.get("amounts", {}).items() for c, v in row.items()},
             {(m, c) for m, c in data.get("unconfirmed", [])},
             {c: dict(s) for c, s in data.get("statuses", {}).items()},
         )
