@@ -18,6 +18,7 @@ import yaml
 from pydantic import ValidationError
 
 from automation.config.models import (
+    UNION_TAGS,
     AppConfig,
     DamageRollupFlow,
     DamageRollupParams,
@@ -302,6 +303,8 @@ def _data_loc(loc: Loc, data: Any) -> Loc:
                 continue
             if (isinstance(part, str) and node.get("type") == part) or node.get("kind") == part:
                 continue
+            if part in UNION_TAGS:
+                continue
             result.append(part)
             node = None
         elif isinstance(node, list) and isinstance(part, int) and part < len(node):
@@ -367,6 +370,12 @@ def _check_refs(
             f"the local backend reads the {key} from a path under backend.root; "
             "write a path, or set backend.type: graph",
         )
+    if graph and _uses_channel(flow, config, "teams_channel"):
+        add(
+            ("backend",),
+            "teams_channel contacts need the Teams service account sign-in, which the "
+            "Graph backend does not offer yet; use teams_webhook or mail for now",
+        )
     if graph and getattr(config.backend, "mailbox", None) is None and _uses_mail(flow, config):
         add(
             ("backend",),
@@ -376,6 +385,12 @@ def _check_refs(
 
 
 def _uses_mail(flow: DamageRollupFlow | ProgressCollectionFlow, config: AppConfig) -> bool:
+    return _uses_channel(flow, config, "mail")
+
+
+def _uses_channel(
+    flow: DamageRollupFlow | ProgressCollectionFlow, config: AppConfig, channel: str
+) -> bool:
     contacts = [
         c for d in config.directory.departments for c in (*d.contacts, *d.dx_leaders, *d.escalation)
     ]
@@ -383,7 +398,7 @@ def _uses_mail(flow: DamageRollupFlow | ProgressCollectionFlow, config: AppConfi
         contacts += list(flow.params.report_to)
     else:
         contacts += [*flow.params.secretariat, *flow.params.summary_to]
-    return any(c.channel == "mail" for c in contacts)
+    return any(c.channel == channel for c in contacts)
 
 
 def _known(config: AppConfig) -> str:

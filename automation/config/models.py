@@ -10,7 +10,15 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 
 class Model(BaseModel):
@@ -179,7 +187,28 @@ class SiteFile(Model):
     path: str = Field(min_length=1)
 
 
-FileRef = str | DriveFile | ChannelFile | SiteFile
+def _file_tag(value: object) -> str:
+    """Pick the file reference form by its keys, so errors speak of that form only."""
+    if isinstance(value, dict):
+        if "team_id" in value or "channel_id" in value:
+            return "channel-file"
+        if "site_id" in value:
+            return "site-file"
+        return "drive-file"
+    if isinstance(value, DriveFile | ChannelFile | SiteFile):
+        return {DriveFile: "drive-file", ChannelFile: "channel-file", SiteFile: "site-file"}[
+            type(value)
+        ]
+    return "file-path"
+
+
+FileRef = Annotated[
+    Annotated[str, Tag("file-path")]
+    | Annotated[DriveFile, Tag("drive-file")]
+    | Annotated[ChannelFile, Tag("channel-file")]
+    | Annotated[SiteFile, Tag("site-file")],
+    Discriminator(_file_tag),
+]
 
 
 class SiteList(Model):
@@ -192,7 +221,15 @@ class SiteList(Model):
     )
 
 
-ListRef = str | SiteList
+ListRef = Annotated[
+    Annotated[str, Tag("list-path")] | Annotated[SiteList, Tag("site-list")],
+    Discriminator(lambda value: "site-list" if isinstance(value, dict | SiteList) else "list-path"),
+]
+
+# Union tags pydantic puts into error locations; they are not keys of the YAML.
+UNION_TAGS = frozenset(
+    {"file-path", "drive-file", "channel-file", "site-file", "list-path", "site-list"}
+)
 
 
 class MatrixLayout(Model):

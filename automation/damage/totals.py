@@ -51,7 +51,11 @@ class Figures:
     def load(cls, data: Mapping[str, Any]) -> Figures:
         """Inverse of ``dump``."""
         return cls(
-            {(m, c): Decimal(v) for m, row in data.get("amounts", {}).items() for c, v in row.items()},
+            {
+                (m, c): Decimal(v)
+                for m, row in data.get("amounts", {}).items()
+                for c, v in row.items()
+            },
             {(m, c) for m, c in data.get("unconfirmed", [])},
             {c: dict(s) for c, s in data.get("statuses", {}).items()},
         )

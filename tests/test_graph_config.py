@@ -1,0 +1,109 @@
+"""Configuration of the Graph backend: references match the backend, secrets from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from automation.config.loader import ConfigValidationError, load_config
+
+CONFIG_DIR = Path(__file__).parent.parent / "config"
+ENVIRON = {
+    "GRAPH_TENANT_ID": "tenant",
+    "GRAPH_CLIENT_ID": "client",
+    "GRAPH_CERT_PASSWORD": "pw",
+    "BOUSAI_TEAM_ID": "team",
+    "BOUSAI_CHANNEL_ID": "channel",
+    "DX_SITE_ID": "site",
+    "DX_LIST_ID": "list",
+    "BOUSAI_TEAMS_WEBHOOK_URL": "https://example.invalid/hook",
+}
+
+GRAPH = """\
+version: 1
+backend:
+  type: graph
+  auth: {{type: access_token, token: t}}
+{mailbox}
+directory:
+  departments: [{{name: 総務部, sheet: 総務部}}]
+flows:
+  - id: damage
+    kind: damage_rollup
+    params:
+      disaster: 台風
+      workbook: {workbook}
+      report_to: [{{channel: {channel}, address: "a@example.jp"}}]
+"""
+
+
+def problems(
+    tmp_path: Path, workbook: str, channel: str = "mail", mailbox: str = "  mailbox: m@example.jp"
+) -> list[str]:
+    """Problems of a Graph configuration with the given workbook and report channel."""
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        GRAPH.format(workbook=workbook, channel=channel, mailbox=mailbox), encoding="utf-8"
+    )
+    try:
+        load_config(path)
+    except ConfigValidationError as err:
+        return [f"{p.path}: {p.message}" for p in err.problems]
+    return []
+
+
+def test_graph_example_is_valid() -> None:
+    """config/graph.example.yaml validates once its environment variables are set."""
+    loaded = load_config(CONFIG_DIR / "graph.example.yaml", environ=ENVIRON)
+    assert loaded.config.backend.type == "graph"
+
+
+def test_graph_example_holds_no_ids_or_secrets() -> None:
+    """Tenant ids, client ids, passwords and webhook URLs come from the environment."""
+    text = (CONFIG_DIR / "graph.example.yaml").read_text(encoding="utf-8")
+    assert "${GRAPH_TENANT_ID}" in text and "${GRAPH_CERT_PASSWORD}" in text
+    assert "https://prod" not in text and "sig=" not in text
+
+
+@pytest.mark.parametrize(
+    "workbook",
+    [
+        "{drive_id: d, item_id: i}",
+        "{team_id: t, channel_id: c, path: a.xlsx}",
+        "{site_id: s, path: a.xlsx}",
+    ],
+)
+def test_each_file_reference_form_is_accepted(tmp_path: Path, workbook: str) -> None:
+    """Drive ids, a channel path or a site path address the workbook."""
+    assert problems(tmp_path, workbook) == []
+
+
+def test_a_path_is_not_a_graph_reference(tmp_path: Path) -> None:
+    """On Graph, a bare path is an error that lists the accepted forms."""
+    assert problems(tmp_path, "book.xlsx") == [
+        "flows[0].params.workbook: with backend.type: graph, give the workbook as "
+        "{drive_id, item_id}, {team_id, channel_id, path} or {site_id, path}, not a path"
+    ]
+
+
+def test_an_incomplete_reference_names_only_its_own_form(tmp_path: Path) -> None:
+    """A channel reference missing its path is reported as that, not as every other form."""
+    assert problems(tmp_path, "{team_id: t, channel_id: c}") == [
+        "flows[0].params.workbook.path: required key is missing"
+    ]
+
+
+def test_mail_needs_a_mailbox(tmp_path: Path) -> None:
+    """Mail contacts on Graph need backend.mailbox (the mailbox allowed to send)."""
+    assert problems(tmp_path, "{drive_id: d, item_id: i}", mailbox="") == [
+        "backend: mail contacts are configured but backend.mailbox is not; set the mailbox (UPN) that sends mail"
+    ]
+
+
+def test_teams_channel_posts_are_refused_for_now(tmp_path: Path) -> None:
+    """Channel posts need the service-account sign-in, which is not offered yet."""
+    found = problems(tmp_path, "{drive_id: d, item_id: i}", channel="teams_channel")
+    assert found[0].startswith(
+        "backend: teams_channel contacts need the Teams service account sign-in"
+    )
