@@ -141,7 +141,6 @@ class GraphLimits(Model):
     mails_per_minute: int = Field(default=30, ge=1, description="Exchange: about 30 per mailbox.")
     webhook_posts_per_second: float = Field(default=4, gt=0, description="Teams webhooks: 4/s.")
     max_retries: int = Field(default=3, ge=0, le=10, description="For idempotent reads.")
-    max_retry_after_seconds: int = Field(default=600, ge=1, description="Longest wait honoured.")
 
 
 class GraphBackend(Model):
