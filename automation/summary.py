@@ -13,6 +13,14 @@ STATUS_JA = {
 }
 
 
+CONTROL = {c: None for c in range(32) if chr(c) not in "\n\t"} | {127: None}
+
+
+def clean_terminal(text: str) -> str:
+    """Remove control characters (escape sequences, bells) from text shown in a terminal."""
+    return text.translate(CONTROL)
+
+
 def _num(value: object) -> str:
     if value is None:
         return "—"
@@ -22,6 +30,11 @@ def _num(value: object) -> str:
 
 
 def format_summary(record: dict[str, Any], *, max_problems: int = 15) -> str:
+    """The terminal summary of any run record, with control characters removed."""
+    return clean_terminal(_format_summary(record, max_problems=max_problems))
+
+
+def _format_summary(record: dict[str, Any], *, max_problems: int = 15) -> str:
     """Totals, changes, non-reporters, problems and where the output went."""
     lines: list[str] = []
     flow = record["flow"]
