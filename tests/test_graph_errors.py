@@ -47,7 +47,7 @@ def test_permission_errors_name_the_missing_permission() -> None:
         detail="Access is denied.",
     )
     assert error.message == (
-        "send mail as bousai@example.jp: access denied (Graph: ErrorAccessDenied: Access is denied.). "
+        "send mail as bousai@example.jp: access denied (HTTP 403, Graph: ErrorAccessDenied: Access is denied.). "
         "The app needs Mail.Send (application); see the README section 'Permissions in Entra ID'."
     )
 

@@ -23,7 +23,7 @@ def from_status(
     retry_after: str | None = None,
 ) -> AutomationError:
     """The error for a failed response. ``what``: the operation; ``permission``: what it needs."""
-    said = f" (Graph: {code}: {detail})" if code or detail else ""
+    said = f" (HTTP {status}, Graph: {code}: {detail})" if code or detail else f" (HTTP {status})"
     if status == 401:
         return AuthError(
             f"{what}: the access token was rejected{said}. Check the app's credentials in "
@@ -61,7 +61,7 @@ def from_status(
             f"{what}: Graph rejected the request{said}. Check filters and column names in the "
             "configuration (filtering needs an indexed column)."
         )
-    return ConfigError(f"{what}: unexpected HTTP {status}{said}.")
+    return ConfigError(f"{what}: unexpected response{said}.")
 
 
 def from_exception(exc: Exception, *, what: str) -> AutomationError:

@@ -21,7 +21,7 @@ import httpx
 
 from automation.backends.graph import errors
 from automation.config.models import ChannelFile, DriveFile, FileRef, GraphLimits, SiteFile
-from automation.errors import ConfigError
+from automation.errors import ConfigError, TransientError
 
 SIMPLE_UPLOAD_LIMIT = 4 * 1024 * 1024
 UPLOAD_CHUNK = 5 * 320 * 1024  # a multiple of 320 KiB, as upload sessions require
@@ -210,8 +210,8 @@ class GraphGateway:
         self, ref: FileRef, name: str, data: bytes, conflict: str = "replace"
     ) -> str:
         """Upload ``data`` as ``name`` into the folder of ``ref``; return its web URL."""
-        parent = await self._parent_path(ref)
-        target = f"{parent}:/{quote(name)}:"
+        parent, folder = await self._parent_path(ref)
+        target = f"{parent}:/{quote(f'{folder}/{name}' if folder else name)}:"
         params = {"@microsoft.graph.conflictBehavior": conflict}
         if len(data) <= SIMPLE_UPLOAD_LIMIT:
             response = await self.request(
@@ -250,20 +250,23 @@ class GraphGateway:
                     "Content-Length": str(len(chunk)),
                 },
             )
-        return str(result.json().get("webUrl", "")) if result is not None else ""
+        if result is None or result.status_code == 202:
+            missing = result.json().get("nextExpectedRanges") if result is not None else "all"
+            raise TransientError(
+                f"upload {name}: the upload session did not complete (missing ranges {missing}); "
+                "the next run uploads it again"
+            )
+        return str(result.json().get("webUrl", ""))
 
-    async def _parent_path(self, ref: FileRef) -> str:
+    async def _parent_path(self, ref: FileRef) -> tuple[str, str]:
+        """(item path of the folder root, sub-folder path inside it) of the file's folder."""
         if isinstance(ref, ChannelFile):
             drive, folder = await self.channel_folder(ref.team_id, ref.channel_id)
             inner = "/".join(ref.path.strip("/").split("/")[:-1])
-            return f"/drives/{quote(drive)}/items/{quote(folder)}" + (
-                f":/{quote(inner)}:" if inner else ""
-            )
+            return f"/drives/{quote(drive)}/items/{quote(folder)}", inner
         if isinstance(ref, SiteFile):
             inner = "/".join(ref.path.strip("/").split("/")[:-1])
-            return f"/sites/{quote(ref.site_id)}/drive/root" + (
-                f":/{quote(inner)}:" if inner else ""
-            )
+            return f"/sites/{quote(ref.site_id)}/drive/root", inner
         if isinstance(ref, DriveFile):
             meta = await self.request(
                 "GET",
@@ -272,7 +275,7 @@ class GraphGateway:
                 params={"$select": "parentReference"},
             )
             parent = meta.json()["parentReference"]
-            return f"/drives/{quote(parent['driveId'])}/items/{quote(parent['id'])}"
+            return f"/drives/{quote(parent['driveId'])}/items/{quote(parent['id'])}", ""
         raise ConfigError(f"the Graph backend needs a file reference, not the path {ref!r}")
 
     # lists -----------------------------------------------------------------
@@ -332,7 +335,7 @@ class GraphGateway:
             permission=f"Mail.Send (application) for the mailbox {mailbox}",
             ok=(202,),
             retry=False,
-            json={"message": message, "saveToSentItems": True},
+            json={"message": message},  # saved to Sent Items by default: the crash check needs it
         )
 
     async def sent_with_property(self, mailbox: str, property_id: str, value: str) -> bool:
@@ -342,7 +345,7 @@ class GraphGateway:
             "GET",
             f"/users/{quote(mailbox)}/mailFolders/SentItems/messages",
             what=f"look for a sent message in {mailbox}",
-            permission=f"Mail.ReadBasic or Mail.Read (application) for {mailbox}",
+            permission=f"Mail.Read (application) for {mailbox}",
             params={
                 "$filter": "singleValueExtendedProperties/Any(ep: ep/id eq "
                 f"'{property_id}' and ep/value eq '{escaped}')",
