@@ -1,0 +1,67 @@
+"""Specs for the Graph port adapters that need no server: pacing and time zones."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+from automation.backends.graph.backend import Pacer, _jst, _utc_to_jst
+from automation.timeutil import JST
+
+
+class FakeClock:
+    """A monotonic clock that only moves when the pacer sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        """Advance time instead of waiting."""
+        self.slept.append(round(seconds, 6))
+        self.now += seconds
+
+
+def test_pacer_spaces_calls_by_the_interval() -> None:
+    """30 mails a minute means two seconds between sends; the first goes at once."""
+    clock = FakeClock()
+    pacer = Pacer(60 / 30, clock=clock, sleep=clock.sleep)
+
+    async def three() -> None:
+        for _ in range(3):
+            await pacer.wait()
+
+    asyncio.run(three())
+    assert clock.slept == [2.0, 2.0]
+
+
+def test_pacer_does_not_wait_after_a_pause() -> None:
+    """A call that comes later than the interval goes at once."""
+    clock = FakeClock()
+    pacer = Pacer(0.25, clock=clock, sleep=clock.sleep)
+    asyncio.run(pacer.wait())
+    clock.now += 5
+    asyncio.run(pacer.wait())
+    assert clock.slept == []
+
+
+def test_date_columns_arrive_in_utc_and_are_read_in_jst() -> None:
+    """A date-only 10月15日 arrives as 2026-10-14T15:00:00Z and is the 15th in Japan."""
+    value = _jst("2026-10-14T15:00:00Z")
+    assert isinstance(value, datetime)
+    assert (value.date().isoformat(), value.utcoffset()) == ("2026-10-15", JST.utcoffset(value))
+
+
+def test_plain_text_is_left_alone() -> None:
+    """Only ISO UTC timestamps are converted; other text (2026上期) is kept."""
+    assert _jst("2026上期") == "2026上期"
+    assert _jst(12) == 12
+
+
+def test_modified_time_converts_to_jst() -> None:
+    """lastModifiedDateTime is UTC; items carry it in JST."""
+    modified = _utc_to_jst("2026-10-01T01:00:00Z")
+    assert modified is not None and modified.hour == 10
