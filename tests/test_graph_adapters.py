@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
+import httpx
+import pytest
+
 from automation.backends.graph.backend import Pacer, _jst, _utc_to_jst
+from automation.backends.graph.gateway import GraphGateway, StaticToken
+from automation.errors import TransientError
 from automation.timeutil import JST
 
 
@@ -65,3 +72,42 @@ def test_modified_time_converts_to_jst() -> None:
     """lastModifiedDateTime is UTC; items carry it in JST."""
     modified = _utc_to_jst("2026-10-01T01:00:00Z")
     assert modified is not None and modified.hour == 10
+
+
+def gateway_over(handler: Callable[[httpx.Request], httpx.Response]) -> GraphGateway:
+    """A gateway whose HTTP goes to ``handler``, with reconnect waits made instant."""
+
+    async def no_wait(_: float) -> None:
+        return None
+
+    gateway = GraphGateway(
+        "https://graph.microsoft.com/v1.0", StaticToken("t"), transport=httpx.MockTransport(handler)
+    )
+    gateway.reconnect_policy = replace(gateway.reconnect_policy, sleep=no_wait)
+    return gateway
+
+
+def test_reads_are_retried_after_a_connection_error() -> None:
+    """A GET whose connection failed is sent again (the SDK's handler does not do this)."""
+    failures = [httpx.ConnectError("reset"), httpx.ConnectError("reset")]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if failures:
+            raise failures.pop()
+        return httpx.Response(200, json={"value": [{"name": "Title", "displayName": "タイトル"}]})
+
+    gateway = gateway_over(handler)
+    assert asyncio.run(gateway.list_columns("site", "list")) == [("Title", "タイトル")]
+    assert gateway.requests == 3
+
+
+def test_sends_are_not_retried_after_a_connection_error() -> None:
+    """A mail whose connection failed is not resent here: the outbox decides (it may have gone out)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadError("connection reset after the request was sent")
+
+    gateway = gateway_over(handler)
+    with pytest.raises(TransientError, match="network error"):
+        asyncio.run(gateway.send_mail("m@example.jp", {"subject": "x"}))
+    assert gateway.requests == 1

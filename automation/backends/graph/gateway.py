@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
 import httpx
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from automation.backends.graph import errors
 from automation.config.models import ChannelFile, DriveFile, FileRef, GraphLimits, SiteFile
@@ -66,6 +67,16 @@ class CredentialToken:
 
 
 @dataclass(frozen=True)
+class ReconnectPolicy:
+    """How reads are retried after a connection error (data, so tests can make it instant)."""
+
+    attempts: int = 4
+    first_wait: float = 1.0
+    max_wait: float = 30.0
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+
+@dataclass(frozen=True)
 class Download:
     """A workbook download: ``data`` is None when the eTag matched (304)."""
 
@@ -108,6 +119,7 @@ class GraphGateway:
         self._folders: dict[tuple[str, str], tuple[str, str]] = {}
         self._workbook_lock = asyncio.Lock()
         self.requests = 0
+        self.reconnect_policy = ReconnectPolicy(attempts=self.limits.max_retries + 1)
 
     async def aclose(self) -> None:
         """Close the HTTP client."""
@@ -139,9 +151,8 @@ class GraphGateway:
         request.extensions["kiota_request_options"] = (
             {} if retry else {self._retry_key: self._no_retry}
         )
-        self.requests += 1
         try:
-            response: httpx.Response = await self._http.send(request)
+            response = await self._send(request, reconnect=retry and method == "GET")
         except httpx.HTTPError as exc:
             raise errors.from_exception(exc, what=what) from exc
         except OSError as exc:  # a socket error that escaped httpx's own mapping
@@ -157,6 +168,26 @@ class GraphGateway:
             detail=detail,
             retry_after=response.headers.get("Retry-After"),
         )
+
+    async def _send(self, request: httpx.Request, *, reconnect: bool) -> httpx.Response:
+        """Send; idempotent reads are retried on connection errors (the SDK does not retry those)."""
+        if not reconnect:
+            self.requests += 1
+            return await self._http.send(request)
+        policy = self.reconnect_policy
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(policy.attempts),
+            wait=wait_exponential(multiplier=policy.first_wait, max=policy.max_wait),
+            retry=retry_if_exception_type(
+                (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)
+            ),
+            sleep=policy.sleep,
+            reraise=True,
+        ):
+            with attempt:
+                self.requests += 1
+                response: httpx.Response = await self._http.send(request)
+        return response
 
     # files -----------------------------------------------------------------
     async def content_path(self, ref: FileRef) -> str:
