@@ -12,9 +12,14 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from automation.errors import AutomationError, ConfigError
 from automation.timeutil import JST, parse_now
+
+if TYPE_CHECKING:
+    from automation.config.loader import LoadedConfig
+    from automation.state import Store
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -48,6 +53,27 @@ def _parser() -> argparse.ArgumentParser:
         "--summary", action="store_true", help="progress flows: send the HQ summary now (on demand)"
     )
 
+    history = sub.add_parser(
+        "history", help="recent runs with status, report number and deliveries"
+    )
+    history.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
+    history.add_argument("--flow", help="only this flow")
+    history.add_argument("--limit", type=int, default=20, help="how many runs (default 20)")
+    history.add_argument("--json", action="store_true", help="print the run records as JSON")
+
+    outbox = sub.add_parser("outbox", help="list queued messages; retry a failed one")
+    outbox.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
+    outbox.add_argument("--flow", help="only this flow")
+    outbox.add_argument(
+        "--status",
+        action="append",
+        choices=["pending", "sending", "sent", "failed"],
+        help="filter (repeatable)",
+    )
+    outbox.add_argument(
+        "--retry", metavar="KEY", help="queue a failed message again and deliver it"
+    )
+
     demo = sub.add_parser("demo", help="generate a demo workspace and run two report rounds")
     demo.add_argument(
         "--workspace",
@@ -68,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
             return _schema()
         if args.command == "run":
             return _run(args)
+        if args.command == "history":
+            return _history(args)
+        if args.command == "outbox":
+            return _outbox(args)
         if args.command == "demo":
             from automation.demo import run_demo  # noqa: PLC0415  # keeps other commands light
 
@@ -132,3 +162,84 @@ def _run(args: argparse.Namespace) -> int:
                 or json.dumps(rendered.card, ensure_ascii=False, indent=2)
             )
     return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _open_store(config_path: Path) -> tuple[LoadedConfig, Store]:
+    from automation.config.loader import load_config  # noqa: PLC0415
+    from automation.state import Store  # noqa: PLC0415
+
+    loaded = load_config(config_path)
+    path = loaded.resolve(loaded.config.state.path)
+    if not path.exists():
+        raise ConfigError(f"no state database at {path} yet; run a flow first")
+    return loaded, Store(path)
+
+
+def _history(args: argparse.Namespace) -> int:
+    _, store = _open_store(args.config)
+    with store:
+        runs = store.runs(args.flow, limit=args.limit)
+    if args.json:
+        print(
+            json.dumps(
+                [json.loads(r["record"]) if r["record"] else r for r in runs],
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    print(
+        f"{'run':>5}  {'flow':<18} {'as of (now)':<25} {'status':<10} {'報':>3}  {'sent':>4}  {'secs':>5}  error"
+    )
+    for run in runs:
+        record = json.loads(run["record"]) if run["record"] else {}
+        sent = sum(1 for d in record.get("deliveries", []) if d.get("status") == "sent")
+        seconds = ""
+        if run["finished_at"]:
+            started = datetime.fromisoformat(run["started_at"])
+            seconds = (
+                f"{(datetime.fromisoformat(run['finished_at']) - started).total_seconds():.1f}"
+            )
+        number = run["report_number"] or ""
+        error = (run["error"] or "").splitlines()[0][:60] if run["error"] else ""
+        print(
+            f"{run['id']:>5}  {run['flow']:<18} {run['now']:<25} {run['status']:<10} {number:>3}  "
+            f"{sent:>4}  {seconds:>5}  {error}"
+        )
+    return EXIT_OK
+
+
+def _outbox(args: argparse.Namespace) -> int:
+    import asyncio as aio  # noqa: PLC0415
+
+    from automation.runner import deliver_pending, local_backend  # noqa: PLC0415
+
+    loaded, store = _open_store(args.config)
+    with store:
+        if args.retry:
+            entry = store.get_entry(args.retry)
+            if entry is None:
+                print(f"no outbox entry with key {args.retry!r}", file=sys.stderr)
+                return EXIT_CONFIG
+            store.mark(entry.key, "pending", datetime.now(JST))
+            aio.run(
+                deliver_pending(
+                    store,
+                    local_backend(loaded),
+                    entry.flow,
+                    lambda: datetime.now(JST),
+                )
+            )
+            entry = store.get_entry(args.retry)
+            print(f"{args.retry}: {entry.status if entry else 'unknown'}")
+            return EXIT_OK if entry is not None and entry.status == "sent" else EXIT_FAILED
+        entries = store.outbox(args.flow, tuple(args.status) if args.status else None)
+    for entry in entries:
+        error = f"  ({entry.last_error.splitlines()[0][:80]})" if entry.last_error else ""
+        print(
+            f"[{entry.status:<7}] {entry.kind:<14} {entry.channel:<13} {entry.recipient_label:<40} "
+            f"attempts={entry.attempts} {entry.key}{error}"
+        )
+    if not entries:
+        print("(empty)")
+    return EXIT_OK

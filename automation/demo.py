@@ -85,7 +85,7 @@ flows:
       disaster: {disaster}
       workbook: {workbook}
       report_to:
-        - {{channel: teams_webhook, name: 防災総括班チャネル, address: "${{DEMO_TEAMS_WEBHOOK_URL}}"}}
+        - {{channel: teams_webhook, name: 防災総括班チャネル, address: "${{DEMO_TEAMS_WEBHOOK_URL:-https://example.invalid/workflows/demo-webhook}}"}}
         - {{channel: mail, address: bousai-soukatsu@pref.gunma.example.lg.jp}}
       layouts:
         県土整備部:
@@ -489,9 +489,6 @@ def run_demo(workspace: Path) -> int:
     from automation.runner import run_flow  # noqa: PLC0415
     from automation.summary import format_summary  # noqa: PLC0415
 
-    os.environ.setdefault(
-        "DEMO_TEAMS_WEBHOOK_URL", "https://example.invalid/workflows/demo-webhook"
-    )
     config_path = write_workspace(workspace)
     loaded = load_config(config_path)
     print(f"デモ用ワークスペースを作成しました: {workspace}/")

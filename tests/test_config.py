@@ -516,3 +516,13 @@ def test_directory_file_of_the_wrong_shape_says_what_it_expects(config_dir: Path
     problem = only_problem(path)
 
     assert problem.message == "expected a mapping with 'departments:' at the top"
+
+
+def test_environment_variable_default_is_used_when_unset(config_dir: Path) -> None:
+    """${NAME:-default} falls back to the default when NAME is not set."""
+    path = write(
+        config_dir,
+        BASE.replace("disaster: 令和8年台風第10号", "disaster: ${DISASTER:-令和8年台風第11号}"),
+    )
+    loaded = load_config(path, environ={})
+    assert loaded.config.flows[0].params.disaster == "令和8年台風第11号"  # type: ignore[union-attr]

@@ -15,7 +15,7 @@ from openpyxl import load_workbook
 from automation.demo import ROUND_1, ROUND_2, edit_workbook, write_workspace
 
 pytestmark = pytest.mark.e2e
-ENV = {**os.environ, "DEMO_TEAMS_WEBHOOK_URL": "https://example.invalid/hook"}
+ENV = dict(os.environ)
 
 
 def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -165,3 +165,27 @@ def test_demo_command_runs_both_rounds(tmp_path: Path) -> None:
     assert "第1報 2026年9月1日9時10分現在" in out.stdout
     assert "第2報 2026年9月1日11時40分現在" in out.stdout
     assert (tmp_path / "demo" / "artefacts" / "被害状況集計_第2報.xlsx").exists()
+
+
+def test_history_lists_runs_newest_first(workspace: Path) -> None:
+    """`automation history` shows each run with its status and report number."""
+    run_json(workspace, ROUND_1)
+    edit_workbook(workspace / "inputs" / "被害状況報告.xlsx")
+    run_json(workspace, ROUND_2)
+    out = cli("history", "-c", str(workspace / "automation.yaml"), "--json")
+    runs = json.loads(out.stdout)
+    assert [(r["flow"], r["status"], r["report_number"]) for r in runs] == [
+        ("typhoon_damage", "ok", 2),
+        ("typhoon_damage", "ok", 1),
+    ]
+
+
+def test_outbox_lists_and_retries(workspace: Path) -> None:
+    """`automation outbox` lists delivered messages; --retry of an unknown key exits 2."""
+    run_json(workspace, ROUND_1)
+    listed = cli("outbox", "-c", str(workspace / "automation.yaml"), "--status", "sent")
+    assert listed.stdout.count("[sent   ]") == 8
+    missing = cli(
+        "outbox", "-c", str(workspace / "automation.yaml"), "--retry", "nope", check=False
+    )
+    assert missing.returncode == 2

@@ -29,7 +29,7 @@ from automation.config.models import (
 )
 from automation.errors import ConfigError
 
-ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")  # ${NAME} or ${NAME:-default}
 
 Loc = tuple[str | int, ...]
 
@@ -244,6 +244,8 @@ def _substitute(
 
         def replace(match: re.Match[str]) -> str:
             name = match[1]
+            if name not in env and match[2] is not None:
+                return str(match[2])
             if name not in env:
                 line, col = positions.find(loc)
                 problems.append(
