@@ -92,13 +92,7 @@ def _format_summary(record: dict[str, Any], *, max_problems: int = 15) -> str:
         lines.append(f"    {problem['where']} 「{problem['value']}」 {problem['message']}")
     if len(problems) > max_problems:
         lines.append(f"    ほか {len(problems) - max_problems}件")
-    for artefact in record["artefacts"]:
-        lines.append(f"  集計ブック: {artefact['location'] or artefact['name'] + '（未作成）'}")
-    if record["deliveries"]:
-        lines.append(f"  送信: {len(record['deliveries'])}件")
-        for d in record["deliveries"]:
-            where = f" → {d['location']}" if d.get("location") else ""
-            lines.append(f"    [{d['status']}] {d['kind']} {d['channel']} {d['recipient']}{where}")
+    lines += _outputs(record, "集計ブック", none_sent="")
     return "\n".join(lines)
 
 
@@ -140,13 +134,21 @@ def format_progress(record: dict[str, Any]) -> str:
         lines.append(f"  事務局への要確認事項: {len(record['problems'])}件")
         for problem in record["problems"]:
             lines.append(f"    ID {problem['id']}: {problem['message']}")
-    for artefact in record["artefacts"]:
-        lines.append(f"  進捗一覧: {artefact['location'] or artefact['name'] + '（未作成）'}")
+    lines += _outputs(record, "進捗一覧", none_sent="  送信: なし")
+    return "\n".join(lines)
+
+
+def _outputs(record: dict[str, Any], artefact_label: str, *, none_sent: str) -> list[str]:
+    """Where artefacts were stored and each delivery with its status."""
+    lines = [
+        f"  {artefact_label}: {a['location'] or a['name'] + '（未作成）'}"
+        for a in record["artefacts"]
+    ]
     if record["deliveries"]:
         lines.append(f"  送信: {len(record['deliveries'])}件")
         for d in record["deliveries"]:
             where = f" → {d['location']}" if d.get("location") else ""
             lines.append(f"    [{d['status']}] {d['kind']} {d['channel']} {d['recipient']}{where}")
-    else:
-        lines.append("  送信: なし")
-    return "\n".join(lines)
+    elif none_sent:
+        lines.append(none_sent)
+    return lines
