@@ -284,7 +284,7 @@ def _entry(flow_id: str, run_id: int, message: Message, body: Rendered) -> Outbo
         kind=message.kind,
         audience=message.audience,
         channel=message.contact.channel,
-        recipient=message.contact.address,
+        recipient=message.contact.stored_address,
         recipient_label=message.contact.label,
         subject=body.subject,
         bodies=bodies,

@@ -111,3 +111,37 @@ def test_sends_are_not_retried_after_a_connection_error() -> None:
     with pytest.raises(TransientError, match="network error"):
         asyncio.run(gateway.send_mail("m@example.jp", {"subject": "x"}))
     assert gateway.requests == 1
+
+
+def test_webhook_url_is_looked_up_from_the_configuration() -> None:
+    """The outbox stores only a reference; the deliverer posts to the configured URL."""
+    from automation.backends.graph.backend import GraphDeliverer  # noqa: PLC0415
+    from automation.config.models import AccessTokenAuth, GraphBackend, webhook_ref  # noqa: PLC0415
+    from automation.state import OutboxEntry  # noqa: PLC0415
+
+    url = "https://prod-00.japaneast.logic.azure.com/workflows/abc/invoke?sig=secret"
+    posted: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        posted.append(str(request.url))
+        assert "authorization" not in request.headers  # the URL carries its own key
+        return httpx.Response(202)
+
+    config = GraphBackend(type="graph", auth=AccessTokenAuth(type="access_token", token="t"))
+    deliverer = GraphDeliverer(gateway_over(handler), None, config, {webhook_ref(url): url})
+    entry = OutboxEntry(
+        key="k",
+        flow="f",
+        run_id=1,
+        kind="report",
+        audience="team",
+        channel="teams_webhook",
+        recipient=webhook_ref(url),
+        recipient_label="班",
+        subject="s",
+        bodies={"card.json": '{"type": "AdaptiveCard"}'},
+        attachments=(),
+        digest="d",
+    )
+    assert asyncio.run(deliverer.deliver(entry, {})) == "teams webhook 班"
+    assert posted == [url]

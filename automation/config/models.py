@@ -6,6 +6,7 @@ ignored setting. A flow's ``kind`` selects the model of its ``params``.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Annotated, Literal
@@ -30,6 +31,11 @@ class Model(BaseModel):
 Channel = Literal["mail", "teams_channel", "teams_webhook"]
 
 
+def webhook_ref(url: str) -> str:
+    """A stable, non-secret stand-in for a webhook URL."""
+    return "webhook:" + hashlib.sha256(url.encode()).hexdigest()[:24]
+
+
 class Contact(Model):
     """Where a message goes: a mailbox, a Teams channel, or a Teams Workflows webhook."""
 
@@ -39,6 +45,14 @@ class Contact(Model):
         description="Mail address, Teams channel reference, or webhook URL (use ${ENV_VAR}).",
     )
     name: str | None = Field(default=None, description="Display name used in greetings.")
+
+    @property
+    def stored_address(self) -> str:
+        """The address as kept in the state database: webhook URLs are secrets, so only a
+        digest is stored and the URL is looked up in the configuration when sending."""
+        if self.channel == "teams_webhook":
+            return webhook_ref(self.address)
+        return self.address
 
     @property
     def label(self) -> str:
@@ -430,6 +444,18 @@ class AppConfig(Model):
     backend: Backend = Field(default_factory=LocalBackend)
     directory: Directory
     flows: tuple[Flow, ...] = Field(min_length=1)
+
+    def contacts(self) -> list[Contact]:
+        """Every contact in the directory and the flows."""
+        found: list[Contact] = []
+        for dept in self.directory.departments:
+            found += [*dept.contacts, *dept.dx_leaders, *dept.escalation]
+        for flow in self.flows:
+            if isinstance(flow, DamageRollupFlow):
+                found += flow.params.report_to
+            else:
+                found += [*flow.params.secretariat, *flow.params.summary_to]
+        return found
 
     def flow(self, flow_id: str) -> Flow | None:
         """The flow with this id, if configured."""

@@ -114,7 +114,16 @@ def graph_backend(
     return Backend(
         GraphWorkbookSource(gateway),
         GraphArtefactStore(gateway, cache),
-        GraphDeliverer(gateway, config.mailbox, config),
+        GraphDeliverer(
+            gateway,
+            config.mailbox,
+            config,
+            {
+                c.stored_address: c.address
+                for c in loaded.config.contacts()
+                if c.channel == "teams_webhook"
+            },
+        ),
         GraphListSource(gateway),
     )
 
@@ -226,8 +235,15 @@ def _jst(value: object) -> object:
 class GraphDeliverer:
     """Mail via sendMail, Teams channel posts, and Teams Workflows webhooks."""
 
-    def __init__(self, gateway: GraphGateway, mailbox: str | None, config: GraphBackend) -> None:
+    def __init__(
+        self,
+        gateway: GraphGateway,
+        mailbox: str | None,
+        config: GraphBackend,
+        webhooks: Mapping[str, str] | None = None,
+    ) -> None:
         self.gateway = gateway
+        self.webhooks = dict(webhooks or {})  # stored reference -> URL (from the configuration)
         self.mailbox = mailbox
         self._mail_pacer = Pacer(60 / config.limits.mails_per_minute)
         self._webhook_pacer = Pacer(1 / config.limits.webhook_posts_per_second)
@@ -239,7 +255,13 @@ class GraphDeliverer:
         if entry.channel == "teams_webhook":
             await self._webhook_pacer.wait()
             card = entry.bodies.get("card.json")
-            await self.gateway.post_webhook(entry.recipient, json.loads(card) if card else {})
+            url = self.webhooks.get(entry.recipient)
+            if url is None:
+                raise ConfigError(
+                    f"webhook {entry.recipient_label} is no longer in the configuration; "
+                    "restore its URL or drop the message with `automation outbox`"
+                )
+            await self.gateway.post_webhook(url, json.loads(card) if card else {})
             return f"teams webhook {entry.recipient_label}"
         team, _, channel = entry.recipient.partition("/")
         if not channel:
