@@ -122,6 +122,8 @@ def _read(raw: object, unit: str, decimals: bool) -> Reading:
         return Problem(
             str(raw).upper(), "TRUE/FALSE が入力されています", "数値を入力してください。"
         )
+    if isinstance(raw, int) and abs(raw) >= MAX_VALUE:  # before str(): it may have 5,000 digits
+        return Problem(_show(raw), "値が大きすぎます", "桁の誤りがないか確認してください。")
     if isinstance(raw, int | float | Decimal):
         return _number(Decimal(str(raw)), _show(raw), unit, decimals)
     if isinstance(raw, datetime | date | time | timedelta):
@@ -204,6 +206,10 @@ def _number(value: Decimal, shown: str, unit: str, decimals: bool) -> Reading:
 
 
 def _show(raw: object) -> str:
+    if isinstance(raw, int) and not isinstance(raw, bool) and abs(raw) >= MAX_VALUE:
+        # str() of an int refuses more than 4,300 digits; the size is what the reader needs.
+        digits = int(abs(raw).bit_length() * math.log10(2)) + 1
+        return f"{'-' if raw < 0 else ''}約{digits}桁の数値"
     if isinstance(raw, float) and math.isfinite(raw) and raw.is_integer():
         return str(int(raw))
     return str(raw)

@@ -7,6 +7,7 @@ Readers find the header, skip what is not data, and never count a total row twic
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -89,7 +90,7 @@ def _is_total(text: str) -> bool:
 
 
 def _is_note(text: str) -> bool:
-    return text.startswith(NOTE_PREFIXES)
+    return unicodedata.normalize("NFKC", text).lstrip().startswith(NOTE_PREFIXES)
 
 
 def _find_cell(
@@ -127,7 +128,11 @@ def _header_depth(sheet: Sheet, row: int, key_col: int) -> int:
 
 def _header_parts(sheet: Sheet, rows: range, col: int) -> list[str]:
     parts = []
-    fill = not sheet.merges and len(rows) > 1
+    # Where the header rows use no merged cells, a group title covers the blanks to its
+    # right (a merged title line above the table does not change that).
+    fill = len(rows) > 1 and not any(
+        m.top <= rows[-1] and m.bottom >= rows[0] for m in sheet.merges
+    )
     for index, row in enumerate(rows):
         value = sheet.merged_value(row, col)
         if value is None and fill and index < len(rows) - 1:
@@ -384,7 +389,7 @@ def read_records(
                 reading.problems.append(
                     CellProblem(
                         department,
-                        f"{sheet.name}!{address(row, status_col or type_col)}",
+                        f"{sheet.name}!{address(row, type_col if status_col is None else status_col)}",
                         status,
                         f"状況「{status}」は選択肢にありません。この行は集計されません。"
                         f"次のいずれかを入力してください: {'、'.join(layout.statuses or ())}",

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_SPLIT = re.compile(r"[\s()\[\]{}【】〔〕<>「」『』/_:;、,。]+")
+_BRACKETS = re.compile(r"[()\[\]{}【】〔〕<>「」『』/_:;、,。]+")
+# A short label spaced out to fill its cell (死　者, 全　壊): single characters between spaces.
+_SPACED_OUT = re.compile(r"(?<!\S)\S(?:\s+\S)+(?!\S)")
 _DOTS = str.maketrans("", "", "・･")
 
 
@@ -18,4 +20,7 @@ def normalize(text: str) -> str:
 def tokens(text: str) -> list[str]:
     """Split a header or label into normalised words (parentheses and separators split)."""
     folded = unicodedata.normalize("NFKC", text).translate(_DOTS).lower()
-    return [part for part in _SPLIT.split(folded) if part]
+    words: list[str] = []
+    for piece in _BRACKETS.split(folded):
+        words += _SPACED_OUT.sub(lambda match: "".join(match[0].split()), piece).split()
+    return words
