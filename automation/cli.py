@@ -7,7 +7,6 @@ Exit codes: 0 success, 1 the run failed (bad data, delivery), 2 configuration or
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from datetime import datetime
@@ -130,6 +129,8 @@ def _schema() -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import asyncio  # noqa: PLC0415  # only commands that run flows pay for it
+
     from automation.config.loader import load_config  # noqa: PLC0415
     from automation.runner import run_flow  # noqa: PLC0415
     from automation.summary import format_summary  # noqa: PLC0415
