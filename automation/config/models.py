@@ -339,12 +339,55 @@ class DamageRollupParams(Model):
         return value
 
 
+class Schedule(Model):
+    """When ``automation serve`` runs a flow (Asia/Tokyo; Japan has no daylight saving)."""
+
+    cron: tuple[str, ...] = Field(
+        default=(),
+        description="Crontab expressions (minute hour day month weekday; 0/7 = Sunday), "
+        'e.g. ["*/1 * * * *"] or ["0 9 * * mon-fri"].',
+    )
+    every_seconds: int | None = Field(
+        default=None, ge=1, description="Or a fixed interval in seconds (drills, tests)."
+    )
+    business_days_only: bool = Field(
+        default=False,
+        description="Skip weekends, national holidays and 12/29-1/3 (the fiscal calendar).",
+    )
+    misfire_grace_minutes: int = Field(
+        default=180,
+        ge=0,
+        description="After downtime a missed run is made up once if it is at most this late.",
+    )
+
+    @field_validator("cron", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return (value,) if isinstance(value, str) else value
+
+    @field_validator("cron")
+    @classmethod
+    def _crontab(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from automation.schedule import parse_cron  # noqa: PLC0415  # keeps models import light
+
+        for expression in value:
+            parse_cron(expression)
+        return value
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> Schedule:
+        if bool(self.cron) == (self.every_seconds is not None):
+            raise ValueError("give exactly one of 'cron' or 'every_seconds'")
+        return self
+
+
 class DamageRollupFlow(Model):
     """A flow consolidating departments' damage sheets into numbered reports."""
 
     id: str = Field(pattern=r"^[A-Za-z0-9_-]+$", description="Used on the command line.")
     kind: Literal["damage_rollup"]
     description: str | None = None
+    schedule: Schedule | None = Field(default=None, description="For `automation serve`.")
     params: DamageRollupParams
 
 
@@ -429,10 +472,51 @@ class ProgressCollectionFlow(Model):
     id: str = Field(pattern=r"^[A-Za-z0-9_-]+$", description="Used on the command line.")
     kind: Literal["progress_collection"]
     description: str | None = None
+    schedule: Schedule | None = Field(default=None, description="For `automation serve`.")
     params: ProgressCollectionParams
 
 
 Flow = Annotated[DamageRollupFlow | ProgressCollectionFlow, Field(discriminator="kind")]
+
+
+class OutboxPolicy(Model):
+    """How queued messages are retried; every value is data, none is hidden in code."""
+
+    max_attempts: int = Field(
+        default=8, ge=1, le=100, description="After this many failed sends a message is dead."
+    )
+    backoff_seconds: tuple[float, ...] = Field(
+        default=(30, 60, 120, 300, 600, 1800),
+        min_length=1,
+        description="Wait before attempt 2, 3, ...; the last value repeats.",
+    )
+    webhook_uncertain: Literal["resend", "give_up"] = Field(
+        default="resend",
+        description="A webhook post interrupted mid-send cannot be checked: resend it "
+        "(at least once; a duplicate is possible) or give it up and alert (at most once).",
+    )
+
+    @field_validator("backoff_seconds")
+    @classmethod
+    def _positive(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(v < 0 for v in value):
+            raise ValueError("waits are seconds and cannot be negative")
+        return value
+
+
+class ServiceConfig(Model):
+    """The daemon (``automation serve``): alerts, outbox retries, reloads, shutdown."""
+
+    alerts: tuple[Contact, ...] = Field(
+        default=(), description="Admins told once when a flow starts failing and when it recovers."
+    )
+    outbox: OutboxPolicy = Field(default_factory=OutboxPolicy)
+    reload_check_seconds: float = Field(
+        default=5, gt=0, description="How often the configuration file is checked for changes."
+    )
+    shutdown_grace_seconds: float = Field(
+        default=30, ge=0, description="On SIGTERM, how long a running flow may take to finish."
+    )
 
 
 class AppConfig(Model):
@@ -443,6 +527,7 @@ class AppConfig(Model):
     state: StateConfig = Field(default_factory=StateConfig)
     backend: Backend = Field(default_factory=LocalBackend)
     directory: Directory
+    service: ServiceConfig = Field(default_factory=ServiceConfig)
     flows: tuple[Flow, ...] = Field(min_length=1)
 
     def contacts(self) -> list[Contact]:
@@ -455,6 +540,7 @@ class AppConfig(Model):
                 found += flow.params.report_to
             else:
                 found += [*flow.params.secretariat, *flow.params.summary_to]
+        found += self.service.alerts
         return found
 
     def flow(self, flow_id: str) -> Flow | None:
