@@ -84,6 +84,14 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE outbox ADD COLUMN occasion TEXT;
     CREATE INDEX outbox_occasion ON outbox (flow, occasion);
     """,
+    # 3: lookups worth keeping across runs (a Teams channel's files folder)
+    """
+    CREATE TABLE lookups (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -287,6 +295,24 @@ class Store:
                 for p in prints
             ],
         )
+
+    # lookups --------------------------------------------------------------
+    def lookup(self, key: str) -> str | None:
+        """A remembered lookup (e.g. a channel's files folder), if any."""
+        row = self._db.execute("SELECT value FROM lookups WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row["value"])
+
+    def remember(self, key: str, value: str, now: datetime) -> None:
+        """Keep a lookup for later runs."""
+        self._db.execute(
+            "INSERT INTO lookups (key, value, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            (key, value, now.isoformat()),
+        )
+
+    def forget(self, key: str) -> None:
+        """Drop a lookup that turned out stale."""
+        self._db.execute("DELETE FROM lookups WHERE key = ?", (key,))
 
     # outbox ---------------------------------------------------------------
     def enqueue(self, entry: OutboxEntry, now: datetime) -> bool:

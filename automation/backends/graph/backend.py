@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from automation.backends.graph.gateway import (
@@ -30,7 +31,7 @@ from automation.config.models import (
 )
 from automation.errors import ConfigError, DataError
 from automation.ports import FetchedWorkbook, ListItem, Near
-from automation.state import OutboxEntry
+from automation.state import OutboxEntry, Store
 from automation.timeutil import JST
 
 if TYPE_CHECKING:
@@ -105,12 +106,14 @@ def graph_backend(
     """The ports of a Graph backend; artefacts are also kept locally for mail attachments."""
     from automation.runner import Backend  # noqa: PLC0415
 
+    state_path = loaded.resolve(loaded.config.state.path)
     gateway = gateway or GraphGateway(
         config.base_url,
         token_source(config.auth, config.base_url, loaded.base_dir),
         limits=config.limits,
+        lookups=StateLookups(state_path),
     )
-    cache = LocalArtefactStore(loaded.resolve(loaded.config.state.path).parent / "artefacts")
+    cache = LocalArtefactStore(state_path.parent / "artefacts")
     return Backend(
         GraphWorkbookSource(gateway),
         GraphArtefactStore(gateway, cache),
@@ -126,6 +129,36 @@ def graph_backend(
         ),
         GraphListSource(gateway),
     )
+
+
+class StateLookups:
+    """Lookups kept in the state database, opened only when first needed.
+
+    Nothing is written before the database exists (a dry run on a fresh installation
+    leaves no state behind); reads and writes are short transactions of their own.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def lookup(self, key: str) -> str | None:
+        """The remembered value, if the database holds one."""
+        if not self.path.exists():
+            return None
+        with Store(self.path) as store:
+            return store.lookup(key)
+
+    def remember(self, key: str, value: str, now: datetime) -> None:
+        """Keep ``value`` if there is a state database to keep it in."""
+        if self.path.exists():
+            with Store(self.path) as store:
+                store.remember(key, value, now)
+
+    def forget(self, key: str) -> None:
+        """Drop ``key``."""
+        if self.path.exists():
+            with Store(self.path) as store:
+                store.forget(key)
 
 
 class GraphWorkbookSource:

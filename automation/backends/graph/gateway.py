@@ -11,9 +11,11 @@ decide to send again. Every failure is translated in ``errors``.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
@@ -28,6 +30,22 @@ SIMPLE_UPLOAD_LIMIT = 4 * 1024 * 1024
 UPLOAD_CHUNK = 5 * 320 * 1024  # a multiple of 320 KiB, as upload sessions require
 READ = "Sites.Selected (read) on the site"
 WRITE = "Sites.Selected (write) on the site"
+
+
+class Lookups(Protocol):
+    """Where lookups are kept across runs (the state database)."""
+
+    def lookup(self, key: str) -> str | None:
+        """The remembered value, if any."""
+        ...
+
+    def remember(self, key: str, value: str, now: datetime) -> None:
+        """Keep a value for later runs."""
+        ...
+
+    def forget(self, key: str) -> None:
+        """Drop a stale value."""
+        ...
 
 
 class TokenSource(Protocol):
@@ -100,6 +118,7 @@ class GraphGateway:
         *,
         limits: GraphLimits | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        lookups: Lookups | None = None,
     ) -> None:
         from kiota_http.middleware.options import RetryHandlerOption  # noqa: PLC0415
         from msgraph_core import GraphClientFactory  # noqa: PLC0415
@@ -117,6 +136,7 @@ class GraphGateway:
             client=client, options=options
         )
         self._folders: dict[tuple[str, str], tuple[str, str]] = {}
+        self._lookups = lookups
         self._workbook_lock = asyncio.Lock()
         self.requests = 0
         self.reconnect_policy = ReconnectPolicy(attempts=self.limits.max_retries + 1)
@@ -202,8 +222,14 @@ class GraphGateway:
         raise ConfigError(f"the Graph backend needs a file reference, not the path {ref!r}")
 
     async def channel_folder(self, team_id: str, channel_id: str) -> tuple[str, str]:
-        """(drive id, folder item id) of a channel's files, cached for the process."""
+        """(drive id, folder item id) of a channel's files, looked up once and remembered."""
         key = (team_id, channel_id)
+        lookup_key = f"graph:filesFolder:{team_id}/{channel_id}"
+        if key not in self._folders and self._lookups is not None:
+            stored = self._lookups.lookup(lookup_key)
+            if stored is not None:
+                drive, folder = json.loads(stored)
+                self._folders[key] = (str(drive), str(folder))
         if key not in self._folders:
             response = await self.request(
                 "GET",
@@ -213,10 +239,34 @@ class GraphGateway:
             )
             item = response.json()
             self._folders[key] = (item["parentReference"]["driveId"], item["id"])
+            if self._lookups is not None:
+                self._lookups.remember(
+                    lookup_key, json.dumps(list(self._folders[key])), datetime.now(UTC)
+                )
         return self._folders[key]
 
+    def _forget_folder(self, ref: FileRef) -> bool:
+        """Forget a remembered channel folder (it may have moved); True if there was one."""
+        if not isinstance(ref, ChannelFile):
+            return False
+        if self._lookups is not None:
+            self._lookups.forget(f"graph:filesFolder:{ref.team_id}/{ref.channel_id}")
+        return self._folders.pop((ref.team_id, ref.channel_id), None) is not None
+
     async def download_if_changed(self, ref: FileRef, etag: str | None) -> Download:
-        """Download a file unless its eTag still equals ``etag`` (then one 304 request)."""
+        """Download a file unless its eTag still equals ``etag`` (then one 304 request).
+
+        A workbook not found under a remembered channel folder is looked for once more
+        after looking the folder up again (a channel renamed or moved keeps working).
+        """
+        try:
+            return await self._download_if_changed(ref, etag)
+        except ConfigError:
+            if not self._forget_folder(ref):
+                raise
+            return await self._download_if_changed(ref, etag)
+
+    async def _download_if_changed(self, ref: FileRef, etag: str | None) -> Download:
         base = await self.content_path(ref)
         headers = {"If-None-Match": etag} if etag else {}
         async with self._workbook_lock:  # one request at a time per workbook
