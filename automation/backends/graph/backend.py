@@ -232,7 +232,7 @@ class GraphListSource:
                 "設定の列名（fields / required など）を一覧の列名に合わせてください。"
             )
         rows = await self.gateway.list_items(
-            ref.site_id, ref.list_id, sorted(set(mapping.values()))
+            ref.site_id, ref.list_id, list(dict.fromkeys(mapping.values()))
         )
         return [
             ListItem(
