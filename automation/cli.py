@@ -73,6 +73,11 @@ def _parser() -> argparse.ArgumentParser:
         "--retry", metavar="KEY", help="queue a failed message again and deliver it"
     )
 
+    login = sub.add_parser(
+        "login", help="sign the Teams service account in once (device code) for channel posts"
+    )
+    login.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
+
     demo = sub.add_parser("demo", help="generate a demo workspace and run two report rounds")
     demo.add_argument(
         "--workspace",
@@ -97,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
             return _history(args)
         if args.command == "outbox":
             return _outbox(args)
+        if args.command == "login":
+            return _login(args.config)
         if args.command == "demo":
             from automation.demo import run_demo  # noqa: PLC0415  # keeps other commands light
 
@@ -118,6 +125,36 @@ def _validate(path: Path) -> int:
     loaded = load_config(path)
     flows = ", ".join(f"{f.id} ({f.kind})" for f in loaded.config.flows)
     print(f"{path}: OK; flows: {flows}; departments: {len(loaded.config.directory.departments)}")
+    return EXIT_OK
+
+
+def _login(path: Path) -> int:
+    from automation.config.loader import load_config  # noqa: PLC0415
+    from automation.config.models import DeviceCodeAccount, GraphBackend  # noqa: PLC0415
+
+    loaded = load_config(path)
+    backend = loaded.config.backend
+    if not isinstance(backend, GraphBackend) or not isinstance(
+        backend.service_account, DeviceCodeAccount
+    ):
+        raise ConfigError(
+            f"{path}: login signs in backend.service_account of type device_code; add "
+            "service_account: {type: device_code, tenant_id: ..., client_id: ...} under a "
+            "graph backend first"
+        )
+    from automation.backends.graph import service_account  # noqa: PLC0415
+
+    account = backend.service_account
+    state_dir = loaded.resolve(loaded.config.state.path).parent
+    username = service_account.login(
+        account, backend.base_url, state_dir, lambda text: print(text, flush=True)
+    )
+    print(
+        f"Signed in as {username}. The service refreshes the sign-in silently from now on; "
+        f"token cache: ~/.IdentityService/{account.cache_name}.cae (owner-only), account "
+        f"record: {service_account.record_path(state_dir)}. Run login again if a run reports "
+        "that the sign-in expired."
+    )
     return EXIT_OK
 
 

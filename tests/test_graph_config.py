@@ -34,17 +34,22 @@ flows:
     params:
       disaster: 台風
       workbook: {workbook}
-      report_to: [{{channel: {channel}, address: "a@example.jp"}}]
+      report_to: [{{channel: {channel}, address: "{address}"}}]
 """
 
 
 def problems(
-    tmp_path: Path, workbook: str, channel: str = "mail", mailbox: str = "  mailbox: m@example.jp"
+    tmp_path: Path,
+    workbook: str,
+    channel: str = "mail",
+    mailbox: str = "  mailbox: m@example.jp",
+    address: str = "a@example.jp",
 ) -> list[str]:
     """Problems of a Graph configuration with the given workbook and report channel."""
     path = tmp_path / "c.yaml"
     path.write_text(
-        GRAPH.format(workbook=workbook, channel=channel, mailbox=mailbox), encoding="utf-8"
+        GRAPH.format(workbook=workbook, channel=channel, mailbox=mailbox, address=address),
+        encoding="utf-8",
     )
     try:
         load_config(path)
@@ -101,9 +106,21 @@ def test_mail_needs_a_mailbox(tmp_path: Path) -> None:
     ]
 
 
-def test_teams_channel_posts_are_refused_for_now(tmp_path: Path) -> None:
-    """Channel posts need the service-account sign-in, which is not offered yet."""
+def test_teams_channel_posts_need_the_service_account(tmp_path: Path) -> None:
+    """App-only Graph cannot post to channels: teams_channel contacts need service_account."""
+    found = problems(
+        tmp_path, "{drive_id: d, item_id: i}", channel="teams_channel", address="team/19:c"
+    )
+    assert found == [
+        "backend: teams_channel contacts are configured but backend.service_account is not; "
+        "app-only Graph cannot post to channels: add service_account: {type: device_code, "
+        "tenant_id, client_id} and run `automation login`, or use teams_webhook or mail"
+    ]
+
+
+def test_a_teams_channel_address_names_team_and_channel(tmp_path: Path) -> None:
+    """A teams_channel address without the TEAM_ID/ prefix is refused with the form to use."""
     found = problems(tmp_path, "{drive_id: d, item_id: i}", channel="teams_channel")
     assert found[0].startswith(
-        "backend: teams_channel contacts need the Teams service account sign-in"
+        "flows[0].params.report_to[0]: a teams_channel address is TEAM_ID/CHANNEL_ID"
     )

@@ -381,11 +381,16 @@ def _check_refs(
             f"the local backend reads the {key} from a path under backend.root; "
             "write a path, or set backend.type: graph",
         )
-    if graph and _uses_channel(flow, config, "teams_channel"):
+    if (
+        graph
+        and getattr(config.backend, "service_account", None) is None
+        and _uses_channel(flow, config, "teams_channel")
+    ):
         add(
             ("backend",),
-            "teams_channel contacts need the Teams service account sign-in, which the "
-            "Graph backend does not offer yet; use teams_webhook or mail for now",
+            "teams_channel contacts are configured but backend.service_account is not; app-only "
+            "Graph cannot post to channels: add service_account: {type: device_code, tenant_id, "
+            "client_id} and run `automation login`, or use teams_webhook or mail",
         )
     if graph and getattr(config.backend, "mailbox", None) is None and _uses_mail(flow, config):
         add(

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -20,6 +22,18 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+
+class PlacedValueError(ValueError):
+    """A validator's complaint about one part of the value, e.g. the second list item.
+
+    Pydantic reports a validator's error at the whole field; ``at`` is the path inside it
+    (``(1,)``, ``("departments", 2, "name")``) so the problem points at the culprit's line.
+    """
+
+    def __init__(self, message: str, at: tuple[str | int, ...]) -> None:
+        super().__init__(message)
+        self.at = at
 
 
 class Model(BaseModel):
@@ -36,15 +50,43 @@ def webhook_ref(url: str) -> str:
     return "webhook:" + hashlib.sha256(url.encode()).hexdigest()[:24]
 
 
+class Mention(Model):
+    """A person @mentioned in a Teams channel post (by Entra ID object id)."""
+
+    user_id: str = Field(
+        pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        description="The user's object id (Entra admin center -> Users -> the user -> Object ID).",
+    )
+    name: str = Field(min_length=1, description="Shown in the post, e.g. 山田 太郎.")
+
+
 class Contact(Model):
     """Where a message goes: a mailbox, a Teams channel, or a Teams Workflows webhook."""
 
     channel: Channel = Field(description="mail | teams_channel | teams_webhook")
     address: str = Field(
         min_length=1,
-        description="Mail address, Teams channel reference, or webhook URL (use ${ENV_VAR}).",
+        description="Mail address, Teams channel as TEAM_ID/CHANNEL_ID, or webhook URL "
+        "(use ${ENV_VAR}).",
     )
     name: str | None = Field(default=None, description="Display name used in greetings.")
+    mentions: tuple[Mention, ...] = Field(
+        default=(), description="teams_channel: people @mentioned at the top of each post."
+    )
+    mention_channel: bool = Field(
+        default=False, description="teams_channel: @mention the whole channel."
+    )
+
+    @model_validator(mode="after")
+    def _channel_rules(self) -> Contact:
+        if self.channel != "teams_channel" and (self.mentions or self.mention_channel):
+            raise ValueError("mentions and mention_channel are only for teams_channel contacts")
+        if self.channel == "teams_channel" and self.address.count("/") != 1:
+            raise ValueError(
+                "a teams_channel address is TEAM_ID/CHANNEL_ID, e.g. "
+                "00000000-0000-0000-0000-000000000000/19:...@thread.tacv2"
+            )
+        return self
 
     @property
     def stored_address(self) -> str:
@@ -84,9 +126,13 @@ class Directory(Model):
     @model_validator(mode="after")
     def _unique(self) -> Directory:
         seen: set[str] = set()
-        for dept in self.departments:
+        for index, dept in enumerate(self.departments):
             if dept.name in seen:
-                raise ValueError(f"department {dept.name!r} is listed twice; keep one entry")
+                raise PlacedValueError(
+                    f"department {dept.name!r} is listed twice; remove one of the entries "
+                    "(or merge their contacts into one)",
+                    ("departments", index, "name"),
+                )
             seen.add(dept.name)
         return self
 
@@ -154,7 +200,38 @@ class GraphLimits(Model):
 
     mails_per_minute: int = Field(default=30, ge=1, description="Exchange: about 30 per mailbox.")
     webhook_posts_per_second: float = Field(default=4, gt=0, description="Teams webhooks: 4/s.")
+    channel_posts_per_second: float = Field(
+        default=4, gt=0, description="Graph: 4 posts per second per app in one channel."
+    )
     max_retries: int = Field(default=3, ge=0, le=10, description="For idempotent reads.")
+
+
+class DeviceCodeAccount(Model):
+    """The Teams service account, signed in once with ``automation login`` (device code).
+
+    A licensed user who is a member of the teams it posts to. The app registration (it may
+    be the daemon's own) allows public client flows and has the delegated permissions
+    ChannelMessage.Send and ChannelMessage.Read.All.
+    """
+
+    type: Literal["device_code"]
+    tenant_id: str = Field(min_length=1)
+    client_id: str = Field(min_length=1)
+    cache_name: str = Field(
+        default="m365-automation",
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="Name of the persisted token cache (~/.IdentityService/NAME.cae on Linux).",
+    )
+
+
+class AccessTokenAccount(Model):
+    """A delegated bearer token from the environment (manual checks, loopback test servers)."""
+
+    type: Literal["access_token"]
+    token: str = Field(min_length=1, description="Use ${ENV_VAR}.")
+
+
+ServiceAccount = Annotated[DeviceCodeAccount | AccessTokenAccount, Field(discriminator="type")]
 
 
 class GraphBackend(Model):
@@ -167,6 +244,9 @@ class GraphBackend(Model):
     )
     auth: GraphAuth
     mailbox: str | None = Field(default=None, description="Mailbox that sends mail (UPN).")
+    service_account: ServiceAccount | None = Field(
+        default=None, description="Signs Teams channel posts (teams_channel contacts)."
+    )
     limits: GraphLimits = Field(default_factory=GraphLimits)
 
     @field_validator("base_url")
@@ -288,10 +368,21 @@ class CatalogueConfig(Model):
     extra: tuple[ItemSpec, ...] = Field(default=(), description="Add these items.")
 
 
+def _quoted_time(value: object) -> object:
+    """YAML 1.1 reads an unquoted ``10:30`` as the number 630; refuse it instead of 00:10:30."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+        hours, minutes = divmod(value, 60)
+        raise ValueError(
+            f"YAML read the unquoted time as the number {value}; "
+            f"quote it: '{hours:02d}:{minutes:02d}'"
+        )
+    return value
+
+
 class Deadlines(Model):
     """Reporting deadlines (JST): fixed times of day, or every N hours from midnight."""
 
-    times: tuple[time, ...] = Field(
+    times: tuple[Annotated[time, BeforeValidator(_quoted_time)], ...] = Field(
         default=(), description='Times of day, e.g. ["09:00", "15:00"].'
     )
     every_hours: int | None = Field(
@@ -302,8 +393,13 @@ class Deadlines(Model):
 
     @model_validator(mode="after")
     def _one_rule(self) -> Deadlines:
-        if bool(self.times) == (self.every_hours is not None):
-            raise ValueError("give exactly one of 'times' or 'every_hours'")
+        if self.times and self.every_hours is not None:
+            raise ValueError("give exactly one of 'times' or 'every_hours', not both; remove one")
+        if not self.times and self.every_hours is None:
+            raise ValueError(
+                "give exactly one of 'times' or 'every_hours'; add one, "
+                "e.g. every_hours: 3 or times: ['09:00', '15:00']"
+            )
         return self
 
 
@@ -335,14 +431,29 @@ class DamageRollupParams(Model):
     @classmethod
     def _has_number(cls, value: str) -> str:
         if "{number}" not in value or not value.endswith(".xlsx"):
-            raise ValueError("must contain {number} and end with .xlsx")
+            raise ValueError(
+                f"must contain {{number}} and end with .xlsx (got {value!r}); "
+                "write e.g. 被害状況集計_第{number}報.xlsx"
+            )
         return value
+
+
+def _crontab(expression: str) -> str:
+    from automation.schedule import EXAMPLE, parse_cron  # noqa: PLC0415  # keeps models import light
+
+    try:
+        parse_cron(expression)
+    except ValueError as err:
+        if "e.g." in str(err) or "write" in str(err):
+            raise
+        raise ValueError(f"{err}; write minute hour day month weekday, {EXAMPLE}") from None
+    return expression
 
 
 class Schedule(Model):
     """When ``automation serve`` runs a flow (Asia/Tokyo; Japan has no daylight saving)."""
 
-    cron: tuple[str, ...] = Field(
+    cron: tuple[Annotated[str, AfterValidator(_crontab)], ...] = Field(
         default=(),
         description="Crontab expressions (minute hour day month weekday; 0/7 = Sunday), "
         'e.g. ["*/1 * * * *"] or ["0 9 * * mon-fri"].',
@@ -365,19 +476,15 @@ class Schedule(Model):
     def _one_or_many(cls, value: object) -> object:
         return (value,) if isinstance(value, str) else value
 
-    @field_validator("cron")
-    @classmethod
-    def _crontab(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        from automation.schedule import parse_cron  # noqa: PLC0415  # keeps models import light
-
-        for expression in value:
-            parse_cron(expression)
-        return value
-
     @model_validator(mode="after")
     def _one_rule(self) -> Schedule:
-        if bool(self.cron) == (self.every_seconds is not None):
-            raise ValueError("give exactly one of 'cron' or 'every_seconds'")
+        if self.cron and self.every_seconds is not None:
+            raise ValueError("give exactly one of 'cron' or 'every_seconds', not both; remove one")
+        if not self.cron and self.every_seconds is None:
+            raise ValueError(
+                "give exactly one of 'cron' or 'every_seconds'; add one, "
+                "e.g. cron: '*/5 * * * *' or every_seconds: 60"
+            )
         return self
 
 
@@ -454,15 +561,23 @@ class ProgressCollectionParams(Model):
     @field_validator("remind_business_days_before", "escalate_business_days_after")
     @classmethod
     def _non_negative(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        if any(n < 0 for n in value):
-            raise ValueError("business-day offsets are counted from the deadline and must be >= 0")
+        for index, n in enumerate(value):
+            if n < 0:
+                raise PlacedValueError(
+                    f"business-day offsets are counted from the deadline and must be >= 0 "
+                    f"(got {n}); write {-n} instead",
+                    (index,),
+                )
         return value
 
     @field_validator("artefact_name")
     @classmethod
     def _has_period(cls, value: str) -> str:
         if "{period}" not in value or not value.endswith(".xlsx"):
-            raise ValueError("must contain {period} and end with .xlsx")
+            raise ValueError(
+                f"must contain {{period}} and end with .xlsx (got {value!r}); "
+                "write e.g. 進捗一覧_{period}.xlsx"
+            )
         return value
 
 
@@ -499,8 +614,12 @@ class OutboxPolicy(Model):
     @field_validator("backoff_seconds")
     @classmethod
     def _positive(cls, value: tuple[float, ...]) -> tuple[float, ...]:
-        if any(v < 0 for v in value):
-            raise ValueError("waits are seconds and cannot be negative")
+        for index, wait in enumerate(value):
+            if wait < 0:
+                raise PlacedValueError(
+                    f"waits are seconds and cannot be negative (got {wait:g}); write {-wait:g}",
+                    (index,),
+                )
         return value
 
 

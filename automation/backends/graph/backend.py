@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import html
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,9 +27,11 @@ from automation.config.models import (
     AccessTokenAuth,
     CertificateAuth,
     ClientSecretAuth,
+    Contact,
     FileRef,
     GraphBackend,
     ListRef,
+    Mention,
     SiteList,
 )
 from automation.errors import ConfigError, DataError
@@ -114,6 +119,16 @@ def graph_backend(
         lookups=StateLookups(state_path),
     )
     cache = LocalArtefactStore(state_path.parent / "artefacts")
+    contacts = loaded.config.contacts()
+    channel_gateway = None
+    if config.service_account is not None:
+        from automation.backends.graph.service_account import account_tokens  # noqa: PLC0415
+
+        channel_gateway = GraphGateway(
+            config.base_url,
+            account_tokens(config.service_account, config.base_url, state_path.parent),
+            limits=config.limits,
+        )
     return Backend(
         GraphWorkbookSource(gateway),
         GraphArtefactStore(gateway, cache),
@@ -121,14 +136,87 @@ def graph_backend(
             gateway,
             config.mailbox,
             config,
-            {
-                c.stored_address: c.address
-                for c in loaded.config.contacts()
-                if c.channel == "teams_webhook"
-            },
+            {c.stored_address: c.address for c in contacts if c.channel == "teams_webhook"},
+            channel_gateway=channel_gateway,
+            channels=channel_contacts(contacts),
         ),
         GraphListSource(gateway),
     )
+
+
+def channel_contacts(contacts: Sequence[Contact]) -> dict[str, ChannelTarget]:
+    """Teams channel addresses with everyone to @mention there (merged across contacts)."""
+    targets: dict[str, ChannelTarget] = {}
+    for contact in contacts:
+        if contact.channel != "teams_channel":
+            continue
+        target = targets.setdefault(contact.address, ChannelTarget())
+        for mention in contact.mentions:
+            if mention not in target.mentions:
+                target.mentions.append(mention)
+        target.mention_channel = target.mention_channel or contact.mention_channel
+        target.name = target.name or contact.name
+    return targets
+
+
+@dataclass
+class ChannelTarget:
+    """Who is @mentioned in posts to one channel."""
+
+    mentions: list[Mention] = field(default_factory=list)
+    mention_channel: bool = False
+    name: str | None = None
+
+
+def reference_mark(key: str) -> str:
+    """The short reference printed in each channel post, found again after a crash."""
+    return "整理番号 " + hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def channel_payload(entry: OutboxEntry, target: ChannelTarget, channel_id: str) -> dict[str, Any]:
+    """A chatMessage with real @mentions above the rendered HTML and the reference below."""
+    tags = []
+    mentions: list[dict[str, Any]] = []
+    for mention in target.mentions:
+        tags.append(f'<at id="{len(mentions)}">{html.escape(mention.name)}</at>')
+        mentions.append(
+            {
+                "id": len(mentions),
+                "mentionText": mention.name,
+                "mentioned": {
+                    "user": {
+                        "id": mention.user_id,
+                        "displayName": mention.name,
+                        "userIdentityType": "aadUser",
+                    }
+                },
+            }
+        )
+    if target.mention_channel:
+        name = target.name or "チャネル"
+        tags.append(f'<at id="{len(mentions)}">{html.escape(name)}</at>')
+        mentions.append(
+            {
+                "id": len(mentions),
+                "mentionText": name,
+                "mentioned": {
+                    "conversation": {
+                        "id": channel_id,
+                        "displayName": name,
+                        "conversationIdentityType": "channel",
+                    }
+                },
+            }
+        )
+    head = f"<p>{' '.join(tags)}</p>" if tags else ""
+    mark = f"<p>（{reference_mark(entry.key)}）</p>"
+    payload: dict[str, Any] = {
+        "subject": entry.subject,
+        "body": {"contentType": "html", "content": head + entry.bodies.get("html", "") + mark},
+    }
+    if mentions:
+        payload["mentions"] = mentions
+    return payload
 
 
 class StateLookups:
@@ -274,12 +362,19 @@ class GraphDeliverer:
         mailbox: str | None,
         config: GraphBackend,
         webhooks: Mapping[str, str] | None = None,
+        *,
+        channel_gateway: GraphGateway | None = None,
+        channels: Mapping[str, ChannelTarget] | None = None,
     ) -> None:
         self.gateway = gateway
         self.webhooks = dict(webhooks or {})  # stored reference -> URL (from the configuration)
         self.mailbox = mailbox
+        self.channel_gateway = channel_gateway  # signed in as the Teams service account
+        self.channels = dict(channels or {})
         self._mail_pacer = Pacer(60 / config.limits.mails_per_minute)
         self._webhook_pacer = Pacer(1 / config.limits.webhook_posts_per_second)
+        self._channel_pacers: dict[str, Pacer] = {}
+        self._channel_interval = 1 / config.limits.channel_posts_per_second
 
     async def deliver(self, entry: OutboxEntry, attachments: Mapping[str, bytes]) -> str:
         """Send one message on its channel; return where it went."""
@@ -296,25 +391,39 @@ class GraphDeliverer:
                 )
             await self.gateway.post_webhook(url, json.loads(card) if card else {})
             return f"teams webhook {entry.recipient_label}"
+        team, channel, gateway = self._channel(entry)
+        pacer = self._channel_pacers.setdefault(entry.recipient, Pacer(self._channel_interval))
+        await pacer.wait()
+        target = self.channels.get(entry.recipient, ChannelTarget())
+        message_id = await gateway.post_channel_message(
+            team, channel, channel_payload(entry, target, channel)
+        )
+        return f"channel message {message_id}"
+
+    def _channel(self, entry: OutboxEntry) -> tuple[str, str, GraphGateway]:
         team, _, channel = entry.recipient.partition("/")
         if not channel:
             raise ConfigError(
                 f"Teams channel address {entry.recipient!r} must be TEAM_ID/CHANNEL_ID"
             )
-        message_id = await self.gateway.post_channel_message(
-            team,
-            channel,
-            {
-                "subject": entry.subject,
-                "body": {"contentType": "html", "content": entry.bodies.get("html", "")},
-            },
-        )
-        return f"channel message {message_id}"
+        if self.channel_gateway is None:
+            raise ConfigError(
+                "teams_channel messages need backend.service_account (app-only Graph cannot "
+                "post to channels); add it and run `automation login`"
+            )
+        return team, channel, self.channel_gateway
 
     async def confirm(self, entry: OutboxEntry) -> bool | None:
-        """Whether an interrupted send reached its recipient (None: this channel cannot tell)."""
+        """Whether an interrupted send reached its recipient (None: this channel cannot tell).
+
+        Mail: the key's extended property in Sent Items. Teams channel: the post's reference
+        among the channel's newest messages. A webhook offers no way to look.
+        """
         if entry.channel == "mail" and self.mailbox:
             return await self.gateway.sent_with_property(self.mailbox, KEY_PROPERTY, entry.key)
+        if entry.channel == "teams_channel":
+            team, channel, gateway = self._channel(entry)
+            return await gateway.channel_has_message(team, channel, reference_mark(entry.key))
         return None
 
     async def _mail(self, entry: OutboxEntry, attachments: Mapping[str, bytes]) -> str:

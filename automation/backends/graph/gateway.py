@@ -450,6 +450,22 @@ class GraphGateway:
         )
         return str(response.json().get("id", ""))
 
+    async def channel_has_message(
+        self, team_id: str, channel_id: str, text: str, newest: int = 50
+    ) -> bool:
+        """Whether one of the channel's ``newest`` root messages contains ``text``."""
+        response = await self.request(
+            "GET",
+            f"/teams/{quote(team_id)}/channels/{quote(channel_id)}/messages",
+            what=f"look for a post in channel {channel_id}",
+            permission="ChannelMessage.Read.All (delegated) for the service account",
+            params={"$top": str(newest)},
+        )
+        return any(
+            text in str((message.get("body") or {}).get("content", ""))
+            for message in response.json().get("value", [])
+        )
+
     async def post_webhook(self, url: str, card: Mapping[str, Any]) -> None:
         """Post an Adaptive Card to a Teams Workflows webhook (its URL carries the auth)."""
         body = {
