@@ -18,7 +18,7 @@ import hashlib
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -168,6 +168,7 @@ async def _run(
     rendered = prepared.rendered
 
     if dry_run or store is None or run_id is None:
+        rendered = _fit_cards(rendered, None)
         deliveries = [_delivery(flow.id, m, r, "dry-run", None) for m, r in rendered]
         artefacts = [{"name": name, "location": None} for name, _ in prepared.artefacts]
         record = _record(flow.id, prepared, deliveries, artefacts, dry_run=True, run_id=None)
@@ -177,6 +178,7 @@ async def _run(
     for name, data in prepared.artefacts:
         location = await backend.artefacts.put(name, data, near=prepared.near)
         artefacts.append({"name": name, "location": location})
+    rendered = _fit_cards(rendered, artefacts[0]["location"] if artefacts else None)
     with store.transaction():
         prepared.save(store, run_id, now)
         for message, body in rendered:
@@ -272,6 +274,18 @@ async def deliver_pending(
             store.mark(entry.key, "failed", clock(), error=str(err), attempt=True)
             continue
         store.mark(entry.key, "sent", clock(), location=location, attempt=True)
+
+
+def _fit_cards(
+    rendered: list[tuple[Message, Rendered]], link: str | None
+) -> list[tuple[Message, Rendered]]:
+    """Cards for webhooks cut to the 28 KB a webhook accepts, linking the merged workbook."""
+    from automation.cards import fit_card  # noqa: PLC0415  # only runs with cards need it
+
+    return [
+        (message, replace(body, card=fit_card(body.card, link)) if body.card else body)
+        for message, body in rendered
+    ]
 
 
 def _entry(flow_id: str, run_id: int, message: Message, body: Rendered) -> OutboxEntry:
