@@ -66,11 +66,11 @@ def _parser() -> argparse.ArgumentParser:
     outbox.add_argument(
         "--status",
         action="append",
-        choices=["pending", "sending", "sent", "failed"],
+        choices=["pending", "sending", "sent", "failed", "uncertain", "dead"],
         help="filter (repeatable)",
     )
     outbox.add_argument(
-        "--retry", metavar="KEY", help="queue a failed message again and deliver it"
+        "--retry", metavar="KEY", help="queue a failed or dead message again and deliver it now"
     )
 
     login = sub.add_parser(

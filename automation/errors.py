@@ -36,9 +36,16 @@ class AuthError(AutomationError):
 
 
 class TransientError(AutomationError):
-    """A temporary failure (network, throttling, lock); retry later."""
+    """A temporary failure (network, throttling, lock); retry later.
+
+    ``retry_after`` is how long the service asked us to wait (seconds), when it said.
+    """
 
     action = "retry later"
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class DataError(AutomationError):

@@ -19,9 +19,9 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from automation.backends.local import (
     LocalArtefactStore,
@@ -30,7 +30,7 @@ from automation.backends.local import (
     LocalWorkbookSource,
 )
 from automation.config.loader import LoadedConfig
-from automation.config.models import DamageRollupFlow, Flow, GraphBackend
+from automation.config.models import DamageRollupFlow, Flow, GraphBackend, OutboxPolicy
 from automation.errors import AutomationError, ConfigError, TransientError
 from automation.jobs import Prepared
 from automation.plan import Message
@@ -238,31 +238,42 @@ def _record(
     }
 
 
+class DeadLetters(Protocol):
+    """Told when a message is given up, so admins hear of it once."""
+
+    def dead(self, store: Store, entry: OutboxEntry, now: datetime) -> None:
+        """Queue the admins' alert about ``entry``."""
+        ...
+
+
 async def deliver_pending(
     store: Store,
     backend: Backend,
     flow_id: str,
     clock: Callable[[], datetime],
     near: Near = None,
+    policy: OutboxPolicy | None = None,
+    dead_letters: DeadLetters | None = None,
 ) -> None:
-    """Deliver every queued message of a flow (new ones and those a crash left behind).
+    """Deliver every queued message of a flow whose backoff has passed.
 
-    An entry still marked ``sending`` was interrupted mid-send: its outcome is unknown. If
-    the channel can tell (mail: the key is searched in Sent Items; local files: the
-    envelope exists), a delivered message is marked sent instead of being sent again.
-    Channels that cannot tell (Teams webhooks) are sent again: a possible duplicate is
-    preferred to a lost report.
+    States: pending -> sending -> sent; a failed send is ``failed`` until its next try
+    (waits from ``policy.backoff_seconds``, at least what Graph's Retry-After asked) and
+    ``dead`` after ``policy.max_attempts`` tries, when admins are told once. A message
+    found ``sending`` was interrupted mid-send: it becomes ``uncertain`` and is reconciled
+    before anything is sent again. Mail is looked for in Sent Items by its key, a Teams
+    channel post among the channel's newest messages by its reference, a local delivery by
+    its envelope; a webhook offers no way to look, so ``policy.webhook_uncertain`` decides
+    (``resend``: at least once; ``give_up``: at most once, admins told). After a transient
+    failure the rest of that channel's messages wait for the next pass (backoff per channel).
     """
-    for entry in store.outbox(flow_id, ("pending", "sending", "failed")):
-        if entry.status == "sending":
-            confirm = getattr(backend.deliverer, "confirm", None)
-            try:
-                delivered = await confirm(entry) if confirm is not None else None
-            except AutomationError as err:
-                store.mark(entry.key, "failed", clock(), error=f"could not confirm: {err}")
-                continue
-            if delivered:
-                store.mark(entry.key, "sent", clock(), location="confirmed after restart")
+    policy = policy or OutboxPolicy()
+    backing_off: set[str] = set()
+    for entry in store.due(flow_id, clock()):
+        if entry.channel in backing_off:
+            continue
+        if entry.status in ("sending", "uncertain"):
+            if not await _reconciled_to_send(store, backend, entry, clock, policy, dead_letters):
                 continue
         store.mark(entry.key, "sending", clock())
         try:
@@ -270,10 +281,82 @@ async def deliver_pending(
                 name: await backend.artefacts.get(name, near) for name in entry.attachments
             }
             location = await backend.deliverer.deliver(entry, attachments)
+        except TransientError as err:
+            backing_off.add(entry.channel)
+            _failed(store, entry, str(err), clock(), policy, dead_letters, err.retry_after)
+            continue
         except (AutomationError, OSError) as err:
-            store.mark(entry.key, "failed", clock(), error=str(err), attempt=True)
+            _failed(store, entry, str(err), clock(), policy, dead_letters)
             continue
         store.mark(entry.key, "sent", clock(), location=location, attempt=True)
+
+
+async def _reconciled_to_send(
+    store: Store,
+    backend: Backend,
+    entry: OutboxEntry,
+    clock: Callable[[], datetime],
+    policy: OutboxPolicy,
+    dead_letters: DeadLetters | None,
+) -> bool:
+    """Settle a message whose last send was interrupted; True when it must be sent again."""
+    if entry.status == "sending":
+        store.mark(entry.key, "uncertain", clock(), error="interrupted mid-send")
+    confirm = getattr(backend.deliverer, "confirm", None)
+    try:
+        delivered = await confirm(entry) if confirm is not None else None
+    except AutomationError as err:
+        _failed(
+            store,
+            entry,
+            f"could not check whether it arrived: {err}",
+            clock(),
+            policy,
+            dead_letters,
+            status="uncertain",
+        )
+        return False
+    if delivered:
+        store.mark(entry.key, "sent", clock(), location="confirmed after restart")
+        return False
+    if (
+        delivered is None
+        and entry.channel == "teams_webhook"
+        and policy.webhook_uncertain == "give_up"
+    ):
+        store.mark(
+            entry.key,
+            "dead",
+            clock(),
+            error="interrupted mid-send; a webhook cannot be checked and the policy is give_up",
+        )
+        if dead_letters is not None:
+            dead_letters.dead(store, entry, clock())
+        return False
+    return True
+
+
+def _failed(
+    store: Store,
+    entry: OutboxEntry,
+    error: str,
+    now: datetime,
+    policy: OutboxPolicy,
+    dead_letters: DeadLetters | None,
+    retry_after: float | None = None,
+    status: str = "failed",
+) -> None:
+    """Count a failed try: wait before the next one, or give up after the last."""
+    attempts = entry.attempts + 1
+    if attempts >= policy.max_attempts:
+        store.mark(entry.key, "dead", now, error=error, attempt=True)
+        if dead_letters is not None:
+            dead_letters.dead(store, entry, now)
+        return
+    store.mark(entry.key, status, now, error=error, attempt=True)
+    waits = policy.backoff_seconds
+    wait = max(waits[min(attempts, len(waits)) - 1], retry_after or 0.0)
+    store.defer(entry.key, now + timedelta(seconds=wait))
 
 
 def _fit_cards(

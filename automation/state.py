@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +92,20 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at TEXT NOT NULL
     );
     """,
+    # 4: retry backoff per message; failure streaks per flow (alert once, and on recovery)
+    """
+    ALTER TABLE outbox ADD COLUMN not_before TEXT;
+    CREATE TABLE flow_health (
+        flow TEXT PRIMARY KEY,
+        failing_since TEXT,
+        failures INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        alerted INTEGER NOT NULL DEFAULT 0,
+        updated_at TEXT NOT NULL
+    );
+    """,
 )
+STATUSES = ("pending", "sending", "sent", "failed", "uncertain", "dead")
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -117,6 +130,18 @@ class OutboxEntry:
     attempts: int = 0
     location: str | None = None
     last_error: str | None = None
+    not_before: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Health:
+    """A flow's current failure streak (none when ``failing_since`` is None)."""
+
+    flow: str
+    failing_since: datetime | None = None
+    failures: int = 0
+    last_error: str | None = None
+    alerted: bool = False
 
 
 @dataclass(frozen=True)
@@ -365,6 +390,79 @@ class Store:
         )
         return frozenset(row[0] for row in rows)
 
+    def due(self, flow: str, now: datetime) -> list[OutboxEntry]:
+        """Entries of a flow still to deliver whose backoff has passed, oldest first."""
+        rows = self._db.execute(
+            "SELECT * FROM outbox WHERE flow = ? AND status IN "
+            "('pending', 'sending', 'failed', 'uncertain') "
+            "AND (not_before IS NULL OR not_before <= ?) ORDER BY created_at, rowid",
+            (flow, now.astimezone(UTC).isoformat()),
+        )
+        return [_entry(row) for row in rows]
+
+    def flows_with_undelivered(self) -> list[str]:
+        """Flows that have messages still to deliver (for the outbox worker)."""
+        rows = self._db.execute(
+            "SELECT DISTINCT flow FROM outbox WHERE status IN "
+            "('pending', 'sending', 'failed', 'uncertain') ORDER BY flow"
+        )
+        return [row[0] for row in rows]
+
+    def outbox_counts(self) -> dict[str, int]:
+        """How many messages are in each status."""
+        counts = dict.fromkeys(STATUSES, 0)
+        for row in self._db.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status"):
+            counts[row[0]] = int(row[1])
+        return counts
+
+    def defer(self, key: str, until: datetime) -> None:
+        """Do not try ``key`` again before ``until``."""
+        self._db.execute(
+            "UPDATE outbox SET not_before = ? WHERE key = ?",
+            (until.astimezone(UTC).isoformat(), key),
+        )
+
+    # flow health ----------------------------------------------------------
+    def health(self, flow: str) -> Health:
+        """The flow's failure streak."""
+        row = self._db.execute("SELECT * FROM flow_health WHERE flow = ?", (flow,)).fetchone()
+        if row is None:
+            return Health(flow)
+        since = row["failing_since"]
+        return Health(
+            flow,
+            datetime.fromisoformat(since) if since else None,
+            int(row["failures"]),
+            row["last_error"],
+            bool(row["alerted"]),
+        )
+
+    def save_health(self, health: Health, now: datetime) -> None:
+        """Store the flow's failure streak."""
+        self._db.execute(
+            "INSERT INTO flow_health (flow, failing_since, failures, last_error, alerted, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (flow) DO UPDATE SET "
+            "failing_since = excluded.failing_since, failures = excluded.failures, "
+            "last_error = excluded.last_error, alerted = excluded.alerted, "
+            "updated_at = excluded.updated_at",
+            (
+                health.flow,
+                health.failing_since.isoformat() if health.failing_since else None,
+                health.failures,
+                health.last_error,
+                int(health.alerted),
+                now.isoformat(),
+            ),
+        )
+
+    def last_runs(self) -> dict[str, dict[str, Any]]:
+        """The newest finished run of each flow: status, time and report number."""
+        rows = self._db.execute(
+            "SELECT flow, status, now, finished_at, report_number FROM runs WHERE id IN "
+            "(SELECT MAX(id) FROM runs WHERE finished_at IS NOT NULL GROUP BY flow)"
+        )
+        return {row["flow"]: dict(row) for row in rows}
+
     def get_entry(self, key: str) -> OutboxEntry | None:
         """One outbox entry by key."""
         row = self._db.execute("SELECT * FROM outbox WHERE key = ?", (key,)).fetchone()
@@ -383,7 +481,7 @@ class Store:
         """Move an outbox entry to a new status."""
         self._db.execute(
             "UPDATE outbox SET status = ?, updated_at = ?, location = COALESCE(?, location), "
-            "last_error = ?, attempts = attempts + ?, "
+            "last_error = ?, attempts = attempts + ?, not_before = NULL, "
             "delivered_at = CASE WHEN ? = 'sent' THEN ? ELSE delivered_at END WHERE key = ?",
             (status, now.isoformat(), location, error, int(attempt), status, now.isoformat(), key),
         )
@@ -408,4 +506,5 @@ def _entry(row: sqlite3.Row) -> OutboxEntry:
         attempts=row["attempts"],
         location=row["location"],
         last_error=row["last_error"],
+        not_before=datetime.fromisoformat(row["not_before"]) if row["not_before"] else None,
     )

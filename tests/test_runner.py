@@ -205,9 +205,9 @@ def test_failed_delivery_is_retried_by_the_next_run(config: LoadedConfig, worksp
         FlakyDeliverer(workspace / "sent", failures=1),
         LocalListSource(workspace / "inputs"),
     )
-    first = run(config, at(9), backend=backend)
-    assert sorted(d["status"] for d in first.record["deliveries"]) == ["failed", "sent"]
-    run(config, at(9, 5), backend=backend)
+    first = run(config, at(9), backend=backend, clock=lambda: at(9))
+    assert sorted(d["status"] for d in first.record["deliveries"]) == ["failed", "pending"]
+    run(config, at(9, 5), backend=backend, clock=lambda: at(9, 5))
     assert sorted(e["kind"] for e in sent_envelopes(workspace)) == ["feedback", "report"]
 
 

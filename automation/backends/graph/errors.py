@@ -54,7 +54,8 @@ def from_status(
     if status in (408, 429) or status >= 500:
         wait = f" Graph asked to wait {retry_after} s." if retry_after else ""
         return TransientError(
-            f"{what}: Graph is busy or unavailable (HTTP {status}){said}.{wait} Will retry later."
+            f"{what}: Graph is busy or unavailable (HTTP {status}){said}.{wait} Will retry later.",
+            retry_after=_seconds(retry_after),
         )
     if status == 400:
         return ConfigError(
@@ -62,6 +63,25 @@ def from_status(
             "configuration (filtering needs an indexed column)."
         )
     return ConfigError(f"{what}: unexpected response{said}.")
+
+
+def _seconds(retry_after: str | None) -> float | None:
+    """Retry-After in seconds (a number, or an HTTP date), or None."""
+    if not retry_after:
+        return None
+    try:
+        return max(0.0, float(retry_after))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime  # noqa: PLC0415  # rare: dates are unusual
+
+    try:
+        when = parsedate_to_datetime(retry_after)
+    except (TypeError, ValueError):
+        return None
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def from_exception(exc: Exception, *, what: str) -> AutomationError:

@@ -1,0 +1,216 @@
+"""Specs for the outbox: each message is delivered once, retried with backoff, or given up."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from automation.backends.local import LocalArtefactStore, LocalListSource, LocalWorkbookSource
+from automation.config.models import OutboxPolicy
+from automation.errors import ConfigError, TransientError
+from automation.runner import Backend, deliver_pending
+from automation.state import OutboxEntry, Store
+from automation.timeutil import JST
+
+NOON = datetime(2026, 9, 1, 12, 0, tzinfo=JST)
+POLICY = OutboxPolicy(max_attempts=3, backoff_seconds=(30, 120))
+
+
+class Recipient:
+    """A channel that records what arrives and can be told to fail or to forget."""
+
+    def __init__(self) -> None:
+        self.arrived: list[str] = []
+        self.failures: list[Exception] = []
+        self.can_tell = True
+
+    async def deliver(self, entry: OutboxEntry, attachments: Mapping[str, bytes]) -> str:
+        """Accept ``entry``, or raise the next queued failure."""
+        if self.failures:
+            raise self.failures.pop(0)
+        self.arrived.append(entry.key)
+        return "delivered"
+
+    async def confirm(self, entry: OutboxEntry) -> bool | None:
+        """Whether ``entry`` arrived (None when this channel cannot tell)."""
+        if not self.can_tell or entry.channel == "teams_webhook":
+            return None
+        return entry.key in self.arrived
+
+
+class DeadLetterBox:
+    """Collects the messages given up."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+
+    def dead(self, store: Store, entry: OutboxEntry, now: datetime) -> None:
+        """Note that ``entry`` was given up."""
+        self.keys.append(entry.key)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    """An empty state database."""
+    db = Store(tmp_path / "state.sqlite")
+    db._db.execute("INSERT INTO runs (flow, started_at, now, status) VALUES ('f', '', '', 'ok')")
+    return db
+
+
+@pytest.fixture
+def recipient() -> Recipient:
+    """A channel that accepts everything."""
+    return Recipient()
+
+
+@pytest.fixture
+def dead_letters() -> DeadLetterBox:
+    """Where given-up messages are noted."""
+    return DeadLetterBox()
+
+
+def queue(store: Store, key: str, channel: str = "mail") -> None:
+    """Queue one message."""
+    store.enqueue(
+        OutboxEntry(
+            key,
+            "f",
+            1,
+            "report",
+            "team",
+            channel,
+            "a@example.jp",
+            "a",
+            "件名",
+            {"txt": "本文"},
+            (),
+            "d",
+        ),
+        NOON,
+    )
+
+
+def deliver(
+    store: Store,
+    recipient: Recipient,
+    at: datetime,
+    dead: DeadLetterBox | None = None,
+    policy: OutboxPolicy = POLICY,
+) -> None:
+    """One pass of the outbox worker at ``at``."""
+    backend = Backend(
+        LocalWorkbookSource(Path()), LocalArtefactStore(Path()), recipient, LocalListSource(Path())
+    )
+    asyncio.run(deliver_pending(store, backend, "f", lambda: at, policy=policy, dead_letters=dead))
+
+
+def status(store: Store, key: str) -> str:
+    """The status of ``key``."""
+    entry = store.get_entry(key)
+    assert entry is not None
+    return entry.status
+
+
+def test_a_queued_message_is_delivered_once(store: Store, recipient: Recipient) -> None:
+    """Two passes deliver a message one time."""
+    queue(store, "k")
+    deliver(store, recipient, NOON)
+    deliver(store, recipient, NOON + timedelta(minutes=1))
+    assert (recipient.arrived, status(store, "k")) == (["k"], "sent")
+
+
+def test_an_interrupted_send_that_arrived_is_not_sent_again(
+    store: Store, recipient: Recipient
+) -> None:
+    """A message left 'sending' by a crash is confirmed by the channel and marked sent."""
+    queue(store, "k")
+    recipient.arrived.append("k")  # it reached the recipient, then the process died
+    store.mark("k", "sending", NOON)
+    deliver(store, recipient, NOON)
+    assert (recipient.arrived, status(store, "k")) == (["k"], "sent")
+
+
+def test_an_interrupted_send_that_did_not_arrive_is_sent_once(
+    store: Store, recipient: Recipient
+) -> None:
+    """The channel says it never arrived: it is sent, once."""
+    queue(store, "k")
+    store.mark("k", "sending", NOON)
+    deliver(store, recipient, NOON)
+    assert (recipient.arrived, status(store, "k")) == (["k"], "sent")
+
+
+def test_an_interrupted_webhook_post_is_resent_by_default(
+    store: Store, recipient: Recipient
+) -> None:
+    """A webhook cannot be checked; the default policy resends (at least once)."""
+    queue(store, "k", channel="teams_webhook")
+    store.mark("k", "sending", NOON)
+    deliver(store, recipient, NOON)
+    assert (recipient.arrived, status(store, "k")) == (["k"], "sent")
+
+
+def test_an_interrupted_webhook_post_is_given_up_when_the_policy_says_so(
+    store: Store, recipient: Recipient, dead_letters: DeadLetterBox
+) -> None:
+    """webhook_uncertain: give_up marks it dead and tells the admins (at most once)."""
+    queue(store, "k", channel="teams_webhook")
+    store.mark("k", "sending", NOON)
+    policy = OutboxPolicy(webhook_uncertain="give_up")
+    deliver(store, recipient, NOON, dead_letters, policy)
+    assert (recipient.arrived, status(store, "k"), dead_letters.keys) == ([], "dead", ["k"])
+
+
+def test_a_failed_send_waits_for_its_backoff(store: Store, recipient: Recipient) -> None:
+    """After a failure the message is not tried again before the first backoff has passed."""
+    queue(store, "k")
+    recipient.failures.append(TransientError("busy"))
+    deliver(store, recipient, NOON)
+    deliver(store, recipient, NOON + timedelta(seconds=29))
+    assert (status(store, "k"), recipient.arrived) == ("failed", [])
+    deliver(store, recipient, NOON + timedelta(seconds=30))
+    assert (status(store, "k"), recipient.arrived) == ("sent", ["k"])
+
+
+def test_a_retry_after_longer_than_the_backoff_is_honoured(
+    store: Store, recipient: Recipient
+) -> None:
+    """Graph's Retry-After of 300 s outweighs a 30 s backoff."""
+    queue(store, "k")
+    recipient.failures.append(TransientError("throttled", retry_after=300))
+    deliver(store, recipient, NOON)
+    deliver(store, recipient, NOON + timedelta(seconds=299))
+    assert recipient.arrived == []
+    deliver(store, recipient, NOON + timedelta(seconds=300))
+    assert recipient.arrived == ["k"]
+
+
+def test_a_message_is_dead_after_its_last_attempt(
+    store: Store, recipient: Recipient, dead_letters: DeadLetterBox
+) -> None:
+    """max_attempts failures make it dead; the admins are told once."""
+    queue(store, "k")
+    recipient.failures += [ConfigError("webhook gone")] * 3
+    for minutes in (0, 1, 5, 10):
+        deliver(store, recipient, NOON + timedelta(minutes=minutes), dead_letters)
+    assert (status(store, "k"), dead_letters.keys, recipient.arrived) == ("dead", ["k"], [])
+
+
+def test_a_busy_channel_holds_its_other_messages_not_other_channels(
+    store: Store, recipient: Recipient
+) -> None:
+    """A transient failure on mail defers the rest of the mail; the webhook still goes."""
+    queue(store, "mail-1")
+    queue(store, "mail-2")
+    queue(store, "card-1", channel="teams_webhook")
+    recipient.failures.append(TransientError("mailbox throttled"))
+    deliver(store, recipient, NOON)
+    assert (status(store, "mail-1"), status(store, "mail-2"), recipient.arrived) == (
+        "failed",
+        "pending",
+        ["card-1"],
+    )
