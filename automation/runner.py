@@ -272,9 +272,11 @@ async def deliver_pending(
     for entry in store.due(flow_id, clock()):
         if entry.channel in backing_off:
             continue
-        if entry.status in ("sending", "uncertain"):
-            if not await _reconciled_to_send(store, backend, entry, clock, policy, dead_letters):
-                continue
+        interrupted = entry.status in ("sending", "uncertain")
+        if interrupted and not await _reconciled_to_send(
+            store, backend, entry, clock, policy, dead_letters
+        ):
+            continue
         store.mark(entry.key, "sending", clock())
         try:
             attachments = {
