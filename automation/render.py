@@ -4,19 +4,30 @@ Each message template exists in up to four parts, chosen by the channel:
 ``NAME.subject.j2`` (mail subject), ``NAME.txt.j2`` (plain text), ``NAME.html.j2``
 (mail HTML and Teams channel posts) and ``NAME.card.json.j2`` (Teams Workflows
 webhook Adaptive Card). A flow may name a folder of overrides; a file there wins over
-the packaged one of the same name. Text that came from departments is data: HTML
-templates escape it, card templates emit every value through ``tojson``.
+the packaged one of the same name.
+
+Text that came from departments (or from the configuration) is data and is shown as text
+in every part: every ``{{ value }}`` loses its invisible characters (control characters,
+terminal escapes, bidi overrides, zero-width characters), HTML parts escape it, card
+parts escape its Markdown with ``md`` and emit it through ``tojson``, subjects are one
+line, and item links are used only when they are plain web addresses (``weblink``).
 """
 
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import jinja2
+from jinja2.filters import do_tojson
+from jinja2.nodes import EvalContext
+from markupsafe import Markup
 
 from automation.errors import ConfigError
 from automation.plan import Message
@@ -28,7 +39,14 @@ PARTS_BY_CHANNEL: dict[str, tuple[str, ...]] = {
     "teams_channel": ("subject", "html"),
     "teams_webhook": ("subject", "card.json"),
 }
-MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!<>|~"})
+MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!<>|~&"})
+# A card value longer than this is cut (with "…"), so a card of 20 rows of pasted text
+# stays well under the 28 KB a Teams webhook accepts.
+CARD_TEXT_LIMIT = 200
+LINK_LIMIT = 500  # longer "links" are not item addresses; they are shown as no link
+LINK_SAFE = "/:?#&=%+,;@!$*~"  # kept as is; anything else (quotes, brackets, spaces) encoded
+LINE_BREAKS = re.compile(r"\r\n?|[\u2028\u2029]")
+INVISIBLE = frozenset({"Cc", "Cf", "Cs"})  # control, format (bidi, zero-width), surrogates
 
 
 @dataclass(frozen=True)
@@ -76,9 +94,67 @@ def signed(value: object) -> str:
     return "±0"
 
 
-def markdown_text(value: object) -> str:
-    """Escape text for an Adaptive Card TextBlock so it shows literally."""
-    return str(value).translate(MD_SPECIAL)
+def visible_text(text: str) -> str:
+    """``text`` without what a reader cannot see but a terminal, mail client or renderer
+    would act on: control characters and escape sequences' ESC, bells, NULs, bidi
+    overrides, zero-width characters. Line breaks become LF; LF and tab stay."""
+    if text.isprintable():
+        return text
+    text = LINE_BREAKS.sub("\n", text)
+    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in INVISIBLE)
+
+
+def markdown_text(value: object, limit: int = CARD_TEXT_LIMIT) -> str:
+    """Escape text for an Adaptive Card TextBlock so it shows literally, cut to ``limit``."""
+    text = visible_text(str(value))
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text.translate(MD_SPECIAL)
+
+
+def web_link(value: object) -> str | None:
+    """``value`` as an http(s) address safe inside an HTML attribute and a Markdown link
+    (quotes, brackets and spaces percent-encoded), or None for anything else: ``javascript:``,
+    ``data:``, relative paths, text, over-long values."""
+    if not isinstance(value, str):
+        return None
+    url = visible_text(value).strip()
+    if len(url) > LINK_LIMIT:
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unbalanced IPv6 bracket
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return quote(url, safe=LINK_SAFE)
+
+
+def _visible(value: object) -> object:
+    """Finalize every ``{{ }}`` output: strings lose invisible characters; markup already
+    built from such strings (macros, ``tojson``) is cleaned the same way."""
+    if isinstance(value, Markup):
+        return Markup(visible_text(str(value)))
+    if isinstance(value, str):
+        return visible_text(value)
+    return value
+
+
+def _visible_data(value: object) -> object:
+    if isinstance(value, str):
+        return visible_text(value)
+    if isinstance(value, list | tuple):
+        return [_visible_data(v) for v in value]
+    if isinstance(value, dict):
+        return {_visible_data(k): _visible_data(v) for k, v in value.items()}
+    return value
+
+
+@jinja2.pass_eval_context
+def json_value(eval_ctx: EvalContext, value: object, indent: int | None = None) -> Markup:
+    """``tojson`` of the value without invisible characters (JSON would keep them as
+    ``\\u001b`` escapes, which the card would show)."""
+    return do_tojson(eval_ctx, _visible_data(value), indent)
 
 
 def _autoescape(name: str | None) -> bool:
@@ -98,10 +174,13 @@ def environment(override_dir: Path | None = None) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        finalize=_visible,
     )
     env.filters["num"] = number
     env.filters["signed"] = signed
     env.filters["md"] = markdown_text
+    env.filters["weblink"] = web_link
+    env.filters["tojson"] = json_value
     env.filters["jtime"] = time_ja
     env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": False}
     return env
@@ -134,7 +213,7 @@ def render(env: jinja2.Environment, message: Message) -> Rendered:
                 f"{err.lineno}: {err.msg}; emit values with |tojson"
             ) from err
     return Rendered(
-        subject=" ".join(out["subject"].split()),
+        subject=" ".join(visible_text(out["subject"]).split()),
         text=out.get("txt"),
         html=out.get("html"),
         card=card,

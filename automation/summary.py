@@ -5,6 +5,8 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
+from automation.render import visible_text
+
 STATUS_JA = {
     "updated": "更新済み",
     "not_updated": "未更新",
@@ -13,12 +15,22 @@ STATUS_JA = {
 }
 
 
-CONTROL = {c: None for c in range(32) if chr(c) not in "\n\t"} | {127: None}
-
-
 def clean_terminal(text: str) -> str:
-    """Remove control characters (escape sequences, bells) from text shown in a terminal."""
-    return text.translate(CONTROL)
+    """Remove what a terminal would act on instead of showing: escape sequences' ESC,
+    bells, backspaces, carriage returns, bidi overrides, zero-width characters."""
+    return visible_text(text)
+
+
+def _one_line(value: Any) -> Any:
+    """A record with every string on one line: a line break typed into a cell or list
+    field must not start a line of its own in the summary."""
+    if isinstance(value, str):
+        return visible_text(value).replace("\t", " ").replace("\n", " ")
+    if isinstance(value, list):
+        return [_one_line(v) for v in value]
+    if isinstance(value, dict):
+        return {_one_line(k): _one_line(v) for k, v in value.items()}
+    return value
 
 
 def _num(value: object) -> str:
@@ -30,20 +42,25 @@ def _num(value: object) -> str:
 
 
 def format_summary(record: dict[str, Any], *, max_problems: int = 15) -> str:
-    """The terminal summary of any run record, with control characters removed."""
-    return clean_terminal(_format_summary(record, max_problems=max_problems))
+    """The terminal summary of any run record: one line per entry, control characters removed."""
+    if record["status"] == "failed":
+        return clean_terminal(_format_failure(record))
+    return clean_terminal(_format_summary(_one_line(record), max_problems=max_problems))
+
+
+def _format_failure(record: dict[str, Any]) -> str:
+    """What failed and what to do; the error's own lines are kept, each indented."""
+    error = record["error"]
+    lines = [f"[{record['flow']}] 失敗 ({error['kind']}: {error['action']})"]
+    lines += [f"  {line}" for line in str(error["message"]).splitlines()]
+    lines.append("  状態は変更していません。送信もしていません。")
+    return "\n".join(lines)
 
 
 def _format_summary(record: dict[str, Any], *, max_problems: int = 15) -> str:
     """Totals, changes, non-reporters, problems and where the output went."""
     lines: list[str] = []
     flow = record["flow"]
-    if record["status"] == "failed":
-        error = record["error"]
-        lines.append(f"[{flow}] 失敗 ({error['kind']}: {error['action']})")
-        lines.append(f"  {error['message']}")
-        lines.append("  状態は変更していません。送信もしていません。")
-        return "\n".join(lines)
     if record.get("kind") == "progress_collection":
         return format_progress(record)
     head = (
