@@ -73,6 +73,15 @@ def _parser() -> argparse.ArgumentParser:
         "--retry", metavar="KEY", help="queue a failed or dead message again and deliver it now"
     )
 
+    serve = sub.add_parser("serve", help="run the scheduled flows as a daemon (headless)")
+    serve.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
+    serve.add_argument(
+        "--health-port", type=int, help="serve /healthz and /metrics on this port (127.0.0.1)"
+    )
+    serve.add_argument(
+        "--health-host", default="127.0.0.1", help="address for --health-port (default 127.0.0.1)"
+    )
+
     login = sub.add_parser(
         "login", help="sign the Teams service account in once (device code) for channel posts"
     )
@@ -104,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             return _outbox(args)
         if args.command == "login":
             return _login(args.config)
+        if args.command == "serve":
+            return _serve(args)
         if args.command == "demo":
             from automation.demo import run_demo  # noqa: PLC0415  # keeps other commands light
 
@@ -126,6 +137,22 @@ def _validate(path: Path) -> int:
     flows = ", ".join(f"{f.id} ({f.kind})" for f in loaded.config.flows)
     print(f"{path}: OK; flows: {flows}; departments: {len(loaded.config.directory.departments)}")
     return EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import asyncio  # noqa: PLC0415
+
+    from automation import logs  # noqa: PLC0415
+    from automation.daemon import Daemon  # noqa: PLC0415  # the scheduler loads only here
+
+    redactor = logs.setup()
+    daemon = Daemon(
+        args.config,
+        health_port=args.health_port,
+        health_host=args.health_host,
+        redactor=redactor,
+    )
+    return asyncio.run(daemon.serve())
 
 
 def _login(path: Path) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+from automation.alerts import ALERT_FLOW, Alerts
 from automation.backends.local import (
     LocalArtefactStore,
     LocalDeliverer,
@@ -39,6 +41,9 @@ from automation.record import failed_record
 from automation.render import Rendered
 from automation.state import OutboxEntry, Store
 from automation.timeutil import JST
+
+
+LOG = logging.getLogger("automation.runs")
 
 
 @dataclass
@@ -161,9 +166,10 @@ async def _run(
     try:
         prepared = await _prepare(loaded, flow, now, store, backend, summary)
     except AutomationError as err:
-        record = failed_record(flow.id, now, err, dry_run=dry_run)
+        record = {**failed_record(flow.id, now, err, dry_run=dry_run), "run_id": run_id}
         if store is not None and run_id is not None:
             store.finish_run(run_id, "failed", clock(), record, error=err.message)
+            await _after_run(loaded, store, backend, flow.id, run_id, record, clock)
         return RunResult(record)
     rendered = prepared.rendered
 
@@ -183,7 +189,9 @@ async def _run(
         prepared.save(store, run_id, now)
         for message, body in rendered:
             store.enqueue(_entry(flow.id, run_id, message, body), now)
-    await deliver_pending(store, backend, flow.id, clock, near=prepared.near)
+    policy = loaded.config.service.outbox
+    alerts = Alerts(loaded)
+    await deliver_pending(store, backend, flow.id, clock, prepared.near, policy, alerts)
     deliveries = []
     for message, body in rendered:
         entry = store.get_entry(message.key(flow.id))
@@ -197,7 +205,36 @@ async def _run(
     store.finish_run(
         run_id, record["status"], clock(), record, report_number=prepared.report_number
     )
+    await _after_run(loaded, store, backend, flow.id, run_id, record, clock)
     return RunResult(record, prepared.plan, rendered)
+
+
+async def _after_run(
+    loaded: LoadedConfig,
+    store: Store,
+    backend: Backend,
+    flow_id: str,
+    run_id: int,
+    record: dict[str, Any],
+    clock: Callable[[], datetime],
+) -> None:
+    """Track the failure streak, log its transitions, and send admin alerts it raised."""
+    alerts = Alerts(loaded)
+    with store.transaction():
+        health, transition = alerts.run_finished(store, flow_id, run_id, record, clock())
+    if transition == "failed":
+        LOG.error(
+            "flow %s failed: %s",
+            flow_id,
+            (record.get("error") or {}).get("message", ""),
+            extra={"flow": flow_id, "event": "flow_failed"},
+        )
+    elif transition == "recovered":
+        LOG.info("flow %s recovered", flow_id, extra={"flow": flow_id, "event": "flow_recovered"})
+    if alerts.contacts:
+        await deliver_pending(
+            store, backend, ALERT_FLOW, clock, None, loaded.config.service.outbox, None
+        )
 
 
 async def _prepare(

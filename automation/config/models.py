@@ -629,6 +629,12 @@ class ServiceConfig(Model):
     alerts: tuple[Contact, ...] = Field(
         default=(), description="Admins told once when a flow starts failing and when it recovers."
     )
+    alert_after_failures: int = Field(
+        default=3,
+        ge=1,
+        description="Consecutive failed runs before the admins are alerted (one poll that "
+        "fails on a network hiccup is not worth a message).",
+    )
     outbox: OutboxPolicy = Field(default_factory=OutboxPolicy)
     reload_check_seconds: float = Field(
         default=5, gt=0, description="How often the configuration file is checked for changes."
@@ -660,6 +666,18 @@ class AppConfig(Model):
             else:
                 found += [*flow.params.secretariat, *flow.params.summary_to]
         found += self.service.alerts
+        return found
+
+    def secrets(self) -> list[str]:
+        """Every secret value in the configuration (for redaction): credentials and webhooks."""
+        found = [c.address for c in self.contacts() if c.channel == "teams_webhook"]
+        backend = self.backend
+        if isinstance(backend, GraphBackend):
+            for holder in (backend.auth, backend.service_account):
+                for name in ("client_secret", "certificate_password", "token"):
+                    value = getattr(holder, name, None)
+                    if isinstance(value, str) and value:
+                        found.append(value)
         return found
 
     def flow(self, flow_id: str) -> Flow | None:

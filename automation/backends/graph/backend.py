@@ -35,6 +35,7 @@ from automation.config.models import (
     SiteList,
 )
 from automation.errors import ConfigError, DataError
+from automation.metrics import METRICS
 from automation.ports import FetchedWorkbook, ListItem, Near
 from automation.state import OutboxEntry, Store
 from automation.timeutil import JST
@@ -65,6 +66,7 @@ class Pacer:
         """Sleep until the next call is allowed."""
         gap = self._last + self.interval - self._clock()
         if gap > 0:
+            METRICS.throttle_wait_seconds += gap
             await self._sleep(gap)
         self._last = self._clock()
 

@@ -55,7 +55,7 @@ def from_status(
         wait = f" Graph asked to wait {retry_after} s." if retry_after else ""
         return TransientError(
             f"{what}: Graph is busy or unavailable (HTTP {status}){said}.{wait} Will retry later.",
-            retry_after=_seconds(retry_after),
+            retry_after=retry_after_seconds(retry_after),
         )
     if status == 400:
         return ConfigError(
@@ -65,7 +65,7 @@ def from_status(
     return ConfigError(f"{what}: unexpected response{said}.")
 
 
-def _seconds(retry_after: str | None) -> float | None:
+def retry_after_seconds(retry_after: str | None) -> float | None:
     """Retry-After in seconds (a number, or an HTTP date), or None."""
     if not retry_after:
         return None

@@ -25,6 +25,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 from automation.backends.graph import errors
 from automation.config.models import ChannelFile, DriveFile, FileRef, GraphLimits, SiteFile
 from automation.errors import ConfigError, TransientError
+from automation.metrics import METRICS
 
 SIMPLE_UPLOAD_LIMIT = 4 * 1024 * 1024
 UPLOAD_CHUNK = 5 * 320 * 1024  # a multiple of 320 KiB, as upload sessions require
@@ -102,6 +103,27 @@ class Download:
     data: bytes | None
 
 
+class MeteredTransport(httpx.AsyncBaseTransport):
+    """Counts every HTTP exchange on the wire (retries and redirect hops included)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send through the real transport and count the outcome."""
+        response = await self.inner.handle_async_request(request)
+        METRICS.graph_requests += 1
+        if response.status_code in (429, 503):
+            METRICS.throttled_responses += 1
+            wait = errors.retry_after_seconds(response.headers.get("Retry-After"))
+            METRICS.throttle_wait_seconds += wait or 0.0
+        return response
+
+    async def aclose(self) -> None:
+        """Close the real transport."""
+        await self.inner.aclose()
+
+
 def default_scope(base_url: str) -> str:
     """The .default scope of the Graph host in ``base_url``."""
     parts = urlsplit(base_url)
@@ -129,7 +151,9 @@ class GraphGateway:
         self._retry_key = RetryHandlerOption.get_key()
         self._no_retry = RetryHandlerOption(max_retries=0, should_retry=False)
         client = httpx.AsyncClient(
-            base_url=self.base_url, transport=transport, timeout=httpx.Timeout(100, connect=30)
+            base_url=self.base_url,
+            transport=MeteredTransport(transport or httpx.AsyncHTTPTransport()),
+            timeout=httpx.Timeout(100, connect=30),
         )
         options = {self._retry_key: RetryHandlerOption(max_retries=self.limits.max_retries)}
         self._http: httpx.AsyncClient = GraphClientFactory.create_with_default_middleware(

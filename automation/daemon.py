@@ -1,0 +1,397 @@
+"""``automation serve``: the headless daemon.
+
+APScheduler 3.x's AsyncIOScheduler runs each flow on its schedule (crontab or an interval,
+Asia/Tokyo, optionally business days only). Jobs live in the state database, so after
+downtime a missed run is made up once (coalesce) if it is no later than the flow's
+misfire grace; jobs are reconciled with the configuration at start and on reload without
+dropping missed runs (an unchanged job keeps its stored next run time).
+
+An outbox worker delivers what runs left queued (retries after backoff, messages
+interrupted by a crash) under the same per-flow lock as runs. SIGTERM/SIGINT stop new
+runs and give the running one ``service.shutdown_grace_seconds`` to finish; a send still
+in flight then is abandoned safely (it stays ``sending`` and is reconciled on the next
+start). SIGHUP, or a change to the configuration files, reloads after validating; an
+invalid configuration keeps the running one and logs why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import signal
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from automation.alerts import ALERT_FLOW, Alerts
+from automation.config.loader import LoadedConfig, load_config
+from automation.config.models import Flow, Schedule
+from automation.errors import AutomationError, ConfigError, TransientError
+from automation.fiscal import is_business_day
+from automation.logs import Redactor
+from automation.metrics import METRICS
+from automation.runner import Backend, deliver_pending, flow_lock, local_backend, run_flow
+from automation.schedule import parse_cron
+from automation.state import Store
+from automation.timeutil import JST
+
+LOG = logging.getLogger("automation.daemon")
+JOBS_TABLE = "apscheduler_jobs"
+OUTBOX_EVERY_SECONDS = 15
+_CURRENT: Daemon | None = None
+
+
+async def scheduled_run(flow_id: str) -> None:
+    """The job every flow schedule runs (a module-level function, so the store can keep it)."""
+    if _CURRENT is not None:
+        await _CURRENT.run(flow_id)
+
+
+class BusinessDays(BaseTrigger):  # type: ignore[misc]  # APScheduler 3 ships no type hints
+    """Fires as ``inner`` does, but only on business days (no weekends, holidays, 12/29-1/3)."""
+
+    def __init__(self, inner: BaseTrigger) -> None:
+        self.inner = inner
+
+    def get_next_fire_time(self, previous: datetime | None, now: datetime) -> datetime | None:
+        """The inner trigger's next time, moved to the next business day where needed."""
+        fire: datetime | None = self.inner.get_next_fire_time(previous, now)
+        for _ in range(400):  # a year and more of closed days cannot happen
+            if fire is None or is_business_day(fire.astimezone(JST).date()):
+                return fire
+            day: date = fire.astimezone(JST).date() + timedelta(days=1)
+            fire = self.inner.get_next_fire_time(None, datetime.combine(day, time(0), JST))
+        return None
+
+    def __str__(self) -> str:
+        return f"business days: {self.inner}"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"version": 1, "inner": self.inner}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.inner = state["inner"]
+
+
+def trigger_of(schedule: Schedule) -> BaseTrigger:
+    """The APScheduler trigger of a flow's schedule (Asia/Tokyo)."""
+    inner: BaseTrigger
+    if schedule.every_seconds is not None:
+        inner = IntervalTrigger(seconds=schedule.every_seconds, timezone=JST)
+    else:
+        crons = [CronTrigger(timezone=JST, **parse_cron(c).fields) for c in schedule.cron]
+        if len(crons) == 1:
+            inner = crons[0]
+        else:
+            from apscheduler.triggers.combining import OrTrigger  # noqa: PLC0415
+
+            inner = OrTrigger(crons)
+    return BusinessDays(inner) if schedule.business_days_only else inner
+
+
+def _fingerprint(loaded: LoadedConfig) -> str:
+    """A digest of the configuration files, to notice edits."""
+    digest = hashlib.sha256()
+    paths = [loaded.path]
+    directory = loaded.path.parent / "directory.yaml"
+    if directory.exists():
+        paths.append(directory)
+    for path in paths:
+        with contextlib.suppress(OSError):
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+class Daemon:
+    """The scheduler, the outbox worker, reloads, signals and the health endpoint."""
+
+    def __init__(
+        self,
+        config_path: Path,
+        *,
+        health_port: int | None = None,
+        health_host: str = "127.0.0.1",
+        redactor: Redactor | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(JST),
+        backend_factory: Callable[[LoadedConfig], Backend] = local_backend,
+    ) -> None:
+        self.config_path = config_path
+        self.loaded = load_config(config_path)
+        self.health_port = health_port
+        self.health_host = health_host
+        self.redactor = redactor
+        self.clock = clock
+        self.backend_factory = backend_factory
+        self.backend = backend_factory(self.loaded)
+        self.scheduler: AsyncIOScheduler | None = None
+        self.stopping = asyncio.Event()
+        self.running: set[asyncio.Task[Any]] = set()
+        self.last: dict[str, dict[str, Any]] = {}
+        self._fingerprint = _fingerprint(self.loaded)
+        self._health_server: asyncio.base_events.Server | None = None
+        if redactor is not None:
+            redactor.update(self.loaded.config.secrets())
+
+    @property
+    def state_path(self) -> Path:
+        """The state database."""
+        return self.loaded.resolve(self.loaded.config.state.path)
+
+    # ---- lifecycle ---------------------------------------------------------------------
+    async def serve(self) -> int:
+        """Run until SIGTERM/SIGINT; return the exit code."""
+        global _CURRENT  # noqa: PLW0603  # the job store can only keep module-level callables
+        _CURRENT = self
+        Store(self.state_path).close()  # create or migrate the database first
+        self.scheduler = AsyncIOScheduler(
+            jobstores={
+                "default": SQLAlchemyJobStore(
+                    url=f"sqlite:///{self.state_path}", tablename=JOBS_TABLE
+                ),
+                "internal": MemoryJobStore(),
+            },
+            job_defaults={"coalesce": True, "max_instances": 1},
+            timezone=JST,
+        )
+        self.scheduler.start(paused=True)
+        self.reconcile()
+        self.scheduler.add_job(
+            self.outbox_pass,
+            IntervalTrigger(seconds=OUTBOX_EVERY_SECONDS, timezone=JST),
+            id="_outbox",
+            jobstore="internal",
+            next_run_time=datetime.now(JST),
+            misfire_grace_time=None,
+        )
+        self.scheduler.add_job(
+            self.check_config,
+            IntervalTrigger(seconds=self.loaded.config.service.reload_check_seconds, timezone=JST),
+            id="_reload",
+            jobstore="internal",
+            misfire_grace_time=None,
+        )
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.stopping.set)
+        loop.add_signal_handler(signal.SIGINT, self.stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload("SIGHUP")))
+        if self.health_port is not None:
+            from automation.health import start_health_server  # noqa: PLC0415
+
+            self._health_server = await start_health_server(
+                self, self.health_host, self.health_port
+            )
+        self.scheduler.resume()
+        LOG.info(
+            "serving %d scheduled flows from %s",
+            len(self.scheduled_flows()),
+            self.config_path,
+            extra={"event": "started", "count": len(self.scheduled_flows())},
+        )
+        await self.stopping.wait()
+        return await self.shutdown()
+
+    async def shutdown(self) -> int:
+        """Stop taking runs; let the running one finish within the grace time."""
+        assert self.scheduler is not None
+        LOG.info("stopping: no new runs", extra={"event": "stopping"})
+        self.scheduler.pause()
+        grace = self.loaded.config.service.shutdown_grace_seconds
+        if self.running:
+            _, pending = await asyncio.wait(set(self.running), timeout=grace)
+            for task in pending:
+                task.cancel()  # an interrupted send stays 'sending' and is reconciled at start
+            if pending:
+                LOG.warning(
+                    "abandoned %d run(s) after %.0f s; they are reconciled at the next start",
+                    len(pending),
+                    grace,
+                    extra={"event": "abandoned", "count": len(pending)},
+                )
+                await asyncio.gather(*pending, return_exceptions=True)
+        self.scheduler.shutdown(wait=False)
+        if self._health_server is not None:
+            self._health_server.close()
+        LOG.info("stopped", extra={"event": "stopped"})
+        return 0
+
+    # ---- jobs --------------------------------------------------------------------------
+    def scheduled_flows(self) -> list[Flow]:
+        """Flows that have a schedule."""
+        return [f for f in self.loaded.config.flows if f.schedule is not None]
+
+    def reconcile(self) -> None:
+        """Make the stored jobs match the configuration: add, update, remove.
+
+        An unchanged job is left alone, so a run missed while the daemon was down is still
+        due; a job whose schedule changed gets the new trigger (its next run is recomputed).
+        """
+        assert self.scheduler is not None
+        wanted = {f.id: f for f in self.scheduled_flows()}
+        for job in self.scheduler.get_jobs(jobstore="default"):
+            if job.id not in wanted:
+                self.scheduler.remove_job(job.id, jobstore="default")
+                LOG.info("removed job %s", job.id, extra={"event": "job_removed", "flow": job.id})
+        for flow_id, flow in wanted.items():
+            assert flow.schedule is not None
+            trigger = trigger_of(flow.schedule)
+            grace = flow.schedule.misfire_grace_minutes * 60 or None
+            job = self.scheduler.get_job(flow_id, jobstore="default")
+            if job is None:
+                self.scheduler.add_job(
+                    scheduled_run,
+                    trigger,
+                    id=flow_id,
+                    kwargs={"flow_id": flow_id},
+                    jobstore="default",
+                    misfire_grace_time=grace,
+                    coalesce=True,
+                    max_instances=1,
+                )
+                LOG.info(
+                    "added job %s (%s)",
+                    flow_id,
+                    trigger,
+                    extra={"event": "job_added", "flow": flow_id},
+                )
+                continue
+            if str(job.trigger) != str(trigger):
+                self.scheduler.reschedule_job(flow_id, jobstore="default", trigger=trigger)
+                LOG.info(
+                    "rescheduled %s (%s)",
+                    flow_id,
+                    trigger,
+                    extra={"event": "job_changed", "flow": flow_id},
+                )
+            if job.misfire_grace_time != grace:
+                self.scheduler.modify_job(flow_id, jobstore="default", misfire_grace_time=grace)
+
+    async def run(self, flow_id: str) -> None:
+        """One scheduled run; failures are recorded by the runner and never stop the daemon."""
+        if self.stopping.is_set():
+            return
+        task = asyncio.current_task()
+        if task is not None:
+            self.running.add(task)
+        try:
+            result = await run_flow(
+                self.loaded, flow_id, self.clock(), backend=self.backend, clock=self.clock
+            )
+        except TransientError as err:
+            LOG.info(
+                "skipped %s: %s", flow_id, err.message, extra={"event": "skipped", "flow": flow_id}
+            )
+            return
+        except AutomationError as err:  # e.g. the flow vanished in a reload
+            LOG.error(
+                "cannot run %s: %s",
+                flow_id,
+                err.message,
+                extra={"event": "run_error", "flow": flow_id},
+            )
+            return
+        finally:
+            if task is not None:
+                self.running.discard(task)
+        record = result.record
+        METRICS.runs[(flow_id, record["status"])] += 1
+        for delivery in record.get("deliveries", []):
+            METRICS.deliveries[(delivery["channel"], delivery["status"])] += 1
+        self.last[flow_id] = {
+            "status": record["status"],
+            "at": self.clock().isoformat(),
+            "report_number": record.get("report_number"),
+        }
+        LOG.debug("ran %s: %s", flow_id, record["status"], extra={"event": "ran", "flow": flow_id})
+
+    async def outbox_pass(self) -> None:
+        """Deliver what is due in every flow's outbox (and the admins' alerts)."""
+        if self.stopping.is_set() or not self.state_path.exists():
+            return
+        with Store(self.state_path) as store:
+            flows = store.flows_with_undelivered()
+            policy = self.loaded.config.service.outbox
+            for flow_id in flows:
+                try:
+                    with flow_lock(self.state_path, flow_id):
+                        dead = None if flow_id == ALERT_FLOW else Alerts(self.loaded)
+                        await deliver_pending(
+                            store, self.backend, flow_id, self.clock, None, policy, dead
+                        )
+                except TransientError:
+                    continue  # a run of that flow is delivering right now
+
+    # ---- reloads -----------------------------------------------------------------------
+    async def check_config(self) -> None:
+        """Reload when the configuration files changed."""
+        if _fingerprint(self.loaded) != self._fingerprint:
+            await self.reload("the configuration changed")
+
+    async def reload(self, why: str) -> bool:
+        """Validate the configuration again; switch to it only when it is valid."""
+        try:
+            loaded = load_config(self.config_path)
+        except ConfigError as err:
+            self._fingerprint = _fingerprint(self.loaded)
+            LOG.error(
+                "reload (%s) refused; still running the previous configuration:\n%s",
+                why,
+                err.message,
+                extra={"event": "reload_refused"},
+            )
+            return False
+        self.loaded = loaded
+        self._fingerprint = _fingerprint(loaded)
+        self.backend = self.backend_factory(loaded)
+        if self.redactor is not None:
+            self.redactor.update(loaded.config.secrets())
+        self.reconcile()
+        LOG.info("reloaded (%s)", why, extra={"event": "reloaded"})
+        return True
+
+    # ---- health ------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        """What /healthz reports."""
+        alive = self.scheduler is not None and self.scheduler.running and not self.stopping.is_set()
+        flows: dict[str, Any] = {}
+        outbox: dict[str, int] = {}
+        if self.state_path.exists():
+            with Store(self.state_path) as store:
+                outbox = store.outbox_counts()
+                stored = store.last_runs()
+        else:
+            stored = {}
+        for flow in self.scheduled_flows():
+            job = self.scheduler.get_job(flow.id) if self.scheduler is not None else None
+            last = stored.get(flow.id) or {}
+            flows[flow.id] = {
+                "last_status": last.get("status"),
+                "last_run": last.get("finished_at"),
+                "report_number": last.get("report_number"),
+                "next_run": job.next_run_time.isoformat() if job and job.next_run_time else None,
+            }
+        backlog = sum(outbox.get(s, 0) for s in ("pending", "sending", "failed", "uncertain"))
+        return {
+            "status": "ok" if alive else "stopping",
+            "scheduler": "running" if alive else "stopped",
+            "flows": flows,
+            "outbox": {**outbox, "backlog": backlog},
+        }
+
+    def metrics_text(self) -> str:
+        """What /metrics reports."""
+        outbox: dict[str, int] = {}
+        if self.state_path.exists():
+            with Store(self.state_path) as store:
+                outbox = store.outbox_counts()
+        alive = self.scheduler is not None and self.scheduler.running
+        return METRICS.render(outbox, alive)
