@@ -10,6 +10,7 @@ drives it. ``HARMLESS`` takes the same paths with ordinary text, for structural 
 
 from __future__ import annotations
 
+import random
 import re
 import unicodedata
 from datetime import date, datetime
@@ -110,6 +111,22 @@ CORPUS: dict[str, str] = {
 }
 
 HARMLESS = "通常の入力"
+
+
+def _unrepeated(length: int, alphabet: str) -> str:
+    """Long text that never repeats itself, so the workbook holding it compresses like a
+    real one rather than like a zip bomb."""
+    rng = random.Random(length)
+    return "".join(rng.choices(alphabet, k=length))
+
+
+# For cards as full as they get: many rows of long text, all of it escaped (3 bytes of
+# card per character, as with Japanese text).
+MANY_ROWS = 40
+LONG_ROW_TEXT: dict[str, str] = {
+    "long_japanese": _unrepeated(3000, "".join(map(chr, range(0x4E00, 0x4E00 + 3000)))),
+    "long_markdown": _unrepeated(3000, "\\`*_{}[]()#+-.!<>|~&\"'長入力"),
+}
 
 # Links a local list may hold in its link column.
 LINKS: dict[str, str] = {
