@@ -235,7 +235,8 @@ class Daemon:
         An unchanged job is left alone, so a run missed while the daemon was down is still
         due; a job whose schedule changed gets the new trigger (its next run is recomputed).
         """
-        assert self.scheduler is not None
+        if self.scheduler is None:
+            return  # not serving yet: serve() reconciles when it starts
         wanted = {f.id: f for f in self.scheduled_flows()}
         for job in self.scheduler.get_jobs(jobstore="default"):
             if job.id not in wanted:

@@ -1,0 +1,269 @@
+"""Specs for the daemon's schedule: Tokyo time, business days, reconciling jobs, missed runs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import pickle
+import sqlite3
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from apscheduler.triggers.cron import CronTrigger
+
+from automation.config.models import Schedule
+from automation.daemon import JOBS_TABLE, BusinessDays, Daemon, trigger_of
+from automation.health import answer
+from automation.schedule import parse_cron
+from automation.timeutil import JST
+
+CONFIG = """\
+version: 1
+state: {{path: state/db.sqlite}}
+backend: {{type: local, root: inputs, artefacts: out, deliveries: sent}}
+directory:
+  departments:
+    - name: 危機管理課
+      sheet: 危機管理課
+      contacts: [{{channel: mail, address: kiki@example.jp}}]
+flows:
+  - id: damage
+    kind: damage_rollup
+{schedule}
+    params:
+      disaster: 台風
+      workbook: book.xlsx
+      report_to: [{{channel: mail, address: bousai@example.jp}}]
+"""
+EVERY_TEN = "    schedule: {cron: '*/10 * * * *', misfire_grace_minutes: 60}"
+
+
+def fires(schedule: Schedule, after: datetime, count: int) -> list[datetime]:
+    """The next ``count`` fire times of ``schedule`` after ``after``."""
+    trigger = trigger_of(schedule)
+    times: list[datetime] = []
+    previous, now = None, after
+    for _ in range(count):
+        fire = trigger.get_next_fire_time(previous, now)
+        assert fire is not None
+        times.append(fire)
+        previous, now = fire, fire + timedelta(seconds=1)
+    return times
+
+
+def test_a_cron_schedule_fires_in_japan_time() -> None:
+    """0 9 * * * is 09:00 in Tokyo every day (Japan has no daylight saving)."""
+    days = fires(Schedule(cron=("0 9 * * *",)), datetime(2026, 3, 7, 10, tzinfo=JST), 3)
+    assert [d.isoformat() for d in days] == [
+        "2026-03-08T09:00:00+09:00",
+        "2026-03-09T09:00:00+09:00",
+        "2026-03-10T09:00:00+09:00",
+    ]
+
+
+def test_business_days_only_skips_weekends_and_holidays() -> None:
+    """From Friday 2026-11-20: the weekend and 勤労感謝の日 (Mon 11/23) are skipped."""
+    schedule = Schedule(cron=("0 9 * * *",), business_days_only=True)
+    days = fires(schedule, datetime(2026, 11, 20, 8, tzinfo=JST), 3)
+    assert [d.date().isoformat() for d in days] == ["2026-11-20", "2026-11-24", "2026-11-25"]
+
+
+def test_business_days_only_skips_the_year_end_closure() -> None:
+    """12/29 to 1/3 are closed: after 12/28 the next run is on 1/4."""
+    schedule = Schedule(cron=("0 9 * * *",), business_days_only=True)
+    days = fires(schedule, datetime(2026, 12, 28, 10, tzinfo=JST), 1)
+    assert days[0].date().isoformat() == "2027-01-04"
+
+
+def test_an_interval_on_business_days_resumes_on_the_next_business_day() -> None:
+    """Every 30 minutes on business days: after Friday 2027-01-08 comes Tuesday (成人の日 Monday)."""
+    schedule = Schedule(every_seconds=1800, business_days_only=True)
+    trigger = trigger_of(schedule)
+    friday_late = datetime(2027, 1, 8, 23, 50, tzinfo=JST)
+    fire = trigger.get_next_fire_time(None, friday_late)
+    assert fire is not None and fire.date().isoformat() == "2027-01-12"
+
+
+def test_the_business_day_trigger_survives_the_job_store() -> None:
+    """Jobs are pickled into the state database; the wrapped trigger comes back equal."""
+    trigger = BusinessDays(CronTrigger(timezone=JST, **parse_cron("0 9 * * mon-fri").fields))
+    restored = pickle.loads(pickle.dumps(trigger))
+    assert str(restored) == str(trigger)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """A folder for a configuration (no workbook needed: runs are counted, not made)."""
+    (tmp_path / "inputs").mkdir()
+    return tmp_path
+
+
+def write(workspace: Path, schedule: str) -> Path:
+    """Write the configuration with ``schedule`` under the flow."""
+    path = workspace / "automation.yaml"
+    path.write_text(CONFIG.format(schedule=schedule), encoding="utf-8")
+    return path
+
+
+class CountingDaemon(Daemon):
+    """A daemon whose scheduled runs are only counted."""
+
+    runs: list[str]
+
+    async def run(self, flow_id: str) -> None:
+        """Count the run instead of making it."""
+        self.runs.append(flow_id)
+
+
+async def serve_for(daemon: CountingDaemon, seconds: float) -> None:
+    """Serve, then stop as SIGTERM would."""
+    daemon.runs = []
+    task = asyncio.create_task(daemon.serve())
+    await asyncio.sleep(seconds)
+    daemon.stopping.set()
+    assert await task == 0
+
+
+def stored_next_run(workspace: Path, job_id: str) -> float:
+    """The next run time of a job as stored in the state database (POSIX seconds)."""
+    with sqlite3.connect(workspace / "state" / "db.sqlite") as db:
+        row = db.execute(f"SELECT next_run_time FROM {JOBS_TABLE} WHERE id = ?", (job_id,))
+        return float(row.fetchone()[0])
+
+
+def move_next_run(workspace: Path, job_id: str, when: datetime) -> None:
+    """Pretend the daemon was down since before ``when``: its job was due then."""
+    with sqlite3.connect(workspace / "state" / "db.sqlite") as db:
+        (state,) = db.execute(
+            f"SELECT job_state FROM {JOBS_TABLE} WHERE id = ?", (job_id,)
+        ).fetchone()
+        job = pickle.loads(state)
+        job["next_run_time"] = when
+        db.execute(
+            f"UPDATE {JOBS_TABLE} SET next_run_time = ?, job_state = ? WHERE id = ?",
+            (when.timestamp(), pickle.dumps(job, pickle.HIGHEST_PROTOCOL), job_id),
+        )
+
+
+@pytest.fixture
+def quiet() -> Iterator[None]:
+    """Keep the daemon's start/stop lines out of the test output."""
+    logger = logging.getLogger("automation.daemon")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    yield
+    logger.setLevel(level)
+
+
+def test_a_scheduled_flow_becomes_a_stored_job(workspace: Path, quiet: None) -> None:
+    """serve adds a job per scheduled flow to the state database."""
+    daemon = CountingDaemon(write(workspace, EVERY_TEN))
+    asyncio.run(serve_for(daemon, 0.2))
+    assert stored_next_run(workspace, "damage") > datetime.now(JST).timestamp()
+
+
+def test_after_downtime_a_flow_runs_once_to_catch_up(workspace: Path, quiet: None) -> None:
+    """Three missed ten-minute ticks within the grace give one run, not three."""
+    config = write(workspace, EVERY_TEN)
+    asyncio.run(serve_for(CountingDaemon(config), 0.2))
+    move_next_run(workspace, "damage", datetime.now(JST) - timedelta(minutes=35))
+    daemon = CountingDaemon(config)
+    asyncio.run(serve_for(daemon, 0.5))
+    assert daemon.runs == ["damage"]
+
+
+def test_a_run_missed_beyond_the_grace_is_skipped(workspace: Path, quiet: None) -> None:
+    """A tick missed by more than misfire_grace_minutes is not made up."""
+    config = write(workspace, "    schedule: {cron: '0 9 1 1 *', misfire_grace_minutes: 60}")
+    asyncio.run(serve_for(CountingDaemon(config), 0.2))
+    move_next_run(workspace, "damage", datetime(2026, 1, 1, 9, tzinfo=JST))
+    daemon = CountingDaemon(config)
+    asyncio.run(serve_for(daemon, 0.5))
+    assert daemon.runs == []
+
+
+def test_an_unchanged_job_keeps_its_missed_run_across_a_restart(
+    workspace: Path, quiet: None
+) -> None:
+    """Reconciling at start does not replace a job whose schedule did not change."""
+    config = write(workspace, EVERY_TEN)
+    asyncio.run(serve_for(CountingDaemon(config), 0.2))
+    past = datetime.now(JST) - timedelta(minutes=5)
+    move_next_run(workspace, "damage", past)
+    daemon = CountingDaemon(config)
+    asyncio.run(serve_for(daemon, 0.5))
+    assert daemon.runs == ["damage"]
+
+
+def test_a_changed_schedule_replaces_the_job(workspace: Path, quiet: None) -> None:
+    """A new cron expression gives the job the new trigger."""
+    asyncio.run(serve_for(CountingDaemon(write(workspace, EVERY_TEN)), 0.2))
+    daemon = CountingDaemon(write(workspace, "    schedule: {cron: '0 9 * * *'}"))
+    asyncio.run(serve_for(daemon, 0.2))
+    fire = datetime.fromtimestamp(stored_next_run(workspace, "damage"), JST)
+    assert (fire.hour, fire.minute) == (9, 0)
+
+
+def test_a_flow_without_a_schedule_loses_its_job(workspace: Path, quiet: None) -> None:
+    """Removing the schedule removes the stored job."""
+    asyncio.run(serve_for(CountingDaemon(write(workspace, EVERY_TEN)), 0.2))
+    asyncio.run(serve_for(CountingDaemon(write(workspace, "")), 0.2))
+    with sqlite3.connect(workspace / "state" / "db.sqlite") as db:
+        assert db.execute(f"SELECT COUNT(*) FROM {JOBS_TABLE}").fetchone()[0] == 0
+
+
+def test_a_bad_configuration_on_reload_keeps_the_running_one(
+    workspace: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An invalid edit is refused with its problems; the daemon keeps what it had."""
+    config = write(workspace, EVERY_TEN)
+    daemon = CountingDaemon(config)
+    before = daemon.loaded
+    config.write_text(config.read_text(encoding="utf-8").replace("*/10", "61"), encoding="utf-8")
+    with caplog.at_level(logging.ERROR, logger="automation.daemon"):
+        assert asyncio.run(daemon.reload("test")) is False
+    assert daemon.loaded is before
+    assert "still running the previous configuration" in caplog.text
+    assert "minute 61 is outside 0-59" in caplog.text
+
+
+def test_a_valid_edit_is_picked_up_by_the_file_check(workspace: Path, quiet: None) -> None:
+    """Editing the file is noticed by the periodic check and reloaded."""
+    config = write(workspace, EVERY_TEN)
+
+    async def edit_while_serving() -> Daemon:
+        daemon = CountingDaemon(config)
+        daemon.runs = []
+        task = asyncio.create_task(daemon.serve())
+        await asyncio.sleep(0.2)
+        config.write_text(
+            CONFIG.format(schedule="    schedule: {cron: '0 9 * * *'}"), encoding="utf-8"
+        )
+        await daemon.check_config()
+        daemon.stopping.set()
+        await task
+        return daemon
+
+    daemon = asyncio.run(edit_while_serving())
+    assert daemon.loaded.config.flows[0].schedule == Schedule(cron=("0 9 * * *",))
+
+
+def test_health_reports_the_scheduler_and_the_outbox(workspace: Path, quiet: None) -> None:
+    """/healthz says whether the scheduler runs, each flow's next run and the backlog."""
+
+    async def probe() -> tuple[int, bytes, int, bytes]:
+        daemon = CountingDaemon(write(workspace, EVERY_TEN))
+        daemon.runs = []
+        task = asyncio.create_task(daemon.serve())
+        await asyncio.sleep(0.2)
+        status, _, body = answer(daemon, "GET", "/healthz")
+        metrics_status, _, metrics = answer(daemon, "GET", "/metrics")
+        daemon.stopping.set()
+        await task
+        return status, body, metrics_status, metrics
+
+    status, body, metrics_status, metrics = asyncio.run(probe())
+    assert status == 200 and b'"scheduler": "running"' in body and b'"backlog": 0' in body
+    assert metrics_status == 200 and b"automation_up 1" in metrics
