@@ -17,6 +17,7 @@ from datetime import date, datetime
 from functools import cache
 from typing import Any
 
+from automation.alerts import Alert
 from automation.config.models import (
     Budget,
     Channel,
@@ -153,7 +154,7 @@ PROGRESS_TEMPLATES = (
     "progress_problems",
     "progress_summary",
 )
-TEMPLATES = DAMAGE_TEMPLATES + PROGRESS_TEMPLATES
+TEMPLATES = (*DAMAGE_TEMPLATES, *PROGRESS_TEMPLATES, "admin_alert")
 
 # Control characters openpyxl refuses to write; Excel stores them as _xHHHH_ escapes.
 _EXCEL_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f]")
@@ -366,9 +367,40 @@ def progress_records(text: str) -> list[dict[str, Any]]:
     ]
 
 
+def alert_messages(text: str) -> list[Message]:
+    """Admin alerts quoting ``text``: a message given up (its subject and last error) and a
+    failing flow (its error), shaped as automation.alerts builds them."""
+    alerts = [
+        Alert(
+            "メッセージを送信できませんでした（5回試行）",
+            (
+                "フロー: damage",
+                "宛先: someone@example.jp（mail）",
+                f"件名: 【{text}】被害状況 第2報",
+                f"最後のエラー: 400 Bad Request: {text}",
+            ),
+            "原因を取り除いてから `automation outbox -c 設定ファイル --retry KEY` で再送してください。",
+        ),
+        Alert(
+            "フロー damage が失敗しています",
+            (
+                "失敗が続いています: 3回",
+                "種類: data（fix_data）",
+                f"内容: シート「{text}」を読めません",
+            ),
+            "入力データ（ブック・一覧）の担当部局に修正を依頼してください。",
+        ),
+    ]
+    return [
+        Message("alert", f"alert:{i}", "admins", contact, "admin_alert", {"alert": alert})
+        for i, alert in enumerate(alerts)
+        for contact in contacts("管理者")
+    ]
+
+
 def messages(text: str, rows: int = 1) -> list[Message]:
-    """Every message both flows plan when departments type ``text`` (in ``rows`` rows)."""
-    return damage_messages(text, rows) + progress_messages(text, rows=rows)
+    """Every message both flows (and the admin alerts) send when ``text`` is typed."""
+    return damage_messages(text, rows) + progress_messages(text, rows=rows) + alert_messages(text)
 
 
 def _run_record(
