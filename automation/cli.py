@@ -141,6 +141,12 @@ def _validate(path: Path) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     import asyncio  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+
+    def stop_while_starting(signum: int, frame: object) -> None:
+        raise SystemExit(EXIT_OK)  # nothing has started yet: stopping now loses nothing
+
+    signal.signal(signal.SIGTERM, stop_while_starting)
 
     from automation import logs  # noqa: PLC0415
     from automation.daemon import Daemon  # noqa: PLC0415  # the scheduler loads only here

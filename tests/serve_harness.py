@@ -1,0 +1,243 @@
+"""Run ``automation serve`` as a subprocess against the fake Graph, and kill it at chosen points.
+
+A :class:`KillSwitch` wraps the fake's ASGI app: armed, it kills the daemon (SIGKILL) at the
+n-th request it sees, either before the fake acts on the request (nothing happened) or after
+the fake acted but before the answer leaves (the send happened; the daemon never hears of
+it). The second is the hard case for exactly-once delivery: a mail in Sent Items or a post
+in the channel whose outbox entry still says ``sending``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+
+from tests.fake_graph import FakeGraph
+
+TOKEN = "fake-graph-token"
+DRIVE = "b!crash-drive"
+BOOK = "01CRASHBOOK"
+TEAM = "00000000-0000-0000-0000-00000000a001"
+CHANNEL = "19:crash@thread.tacv2"
+MAILBOX = "bousai-automation@pref.example"
+REPORT_TO = ("bousai-1@pref.example", "bousai-2@pref.example")
+CONFIG = """\
+version: 1
+state: {{path: state/db.sqlite}}
+backend:
+  type: graph
+  base_url: {base_url}
+  auth: {{type: access_token, token: '${{FAKE_GRAPH_TOKEN}}'}}
+  mailbox: {mailbox}
+  service_account: {{type: access_token, token: '${{FAKE_GRAPH_TOKEN}}'}}
+  limits: {{mails_per_minute: 6000, webhook_posts_per_second: 100, channel_posts_per_second: 100}}
+directory:
+  departments:
+    - name: 危機管理課
+      sheet: 危機管理課
+      contacts: [{{channel: mail, address: kiki@pref.example}}]
+service:
+  outbox: {{backoff_seconds: [0.5], max_attempts: 100}}
+  shutdown_grace_seconds: {grace}
+flows:
+  - id: damage
+    kind: damage_rollup
+    schedule: {{every_seconds: 1}}
+    params:
+      disaster: 台風
+      workbook: {{drive_id: '{drive}', item_id: {book}}}
+      report_to:
+        - {{channel: mail, address: {first}}}
+        - {{channel: mail, address: {second}}}
+        - {{channel: teams_channel, address: '{team}/{channel}'}}
+"""
+
+
+def workbook(dead: int) -> bytes:
+    """A one-department workbook reporting ``dead`` 死者 in 前橋市."""
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "危機管理課"
+    sheet.append(["市町村", "死者", "軽傷者"])
+    sheet.append(["前橋市", dead, 0])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def seeded_fake() -> FakeGraph:
+    """The fake tenant: the workbook, the mailbox and the response team's channel."""
+    fake = FakeGraph(token=TOKEN)
+    fake.add_folder(DRIVE, "01CRASHFOLDER", "/General")
+    fake.add_drive_item(DRIVE, BOOK, "被害報告.xlsx", workbook(0), parent_path="/General")
+    fake.add_team_channel(TEAM, CHANNEL, "General", DRIVE, "01CRASHFOLDER")
+    fake.add_user(MAILBOX)
+    return fake
+
+
+def write_config(folder: Path, base_url: str, grace: float = 5) -> Path:
+    """The daemon's configuration for the fake at ``base_url``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "automation.yaml"
+    path.write_text(
+        CONFIG.format(
+            base_url=base_url,
+            mailbox=MAILBOX,
+            grace=grace,
+            drive=DRIVE,
+            book=BOOK,
+            first=REPORT_TO[0],
+            second=REPORT_TO[1],
+            team=TEAM,
+            channel=CHANNEL,
+        ),
+        encoding="utf-8",
+    )
+    return path
+
+
+@dataclass
+class KillSwitch:
+    """An ASGI wrapper that SIGKILLs the daemon at the n-th request once armed."""
+
+    app: Any
+    pid: int | None = None
+    countdown: int = 0
+    after_acting: bool = True
+    kills: list[str] = field(default_factory=list)
+    delay: dict[str, float] = field(default_factory=dict)  # path fragment -> seconds
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def arm(self, pid: int, nth: int, after_acting: bool) -> None:
+        """Kill ``pid`` at the ``nth`` request from now."""
+        with self._lock:
+            self.pid, self.countdown, self.after_acting = pid, nth, after_acting
+
+    def disarm(self) -> None:
+        """Kill nobody."""
+        with self._lock:
+            self.countdown = 0
+
+    def _fire(self, path: str) -> None:
+        if self.pid is not None:
+            self.kills.append(path)
+            os.kill(self.pid, signal.SIGKILL)
+            self.pid = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Forward to the fake, killing the daemon around the chosen request."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        for fragment, seconds in self.delay.items():
+            if fragment in path:
+                await asyncio.sleep(seconds)
+        with self._lock:
+            fire = False
+            if self.countdown > 0:
+                self.countdown -= 1
+                fire = self.countdown == 0
+            after = self.after_acting
+        if fire and not after:
+            self._fire(path)
+            return
+
+        async def guarded_send(message: Any) -> None:
+            if fire and message["type"] == "http.response.start":
+                self._fire(path)  # the fake acted; the answer never reaches the daemon
+            await send(message)
+
+        await self.app(scope, receive, guarded_send)
+
+
+class Daemon:
+    """One ``automation serve`` subprocess."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        env = {**os.environ, "FAKE_GRAPH_TOKEN": TOKEN}
+        self.log = log.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "automation", "serve", "-c", str(config)],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=config.parent,
+        )
+
+    @property
+    def pid(self) -> int:
+        """The process id."""
+        return self.process.pid
+
+    def alive(self) -> bool:
+        """Whether it still runs."""
+        return self.process.poll() is None
+
+    def terminate(self, timeout: float = 30) -> int:
+        """SIGTERM, then wait for the exit code."""
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=timeout)
+        self.log.close()
+        return code
+
+    def reap(self) -> int | None:
+        """Wait for a killed process."""
+        try:
+            return self.process.wait(timeout=10)
+        finally:
+            self.log.close()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()
+
+
+def mails(fake: FakeGraph, recipient: str, marker: str) -> int:
+    """Mails in Sent Items to ``recipient`` whose subject contains ``marker``."""
+    return sum(
+        1 for m in fake.sent_items(MAILBOX) if recipient in m.recipients and marker in m.subject
+    )
+
+
+def posts(fake: FakeGraph, marker: str) -> int:
+    """Channel posts whose subject contains ``marker``."""
+    return sum(
+        1 for m in fake.channels[(TEAM, CHANNEL)].messages if marker in str(m.get("subject") or "")
+    )
+
+
+def delivered(fake: FakeGraph, number: int) -> bool:
+    """Whether report ``number`` reached every recipient (at least once)."""
+    marker = f"第{number}報"
+    return all(mails(fake, r, marker) >= 1 for r in REPORT_TO) and posts(fake, marker) >= 1
+
+
+def duplicates(fake: FakeGraph, numbers: range) -> list[str]:
+    """Every (report, recipient) that got more than one copy."""
+    found = []
+    for number in numbers:
+        marker = f"第{number}報"
+        found += [f"{marker} {r}" for r in REPORT_TO if mails(fake, r, marker) > 1]
+        if posts(fake, marker) > 1:
+            found.append(f"{marker} channel")
+    return found
