@@ -167,11 +167,11 @@ class KillSwitch:
 class Daemon:
     """One ``automation serve`` subprocess."""
 
-    def __init__(self, config: Path, log: Path) -> None:
+    def __init__(self, config: Path, log: Path, extra: list[str] | None = None) -> None:
         env = {**os.environ, "FAKE_GRAPH_TOKEN": TOKEN}
         self.log = log.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "automation", "serve", "-c", str(config)],
+            [sys.executable, "-m", "automation", "serve", "-c", str(config), *(extra or [])],
             stdout=self.log,
             stderr=subprocess.STDOUT,
             env=env,
