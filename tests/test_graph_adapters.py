@@ -12,8 +12,10 @@ import pytest
 
 from automation.backends.graph.backend import Pacer, _jst, _utc_to_jst
 from automation.backends.graph.gateway import GraphGateway, StaticToken
+from automation.config.models import DriveFile
 from automation.errors import TransientError
 from automation.timeutil import JST
+from tests.fake_graph import FakeGraph
 
 
 class FakeClock:
@@ -145,3 +147,45 @@ def test_webhook_url_is_looked_up_from_the_configuration() -> None:
     )
     assert asyncio.run(deliverer.deliver(entry, {})) == "teams webhook 班"
     assert posted == [url]
+
+
+class MemoryLookups:
+    """Lookups kept in a dict, standing in for the state database."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+
+    def lookup(self, key: str) -> str | None:
+        """The remembered value."""
+        return self.values.get(key)
+
+    def remember(self, key: str, value: str, now: datetime) -> None:
+        """Keep it."""
+        self.values[key] = value
+
+    def forget(self, key: str) -> None:
+        """Drop it."""
+        self.values.pop(key, None)
+
+
+def test_a_workbook_folder_is_looked_up_once_per_installation() -> None:
+    """Uploading next to a {drive_id, item_id} workbook asks for its parent only the first time."""
+    fake = FakeGraph(token="t")
+    fake.add_drive_item("b!d", "01BOOK", "被害報告.xlsx", b"PK", parent_path="/General")
+    lookups = MemoryLookups()
+    ref = DriveFile(drive_id="b!d", item_id="01BOOK")
+
+    async def upload_twice() -> None:
+        for _ in range(2):
+            gateway = GraphGateway(
+                "https://graph.microsoft.com/v1.0",
+                StaticToken("t"),
+                transport=httpx.ASGITransport(app=fake.app),
+                lookups=lookups,
+            )
+            await gateway.upload_next_to(ref, "被害状況集計_第1報.xlsx", b"report")
+            await gateway.aclose()
+
+    asyncio.run(upload_twice())
+    assert len(fake.requests_to(r"/items/01BOOK$", "GET")) == 1
+    assert fake.file_at("b!d", "/General/被害状況集計_第1報.xlsx") is not None

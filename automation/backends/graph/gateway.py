@@ -159,7 +159,7 @@ class GraphGateway:
         self._http: httpx.AsyncClient = GraphClientFactory.create_with_default_middleware(
             client=client, options=options
         )
-        self._folders: dict[tuple[str, str], tuple[str, str]] = {}
+        self._found: dict[str, tuple[str, str]] = {}  # remembered lookups by key
         self._lookups = lookups
         self._workbook_lock = asyncio.Lock()
         self.requests = 0
@@ -247,14 +247,8 @@ class GraphGateway:
 
     async def channel_folder(self, team_id: str, channel_id: str) -> tuple[str, str]:
         """(drive id, folder item id) of a channel's files, looked up once and remembered."""
-        key = (team_id, channel_id)
-        lookup_key = f"graph:filesFolder:{team_id}/{channel_id}"
-        if key not in self._folders and self._lookups is not None:
-            stored = self._lookups.lookup(lookup_key)
-            if stored is not None:
-                drive, folder = json.loads(stored)
-                self._folders[key] = (str(drive), str(folder))
-        if key not in self._folders:
+
+        async def ask() -> tuple[str, str]:
             response = await self.request(
                 "GET",
                 f"/teams/{quote(team_id)}/channels/{quote(channel_id)}/filesFolder",
@@ -262,20 +256,36 @@ class GraphGateway:
                 permission="Files.Read.All (application) to look up a channel's folder",
             )
             item = response.json()
-            self._folders[key] = (item["parentReference"]["driveId"], item["id"])
+            return item["parentReference"]["driveId"], item["id"]
+
+        return await self._remembered(f"graph:filesFolder:{team_id}/{channel_id}", ask)
+
+    async def _remembered(
+        self, key: str, ask: Callable[[], Awaitable[tuple[str, str]]]
+    ) -> tuple[str, str]:
+        """A pair looked up once per installation: in memory, then the state, then Graph."""
+        if key not in self._found and self._lookups is not None:
+            stored = self._lookups.lookup(key)
+            if stored is not None:
+                first, second = json.loads(stored)
+                self._found[key] = (str(first), str(second))
+        if key not in self._found:
+            self._found[key] = await ask()
             if self._lookups is not None:
-                self._lookups.remember(
-                    lookup_key, json.dumps(list(self._folders[key])), datetime.now(UTC)
-                )
-        return self._folders[key]
+                self._lookups.remember(key, json.dumps(list(self._found[key])), datetime.now(UTC))
+        return self._found[key]
 
     def _forget_folder(self, ref: FileRef) -> bool:
-        """Forget a remembered channel folder (it may have moved); True if there was one."""
-        if not isinstance(ref, ChannelFile):
+        """Forget a remembered folder (it may have moved); True if there was one."""
+        if isinstance(ref, ChannelFile):
+            key = f"graph:filesFolder:{ref.team_id}/{ref.channel_id}"
+        elif isinstance(ref, DriveFile):
+            key = f"graph:parent:{ref.drive_id}/{ref.item_id}"
+        else:
             return False
         if self._lookups is not None:
-            self._lookups.forget(f"graph:filesFolder:{ref.team_id}/{ref.channel_id}")
-        return self._folders.pop((ref.team_id, ref.channel_id), None) is not None
+            self._lookups.forget(key)
+        return self._found.pop(key, None) is not None
 
     async def download_if_changed(self, ref: FileRef, etag: str | None) -> Download:
         """Download a file unless its eTag still equals ``etag`` (then one 304 request).
@@ -314,7 +324,18 @@ class GraphGateway:
     async def upload_next_to(
         self, ref: FileRef, name: str, data: bytes, conflict: str = "replace"
     ) -> str:
-        """Upload ``data`` as ``name`` into the folder of ``ref``; return its web URL."""
+        """Upload ``data`` as ``name`` into the folder of ``ref``; return its web URL.
+
+        A remembered folder that is gone is looked up again once.
+        """
+        try:
+            return await self._upload_next_to(ref, name, data, conflict)
+        except ConfigError:
+            if not self._forget_folder(ref):
+                raise
+            return await self._upload_next_to(ref, name, data, conflict)
+
+    async def _upload_next_to(self, ref: FileRef, name: str, data: bytes, conflict: str) -> str:
         parent, folder = await self._parent_path(ref)
         target = f"{parent}:/{quote(f'{folder}/{name}' if folder else name)}:"
         params = {"@microsoft.graph.conflictBehavior": conflict}
@@ -373,14 +394,21 @@ class GraphGateway:
             inner = "/".join(ref.path.strip("/").split("/")[:-1])
             return f"/sites/{quote(ref.site_id)}/drive/root", inner
         if isinstance(ref, DriveFile):
-            meta = await self.request(
-                "GET",
-                f"/drives/{quote(ref.drive_id)}/items/{quote(ref.item_id)}",
-                what="find the workbook's folder",
-                params={"$select": "parentReference"},
+
+            async def ask() -> tuple[str, str]:
+                meta = await self.request(
+                    "GET",
+                    f"/drives/{quote(ref.drive_id)}/items/{quote(ref.item_id)}",
+                    what="find the workbook's folder",
+                    params={"$select": "parentReference"},
+                )
+                parent = meta.json()["parentReference"]
+                return parent["driveId"], parent["id"]
+
+            drive, folder = await self._remembered(
+                f"graph:parent:{ref.drive_id}/{ref.item_id}", ask
             )
-            parent = meta.json()["parentReference"]
-            return f"/drives/{quote(parent['driveId'])}/items/{quote(parent['id'])}", ""
+            return f"/drives/{quote(drive)}/items/{quote(folder)}", ""
         raise ConfigError(f"the Graph backend needs a file reference, not the path {ref!r}")
 
     # lists -----------------------------------------------------------------
