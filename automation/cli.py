@@ -235,6 +235,13 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
+def clean_terminal(text: str) -> str:
+    """Text from the state database (department text in errors) made safe for a terminal."""
+    from automation.summary import clean_terminal as clean  # noqa: PLC0415
+
+    return clean(text)
+
+
 def _open_store(config_path: Path) -> tuple[LoadedConfig, Store]:
     from automation.config.loader import load_config  # noqa: PLC0415
     from automation.state import Store  # noqa: PLC0415
@@ -274,8 +281,10 @@ def _history(args: argparse.Namespace) -> int:
         number = run["report_number"] or ""
         error = (run["error"] or "").splitlines()[0][:60] if run["error"] else ""
         print(
-            f"{run['id']:>5}  {run['flow']:<18} {run['now']:<25} {run['status']:<10} {number:>3}  "
-            f"{sent:>4}  {seconds:>5}  {error}"
+            clean_terminal(
+                f"{run['id']:>5}  {run['flow']:<18} {run['now']:<25} {run['status']:<10} "
+                f"{number:>3}  {sent:>4}  {seconds:>5}  {error}"
+            )
         )
     return EXIT_OK
 
@@ -283,7 +292,7 @@ def _history(args: argparse.Namespace) -> int:
 def _outbox(args: argparse.Namespace) -> int:
     import asyncio as aio  # noqa: PLC0415
 
-    from automation.runner import deliver_pending, local_backend  # noqa: PLC0415
+    from automation.runner import deliver_pending, flow_lock, local_backend  # noqa: PLC0415
 
     loaded, store = _open_store(args.config)
     with store:
@@ -292,15 +301,17 @@ def _outbox(args: argparse.Namespace) -> int:
             if entry is None:
                 print(f"no outbox entry with key {args.retry!r}", file=sys.stderr)
                 return EXIT_CONFIG
-            store.mark(entry.key, "pending", datetime.now(JST))
-            aio.run(
-                deliver_pending(
-                    store,
-                    local_backend(loaded),
-                    entry.flow,
-                    lambda: datetime.now(JST),
+            with flow_lock(store.path, entry.flow):
+                store.mark(entry.key, "pending", datetime.now(JST))
+                aio.run(
+                    deliver_pending(
+                        store,
+                        local_backend(loaded),
+                        entry.flow,
+                        lambda: datetime.now(JST),
+                        policy=loaded.config.service.outbox,
+                    )
                 )
-            )
             entry = store.get_entry(args.retry)
             print(f"{args.retry}: {entry.status if entry else 'unknown'}")
             return EXIT_OK if entry is not None and entry.status == "sent" else EXIT_FAILED
@@ -308,8 +319,10 @@ def _outbox(args: argparse.Namespace) -> int:
     for entry in entries:
         error = f"  ({entry.last_error.splitlines()[0][:80]})" if entry.last_error else ""
         print(
-            f"[{entry.status:<7}] {entry.kind:<14} {entry.channel:<13} {entry.recipient_label:<40} "
-            f"attempts={entry.attempts} {entry.key}{error}"
+            clean_terminal(
+                f"[{entry.status:<9}] {entry.kind:<14} {entry.channel:<13} "
+                f"{entry.recipient_label:<40} attempts={entry.attempts} {entry.key}{error}"
+            )
         )
     if not entries:
         print("(empty)")
