@@ -168,7 +168,7 @@ def test_problem_renders_as_file_line_col_path_message(config_dir: Path) -> None
     assert isinstance(caught.value, ConfigValidationError)
     assert [str(p) for p in caught.value.problems] == [
         f"{path}:17:7: flows[0].params.reprot_to: unknown key 'reprot_to'; "
-        "check its spelling (see 'automation schema')"
+        "did you mean 'report_to'? rename it (see 'automation schema')"
     ]
     assert caught.value.message == str(caught.value.problems[0])
 
@@ -202,7 +202,9 @@ def test_missing_required_key_is_reported_in_its_mapping(config_dir: Path) -> No
     problem = only_problem(path)
 
     assert where(problem) == (13, 7, "flows[0].params.disaster")
-    assert problem.message == "required key is missing"
+    assert problem.message == (
+        "required key 'disaster' is missing here; add it (Disaster name, e.g. 令和8年台風第10号)"
+    )
 
 
 def test_unsupported_version_says_what_it_got(config_dir: Path) -> None:
@@ -482,9 +484,9 @@ def test_validate_prints_every_problem_and_exits_2(
     assert code == 2
     assert err.splitlines() == [
         f"{path}:17:7: flows[0].params.reprot_to: unknown key 'reprot_to'; "
-        "check its spelling (see 'automation schema')",
+        "did you mean 'report_to'? rename it (see 'automation schema')",
         f"{path}:18:24: flows[0].params.max_workbook_mb: "
-        "Input should be a valid number, unable to parse string as a number",
+        "Input should be a valid number (got 'lots'); write digits only, without units, e.g. 25",
     ]
     assert "Traceback" not in err
 

@@ -95,7 +95,8 @@ def test_a_path_is_not_a_graph_reference(tmp_path: Path) -> None:
 def test_an_incomplete_reference_names_only_its_own_form(tmp_path: Path) -> None:
     """A channel reference missing its path is reported as that, not as every other form."""
     assert problems(tmp_path, "{team_id: t, channel_id: c}") == [
-        "flows[0].params.workbook.path: required key is missing"
+        "flows[0].params.workbook.path: required key 'path' is missing here; "
+        "add it (Path inside the channel folder)"
     ]
 
 
