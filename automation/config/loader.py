@@ -822,8 +822,9 @@ def _check_templates(
             f"template folder {folder} {what}; create it with the override files, or remove "
             "templates: to use the packaged ones (a relative path starts at this file's folder)"
         ]
-    # jinja2 and the flows load only for flows that override templates: validate stays fast
-    from automation.config.templates_check import check_templates  # noqa: PLC0415
+    from automation.config.templates_check import (  # noqa: PLC0415  # jinja2: overrides only
+        check_templates,
+    )
 
     return check_templates(flow, config.directory, folder)
 

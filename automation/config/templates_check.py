@@ -17,7 +17,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -29,9 +29,12 @@ from automation.config.models import (
     DamageRollupFlow,
     DamageRollupParams,
     Directory,
+    MatrixLayout,
     ProgressCollectionFlow,
     ProgressCollectionParams,
+    RecordsLayout,
 )
+from automation.damage.workbook import Sheet, Workbook
 from automation.plan import Message
 from automation.render import PACKAGE_TEMPLATES, PARTS_BY_CHANNEL, environment
 from automation.timeutil import JST
@@ -228,50 +231,40 @@ def _damage_messages(params: DamageRollupParams, directory: Directory) -> list[M
     in between, so everyone is reminded.
     """
     from automation.damage.deadlines import next_deadline  # noqa: PLC0415  # damage flows only
-    from automation.damage.workbook import Sheet, Workbook  # noqa: PLC0415
-    from automation.flows import damage_rollup  # noqa: PLC0415
-    from automation.flows.damage_rollup import DamageInputs, DamageState  # noqa: PLC0415
+    from automation.flows import damage_rollup  # noqa: PLC0415  # damage flows only
+    from automation.flows.damage_rollup import (  # noqa: PLC0415  # damage flows only
+        DamageInputs,
+        DamagePlan,
+        DamageState,
+    )
 
     catalogue = damage_rollup.build_catalogue(params)
     departments = damage_rollup.reporting_departments(params, directory)
     towns = (params.municipalities or SAMPLE_TOWNS)[:2]
-    matrix_items = [
-        item for item in catalogue.items if catalogue.match_header([item.title]).item is item
+    titles = [
+        item.title for item in catalogue.items if catalogue.match_header([item.title]).item is item
     ][:3]
-    labelled = [item for item in catalogue.items if catalogue.match_label(item.label) is item]
-    record_item = next(
-        (i for i in labelled if i.label == "道路"), labelled[0] if labelled else None
-    )
-
-    def sheet(name: str, layout: Any, bump: int) -> Sheet:
-        if layout.type == "records":
-            statuses = (layout.statuses or ("通行止め", "規制解除"))[:2]
-            label = record_item.label if record_item else "道路"
-            rows: list[tuple[object, ...]] = [
-                (layout.type_column[0], layout.municipality_column[0], layout.status_column[0])
-            ]
-            rows += [(label, town, statuses[i % len(statuses)]) for i, town in enumerate(towns)]
-            rows += [(label, towns[0], statuses[0])] * bump
-            rows.append(("（サンプル）不明な種別", towns[0], statuses[0]))
-            return Sheet(name, tuple(rows))
-        header = (layout.key_headers[0], *(item.title for item in matrix_items))
-        samples = (
-            lambda i: 1 + i + bump,
-            lambda i: "調査中" if i else 2,
-            lambda i: "多数" if i else 3,
-        )
-        body = [
-            (town, *(samples[j](i) for j in range(len(matrix_items))))
-            for i, town in enumerate(towns)
-        ]
-        return Sheet(name, (header, *body))
+    labels = [item.label for item in catalogue.items if catalogue.match_label(item.label) is item]
+    label = "道路" if "道路" in labels or not labels else labels[0]
 
     def book(changed: bool) -> Workbook:
         sheets = {}
         for index, dept in enumerate(departments):
             layout = params.layouts.get(dept.name, params.default_layout)
-            sheets[dept.sheet or ""] = sheet(dept.sheet or "", layout, int(changed and index == 0))
+            bump = int(changed and index == 0)
+            name = dept.sheet or ""
+            sheets[name] = (
+                _records_sheet(name, layout, towns, label, bump)
+                if isinstance(layout, RecordsLayout)
+                else _matrix_sheet(name, layout, towns, titles, bump)
+            )
         return Workbook("sample.xlsx", sheets)
+
+    def run(
+        version: str, workbook: Workbook | None, state: DamageState, at: datetime
+    ) -> DamagePlan:
+        inputs = DamageInputs(version, workbook)
+        return damage_rollup.plan(params, directory, inputs, state, at, catalogue=catalogue)
 
     rule = params.deadlines
     first_at = SAMPLE_START
@@ -279,22 +272,44 @@ def _damage_messages(params: DamageRollupParams, directory: Directory) -> list[M
         since = rule.since if rule.since.tzinfo else rule.since.replace(tzinfo=JST)
         first_at = since + timedelta(minutes=10)
     later = first_at + timedelta(hours=2)
-    if rule is not None:
+    if rule is not None:  # a minute before the second deadline after report 1
         between = next_deadline(rule, first_at)
         later = next_deadline(rule, between + timedelta(minutes=1)) - timedelta(minutes=1)
-    first = damage_rollup.plan(
-        params, directory, DamageInputs("sample-1", book(False)), DamageState(), first_at,
-        catalogue=catalogue,
-    )  # fmt: skip
-    second = damage_rollup.plan(
-        params, directory, DamageInputs("sample-2", book(True)), first.state, later,
-        catalogue=catalogue,
-    )  # fmt: skip
-    quiet = damage_rollup.plan(
-        params, directory, DamageInputs("sample-1", None), first.state, later,
-        catalogue=catalogue,
-    )  # fmt: skip
+    first = run("sample-1", book(changed=False), DamageState(), first_at)
+    second = run("sample-2", book(changed=True), first.state, later)
+    quiet = run("sample-1", None, first.state, later)
     return [*second.messages, *quiet.messages, *first.messages]
+
+
+def _matrix_sheet(
+    name: str, layout: MatrixLayout, towns: Sequence[str], titles: Sequence[str], bump: int
+) -> Sheet:
+    """Rows of towns under item headers: figures, an unconfirmed cell and an unreadable one."""
+
+    def value(column: int, row: int) -> object:
+        if column == 0:
+            return 1 + row + bump
+        if row == 0:
+            return column + 1
+        return "調査中" if column == 1 else "多数"
+
+    header = (layout.key_headers[0], *titles)
+    body = [(town, *(value(c, r) for c in range(len(titles)))) for r, town in enumerate(towns)]
+    return Sheet(name, (header, *body))
+
+
+def _records_sheet(
+    name: str, layout: RecordsLayout, towns: Sequence[str], label: str, bump: int
+) -> Sheet:
+    """One incident per town in the first statuses, plus one row of an unknown kind."""
+    statuses = (layout.statuses or ("通行止め", "規制解除"))[:2]
+    rows: list[tuple[object, ...]] = [
+        (layout.type_column[0], layout.municipality_column[0], layout.status_column[0])
+    ]
+    rows += [(label, town, statuses[i % len(statuses)]) for i, town in enumerate(towns)]
+    rows += [(label, towns[0], statuses[0])] * bump
+    rows.append(("（サンプル）不明な種別", towns[0], statuses[0]))
+    return Sheet(name, tuple(rows))
 
 
 def _progress_messages(params: ProgressCollectionParams, directory: Directory) -> list[Message]:
@@ -303,9 +318,12 @@ def _progress_messages(params: ProgressCollectionParams, directory: Directory) -
     Each expected department has one incomplete, delayed entry with a budget request, and
     one entry names a department that is not in the directory.
     """
-    from automation.fiscal import business_days_after, business_days_before  # noqa: PLC0415
-    from automation.flows import progress_collection  # noqa: PLC0415
-    from automation.ports import ListItem  # noqa: PLC0415
+    from automation.fiscal import (  # noqa: PLC0415  # progress flows only
+        business_days_after,
+        business_days_before,
+    )
+    from automation.flows import progress_collection  # noqa: PLC0415  # progress flows only
+    from automation.ports import ListItem  # noqa: PLC0415  # progress flows only
 
     round_ = min(params.rounds, key=lambda r: r.deadline)
     period = progress_collection.round_period(params, round_)
