@@ -140,6 +140,7 @@ def _action(kind: str) -> str:
     return {
         "config": "設定ファイルを修正してください（`automation validate -c 設定ファイル` で確認できます）。",
         "auth": "資格情報・権限を確認してください（README「Permissions in Entra ID」、`automation doctor`）。",
-        "transient": "一時的な障害の可能性があります。続く場合は Microsoft 365 の状態とネットワークを確認してください。",
+        "transient": "一時的な障害の可能性があります。"
+        "続く場合は Microsoft 365 の状態とネットワークを確認してください。",
         "data": "入力データ（ブック・一覧）の担当部局に修正を依頼してください。",
     }.get(kind, "ログと `automation history` を確認してください。")

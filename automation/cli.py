@@ -120,14 +120,20 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_demo(args.workspace)
     except ConfigError as err:
-        print(err.message, file=sys.stderr)
+        print(_scrub(err.message), file=sys.stderr)
         return EXIT_CONFIG
     except AutomationError as err:
-        print(f"error ({err.action}): {err.message}", file=sys.stderr)
+        print(f"error ({err.action}): {_scrub(err.message)}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
     return EXIT_CONFIG  # pragma: no cover - argparse requires a command
+
+
+def _scrub(text: str) -> str:
+    from automation.redaction import scrub  # noqa: PLC0415
+
+    return scrub(text)
 
 
 def _validate(path: Path) -> int:
@@ -151,13 +157,8 @@ def _serve(args: argparse.Namespace) -> int:
     from automation import logs  # noqa: PLC0415
     from automation.daemon import Daemon  # noqa: PLC0415  # the scheduler loads only here
 
-    redactor = logs.setup()
-    daemon = Daemon(
-        args.config,
-        health_port=args.health_port,
-        health_host=args.health_host,
-        redactor=redactor,
-    )
+    logs.setup()
+    daemon = Daemon(args.config, health_port=args.health_port, health_host=args.health_host)
     return asyncio.run(daemon.serve())
 
 
@@ -218,7 +219,7 @@ def _run(args: argparse.Namespace) -> int:
         run_flow(loaded, args.flow, now, dry_run=args.dry_run, summary=args.summary)
     )
     if args.json:
-        print(json.dumps(result.record, ensure_ascii=False, indent=2))
+        print(_scrub(json.dumps(result.record, ensure_ascii=False, indent=2)))
     else:
         print(format_summary(result.record))
     if args.show:

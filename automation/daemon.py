@@ -38,7 +38,6 @@ from automation.config.loader import LoadedConfig, load_config
 from automation.config.models import Flow, Schedule
 from automation.errors import AutomationError, ConfigError, TransientError
 from automation.fiscal import is_business_day
-from automation.logs import Redactor
 from automation.metrics import METRICS
 from automation.runner import Backend, deliver_pending, flow_lock, local_backend, run_flow
 from automation.schedule import parse_cron
@@ -121,7 +120,6 @@ class Daemon:
         *,
         health_port: int | None = None,
         health_host: str = "127.0.0.1",
-        redactor: Redactor | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(JST),
         backend_factory: Callable[[LoadedConfig], Backend] = local_backend,
     ) -> None:
@@ -129,7 +127,6 @@ class Daemon:
         self.loaded = load_config(config_path)
         self.health_port = health_port
         self.health_host = health_host
-        self.redactor = redactor
         self.clock = clock
         self.backend_factory = backend_factory
         self.backend = backend_factory(self.loaded)
@@ -139,8 +136,6 @@ class Daemon:
         self.last: dict[str, dict[str, Any]] = {}
         self._fingerprint = _fingerprint(self.loaded)
         self._health_server: asyncio.base_events.Server | None = None
-        if redactor is not None:
-            redactor.update(self.loaded.config.secrets())
 
     @property
     def state_path(self) -> Path:
@@ -353,8 +348,6 @@ class Daemon:
         self.loaded = loaded
         self._fingerprint = _fingerprint(loaded)
         self.backend = self.backend_factory(loaded)
-        if self.redactor is not None:
-            self.redactor.update(loaded.config.secrets())
         self.reconcile()
         LOG.info("reloaded (%s)", why, extra={"event": "reloaded"})
         return True

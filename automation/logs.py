@@ -10,41 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from automation.redaction import REDACTOR, Redactor
+
 EXTRA_FIELDS = ("event", "flow", "key", "status", "count", "seconds")
-
-
-class Redactor(logging.Filter):
-    """Replaces every configured secret (tokens, webhook URLs) by a placeholder."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        super().__init__()
-        self.secrets: list[str] = []
-        self.update(secrets)
-
-    def update(self, secrets: Iterable[str]) -> None:
-        """Use a new set of secrets (after a reload); longest first, short ones ignored."""
-        self.secrets = sorted({s for s in secrets if len(s) >= 8}, key=len, reverse=True)
-
-    def scrub(self, text: str) -> str:
-        """``text`` with every secret replaced."""
-        for secret in self.secrets:
-            if secret in text:
-                text = text.replace(secret, "[REDACTED]")
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Redact the rendered message (and the exception) of ``record``."""
-        record.msg = self.scrub(record.getMessage())
-        record.args = None
-        if record.exc_info:
-            formatted = logging.Formatter().formatException(record.exc_info)
-            record.exc_text = self.scrub(formatted)
-            record.exc_info = None
-        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -74,7 +45,7 @@ def setup(stream: TextIO | None = None, level: int = logging.INFO) -> Redactor:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     else:
         handler.setFormatter(JsonFormatter())
-    redactor = Redactor()
+    redactor = REDACTOR
     handler.addFilter(redactor)
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import logging
+import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -41,7 +42,6 @@ from automation.record import failed_record
 from automation.render import Rendered
 from automation.state import OutboxEntry, Store
 from automation.timeutil import JST
-
 
 LOG = logging.getLogger("automation.runs")
 
@@ -128,7 +128,7 @@ def flow_lock(state_path: Path, flow_id: str) -> Iterator[None]:
     """Hold an exclusive lock for one flow, so overlapping runs never race each other."""
     lock_path = state_path.with_name(f"{state_path.name}.{flow_id}.lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a+b") as handle:
+    with os.fdopen(os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600), "r+b") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -221,7 +221,7 @@ async def _after_run(
     """Track the failure streak, log its transitions, and send admin alerts it raised."""
     alerts = Alerts(loaded)
     with store.transaction():
-        health, transition = alerts.run_finished(store, flow_id, run_id, record, clock())
+        _, transition = alerts.run_finished(store, flow_id, run_id, record, clock())
     if transition == "failed":
         LOG.error(
             "flow %s failed: %s",

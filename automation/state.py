@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from automation.errors import ConfigError
+from automation.redaction import scrub
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: initial schema
@@ -236,9 +237,9 @@ class Store:
             (
                 status,
                 finished_at.isoformat(),
-                json.dumps(record, ensure_ascii=False),
+                scrub(json.dumps(record, ensure_ascii=False)),
                 report_number,
-                error,
+                scrub(error) if error else error,
                 run_id,
             ),
         )
@@ -354,9 +355,9 @@ class Store:
                 entry.audience,
                 entry.channel,
                 entry.recipient,
-                entry.recipient_label,
-                entry.subject,
-                json.dumps(dict(entry.bodies), ensure_ascii=False),
+                scrub(entry.recipient_label),
+                scrub(entry.subject),
+                scrub(json.dumps(dict(entry.bodies), ensure_ascii=False)),
                 json.dumps(list(entry.attachments)),
                 entry.digest,
                 entry.occasion,
@@ -483,7 +484,16 @@ class Store:
             "UPDATE outbox SET status = ?, updated_at = ?, location = COALESCE(?, location), "
             "last_error = ?, attempts = attempts + ?, not_before = NULL, "
             "delivered_at = CASE WHEN ? = 'sent' THEN ? ELSE delivered_at END WHERE key = ?",
-            (status, now.isoformat(), location, error, int(attempt), status, now.isoformat(), key),
+            (
+                status,
+                now.isoformat(),
+                scrub(location) if location else location,
+                scrub(error) if error else error,
+                int(attempt),
+                status,
+                now.isoformat(),
+                key,
+            ),
         )
 
 

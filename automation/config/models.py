@@ -10,6 +10,7 @@ import hashlib
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -670,7 +671,11 @@ class AppConfig(Model):
 
     def secrets(self) -> list[str]:
         """Every secret value in the configuration (for redaction): credentials and webhooks."""
-        found = [c.address for c in self.contacts() if c.channel == "teams_webhook"]
+        found = []
+        for contact in self.contacts():
+            if contact.channel == "teams_webhook":
+                found.append(contact.address)  # the signature alone is the secret part
+                found += parse_qs(urlsplit(contact.address).query).get("sig", [])
         backend = self.backend
         if isinstance(backend, GraphBackend):
             for holder in (backend.auth, backend.service_account):

@@ -1,0 +1,58 @@
+"""One redaction layer for everything the service writes: logs, run records, the outbox,
+files, terminal output and the state database.
+
+Every configuration that loads registers its secrets (client secrets, certificate
+passwords, bearer tokens, webhook URLs) here; every writer passes its text through
+:func:`scrub`. A secret can reach a message only by accident (an exception that quotes a
+URL, a template that prints a contact's address), and this is where such an accident stops.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+PLACEHOLDER = "[REDACTED]"
+
+
+class Redactor(logging.Filter):
+    """Replaces every configured secret (tokens, webhook URLs) by a placeholder."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.secrets: list[str] = []
+        self.update(secrets)
+
+    def update(self, secrets: Iterable[str]) -> None:
+        """Use a new set of secrets (after a reload); longest first, short ones ignored."""
+        self.secrets = sorted({s for s in secrets if len(s) >= 8}, key=len, reverse=True)
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every secret replaced."""
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, PLACEHOLDER)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Redact the rendered message (and the exception) of ``record``."""
+        record.msg = self.scrub(record.getMessage())
+        record.args = None
+        if record.exc_info:
+            formatted = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = self.scrub(formatted)
+            record.exc_info = None
+        return True
+
+
+REDACTOR = Redactor()
+
+
+def register(secrets: Iterable[str]) -> None:
+    """Add secrets of a configuration just loaded (kept for the life of the process)."""
+    REDACTOR.update([*REDACTOR.secrets, *secrets])
+
+
+def scrub(text: str) -> str:
+    """``text`` with every registered secret replaced."""
+    return REDACTOR.scrub(text)
