@@ -71,18 +71,28 @@ class StaticToken:
 class CredentialToken:
     """Tokens from an azure-identity credential, cached until shortly before expiry."""
 
-    def __init__(self, credential: Any, scope: str) -> None:
+    def __init__(self, credential: Any, *scopes: str, **options: Any) -> None:
         self._credential = credential
-        self._scope = scope
+        self._scopes = scopes
+        self._options = options  # e.g. enable_cae for the delegated service account
         self._value = ""
         self._expires = 0.0
+
+    @property
+    def expires_at(self) -> float:
+        """When the cached token expires (POSIX seconds; 0 before the first token)."""
+        return self._expires
 
     async def token(self) -> str:
         """A cached token, refreshed five minutes before it expires."""
         if time.time() > self._expires - 300:
-            access = await asyncio.to_thread(self._credential.get_token, self._scope)
+            access = await asyncio.to_thread(self._get)
             self._value, self._expires = access.token, float(access.expires_on)
         return self._value
+
+    def _get(self) -> Any:
+        """Ask the credential (in a worker thread: azure-identity blocks)."""
+        return self._credential.get_token(*self._scopes, **self._options)
 
 
 @dataclass(frozen=True)
@@ -163,6 +173,7 @@ class GraphGateway:
         self._lookups = lookups
         self._workbook_lock = asyncio.Lock()
         self.requests = 0
+        self.last_date: tuple[str, datetime] | None = None  # (Date header, local time) last seen
         self.reconnect_policy = ReconnectPolicy(attempts=self.limits.max_retries + 1)
 
     async def aclose(self) -> None:
@@ -201,6 +212,8 @@ class GraphGateway:
             raise errors.from_exception(exc, what=what) from exc
         except OSError as exc:  # a socket error that escaped httpx's own mapping
             raise errors.from_exception(httpx.TransportError(str(exc)), what=what) from exc
+        if "Date" in response.headers:  # Graph's clock, for `automation doctor`
+            self.last_date = (response.headers["Date"], datetime.now(UTC))
         if response.status_code in ok:
             return response
         code, detail = errors.odata_error(response)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from automation.backends.graph.gateway import CredentialToken
 from automation.config.models import AccessTokenAccount, DeviceCodeAccount
 from automation.errors import AuthError, TransientError
 
@@ -125,28 +125,18 @@ class AccountStatus:
     problem: str | None
 
 
-class ServiceAccountToken:
+class ServiceAccountToken(CredentialToken):
     """Delegated tokens of the service account, refreshed silently, cached until near expiry."""
 
     def __init__(self, credential: Any, token_scopes: list[str]) -> None:
-        self._credential = credential
-        self._scopes = token_scopes
-        self._value = ""
-        self._expires = 0.0
-
-    async def token(self) -> str:
-        """A valid delegated token; AuthError when the account must sign in again."""
-        if time.time() > self._expires - 300:
-            access = await asyncio.to_thread(self._get)
-            self._value, self._expires = access.token, float(access.expires_on)
-        return self._value
+        super().__init__(credential, *token_scopes, enable_cae=True)
 
     def _get(self) -> Any:
         from azure.core.exceptions import ClientAuthenticationError  # noqa: PLC0415
         from azure.identity import AuthenticationRequiredError  # noqa: PLC0415
 
         try:
-            return self._credential.get_token(*self._scopes, enable_cae=True)
+            return super()._get()
         except AuthenticationRequiredError as err:
             raise AuthError(f"the Teams service account is not signed in. {LOGIN_AGAIN}") from err
         except ClientAuthenticationError as err:
@@ -213,5 +203,5 @@ def status(
         asyncio.run(tokens.token())
     except (AuthError, TransientError) as err:
         return AccountStatus(username, None, err.message)
-    expires = getattr(tokens, "_expires", 0.0)
+    expires = tokens.expires_at if isinstance(tokens, CredentialToken) else 0.0
     return AccountStatus(username, datetime.fromtimestamp(expires, UTC) if expires else None, None)
