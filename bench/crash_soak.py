@@ -1,4 +1,4 @@
-"""Soak: the SIGKILL crash test of tests/test_crash.py with many more trials (default 200).
+"""Soak: the SIGKILL crash test of tests/test_serve.py with many more trials (default 200).
 
 Each trial changes the workbook on the fake Graph, kills ``automation serve`` at a random
 request of the round (before the fake acts, or after it acted and before the answer
@@ -31,7 +31,17 @@ def main() -> int:
     args = parser.parse_args()
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_crash.py"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/test_serve.py",
+            "-k",
+            "kill_nine",
+        ],
         cwd=ROOT,
         env={**os.environ, "CRASH_TRIALS": str(args.trials)},
         capture_output=True,

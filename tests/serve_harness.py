@@ -169,6 +169,8 @@ class Daemon:
 
     def __init__(self, config: Path, log: Path, extra: list[str] | None = None) -> None:
         env = {**os.environ, "FAKE_GRAPH_TOKEN": TOKEN}
+        self.log_path = log
+        self.starts_before = self._starts()
         self.log = log.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "automation", "serve", "-c", str(config), *(extra or [])],
@@ -187,8 +189,19 @@ class Daemon:
         """Whether it still runs."""
         return self.process.poll() is None
 
+    def _starts(self) -> int:
+        """How many daemons have logged that they serve (into the shared log)."""
+        if not self.log_path.exists():
+            return 0
+        return self.log_path.read_text(encoding="utf-8", errors="replace").count('"started"')
+
+    def ready(self, timeout: float = 30) -> bool:
+        """Wait until this daemon serves (its signal handlers are in place)."""
+        return wait_for(lambda: self._starts() > self.starts_before, timeout)
+
     def terminate(self, timeout: float = 30) -> int:
-        """SIGTERM, then wait for the exit code."""
+        """SIGTERM once it serves, then wait for the exit code."""
+        self.ready()
         self.process.send_signal(signal.SIGTERM)
         code = self.process.wait(timeout=timeout)
         self.log.close()
