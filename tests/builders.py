@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
 
 from openpyxl import Workbook
 
@@ -35,3 +37,15 @@ def sheet(rows: Rows, merges: Sequence[str] = (), name: str = "部局") -> Sheet
     """A parsed sheet, exactly as the flow would see it after a round trip through .xlsx."""
     data = xlsx_bytes({name: rows}, {name: merges})
     return parse_workbook(data, "test.xlsx", max_bytes=10**8).sheets[name]
+
+
+def fire_times(trigger: Any, after: datetime, count: int) -> list[datetime]:
+    """The next ``count`` fire times of an APScheduler trigger after ``after``."""
+    times: list[datetime] = []
+    previous, now = None, after
+    for _ in range(count):
+        fire = trigger.get_next_fire_time(previous, now)
+        assert fire is not None
+        times.append(fire)
+        previous, now = fire, fire + timedelta(seconds=1)
+    return times

@@ -18,6 +18,7 @@ from automation.daemon import JOBS_TABLE, BusinessDays, Daemon, trigger_of
 from automation.health import answer
 from automation.schedule import parse_cron
 from automation.timeutil import JST
+from tests.builders import fire_times
 
 CONFIG = """\
 version: 1
@@ -42,15 +43,7 @@ EVERY_TEN = "    schedule: {cron: '*/10 * * * *', misfire_grace_minutes: 60}"
 
 def fires(schedule: Schedule, after: datetime, count: int) -> list[datetime]:
     """The next ``count`` fire times of ``schedule`` after ``after``."""
-    trigger = trigger_of(schedule)
-    times: list[datetime] = []
-    previous, now = None, after
-    for _ in range(count):
-        fire = trigger.get_next_fire_time(previous, now)
-        assert fire is not None
-        times.append(fire)
-        previous, now = fire, fire + timedelta(seconds=1)
-    return times
+    return fire_times(trigger_of(schedule), after, count)
 
 
 def test_a_cron_schedule_fires_in_japan_time() -> None:

@@ -10,6 +10,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from automation.schedule import parse_cron
 from automation.timeutil import JST
+from tests.builders import fire_times
 
 TUESDAY_10 = datetime(2026, 12, 1, 10, 0, tzinfo=JST)
 
@@ -17,15 +18,7 @@ TUESDAY_10 = datetime(2026, 12, 1, 10, 0, tzinfo=JST)
 def fires(expression: str, count: int = 3) -> list[datetime]:
     """The next ``count`` fire times of ``expression`` after Tuesday 2026-12-01 10:00 JST."""
     trigger = CronTrigger(timezone=JST, **parse_cron(expression).fields)
-    times: list[datetime] = []
-    previous = None
-    now = TUESDAY_10
-    for _ in range(count):
-        fire = trigger.get_next_fire_time(previous, now)
-        assert fire is not None
-        times.append(fire)
-        previous, now = fire, fire + timedelta(seconds=1)
-    return times
+    return fire_times(trigger, TUESDAY_10, count)
 
 
 @pytest.mark.parametrize("expression", ["0 9 * * 0", "0 9 * * 7", "0 9 * * sun"])
