@@ -83,6 +83,12 @@ def _number(field: str, part: str, expression: str) -> int:
     if field == "day_of_week" and part in WEEKDAYS:
         return WEEKDAYS.index(part)
     if not part.isdigit():
+        names = {"month": MONTHS, "day_of_week": WEEKDAYS}.get(field)
+        if names is not None:
+            raise ValueError(
+                f"cron {expression!r}: {shown} {part!r} is neither a number nor one of "
+                f"{', '.join(names)}; {EXAMPLE}"
+            )
         raise ValueError(f"cron {expression!r}: {shown} {part!r} is not a number; {EXAMPLE}")
     value = int(part)
     low, high = RANGES.get(field, (0, 7))

@@ -69,6 +69,10 @@ def test_steps_and_lists_are_read() -> None:
         ("*/0 * * * *", "cron '*/0 * * * *': minute step /0 must be at least 1"),
         ("0 9 31-1 * *", "cron '0 9 31-1 * *': day range '31-1' runs backwards"),
         ("0 nine * * *", "cron '0 nine * * *': hour 'nine' is not a number"),
+        (
+            "0 9 * * fry",
+            "cron '0 9 * * fry': weekday 'fry' is neither a number nor one of sun, mon, tue",
+        ),
     ],
 )
 def test_an_unreadable_expression_says_what_and_how(expression: str, message: str) -> None:
