@@ -81,6 +81,7 @@ flows:
   - id: typhoon_damage
     kind: damage_rollup
     description: 台風第10号 被害状況の集約（3時間ごとの締切）
+    schedule: {{cron: "* * * * *"}}          # automation serve: poll every minute
     params:
       disaster: {disaster}
       workbook: {workbook}
@@ -103,6 +104,7 @@ flows:
   - id: dx_progress
     kind: progress_collection
     description: DX推進計画 令和8年度上期の進捗報告の督促とまとめ
+    schedule: {{cron: "0 9 * * *", business_days_only: true}}
     params:
       programme: 群馬県DX推進計画
       list: {progress_list}

@@ -152,7 +152,7 @@ def test_broken_config_exits_2_with_positions(workspace: Path) -> None:
     result = cli("validate", "-c", str(config), check=False)
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        f"{config}:18:7: flows[0].params.reprot_to: unknown key 'reprot_to'; "
+        f"{config}:19:7: flows[0].params.reprot_to: unknown key 'reprot_to'; "
         "did you mean 'report_to'? rename it (see 'automation schema')",
     ]
     assert "Traceback" not in result.stderr
