@@ -3,7 +3,8 @@
 The rules (DESIGN.md §4): full-width digits and commas are fine, a unit written in the
 cell is fine when it is the column's unit, a dash or なし means zero, a blank means "not
 reported" (never zero), 未確認/調査中 is kept as a flag, decimals only where the unit
-allows. Everything else is a problem carrying the raw value and a fix in Japanese.
+allows, a formula saved without its result is a problem (formulas are never evaluated).
+Everything else is a problem carrying the raw value and a fix in Japanese.
 ``read_cell`` never raises.
 """
 
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+
+from automation.damage.workbook import Uncalculated
 
 MAX_VALUE = Decimal(10) ** 12
 
@@ -87,10 +90,16 @@ Reading = Amount | Blank | Unconfirmed | Problem
 
 BLANK = Blank()
 
+FIX_UNCALCULATED = "Excel で開いて保存し直すか、値を直接入力してください。"
 FIX_NUMBER = (
     "数字で入力してください（全角・半角どちらでも可）。"
     "不明な場合は「未確認」、被害がない場合は「0」または「-」と入力してください。"
 )
+
+
+def uncalculated(raw: Uncalculated) -> Problem:
+    """A formula saved without its result: never evaluated here, so never counted."""
+    return Problem(raw.shown, "数式の計算結果が保存されていません", FIX_UNCALCULATED)
 
 
 def read_cell(raw: object, unit: str, decimals: bool) -> Reading:
@@ -118,6 +127,8 @@ def _safe(raw: object, unit: str, decimals: bool) -> Reading:
 def _read(raw: object, unit: str, decimals: bool) -> Reading:
     if raw is None:
         return BLANK
+    if isinstance(raw, Uncalculated):
+        return uncalculated(raw)
     if isinstance(raw, bool):
         return Problem(
             str(raw).upper(), "TRUE/FALSE が入力されています", "数値を入力してください。"

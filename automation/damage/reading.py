@@ -15,9 +15,9 @@ from decimal import Decimal
 
 from automation.config.models import MatrixLayout, RecordsLayout
 from automation.damage.catalogue import Catalogue, Item
-from automation.damage.cells import Amount, Problem, Unconfirmed, read_cell
+from automation.damage.cells import Amount, Problem, Unconfirmed, read_cell, uncalculated
 from automation.damage.text import normalize
-from automation.damage.workbook import Sheet, address
+from automation.damage.workbook import Sheet, Uncalculated, address
 
 HEADER_SCAN_ROWS = 40
 MAX_HEADER_DEPTH = 3
@@ -83,6 +83,17 @@ def _unreadable(reading: SheetReading, where: str, message: str) -> SheetReading
 
 def _text(value: object) -> str:
     return "" if value is None else str(value).strip()
+
+
+def _formula_problem(department: str, where: str, column: str, value: Uncalculated) -> CellProblem:
+    """A key cell (municipality, type, status) whose formula has no saved result."""
+    problem = uncalculated(value)
+    return CellProblem(
+        department,
+        where,
+        problem.raw,
+        f"{column}: {problem.reason}。この行は集計されません。{problem.fix}",
+    )
 
 
 def _is_total(text: str) -> bool:
@@ -180,7 +191,12 @@ def read_matrix(
         )
     seen_rows: dict[str, str] = {}
     for row in range(key_row + depth, sheet.bottom):
-        name = _text(sheet.value(row, key_col))
+        key_value = sheet.value(row, key_col)
+        if isinstance(key_value, Uncalculated):
+            where = f"{sheet.name}!{address(row, key_col)}"
+            reading.problems.append(_formula_problem(department, where, "市町村名", key_value))
+            continue
+        name = _text(key_value)
         values = sheet.row(row)
         cells = [(col, item, values[col] if col < len(values) else None) for col, item in columns]
         if not name:
@@ -347,6 +363,18 @@ def read_records(
         if _is_note(first):
             break
         if _is_total(kind) or _is_total(first):
+            continue
+        formulas = [
+            _formula_problem(department, f"{sheet.name}!{address(row, col)}", label, value)
+            for col, label in (
+                (type_col, layout.type_column[0]),
+                (muni_col, layout.municipality_column[0]),
+                (status_col, layout.status_column[0]),
+            )
+            if col is not None and isinstance(value := sheet.value(row, col), Uncalculated)
+        ]
+        if formulas:
+            reading.problems.extend(formulas)
             continue
         where = f"{sheet.name}!{address(row, type_col)}"
         item = catalogue.match_label(kind) if kind else None
