@@ -71,11 +71,12 @@ def test_business_days_only_skips_the_year_end_closure() -> None:
 
 
 def test_an_interval_on_business_days_resumes_on_the_next_business_day() -> None:
-    """Every 30 minutes on business days: after Friday 2027-01-08 comes Tuesday (成人の日 Monday)."""
+    """Every 30 minutes on business days: from Saturday 2027-01-09 the next run is Tuesday
+    (成人の日 is the Monday)."""
     schedule = Schedule(every_seconds=1800, business_days_only=True)
     trigger = trigger_of(schedule)
-    friday_late = datetime(2027, 1, 8, 23, 50, tzinfo=JST)
-    fire = trigger.get_next_fire_time(None, friday_late)
+    saturday = datetime(2027, 1, 9, 10, 0, tzinfo=JST)
+    fire = trigger.get_next_fire_time(None, saturday)
     assert fire is not None and fire.date().isoformat() == "2027-01-12"
 
 
