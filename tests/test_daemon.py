@@ -71,8 +71,7 @@ def test_business_days_only_skips_the_year_end_closure() -> None:
 
 
 def test_an_interval_on_business_days_resumes_on_the_next_business_day() -> None:
-    """Every 30 minutes on business days: from Saturday 2027-01-09 the next run is Tuesday
-    (成人の日 is the Monday)."""
+    """Every 30 minutes on business days: after Saturday 1/9 comes Tuesday (Monday is 成人の日)."""
     schedule = Schedule(every_seconds=1800, business_days_only=True)
     trigger = trigger_of(schedule)
     saturday = datetime(2027, 1, 9, 10, 0, tzinfo=JST)
