@@ -87,6 +87,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     login.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
 
+    doctor = sub.add_parser(
+        "doctor", help="check a Graph set-up: token, permissions, sign-in, clock (read-only)"
+    )
+    doctor.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
+    doctor.add_argument(
+        "--send-test",
+        metavar="ADDRESS",
+        help="also send one test mail to ADDRESS (Mail.Send cannot be checked otherwise)",
+    )
+    doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
+
     demo = sub.add_parser("demo", help="generate a demo workspace and run two report rounds")
     demo.add_argument(
         "--workspace",
@@ -115,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             return _login(args.config)
         if args.command == "serve":
             return _serve(args)
+        if args.command == "doctor":
+            return _doctor(args)
         if args.command == "demo":
             from automation.demo import run_demo  # noqa: PLC0415  # keeps other commands light
 
@@ -190,6 +203,12 @@ def _login(path: Path) -> int:
         "that the sign-in expired."
     )
     return EXIT_OK
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from automation.doctor import run_doctor  # noqa: PLC0415  # talks to Graph: loads it only here
+
+    return run_doctor(args.config, send_test=args.send_test, out=sys.stdout, as_json=args.json)
 
 
 def _schema() -> int:

@@ -1,0 +1,1012 @@
+"""``automation doctor``: check a Graph set-up with read-only probes, one row per check.
+
+In order: the configuration is valid; the app's credential obtains a token; every
+configured workbook, list, mailbox, Teams channel and webhook is reachable with the
+permissions granted; the Teams service account's cached sign-in works, and until when;
+the local clock agrees with Graph's. Nothing is sent unless ``--send-test ADDRESS`` asks
+for one test mail to that address. A failing row says what was found, which permission or
+grant is missing, the fix, and the README point to read.
+
+Access tokens are opaque to clients in principle; when one is a readable JWT its
+``roles`` / ``scp`` claims only sharpen the hints (consented or not), never a verdict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import time
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any, Literal, TextIO
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from automation.backends.graph import service_account
+from automation.backends.graph.backend import token_source
+from automation.backends.graph.gateway import GraphGateway, TokenSource
+from automation.config.loader import ConfigValidationError, LoadedConfig, load_config
+from automation.config.models import (
+    AccessTokenAccount,
+    AccessTokenAuth,
+    CertificateAuth,
+    ChannelFile,
+    ClientSecretAuth,
+    Contact,
+    DamageRollupFlow,
+    DriveFile,
+    GraphBackend,
+    GraphLimits,
+    ManagedIdentityAuth,
+    SiteFile,
+    SiteList,
+)
+from automation.errors import AutomationError, ConfigError
+from automation.summary import clean_terminal
+from automation.timeutil import JST
+
+README = "README.md#permissions-in-entra-id"
+SEE_CREDENTIAL = f"{README} (Register the app, Credential)"
+SEE_SITES = f"{README} (Sites.Selected)"
+SEE_FILES = f"{README} (Files.Read.All)"
+SEE_MAIL = f"{README} (Mail.Send)"
+SEE_TEAMS = f"{README} (Teams)"
+SKEW_LIMIT = timedelta(minutes=5)
+PROBED = (200, 202, 401, 403, 404)  # answers each probe explains; others raise mapped errors
+WORKFLOW_HOSTS = (  # Teams Workflows webhooks: Logic Apps and Power Automate hosts
+    "logic.azure.com",
+    "logic.azure.us",
+    "logic.azure.cn",
+    "api.powerplatform.com",
+    "powerautomate.com",
+    "flow.microsoft.com",
+)
+RETIRED_HOSTS = ("webhook.office.com",)  # Office 365 connector webhooks, retired
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+AADSTS_HINTS = {
+    "AADSTS90002": "the tenant was not found: check tenant_id (Directory (tenant) ID)",
+    "AADSTS900023": "the tenant id is malformed: check tenant_id (Directory (tenant) ID)",
+    "AADSTS700016": "the app is not registered in that tenant: check client_id "
+    "(Application (client) ID) and tenant_id",
+    "AADSTS7000215": "the client secret is wrong: give the secret's Value, not its Secret ID",
+    "AADSTS7000222": "the client secret has expired: add a new one under Certificates & secrets",
+    "AADSTS700027": "the certificate is not accepted: upload its public part under "
+    "Certificates & secrets, or replace an expired one",
+    "AADSTS700024": "the sign-in was outside its valid time: the local clock is off "
+    "(see the clock row)",
+}
+
+Result = Literal["OK", "FAIL", "SKIP"]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One check: what was checked, on what, the verdict, and what to do about a failure."""
+
+    check: str
+    target: str
+    result: Result
+    detail: str
+    fix: str = ""
+    see: str = ""
+
+
+@dataclass(frozen=True)
+class Hint:
+    """What a refused probe means: what is missing, the fix, and the README point."""
+
+    detail: str
+    fix: str
+    see: str
+
+
+GatewayFactory = Callable[[str, TokenSource, GraphLimits], GraphGateway]
+TokenFactory = Callable[[GraphBackend, Path], TokenSource]
+
+
+def default_gateway(base_url: str, tokens: TokenSource, limits: GraphLimits) -> GraphGateway:
+    """A gateway on the real network (no remembered lookups: every probe asks Graph)."""
+    return GraphGateway(base_url, tokens, limits=limits)
+
+
+def default_tokens(backend: GraphBackend, base_dir: Path) -> TokenSource:
+    """The app-only credential chosen in ``backend.auth``."""
+    return token_source(backend.auth, backend.base_url, base_dir)
+
+
+def run_doctor(
+    loaded_or_path: LoadedConfig | Path,
+    *,
+    send_test: str | None,
+    out: TextIO,
+    gateway_factory: GatewayFactory = default_gateway,
+    token_factory: TokenFactory = default_tokens,
+    as_json: bool = False,
+) -> int:
+    """Run every check, print the rows; 0 all passed, 1 a check failed, 2 invalid config."""
+    rows = check(
+        loaded_or_path,
+        send_test=send_test,
+        gateway_factory=gateway_factory,
+        token_factory=token_factory,
+    )
+    out.write(
+        json.dumps([asdict(r) for r in rows], ensure_ascii=False, indent=2) + "\n"
+        if as_json
+        else format_table(rows)
+    )
+    if rows[0].result == "FAIL":
+        return 2
+    return 1 if any(r.result == "FAIL" for r in rows) else 0
+
+
+def check(
+    loaded_or_path: LoadedConfig | Path,
+    *,
+    send_test: str | None,
+    gateway_factory: GatewayFactory = default_gateway,
+    token_factory: TokenFactory = default_tokens,
+) -> list[Row]:
+    """The rows, in order; the first is the configuration's (checks stop if it fails)."""
+    if isinstance(loaded_or_path, LoadedConfig):
+        loaded = loaded_or_path
+    else:
+        try:
+            loaded = load_config(loaded_or_path)
+        except ConfigError as err:
+            problems = err.problems if isinstance(err, ConfigValidationError) else [err.message]
+            return [
+                Row(
+                    "config",
+                    str(loaded_or_path),
+                    "FAIL",
+                    "\n".join(str(p) for p in problems),
+                    "fix each problem at its line, then run `automation validate -c FILE`",
+                )
+            ]
+    backend = loaded.config.backend
+    if not isinstance(backend, GraphBackend):
+        return [
+            Row(
+                "config",
+                str(loaded.path),
+                "OK",
+                "local backend: nothing in Microsoft 365 to check",
+            )
+        ]
+    flows = len(loaded.config.flows)
+    first = Row(
+        "config",
+        str(loaded.path),
+        "OK",
+        f"graph backend at {backend.base_url}; {flows} flow{'s' if flows != 1 else ''}",
+    )
+    return [
+        first,
+        *asyncio.run(_Doctor(loaded, backend, gateway_factory).rows(send_test, token_factory)),
+    ]
+
+
+# ---- the checks ------------------------------------------------------------------------------
+
+
+class _Doctor:
+    """The Graph checks of one configuration."""
+
+    def __init__(
+        self, loaded: LoadedConfig, backend: GraphBackend, gateway_factory: GatewayFactory
+    ) -> None:
+        self.loaded = loaded
+        self.backend = backend
+        self.gateway_factory = gateway_factory
+        self.contacts = loaded.config.contacts()
+        self.roles: frozenset[str] | None = None  # application permissions in the app token
+        self.client_id = _client_id(backend)
+        self.dates: list[tuple[str, datetime]] = []  # (Graph's Date header, local time then)
+        self.delegated_tokens: TokenSource | None = None  # the service account's
+        self.has_token = False  # the app's credential gave a token (even an expired one)
+
+    async def rows(self, send_test: str | None, token_factory: TokenFactory) -> list[Row]:
+        tokens = token_factory(self.backend, self.loaded.base_dir)
+        credential = await self._credential(tokens)
+        rows = [credential]
+        app = self.gateway_factory(self.backend.base_url, tokens, self.backend.limits)
+        account = self.backend.service_account
+        state_dir = self.loaded.resolve(self.loaded.config.state.path).parent
+        delegated = None
+        try:
+            if not self.has_token:
+                rows += [
+                    Row(
+                        r.check,
+                        r.target,
+                        "SKIP",
+                        "not checked: the app has no token (see the credential row)",
+                    )
+                    for r in self._app_targets(send_test)
+                ]
+            else:
+                rows += await self._app_probes(app, send_test)
+            signed_in = None
+            if account is not None:
+                signed_in = await asyncio.to_thread(
+                    service_account.status, account, self.backend.base_url, state_dir
+                )
+                self.delegated_tokens = service_account.account_tokens(
+                    account, self.backend.base_url, state_dir
+                )
+                delegated = self.gateway_factory(
+                    self.backend.base_url, self.delegated_tokens, self.backend.limits
+                )
+            rows += await self._channels(delegated, signed_in)
+            rows += [_webhook_row(c) for c in _unique(self.contacts, "teams_webhook")]
+            rows.append(self._account_row(account, signed_in))
+            rows.append(await self._clock_row(app))
+        finally:
+            await app.aclose()
+            if delegated is not None:
+                await delegated.aclose()
+        return rows
+
+    # credential ---------------------------------------------------------------------------
+    async def _credential(self, tokens: TokenSource) -> Row:
+        auth = self.backend.auth
+        ids = _ids(auth)
+        started = time.perf_counter()
+        try:
+            token = await tokens.token()
+        except Exception as err:  # azure-identity raises many types; all are reported
+            found = _one_line(f"{type(err).__name__}: {err}")
+            return Row(
+                "credential",
+                auth.type,
+                "FAIL",
+                f"{ids}no token: {found}",
+                _credential_fix(auth, found),
+                SEE_CREDENTIAL,
+            )
+        seconds = time.perf_counter() - started
+        self.has_token = True
+        claims = token_claims(token)
+        if claims is not None and isinstance(claims.get("roles"), list):
+            self.roles = frozenset(str(r) for r in claims["roles"])
+        self.client_id = str((claims or {}).get("appid") or self.client_id)
+        if isinstance(auth, AccessTokenAuth):
+            got = "a fixed token from backend.auth.token; Graph checks it in the probes below"
+        else:
+            got = f"token in {seconds:.2f} s"
+        if claims is None:
+            return Row("credential", auth.type, "OK", f"{ids}{got}")
+        expired = _expired(claims)
+        if expired:
+            return Row(
+                "credential",
+                auth.type,
+                "FAIL",
+                f"{ids}the token expired at {expired}",
+                "give a fresh token in backend.auth.token (its variable)",
+                SEE_CREDENTIAL,
+            )
+        if "roles" not in claims and "scp" not in claims:
+            return Row(
+                "credential",
+                auth.type,
+                "FAIL",
+                f"{ids}{got}, but it carries no permission (no roles claim): none is consented",
+                "in the app registration: API permissions → add the application permissions "
+                "→ Grant admin consent",
+                SEE_CREDENTIAL,
+            )
+        if self.roles is None:
+            granted = f"delegated permissions: {claims['scp']}"
+        else:
+            granted = f"application permissions: {', '.join(sorted(self.roles)) or 'none'}"
+        return Row("credential", auth.type, "OK", f"{ids}{got}; {granted}")
+
+    # app-only probes ----------------------------------------------------------------------
+    def _app_targets(self, send_test: str | None) -> list[Row]:
+        """The rows the app's token is needed for (as SKIPs, when there is none)."""
+        rows = [
+            Row("workbook", _workbook_target(ids, ref), "SKIP", "")
+            for ids, ref in self._workbooks()
+        ]
+        rows += [
+            Row("list", f"{ids}: list {ref.list_id}", "SKIP", "") for ids, ref in self._lists()
+        ]
+        mailbox = self.backend.mailbox
+        if mailbox and (_unique(self.contacts, "mail") or send_test):
+            rows.append(Row("mailbox", mailbox, "SKIP", ""))
+            rows.append(Row("mail send", send_test or mailbox, "SKIP", ""))
+        return rows
+
+    async def _app_probes(self, app: GraphGateway, send_test: str | None) -> list[Row]:
+        rows = [await self._workbook(app, ids, ref) for ids, ref in self._workbooks()]
+        rows += [await self._list(app, ids, ref) for ids, ref in self._lists()]
+        mailbox = self.backend.mailbox
+        if mailbox and (_unique(self.contacts, "mail") or send_test):
+            rows.append(await self._sent_items(app, mailbox))
+            rows.append(await self._mail_send(app, mailbox, send_test))
+        elif send_test:
+            rows.append(
+                Row(
+                    "mail send",
+                    send_test,
+                    "FAIL",
+                    "--send-test needs backend.mailbox, which is not set",
+                    "set backend.mailbox to the mailbox (UPN) that sends mail",
+                    SEE_MAIL,
+                )
+            )
+        return rows
+
+    def _workbooks(self) -> list[tuple[str, DriveFile | ChannelFile | SiteFile]]:
+        found: dict[DriveFile | ChannelFile | SiteFile, list[str]] = {}
+        for flow in self.loaded.config.flows:
+            ref = flow.params.workbook if isinstance(flow, DamageRollupFlow) else None
+            if isinstance(ref, DriveFile | ChannelFile | SiteFile):
+                found.setdefault(ref, []).append(flow.id)
+        return [(", ".join(ids), ref) for ref, ids in found.items()]
+
+    def _lists(self) -> list[tuple[str, SiteList]]:
+        found: dict[SiteList, list[str]] = {}
+        for flow in self.loaded.config.flows:
+            ref = None if isinstance(flow, DamageRollupFlow) else flow.params.list
+            if isinstance(ref, SiteList):
+                found.setdefault(ref, []).append(flow.id)
+        return [(", ".join(ids), ref) for ref, ids in found.items()]
+
+    async def _get(
+        self,
+        gateway: GraphGateway,
+        path: str,
+        what: str,
+        params: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """One read-only GET; 401/403/404 come back for the caller to explain."""
+        try:
+            return await gateway.request("GET", path, what=what, ok=PROBED, params=params)
+        finally:
+            self._saw(gateway)
+
+    def _saw(self, gateway: GraphGateway) -> None:
+        if gateway.last_date is not None:
+            self.dates.append(gateway.last_date)
+
+    async def _workbook(
+        self, app: GraphGateway, flows: str, ref: DriveFile | ChannelFile | SiteFile
+    ) -> Row:
+        target = _workbook_target(flows, ref)
+        select = {"$select": "id,name,eTag,size"}
+        try:
+            if isinstance(ref, ChannelFile):
+                folder = await self._get(
+                    app,
+                    f"/teams/{quote(ref.team_id)}/channels/{quote(ref.channel_id)}/filesFolder",
+                    f"find the files folder of channel {ref.channel_id}",
+                )
+                if folder.status_code != 200:
+                    return _refused("workbook", target, folder, self._folder_hints(ref))
+                parent = folder.json()
+                drive, item = parent["parentReference"]["driveId"], parent["id"]
+                site = parent["parentReference"].get("siteId")
+                path = f"/drives/{quote(drive)}/items/{quote(item)}:/{quote(ref.path.strip('/'))}:"
+                missing = (
+                    f"no file {ref.path} in the channel's files folder "
+                    f"({_one_line(str(parent.get('name', '')))})",
+                    "check params.workbook.path (a path inside the channel's folder)",
+                )
+            elif isinstance(ref, SiteFile):
+                site = ref.site_id
+                path = f"/sites/{quote(ref.site_id)}/drive/root:/{quote(ref.path.strip('/'))}:"
+                missing = (
+                    f"no file {ref.path} in the default library of site {ref.site_id}",
+                    "check params.workbook.site_id and path",
+                )
+            else:
+                site = None
+                path = f"/drives/{quote(ref.drive_id)}/items/{quote(ref.item_id)}"
+                missing = (
+                    f"no item {ref.item_id} in drive {ref.drive_id}",
+                    "check params.workbook.drive_id and item_id",
+                )
+            response = await self._get(app, path, "read the workbook's metadata", select)
+        except AutomationError as err:
+            return _error_row("workbook", target, err)
+        if response.status_code == 200:
+            item = response.json()
+            return Row(
+                "workbook",
+                target,
+                "OK",
+                f"{_one_line(str(item.get('name', '')))}, {_size(item.get('size'))}: readable "
+                "(the merged workbook's upload needs the site's write role; not probed)",
+            )
+        hints = {
+            401: self._app_401(),
+            403: self._site_hint(site, "write", "the workbook"),
+            404: Hint(
+                missing[0],
+                f"{missing[1]}; if the ids are right, the app may lack the grant on its site",
+                SEE_SITES,
+            ),
+        }
+        return _refused("workbook", target, response, hints)
+
+    def _folder_hints(self, ref: ChannelFile) -> dict[int, Hint]:
+        return {
+            401: self._app_401(),
+            403: Hint(
+                "access denied to the channel's files folder: looking it up needs "
+                "Files.Read.All (application), which Sites.Selected does not cover",
+                "consent Files.Read.All in API permissions (Grant admin consent), or address "
+                "the workbook by {site_id, path} or {drive_id, item_id} instead",
+                SEE_FILES,
+            ),
+            404: Hint(
+                f"team {ref.team_id} or channel {ref.channel_id} not found",
+                "check params.workbook.team_id and channel_id (Teams: the channel's ⋯ → "
+                "Get link to channel: groupId= is the team id, the channel id starts with 19:)",
+                SEE_FILES,
+            ),
+        }
+
+    async def _list(self, app: GraphGateway, flows: str, ref: SiteList) -> Row:
+        target = f"{flows}: list {ref.list_id}"
+        try:
+            response = await self._get(
+                app,
+                f"/sites/{quote(ref.site_id)}/lists/{quote(ref.list_id)}/columns",
+                f"read the columns of list {ref.list_id}",
+                {"$select": "name,displayName"},
+            )
+        except AutomationError as err:
+            return _error_row("list", target, err)
+        if response.status_code == 200:
+            count = len(response.json().get("value", []))
+            return Row("list", target, "OK", f"{count} columns readable (Sites.Selected, read)")
+        hints = {
+            401: self._app_401(),
+            403: self._site_hint(ref.site_id, "read", "the list"),
+            404: Hint(
+                f"no list {ref.list_id} on site {ref.site_id}",
+                "check params.list.site_id and list_id; if they are right, the app may lack "
+                "the grant on the site",
+                SEE_SITES,
+            ),
+        }
+        return _refused("list", target, response, hints)
+
+    async def _sent_items(self, app: GraphGateway, mailbox: str) -> Row:
+        try:
+            response = await self._get(
+                app,
+                f"/users/{quote(mailbox)}/mailFolders/SentItems/messages",
+                f"read Sent Items of {mailbox}",
+                {"$top": "1", "$select": "id"},
+            )
+        except AutomationError as err:
+            return _error_row("mailbox", mailbox, err)
+        if response.status_code == 200:
+            return Row(
+                "mailbox",
+                mailbox,
+                "OK",
+                "Sent Items readable (Mail.Read): a send interrupted by a crash can be checked",
+            )
+        hints = {
+            401: self._app_401(),
+            403: Hint(
+                f"access denied to Sent Items of {mailbox}: checking for an interrupted send "
+                "before resending needs Mail.Read on this mailbox",
+                "in Exchange Online PowerShell: New-ManagementRoleAssignment -App "
+                f'{self.client_id} -Role "Application Mail.Read" -CustomResourceScope '
+                "<the scope used for Mail.Send> (Mail.ReadBasic lacks extended properties); "
+                "changes can take an hour or two",
+                SEE_MAIL,
+            ),
+            404: Hint(
+                f"no mailbox {mailbox}",
+                "check backend.mailbox (the UPN or primary address of the sending mailbox)",
+                SEE_MAIL,
+            ),
+        }
+        return _refused("mailbox", mailbox, response, hints)
+
+    async def _mail_send(self, app: GraphGateway, mailbox: str, send_test: str | None) -> Row:
+        if send_test is None:
+            return Row(
+                "mail send",
+                mailbox,
+                "SKIP",
+                "Mail.Send cannot be checked without sending a mail",
+                "run again with --send-test YOUR-ADDRESS to send one test mail; "
+                "Test-ServicePrincipalAuthorization in Exchange Online PowerShell shows the grant",
+                SEE_MAIL,
+            )
+        sent = datetime.now(JST).strftime("%Y-%m-%d %H:%M")
+        message = {
+            "subject": "automation doctor: 送信テスト (test mail)",
+            "body": {
+                "contentType": "Text",
+                "content": f"automation doctor の送信テストです（{sent} JST、{mailbox} から）。"
+                "返信は不要です。\nA test mail from `automation doctor`; no reply needed.",
+            },
+            "toRecipients": [{"emailAddress": {"address": send_test}}],
+        }
+        try:
+            response = await app.request(
+                "POST",
+                f"/users/{quote(mailbox)}/sendMail",
+                what=f"send a test mail as {mailbox}",
+                permission=f"Mail.Send (application) for the mailbox {mailbox}",
+                ok=PROBED,
+                retry=False,  # a send is never repeated blindly
+                json={"message": message},
+            )
+        except AutomationError as err:
+            return _error_row("mail send", send_test, err)
+        finally:
+            self._saw(app)
+        if response.status_code in (200, 202):
+            return Row(
+                "mail send",
+                send_test,
+                "OK",
+                f"one test mail sent from {mailbox} (Graph accepted it); check that it arrives",
+            )
+        hints = {
+            401: self._app_401(),
+            403: Hint(
+                f"Mail.Send is not granted for the mailbox {mailbox}",
+                f"in Exchange Online PowerShell: New-ManagementRoleAssignment -App {self.client_id} "
+                '-Role "Application Mail.Send" -CustomResourceScope <a scope holding the '
+                "mailbox>, then Test-ServicePrincipalAuthorization; changes can take an hour or two",
+                SEE_MAIL,
+            ),
+            404: Hint(f"no mailbox {mailbox}", "check backend.mailbox", SEE_MAIL),
+        }
+        return _refused("mail send", send_test, response, hints)
+
+    def _site_hint(self, site: str | None, role: str, what: str) -> Hint:
+        """A 403 under Sites.Selected: not consented, or consented but the site not granted."""
+        grant = (
+            f"POST /sites/{site or '{site-id}'}/permissions with "
+            f'{{"roles": ["{role}"], "grantedTo": [{{"application": {{"id": "{self.client_id}"}}}}]}}'
+        )
+        where = f"site {site}" if site else "the site holding it"
+        if self.roles is not None and "Sites.Selected" in self.roles:
+            return Hint(
+                f"access denied to {what}: Sites.Selected is consented but {where} is not granted",
+                f"a SharePoint administrator grants it (needs Sites.FullControl.All): {grant}",
+                SEE_SITES,
+            )
+        if self.roles is not None:
+            return Hint(
+                f"access denied to {what}: the token carries no Sites.Selected",
+                "consent Sites.Selected (application) in API permissions (Grant admin consent), "
+                f"then grant {where}: {grant}",
+                SEE_SITES,
+            )
+        return Hint(
+            f"access denied to {what}: the app lacks Sites.Selected ({role}) on {where}",
+            "Sites.Selected needs admin consent in API permissions and a grant on the site "
+            f"(consent alone gives no access): {grant}",
+            SEE_SITES,
+        )
+
+    def _app_401(self) -> Hint:
+        auth = self.backend.auth
+        if isinstance(auth, AccessTokenAuth):
+            fix = "backend.auth.token is expired or for another tenant or host; give a fresh one"
+        else:
+            fix = _credential_fix(auth, "")
+        return Hint("the app's token was rejected", fix, SEE_CREDENTIAL)
+
+    # Teams --------------------------------------------------------------------------------
+    async def _channels(
+        self, delegated: GraphGateway | None, signed_in: service_account.AccountStatus | None
+    ) -> list[Row]:
+        rows = []
+        for contact in _unique(self.contacts, "teams_channel"):
+            target = contact.name or contact.address.partition("/")[2]
+            if delegated is None:
+                rows.append(
+                    Row(
+                        "channel",
+                        target,
+                        "FAIL",
+                        "teams_channel contacts need backend.service_account, which is not set",
+                        "add service_account: {type: device_code, tenant_id, client_id} and "
+                        "run `automation login`",
+                        SEE_TEAMS,
+                    )
+                )
+            elif signed_in is not None and signed_in.problem:
+                rows.append(
+                    Row(
+                        "channel",
+                        target,
+                        "SKIP",
+                        "not checked: the service account has no token (see its row)",
+                    )
+                )
+            else:
+                rows.append(await self._channel(delegated, contact, target, signed_in))
+        return rows
+
+    async def _channel(
+        self,
+        delegated: GraphGateway,
+        contact: Contact,
+        target: str,
+        signed_in: service_account.AccountStatus | None,
+    ) -> Row:
+        team, _, channel = contact.address.partition("/")
+        who = (signed_in.username if signed_in else None) or "the service account"
+        try:
+            token = await self.delegated_tokens.token() if self.delegated_tokens else ""
+            scopes = _scopes(token_claims(token))
+            response = await self._get(
+                delegated,
+                f"/teams/{quote(team)}/channels/{quote(channel)}/messages",
+                f"read the newest message of channel {channel}",
+                {"$top": "1"},
+            )
+        except AutomationError as err:
+            return _error_row("channel", target, err)
+        if response.status_code == 200:
+            if scopes is not None and "ChannelMessage.Send" not in scopes:
+                return Row(
+                    "channel",
+                    target,
+                    "FAIL",
+                    f"readable as {who}, but the token lacks the delegated ChannelMessage.Send: "
+                    "posts would be refused",
+                    "add ChannelMessage.Send (delegated) in API permissions, grant consent, "
+                    "then run `automation login` again",
+                    SEE_TEAMS,
+                )
+            return Row(
+                "channel",
+                target,
+                "OK",
+                f"newest message readable as {who} (ChannelMessage.Read.All); posting is not tried",
+            )
+        login = f"run `automation login -c {self.loaded.path}` again as the service's user"
+        if scopes is not None and "ChannelMessage.Read.All" not in scopes:
+            denied = Hint(
+                "access denied: the service account's token lacks the delegated "
+                "ChannelMessage.Read.All (finding an interrupted post after a crash needs it)",
+                f"add it in API permissions (Delegated), grant admin consent, then {login}",
+                SEE_TEAMS,
+            )
+        else:
+            denied = Hint(
+                f"access denied: {who} is not a member of team {team}, or the delegated "
+                "ChannelMessage.Read.All has no admin consent",
+                f"add {who} to the team, and grant admin consent for ChannelMessage.Read.All",
+                SEE_TEAMS,
+            )
+        hints = {
+            401: Hint("the service account's token was rejected", login, SEE_TEAMS),
+            403: denied,
+            404: Hint(
+                f"team {team} or channel {channel} not found",
+                "check the contact's address TEAM_ID/CHANNEL_ID (Teams: the channel's ⋯ → "
+                "Get link to channel: groupId= is the team id)",
+                SEE_TEAMS,
+            ),
+        }
+        return _refused("channel", target, response, hints)
+
+    def _account_row(
+        self,
+        account: object,
+        signed_in: service_account.AccountStatus | None,
+    ) -> Row:
+        if account is None or signed_in is None:
+            return Row(
+                "service account",
+                "-",
+                "SKIP",
+                "no backend.service_account (needed only for teams_channel contacts)",
+            )
+        if isinstance(account, AccessTokenAccount):
+            return Row(
+                "service account",
+                "access_token",
+                "OK",
+                "a fixed delegated token from the configuration; the channel probes check it",
+            )
+        target = signed_in.username or f"client {getattr(account, 'client_id', '?')}"
+        if signed_in.problem:
+            return Row(
+                "service account",
+                target,
+                "FAIL",
+                _one_line(signed_in.problem),
+                f"run `automation login -c {self.loaded.path}` on the server as the user the "
+                "service runs as",
+                SEE_TEAMS,
+            )
+        until = (
+            f"; access token valid until {signed_in.expires_at.astimezone(JST):%Y-%m-%d %H:%M} JST"
+            if signed_in.expires_at
+            else ""
+        )
+        return Row(
+            "service account",
+            target,
+            "OK",
+            f"cached sign-in works{until} (refreshed silently; the sign-in ends after 90 days "
+            "unused, a password reset or an admin revoking sessions)",
+        )
+
+    # clock --------------------------------------------------------------------------------
+    async def _clock_row(self, app: GraphGateway) -> Row:
+        host = urlsplit(self.backend.base_url).netloc
+        if not self.dates:  # no probe answered: ask anonymously (401 carries a Date too)
+            with contextlib.suppress(AutomationError):  # no answer: not checked, below
+                await app.request(
+                    "GET", "/organization", what="read Graph's clock", ok=PROBED, auth=False
+                )
+            self._saw(app)
+        if not self.dates:
+            return Row("clock", host, "SKIP", "no Graph response carried a Date header")
+        header, local = self.dates[-1]
+        try:
+            graph = parsedate_to_datetime(header)
+        except (TypeError, ValueError):
+            return Row("clock", host, "SKIP", f"Graph's Date header is unreadable: {header!r}")
+        skew = local - graph
+        off = _duration(abs(skew))
+        side = "ahead of" if skew > timedelta(0) else "behind"
+        if abs(skew) < timedelta(seconds=2):  # the Date header counts whole seconds
+            return Row("clock", host, "OK", "local clock agrees with Graph's (to the second)")
+        if abs(skew) <= SKEW_LIMIT:
+            return Row("clock", host, "OK", f"local clock {off} {side} Graph's (within 5 minutes)")
+        return Row(
+            "clock",
+            host,
+            "FAIL",
+            f"local clock is {off} {side} Graph's (Date: {_one_line(header)}); more than 5 "
+            "minutes off, sign-ins and tokens are rejected",
+            "turn on time synchronisation: `timedatectl set-ntp true` (systemd-timesyncd or "
+            "chrony), then `timedatectl status` should say System clock synchronized: yes",
+        )
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+
+def token_claims(token: str) -> dict[str, Any] | None:
+    """The claims of a JWT access token (unverified, for hints only), or None if opaque."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:  # binascii.Error and JSONDecodeError are ValueErrors
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
+def _scopes(claims: dict[str, Any] | None) -> frozenset[str] | None:
+    """Delegated permissions (``scp``) of a token, if it is readable."""
+    if claims is None or not isinstance(claims.get("scp"), str):
+        return None
+    return frozenset(claims["scp"].split())
+
+
+def _expired(claims: Mapping[str, Any]) -> str | None:
+    """When a token expired (JST), if it has."""
+    exp = claims.get("exp")
+    if not isinstance(exp, int | float) or exp > time.time():
+        return None
+    return f"{datetime.fromtimestamp(exp, JST):%Y-%m-%d %H:%M} JST"
+
+
+def _ids(auth: object) -> str:
+    """``tenant X, client Y: `` for credentials that name them."""
+    if isinstance(auth, CertificateAuth | ClientSecretAuth):
+        return f"tenant {auth.tenant_id}, client {auth.client_id}: "
+    if isinstance(auth, ManagedIdentityAuth):
+        return f"managed identity {auth.client_id or '(system-assigned)'}: "
+    return ""
+
+
+def _client_id(backend: GraphBackend) -> str:
+    client = getattr(backend.auth, "client_id", None)
+    return str(client) if client else "<the app's client id>"
+
+
+def _credential_fix(auth: object, found: str) -> str:
+    """What to check for a credential that got no token (or whose token was rejected)."""
+    hints = [
+        hint for code, hint in AADSTS_HINTS.items() if f"{code}:" in found or f"{code} " in found
+    ]
+    ids = (
+        "check backend.auth.tenant_id (Directory (tenant) ID) and client_id (Application "
+        "(client) ID) in Entra admin center → App registrations"
+    )
+    if isinstance(auth, CertificateAuth):
+        general = (
+            f"{ids}; the file {auth.certificate_path} must hold the private key, and its "
+            "certificate must be uploaded under Certificates & secrets and not expired"
+        )
+    elif isinstance(auth, ClientSecretAuth):
+        general = f"{ids}; the secret must be the Value of a secret that has not expired"
+    elif isinstance(auth, ManagedIdentityAuth):
+        general = (
+            "a managed identity works only on Azure with the identity assigned to this host "
+            "(check client_id of a user-assigned one); elsewhere use certificate auth"
+        )
+    else:
+        general = "backend.auth.token must be a current token for this tenant and Graph host"
+    return "; ".join([*hints, general])
+
+
+def _refused(check: str, target: str, response: httpx.Response, hints: Mapping[int, Hint]) -> Row:
+    """A FAIL row for a 401/403/404 answer: the hint, then what Graph said."""
+    hint = hints.get(response.status_code)
+    said = _graph_said(response)
+    if hint is None:
+        return Row(check, target, "FAIL", f"unexpected answer ({said})")
+    return Row(check, target, "FAIL", f"{hint.detail} ({said})", hint.fix, hint.see)
+
+
+def _graph_said(response: httpx.Response) -> str:
+    from automation.backends.graph.errors import odata_error  # noqa: PLC0415  # small, local use
+
+    code, message = odata_error(response)
+    text = f"HTTP {response.status_code}" + (f" {code}" if code else "")
+    return _one_line(f"{text}: {message}" if message else text)
+
+
+def _error_row(check: str, target: str, err: AutomationError) -> Row:
+    """A FAIL row for a failure the gateway mapped (throttling, network, unexpected status)."""
+    return Row(check, target, "FAIL", _one_line(err.message), err.action)
+
+
+def _webhook_row(contact: Contact) -> Row:
+    """Only the URL's form is checked (a post would appear in the channel); never shown."""
+    target = contact.label
+    parts = urlsplit(contact.address)
+    host = (parts.hostname or "").lower()
+    see = SEE_TEAMS
+    if host in LOOPBACK:
+        return Row("webhook", target, "OK", f"a loopback test server ({host}); not posted")
+    if parts.scheme != "https":
+        return Row(
+            "webhook",
+            target,
+            "FAIL",
+            f"the URL is {parts.scheme or 'not a URL'}, expected https (the URL carries its key)",
+            "copy the https URL from the workflow's trigger in Teams (Workflows → "
+            "Post to a channel when a webhook request is received)",
+            see,
+        )
+    if any(host == h or host.endswith("." + h) for h in RETIRED_HOSTS):
+        return Row(
+            "webhook",
+            target,
+            "FAIL",
+            f"{host} is an Office 365 connector webhook, which Microsoft retires",
+            "create a Teams Workflows webhook (channel → Workflows → Post to a channel when a "
+            "webhook request is received) and use its URL",
+            see,
+        )
+    if not any(host == h or host.endswith("." + h) for h in WORKFLOW_HOSTS):
+        return Row(
+            "webhook",
+            target,
+            "FAIL",
+            f"{host} is not a Teams Workflows host (expected …logic.azure.com or "
+            "…api.powerplatform.com)",
+            "copy the URL from the workflow's trigger in Teams (Workflows → Post to a channel "
+            "when a webhook request is received)",
+            see,
+        )
+    return Row("webhook", target, "OK", f"https on {host} (Teams Workflows); not posted")
+
+
+def _unique(contacts: Iterable[Contact], channel: str) -> list[Contact]:
+    """Contacts of one channel, one per address (first name wins)."""
+    seen: dict[str, Contact] = {}
+    for contact in contacts:
+        if contact.channel == channel:
+            seen.setdefault(contact.address, contact)
+    return list(seen.values())
+
+
+def _workbook_target(flows: str, ref: DriveFile | ChannelFile | SiteFile) -> str:
+    if isinstance(ref, ChannelFile | SiteFile):
+        return f"{flows}: {ref.path.strip('/').rsplit('/', 1)[-1]}"
+    return f"{flows}: item {ref.item_id}"
+
+
+def _size(value: object) -> str:
+    if not isinstance(value, int):
+        return "size unknown"
+    return f"{value / 1024:.0f} KB" if value >= 1024 else f"{value} bytes"
+
+
+def _duration(delta: timedelta) -> str:
+    seconds = round(delta.total_seconds())
+    minutes, seconds = divmod(seconds, 60)
+    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    """Text from Graph or an exception on one line, safe for a terminal, cut to ``limit``."""
+    flat = " ".join(clean_terminal(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+# ---- output ----------------------------------------------------------------------------------
+
+
+def _display_width(text: str) -> int:
+    """Terminal columns of ``text``: full-width characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - _display_width(text))
+
+
+def _cut(text: str, width: int) -> str:
+    """``text`` cut to ``width`` terminal columns with an ellipsis in the middle."""
+    if _display_width(text) <= width:
+        return text
+    head, tail = "", ""
+    for ch in text:
+        if _display_width(head + ch) > width // 2:
+            break
+        head += ch
+    for ch in reversed(text):
+        if _display_width(head + "…" + ch + tail) > width:
+            break
+        tail = ch + tail
+    return head + "…" + tail
+
+
+def format_table(rows: Sequence[Row], target_width: int = 44) -> str:
+    """The rows as a terminal table; a failure's fix and README point on lines of their own."""
+    checks = max(_display_width(r.check) for r in [*rows, Row("check", "", "OK", "")])
+    targets = min(
+        target_width, max(_display_width(r.target) for r in [*rows, Row("", "target", "OK", "")])
+    )
+    indent = " " * (checks + targets + 6 + 6)
+
+    def line(check: str, target: str, result: str, detail: str) -> str:
+        return (
+            f"{_pad(check, checks)}  {_pad(_cut(target, targets), targets)}  {result:<6}  {detail}"
+        )
+
+    out = [line("check", "target", "result", "detail")]
+    for row in rows:
+        details = row.detail.splitlines() or [""]
+        out.append(line(row.check, row.target, row.result, details[0]))
+        extra = details[1:]
+        if row.fix:
+            extra.append(f"{'fix' if row.result == 'FAIL' else 'to check'}: {row.fix}")
+        if row.see:
+            extra.append(f"see: {row.see}")
+        out += [indent + text for text in extra]
+    failed = sum(r.result == "FAIL" for r in rows)
+    passed = sum(r.result == "OK" for r in rows)
+    skipped = sum(r.result == "SKIP" for r in rows)
+    out.append("")
+    out.append(
+        f"{failed} failed, {passed} passed, {skipped} skipped"
+        + ("; fix the failures and run `automation doctor` again" if failed else "")
+    )
+    return "\n".join(clean_terminal(text).rstrip() for text in out) + "\n"
