@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import hashlib
 import logging
+import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -98,16 +100,40 @@ def trigger_of(schedule: Schedule) -> BaseTrigger:
     return BusinessDays(inner) if schedule.business_days_only else inner
 
 
+@contextlib.contextmanager
+def serve_lock(state_path: Path) -> Iterator[None]:
+    """One daemon per state database: a second one would run every job twice."""
+    lock_path = state_path.with_name(f"{state_path.name}.serve.lock")
+    with os.fdopen(os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600), "r+b") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(
+                f"another automation serve already uses the state database {state_path} "
+                f"(lock {lock_path}); stop it first, or give this configuration its own "
+                "state.path"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _fingerprint(loaded: LoadedConfig) -> str:
-    """A digest of the configuration files, to notice edits."""
+    """A digest of the configuration files, to notice edits.
+
+    The configuration, every YAML file beside it (the directory file may have any name) and
+    every template override folder of its flows.
+    """
     digest = hashlib.sha256()
-    paths = [loaded.path]
-    directory = loaded.path.parent / "directory.yaml"
-    if directory.exists():
-        paths.append(directory)
-    for path in paths:
+    folder = loaded.path.parent
+    paths = {loaded.path, *folder.glob("*.yaml"), *folder.glob("*.yml")}
+    for flow in loaded.config.flows:
+        if flow.params.templates is not None:
+            paths.update(loaded.resolve(flow.params.templates).glob("*.j2"))
+    for path in sorted(paths):
         with contextlib.suppress(OSError):
-            digest.update(path.read_bytes())
+            digest.update(str(path).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 
@@ -148,6 +174,10 @@ class Daemon:
         global _CURRENT  # noqa: PLW0603  # the job store can only keep module-level callables
         _CURRENT = self
         Store(self.state_path).close()  # create or migrate the database first
+        with serve_lock(self.state_path):
+            return await self._serve()
+
+    async def _serve(self) -> int:
         self.scheduler = AsyncIOScheduler(
             jobstores={
                 "default": SQLAlchemyJobStore(

@@ -15,6 +15,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from automation.config.models import Schedule
 from automation.daemon import JOBS_TABLE, BusinessDays, Daemon, trigger_of
+from automation.errors import ConfigError
 from automation.health import answer
 from automation.schedule import parse_cron
 from automation.timeutil import JST
@@ -260,3 +261,24 @@ def test_health_reports_the_scheduler_and_the_outbox(workspace: Path, quiet: Non
     status, body, metrics_status, metrics = asyncio.run(probe())
     assert status == 200 and b'"scheduler": "running"' in body and b'"backlog": 0' in body
     assert metrics_status == 200 and b"automation_up 1" in metrics
+
+
+def test_a_second_daemon_on_the_same_state_is_refused(workspace: Path, quiet: None) -> None:
+    """Two daemons on one state database would run each job twice: the second one stops."""
+    config = write(workspace, EVERY_TEN)
+
+    async def two() -> str:
+        first = CountingDaemon(config)
+        first.runs = []
+        task = asyncio.create_task(first.serve())
+        await asyncio.sleep(0.2)
+        try:
+            await CountingDaemon(config).serve()
+        except ConfigError as err:
+            return err.message
+        finally:
+            first.stopping.set()
+            await task
+        return ""
+
+    assert asyncio.run(two()).startswith("another automation serve already uses the state database")
