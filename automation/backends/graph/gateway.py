@@ -28,7 +28,7 @@ from automation.errors import ConfigError, TransientError
 from automation.metrics import METRICS
 
 SIMPLE_UPLOAD_LIMIT = 4 * 1024 * 1024
-UPLOAD_CHUNK = 5 * 320 * 1024  # a multiple of 320 KiB, as upload sessions require
+UPLOAD_CHUNK = 32 * 320 * 1024  # 10 MiB: a multiple of 320 KiB under 60 MiB, as sessions require
 READ = "Sites.Selected (read) on the site"
 WRITE = "Sites.Selected (write) on the site"
 
