@@ -87,18 +87,18 @@ def cell(rng: random.Random) -> object:
     return "多数"
 
 
-def generate(folder: Path, sheets: int, rows: int, columns: int, seed: int = 1) -> Path:
-    """Write a workbook and configuration into ``folder``; return the configuration path."""
+def department_names(sheets: int) -> list[str]:
+    """The generated departments (one sheet each): 部局001, 部局002, ..."""
+    return [f"部局{s + 1:03d}" for s in range(sheets)]
+
+
+def write_workbook(path: Path, sheets: int, rows: int, columns: int, seed: int = 1) -> None:
+    """A damage workbook: per department a title, a header, ``rows`` rows, a total and a note."""
     from openpyxl import Workbook  # noqa: PLC0415
 
     rng = random.Random(seed)
     book = Workbook(write_only=True)
-    departments = []
-    for s in range(sheets):
-        name = f"部局{s + 1:03d}"
-        departments.append(
-            f"    - {{name: {name}, sheet: {name}, contacts: [{{channel: mail, address: d{s}@example.jp}}]}}"
-        )
+    for name in department_names(sheets):
         ws = book.create_sheet(name)
         ws.append([f"{name} 被害状況報告"])
         ws.append([])
@@ -113,8 +113,17 @@ def generate(folder: Path, sheets: int, rows: int, columns: int, seed: int = 1) 
         ws.append(["計", *total])
         ws.append([])
         ws.append(["※ 注記"])
-    (folder / "inputs").mkdir(parents=True, exist_ok=True)
-    book.save(folder / "inputs" / "book.xlsx")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    book.save(path)
+
+
+def generate(folder: Path, sheets: int, rows: int, columns: int, seed: int = 1) -> Path:
+    """Write a workbook and configuration into ``folder``; return the configuration path."""
+    write_workbook(folder / "inputs" / "book.xlsx", sheets, rows, columns, seed)
+    departments = [
+        f"    - {{name: {name}, sheet: {name}, contacts: [{{channel: mail, address: d{s}@example.jp}}]}}"
+        for s, name in enumerate(department_names(sheets))
+    ]
     config = folder / "bench.yaml"
     config.write_text(CONFIG.format(departments="\n".join(departments)), encoding="utf-8")
     return config
