@@ -3,7 +3,7 @@
 :class:`WorkbookFakeGraph` extends :class:`tests.fake_graph.FakeGraph` with what a Power
 Automate flow (Excel Online connector) and python-o365 ask of Graph when they read a workbook
 through the Excel REST API instead of downloading it. The workbook is computed from the xlsx
-bytes of the drive item (parsed with python-calamine, cached per content version), so the
+bytes of the drive item (parsed with python-calamine, cached by content), so the
 same seeded file serves our download path and the workbook API alike.
 
 ============================================================  ====================================
@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import bisect
 import contextvars
+import hashlib
 import io
 import re
 import socket
@@ -88,6 +89,7 @@ from tests.fake_graph import (
 
 Json = dict[str, Any]
 WORKBOOK_ROW_CAP = 1000
+BOOK_CACHE = 4  # parsed workbooks kept (by content)
 EXCEL_EPOCH = datetime(1899, 12, 30)
 _SEGMENT = re.compile(r"^(?P<name>[A-Za-z]+)(?:\((?P<arg>.*)\))?$")
 _A1 = re.compile(r"^\$?(?P<col>[A-Za-z]{1,3})\$?(?P<row>\d+)$")
@@ -386,7 +388,7 @@ class WorkbookFakeGraph(FakeGraph):
         self.meters: list[Meter] = []
         self.calls = MeteredCalls(self.meters)
         self._capture: re.Pattern[str] | None = None
-        self._books: dict[tuple[str, str, int], Book] = {}
+        self._books: dict[bytes, Book] = {}  # by content digest, the last few
         self._orders: dict[
             int, tuple[tuple[int, int, int], list[ListItem], list[tuple[int, str]]]
         ] = {}
@@ -396,7 +398,7 @@ class WorkbookFakeGraph(FakeGraph):
         self._capture = re.compile(path_regex) if path_regex else None
 
     def book(self, drive_id: str, item_id: str) -> Book:
-        """The workbook API's view of a drive item (parsed once per content version)."""
+        """The workbook API's view of a drive item (parsed once per distinct content)."""
         item = self.drives[drive_id].items[item_id]
         return self._book(item)
 
@@ -542,9 +544,10 @@ class WorkbookFakeGraph(FakeGraph):
             raise GraphError(
                 400, "notSupported", f"The workbook API supports only {XLSX_MIME} files."
             )
-        key = (item.drive_id, item.item_id, item.content_version)
+        key = hashlib.blake2b(item.content, digest_size=16).digest()
         if key not in self._books:
-            self._books = {k: v for k, v in self._books.items() if k[:2] != key[:2]}
+            while len(self._books) >= BOOK_CACHE:
+                self._books.pop(next(iter(self._books)))
             try:
                 self._books[key] = parse_book(item.content)
             except Exception as exc:  # calamine raises its own error types
