@@ -1,0 +1,201 @@
+"""Cross-checks between sections of a schema-valid configuration.
+
+Departments named by flows exist in the directory, ids are unique, inputs fit the backend,
+contacts have what their channel needs, item codes and periods are real, and template
+overrides render.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from automation.config.models import (
+    AppConfig,
+    DamageRollupFlow,
+    DamageRollupParams,
+    GraphBackend,
+    ProgressCollectionFlow,
+    ProgressCollectionParams,
+)
+from automation.config.positions import ConfigProblem, Loc, Positions, dotted
+from automation.config.spelling import did_you_mean
+
+Add = Callable[[Loc, str], None]
+
+
+def cross_check(config: AppConfig, positions: Positions) -> list[ConfigProblem]:
+    """The problems between sections of ``config``, each at the line it is about."""
+    problems = []
+
+    def add(loc: Loc, message: str) -> None:
+        line, col = positions.find(loc)
+        problems.append(ConfigProblem(positions.file, line, col, dotted(loc), message))
+
+    seen_ids: set[str] = set()
+    for index, flow in enumerate(config.flows):
+        loc: Loc = ("flows", index)
+        if flow.id in seen_ids:
+            add((*loc, "id"), f"flow id {flow.id!r} is used twice; give each flow its own id")
+        seen_ids.add(flow.id)
+        if isinstance(flow, DamageRollupFlow):
+            _check_damage(flow.params, config, (*loc, "params"), add)
+        else:
+            _check_progress(flow.params, config, (*loc, "params"), add)
+        _check_refs(flow, config, (*loc, "params"), add)
+        if flow.params.templates is not None:
+            folder = Path(positions.file).parent / flow.params.templates
+            for message in _check_templates(flow, config, folder):
+                add((*loc, "params", "templates"), message)
+    return problems
+
+
+def _check_templates(
+    flow: DamageRollupFlow | ProgressCollectionFlow, config: AppConfig, folder: Path
+) -> list[str]:
+    """The override folder exists and each template in it renders a sample plan."""
+    if not folder.is_dir():
+        what = "is a file, not a folder" if folder.is_file() else "does not exist"
+        return [
+            f"template folder {folder} {what}; create it with the override files, or remove "
+            "templates: to use the packaged ones (a relative path starts at this file's folder)"
+        ]
+    from automation.config.templates_check import (  # noqa: PLC0415  # jinja2: overrides only
+        check_templates,
+    )
+
+    return check_templates(flow, config.directory, folder)
+
+
+def _check_refs(
+    flow: DamageRollupFlow | ProgressCollectionFlow, config: AppConfig, loc: Loc, add: Add
+) -> None:
+    """Inputs are paths on the local backend and Graph references on the Graph backend."""
+    graph = isinstance(config.backend, GraphBackend)
+    key = "workbook" if isinstance(flow, DamageRollupFlow) else "list"
+    ref = getattr(flow.params, key)
+    if graph and isinstance(ref, str):
+        shapes = (
+            "{drive_id, item_id}, {team_id, channel_id, path} or {site_id, path}"
+            if key == "workbook"
+            else "{site_id, list_id}"
+        )
+        add((*loc, key), f"with backend.type: graph, give the {key} as {shapes}, not a path")
+    if not graph and not isinstance(ref, str):
+        add(
+            (*loc, key),
+            f"the local backend reads the {key} from a path under backend.root; "
+            "write a path, or set backend.type: graph",
+        )
+    if (
+        graph
+        and getattr(config.backend, "service_account", None) is None
+        and _uses_channel(flow, config, "teams_channel")
+    ):
+        add(
+            ("backend",),
+            "teams_channel contacts are configured but backend.service_account is not; app-only "
+            "Graph cannot post to channels: add service_account: {type: device_code, tenant_id, "
+            "client_id} and run `automation login`, or use teams_webhook or mail",
+        )
+    if graph and getattr(config.backend, "mailbox", None) is None and _uses_mail(flow, config):
+        add(
+            ("backend",),
+            "mail contacts are configured but backend.mailbox is not; "
+            "set the mailbox (UPN) that sends mail",
+        )
+
+
+def _uses_mail(flow: DamageRollupFlow | ProgressCollectionFlow, config: AppConfig) -> bool:
+    return _uses_channel(flow, config, "mail")
+
+
+def _uses_channel(
+    flow: DamageRollupFlow | ProgressCollectionFlow, config: AppConfig, channel: str
+) -> bool:
+    contacts = [
+        c for d in config.directory.departments for c in (*d.contacts, *d.dx_leaders, *d.escalation)
+    ]
+    if isinstance(flow, DamageRollupFlow):
+        contacts += list(flow.params.report_to)
+    else:
+        contacts += [*flow.params.secretariat, *flow.params.summary_to]
+    return any(c.channel == channel for c in contacts)
+
+
+def _known(config: AppConfig) -> str:
+    return ", ".join(d.name for d in config.directory.departments)
+
+
+def _check_damage(params: DamageRollupParams, config: AppConfig, loc: Loc, add: Add) -> None:
+    for i, dept in enumerate(params.departments or ()):
+        department = config.directory.get(dept)
+        if department is None:
+            add(
+                (*loc, "departments", i),
+                f"department {dept!r} is not in the directory; add it there or fix the name "
+                f"(known: {_known(config)})",
+            )
+        elif department.sheet is None:
+            add(
+                (*loc, "departments", i),
+                f"department {dept!r} has no 'sheet' in the directory; add its sheet name",
+            )
+    if params.departments is None and not any(d.sheet for d in config.directory.departments):
+        add(loc, "no department in the directory has a 'sheet'; add sheet names")
+    for dept in params.layouts:
+        if config.directory.get(dept) is None:
+            add(
+                (*loc, "layouts", dept),
+                f"layout given for {dept!r}, which is not in the directory; add it there or fix "
+                f"the name (known: {_known(config)})",
+            )
+    from automation.damage.catalogue import DEFAULT_ITEMS  # noqa: PLC0415  # only for damage flows
+
+    codes = {item.code for item in DEFAULT_ITEMS}
+    for key in ("only", "exclude"):
+        for i, code in enumerate(getattr(params.catalogue, key) or ()):
+            if code not in codes:
+                add(
+                    (*loc, "catalogue", key, i),
+                    f"unknown item code {code!r}; {did_you_mean(code, codes)}"
+                    "use a code listed in docs/catalogue.md",
+                )
+    for i, spec in enumerate(params.catalogue.extra):
+        if spec.code in codes:
+            add(
+                (*loc, "catalogue", "extra", i, "code"),
+                f"item code {spec.code!r} already exists; choose another code",
+            )
+
+
+def _check_progress(
+    params: ProgressCollectionParams, config: AppConfig, loc: Loc, add: Add
+) -> None:
+    from automation.fiscal import parse_period  # noqa: PLC0415  # only for progress flows
+
+    for i, dept in enumerate(params.departments or ()):
+        if config.directory.get(dept) is None:
+            add(
+                (*loc, "departments", i),
+                f"department {dept!r} is not in the directory; add it there or fix the name "
+                f"(known: {_known(config)})",
+            )
+    for i, status in enumerate(params.delayed_statuses):
+        if status not in params.statuses:
+            add(
+                (*loc, "delayed_statuses", i),
+                f"{status!r} is not one of statuses {list(params.statuses)}; add it there or fix it",
+            )
+    for i, round_ in enumerate(params.rounds):
+        if round_.period is not None and parse_period(round_.period, params.period_kind) is None:
+            add(
+                (*loc, "rounds", i, "period"),
+                f"period {round_.period!r} is not a {params.period_kind}; write e.g. "
+                + ("2026H1 or 令和8年度上期" if params.period_kind == "half" else "2026Q1"),
+            )
+    if params.status_field in params.numeric:
+        add(
+            (*loc, "numeric", params.numeric.index(params.status_field)),
+            f"{params.status_field!r} is the status field, not a number; remove it from numeric",
+        )
