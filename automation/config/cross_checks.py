@@ -18,7 +18,7 @@ from automation.config.models import (
     ProgressCollectionFlow,
     ProgressCollectionParams,
 )
-from automation.config.positions import ConfigProblem, Loc, Positions, dotted
+from automation.config.positions import ConfigProblem, Loc, Positions
 from automation.config.spelling import did_you_mean
 
 Add = Callable[[Loc, str], None]
@@ -29,8 +29,7 @@ def cross_check(config: AppConfig, positions: Positions) -> list[ConfigProblem]:
     problems = []
 
     def add(loc: Loc, message: str) -> None:
-        line, col = positions.find(loc)
-        problems.append(ConfigProblem(positions.file, line, col, dotted(loc), message))
+        problems.append(positions.problem(loc, message))
 
     seen_ids: set[str] = set()
     for index, flow in enumerate(config.flows):
@@ -98,16 +97,16 @@ def _check_refs(
             "Graph cannot post to channels: add service_account: {type: device_code, tenant_id, "
             "client_id} and run `automation login`, or use teams_webhook or mail",
         )
-    if graph and getattr(config.backend, "mailbox", None) is None and _uses_mail(flow, config):
+    if (
+        graph
+        and getattr(config.backend, "mailbox", None) is None
+        and _uses_channel(flow, config, "mail")
+    ):
         add(
             ("backend",),
             "mail contacts are configured but backend.mailbox is not; "
             "set the mailbox (UPN) that sends mail",
         )
-
-
-def _uses_mail(flow: DamageRollupFlow | ProgressCollectionFlow, config: AppConfig) -> bool:
-    return _uses_channel(flow, config, "mail")
 
 
 def _uses_channel(
@@ -127,15 +126,18 @@ def _known(config: AppConfig) -> str:
     return ", ".join(d.name for d in config.directory.departments)
 
 
+def _unknown_department(dept: str, config: AppConfig) -> str:
+    return (
+        f"department {dept!r} is not in the directory; add it there or fix the name "
+        f"(known: {_known(config)})"
+    )
+
+
 def _check_damage(params: DamageRollupParams, config: AppConfig, loc: Loc, add: Add) -> None:
     for i, dept in enumerate(params.departments or ()):
         department = config.directory.get(dept)
         if department is None:
-            add(
-                (*loc, "departments", i),
-                f"department {dept!r} is not in the directory; add it there or fix the name "
-                f"(known: {_known(config)})",
-            )
+            add((*loc, "departments", i), _unknown_department(dept, config))
         elif department.sheet is None:
             add(
                 (*loc, "departments", i),
@@ -176,11 +178,7 @@ def _check_progress(
 
     for i, dept in enumerate(params.departments or ()):
         if config.directory.get(dept) is None:
-            add(
-                (*loc, "departments", i),
-                f"department {dept!r} is not in the directory; add it there or fix the name "
-                f"(known: {_known(config)})",
-            )
+            add((*loc, "departments", i), _unknown_department(dept, config))
     for i, status in enumerate(params.delayed_statuses):
         if status not in params.statuses:
             add(

@@ -98,13 +98,9 @@ def _load_directory(
     directory_path = path.parent / data["directory"]
     data["directory"] = {"departments": []}  # placeholder so the main file still validates
     if not directory_path.is_file():
-        line, col = positions.find(("directory",))
         return False, [
-            ConfigProblem(
-                str(path),
-                line,
-                col,
-                "directory",
+            positions.problem(
+                ("directory",),
                 f"directory file {directory_path} does not exist; "
                 + did_you_mean(directory_path.name, _yaml_files(directory_path.parent))
                 + "create it or list departments inline",

@@ -12,9 +12,10 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from automation.config.models import UNION_TAGS, PlacedValueError
-from automation.config.positions import ConfigProblem, Loc, Positions, dotted
+from automation.config.positions import ConfigProblem, Loc, Positions
 from automation.config.schema_lookup import (
     annotation_at,
+    field_at,
     model_at,
     node_at,
     resolve,
@@ -39,10 +40,10 @@ def schema_problems(
             loc = (*loc, *placed.at)
         loc, message = _message(error, loc, data, positions, root)
         found.append((loc, message, error["type"] in ("extra_forbidden", "invalid_key")))
-    problems = []
-    for loc, message, about_key in _without_renamed(found):
-        line, col = positions.find(loc, prefer_key=about_key)
-        problems.append(ConfigProblem(positions.file, line, col, dotted(loc), message))
+    problems = [
+        positions.problem(loc, message, prefer_key=about_key)
+        for loc, message, about_key in _without_renamed(found)
+    ]
     return sorted(problems, key=lambda p: (p.line, p.column))
 
 
@@ -211,15 +212,13 @@ def _list_fix(given: object, got: str) -> str:
 
 
 def _description(loc: Loc, data: Any, root: type[BaseModel]) -> str | None:
-    model = model_at(loc[:-1], data, root)
-    field_info = model.model_fields.get(str(loc[-1])) if model else None
+    field_info = field_at(loc, data, root)
     return field_info.description if field_info else None
 
 
 def _example(loc: Loc, data: Any, root: type[BaseModel], family: str) -> str:
     """The field's default as an example of a good value, else a plain one."""
-    model = model_at(loc[:-1], data, root)
-    field_info = model.model_fields.get(str(loc[-1])) if model else None
+    field_info = field_at(loc, data, root)
     default = field_info.default if field_info else None
     if isinstance(default, int | float) and not isinstance(default, bool):
         return f"{default:g}"

@@ -1,4 +1,4 @@
-"""Positions of YAML keys and values by their path, and the problems placed at them."""
+"""Positions of YAML keys and values by their path, and a problem placed at one of them."""
 
 from __future__ import annotations
 
@@ -47,6 +47,11 @@ class Positions:
             if prefix in second:
                 return second[prefix]
         return (1, 1)
+
+    def problem(self, loc: Loc, message: str, *, prefer_key: bool = False) -> ConfigProblem:
+        """A problem about the value at ``loc``, placed where :meth:`find` finds it."""
+        line, col = self.find(loc, prefer_key=prefer_key)
+        return ConfigProblem(self.file, line, col, dotted(loc), message)
 
 
 def dotted(loc: Loc) -> str:

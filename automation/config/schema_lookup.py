@@ -1,4 +1,4 @@
-"""What the models say about the value at a YAML path: its type and its model."""
+"""What the models say about the value at a YAML path: its type, its model, its field."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
 from automation.config.positions import Loc
 
@@ -25,8 +26,7 @@ def node_at(loc: Loc, data: Any) -> Any:
 
 def resolve(annotation: Any, node: Any) -> Any:
     """``annotation`` without Annotated/Optional, the union member ``node`` selects."""
-    while get_origin(annotation) is Annotated:
-        annotation = get_args(annotation)[0]
+    annotation = _unannotated(annotation)
     if get_origin(annotation) in (Union, UnionType):
         members = [resolve(a, node) for a in get_args(annotation) if a is not type(None)]
         models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
@@ -78,11 +78,23 @@ def model_at(loc: Loc, data: Any, root: type[BaseModel]) -> type[BaseModel] | No
 
 def union_tags(annotation: Any, key: str) -> list[str]:
     """The values of ``key`` that select each member of a tagged union."""
-    while get_origin(annotation) is Annotated:
-        annotation = get_args(annotation)[0]
+    annotation = _unannotated(annotation)
     tags = []
     for member in get_args(annotation):
         field_info = getattr(member, "model_fields", {}).get(key)
         if field_info is not None:
             tags += [str(a) for a in get_args(field_info.annotation)]
     return tags
+
+
+def field_at(loc: Loc, data: Any, root: type[BaseModel]) -> FieldInfo | None:
+    """The model field of the key at ``loc``, if the models have one."""
+    model = model_at(loc[:-1], data, root)
+    return model.model_fields.get(str(loc[-1])) if model else None
+
+
+def _unannotated(annotation: Any) -> Any:
+    """``annotation`` without its ``Annotated[...]`` wrappers."""
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    return annotation

@@ -170,13 +170,9 @@ def _substitute(
     if isinstance(value, str) and "${" in value:
         positions.env_refs[loc] = tuple(m[1] for m in ENV_REF.finditer(value))
         if "${" in ENV_REF.sub("", value):
-            line, col = positions.find(loc)
             problems.append(
-                ConfigProblem(
-                    positions.file,
-                    line,
-                    col,
-                    dotted(loc),
+                positions.problem(
+                    loc,
                     "a '${' here starts no complete variable reference; write ${NAME} with a "
                     "closing '}' and a name of letters, digits and '_'",
                 )
@@ -187,13 +183,9 @@ def _substitute(
             if name not in env and match[2] is not None:
                 return str(match[2])
             if name not in env:
-                line, col = positions.find(loc)
                 problems.append(
-                    ConfigProblem(
-                        positions.file,
-                        line,
-                        col,
-                        dotted(loc),
+                    positions.problem(
+                        loc,
                         f"environment variable {name} is not set; export it "
                         "(or put it in the service's environment file)",
                     )
