@@ -1,15 +1,4 @@
-"""``automation doctor``: check a Graph set-up with read-only probes, one row per check.
-
-In order: the configuration is valid; the app's credential obtains a token; every
-configured workbook, list, mailbox, Teams channel and webhook is reachable with the
-permissions granted; the Teams service account's cached sign-in works, and until when;
-the local clock agrees with Graph's. Nothing is sent unless ``--send-test ADDRESS`` asks
-for one test mail to that address. A failing row says what was found, which permission or
-grant is missing, the fix, and the README point to read.
-
-Access tokens are opaque to clients in principle; when one is a readable JWT its
-``roles`` / ``scp`` claims only sharpen the hints (consented or not), never a verdict.
-"""
+"""The Graph checks of one configuration: read-only probes, one row per check."""
 
 from __future__ import annotations
 
@@ -18,21 +7,18 @@ import base64
 import contextlib
 import json
 import time
-import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
 
 from automation.backends.graph import service_account
-from automation.backends.graph.backend import token_source
 from automation.backends.graph.gateway import GraphGateway, TokenSource
-from automation.config.loader import ConfigValidationError, LoadedConfig, load_config
+from automation.config.loader import LoadedConfig
 from automation.config.models import (
     AccessTokenAccount,
     AccessTokenAuth,
@@ -48,16 +34,19 @@ from automation.config.models import (
     SiteFile,
     SiteList,
 )
-from automation.errors import AutomationError, ConfigError
-from automation.summary import clean_terminal
+from automation.doctor.hints import (
+    SEE_CREDENTIAL,
+    SEE_FILES,
+    SEE_MAIL,
+    SEE_SITES,
+    SEE_TEAMS,
+    Hint,
+    credential_fix,
+)
+from automation.doctor.rows import Row, error_row, one_line, refused
+from automation.errors import AutomationError
 from automation.timeutil import JST
 
-README = "README.md#permissions-in-entra-id"
-SEE_CREDENTIAL = f"{README} (Register the app, Credential)"
-SEE_SITES = f"{README} (Sites.Selected)"
-SEE_FILES = f"{README} (Files.Read.All)"
-SEE_MAIL = f"{README} (Mail.Send)"
-SEE_TEAMS = f"{README} (Teams)"
 SKEW_LIMIT = timedelta(minutes=5)
 PROBED = (200, 202, 401, 403, 404)  # answers each probe explains; others raise mapped errors
 WORKFLOW_HOSTS = (  # Teams Workflows webhooks: Logic Apps and Power Automate hosts
@@ -70,134 +59,13 @@ WORKFLOW_HOSTS = (  # Teams Workflows webhooks: Logic Apps and Power Automate ho
 )
 RETIRED_HOSTS = ("webhook.office.com",)  # Office 365 connector webhooks, retired
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
-AADSTS_HINTS = {
-    "AADSTS90002": "the tenant was not found: check tenant_id (Directory (tenant) ID)",
-    "AADSTS900023": "the tenant id is malformed: check tenant_id (Directory (tenant) ID)",
-    "AADSTS700016": "the app is not registered in that tenant: check client_id "
-    "(Application (client) ID) and tenant_id",
-    "AADSTS7000215": "the client secret is wrong: give the secret's Value, not its Secret ID",
-    "AADSTS7000222": "the client secret has expired: add a new one under Certificates & secrets",
-    "AADSTS700027": "the certificate is not accepted: upload its public part under "
-    "Certificates & secrets, or replace an expired one",
-    "AADSTS700024": "the sign-in was outside its valid time: the local clock is off "
-    "(see the clock row)",
-}
-
-Result = Literal["OK", "FAIL", "SKIP"]
-
-
-@dataclass(frozen=True)
-class Row:
-    """One check: what was checked, on what, the verdict, and what to do about a failure."""
-
-    check: str
-    target: str
-    result: Result
-    detail: str
-    fix: str = ""
-    see: str = ""
-
-
-@dataclass(frozen=True)
-class Hint:
-    """What a refused probe means: what is missing, the fix, and the README point."""
-
-    detail: str
-    fix: str
-    see: str
 
 
 GatewayFactory = Callable[[str, TokenSource, GraphLimits], GraphGateway]
 TokenFactory = Callable[[GraphBackend, Path], TokenSource]
 
 
-def default_gateway(base_url: str, tokens: TokenSource, limits: GraphLimits) -> GraphGateway:
-    """A gateway on the real network (no remembered lookups: every probe asks Graph)."""
-    return GraphGateway(base_url, tokens, limits=limits)
-
-
-def default_tokens(backend: GraphBackend, base_dir: Path) -> TokenSource:
-    """The app-only credential chosen in ``backend.auth``."""
-    return token_source(backend.auth, backend.base_url, base_dir)
-
-
-def run_doctor(
-    loaded_or_path: LoadedConfig | Path,
-    *,
-    send_test: str | None,
-    out: TextIO,
-    gateway_factory: GatewayFactory = default_gateway,
-    token_factory: TokenFactory = default_tokens,
-    as_json: bool = False,
-) -> int:
-    """Run every check, print the rows; 0 all passed, 1 a check failed, 2 invalid config."""
-    rows = check(
-        loaded_or_path,
-        send_test=send_test,
-        gateway_factory=gateway_factory,
-        token_factory=token_factory,
-    )
-    out.write(
-        json.dumps([asdict(r) for r in rows], ensure_ascii=False, indent=2) + "\n"
-        if as_json
-        else format_table(rows)
-    )
-    if rows[0].result == "FAIL":
-        return 2
-    return 1 if any(r.result == "FAIL" for r in rows) else 0
-
-
-def check(
-    loaded_or_path: LoadedConfig | Path,
-    *,
-    send_test: str | None,
-    gateway_factory: GatewayFactory = default_gateway,
-    token_factory: TokenFactory = default_tokens,
-) -> list[Row]:
-    """The rows, in order; the first is the configuration's (checks stop if it fails)."""
-    if isinstance(loaded_or_path, LoadedConfig):
-        loaded = loaded_or_path
-    else:
-        try:
-            loaded = load_config(loaded_or_path)
-        except ConfigError as err:
-            problems = err.problems if isinstance(err, ConfigValidationError) else [err.message]
-            return [
-                Row(
-                    "config",
-                    str(loaded_or_path),
-                    "FAIL",
-                    "\n".join(str(p) for p in problems),
-                    "fix each problem at its line, then run `automation validate -c FILE`",
-                )
-            ]
-    backend = loaded.config.backend
-    if not isinstance(backend, GraphBackend):
-        return [
-            Row(
-                "config",
-                str(loaded.path),
-                "OK",
-                "local backend: nothing in Microsoft 365 to check",
-            )
-        ]
-    flows = len(loaded.config.flows)
-    first = Row(
-        "config",
-        str(loaded.path),
-        "OK",
-        f"graph backend at {backend.base_url}; {flows} flow{'s' if flows != 1 else ''}",
-    )
-    return [
-        first,
-        *asyncio.run(_Doctor(loaded, backend, gateway_factory).rows(send_test, token_factory)),
-    ]
-
-
-# ---- the checks ------------------------------------------------------------------------------
-
-
-class _Doctor:
+class GraphChecks:
     """The Graph checks of one configuration."""
 
     def __init__(
@@ -263,13 +131,13 @@ class _Doctor:
         try:
             token = await tokens.token()
         except Exception as err:  # azure-identity raises many types; all are reported
-            found = _one_line(f"{type(err).__name__}: {err}")
+            found = one_line(f"{type(err).__name__}: {err}")
             return Row(
                 "credential",
                 auth.type,
                 "FAIL",
                 f"{ids}no token: {found}",
-                _credential_fix(auth, found),
+                credential_fix(auth, found),
                 SEE_CREDENTIAL,
             )
         seconds = time.perf_counter() - started
@@ -392,14 +260,14 @@ class _Doctor:
                     f"find the files folder of channel {ref.channel_id}",
                 )
                 if folder.status_code != 200:
-                    return _refused("workbook", target, folder, self._folder_hints(ref))
+                    return refused("workbook", target, folder, self._folder_hints(ref))
                 parent = folder.json()
                 drive, item = parent["parentReference"]["driveId"], parent["id"]
                 site = parent["parentReference"].get("siteId")
                 path = f"/drives/{quote(drive)}/items/{quote(item)}:/{quote(ref.path.strip('/'))}:"
                 missing = (
                     f"no file {ref.path} in the channel's files folder "
-                    f"({_one_line(str(parent.get('name', '')))})",
+                    f"({one_line(str(parent.get('name', '')))})",
                     "check params.workbook.path (a path inside the channel's folder)",
                 )
             elif isinstance(ref, SiteFile):
@@ -418,14 +286,14 @@ class _Doctor:
                 )
             response = await self._get(app, path, "read the workbook's metadata", select)
         except AutomationError as err:
-            return _error_row("workbook", target, err)
+            return error_row("workbook", target, err)
         if response.status_code == 200:
             item = response.json()
             return Row(
                 "workbook",
                 target,
                 "OK",
-                f"{_one_line(str(item.get('name', '')))}, {_size(item.get('size'))}: readable "
+                f"{one_line(str(item.get('name', '')))}, {_size(item.get('size'))}: readable "
                 "(the merged workbook's upload needs the site's write role; not probed)",
             )
         hints = {
@@ -437,7 +305,7 @@ class _Doctor:
                 SEE_SITES,
             ),
         }
-        return _refused("workbook", target, response, hints)
+        return refused("workbook", target, response, hints)
 
     def _folder_hints(self, ref: ChannelFile) -> dict[int, Hint]:
         return {
@@ -467,7 +335,7 @@ class _Doctor:
                 {"$select": "name,displayName"},
             )
         except AutomationError as err:
-            return _error_row("list", target, err)
+            return error_row("list", target, err)
         if response.status_code == 200:
             count = len(response.json().get("value", []))
             return Row("list", target, "OK", f"{count} columns readable (Sites.Selected, read)")
@@ -481,7 +349,7 @@ class _Doctor:
                 SEE_SITES,
             ),
         }
-        return _refused("list", target, response, hints)
+        return refused("list", target, response, hints)
 
     async def _sent_items(self, app: GraphGateway, mailbox: str) -> Row:
         try:
@@ -492,7 +360,7 @@ class _Doctor:
                 {"$top": "1", "$select": "id"},
             )
         except AutomationError as err:
-            return _error_row("mailbox", mailbox, err)
+            return error_row("mailbox", mailbox, err)
         if response.status_code == 200:
             return Row(
                 "mailbox",
@@ -517,7 +385,7 @@ class _Doctor:
                 SEE_MAIL,
             ),
         }
-        return _refused("mailbox", mailbox, response, hints)
+        return refused("mailbox", mailbox, response, hints)
 
     async def _mail_send(self, app: GraphGateway, mailbox: str, send_test: str | None) -> Row:
         if send_test is None:
@@ -551,7 +419,7 @@ class _Doctor:
                 json={"message": message},
             )
         except AutomationError as err:
-            return _error_row("mail send", send_test, err)
+            return error_row("mail send", send_test, err)
         finally:
             self._saw(app)
         if response.status_code in (200, 202):
@@ -572,7 +440,7 @@ class _Doctor:
             ),
             404: Hint(f"no mailbox {mailbox}", "check backend.mailbox", SEE_MAIL),
         }
-        return _refused("mail send", send_test, response, hints)
+        return refused("mail send", send_test, response, hints)
 
     def _site_hint(self, site: str | None, role: str, what: str) -> Hint:
         """A 403 under Sites.Selected: not consented, or consented but the site not granted."""
@@ -606,7 +474,7 @@ class _Doctor:
         if isinstance(auth, AccessTokenAuth):
             fix = "backend.auth.token is expired or for another tenant or host; give a fresh one"
         else:
-            fix = _credential_fix(auth, "")
+            fix = credential_fix(auth, "")
         return Hint("the app's token was rejected", fix, SEE_CREDENTIAL)
 
     # Teams --------------------------------------------------------------------------------
@@ -660,7 +528,7 @@ class _Doctor:
                 {"$top": "1"},
             )
         except AutomationError as err:
-            return _error_row("channel", target, err)
+            return error_row("channel", target, err)
         if response.status_code == 200:
             if scopes is not None and "ChannelMessage.Send" not in scopes:
                 return Row(
@@ -704,7 +572,7 @@ class _Doctor:
                 SEE_TEAMS,
             ),
         }
-        return _refused("channel", target, response, hints)
+        return refused("channel", target, response, hints)
 
     def _account_row(
         self,
@@ -731,7 +599,7 @@ class _Doctor:
                 "service account",
                 target,
                 "FAIL",
-                _one_line(signed_in.problem),
+                one_line(signed_in.problem),
                 f"run `automation login -c {self.loaded.path}` on the server as the user the "
                 "service runs as",
                 SEE_TEAMS,
@@ -776,14 +644,11 @@ class _Doctor:
             "clock",
             host,
             "FAIL",
-            f"local clock is {off} {side} Graph's (Date: {_one_line(header)}); more than 5 "
+            f"local clock is {off} {side} Graph's (Date: {one_line(header)}); more than 5 "
             "minutes off, sign-ins and tokens are rejected",
             "turn on time synchronisation: `timedatectl set-ntp true` (systemd-timesyncd or "
             "chrony), then `timedatectl status` should say System clock synchronized: yes",
         )
-
-
-# ---- helpers ---------------------------------------------------------------------------------
 
 
 def token_claims(token: str) -> dict[str, Any] | None:
@@ -825,54 +690,6 @@ def _ids(auth: object) -> str:
 def _client_id(backend: GraphBackend) -> str:
     client = getattr(backend.auth, "client_id", None)
     return str(client) if client else "<the app's client id>"
-
-
-def _credential_fix(auth: object, found: str) -> str:
-    """What to check for a credential that got no token (or whose token was rejected)."""
-    hints = [
-        hint for code, hint in AADSTS_HINTS.items() if f"{code}:" in found or f"{code} " in found
-    ]
-    ids = (
-        "check backend.auth.tenant_id (Directory (tenant) ID) and client_id (Application "
-        "(client) ID) in Entra admin center → App registrations"
-    )
-    if isinstance(auth, CertificateAuth):
-        general = (
-            f"{ids}; the file {auth.certificate_path} must hold the private key, and its "
-            "certificate must be uploaded under Certificates & secrets and not expired"
-        )
-    elif isinstance(auth, ClientSecretAuth):
-        general = f"{ids}; the secret must be the Value of a secret that has not expired"
-    elif isinstance(auth, ManagedIdentityAuth):
-        general = (
-            "a managed identity works only on Azure with the identity assigned to this host "
-            "(check client_id of a user-assigned one); elsewhere use certificate auth"
-        )
-    else:
-        general = "backend.auth.token must be a current token for this tenant and Graph host"
-    return "; ".join([*hints, general])
-
-
-def _refused(check: str, target: str, response: httpx.Response, hints: Mapping[int, Hint]) -> Row:
-    """A FAIL row for a 401/403/404 answer: the hint, then what Graph said."""
-    hint = hints.get(response.status_code)
-    said = _graph_said(response)
-    if hint is None:
-        return Row(check, target, "FAIL", f"unexpected answer ({said})")
-    return Row(check, target, "FAIL", f"{hint.detail} ({said})", hint.fix, hint.see)
-
-
-def _graph_said(response: httpx.Response) -> str:
-    from automation.backends.graph.errors import odata_error  # noqa: PLC0415  # small, local use
-
-    code, message = odata_error(response)
-    text = f"HTTP {response.status_code}" + (f" {code}" if code else "")
-    return _one_line(f"{text}: {message}" if message else text)
-
-
-def _error_row(check: str, target: str, err: AutomationError) -> Row:
-    """A FAIL row for a failure the gateway mapped (throttling, network, unexpected status)."""
-    return Row(check, target, "FAIL", _one_line(err.message), err.action)
 
 
 def _webhook_row(contact: Contact) -> Row:
@@ -942,71 +759,3 @@ def _duration(delta: timedelta) -> str:
     seconds = round(delta.total_seconds())
     minutes, seconds = divmod(seconds, 60)
     return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
-
-
-def _one_line(text: str, limit: int = 300) -> str:
-    """Text from Graph or an exception on one line, safe for a terminal, cut to ``limit``."""
-    flat = " ".join(clean_terminal(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-# ---- output ----------------------------------------------------------------------------------
-
-
-def _display_width(text: str) -> int:
-    """Terminal columns of ``text``: full-width characters take two."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def _pad(text: str, width: int) -> str:
-    return text + " " * max(0, width - _display_width(text))
-
-
-def _cut(text: str, width: int) -> str:
-    """``text`` cut to ``width`` terminal columns with an ellipsis in the middle."""
-    if _display_width(text) <= width:
-        return text
-    head, tail = "", ""
-    for ch in text:
-        if _display_width(head + ch) > width // 2:
-            break
-        head += ch
-    for ch in reversed(text):
-        if _display_width(head + "…" + ch + tail) > width:
-            break
-        tail = ch + tail
-    return head + "…" + tail
-
-
-def format_table(rows: Sequence[Row], target_width: int = 44) -> str:
-    """The rows as a terminal table; a failure's fix and README point on lines of their own."""
-    checks = max(_display_width(r.check) for r in [*rows, Row("check", "", "OK", "")])
-    targets = min(
-        target_width, max(_display_width(r.target) for r in [*rows, Row("", "target", "OK", "")])
-    )
-    indent = " " * (checks + targets + 6 + 6)
-
-    def line(check: str, target: str, result: str, detail: str) -> str:
-        return (
-            f"{_pad(check, checks)}  {_pad(_cut(target, targets), targets)}  {result:<6}  {detail}"
-        )
-
-    out = [line("check", "target", "result", "detail")]
-    for row in rows:
-        details = row.detail.splitlines() or [""]
-        out.append(line(row.check, row.target, row.result, details[0]))
-        extra = details[1:]
-        if row.fix:
-            extra.append(f"{'fix' if row.result == 'FAIL' else 'to check'}: {row.fix}")
-        if row.see:
-            extra.append(f"see: {row.see}")
-        out += [indent + text for text in extra]
-    failed = sum(r.result == "FAIL" for r in rows)
-    passed = sum(r.result == "OK" for r in rows)
-    skipped = sum(r.result == "SKIP" for r in rows)
-    out.append("")
-    out.append(
-        f"{failed} failed, {passed} passed, {skipped} skipped"
-        + ("; fix the failures and run `automation doctor` again" if failed else "")
-    )
-    return "\n".join(clean_terminal(text).rstrip() for text in out) + "\n"
