@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import struct
 import zipfile
 from collections.abc import Mapping
 from datetime import datetime
@@ -241,6 +242,23 @@ def test_a_damaged_part_is_refused_by_its_checksum() -> None:
     at = data.find(b"<sheetData>") + 12
     data[at] ^= 0x20
     assert "ファイルが壊れています（部品 xl/worksheets/sheet1.xml の内容が" in refusal(bytes(data))
+
+
+def test_a_zip_directory_from_a_newer_zip_version_is_refused() -> None:
+    """A directory entry needing an unknown zip version is a broken file, not a crash."""
+    data = bytearray(xlsx())
+    struct.pack_into("<H", data, data.find(b"PK\x01\x02") + 6, 237)
+    assert refusal(bytes(data)).startswith(
+        "book.xlsx: ファイルが壊れています（zip file version 23.7）。"
+    )
+
+
+def test_a_directory_pointing_before_the_file_is_refused() -> None:
+    """A directory whose recorded offsets land before the file's start is refused."""
+    data = bytearray(xlsx())
+    end = data.rfind(b"PK\x05\x06")
+    struct.pack_into("<L", data, end + 16, struct.unpack_from("<L", data, end + 16)[0] + 10**6)
+    assert "ファイルが壊れています（部品 " in refusal(bytes(data))
 
 
 def test_very_many_parts_are_refused() -> None:

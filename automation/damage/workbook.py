@@ -72,6 +72,7 @@ NOT_SMALL_CELL = re.compile(rb'<c(?! r="[A-Za-z][0-9]{1,3}")')  # beyond Z999, o
 PREFIXED_CELL = re.compile(rb":[cfv][\s/>]")  # <x:c>, <x:f>: calamine reads any prefix
 FORMULA_TAG = re.compile(rb"<f[\s/>]")
 FORMULA_THEN_VALUE = re.compile(rb"<f(?:\s[^>]*)?(?:/>|>[^<]*</f\s*>)\s*<v(/>|>)")
+FORMULA_WITH_RESULT = re.compile(rb"<f(?:\s[^>]*)?(?:/>|>[^<]*</f\s*>)\s*<v>[^<]")
 REFERENCE = re.compile(r"([A-Za-z]+)([0-9]+)")
 UTF16_STARTS = {
     b"\xff\xfe": "utf-16",
@@ -314,7 +315,14 @@ def _inspect_package(data: bytes, name: str) -> dict[str, dict[Cell, object]]:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             infos = archive.infolist()
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, struct.error) as err:
+    except (
+        zipfile.BadZipFile,
+        NotImplementedError,
+        ValueError,
+        OSError,
+        EOFError,
+        struct.error,
+    ) as err:
         raise DataError(
             f"{name}: ファイルが壊れています（{err}）。Excel で開けるか確認し、保存し直してください。"
         ) from err
@@ -409,7 +417,7 @@ def _unpack(view: memoryview, info: zipfile.ZipInfo, name: str) -> bytes | None:
         "Excel で開けるか確認し、保存し直してください。"
     )
     offset = info.header_offset
-    if offset + LOCAL_HEADER.size > len(view):
+    if not 0 <= offset <= len(view) - LOCAL_HEADER.size:
         raise corrupt
     signature, *_, name_length, extra_length = LOCAL_HEADER.unpack_from(view, offset)
     begin = offset + LOCAL_HEADER.size + name_length + extra_length
@@ -484,17 +492,19 @@ def _quick_rectangle(xml: bytes, start: int, end: int) -> int | None:
     """
     if PREFIXED_CELL.search(xml, start, end) or xml.find(b">#", start, end) != -1:
         return None
-    formula = xml.find(b"<f", start, end)
-    while formula != -1:
-        if FORMULA_TAG.match(xml, formula):
-            value = FORMULA_THEN_VALUE.match(xml, formula)
-            if value is None:
-                return None
-            if (value[1] == b"/>" or xml[value.end() : value.end() + 1] == b"<") and (
-                b't="str"' not in xml[xml.rfind(b"<c ", start, formula) : formula]
-            ):
-                return None  # an empty result is saved only for text formulas
-        formula = xml.find(b"<f", formula + 2, end)
+    formulas = len(FORMULA_TAG.findall(xml, start, end))
+    if formulas and len(FORMULA_WITH_RESULT.findall(xml, start, end)) != formulas:
+        formula = xml.find(b"<f", start, end)
+        while formula != -1:  # which formulas lack a result: only text ones may be empty
+            if FORMULA_TAG.match(xml, formula):
+                value = FORMULA_THEN_VALUE.match(xml, formula)
+                if value is None:
+                    return None
+                if (value[1] == b"/>" or xml[value.end() : value.end() + 1] == b"<") and (
+                    b't="str"' not in xml[xml.rfind(b"<c ", start, formula) : formula]
+                ):
+                    return None
+            formula = xml.find(b"<f", formula + 2, end)
     if NOT_SMALL_CELL.search(xml, start, end) is None:
         return SMALL_SHEET
     refs = CELL_REF.findall(xml, start, end)
