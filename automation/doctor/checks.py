@@ -36,11 +36,10 @@ from automation.config.models import (
 )
 from automation.doctor.hints import (
     SEE_CREDENTIAL,
-    SEE_FILES,
     SEE_MAIL,
-    SEE_SITES,
     SEE_TEAMS,
-    Hint,
+    AppGrants,
+    channel_hints,
     credential_fix,
 )
 from automation.doctor.rows import Row, error_row, one_line, refused
@@ -260,7 +259,7 @@ class GraphChecks:
                     f"find the files folder of channel {ref.channel_id}",
                 )
                 if folder.status_code != 200:
-                    return refused("workbook", target, folder, self._folder_hints(ref))
+                    return refused("workbook", target, folder, self._grants().folder(ref))
                 parent = folder.json()
                 drive, item = parent["parentReference"]["driveId"], parent["id"]
                 site = parent["parentReference"].get("siteId")
@@ -296,34 +295,7 @@ class GraphChecks:
                 f"{one_line(str(item.get('name', '')))}, {_size(item.get('size'))}: readable "
                 "(the merged workbook's upload needs the site's write role; not probed)",
             )
-        hints = {
-            401: self._app_401(),
-            403: self._site_hint(site, "write", "the workbook"),
-            404: Hint(
-                missing[0],
-                f"{missing[1]}; if the ids are right, the app may lack the grant on its site",
-                SEE_SITES,
-            ),
-        }
-        return refused("workbook", target, response, hints)
-
-    def _folder_hints(self, ref: ChannelFile) -> dict[int, Hint]:
-        return {
-            401: self._app_401(),
-            403: Hint(
-                "access denied to the channel's files folder: looking it up needs "
-                "Files.Read.All (application), which Sites.Selected does not cover",
-                "consent Files.Read.All in API permissions (Grant admin consent), or address "
-                "the workbook by {site_id, path} or {drive_id, item_id} instead",
-                SEE_FILES,
-            ),
-            404: Hint(
-                f"team {ref.team_id} or channel {ref.channel_id} not found",
-                "check params.workbook.team_id and channel_id (Teams: the channel's ⋯ → "
-                "Get link to channel: groupId= is the team id, the channel id starts with 19:)",
-                SEE_FILES,
-            ),
-        }
+        return refused("workbook", target, response, self._grants().workbook(site, *missing))
 
     async def _list(self, app: GraphGateway, flows: str, ref: SiteList) -> Row:
         target = f"{flows}: list {ref.list_id}"
@@ -339,17 +311,7 @@ class GraphChecks:
         if response.status_code == 200:
             count = len(response.json().get("value", []))
             return Row("list", target, "OK", f"{count} columns readable (Sites.Selected, read)")
-        hints = {
-            401: self._app_401(),
-            403: self._site_hint(ref.site_id, "read", "the list"),
-            404: Hint(
-                f"no list {ref.list_id} on site {ref.site_id}",
-                "check params.list.site_id and list_id; if they are right, the app may lack "
-                "the grant on the site",
-                SEE_SITES,
-            ),
-        }
-        return refused("list", target, response, hints)
+        return refused("list", target, response, self._grants().site_list(ref))
 
     async def _sent_items(self, app: GraphGateway, mailbox: str) -> Row:
         try:
@@ -368,24 +330,7 @@ class GraphChecks:
                 "OK",
                 "Sent Items readable (Mail.Read): a send interrupted by a crash can be checked",
             )
-        hints = {
-            401: self._app_401(),
-            403: Hint(
-                f"access denied to Sent Items of {mailbox}: checking for an interrupted send "
-                "before resending needs Mail.Read on this mailbox",
-                "in Exchange Online PowerShell: New-ManagementRoleAssignment -App "
-                f'{self.client_id} -Role "Application Mail.Read" -CustomResourceScope '
-                "<the scope used for Mail.Send> (Mail.ReadBasic lacks extended properties); "
-                "changes can take an hour or two",
-                SEE_MAIL,
-            ),
-            404: Hint(
-                f"no mailbox {mailbox}",
-                "check backend.mailbox (the UPN or primary address of the sending mailbox)",
-                SEE_MAIL,
-            ),
-        }
-        return refused("mailbox", mailbox, response, hints)
+        return refused("mailbox", mailbox, response, self._grants().sent_items(mailbox))
 
     async def _mail_send(self, app: GraphGateway, mailbox: str, send_test: str | None) -> Row:
         if send_test is None:
@@ -429,53 +374,11 @@ class GraphChecks:
                 "OK",
                 f"one test mail sent from {mailbox} (Graph accepted it); check that it arrives",
             )
-        hints = {
-            401: self._app_401(),
-            403: Hint(
-                f"Mail.Send is not granted for the mailbox {mailbox}",
-                f"in Exchange Online PowerShell: New-ManagementRoleAssignment -App {self.client_id} "
-                '-Role "Application Mail.Send" -CustomResourceScope <a scope holding the '
-                "mailbox>, then Test-ServicePrincipalAuthorization; changes can take an hour or two",
-                SEE_MAIL,
-            ),
-            404: Hint(f"no mailbox {mailbox}", "check backend.mailbox", SEE_MAIL),
-        }
-        return refused("mail send", send_test, response, hints)
+        return refused("mail send", send_test, response, self._grants().mail_send(mailbox))
 
-    def _site_hint(self, site: str | None, role: str, what: str) -> Hint:
-        """A 403 under Sites.Selected: not consented, or consented but the site not granted."""
-        grant = (
-            f"POST /sites/{site or '{site-id}'}/permissions with "
-            f'{{"roles": ["{role}"], "grantedTo": [{{"application": {{"id": "{self.client_id}"}}}}]}}'
-        )
-        where = f"site {site}" if site else "the site holding it"
-        if self.roles is not None and "Sites.Selected" in self.roles:
-            return Hint(
-                f"access denied to {what}: Sites.Selected is consented but {where} is not granted",
-                f"a SharePoint administrator grants it (needs Sites.FullControl.All): {grant}",
-                SEE_SITES,
-            )
-        if self.roles is not None:
-            return Hint(
-                f"access denied to {what}: the token carries no Sites.Selected",
-                "consent Sites.Selected (application) in API permissions (Grant admin consent), "
-                f"then grant {where}: {grant}",
-                SEE_SITES,
-            )
-        return Hint(
-            f"access denied to {what}: the app lacks Sites.Selected ({role}) on {where}",
-            "Sites.Selected needs admin consent in API permissions and a grant on the site "
-            f"(consent alone gives no access): {grant}",
-            SEE_SITES,
-        )
-
-    def _app_401(self) -> Hint:
-        auth = self.backend.auth
-        if isinstance(auth, AccessTokenAuth):
-            fix = "backend.auth.token is expired or for another tenant or host; give a fresh one"
-        else:
-            fix = credential_fix(auth, "")
-        return Hint("the app's token was rejected", fix, SEE_CREDENTIAL)
+    def _grants(self) -> AppGrants:
+        """What the app's refusals mean, by what its token showed (see the credential row)."""
+        return AppGrants(self.backend.auth, self.roles, self.client_id)
 
     # Teams --------------------------------------------------------------------------------
     async def _channels(
@@ -547,31 +450,7 @@ class GraphChecks:
                 "OK",
                 f"newest message readable as {who} (ChannelMessage.Read.All); posting is not tried",
             )
-        login = f"run `automation login -c {self.loaded.path}` again as the service's user"
-        if scopes is not None and "ChannelMessage.Read.All" not in scopes:
-            denied = Hint(
-                "access denied: the service account's token lacks the delegated "
-                "ChannelMessage.Read.All (finding an interrupted post after a crash needs it)",
-                f"add it in API permissions (Delegated), grant admin consent, then {login}",
-                SEE_TEAMS,
-            )
-        else:
-            denied = Hint(
-                f"access denied: {who} is not a member of team {team}, or the delegated "
-                "ChannelMessage.Read.All has no admin consent",
-                f"add {who} to the team, and grant admin consent for ChannelMessage.Read.All",
-                SEE_TEAMS,
-            )
-        hints = {
-            401: Hint("the service account's token was rejected", login, SEE_TEAMS),
-            403: denied,
-            404: Hint(
-                f"team {team} or channel {channel} not found",
-                "check the contact's address TEAM_ID/CHANNEL_ID (Teams: the channel's ⋯ → "
-                "Get link to channel: groupId= is the team id)",
-                SEE_TEAMS,
-            ),
-        }
+        hints = channel_hints(team, channel, who, scopes, self.loaded.path)
         return refused("channel", target, response, hints)
 
     def _account_row(
