@@ -8,8 +8,7 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -20,7 +19,6 @@ from automation.backends.graph import service_account
 from automation.backends.graph.gateway import GraphGateway, TokenSource
 from automation.config.loader import LoadedConfig
 from automation.config.models import (
-    AccessTokenAccount,
     AccessTokenAuth,
     CertificateAuth,
     ChannelFile,
@@ -43,21 +41,11 @@ from automation.doctor.hints import (
     credential_fix,
 )
 from automation.doctor.rows import Row, error_row, one_line, refused
+from automation.doctor.verdicts import account_row, clock_row, webhook_row
 from automation.errors import AutomationError
 from automation.timeutil import JST
 
-SKEW_LIMIT = timedelta(minutes=5)
 PROBED = (200, 202, 401, 403, 404)  # answers each probe explains; others raise mapped errors
-WORKFLOW_HOSTS = (  # Teams Workflows webhooks: Logic Apps and Power Automate hosts
-    "logic.azure.com",
-    "logic.azure.us",
-    "logic.azure.cn",
-    "api.powerplatform.com",
-    "powerautomate.com",
-    "flow.microsoft.com",
-)
-RETIRED_HOSTS = ("webhook.office.com",)  # Office 365 connector webhooks, retired
-LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 GatewayFactory = Callable[[str, TokenSource, GraphLimits], GraphGateway]
@@ -113,8 +101,8 @@ class GraphChecks:
                     self.backend.base_url, self.delegated_tokens, self.backend.limits
                 )
             rows += await self._channels(delegated, signed_in)
-            rows += [_webhook_row(c) for c in _unique(self.contacts, "teams_webhook")]
-            rows.append(self._account_row(account, signed_in))
+            rows += [webhook_row(c) for c in _unique(self.contacts, "teams_webhook")]
+            rows.append(account_row(account, signed_in, self.loaded.path))
             rows.append(await self._clock_row(app))
         finally:
             await app.aclose()
@@ -453,49 +441,6 @@ class GraphChecks:
         hints = channel_hints(team, channel, who, scopes, self.loaded.path)
         return refused("channel", target, response, hints)
 
-    def _account_row(
-        self,
-        account: object,
-        signed_in: service_account.AccountStatus | None,
-    ) -> Row:
-        if account is None or signed_in is None:
-            return Row(
-                "service account",
-                "-",
-                "SKIP",
-                "no backend.service_account (needed only for teams_channel contacts)",
-            )
-        if isinstance(account, AccessTokenAccount):
-            return Row(
-                "service account",
-                "access_token",
-                "OK",
-                "a fixed delegated token from the configuration; the channel probes check it",
-            )
-        target = signed_in.username or f"client {getattr(account, 'client_id', '?')}"
-        if signed_in.problem:
-            return Row(
-                "service account",
-                target,
-                "FAIL",
-                one_line(signed_in.problem),
-                f"run `automation login -c {self.loaded.path}` on the server as the user the "
-                "service runs as",
-                SEE_TEAMS,
-            )
-        until = (
-            f"; access token valid until {signed_in.expires_at.astimezone(JST):%Y-%m-%d %H:%M} JST"
-            if signed_in.expires_at
-            else ""
-        )
-        return Row(
-            "service account",
-            target,
-            "OK",
-            f"cached sign-in works{until} (refreshed silently; the sign-in ends after 90 days "
-            "unused, a password reset or an admin revoking sessions)",
-        )
-
     # clock --------------------------------------------------------------------------------
     async def _clock_row(self, app: GraphGateway) -> Row:
         host = urlsplit(self.backend.base_url).netloc
@@ -505,29 +450,7 @@ class GraphChecks:
                     "GET", "/organization", what="read Graph's clock", ok=PROBED, auth=False
                 )
             self._saw(app)
-        if not self.dates:
-            return Row("clock", host, "SKIP", "no Graph response carried a Date header")
-        header, local = self.dates[-1]
-        try:
-            graph = parsedate_to_datetime(header)
-        except (TypeError, ValueError):
-            return Row("clock", host, "SKIP", f"Graph's Date header is unreadable: {header!r}")
-        skew = local - graph
-        off = _duration(abs(skew))
-        side = "ahead of" if skew > timedelta(0) else "behind"
-        if abs(skew) < timedelta(seconds=2):  # the Date header counts whole seconds
-            return Row("clock", host, "OK", "local clock agrees with Graph's (to the second)")
-        if abs(skew) <= SKEW_LIMIT:
-            return Row("clock", host, "OK", f"local clock {off} {side} Graph's (within 5 minutes)")
-        return Row(
-            "clock",
-            host,
-            "FAIL",
-            f"local clock is {off} {side} Graph's (Date: {one_line(header)}); more than 5 "
-            "minutes off, sign-ins and tokens are rejected",
-            "turn on time synchronisation: `timedatectl set-ntp true` (systemd-timesyncd or "
-            "chrony), then `timedatectl status` should say System clock synchronized: yes",
-        )
+        return clock_row(host, self.dates)
 
 
 def token_claims(token: str) -> dict[str, Any] | None:
@@ -571,48 +494,6 @@ def _client_id(backend: GraphBackend) -> str:
     return str(client) if client else "<the app's client id>"
 
 
-def _webhook_row(contact: Contact) -> Row:
-    """Only the URL's form is checked (a post would appear in the channel); never shown."""
-    target = contact.label
-    parts = urlsplit(contact.address)
-    host = (parts.hostname or "").lower()
-    see = SEE_TEAMS
-    if host in LOOPBACK:
-        return Row("webhook", target, "OK", f"a loopback test server ({host}); not posted")
-    if parts.scheme != "https":
-        return Row(
-            "webhook",
-            target,
-            "FAIL",
-            f"the URL is {parts.scheme or 'not a URL'}, expected https (the URL carries its key)",
-            "copy the https URL from the workflow's trigger in Teams (Workflows → "
-            "Post to a channel when a webhook request is received)",
-            see,
-        )
-    if any(host == h or host.endswith("." + h) for h in RETIRED_HOSTS):
-        return Row(
-            "webhook",
-            target,
-            "FAIL",
-            f"{host} is an Office 365 connector webhook, which Microsoft retires",
-            "create a Teams Workflows webhook (channel → Workflows → Post to a channel when a "
-            "webhook request is received) and use its URL",
-            see,
-        )
-    if not any(host == h or host.endswith("." + h) for h in WORKFLOW_HOSTS):
-        return Row(
-            "webhook",
-            target,
-            "FAIL",
-            f"{host} is not a Teams Workflows host (expected …logic.azure.com or "
-            "…api.powerplatform.com)",
-            "copy the URL from the workflow's trigger in Teams (Workflows → Post to a channel "
-            "when a webhook request is received)",
-            see,
-        )
-    return Row("webhook", target, "OK", f"https on {host} (Teams Workflows); not posted")
-
-
 def _unique(contacts: Iterable[Contact], channel: str) -> list[Contact]:
     """Contacts of one channel, one per address (first name wins)."""
     seen: dict[str, Contact] = {}
@@ -632,9 +513,3 @@ def _size(value: object) -> str:
     if not isinstance(value, int):
         return "size unknown"
     return f"{value / 1024:.0f} KB" if value >= 1024 else f"{value} bytes"
-
-
-def _duration(delta: timedelta) -> str:
-    seconds = round(delta.total_seconds())
-    minutes, seconds = divmod(seconds, 60)
-    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
