@@ -50,7 +50,11 @@ SEND_PATHS = ("/sendMail", "/webhooks/")
 
 
 def default_scenarios(quick: bool) -> list[Scenario]:
-    """The grid: S growth at R=300, R growth at S=60, N growth, D on each channel."""
+    """The grid: S growth at R=300, R growth at S=60, N growth, D on each channel.
+
+    120 webhook posts at 4/s (30 s per contender) are left out of the default to keep the
+    run under ten minutes; ``deliveries(120, "teams_webhook")`` measures them.
+    """
     if quick:
         return [
             scenarios.rollup(10, 300),
@@ -72,7 +76,6 @@ def default_scenarios(quick: bool) -> list[Scenario]:
         scenarios.deliveries(20, "teams_webhook"),
         scenarios.deliveries(20, "mail", per_minute=300),
         scenarios.deliveries(120, "mail", per_minute=600),
-        scenarios.deliveries(120, "teams_webhook"),
     ]
 
 
