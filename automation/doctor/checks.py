@@ -172,11 +172,9 @@ class GraphChecks:
             Row("workbook", _workbook_target(ids, ref), "SKIP", "")
             for ids, ref in self._workbooks()
         ]
-        rows += [
-            Row("list", f"{ids}: list {ref.list_id}", "SKIP", "") for ids, ref in self._lists()
-        ]
-        mailbox = self.backend.mailbox
-        if mailbox and (_unique(self.contacts, "mail") or send_test):
+        rows += [Row("list", _list_target(ids, ref), "SKIP", "") for ids, ref in self._lists()]
+        mailbox = self._mailbox(send_test)
+        if mailbox:
             rows.append(Row("mailbox", mailbox, "SKIP", ""))
             rows.append(Row("mail send", send_test or mailbox, "SKIP", ""))
         return rows
@@ -184,8 +182,8 @@ class GraphChecks:
     async def _app_probes(self, app: GraphGateway, send_test: str | None) -> list[Row]:
         rows = [await self._workbook(app, ids, ref) for ids, ref in self._workbooks()]
         rows += [await self._list(app, ids, ref) for ids, ref in self._lists()]
-        mailbox = self.backend.mailbox
-        if mailbox and (_unique(self.contacts, "mail") or send_test):
+        mailbox = self._mailbox(send_test)
+        if mailbox:
             rows.append(await self._sent_items(app, mailbox))
             rows.append(await self._mail_send(app, mailbox, send_test))
         elif send_test:
@@ -200,6 +198,11 @@ class GraphChecks:
                 )
             )
         return rows
+
+    def _mailbox(self, send_test: str | None) -> str | None:
+        """The sending mailbox, if it is set and mail is configured or a test mail asked for."""
+        mailbox = self.backend.mailbox
+        return mailbox if mailbox and (_unique(self.contacts, "mail") or send_test) else None
 
     def _workbooks(self) -> list[tuple[str, DriveFile | ChannelFile | SiteFile]]:
         found: dict[DriveFile | ChannelFile | SiteFile, list[str]] = {}
@@ -286,7 +289,7 @@ class GraphChecks:
         return refused("workbook", target, response, self._grants().workbook(site, *missing))
 
     async def _list(self, app: GraphGateway, flows: str, ref: SiteList) -> Row:
-        target = f"{flows}: list {ref.list_id}"
+        target = _list_target(flows, ref)
         try:
             response = await self._get(
                 app,
@@ -507,6 +510,10 @@ def _workbook_target(flows: str, ref: DriveFile | ChannelFile | SiteFile) -> str
     if isinstance(ref, ChannelFile | SiteFile):
         return f"{flows}: {ref.path.strip('/').rsplit('/', 1)[-1]}"
     return f"{flows}: item {ref.item_id}"
+
+
+def _list_target(flows: str, ref: SiteList) -> str:
+    return f"{flows}: list {ref.list_id}"
 
 
 def _size(value: object) -> str:
