@@ -28,7 +28,6 @@ import csv
 import json
 import platform
 import random
-import resource
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,10 @@ import time
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.child import peak_rss_mb  # VmHWM: ru_maxrss also counts the parent at fork
 
 if TYPE_CHECKING:
     from automation.config.models import Directory, ProgressCollectionParams
@@ -305,7 +308,7 @@ def measure(folder: Path, count: int, departments: int) -> dict[str, Any]:
         "render_deadline_s": t5 - t4,
         "deadline_total_s": t5 - t3,
         "export_s": t6 - t5,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
         "reminder_messages": len(reminder_rendered),
         "deadline_messages": len(deadline_rendered),
         "body_chars": body_chars,
