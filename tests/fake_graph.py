@@ -972,7 +972,9 @@ class FakeGraph:
     @contextlib.contextmanager
     def serve(self, port: int = 0) -> Iterator[str]:
         """Serve the app with uvicorn on 127.0.0.1 in a thread; yields ``http://127.0.0.1:N/v1.0``."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP,
+        # and without it every loopback request stalls ~40 ms (Nagle and delayed ACKs).
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", port))
         config = uvicorn.Config(
