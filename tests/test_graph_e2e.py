@@ -164,3 +164,12 @@ def test_progress_round_on_graph_matches_the_local_backend(
     )
     assert on_graph["problems"] == on_local["problems"]
     assert same_report(on_graph)["deliveries"] == same_report(on_local)["deliveries"]
+
+
+def test_a_lists_columns_are_read_once_per_installation(
+    fake: FakeGraph, graph_config: Path
+) -> None:
+    """The display-name lookup is remembered: a second progress run reads only item pages."""
+    cli(graph_config, "dx_progress", "--now", PROGRESS_ROUND)
+    cli(graph_config, "dx_progress", "--now", PROGRESS_ROUND)
+    assert len(fake.requests_to(r"/columns$")) == 1

@@ -309,27 +309,33 @@ class GraphListSource:
             raise ConfigError(
                 f"the Graph backend needs params.list as {{site_id, list_id}}, not {ref!r}"
             )
-        known = await self.gateway.list_columns(ref.site_id, ref.list_id)
-        by_display = {display: internal for internal, display in known}
-        internal_names = {internal for internal, _ in known}
-        mapping: dict[str, str] = {}
-        missing = []
-        for name in columns:
-            if name in by_display:
-                mapping[name] = by_display[name]
-            elif name in internal_names:
-                mapping[name] = name
-            else:
-                missing.append(name)
-        if missing:
-            raise DataError(
-                f"list {ref.list_id}: 列 {'、'.join(f'「{m}」' for m in missing)} がありません。"
-                f"ある列: {'、'.join(display for _, display in known)}。"
-                "設定の列名（fields / required など）を一覧の列名に合わせてください。"
+        remembered = self.gateway.remembered_columns(ref.site_id, ref.list_id)
+        mapping, missing = _resolve(columns, remembered or [])
+        if remembered is None or missing:  # first read, or the list's columns changed
+            known = await self.gateway.list_columns(ref.site_id, ref.list_id)
+            mapping, missing = _resolve(columns, known)
+            if missing:
+                raise DataError(
+                    f"list {ref.list_id}: 列 {'、'.join(f'「{m}」' for m in missing)} がありません。"
+                    f"ある列: {'、'.join(display for _, display in known)}。"
+                    "設定の列名（fields / required など）を一覧の列名に合わせてください。"
+                )
+            self.gateway.remember_columns(ref.site_id, ref.list_id, known)
+        internal = list(dict.fromkeys(mapping.values()))
+        try:
+            rows = await self.gateway.list_items(ref.site_id, ref.list_id, internal)
+        except ConfigError:
+            if remembered is None:
+                raise
+            # a remembered internal name may be gone (a column deleted and re-created)
+            self.gateway.forget_columns(ref.site_id, ref.list_id)
+            return await self.items(
+                ref,
+                columns,
+                id_column=id_column,
+                link_column=link_column,
+                modified_column=modified_column,
             )
-        rows = await self.gateway.list_items(
-            ref.site_id, ref.list_id, list(dict.fromkeys(mapping.values()))
-        )
         return [
             ListItem(
                 id=str(row.get("id", "")),
@@ -342,6 +348,24 @@ class GraphListSource:
             )
             for row in rows
         ]
+
+
+def _resolve(
+    columns: Sequence[str], known: Sequence[tuple[str, str]]
+) -> tuple[dict[str, str], list[str]]:
+    """Configured column names (display or internal) -> internal names, and those not found."""
+    by_display = {display: internal for internal, display in known}
+    internal_names = {internal for internal, _ in known}
+    mapping: dict[str, str] = {}
+    missing = []
+    for name in columns:
+        if name in by_display:
+            mapping[name] = by_display[name]
+        elif name in internal_names:
+            mapping[name] = name
+        else:
+            missing.append(name)
+    return mapping, missing
 
 
 def _utc_to_jst(value: object) -> datetime | None:

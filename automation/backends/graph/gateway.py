@@ -438,6 +438,26 @@ class GraphGateway:
             (c["name"], c.get("displayName") or c["name"]) for c in response.json().get("value", [])
         ]
 
+    def remembered_columns(self, site_id: str, list_id: str) -> list[tuple[str, str]] | None:
+        """The list's (internal, display) column names as last read, if remembered."""
+        stored = (
+            self._lookups.lookup(f"graph:columns:{site_id}/{list_id}") if self._lookups else None
+        )
+        return None if stored is None else [(str(a), str(b)) for a, b in json.loads(stored)]
+
+    def remember_columns(
+        self, site_id: str, list_id: str, columns: Sequence[tuple[str, str]]
+    ) -> None:
+        """Keep the list's column names, so later reads skip the columns request."""
+        if self._lookups is not None:
+            key = f"graph:columns:{site_id}/{list_id}"
+            self._lookups.remember(key, json.dumps([list(c) for c in columns]), datetime.now(UTC))
+
+    def forget_columns(self, site_id: str, list_id: str) -> None:
+        """Drop remembered column names that turned out stale."""
+        if self._lookups is not None:
+            self._lookups.forget(f"graph:columns:{site_id}/{list_id}")
+
     async def list_items(
         self,
         site_id: str,
