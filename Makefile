@@ -27,6 +27,7 @@ test: lint
 bench: $(BIN)/.installed
 	$(BIN)/python bench/damage_rollup.py
 	$(BIN)/python bench/progress_collection.py
+	$(BIN)/python bench/compare.py
 
 clean:
 	rm -rf $(VENV) demo-workspace .mypy_cache .pytest_cache .ruff_cache
