@@ -105,6 +105,10 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at TEXT NOT NULL
     );
     """,
+    # 5: each report's summary without its per-sheet figures (an unchanged poll reads it only)
+    """
+    ALTER TABLE reports ADD COLUMN summary TEXT;
+    """,
 )
 STATUSES = ("pending", "sending", "sent", "failed", "uncertain", "dead")
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -269,17 +273,22 @@ class Store:
             (flow, version, number, now.isoformat()),
         )
 
-    def latest_report(self, flow: str) -> dict[str, Any] | None:
-        """The snapshot of the newest report of a flow."""
+    def latest_report(self, flow: str, *, figures: bool = True) -> dict[str, Any] | None:
+        """The snapshot of the newest report of a flow; without ``figures``, only its summary
+        (totals and statuses), which stays small however large the workbook grows."""
+        column = "snapshot" if figures else "COALESCE(summary, snapshot)"
         row = self._db.execute(
-            "SELECT snapshot FROM reports WHERE flow = ? ORDER BY number DESC LIMIT 1", (flow,)
+            f"SELECT {column} AS data FROM reports WHERE flow = ? ORDER BY number DESC LIMIT 1",
+            (flow,),
         ).fetchone()
-        return None if row is None else dict(json.loads(row["snapshot"]))
+        return None if row is None else dict(json.loads(row["data"]))
 
     def save_report(self, flow: str, snapshot: Mapping[str, Any], run_id: int) -> None:
         """Store a new report's snapshot (numbers are never reused)."""
+        summary = {k: v for k, v in snapshot.items() if k != "figures"}
         self._db.execute(
-            "INSERT INTO reports (flow, number, as_of, signature, snapshot, run_id) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO reports (flow, number, as_of, signature, snapshot, run_id, summary) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 flow,
                 snapshot["number"],
@@ -287,6 +296,7 @@ class Store:
                 snapshot["signature"],
                 json.dumps(snapshot, ensure_ascii=False),
                 run_id,
+                json.dumps(summary, ensure_ascii=False),
             ),
         )
 

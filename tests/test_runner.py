@@ -284,3 +284,16 @@ def test_interrupted_send_that_did_not_complete_is_sent(
         store.mark(key, "sending", at(9, 1))
     run(config, at(9, 2))
     assert envelope.exists()
+
+
+def test_an_unchanged_poll_shows_the_last_report_from_its_summary(
+    config: LoadedConfig, workspace: Path
+) -> None:
+    """An unchanged workbook is not read again: its totals come from the stored summary."""
+    first = run(config, at(9)).record
+    with Store(workspace / "state" / "db.sqlite") as store:
+        summary = store.latest_report("damage", figures=False)
+    again = run(config, at(9, 1)).record
+    assert summary is not None and "figures" not in summary
+    assert again["status"] == "unchanged"
+    assert (again["totals"], again["statuses"]) == (first["totals"], first["statuses"])

@@ -124,11 +124,36 @@ class Consolidated:
             t.code: {
                 "label": t.label,
                 "unit": t.unit,
+                "category": t.category,
                 "value": None if t.value is None else format(t.value, "f"),
                 "unconfirmed": t.unconfirmed,
+                "unconfirmed_where": list(t.unconfirmed_where),
             }
             for t in self.totals
         }
+
+    @classmethod
+    def of_snapshot(cls, snapshot: Mapping[str, Any]) -> Consolidated | None:
+        """The totals and statuses a report snapshot holds, without its per-sheet figures
+        (what an unchanged poll shows); None for a snapshot too old to say everything."""
+        totals = []
+        for code, data in snapshot.get("totals", {}).items():
+            if "category" not in data or "unconfirmed_where" not in data:
+                return None
+            value = data["value"]
+            totals.append(
+                ItemTotal(
+                    code,
+                    data["label"],
+                    data["unit"],
+                    data["category"],
+                    None if value is None else Decimal(value),
+                    int(data["unconfirmed"]),
+                    tuple(data["unconfirmed_where"]),
+                )
+            )
+        statuses = {c: dict(s) for c, s in snapshot.get("statuses", {}).items()}
+        return cls({}, totals, {}, {}, statuses)
 
 
 def consolidate(figures: Mapping[str, Figures], catalogue: Catalogue) -> Consolidated:

@@ -163,7 +163,12 @@ def plan(
     reference = _reference_time(params, previous, now)
     readings: dict[str, SheetReading] = {}
     dept_states: dict[str, DepartmentState] = dict(previous.departments)
-    previous_figures = _previous_figures(previous)
+    stored = (
+        Consolidated.of_snapshot(previous.snapshot)
+        if inputs.workbook is None and previous.snapshot is not None
+        else None
+    )
+    previous_figures = {} if stored is not None else _previous_figures(previous)
     figures: dict[str, Figures] = {}
     carried: set[str] = set()
     changed: set[str] = set()
@@ -206,7 +211,8 @@ def plan(
                 figures[dept.name] = previous_figures[dept.name]
                 carried.add(dept.name)
 
-    consolidated = consolidate(figures, catalogue)
+    # An unchanged workbook shows the last report as stored: nothing to add up again.
+    consolidated = stored or consolidate(figures, catalogue)
     signature = consolidated.signature
     old_signature = previous.snapshot.get("signature") if previous.snapshot else None
     is_new = inputs.workbook is not None and signature != old_signature and bool(figures)

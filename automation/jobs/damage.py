@@ -31,8 +31,10 @@ async def prepare(
 ) -> Prepared:
     """Run the damage flow up to (not including) recording and delivery."""
     params = flow.params
-    previous = _load_state(store, flow.id)
-    fetched = await backend.workbooks.fetch(params.workbook, previous.version)
+    version, _ = store.flow_state(flow.id) if store is not None else (None, 0)
+    fetched = await backend.workbooks.fetch(params.workbook, version)
+    # The previous report's per-sheet figures are needed only when there is something new.
+    previous = _load_state(store, flow.id, figures=fetched.data is not None)
     workbook = None
     if fetched.data is not None:
         workbook = parse_workbook(
@@ -66,7 +68,7 @@ async def prepare(
     )
 
 
-def _load_state(store: Store | None, flow_id: str) -> DamageState:
+def _load_state(store: Store | None, flow_id: str, *, figures: bool) -> DamageState:
     if store is None:
         return DamageState()
     version, number = store.flow_state(flow_id)
@@ -74,7 +76,7 @@ def _load_state(store: Store | None, flow_id: str) -> DamageState:
         p.department: DepartmentState(p.fingerprint, p.changed_at, p.problems, p.table_found)
         for p in store.fingerprints(flow_id)
     }
-    return DamageState(version, number, store.latest_report(flow_id), departments)
+    return DamageState(version, number, store.latest_report(flow_id, figures=figures), departments)
 
 
 def _save_state(store: Store, flow_id: str, plan: DamagePlan, run_id: int, now: datetime) -> None:
