@@ -144,6 +144,11 @@ def measure(scenario: Scenario, latency: float, repeats: int = 1) -> dict[str, A
         contenders = out["contenders"]
         if scenario.kind != "rollup":
             for contender in CONTENDERS:
+                if contender == "ours" and scenario.kind == "progress":
+                    # the first read also looks up the list's columns, once per installation
+                    contenders["ours_first"] = run_measured(
+                        fake, scenario, "ours", "run", job_path, label="ours first"
+                    )
                 contenders[contender] = run_measured(fake, scenario, contender, "run", job_path)
         else:
             versions = [(folder / scenarios.BOOK_NAME).read_bytes(), edited_workbook(scenario)]

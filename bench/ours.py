@@ -88,6 +88,10 @@ async def _run(job: dict[str, Any], *, poll: bool) -> dict[str, Any]:
         lists,
     )
     dry_run = job["kind"] == "progress"
+    if dry_run:  # a dry run records nothing, but remembers lookups in an existing state
+        from automation.state import Store  # noqa: PLC0415
+
+        Store(loaded.resolve(loaded.config.state.path)).close()
     try:
         result = await run_flow(
             loaded, job["flow"], parse_now(job["now"]), dry_run=dry_run, backend=backend

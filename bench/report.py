@@ -91,8 +91,8 @@ def targets(document: dict[str, Any]) -> list[dict[str, Any]]:
             f"{ours['item_requests']} item pages (ceil(20000/{LIST_PAGE_CAP}) = {pages}) "
             f"+ {ours['requests'] - ours['item_requests']} columns lookup = {ours['requests']}",
             ours["item_requests"] == pages and ours["requests"] == pages,
-            "the items themselves take exactly ceil(N/cap); the one extra request resolves "
-            "display names to internal names and is repeated every run",
+            "the list's columns (display names to internal names) are looked up on the first "
+            "read only and remembered in the state database",
         )
         extra = sorted(set(ours["fields_transferred"]) - set(big["configured_fields"]))
         add(
@@ -215,7 +215,10 @@ def scenario_table(scenario: dict[str, Any]) -> list[str]:
         "fewest requests x latency + our CPU |"
     )
     first = contenders.get("ours_first")
-    if first:
+    if first and scenario.get("kind") == "progress":
+        outcome = "first read: also looks up the list's columns once, then remembers them"
+        lines.append(_row("ours, first read", first, outcome))
+    elif first:
         outcome = "first report: also looks up the workbook's folder once, then remembers it"
         lines.append(_row("ours, first report", first, outcome))
     for key, label in NAMES.items():
