@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import hashlib
 import logging
-import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,7 +39,14 @@ from automation.config.models import Flow, Schedule
 from automation.errors import AutomationError, ConfigError, TransientError
 from automation.fiscal import is_business_day
 from automation.metrics import METRICS
-from automation.runner import Backend, deliver_pending, flow_lock, local_backend, run_flow
+from automation.runner import (
+    Backend,
+    deliver_pending,
+    exclusive,
+    flow_lock,
+    local_backend,
+    run_flow,
+)
 from automation.schedule import parse_cron
 from automation.state import Store
 from automation.timeutil import JST
@@ -100,23 +105,16 @@ def trigger_of(schedule: Schedule) -> BaseTrigger:
     return BusinessDays(inner) if schedule.business_days_only else inner
 
 
-@contextlib.contextmanager
-def serve_lock(state_path: Path) -> Iterator[None]:
+def serve_lock(state_path: Path) -> contextlib.AbstractContextManager[None]:
     """One daemon per state database: a second one would run every job twice."""
     lock_path = state_path.with_name(f"{state_path.name}.serve.lock")
-    with os.fdopen(os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600), "r+b") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ConfigError(
-                f"another automation serve already uses the state database {state_path} "
-                f"(lock {lock_path}); stop it first, or give this configuration its own "
-                "state.path"
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return exclusive(
+        lock_path,
+        lambda: ConfigError(
+            f"another automation serve already uses the state database {state_path} "
+            f"(lock {lock_path}); stop it first, or give this configuration its own state.path"
+        ),
+    )
 
 
 def _fingerprint(loaded: LoadedConfig) -> str:

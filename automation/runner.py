@@ -19,7 +19,7 @@ import logging
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -124,22 +124,30 @@ async def run_flow(
 
 
 @contextmanager
-def flow_lock(state_path: Path, flow_id: str) -> Iterator[None]:
-    """Hold an exclusive lock for one flow, so overlapping runs never race each other."""
-    lock_path = state_path.with_name(f"{state_path.name}.{flow_id}.lock")
+def exclusive(lock_path: Path, busy: Callable[[], AutomationError]) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_path`` (mode 0600), or raise ``busy()`` at once."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with os.fdopen(os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600), "r+b") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise TransientError(
-                f"another run of flow {flow_id!r} is still in progress (lock {lock_path}); "
-                "this run was skipped, the next one will catch up"
-            ) from None
+            raise busy() from None
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def flow_lock(state_path: Path, flow_id: str) -> AbstractContextManager[None]:
+    """Hold an exclusive lock for one flow, so overlapping runs never race each other."""
+    lock_path = state_path.with_name(f"{state_path.name}.{flow_id}.lock")
+    return exclusive(
+        lock_path,
+        lambda: TransientError(
+            f"another run of flow {flow_id!r} is still in progress (lock {lock_path}); "
+            "this run was skipped, the next one will catch up"
+        ),
+    )
 
 
 def _read_only_store(path: Path) -> Store | None:
