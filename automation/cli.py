@@ -222,8 +222,6 @@ def _run(args: argparse.Namespace) -> int:
     import asyncio  # noqa: PLC0415  # only commands that run flows pay for it
 
     from automation.config.loader import load_config  # noqa: PLC0415
-    from automation.runner import run_flow  # noqa: PLC0415
-    from automation.summary import format_summary  # noqa: PLC0415
 
     try:
         now = parse_now(args.now) if args.now else datetime.now(JST)
@@ -234,9 +232,16 @@ def _run(args: argparse.Namespace) -> int:
         )
         return EXIT_CONFIG
     loaded = load_config(args.config)
-    result = asyncio.run(
-        run_flow(loaded, args.flow, now, dry_run=args.dry_run, summary=args.summary)
-    )
+    # Only the exit code comes back through asyncio.run: it builds the repr of whatever the
+    # coroutine returns, and a run's result can be megabytes.
+    return asyncio.run(_run_and_print(args, loaded, now))
+
+
+async def _run_and_print(args: argparse.Namespace, loaded: LoadedConfig, now: datetime) -> int:
+    from automation.runner import run_flow  # noqa: PLC0415
+    from automation.summary import format_summary  # noqa: PLC0415
+
+    result = await run_flow(loaded, args.flow, now, dry_run=args.dry_run, summary=args.summary)
     if args.json:
         print(_scrub(json.dumps(result.record, ensure_ascii=False, indent=2)))
     else:

@@ -15,12 +15,16 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.worksheet import Worksheet
 
 from automation.timeutil import parse_now
+
+if TYPE_CHECKING:
+    from automation.config.loader import LoadedConfig
 
 GUNMA_MUNICIPALITIES: tuple[str, ...] = (
     "前橋市",
@@ -485,11 +489,20 @@ def _command() -> str:
     return "automation"
 
 
+async def _round(loaded: LoadedConfig, flow: str, now: str, max_problems: int = 15) -> bool:
+    """Run one flow and print its summary; only whether it succeeded comes back (a run's
+    result is large, and asyncio.run builds the repr of what its coroutine returns)."""
+    from automation.runner import run_flow  # noqa: PLC0415
+    from automation.summary import format_summary  # noqa: PLC0415
+
+    result = await run_flow(loaded, flow, parse_now(now))
+    print(format_summary(result.record, max_problems=max_problems))
+    return result.ok
+
+
 def run_demo(workspace: Path) -> int:
     """Generate the workspace, run two rounds, print summaries. Returns an exit code."""
     from automation.config.loader import load_config  # noqa: PLC0415
-    from automation.runner import run_flow  # noqa: PLC0415
-    from automation.summary import format_summary  # noqa: PLC0415
 
     config_path = write_workspace(workspace)
     loaded = load_config(config_path)
@@ -497,23 +510,20 @@ def run_demo(workspace: Path) -> int:
     print(f"  設定: {config_path}  報告用ブック: {workspace / 'inputs' / WORKBOOK}\n")
 
     print(f"=== 1回目の集約（{ROUND_1}）===")
-    first = asyncio.run(run_flow(loaded, "typhoon_damage", parse_now(ROUND_1)))
-    print(format_summary(first.record, max_problems=5))
+    first = asyncio.run(_round(loaded, "typhoon_damage", ROUND_1, max_problems=5))
 
     edit_workbook(workspace / "inputs" / WORKBOOK)
     print("\n--- 危機管理課と県土整備部がシートを更新しました ---\n")
 
     print(f"=== 2回目の集約（{ROUND_2}、12時の締切の20分前）===")
-    second = asyncio.run(run_flow(loaded, "typhoon_damage", parse_now(ROUND_2)))
-    print(format_summary(second.record))
+    second = asyncio.run(_round(loaded, "typhoon_damage", ROUND_2))
 
     print(f"\n=== DX推進計画 進捗報告（{PROGRESS_ROUND}、締切 10月15日(木) の1営業日前）===")
-    progress = asyncio.run(run_flow(loaded, "dx_progress", parse_now(PROGRESS_ROUND)))
-    print(format_summary(progress.record))
+    progress = asyncio.run(_round(loaded, "dx_progress", PROGRESS_ROUND))
     print(
         "\n送信内容はファイルに書き出しています（ローカルバックエンド）:\n"
         f"  {workspace / 'deliveries'}/  (*.envelope.json と本文 *.txt / *.html / *.card.json)\n"
         f"  集計ブック: {workspace / 'artefacts'}/\n"
         f"もう一度実行: {_command()} run typhoon_damage -c {config_path} --now {ROUND_2} --dry-run"
     )
-    return 0 if first.ok and second.ok and progress.ok else 1
+    return 0 if first and second and progress else 1

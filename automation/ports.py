@@ -7,7 +7,7 @@ run through the same contract tests.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -23,7 +23,7 @@ class FetchedWorkbook:
 
     name: str
     version: str
-    data: bytes | None
+    data: bytes | None = field(repr=False)  # megabytes: a repr would copy them
 
 
 class WorkbookSource(Protocol):

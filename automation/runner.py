@@ -81,6 +81,16 @@ class RunResult:
     plan: object = None
     rendered: list[tuple[Message, Rendered]] = field(default_factory=list)
 
+    def __repr__(self) -> str:
+        # Short on purpose: the record and plan of a large run are megabytes, and asyncio
+        # builds the repr of a coroutine's result on its own (Python 3.11's asyncio.run does
+        # so while restoring the SIGINT handler).
+        record = self.record
+        return (
+            f"RunResult(flow={record.get('flow')!r}, status={record.get('status')!r}, "
+            f"deliveries={len(record.get('deliveries') or ())}, rendered={len(self.rendered)})"
+        )
+
     @property
     def ok(self) -> bool:
         """Whether the run succeeded (``ok`` or ``unchanged``)."""

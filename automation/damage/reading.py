@@ -50,14 +50,17 @@ class SheetReading:
     sheet: str
     layout: str
     table_found: bool = True
-    columns: list[Item] = field(default_factory=list)
-    amounts: dict[tuple[str, str], Decimal] = field(default_factory=dict)  # (municipality, code)
-    unconfirmed: set[tuple[str, str]] = field(default_factory=set)
-    statuses: dict[str, Counter[str]] = field(default_factory=dict)  # code -> status -> count
-    problems: list[CellProblem] = field(default_factory=list)
+    # The data fields stay out of the repr: a sheet can hold thousands of rows.
+    columns: list[Item] = field(default_factory=list, repr=False)
+    # (municipality, code) -> amount
+    amounts: dict[tuple[str, str], Decimal] = field(default_factory=dict, repr=False)
+    unconfirmed: set[tuple[str, str]] = field(default_factory=set, repr=False)
+    # code -> status -> count
+    statuses: dict[str, Counter[str]] = field(default_factory=dict, repr=False)
+    problems: list[CellProblem] = field(default_factory=list, repr=False)
     # As read, for the merged workbook: municipality -> item code -> number, 未確認 or 要修正 text.
-    rows: list[tuple[str, dict[str, AsRead]]] = field(default_factory=list)
-    record_columns: list[str] = field(default_factory=list)
+    rows: list[tuple[str, dict[str, AsRead]]] = field(default_factory=list, repr=False)
+    record_columns: list[str] = field(default_factory=list, repr=False)
 
     @property
     def reported(self) -> bool:

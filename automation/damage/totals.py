@@ -19,9 +19,10 @@ Cell = tuple[str, str]  # (municipality, item code)
 class Figures:
     """What one department contributes: numbers, 未確認 flags and incident statuses."""
 
-    amounts: dict[Cell, Decimal] = field(default_factory=dict)
-    unconfirmed: set[Cell] = field(default_factory=set)
-    statuses: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Data, not a debugging aid: kept out of the repr (a department can have thousands of cells).
+    amounts: dict[Cell, Decimal] = field(default_factory=dict, repr=False)
+    unconfirmed: set[Cell] = field(default_factory=set, repr=False)
+    statuses: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, reading: SheetReading) -> Figures:
@@ -101,11 +102,12 @@ class Change:
 class Consolidated:
     """All departments' figures added up."""
 
-    figures: dict[str, Figures]
-    totals: list[ItemTotal]
-    by_municipality: dict[str, dict[str, Decimal]]
-    by_department: dict[str, dict[str, Decimal]]
-    statuses: dict[str, dict[str, int]]
+    # Data, not a debugging aid: kept out of the repr (every department's every cell).
+    figures: dict[str, Figures] = field(repr=False)
+    totals: list[ItemTotal] = field(repr=False)
+    by_municipality: dict[str, dict[str, Decimal]] = field(repr=False)
+    by_department: dict[str, dict[str, Decimal]] = field(repr=False)
+    statuses: dict[str, dict[str, int]] = field(repr=False)
 
     @cached_property
     def figures_dump(self) -> dict[str, dict[str, Any]]:

@@ -119,7 +119,7 @@ class Sheet:
     """One worksheet as a grid of values; ``rows[0][0]`` is cell (``top``, ``left``)."""
 
     name: str
-    rows: tuple[tuple[object, ...], ...]
+    rows: tuple[tuple[object, ...], ...] = field(repr=False)  # data: a repr would copy it
     top: int = 0
     left: int = 0
     merges: tuple[Merge, ...] = ()
@@ -186,7 +186,7 @@ class Workbook:
     """All worksheets of one workbook, by name."""
 
     name: str
-    sheets: dict[str, Sheet]
+    sheets: dict[str, Sheet] = field(repr=False)  # data: a repr would copy every cell
 
 
 def address(row: int, col: int) -> str:

@@ -53,8 +53,8 @@ class DamageState:
 
     version: str | None = None
     report_number: int = 0
-    snapshot: Mapping[str, Any] | None = None
-    departments: Mapping[str, DepartmentState] = field(default_factory=dict)
+    snapshot: Mapping[str, Any] | None = field(default=None, repr=False)
+    departments: Mapping[str, DepartmentState] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -91,11 +91,12 @@ class DamageReport:
     number: int
     new: bool
     as_of: datetime
-    consolidated: Consolidated
-    changes: list[Change]
-    departments: list[DepartmentStatus]
-    problems: list[CellProblem]
-    readings: dict[str, SheetReading]
+    # The data fields stay out of the repr: a 60-sheet workbook's readings are megabytes.
+    consolidated: Consolidated = field(repr=False)
+    changes: list[Change] = field(repr=False)
+    departments: list[DepartmentStatus] = field(repr=False)
+    problems: list[CellProblem] = field(repr=False)
+    readings: dict[str, SheetReading] = field(repr=False)
     previous_number: int | None
     last_deadline: datetime | None
     next_deadline: datetime | None
@@ -117,8 +118,8 @@ class DamagePlan:
 
     status: Literal["ok", "unchanged"]
     report: DamageReport
-    messages: list[Message]
-    state: DamageState
+    messages: list[Message] = field(repr=False)
+    state: DamageState = field(repr=False)
     artefact: str | None  # name of the merged workbook to store (new reports only)
 
 

@@ -102,12 +102,13 @@ class ProgressReport:
     deadline: date
     phase: Phase
     today: date
-    checks: list[ItemCheck]
-    problems: list[InputProblem]
-    completion: list[DepartmentCompletion]
-    status_counts: dict[str, int]
-    delayed: list[ItemCheck]
-    budget: list[BudgetRequest]
+    # The data fields stay out of the repr: one round can hold tens of thousands of entries.
+    checks: list[ItemCheck] = field(repr=False)
+    problems: list[InputProblem] = field(repr=False)
+    completion: list[DepartmentCompletion] = field(repr=False)
+    status_counts: dict[str, int] = field(repr=False)
+    delayed: list[ItemCheck] = field(repr=False)
+    budget: list[BudgetRequest] = field(repr=False)
     issue_field: str | None
 
     @property
@@ -141,7 +142,7 @@ class ProgressPlan:
     """Everything the flow decided in one run."""
 
     report: ProgressReport
-    messages: list[Message] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list, repr=False)
     summary_due: bool = False
     artefact: str | None = None
 
