@@ -42,6 +42,7 @@ from automation.record import failed_record
 from automation.render import Rendered
 from automation.state import OutboxEntry, Store
 from automation.timeutil import JST
+from automation.timings import PhaseTimer
 
 LOG = logging.getLogger("automation.runs")
 
@@ -120,17 +121,31 @@ async def run_flow(
     if flow is None:
         known = ", ".join(f.id for f in config.flows)
         raise ConfigError(f"no flow {flow_id!r} in {loaded.path}; configured flows: {known}")
-    backend = backend or local_backend(loaded)
+    timer = PhaseTimer()
+    backend = _timed(backend or local_backend(loaded), timer)
     state_path = loaded.resolve(config.state.path)
     if dry_run:
         store = _read_only_store(state_path)
         try:
-            return await _run(loaded, flow, now, dry_run, backend, store, clock, summary)
+            result = await _run(loaded, flow, now, dry_run, backend, store, clock, summary)
         finally:
             if store is not None:
                 store.close()
-    with flow_lock(state_path, flow.id), Store(state_path) as store:
-        return await _run(loaded, flow, now, dry_run, backend, store, clock, summary)
+    else:
+        with flow_lock(state_path, flow.id), Store(state_path) as store:
+            result = await _run(loaded, flow, now, dry_run, backend, store, clock, summary)
+    result.record["timings_s"] = timer.as_record()
+    return result
+
+
+def _timed(backend: Backend, timer: PhaseTimer) -> Backend:
+    """The same ports, each awaited call timed into its phase of the run record."""
+    return Backend(
+        timer.wrap(backend.workbooks, "fetch"),
+        timer.wrap(backend.artefacts, "store"),
+        timer.wrap(backend.deliverer, "deliver"),
+        timer.wrap(backend.lists, "fetch"),
+    )
 
 
 @contextmanager
