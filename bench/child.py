@@ -1,7 +1,8 @@
-"""Run one contender on one job in this process and print its measurements as one JSON line.
+"""Run one contender on one job and print its measurements as one JSON line.
 
 Kept apart from ``compare.py`` so a contender's process imports only what that contender
-needs: its peak RSS and CPU time are its own.
+needs: its peak RSS and CPU time are its own. Ours runs the ``automation`` command as a
+subprocess of this small process and reports that command's figures.
 
 Usage: python bench/child.py {ours|pattern|peer} {run|poll} JOB.json
 """
@@ -33,7 +34,10 @@ def main(argv: list[str]) -> int:
     except Exception as exc:  # report, do not hide: the table shows the error
         outcome = {"status": "error", "error": f"{type(exc).__name__}: {exc}"}
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-    print(json.dumps({"wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak_rss_mb(), **outcome}))
+    measured = {"wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak_rss_mb()}
+    # A contender that runs a command reports that process's own figures (bench/process.py)
+    measured |= {k: v for k, v in outcome.pop("process", {}).items() if k in measured}
+    print(json.dumps({**measured, **outcome}))
     return 0
 
 

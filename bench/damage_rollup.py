@@ -1,30 +1,36 @@
-"""Benchmark: the damage rollup on a large generated workbook (issue: 60 sheets x 300 rows).
+"""Benchmark: ``automation run`` on a large generated damage workbook (60 sheets x 300 rows).
 
-Measures, in one process per measurement so peak RSS is the run's own:
-- full round: parse the workbook, read and aggregate every sheet, render every message,
-  build the merged workbook (everything a run does except writing files);
-- unchanged poll: fetch with the known version tag on the local backend (no parsing).
+Every figure is the ``automation`` command as a user runs it, a subprocess with its imports,
+measured from outside (``bench/process.py``: wall, CPU and peak RSS from ``os.wait4``):
+
+- first report: a fresh state, the workbook as generated (第1報);
+- changed report: every department's figures edited (the next 第N報), ``--repeat`` times
+  alternating two versions, median by wall time;
+- unchanged poll: the same workbook again (one version check, no parsing), median of 5.
+
+Beside the headline, the run record's ``timings_s`` breaks the same run down (fetch, store,
+deliver, compute). Inputs are generated in a child process, so this process stays small and
+the measured command's peak RSS is its own.
 
 Usage: python bench/damage_rollup.py [--sheets 60] [--rows 300] [--columns 12] [--repeat 3]
-Prints a table and writes bench/out/damage_rollup.json.
+Prints a table and writes bench/results/damage_rollup_SxR.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import platform
 import random
-import statistics
+import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.child import peak_rss_mb  # VmHWM: ru_maxrss also counts the parent at fork
+from bench import process
 
 OUT = Path(__file__).parent / "out"
 ITEM_HEADERS = [
@@ -123,6 +129,11 @@ def write_workbook(path: Path, sheets: int, rows: int, columns: int, seed: int =
 def generate(folder: Path, sheets: int, rows: int, columns: int, seed: int = 1) -> Path:
     """Write a workbook and configuration into ``folder``; return the configuration path."""
     write_workbook(folder / "inputs" / "book.xlsx", sheets, rows, columns, seed)
+    return generate_config(folder, sheets)
+
+
+def generate_config(folder: Path, sheets: int) -> Path:
+    """Write the local-backend configuration for ``sheets`` departments into ``folder``."""
     departments = [
         f"    - {{name: {name}, sheet: {name}, contacts: [{{channel: mail, address: d{s}@example.jp}}]}}"
         for s, name in enumerate(department_names(sheets))
@@ -132,114 +143,136 @@ def generate(folder: Path, sheets: int, rows: int, columns: int, seed: int = 1) 
     return config
 
 
-def measure_round(config_path: Path) -> dict[str, float]:
-    """One full round in this process; returns phase timings (s) and peak RSS (MB)."""
-    from automation.config.loader import load_config  # noqa: PLC0415
-    from automation.damage.merged import build_merged_workbook  # noqa: PLC0415
-    from automation.damage.workbook import parse_workbook  # noqa: PLC0415
-    from automation.flows import damage_rollup  # noqa: PLC0415
-    from automation.render import environment, render  # noqa: PLC0415
-    from automation.timeutil import parse_now  # noqa: PLC0415
+RESULTS = Path(__file__).parent / "results"
+FIRST_AT, CHANGED_AT, POLL_AT = "2026-09-01T09:00", "2026-09-01T10:00", "2026-09-01T10:30"
+POLLS = 5
 
-    loaded = load_config(config_path)
-    flow = loaded.config.flows[0]
-    data = (config_path.parent / "inputs" / "book.xlsx").read_bytes()
-    t0 = time.perf_counter()
-    book = parse_workbook(data, "book.xlsx", max_bytes=10**9)
-    t1 = time.perf_counter()
-    plan = damage_rollup.plan(
-        flow.params,
-        loaded.config.directory,
-        damage_rollup.DamageInputs("v1", book),
-        damage_rollup.DamageState(),
-        parse_now("2026-09-01T09:00"),
+
+def generate_in_child(folder: Path, sheets: int, rows: int, columns: int, seed: int) -> None:
+    """Write the workbook (and configuration) from a child process: this one stays small."""
+    subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--generate",
+            str(folder),
+            "--sheets",
+            str(sheets),
+            "--rows",
+            str(rows),
+            "--columns",
+            str(columns),
+            "--seed",
+            str(seed),
+        ],
+        check=True,
     )
-    t2 = time.perf_counter()
-    env = environment()
-    rendered = [render(env, message) for message in plan.messages]
-    t3 = time.perf_counter()
-    merged = build_merged_workbook(plan.report)
-    t4 = time.perf_counter()
-    peak = peak_rss_mb()
+
+
+def run_once(config: Path, now: str) -> dict[str, Any]:
+    """``automation run bench -c CONFIG --now NOW --json``, measured from outside."""
+    measured = process.automation("run", "bench", "-c", str(config), "--now", now, "--json")
+    if measured.returncode not in (0, 1):
+        raise RuntimeError(f"automation run failed ({measured.returncode}): {measured.stderr}")
+    record = measured.record()
     return {
-        "parse_s": t1 - t0,
-        "read_aggregate_s": t2 - t1,
-        "render_s": t3 - t2,
-        "merged_workbook_s": t4 - t3,
-        "total_s": t4 - t0,
-        "peak_rss_mb": peak,
-        "messages": len(rendered),
-        "merged_bytes": len(merged),
-        "problems": len(plan.report.problems),
-        "workbook_bytes": len(data),
+        **measured.figures(),
+        "status": record["status"],
+        "report_number": record.get("report_number"),
+        "messages": len(record.get("deliveries", [])),
+        "problems": len(record.get("problems") or []),
+        "timings_s": record.get("timings_s"),
     }
 
 
-def measure_unchanged(config_path: Path, repeat: int = 20) -> dict[str, float]:
-    """Poll an unchanged workbook: fetch with the known version, no parsing."""
-    from automation.backends.local import LocalWorkbookSource  # noqa: PLC0415
-
-    source = LocalWorkbookSource(config_path.parent / "inputs")
-    known = asyncio.run(source.fetch("book.xlsx", None)).version
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fetched = asyncio.run(source.fetch("book.xlsx", known))
-        times.append(time.perf_counter() - t0)
-        assert fetched.data is None
-    return {"unchanged_median_s": statistics.median(times), "unchanged_max_s": max(times)}
+def measure(folder: Path, sheets: int, rows: int, columns: int, repeat: int) -> dict[str, Any]:
+    """First report, changed reports and unchanged polls of one workbook size."""
+    shutil.rmtree(folder, ignore_errors=True)
+    generate_in_child(folder, sheets, rows, columns, seed=1)
+    config = folder / "bench.yaml"
+    first = run_once(config, FIRST_AT)
+    changed = []
+    for n in range(repeat):
+        generate_in_child(folder, sheets, rows, columns, seed=2 + n % 2)
+        changed.append(run_once(config, CHANGED_AT))
+    polls = [run_once(config, POLL_AT) for _ in range(POLLS)]
+    median_changed = sorted(changed, key=lambda r: r["wall_s"])[len(changed) // 2]
+    median_poll = sorted(polls, key=lambda r: r["wall_s"])[len(polls) // 2]
+    return {
+        "sheets": sheets,
+        "rows": rows,
+        "columns": columns,
+        "workbook_bytes": (folder / "inputs" / "book.xlsx").stat().st_size,
+        "first": first,
+        "changed": median_changed,
+        "changed_runs": [{k: r[k] for k in ("wall_s", "cpu_s", "peak_rss_mb")} for r in changed],
+        "unchanged_poll": median_poll,
+    }
 
 
 def main() -> int:
-    """Generate, measure in fresh processes, print and save the figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Generate, measure the command, print and save the figures."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--sheets", type=int, default=60)
     parser.add_argument("--rows", type=int, default=300)
     parser.add_argument("--columns", type=int, default=12)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--generate", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        print(json.dumps(measure_round(args.child)))
+    if args.generate:
+        write_workbook(
+            args.generate / "inputs" / "book.xlsx", args.sheets, args.rows, args.columns, args.seed
+        )
+        config = args.generate / "bench.yaml"
+        if not config.exists():
+            generate_config(args.generate, args.sheets)
         return 0
     folder = OUT / f"damage_{args.sheets}x{args.rows}x{args.columns}"
-    config = generate(folder, args.sheets, args.rows, args.columns)
-    runs = []
-    for _ in range(args.repeat):
-        child = subprocess.run(
-            [sys.executable, __file__, "--child", str(config)],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        runs.append(json.loads(child.stdout))
-    best = min(runs, key=lambda r: r["total_s"])
     result = {
-        "machine": f"{platform.machine()} {platform.processor() or ''} python {platform.python_version()}".strip(),
-        "sheets": args.sheets,
-        "rows": args.rows,
-        "columns": args.columns,
-        "round_median_s": statistics.median(r["total_s"] for r in runs),
-        "best": best,
-        **measure_unchanged(config),
+        "machine": machine(),
+        **measure(folder, args.sheets, args.rows, args.columns, args.repeat),
     }
-    OUT.mkdir(exist_ok=True)
-    (OUT / "damage_rollup.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
-    print(
-        f"workbook: {args.sheets} sheets x {args.rows} rows x {args.columns} item columns "
-        f"({best['workbook_bytes'] / 1e6:.1f} MB), {best['problems']} problem cells, {best['messages']} messages"
-    )
-    for key in ("parse_s", "read_aggregate_s", "render_s", "merged_workbook_s", "total_s"):
-        print(f"  {key:<20} {best[key]:.3f} s")
-    print(
-        f"  round median         {result['round_median_s']:.3f} s over {args.repeat} runs (target < 2 s)"
-    )
-    print(f"  peak RSS             {best['peak_rss_mb']:.0f} MB (target < 300 MB)")
-    print(
-        f"  unchanged poll       {result['unchanged_median_s'] * 1000:.1f} ms median, "
-        f"{result['unchanged_max_s'] * 1000:.1f} ms max (target < 50 ms)"
-    )
+    RESULTS.mkdir(exist_ok=True)
+    target = RESULTS / f"damage_rollup_{args.sheets}x{args.rows}.json"
+    target.write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
+    print(table(result))
     return 0
+
+
+def table(result: dict[str, Any]) -> str:
+    """The figures as a Markdown table."""
+    lines = [
+        f"automation run, {result['sheets']} sheets x {result['rows']} rows x "
+        f"{result['columns']} item columns ({result['workbook_bytes'] / 1e6:.1f} MB), "
+        f"{result['first']['problems']} problem cells, {result['first']['messages']} messages",
+        "",
+        "| run | wall s | CPU s | peak RSS MB | status | in the run: fetch / compute / store / deliver s |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    for label, key in (
+        ("first report", "first"),
+        ("changed report (median)", "changed"),
+        ("unchanged poll (median)", "unchanged_poll"),
+    ):
+        r = result[key]
+        t = r.get("timings_s") or {}
+        phases = " / ".join(f"{t.get(p, 0):.3f}" for p in ("fetch", "compute", "store", "deliver"))
+        lines.append(
+            f"| {label} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} | {r['peak_rss_mb']:.0f} | "
+            f"{r['status']} | {phases} |"
+        )
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    """Where the figures were measured."""
+    import os  # noqa: PLC0415
+
+    return (
+        f"{platform.machine()} {os.cpu_count()} CPUs, python {platform.python_version()}, "
+        f"load {os.getloadavg()[0]:.2f}"
+    )
 
 
 if __name__ == "__main__":

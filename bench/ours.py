@@ -1,120 +1,49 @@
-"""Our contender: ``run_flow`` on the Graph backend, as ``automation run`` does it.
+"""Our contender: the ``automation run`` command, as a user or a scheduler runs it.
 
 The configuration written by ``scenarios.write_config`` points the Graph backend at the
-fake (``access_token`` auth). The ports are wrapped so the time spent in each is known:
-``fetch`` (workbook download or list read, network included), ``store`` (artefact upload)
-and ``deliver`` (sends, pacing included); ``compute`` is the rest (parse, read, plan,
-render, build the merged workbook, state).
+fake (``access_token`` auth). The command runs as a subprocess of ``bench/child.py`` and is
+measured from outside (``bench/process.py``): its wall time, CPU time and peak RSS include
+the interpreter's start, every import and the configuration's validation. The run record's
+``timings_s`` gives the breakdown of the same run: ``fetch`` (workbook download or list
+read, network included), ``store`` (artefact upload), ``deliver`` (sends, pacing included)
+and ``compute`` (parse, read, plan, render, the merged workbook, state).
 """
 
 from __future__ import annotations
 
-import asyncio
-import importlib
-import inspect
-import time
-from collections import defaultdict
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-WARM = (
-    "kiota_http.middleware.options",
-    "msgraph_core",
-    "automation.backends.graph.backend",
-    "automation.damage.merged",
-    "automation.jobs.damage",
-    "automation.jobs.progress",
-    "automation.progress.export",
-    "automation.runner",
-)
+from bench import process
 
 
 def warm_up() -> None:
-    """Import everything a run imports lazily, before the clock starts."""
-    for name in WARM:
-        importlib.import_module(name)
-
-
-class Timed:
-    """A port whose coroutine methods add their duration to ``phases[name]``."""
-
-    def __init__(self, port: Any, phases: dict[str, float], name: str) -> None:
-        self._port = port
-        self._phases = phases
-        self._name = name
-        self.last_result: Any = None
-
-    def __getattr__(self, attr: str) -> Any:
-        value = getattr(self._port, attr)
-        if not inspect.iscoroutinefunction(value):
-            return value
-        return self._timed(value)
-
-    def _timed(self, method: Callable[..., Any]) -> Callable[..., Any]:
-        async def timed(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                self.last_result = await method(*args, **kwargs)
-                return self.last_result
-            finally:
-                self._phases[self._name] += time.perf_counter() - start
-
-        return timed
+    """Nothing to warm: the command's own start-up is part of what is measured."""
 
 
 def run(job: dict[str, Any], state_dir: Path, *, poll: bool = False) -> dict[str, Any]:
-    """One run of the configured flow (a dry run for the progress read)."""
-    return asyncio.run(_run(job, poll=poll))
-
-
-async def _run(job: dict[str, Any], *, poll: bool) -> dict[str, Any]:
-    from automation.backends.graph.backend import graph_backend  # noqa: PLC0415
-    from automation.config.loader import load_config  # noqa: PLC0415
-    from automation.config.models import GraphBackend  # noqa: PLC0415
-    from automation.runner import Backend, run_flow  # noqa: PLC0415
-    from automation.timeutil import parse_now  # noqa: PLC0415
-
-    started = time.perf_counter()
-    loaded = load_config(Path(job["config"]))
-    assert isinstance(loaded.config.backend, GraphBackend)
-    ports = graph_backend(loaded, loaded.config.backend)
-    phases: dict[str, float] = defaultdict(float)
-    lists = Timed(ports.lists, phases, "fetch")
-    backend = Backend(
-        Timed(ports.workbooks, phases, "fetch"),
-        Timed(ports.artefacts, phases, "store"),
-        Timed(ports.deliverer, phases, "deliver"),
-        lists,
-    )
-    dry_run = job["kind"] == "progress"
-    if dry_run:  # a dry run records nothing, but remembers lookups in an existing state
-        from automation.state import Store  # noqa: PLC0415
-
-        Store(loaded.resolve(loaded.config.state.path)).close()
+    """One ``automation run`` of the configured flow (a dry run for the progress read)."""
+    argv = ["run", job["flow"], "-c", job["config"], "--now", job["now"], "--json"]
+    if job["kind"] == "progress":
+        argv.append("--dry-run")  # a read and its plan: nothing is sent
+    measured = process.automation(*argv)
     try:
-        result = await run_flow(
-            loaded, job["flow"], parse_now(job["now"]), dry_run=dry_run, backend=backend
-        )
-    finally:
-        await ports.workbooks.gateway.aclose()  # type: ignore[attr-defined]
-    total = time.perf_counter() - started
-    record = result.record
+        record = measured.record()
+    except ValueError:
+        tail = " / ".join(measured.stderr.strip().splitlines()[-3:])
+        return {"status": "error", "error": tail, "process": measured.figures()}
     deliveries = record.get("deliveries", [])
+    timings = record.get("timings_s") or {}
     outcome: dict[str, Any] = {
         "status": record["status"],
-        "phases": {
-            **{k: round(v, 4) for k, v in phases.items()},
-            "compute": round(total - sum(phases.values()), 4),
-        },
+        "process": measured.figures(),
+        "phases": {k: timings[k] for k in ("fetch", "store", "deliver", "compute") if k in timings},
         "messages_sent": sum(1 for d in deliveries if d.get("status") == "sent"),
         "messages_planned": len(deliveries),
         "problems": len(record.get("problems", []) or []),
     }
     if job["kind"] == "progress":
-        outcome["items_read"] = len(lists.last_result or [])
-        outcome["items_lost"] = max(0, job["items"] - outcome["items_read"])
-        outcome["plan_render_s"] = round(total - phases["fetch"], 4)
+        outcome["plan_render_s"] = round(timings.get("total", 0) - timings.get("fetch", 0), 4)
     elif record["status"] == "failed":
         outcome["error"] = record.get("error")
     return outcome

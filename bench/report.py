@@ -12,7 +12,8 @@ from bench.scenarios import LIST_PAGE_CAP
 
 NAMES = {"ours": "ours", "pattern": "Power Automate pattern", "peer": "python-o365"}
 HEADLINE = "rollup 60x300"
-WALL_FLOOR_LIMIT = 1.3
+WALL_FLOOR_LIMIT = 2.0  # the changed rollup, against the physical floor
+POLL_FLOOR_LIMIT = 1.3
 PLAN_RENDER_LIMIT_S = 2.0
 SPAN_LIMIT = 1.10
 VALIDATE_LIMIT_S = 0.3
@@ -57,9 +58,10 @@ def targets(document: dict[str, Any]) -> list[dict[str, Any]]:
             _ok(ours) and faster >= 5,
         )
         add(
-            "changed rollup 60x300: within 1.3x of the floor",
-            f"{ours['wall_s']:.2f} s vs floor {floor['wall_s']:.2f} s ({to_floor:.2f}x); "
-            f"{ours['requests']} requests vs {floor['requests']}",
+            f"changed rollup 60x300: within {WALL_FLOOR_LIMIT:g}x of the floor",
+            f"{ours['wall_s']:.2f} s vs floor {floor['wall_s']:.2f} s ({to_floor:.2f}x; "
+            f"floor = {floor['requests']} requests x {latency_ms:g} ms + calamine's read "
+            f"{floor.get('read_s', 0):.2f} s); {ours['requests']} requests",
             _ok(ours) and to_floor <= WALL_FLOOR_LIMIT,
         )
     polls = [s for s in document["scenarios"] if "ours_poll" in s["contenders"]]
@@ -77,10 +79,12 @@ def targets(document: dict[str, Any]) -> list[dict[str, Any]]:
             requests == [1],
         )
         add(
-            "unchanged poll: under 1.3x the floor",
+            f"unchanged poll: under {POLL_FLOOR_LIMIT:g}x the floor",
             f"worst {worst['scenario']}: {poll['wall_s'] * 1000:.0f} ms vs floor "
             f"{worst['floor']['poll_wall_s'] * 1000:.0f} ms ({ratio:.2f}x)",
-            ratio < WALL_FLOOR_LIMIT,
+            ratio < POLL_FLOOR_LIMIT,
+            "the command's own start (interpreter, imports, configuration) is in the figure; "
+            "`automation serve` polls without it",
         )
     big = scenarios.get("progress 20000")
     if big:
@@ -212,7 +216,7 @@ def scenario_table(scenario: dict[str, Any]) -> list[str]:
             lines.append(_row(label, contenders[key], _outcome(key, contenders[key], scenario)))
     lines.append(
         f"| floor | {floor['requests']} | {floor['wall_s']:.2f} | – | – | – | – | "
-        "fewest requests x latency + our CPU |"
+        "fewest requests x latency + calamine read of the workbook |"
     )
     first = contenders.get("ours_first")
     if first and scenario.get("kind") == "progress":
@@ -292,7 +296,9 @@ def markdown(document: dict[str, Any]) -> str:
         f"127.0.0.1 with "
         f"{latency:g} ms added per request, list pages of {document['list_page_cap']}, "
         f"table-row pages of {document['workbook_row_cap']}. Each contender runs in its own "
-        "process (wall and CPU time of the job, imports done first; peak RSS of the process). "
+        "process. Ours is the `automation run` command as a subprocess, measured from outside "
+        "(wall, CPU and peak RSS of that process, interpreter start and imports included); the "
+        "peers' figures are their job's wall and CPU time, imports done first. "
         f"Whole run: {document['elapsed_s'] / 60:.1f} min"
         + (" (--quick)." if document["quick"] else "."),
         "",
@@ -323,9 +329,13 @@ def markdown(document: dict[str, Any]) -> str:
         "assume a profile without that cap.",
         "- *peer*: python-o365 with its own Excel and SharePoint APIs (bench/peer_o365.py): a "
         "workbook session, header and rows per table with no paging, list items with $top=999.",
-        "- *floor*: the fewest requests Graph allows for the job (download URL, download, "
-        "upload, one per message; one conditional GET for a poll; ceil(N/200) list pages) times "
-        "the latency, plus our CPU time; for deliveries, plus the waits the rate limits impose.",
+        "- *floor*: physics, nothing of ours: the fewest requests Graph allows for the job "
+        "(download URL, download, upload, one per message; one conditional GET for a poll; "
+        "ceil(N/200) list pages) times the latency, plus the fastest library read of the same "
+        "workbook (python-calamine, every sheet to Python values, measured in the same run); for "
+        "deliveries, plus the waits the rate limits impose.",
+        "- *phases*: the breakdown of ours comes from the run record's `timings_s` of the same "
+        "run (fetch, store, deliver, compute); the headline is the process's figure.",
         "- *fake s*: time the fake itself spent on the contender's requests beyond the added "
         "latency (building and encoding responses); it is in the measured wall time, not in the "
         "floor.",

@@ -1,0 +1,101 @@
+"""Measure a command as users run it: a subprocess, with its wall time, CPU time and peak RSS.
+
+CPU time and peak RSS come from ``os.wait4``: the child's own resource usage. Linux counts
+into a child's peak RSS the memory of the process that started it, as it was at the fork
+(``ru_maxrss`` survives ``execve``); so start measured commands from a small process (the
+benchmarks generate their inputs in a separate process first), and :func:`run` reports the
+starter's own resident set at the fork beside the figure, so a reader can see the bound.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BIN = Path(sys.executable).parent
+AUTOMATION = str(BIN / "automation")
+
+
+@dataclass
+class Measured:
+    """One finished command."""
+
+    argv: list[str]
+    returncode: int
+    wall_s: float
+    cpu_s: float
+    peak_rss_mb: float
+    starter_rss_mb: float
+    stdout: str
+    stderr: str
+
+    def record(self) -> dict[str, Any]:
+        """The run record the command printed with ``--json`` (the last JSON object)."""
+        start = self.stdout.find("{")
+        if start < 0:
+            raise ValueError(f"no JSON in the output of {' '.join(self.argv)}: {self.stderr}")
+        record: dict[str, Any] = json.loads(self.stdout[start:])
+        return record
+
+    def figures(self) -> dict[str, Any]:
+        """Wall, CPU and peak RSS, JSON-ready."""
+        return {
+            "wall_s": round(self.wall_s, 4),
+            "cpu_s": round(self.cpu_s, 4),
+            "peak_rss_mb": round(self.peak_rss_mb, 1),
+            "starter_rss_mb": round(self.starter_rss_mb, 1),
+            "exit": self.returncode,
+        }
+
+
+def run(argv: list[str], cwd: Path | None = None, timeout: float = 1800) -> Measured:
+    """Run ``argv`` to completion and measure it (stdout and stderr are captured)."""
+    starter = _rss_mb()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        child = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=err, text=True)
+        deadline = started + timeout
+        while True:  # os.wait4 reaps the child itself: Popen.wait would lose its rusage
+            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                child.kill()
+            time.sleep(0.002)
+        wall = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return Measured(
+            argv=argv,
+            returncode=child.returncode,
+            wall_s=wall,
+            cpu_s=usage.ru_utime + usage.ru_stime,
+            peak_rss_mb=usage.ru_maxrss / 1024,
+            starter_rss_mb=starter,
+            stdout=out.read(),
+            stderr=err.read(),
+        )
+
+
+def automation(*args: str, cwd: Path | None = None) -> Measured:
+    """``automation ARGS`` from this virtual environment, measured."""
+    return run([AUTOMATION, *args], cwd=cwd)
+
+
+def _rss_mb() -> float:
+    """This process's resident set now (VmRSS), in MB."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
