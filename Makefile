@@ -26,7 +26,9 @@ test: lint
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/damage_rollup.py
+	$(BIN)/python bench/damage_rollup.py --rows 2000 --repeat 1
 	$(BIN)/python bench/progress_collection.py
+	$(BIN)/python bench/serve_runs.py
 	$(BIN)/python bench/compare.py
 
 clean:
