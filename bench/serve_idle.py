@@ -8,7 +8,12 @@ the measurement; starts ``automation serve`` with its health endpoint, waits unt
 ``/proc/PID/stat`` at the start and the end of the window. RSS is ``VmRSS`` at the end and
 ``VmHWM`` (peak) from ``/proc/PID/status``. The daemon is stopped with SIGTERM.
 
-Usage: python bench/serve_idle.py [--seconds 30] [--settle 3] [--backend graph|local] [--json]
+With ``--poll SECONDS`` the flow polls on that interval instead (after its first report,
+every poll finds the workbook unchanged: one conditional request), which is what the
+daemon costs while it watches a workbook nobody is editing.
+
+Usage: python bench/serve_idle.py [--seconds 30] [--settle 3] [--backend graph|local]
+       [--poll SECONDS] [--json]
 """
 
 from __future__ import annotations
@@ -48,8 +53,9 @@ def free_port() -> int:
         return port
 
 
-def workspace(base_url: str | None) -> Path:
-    """A configuration whose flow is scheduled outside the window (Graph if ``base_url``)."""
+def workspace(base_url: str | None, poll: int | None = None) -> Path:
+    """A configuration whose flow is scheduled outside the window, or every ``poll``
+    seconds (Graph if ``base_url``)."""
     if base_url is None:
         config = generate(WORK, 60, 300, 12)
     else:
@@ -57,7 +63,7 @@ def workspace(base_url: str | None) -> Path:
         config = scenarios.write_config(seeded, base_url)
     data = yaml.safe_load(config.read_text(encoding="utf-8"))
     for flow in data["flows"]:
-        flow["schedule"] = {"cron": NEVER_DURING_THE_RUN}
+        flow["schedule"] = {"every_seconds": poll} if poll else {"cron": NEVER_DURING_THE_RUN}
     config.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return config
 
@@ -94,19 +100,23 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 60
     raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
 
 
-def measure(seconds: float, settle: float, backend: str) -> dict[str, Any]:
+def measure(seconds: float, settle: float, backend: str, poll: int | None = None) -> dict[str, Any]:
     """Start the daemon (with the fake Graph for a Graph backend), measure it idle, stop it."""
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
     if backend == "local":
-        return {"backend": "local", **idle(workspace(None), seconds, settle)}
+        return {"backend": "local", "poll_s": poll, **idle(workspace(None, poll), seconds, settle)}
     from tests.fake_graph_workbook import WorkbookFakeGraph  # noqa: PLC0415
 
     fake = WorkbookFakeGraph(token=scenarios.TOKEN)
     scenarios.seed(fake, scenarios.rollup(60, 300), WORK)
     with fake.serve() as base_url:
-        result = idle(workspace(base_url), seconds, settle)
-    return {"backend": "graph", "requests_while_idle": len(fake.calls), **result}
+        config = workspace(base_url, poll)
+        if poll:  # the first report is not idle: wait for it before the window opens
+            settle += poll + 30
+        mark = len(fake.calls)
+        result = idle(config, seconds, settle)
+    return {"backend": "graph", "poll_s": poll, "requests": len(fake.calls) - mark, **result}
 
 
 def idle(config: Path, seconds: float, settle: float) -> dict[str, Any]:
@@ -149,14 +159,17 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--settle", type=float, default=3)
     parser.add_argument("--backend", choices=("graph", "local"), default="graph")
+    parser.add_argument("--poll", type=int, help="poll every SECONDS instead of idling")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    result = measure(args.seconds, args.settle, args.backend)
+    result = measure(args.seconds, args.settle, args.backend, args.poll)
     if args.json:
         print(json.dumps(result))
         return 0
     print(
-        f"automation serve ({result['backend']} backend) idle over {result['seconds']:.0f} s: "
+        f"automation serve ({result['backend']} backend) "
+        + (f"polling every {args.poll} s" if args.poll else "idle")
+        + f" over {result['seconds']:.0f} s: "
         f"CPU {result['cpu_percent']:.2f} % "
         f"(target < {CPU_LIMIT_PERCENT:g} %), RSS {result['rss_mb']:.0f} MB, peak "
         f"{result['peak_rss_mb']:.0f} MB (target < {RSS_LIMIT_MB:g} MB); healthy after "
