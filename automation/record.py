@@ -94,7 +94,15 @@ def damage_record(plan: DamagePlan, version: str) -> dict[str, Any]:
         },
         "not_reported": [d.name for d in report.not_reported],
         "problems": [
-            {"department": p.department, "where": p.where, "value": p.value, "message": p.message}
+            {
+                "department": p.department,
+                "where": p.where,
+                "value": p.value,
+                "message": p.message,
+                "municipality": p.municipality or None,
+                "item": p.item or None,
+                "headline": p.headline,
+            }
             for p in report.problems
         ],
     }

@@ -31,7 +31,7 @@ from markupsafe import Markup
 
 from automation.errors import ConfigError
 from automation.plan import Message
-from automation.timeutil import time_ja
+from automation.timeutil import clock_ja, time_ja
 
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
 PARTS_BY_CHANNEL: dict[str, tuple[str, ...]] = {
@@ -182,6 +182,7 @@ def environment(override_dir: Path | None = None) -> jinja2.Environment:
     env.filters["weblink"] = web_link
     env.filters["tojson"] = json_value
     env.filters["jtime"] = time_ja
+    env.filters["jclock"] = clock_ja
     env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": False}
     return env
 

@@ -77,7 +77,8 @@ def _format_summary(record: dict[str, Any], *, max_problems: int = 15) -> str:
     for total in record["totals"].values():
         flag = f"  (未確認 {total['unconfirmed']}件)" if total["unconfirmed"] else ""
         lines.append(
-            f"    {total['category']:<6} {total['label']:<10} {_num(total['value']):>8} {total['unit']}{flag}"
+            f"    {_pad(total['category'], 8)} {_pad(total['label'], 14)}"
+            f" {_num(total['value']):>8} {total['unit']}{flag}"
         )
     if record["statuses"]:
         lines.append("  箇所の状況:")
@@ -106,7 +107,12 @@ def _format_summary(record: dict[str, Any], *, max_problems: int = 15) -> str:
     problems = record["problems"]
     lines.append(f"  読み取れなかったセル: {len(problems)}件")
     for problem in problems[:max_problems]:
-        lines.append(f"    {problem['where']} 「{problem['value']}」 {problem['message']}")
+        headline = problem.get("headline")
+        lines.append(
+            f"    {headline}"
+            if headline
+            else f"    {problem['where']} 「{problem['value']}」 {problem['message']}"
+        )
     if len(problems) > max_problems:
         lines.append(f"    ほか {len(problems) - max_problems}件")
     lines += _outputs(record, "集計ブック", none_sent="")

@@ -309,3 +309,11 @@ def test_plan_does_not_mutate_previous_state(
         dict(first.state.departments),
         first.state.snapshot,
     ) == before
+
+
+def test_report_time_writes_minutes_in_two_digits(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """Times are written as Japanese reports write them: 9時05分, not 9時5分."""
+    result = run(params, directory, inputs(FIRST, ROADS), DamageState(), at(9, 5))
+    assert result.report.as_of_ja == "2026年9月1日9時05分現在"

@@ -80,6 +80,9 @@ def test_two_rounds_produce_two_numbered_reports(workspace: Path) -> None:
             "message": "田 流失・埋没(ha): 「多数」は数値として読めません。"
             "数字で入力してください（全角・半角どちらでも可）。"
             "不明な場合は「未確認」、被害がない場合は「0」または「-」と入力してください。",
+            "municipality": "沼田市",
+            "item": "田 流失・埋没",
+            "headline": "沼田市の田 流失・埋没: 多数（読めず） 農政部!B11",
         }
     ]
 

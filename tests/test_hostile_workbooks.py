@@ -358,7 +358,9 @@ def test_a_formula_without_a_saved_result_is_a_problem_with_sheet_cell_and_formu
     formula_sheet = sheet([["市町村", "死者", "軽傷者"], ["前橋市", 1, "=SUM(B2:B3)"]])
     reading = read_matrix(formula_sheet, "部局", MatrixLayout(), catalogue, towns)
     assert reading.problems == [
-        CellProblem("部局", "部局!C2", "=SUM(B2:B3)", f"軽傷者(人): {FIX_FORMULA}")
+        CellProblem(
+            "部局", "部局!C2", "=SUM(B2:B3)", f"軽傷者(人): {FIX_FORMULA}", "前橋市", "軽傷者"
+        )
     ]
     assert reading.amounts == {("前橋市", "dead"): Decimal(1)}
 
@@ -523,6 +525,9 @@ def test_an_unsaved_formula_reaches_the_run_record_with_its_cell_and_fix(tmp_pat
             "where": f"{SHEET_NAME}!C2",
             "value": "=B2*2",
             "message": f"軽傷者(人): {FIX_FORMULA}",
+            "municipality": "前橋市",
+            "item": "軽傷者",
+            "headline": f"前橋市の軽傷者: =B2*2（読めず） {SHEET_NAME}!C2",
         }
     ]
     assert record["totals"]["dead"]["value"] == 1

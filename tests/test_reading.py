@@ -317,11 +317,17 @@ def test_total_and_remark_columns_are_skipped_silently(
 def test_a_cell_problem_carries_address_raw_value_and_message(
     catalogue: Catalogue, towns: Mapping[str, str]
 ) -> None:
-    """An unreadable cell is reported at sheet!cell with what was found and the fix."""
+    """An unreadable cell is reported at sheet!cell with what was found, the fix, and
+    whose figure (municipality and item) it leaves out."""
     reading = matrix([*TITLE, *HEADER, ["前橋市", "多数", 2]], catalogue, towns)
     assert reading.problems == [
         CellProblem(
-            "部局", "部局!B5", "多数", f"死者(人): 「多数」は数値として読めません。{FIX_NUMBER}"
+            "部局",
+            "部局!B5",
+            "多数",
+            f"死者(人): 「多数」は数値として読めません。{FIX_NUMBER}",
+            "前橋市",
+            "死者",
         )
     ]
     assert amounts(reading) == {("前橋市", "missing"): 2}
@@ -537,3 +543,19 @@ def test_a_missing_type_column_means_no_table(
     reading = records([["市町村", "状況"], ["前橋市", "通行止め"]], catalogue, towns)
     assert not reading.table_found
     assert where(reading) == ["部局"]
+
+
+def test_a_problem_names_its_department_once_when_the_sheet_bears_its_name() -> None:
+    """``農政部!B11``, not ``農政部 農政部!B11``; another sheet name is kept beside it."""
+    same = CellProblem("農政部", "農政部!B11", "多数", "…")
+    other = CellProblem("農政部", "集計表!B11", "多数", "…")
+    assert (same.place, same.cell) == ("農政部!B11", "B11")
+    assert (other.place, other.cell) == ("農政部 集計表!B11", "集計表!B11")
+
+
+def test_a_cell_problem_headline_names_municipality_and_item_first(
+    catalogue: Catalogue, towns: Mapping[str, str]
+) -> None:
+    """The response team reads whose figure is missing first: 「前橋市の死者: 多数（読めず）」."""
+    reading = matrix([*HEADER, ["前橋市", "多数", 2]], catalogue, towns)
+    assert [p.headline for p in reading.problems] == ["前橋市の死者: 多数（読めず） 部局!B2"]

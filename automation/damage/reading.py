@@ -39,7 +39,32 @@ class CellProblem:
     department: str
     where: str  # "Sheet!B7", or "Sheet" for sheet-level problems
     value: str
-    message: str
+    message: str  # what was found and the fix, for the department
+    municipality: str = ""  # set for a figure's cell: whose figure is missing from the totals
+    item: str = ""  # the figure's item (``重傷者``), set with ``municipality``
+
+    @property
+    def cell(self) -> str:
+        """The cell without its sheet when the sheet bears the department's name."""
+        sheet, _, cell = self.where.partition("!")
+        return cell if sheet == self.department and cell else self.where
+
+    @property
+    def place(self) -> str:
+        """Department and cell, the department named once: ``農政部!B11``,
+        ``農政部 集計表!B11``."""
+        sheet = self.where.partition("!")[0]
+        return self.where if sheet == self.department else f"{self.department} {self.where}"
+
+    @property
+    def headline(self) -> str:
+        """What the response team reads first: whose figure and which item, then where.
+        ``館林市の重傷者: 若干（読めず） 農政部!C9``; a problem that is not one figure
+        names its place, the value and the message."""
+        if self.municipality:
+            return f"{self.municipality}の{self.item}: {self.value}（読めず） {self.place}"
+        value = f"「{self.value}」" if self.value else ""
+        return f"{self.place}{value}: {self.message}"
 
 
 @dataclass
@@ -307,6 +332,7 @@ def _read_row(
 ) -> None:
     """Read one municipality's cells into the reading."""
     as_read: dict[str, AsRead] = {}
+    labels = Counter(item.label for item in reading.columns)
     for col, item, raw in cells:
         result = read_cell(raw, item.unit, item.decimals)
         if isinstance(result, Amount):
@@ -322,6 +348,8 @@ def _read_row(
                     f"{sheet.name}!{address(row, col)}",
                     result.raw,
                     f"{item.title}: {result.message}",
+                    municipality,
+                    item.label if labels[item.label] == 1 else item.title,
                 )
             )
             as_read[item.code] = PROBLEM_PREFIX + result.raw

@@ -1,0 +1,73 @@
+"""Specs for the terminal summary of a damage run (``automation run --show``)."""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+from automation.summary import format_summary
+
+
+def _total(category: str, label: str, value: int, unit: str) -> dict[str, Any]:
+    return {
+        "label": label,
+        "unit": unit,
+        "category": category,
+        "value": value,
+        "unconfirmed": 0,
+        "unconfirmed_where": [],
+    }
+
+
+def damage_record(**overrides: Any) -> dict[str, Any]:
+    """A completed damage run's record with two totals and nothing else to say."""
+    record: dict[str, Any] = {
+        "flow": "typhoon",
+        "status": "ok",
+        "kind": "damage_rollup",
+        "dry_run": False,
+        "report_number": 1,
+        "new_report": True,
+        "as_of_ja": "2026年9月1日9時05分現在",
+        "totals": {
+            "dead": _total("人的被害", "死者", 1, "人"),
+            "paddy": _total("その他", "田 流失・埋没", 12, "ha"),
+        },
+        "statuses": {},
+        "changes": [],
+        "departments": {},
+        "not_reported": [],
+        "problems": [],
+        "artefacts": [],
+        "deliveries": [],
+    }
+    record.update(overrides)
+    return record
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def test_total_columns_line_up_by_display_width() -> None:
+    """Full-width labels are padded by terminal columns, so the figures line up."""
+    lines = format_summary(damage_record()).splitlines()
+    rows = [line for line in lines if line.endswith(("人", "ha"))]
+    figure_ends = {_width(line.rstrip("人ha").rstrip()) for line in rows}
+    assert len(rows) == 2
+    assert len(figure_ends) == 1, rows
+
+
+def test_a_problem_is_listed_by_municipality_and_item_first() -> None:
+    """A problem line starts with whose figure it is, as the record's headline says."""
+    problem = {
+        "department": "農政部",
+        "where": "農政部!C9",
+        "value": "若干",
+        "message": "重傷者(人): 「若干」は数値として読めません。",
+        "municipality": "館林市",
+        "item": "重傷者",
+        "headline": "館林市の重傷者: 若干（読めず） 農政部!C9",
+    }
+    text = format_summary(damage_record(problems=[problem]))
+    assert "    館林市の重傷者: 若干（読めず） 農政部!C9" in text.splitlines()
