@@ -65,6 +65,9 @@ def damage_record(plan: DamagePlan, version: str) -> dict[str, Any]:
                 "value": _num(t.value),
                 "unconfirmed": t.unconfirmed,
                 "unconfirmed_where": list(t.unconfirmed_where),
+                "unreadable": t.unreadable,
+                "unreadable_where": list(t.unreadable_where),
+                "notes": t.notes_ja,
             }
             for t in consolidated.totals
         },
@@ -79,6 +82,8 @@ def damage_record(plan: DamagePlan, version: str) -> dict[str, Any]:
                 "after": _num(c.after),
                 "before_unconfirmed": c.before_unconfirmed,
                 "after_unconfirmed": c.after_unconfirmed,
+                "before_unreadable": c.before_unreadable,
+                "after_unreadable": c.after_unreadable,
             }
             for c in report.changes
         ],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
+from automation.damage.totals import total_notes
 from automation.render import visible_text
 
 STATUS_JA = {
@@ -75,7 +76,12 @@ def _format_summary(record: dict[str, Any], *, max_problems: int = 15) -> str:
     lines.append(head)
     lines.append("  被害の状況:")
     for total in record["totals"].values():
-        flag = f"  (未確認 {total['unconfirmed']}件)" if total["unconfirmed"] else ""
+        flag = total_notes(
+            total["unconfirmed"],
+            total.get("unconfirmed_where", ()),
+            total.get("unreadable", 0),
+            total.get("unreadable_where", ()),
+        )
         lines.append(
             f"    {_pad(total['category'], 8)} {_pad(total['label'], 14)}"
             f" {_num(total['value']):>8} {total['unit']}{flag}"

@@ -317,3 +317,50 @@ def test_report_time_writes_minutes_in_two_digits(
     """Times are written as Japanese reports write them: 9時05分, not 9時5分."""
     result = run(params, directory, inputs(FIRST, ROADS), DamageState(), at(9, 5))
     assert result.report.as_of_ja == "2026年9月1日9時05分現在"
+
+
+UNREADABLE = [["前橋市", 1, 2, 3], ["高崎市", 0, "多数", 1]]
+
+
+def test_a_total_leaving_out_an_unreadable_cell_says_how_many_and_where(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """多数 is not counted; the total says one cell in 高崎市 is left out, so it reads "at least"."""
+    result = run(params, directory, inputs(UNREADABLE, ROADS), DamageState(), at(9, 10))
+    minor = next(t for t in result.report.consolidated.totals if t.code == "injured_minor")
+    assert (minor.value, minor.unreadable, minor.unreadable_where) == (Decimal(2), 1, ("高崎市",))
+    assert minor.notes_ja == "（ほかに読めないセル 1件: 高崎市）"
+
+
+def test_an_item_with_only_an_unreadable_cell_is_still_listed(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """An item whose only cell cannot be read shows no figure and the marker, never nothing."""
+    only = [["前橋市", 1, "若干", 3]]
+    result = run(params, directory, inputs(only, ROADS), DamageState(), at(9, 10))
+    minor = next(t for t in result.report.consolidated.totals if t.code == "injured_minor")
+    assert (minor.value, minor.unreadable_where) == (None, ("前橋市",))
+
+
+def test_a_cell_becoming_unreadable_is_a_change(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """Replacing a number by 多数 changes the total and the count of cells left out."""
+    first = run(params, directory, inputs(FIRST, ROADS), DamageState(), at(9, 10))
+    second = run(params, directory, inputs(UNREADABLE, ROADS), first.state, at(10, 0))
+    change = next(c for c in second.report.changes if c.code == "injured_minor")
+    assert (change.before_unreadable, change.after_unreadable) == (0, 1)
+
+
+def test_report_text_and_card_carry_the_unreadable_marker_beside_the_figure(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """The mail text and the Adaptive Card write 「2人（ほかに読めないセル 1件: 高崎市）」."""
+    from automation.render import environment, render  # noqa: PLC0415
+
+    result = run(params, directory, inputs(UNREADABLE, ROADS), DamageState(), at(9, 10))
+    mail, card = (render(environment(), m) for m in result.messages if m.kind == "report")
+    assert "・人的被害 軽傷者: 2人（ほかに読めないセル 1件: 高崎市）" in (mail.text or "")
+    assert "（ほかに読めないセル 1件: 高崎市）</td>" in (mail.html or "")
+    facts = card.card["body"][3]["facts"] if card.card else []
+    assert {"title": "軽傷者", "value": "2人（ほかに読めないセル 1件: 高崎市）"} in facts

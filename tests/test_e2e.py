@@ -64,6 +64,9 @@ def test_two_rounds_produce_two_numbered_reports(workspace: Path) -> None:
         "value": 1,
         "unconfirmed": 0,
         "unconfirmed_where": [],
+        "unreadable": 0,
+        "unreadable_where": [],
+        "notes": "",
     }
     assert first["departments"]["農政部"] == {
         "status": "problems",

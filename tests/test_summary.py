@@ -71,3 +71,14 @@ def test_a_problem_is_listed_by_municipality_and_item_first() -> None:
     }
     text = format_summary(damage_record(problems=[problem]))
     assert "    館林市の重傷者: 若干（読めず） 農政部!C9" in text.splitlines()
+
+
+def test_a_total_leaving_out_an_unreadable_cell_is_marked_in_the_summary() -> None:
+    """The terminal line of a total carries the same marker as the report."""
+    total = {
+        **_total("人的被害", "軽傷者", 12, "人"),
+        "unreadable": 1,
+        "unreadable_where": ["館林市"],
+    }
+    text = format_summary(damage_record(totals={"injured_minor": total}))
+    assert text.splitlines()[2].endswith("12 人（ほかに読めないセル 1件: 館林市）")

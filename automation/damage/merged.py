@@ -16,8 +16,13 @@ from typing import Any
 
 import xlsxwriter
 
-from automation.damage.catalogue import Item
-from automation.damage.reading import PROBLEM_PREFIX, UNCONFIRMED_TEXT, AsRead
+from automation.damage.reading import (
+    PROBLEM_PREFIX,
+    UNCONFIRMED_TEXT,
+    AsRead,
+    CellProblem,
+    SheetReading,
+)
 from automation.flows.damage_rollup import DamageReport
 
 SHEET_NAME_BAD = re.compile(r"[\[\]:*?/\\]")
@@ -79,7 +84,7 @@ def build_merged_workbook(report: DamageReport) -> bytes:
         if reading.layout == "records":
             _records_as_read(out, ws, reading.rows)
         else:
-            _matrix_as_read(out, ws, reading.columns, reading.rows)
+            _matrix_as_read(out, ws, reading)
     out.book.close()
     return buffer.getvalue()
 
@@ -88,17 +93,34 @@ def _summary(out: _Writer, report: DamageReport) -> None:
     ws = out.sheet("集計")
     ws.set_column(0, 0, 14)
     ws.set_column(1, 1, 22)
-    ws.set_column(4, 4, 40)
+    ws.set_column(4, 5, 40)
     ws.write_string(0, 0, f"{report.disaster} 被害状況即報（第{report.number}報）", out.title)
     ws.write_string(1, 0, report.as_of_ja)
     row = 3
-    out.row(ws, row, ["区分", "項目", "単位", "数", "未確認（市町村）"], out.head)
+    out.row(
+        ws,
+        row,
+        ["区分", "項目", "単位", "数", "未確認（市町村）", "読めないセル（市町村）"],
+        out.head,
+    )
     previous = None
     for total in report.consolidated.totals:
         row += 1
         category = total.category if total.category != previous else ""
         previous = total.category
-        out.row(ws, row, [category, total.label, total.unit, total.value])
+        out.row(ws, row, [category, total.label, total.unit])
+        # A total that leaves out an unreadable cell is at least this much: marked so.
+        if total.value is None and total.unreadable:
+            ws.write_blank(row, 3, None, out.problem)
+        else:
+            out.value(ws, row, 3, total.value, out.problem if total.unreadable else None)
+        if total.unreadable:
+            ws.write_string(
+                row,
+                5,
+                f"{total.unreadable}件: {'、'.join(total.unreadable_where)}（数はこれ以上）",
+                out.problem,
+            )
         if total.unconfirmed:
             ws.write_string(
                 row, 4, f"{total.unconfirmed}件: {'、'.join(total.unconfirmed_where)}", out.flag
@@ -130,15 +152,40 @@ def _by_municipality(out: _Writer, report: DamageReport) -> None:
     totals = report.consolidated.totals
     out.row(ws, 0, ["市町村", *(f"{t.label}({t.unit})" for t in totals)], out.head)
     flagged = {(m, t.code) for t in totals for m in t.unconfirmed_where}
+    unreadable = _unreadable_cells(report)
     for row, municipality in enumerate(_municipality_order(report), start=1):
         values = report.consolidated.by_municipality.get(municipality, {})
         ws.write_string(row, 0, municipality)
         for col, total in enumerate(totals, start=1):
             value = values.get(total.code)
-            if value is None and (municipality, total.code) in flagged:
+            problems = unreadable.get((municipality, total.code))
+            if problems:
+                # Not blank ("not reported"): filled, the raw value and reason in a comment.
+                if value is None:
+                    ws.write_string(row, col, PROBLEM_PREFIX + problems[0].value, out.problem)
+                else:
+                    out.value(ws, row, col, value, out.problem)
+                ws.write_comment(row, col, _comment(problems))
+            elif value is None and (municipality, total.code) in flagged:
                 ws.write_string(row, col, UNCONFIRMED_TEXT, out.flag)
             else:
                 out.value(ws, row, col, value)
+
+
+def _unreadable_cells(report: DamageReport) -> dict[tuple[str, str], list[CellProblem]]:
+    cells: dict[tuple[str, str], list[CellProblem]] = {}
+    for reading in report.readings.values():
+        for key, problem in reading.unreadable.items():
+            cells.setdefault(key, []).append(problem)
+    return cells
+
+
+def _comment(problems: list[CellProblem]) -> str:
+    """What a problem cell held and why it is not counted, for its comment."""
+    return "\n".join(
+        f"{p.place} 入力値「{p.value}」: 読み取れないため集計していません。{p.message}"
+        for p in problems
+    )
 
 
 def _municipality_order(report: DamageReport) -> list[str]:
@@ -191,9 +238,8 @@ def _problems(out: _Writer, report: DamageReport) -> None:
         ws.write_string(row, 3, problem.message, out.wrap)
 
 
-def _matrix_as_read(
-    out: _Writer, ws: Any, columns: list[Item], rows: list[tuple[str, dict[str, AsRead]]]
-) -> None:
+def _matrix_as_read(out: _Writer, ws: Any, reading: SheetReading) -> None:
+    columns, rows = reading.columns, reading.rows
     out.row(ws, 0, ["市町村", *(item.title for item in columns)], out.head)
     codes = [item.code for item in columns]
     write_number, write_string = ws.write_number, ws.write_string
@@ -204,9 +250,10 @@ def _matrix_as_read(
             if shown is None:
                 continue
             if isinstance(shown, str):
-                write_string(
-                    row, col, shown, out.problem if shown.startswith(PROBLEM_PREFIX) else out.flag
-                )
+                problem = reading.unreadable.get((municipality, code))
+                write_string(row, col, shown, out.problem if problem else out.flag)
+                if problem is not None:
+                    ws.write_comment(row, col, _comment([problem]))
             else:
                 write_number(row, col, shown)
 

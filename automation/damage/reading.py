@@ -80,6 +80,9 @@ class SheetReading:
     # (municipality, code) -> amount
     amounts: dict[tuple[str, str], Decimal] = field(default_factory=dict, repr=False)
     unconfirmed: set[tuple[str, str]] = field(default_factory=set, repr=False)
+    # (municipality, code) -> the problem of a figure's cell that could not be read: the
+    # totals leave it out and say so beside the figure.
+    unreadable: dict[tuple[str, str], CellProblem] = field(default_factory=dict, repr=False)
     # code -> status -> count
     statuses: dict[str, Counter[str]] = field(default_factory=dict, repr=False)
     problems: list[CellProblem] = field(default_factory=list, repr=False)
@@ -332,7 +335,6 @@ def _read_row(
 ) -> None:
     """Read one municipality's cells into the reading."""
     as_read: dict[str, AsRead] = {}
-    labels = Counter(item.label for item in reading.columns)
     for col, item, raw in cells:
         result = read_cell(raw, item.unit, item.decimals)
         if isinstance(result, Amount):
@@ -342,16 +344,18 @@ def _read_row(
             reading.unconfirmed.add((municipality, item.code))
             as_read[item.code] = UNCONFIRMED_TEXT
         elif isinstance(result, Problem):
-            reading.problems.append(
-                CellProblem(
-                    reading.department,
-                    f"{sheet.name}!{address(row, col)}",
-                    result.raw,
-                    f"{item.title}: {result.message}",
-                    municipality,
-                    item.label if labels[item.label] == 1 else item.title,
-                )
+            # An item is named by its label unless another column shares it (全壊 棟/世帯).
+            labels = Counter(column.label for column in reading.columns)
+            problem = CellProblem(
+                reading.department,
+                f"{sheet.name}!{address(row, col)}",
+                result.raw,
+                f"{item.title}: {result.message}",
+                municipality,
+                item.label if labels[item.label] == 1 else item.title,
             )
+            reading.problems.append(problem)
+            reading.unreadable[(municipality, item.code)] = problem
             as_read[item.code] = PROBLEM_PREFIX + result.raw
     reading.rows.append((municipality, as_read))
 

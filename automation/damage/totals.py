@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
@@ -23,6 +23,7 @@ class Figures:
     amounts: dict[Cell, Decimal] = field(default_factory=dict, repr=False)
     unconfirmed: set[Cell] = field(default_factory=set, repr=False)
     statuses: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
+    unreadable: set[Cell] = field(default_factory=set, repr=False)  # cells left out
 
     @classmethod
     def of(cls, reading: SheetReading) -> Figures:
@@ -31,6 +32,7 @@ class Figures:
             dict(reading.amounts),
             set(reading.unconfirmed),
             {code: dict(counter) for code, counter in reading.statuses.items()},
+            set(reading.unreadable),
         )
 
     def dump(self) -> dict[str, Any]:
@@ -42,11 +44,14 @@ class Figures:
             if text is None:
                 text = texts[value] = str(value)
             rows.setdefault(municipality, {})[code] = text
-        return {
+        dumped: dict[str, Any] = {
             "amounts": {m: dict(sorted(row.items())) for m, row in sorted(rows.items())},
             "unconfirmed": sorted([m, c] for m, c in self.unconfirmed),
             "statuses": {c: dict(sorted(s.items())) for c, s in sorted(self.statuses.items())},
         }
+        if self.unreadable:  # absent when empty: a sheet without one keeps its signature
+            dumped["unreadable"] = sorted([m, c] for m, c in self.unreadable)
+        return dumped
 
     @classmethod
     def load(cls, data: Mapping[str, Any]) -> Figures:
@@ -59,6 +64,7 @@ class Figures:
             },
             {(m, c) for m, c in data.get("unconfirmed", [])},
             {c: dict(s) for c, s in data.get("statuses", {}).items()},
+            {(m, c) for m, c in data.get("unreadable", [])},
         )
 
 
@@ -73,6 +79,32 @@ class ItemTotal:
     value: Decimal | None  # None: nobody gave a number (only 未確認 flags)
     unconfirmed: int  # cells flagged 未確認/調査中
     unconfirmed_where: tuple[str, ...]  # municipalities with a flag
+    unreadable: int = 0  # cells left out because they could not be read (多数, 約10)
+    unreadable_where: tuple[str, ...] = ()  # municipalities with such a cell
+
+    @property
+    def notes_ja(self) -> str:
+        """What the figure leaves out, written beside it so that it reads "at least":
+        ``（ほか未確認 1件: 桐生市）（ほかに読めないセル 1件: 館林市）``."""
+        return total_notes(
+            self.unconfirmed, self.unconfirmed_where, self.unreadable, self.unreadable_where
+        )
+
+
+def total_notes(
+    unconfirmed: int,
+    unconfirmed_where: Sequence[str],
+    unreadable: int,
+    unreadable_where: Sequence[str],
+) -> str:
+    """The marks beside a total (empty when it leaves nothing out); one wording for the
+    report, the card, the terminal summary and the run record."""
+    notes = ""
+    if unconfirmed:
+        notes += f"（ほか未確認 {unconfirmed}件: {'、'.join(unconfirmed_where)}）"
+    if unreadable:
+        notes += f"（ほかに読めないセル {unreadable}件: {'、'.join(unreadable_where)}）"
+    return notes
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +119,8 @@ class Change:
     before_unconfirmed: int = 0
     after_unconfirmed: int = 0
     status: str | None = None  # set for incident-status count changes
+    before_unreadable: int = 0
+    after_unreadable: int = 0
 
     @property
     def delta(self) -> Decimal | None:
@@ -130,6 +164,8 @@ class Consolidated:
                 "value": None if t.value is None else format(t.value, "f"),
                 "unconfirmed": t.unconfirmed,
                 "unconfirmed_where": list(t.unconfirmed_where),
+                "unreadable": t.unreadable,
+                "unreadable_where": list(t.unreadable_where),
             }
             for t in self.totals
         }
@@ -152,6 +188,8 @@ class Consolidated:
                     None if value is None else Decimal(value),
                     int(data["unconfirmed"]),
                     tuple(data["unconfirmed_where"]),
+                    int(data.get("unreadable", 0)),
+                    tuple(data.get("unreadable_where", ())),
                 )
             )
         statuses = {c: dict(s) for c, s in snapshot.get("statuses", {}).items()}
@@ -162,6 +200,7 @@ def consolidate(figures: Mapping[str, Figures], catalogue: Catalogue) -> Consoli
     """Add up department figures per item, municipality and department."""
     amount: dict[str, Decimal] = {}
     flagged: dict[str, list[str]] = {}
+    unread: dict[str, list[str]] = {}
     by_municipality: dict[str, dict[str, Decimal]] = {}
     by_department: dict[str, dict[str, Decimal]] = {}
     statuses: dict[str, dict[str, int]] = {}
@@ -174,13 +213,16 @@ def consolidate(figures: Mapping[str, Figures], catalogue: Catalogue) -> Consoli
             dept_totals[code] = dept_totals.get(code, Decimal(0)) + value
         for municipality, code in fig.unconfirmed:
             flagged.setdefault(code, []).append(municipality)
+        for municipality, code in fig.unreadable:
+            unread.setdefault(code, []).append(municipality)
         for code, counts in fig.statuses.items():
             merged = statuses.setdefault(code, {})
             for status, n in counts.items():
                 merged[status] = merged.get(status, 0) + n
     totals = []
-    for item in _ordered(catalogue, set(amount) | set(flagged)):
+    for item in _ordered(catalogue, set(amount) | set(flagged) | set(unread)):
         where = tuple(sorted(set(flagged.get(item.code, []))))
+        unread_where = tuple(sorted(set(unread.get(item.code, []))))
         totals.append(
             ItemTotal(
                 item.code,
@@ -190,6 +232,8 @@ def consolidate(figures: Mapping[str, Figures], catalogue: Catalogue) -> Consoli
                 amount.get(item.code),
                 len(flagged.get(item.code, [])),
                 where,
+                len(unread.get(item.code, [])),
+                unread_where,
             )
         )
     return Consolidated(dict(figures), totals, by_municipality, by_department, statuses)
@@ -214,10 +258,22 @@ def diff(previous: Mapping[str, Any] | None, current: Consolidated) -> list[Chan
         a_value = _dec(after["value"]) if after else None
         b_flag = int(before["unconfirmed"]) if before else 0
         a_flag = int(after["unconfirmed"]) if after else 0
-        if b_value != a_value or b_flag != a_flag:
+        b_unread = int(before.get("unreadable", 0)) if before else 0
+        a_unread = int(after.get("unreadable", 0)) if after else 0
+        if b_value != a_value or b_flag != a_flag or b_unread != a_unread:
             source = after or before or {}
             changes.append(
-                Change(code, source["label"], source["unit"], b_value, a_value, b_flag, a_flag)
+                Change(
+                    code,
+                    source["label"],
+                    source["unit"],
+                    b_value,
+                    a_value,
+                    b_flag,
+                    a_flag,
+                    before_unreadable=b_unread,
+                    after_unreadable=a_unread,
+                )
             )
     before_status: Mapping[str, Mapping[str, int]] = previous.get("statuses", {})
     labels = {code: data["label"] for code, data in {**before_totals, **after_totals}.items()}

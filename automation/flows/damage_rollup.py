@@ -7,6 +7,7 @@ to report, whom to tell, and the state to keep. It reads no clock, file or netwo
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -365,6 +366,7 @@ class CountedItem:
     item: Item
     value: Any
     unconfirmed: int
+    unreadable: int = 0  # cells of this item left out because they could not be read
 
 
 def _counted(reading: SheetReading, catalogue: Catalogue) -> list[CountedItem]:
@@ -374,10 +376,11 @@ def _counted(reading: SheetReading, catalogue: Catalogue) -> list[CountedItem]:
         totals[code] = totals.get(code, 0) + value
     for _, code in reading.unconfirmed:
         flags[code] = flags.get(code, 0) + 1
+    unread = Counter(code for _, code in reading.unreadable)
     return [
-        CountedItem(item, totals.get(item.code), flags.get(item.code, 0))
+        CountedItem(item, totals.get(item.code), flags.get(item.code, 0), unread[item.code])
         for item in catalogue.items
-        if item.code in totals or item.code in flags
+        if item.code in totals or item.code in flags or item.code in unread
     ]
 
 

@@ -1,0 +1,62 @@
+"""Specs for the merged workbook: a cell that could not be read never looks blank."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from openpyxl import load_workbook
+from openpyxl.workbook.workbook import Workbook as OpenpyxlBook
+
+from automation.config.models import Contact, DamageRollupParams, Department, Directory
+from automation.damage.merged import build_merged_workbook
+from automation.flows.damage_rollup import DamageState
+from tests.test_damage_flow import at, inputs, run
+
+PROBLEM_FILL = "FFFCE4D6"
+
+
+@pytest.fixture(scope="module")
+def book() -> OpenpyxlBook:
+    """The merged workbook of a report where 高崎市's 軽傷者 reads 多数 and 前橋市's is blank."""
+    params = DamageRollupParams(
+        disaster="令和8年台風第10号",
+        workbook="book.xlsx",
+        report_to=(Contact(channel="mail", address="bousai@example.jp"),),
+    )
+    directory = Directory(departments=(Department(name="危機管理課", sheet="危機管理課"),))
+    rows = [["前橋市", 1, None, 3], ["高崎市", 0, "多数", 1]]
+    result = run(params, directory, inputs(rows), DamageState(), at(9, 10))
+    return load_workbook(io.BytesIO(build_merged_workbook(result.report)))
+
+
+def test_a_problem_cell_by_municipality_is_filled_and_commented(book: OpenpyxlBook) -> None:
+    """In 市町村別 the unreadable cell shows its raw value, a fill and why it is not counted."""
+    ws = book["市町村別"]
+    cell = ws["C3"]
+    assert (ws["A3"].value, ws["C1"].value) == ("高崎市", "軽傷者(人)")
+    assert (cell.value, cell.fill.fgColor.rgb) == ("要修正: 多数", PROBLEM_FILL)
+    assert cell.comment is not None
+    assert "危機管理課!C3 入力値「多数」" in cell.comment.text
+
+
+def test_a_blank_cell_stays_blank_and_unmarked(book: OpenpyxlBook) -> None:
+    """A cell nobody filled in (not reported) has no value, no fill and no comment."""
+    cell = book["市町村別"]["C2"]
+    assert (cell.value, cell.comment, cell.fill.fgColor.rgb) == (None, None, "00000000")
+
+
+def test_a_problem_cell_as_read_carries_its_reason(book: OpenpyxlBook) -> None:
+    """The 読取_ sheet fills the problem cell and comments the raw value and the reason."""
+    cell = book["読取_危機管理課"]["C3"]
+    assert (cell.value, cell.fill.fgColor.rgb) == ("要修正: 多数", PROBLEM_FILL)
+    assert cell.comment is not None
+    assert "「多数」は数値として読めません" in cell.comment.text
+
+
+def test_the_summary_sheet_marks_a_total_that_leaves_a_cell_out(book: OpenpyxlBook) -> None:
+    """集計 fills the affected figure and says how many cells, where, and that it is a floor."""
+    ws = book["集計"]
+    row = next(r for r in ws.iter_rows(min_row=5) if r[1].value == "軽傷者")
+    assert (row[3].value, row[3].fill.fgColor.rgb) == (None, PROBLEM_FILL)
+    assert row[5].value == "1件: 高崎市（数はこれ以上）"
