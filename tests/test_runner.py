@@ -116,6 +116,8 @@ def test_changed_workbook_gets_next_number(config: LoadedConfig, workspace: Path
         "after": 2,
         "before_unconfirmed": 0,
         "after_unconfirmed": 0,
+        "before_unreadable": 0,
+        "after_unreadable": 0,
     }
 
 
