@@ -91,6 +91,8 @@ def damage_record(plan: DamagePlan, version: str) -> dict[str, Any]:
             d.name: {
                 "status": d.status,
                 "updated": d.updated,
+                "behind": d.behind,
+                "behind_ja": d.behind_ja if d.behind else None,
                 "problems": d.problems,
                 "carried_forward": d.carried_forward,
                 "changed_at": d.changed_at.isoformat() if d.changed_at else None,

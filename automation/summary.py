@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import unicodedata
+from datetime import datetime
 from typing import Any
 
 from automation.damage.totals import total_notes
 from automation.render import visible_text
+from automation.timeutil import time_ja
 
 STATUS_JA = {
     "updated": "更新済み",
+    "current": "報告済み",
     "not_updated": "未更新",
+    "not_reported": "未報告",
     "problems": "要修正",
     "missing": "シートなし",
 }
@@ -100,16 +104,7 @@ def _format_summary(record: dict[str, Any], *, max_problems: int = 15) -> str:
             )
     elif record["new_report"] and record["report_number"] and record["report_number"] > 1:
         lines.append("  前報からの変更: 未確認件数などの表示のみ")
-    missing = record["not_reported"]
-    lines.append(
-        "  未報告・未更新: "
-        + (
-            "、".join(
-                f"{name}({STATUS_JA[record['departments'][name]['status']]})" for name in missing
-            )
-            or "なし"
-        )
-    )
+    lines += _departments(record)
     problems = record["problems"]
     lines.append(f"  読み取れなかったセル: {len(problems)}件")
     for problem in problems[:max_problems]:
@@ -123,6 +118,23 @@ def _format_summary(record: dict[str, Any], *, max_problems: int = 15) -> str:
         lines.append(f"    ほか {len(problems) - max_problems}件")
     lines += _outputs(record, "集計ブック", none_sent="")
     return "\n".join(lines)
+
+
+def _departments(record: dict[str, Any]) -> list[str]:
+    """Who is behind (未報告・未更新), then every department's status and last change."""
+    departments = record["departments"]
+    behind = [
+        f"{name}({departments[name].get('behind_ja') or STATUS_JA[departments[name]['status']]})"
+        for name in record["not_reported"]
+    ]
+    lines = ["  未報告・未更新: " + ("、".join(behind) or "なし")]
+    if departments:
+        lines.append("  部局の状況（最終更新）:")
+    for name, dept in departments.items():
+        changed = dept.get("changed_at")
+        when = time_ja(datetime.fromisoformat(changed)) if changed else "更新なし"
+        lines.append(f"    {_pad(name, 16)} {_pad(STATUS_JA[dept['status']], 10)} {when}")
+    return lines
 
 
 PHASE_JA = {

@@ -237,7 +237,7 @@ def test_blank_template_is_not_a_report(params: DamageRollupParams, directory: D
     """A sheet with only its headers is not updated and gets no feedback."""
     result = run(params, directory, inputs([], ROADS), DamageState(), at(9, 10))
     kiki = {d.name: d for d in result.report.departments}["危機管理課"]
-    assert (kiki.status, kiki.updated) == ("not_updated", False)
+    assert (kiki.status, kiki.updated, kiki.behind) == ("not_reported", False, True)
     assert [m for m in result.messages if m.kind == "feedback" and m.audience == "危機管理課"] == []
 
 
@@ -364,3 +364,54 @@ def test_report_text_and_card_carry_the_unreadable_marker_beside_the_figure(
     assert "（ほかに読めないセル 1件: 高崎市）</td>" in (mail.html or "")
     facts = card.card["body"][3]["facts"] if card.card else []
     assert {"title": "軽傷者", "value": "2人（ほかに読めないセル 1件: 高崎市）"} in facts
+
+
+def _no_deadlines(params: DamageRollupParams) -> DamageRollupParams:
+    return params.model_copy(update={"deadlines": None})
+
+
+def test_without_deadlines_a_department_with_standing_figures_is_not_behind(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """No deadline asks for more: figures that stand since the last report are 報告済み."""
+    free = _no_deadlines(params)
+    first = run(free, directory, inputs(FIRST, ROADS), DamageState(), at(9, 10))
+    changed = [["前橋市", 2, 2, 3], ["高崎市", 0, "未確認", 1]]
+    second = run(free, directory, inputs(changed, ROADS), first.state, at(10, 0))
+    roads = {d.name: d for d in second.report.departments}["県土整備部"]
+    assert (roads.status, roads.status_ja, roads.behind) == ("current", "報告済み", False)
+    assert [d.name for d in second.report.not_reported] == ["企業局"]
+
+
+def test_without_deadlines_a_department_that_never_reported_is_behind(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """The first report is always due: a blank template is 未報告 and listed."""
+    result = run(_no_deadlines(params), directory, inputs([], ROADS), DamageState(), at(9, 10))
+    kiki = {d.name: d for d in result.report.departments}["危機管理課"]
+    assert (kiki.status_ja, kiki.behind, kiki.behind_ja) == ("未報告", True, "未報告")
+
+
+def test_with_deadlines_no_change_since_the_last_deadline_is_behind(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """Each deadline asks for a report after it: unchanged since 9:00 is 未更新 at 10:00."""
+    first = run(params, directory, inputs(FIRST, ROADS), DamageState(), at(8, 50))
+    changed = [["前橋市", 2, 2, 3], ["高崎市", 0, "未確認", 1]]
+    second = run(params, directory, inputs(changed, ROADS), first.state, at(10, 0))
+    roads = {d.name: d for d in second.report.departments}["県土整備部"]
+    assert (roads.status_ja, roads.behind, roads.changed_at) == ("未更新", True, at(8, 50))
+
+
+def test_the_report_lists_who_is_behind_with_their_last_change(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """A department behind is listed with why and when it last changed its sheet."""
+    from automation.render import environment, render  # noqa: PLC0415
+
+    first = run(params, directory, inputs(FIRST, ROADS), DamageState(), at(8, 50))
+    changed = [["前橋市", 2, 2, 3], ["高崎市", 0, "未確認", 1]]
+    second = run(params, directory, inputs(changed, ROADS), first.state, at(10, 0))
+    mail = render(environment(), next(m for m in second.messages if m.kind == "report"))
+    assert "・県土整備部（未更新、最終更新 9月1日(火)8時50分）" in (mail.text or "")
+    assert "・危機管理課: 更新済み（9月1日(火)10時00分）" in (mail.text or "")

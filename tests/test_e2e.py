@@ -71,6 +71,8 @@ def test_two_rounds_produce_two_numbered_reports(workspace: Path) -> None:
     assert first["departments"]["農政部"] == {
         "status": "problems",
         "updated": True,
+        "behind": False,
+        "behind_ja": None,
         "problems": 1,
         "carried_forward": False,
         "changed_at": "2026-09-01T09:10:00+09:00",

@@ -82,3 +82,21 @@ def test_a_total_leaving_out_an_unreadable_cell_is_marked_in_the_summary() -> No
     }
     text = format_summary(damage_record(totals={"injured_minor": total}))
     assert text.splitlines()[2].endswith("12 人（ほかに読めないセル 1件: 館林市）")
+
+
+def test_departments_show_who_is_behind_and_each_last_change() -> None:
+    """The summary lists who is behind and why, then each department's status and last change."""
+    departments = {
+        "危機管理課": {
+            "status": "current",
+            "changed_at": "2026-09-01T09:10:00+09:00",
+            "behind_ja": None,
+        },
+        "産業経済部": {"status": "not_reported", "changed_at": None, "behind_ja": "未報告"},
+    }
+    lines = format_summary(
+        damage_record(departments=departments, not_reported=["産業経済部"])
+    ).splitlines()
+    assert "  未報告・未更新: 産業経済部(未報告)" in lines
+    assert "    危機管理課       報告済み   9月1日(火)9時10分" in lines
+    assert "    産業経済部       未報告     更新なし" in lines

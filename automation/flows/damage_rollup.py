@@ -28,13 +28,20 @@ from automation.damage.workbook import Workbook
 from automation.plan import Message
 from automation.timeutil import as_of_ja, time_ja
 
-DepartmentStatusName = Literal["updated", "not_updated", "problems", "missing"]
+DepartmentStatusName = Literal[
+    "updated", "current", "not_updated", "not_reported", "problems", "missing"
+]
 
+# What each status means (README "Department status"): with deadlines, each deadline asks
+# every department for a report made after it; without deadlines only a first report is
+# due, and a department whose figures stand unchanged is current, not behind.
 STATUS_JA: dict[str, str] = {
-    "updated": "更新済み",
-    "not_updated": "未更新",
-    "problems": "要修正",
-    "missing": "シートなし",
+    "updated": "更新済み",  # changed since the last deadline (or the previous report)
+    "current": "報告済み",  # nothing due: reported, no deadline since (no deadlines set)
+    "not_updated": "未更新",  # reported before, but not since the last deadline
+    "not_reported": "未報告",  # nothing countable reported yet
+    "problems": "要修正",  # cells or headers that could not be read
+    "missing": "シートなし",  # the department's sheet is not in the workbook
 }
 
 
@@ -77,11 +84,24 @@ class DepartmentStatus:
     problems: int
     changed_at: datetime | None
     carried_forward: bool = False
+    behind: bool = False  # has not reported what is due (listed as 未報告・未更新)
 
     @property
     def status_ja(self) -> str:
         """Status as shown to the response team."""
         return STATUS_JA[self.status]
+
+    @property
+    def behind_ja(self) -> str:
+        """Why a department is behind: シートなし, 未報告 or 未更新."""
+        if self.status == "missing":
+            return STATUS_JA["missing"]
+        return STATUS_JA["not_reported" if self.changed_at is None else "not_updated"]
+
+    @property
+    def changed_ja(self) -> str:
+        """The time of its last change, ``9月1日(火)9時10分``, or 更新なし."""
+        return time_ja(self.changed_at) if self.changed_at else "更新なし"
 
 
 @dataclass
@@ -109,8 +129,8 @@ class DamageReport:
 
     @property
     def not_reported(self) -> list[DepartmentStatus]:
-        """Departments that have not updated since the last deadline."""
-        return [d for d in self.departments if not d.updated]
+        """Departments that have not reported what is due (see ``STATUS_JA``)."""
+        return [d for d in self.departments if d.behind]
 
 
 @dataclass
@@ -220,7 +240,14 @@ def plan(
     is_new = inputs.workbook is not None and signature != old_signature and bool(figures)
     number = previous.report_number + 1 if is_new else previous.report_number
     statuses = [
-        _status(d, dept_states.get(d.name), reference, d.name in carried) for d in departments
+        _status(
+            d,
+            dept_states.get(d.name),
+            reference,
+            d.name in carried,
+            deadlines=params.deadlines is not None,
+        )
+        for d in departments
     ]
     problems = [p for dept in departments if (r := readings.get(dept.name)) for p in r.problems]
     deadline_rule = params.deadlines
@@ -292,23 +319,33 @@ def _previous_figures(previous: DamageState) -> dict[str, Figures]:
 
 
 def _status(
-    dept: Department, state: DepartmentState | None, reference: datetime | None, carried: bool
+    dept: Department,
+    state: DepartmentState | None,
+    reference: datetime | None,
+    carried: bool,
+    *,
+    deadlines: bool,
 ) -> DepartmentStatus:
+    """A department's status. ``reference`` is the last deadline (with deadlines) or the
+    previous report's time (without): a change after it counts as updated."""
     sheet = dept.sheet or ""
+    changed_at = state.changed_at if state else None
     if state is None or state.fingerprint is None:
-        changed_at = state.changed_at if state else None
-        return DepartmentStatus(dept.name, sheet, "missing", False, 0, changed_at, carried)
-    updated = state.changed_at is not None and (reference is None or state.changed_at > reference)
+        return DepartmentStatus(dept.name, sheet, "missing", False, 0, changed_at, carried, True)
+    updated = changed_at is not None and (reference is None or changed_at > reference)
+    # Behind: nothing reported yet, or (with deadlines) nothing since the last deadline.
+    behind = changed_at is None or (deadlines and not updated)
     status: DepartmentStatusName
-    status = (
-        "problems"
-        if state.problems or not state.table_found
-        else "updated"
-        if updated
-        else "not_updated"
-    )
+    if state.problems or not state.table_found:
+        status = "problems"
+    elif updated:
+        status = "updated"
+    elif changed_at is None:
+        status = "not_reported"
+    else:
+        status = "not_updated" if behind else "current"
     return DepartmentStatus(
-        dept.name, sheet, status, updated, state.problems, state.changed_at, carried
+        dept.name, sheet, status, updated, state.problems, changed_at, carried, behind
     )
 
 
@@ -396,7 +433,7 @@ def _reminders(
     messages = []
     for dept in departments:
         status = by_name[dept.name]
-        if status.updated:
+        if not status.behind:
             continue
         context = {
             "report": report,
