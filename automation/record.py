@@ -84,8 +84,43 @@ def damage_record(plan: DamagePlan, version: str) -> dict[str, Any]:
                 "after_unconfirmed": c.after_unconfirmed,
                 "before_unreadable": c.before_unreadable,
                 "after_unreadable": c.after_unreadable,
+                "parts": [
+                    {
+                        "municipality": p.municipality,
+                        "before": _num(p.before),
+                        "after": _num(p.after),
+                        "before_mark": p.before_mark or None,
+                        "after_mark": p.after_mark or None,
+                        "departments": list(p.departments),
+                        "text": p.text,
+                    }
+                    for p in c.parts
+                ],
             }
             for c in report.changes
+        ],
+        "incident_changes": [
+            {
+                "kind": i.kind,
+                "department": i.incident.department,
+                "key": i.incident.key,
+                "before_status": i.before_status,
+                "status": i.incident.status,
+                "text": i.text,
+            }
+            for i in report.incident_changes
+        ],
+        "open_incidents": [
+            {
+                "department": i.department,
+                "key": i.key,
+                "type": i.label,
+                "municipality": i.municipality,
+                "place": i.place,
+                "status": i.status,
+                "since": i.since.isoformat(),
+            }
+            for i in report.open_incidents
         ],
         "departments": {
             d.name: {

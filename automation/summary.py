@@ -95,15 +95,15 @@ def _format_summary(record: dict[str, Any], *, max_problems: int = 15) -> str:
         for code, counts in record["statuses"].items():
             label = record["totals"].get(code, {}).get("label", code)
             lines.append(f"    {label}: " + "、".join(f"{s} {n}件" for s, n in counts.items()))
-    if record["changes"]:
-        lines.append("  前報からの変更:")
-        for change in record["changes"]:
-            status = f"［{change['status']}］" if change["status"] else ""
-            lines.append(
-                f"    {change['label']}{status}: {_num(change['before'])} → {_num(change['after'])}{change['unit']}"
-            )
-    elif record["new_report"] and record["report_number"] and record["report_number"] > 1:
-        lines.append("  前報からの変更: 未確認件数などの表示のみ")
+    lines += _changes(record)
+    opened = record.get("open_incidents") or []
+    if opened:
+        lines.append(f"  対応中の箇所: {len(opened)}件（変更の新しい順）")
+        for i in opened[:10]:
+            where = " ".join(p for p in (i["municipality"], i["place"]) if p)
+            lines.append(f"    {i['type']} {where}: {i['status']}")
+        if len(opened) > 10:
+            lines.append(f"    ほか {len(opened) - 10}件")
     lines += _departments(record)
     problems = record["problems"]
     lines.append(f"  読み取れなかったセル: {len(problems)}件")
@@ -118,6 +118,26 @@ def _format_summary(record: dict[str, Any], *, max_problems: int = 15) -> str:
         lines.append(f"    ほか {len(problems) - max_problems}件")
     lines += _outputs(record, "集計ブック", none_sent="")
     return "\n".join(lines)
+
+
+def _changes(record: dict[str, Any]) -> list[str]:
+    """Each changed item with the municipalities that moved, then the incidents."""
+    lines: list[str] = []
+    incidents = record.get("incident_changes") or []
+    if record["changes"] or incidents:
+        lines.append("  前報からの変更:")
+    for change in record["changes"]:
+        status = f"［{change['status']}］" if change["status"] else ""
+        lines.append(
+            f"    {change['label']}{status}: {_num(change['before'])} → "
+            f"{_num(change['after'])}{change['unit']}"
+        )
+        parts = change.get("parts") or []
+        lines += [f"      {p['text']}" for p in parts[:5]]
+        if len(parts) > 5:
+            lines.append(f"      ほか {len(parts) - 5}市町村")
+    lines += [f"    {i['text']}" for i in incidents]
+    return lines
 
 
 def _departments(record: dict[str, Any]) -> list[str]:

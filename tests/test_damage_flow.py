@@ -415,3 +415,97 @@ def test_the_report_lists_who_is_behind_with_their_last_change(
     mail = render(environment(), next(m for m in second.messages if m.kind == "report"))
     assert "・県土整備部（未更新、最終更新 9月1日(火)8時50分）" in (mail.text or "")
     assert "・危機管理課: 更新済み（9月1日(火)10時00分）" in (mail.text or "")
+
+
+def test_a_move_between_municipalities_is_a_change_naming_both(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """One death moved from 前橋市 to 高崎市 leaves the total alone but issues 第2報 naming both."""
+    first = run(params, directory, inputs(FIRST, ROADS), DamageState(), at(9, 10))
+    moved = [["前橋市", 0, 2, 3], ["高崎市", 1, "未確認", 1]]
+    second = run(params, directory, inputs(moved, ROADS), first.state, at(10, 0))
+    (change,) = second.report.changes
+    assert (second.report.number, change.code, change.delta) == (2, "dead", Decimal(0))
+    assert [p.text for p in change.parts] == [
+        "前橋市 1 → 0（−1、危機管理課）",
+        "高崎市 0 → 1（+1、危機管理課）",
+    ]
+
+
+def test_an_increase_names_the_municipality_and_the_department(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """A change lists which municipality moved, by how much, and whose sheet moved it."""
+    first = run(params, directory, inputs(FIRST, ROADS), DamageState(), at(9, 10))
+    confirmed = [["前橋市", 1, 2, 3], ["高崎市", 0, 4, 1]]
+    second = run(params, directory, inputs(confirmed, ROADS), first.state, at(10, 0))
+    change = next(c for c in second.report.changes if c.code == "injured_minor")
+    assert [p.text for p in change.parts] == ["高崎市 未確認 → 4（+4、危機管理課）"]
+
+
+NUMBERED = [["No", "被害種別", "市町村", "箇所", "状況"]]
+
+
+def numbered(roads: list[list[object]]) -> DamageInputs:
+    """A workbook whose road sheet numbers its incidents and says where each is."""
+    data = xlsx_bytes({"危機管理課": HEADER + FIRST, "県土整備部": NUMBERED + roads})
+    return DamageInputs("v-" + str(hash(data)), parse_workbook(data, "book.xlsx", max_bytes=10**8))
+
+
+ROADS_1 = [
+    [1, "道路", "前橋市", "国道17号 上細井", "通行止め"],
+    [2, "道路", "高崎市", "県道 箕郷", "通行止め"],
+]
+
+
+def test_no_new_number_when_the_message_would_say_nothing_changed(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """Rewording an incident's place changes the sheet but no figure or status: no 第2報."""
+    first = run(params, directory, numbered(ROADS_1), DamageState(), at(9, 10))
+    reworded = [[1, "道路", "前橋市", "国道17号 上細井町", "通行止め"], ROADS_1[1]]
+    second = run(params, directory, numbered(reworded), first.state, at(10, 0))
+    assert (second.status, second.report.number) == ("unchanged", 1)
+    assert [m for m in second.messages if m.kind == "report"] == []
+
+
+def test_incidents_new_reopened_and_removed_are_listed_by_number(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """Each incident is followed by its number: new, status changed and removed are named."""
+    first = run(params, directory, numbered(ROADS_1), DamageState(), at(9, 10))
+    later = [
+        [1, "道路", "前橋市", "国道17号 上細井", "規制解除"],
+        [3, "道路", "桐生市", "県道 梅田", "通行止め"],
+    ]
+    second = run(params, directory, numbered(later), first.state, at(10, 0))
+    assert [i.text for i in second.report.incident_changes] == [
+        "状況変更: 道路 前橋市 国道17号 上細井: 通行止め → 規制解除",
+        "新規: 道路 桐生市 県道 梅田: 通行止め",
+        "一覧から削除: 道路 高崎市 県道 箕郷: 通行止め",
+    ]
+
+
+def test_open_incidents_leave_out_closed_ones_newest_change_first(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """規制解除 is over; the open ones are listed with the newest status change first."""
+    first = run(params, directory, numbered(ROADS_1), DamageState(), at(9, 10))
+    later = [*ROADS_1, [3, "道路", "桐生市", "県道 梅田", "通行止め"]]
+    later[0] = [1, "道路", "前橋市", "国道17号 上細井", "規制解除"]
+    second = run(params, directory, numbered(later), first.state, at(10, 0))
+    assert [(i.municipality, i.place, i.status, i.since) for i in second.report.open_incidents] == [
+        ("桐生市", "県道 梅田", "通行止め", at(10, 0)),
+        ("高崎市", "県道 箕郷", "通行止め", at(9, 10)),
+    ]
+
+
+def test_an_unchanged_run_shows_the_open_incidents_of_the_current_report(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """A poll that finds the workbook unchanged still knows the open incidents."""
+    first = run(params, directory, numbered(ROADS_1), DamageState(), at(9, 10))
+    again = run(
+        params, directory, DamageInputs(first.state.version or "", None), first.state, at(9, 20)
+    )
+    assert [i.municipality for i in again.report.open_incidents] == ["前橋市", "高崎市"]

@@ -118,6 +118,17 @@ def test_changed_workbook_gets_next_number(config: LoadedConfig, workspace: Path
         "after_unconfirmed": 0,
         "before_unreadable": 0,
         "after_unreadable": 0,
+        "parts": [
+            {
+                "municipality": "前橋市",
+                "before": 1,
+                "after": 2,
+                "before_mark": None,
+                "after_mark": None,
+                "departments": ["危機管理課"],
+                "text": "前橋市 1 → 2（+1、危機管理課）",
+            }
+        ],
     }
 
 

@@ -346,6 +346,18 @@ class RecordsLayout(Model):
     statuses: tuple[str, ...] | None = Field(
         default=None, description="Allowed status values; anything else is a data problem."
     )
+    id_column: tuple[str, ...] = Field(
+        default=("No", "No.", "番号", "整理番号", "管理番号"),
+        description="The incident's number: how an incident is followed from report to report.",
+    )
+    place_columns: tuple[str, ...] = Field(
+        default=("路線・河川名", "路線名", "河川名", "施設名", "箇所", "場所", "所在地", "箇所名"),
+        description="Columns that say where an incident is, joined in sheet order.",
+    )
+    closed_statuses: tuple[str, ...] = Field(
+        default=("規制解除", "解除", "復旧", "復旧済み", "完了", "対応済み", "解消"),
+        description="Statuses of an incident that is over (not listed as open in the report).",
+    )
 
 
 Layout = Annotated[MatrixLayout | RecordsLayout, Field(discriminator="type")]

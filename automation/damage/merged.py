@@ -79,6 +79,8 @@ def build_merged_workbook(report: DamageReport) -> bytes:
     _by_municipality(out, report)
     _status(out, report)
     _problems(out, report)
+    if report.open_incidents:
+        _open_incidents(out, report)
     for dept, reading in report.readings.items():
         ws = out.sheet(f"読取_{dept}")
         if reading.layout == "records":
@@ -145,6 +147,9 @@ def _summary(out: _Writer, report: DamageReport) -> None:
             row += 1
             label = change.label + (f"［{change.status}］" if change.status else "")
             out.row(ws, row, ["", label, change.before, change.after, change.delta])
+            for part in change.parts:
+                row += 1
+                ws.write_string(row, 1, "　" + part.text)
 
 
 def _by_municipality(out: _Writer, report: DamageReport) -> None:
@@ -227,6 +232,15 @@ def _status(out: _Writer, report: DamageReport) -> None:
         )
         fmt = out.problem if dept.status in ("problems", "missing") else None
         ws.write_string(row, 2, dept.status_ja, fmt)
+
+
+def _open_incidents(out: _Writer, report: DamageReport) -> None:
+    """Every open incident, newest change first (the report lists the first few)."""
+    ws = out.sheet("箇所一覧")
+    ws.set_column(3, 3, 40)
+    out.row(ws, 0, ["部局", "種別", "市町村", "箇所", "状況", "この状況になった報告"], out.head)
+    for row, i in enumerate(report.open_incidents, start=1):
+        out.row(ws, row, [i.department, i.label, i.municipality, i.place, i.status, i.since_ja])
 
 
 def _problems(out: _Writer, report: DamageReport) -> None:

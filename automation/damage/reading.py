@@ -67,6 +67,20 @@ class CellProblem:
         return f"{self.place}{value}: {self.message}"
 
 
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """One row of a records sheet: an incident followed from report to report by ``key``
+    (its number when the sheet has one, else its type, municipality and place)."""
+
+    key: str
+    code: str
+    label: str
+    municipality: str
+    place: str
+    status: str
+    where: str  # Sheet!A7 of the row
+
+
 @dataclass
 class SheetReading:
     """What was read from one department's sheet."""
@@ -89,6 +103,7 @@ class SheetReading:
     # As read, for the merged workbook: municipality -> item code -> number, 未確認 or 要修正 text.
     rows: list[tuple[str, dict[str, AsRead]]] = field(default_factory=list, repr=False)
     record_columns: list[str] = field(default_factory=list, repr=False)
+    incidents: list[Incident] = field(default_factory=list, repr=False)
 
     @property
     def reported(self) -> bool:
@@ -388,6 +403,14 @@ def read_records(
     reading.record_columns = [
         _text(sheet.value(header_row, c)) for c in range(sheet.left, sheet.right)
     ]
+    id_col = _column_in_row(sheet, header_row, layout.id_column)
+    places = {normalize(label) for label in layout.place_columns}
+    place_cols = [
+        c
+        for c in range(sheet.left, sheet.right)
+        if isinstance(v := sheet.value(header_row, c), str) and normalize(v) in places
+    ]
+    keys: Counter[str] = Counter()
     allowed = {normalize(s): s for s in layout.statuses} if layout.statuses else None
     for row in range(header_row + 1, sheet.bottom):
         values = [sheet.value(row, c) for c in range(sheet.left, sheet.right)]
@@ -461,6 +484,15 @@ def read_records(
                 continue
             status = canonical
         status = status or NO_STATUS
+        place = " ".join(t for c in place_cols if (t := _text(sheet.value(row, c))))
+        number = str(_as_read(sheet.value(row, id_col))) if id_col is not None else ""
+        incident_key = f"No.{number}" if number else f"{item.label}|{municipality}|{place}"
+        keys[incident_key] += 1
+        if keys[incident_key] > 1:  # the same number twice: both rows still count
+            incident_key += f"#{keys[incident_key]}"
+        reading.incidents.append(
+            Incident(incident_key, item.code, item.label, municipality, place, status, where)
+        )
         key = (municipality, item.code)
         reading.amounts[key] = reading.amounts.get(key, Decimal(0)) + 1
         reading.statuses.setdefault(item.code, Counter())[status] += 1

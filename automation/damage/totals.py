@@ -24,6 +24,8 @@ class Figures:
     unconfirmed: set[Cell] = field(default_factory=set, repr=False)
     statuses: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
     unreadable: set[Cell] = field(default_factory=set, repr=False)  # cells left out
+    # incident key -> (item code, item label, municipality, place, status)
+    incidents: dict[str, tuple[str, str, str, str, str]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, reading: SheetReading) -> Figures:
@@ -33,6 +35,10 @@ class Figures:
             set(reading.unconfirmed),
             {code: dict(counter) for code, counter in reading.statuses.items()},
             set(reading.unreadable),
+            {
+                i.key: (i.code, i.label, i.municipality, i.place, i.status)
+                for i in reading.incidents
+            },
         )
 
     def dump(self) -> dict[str, Any]:
@@ -51,6 +57,8 @@ class Figures:
         }
         if self.unreadable:  # absent when empty: a sheet without one keeps its signature
             dumped["unreadable"] = sorted([m, c] for m, c in self.unreadable)
+        if self.incidents:
+            dumped["incidents"] = {k: list(v) for k, v in sorted(self.incidents.items())}
         return dumped
 
     @classmethod
@@ -65,6 +73,7 @@ class Figures:
             {(m, c) for m, c in data.get("unconfirmed", [])},
             {c: dict(s) for c, s in data.get("statuses", {}).items()},
             {(m, c) for m, c in data.get("unreadable", [])},
+            {k: (v[0], v[1], v[2], v[3], v[4]) for k, v in data.get("incidents", {}).items()},
         )
 
 
@@ -108,6 +117,46 @@ def total_notes(
 
 
 @dataclass(frozen=True, slots=True)
+class CellChange:
+    """One municipality's figure of one item, before and after, and who changed it."""
+
+    municipality: str
+    before: Decimal | None
+    after: Decimal | None
+    before_mark: str = ""  # 未確認 or 読めず when the cell held no number
+    after_mark: str = ""
+    departments: tuple[str, ...] = ()
+
+    @property
+    def text(self) -> str:
+        """``前橋市 1 → 3（+2、危機管理課）``, ``高崎市 未確認 → 4（危機管理課）``."""
+        notes = []
+        if self.before is not None or self.after is not None:
+            delta = (self.after or Decimal(0)) - (self.before or Decimal(0))
+            if delta:
+                notes.append(("+" if delta > 0 else "−") + _figure(abs(delta)))
+        notes.extend(self.departments)
+        return (
+            f"{self.municipality} {self._shown(self.before, self.before_mark)} → "
+            f"{self._shown(self.after, self.after_mark)}"
+            + (f"（{'、'.join(notes)}）" if notes else "")
+        )
+
+    @staticmethod
+    def _shown(value: Decimal | None, mark: str) -> str:
+        shown = "—" if value is None else _figure(value)
+        if mark:
+            shown = mark if value is None else f"{shown}・{mark}"
+        return shown
+
+
+def _figure(value: Decimal) -> str:
+    if value == value.to_integral_value():
+        return f"{int(value):,}"
+    return f"{value.normalize():,f}"
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     """One difference between the previous report and this one."""
 
@@ -121,6 +170,9 @@ class Change:
     status: str | None = None  # set for incident-status count changes
     before_unreadable: int = 0
     after_unreadable: int = 0
+    # Which municipalities' figures moved (an item whose total stands can still have moved
+    # between municipalities); empty for status-count changes.
+    parts: tuple[CellChange, ...] = ()
 
     @property
     def delta(self) -> Decimal | None:
@@ -243,15 +295,26 @@ def _ordered(catalogue: Catalogue, codes: set[str]) -> list[Item]:
     return [item for item in catalogue.items if item.code in codes]
 
 
-def diff(previous: Mapping[str, Any] | None, current: Consolidated) -> list[Change]:
-    """Item and status changes since the previous snapshot (empty for the first report)."""
+def diff(
+    previous: Mapping[str, Any] | None,
+    current: Consolidated,
+    previous_figures: Mapping[str, Figures] | None = None,
+    order: Sequence[str] = (),
+) -> list[Change]:
+    """Item and status changes since the previous snapshot (empty for the first report).
+
+    An item changes when its total, its 未確認 or unreadable count, or any municipality's
+    figure changed; each change lists the municipalities that moved, in ``order`` (the
+    configured municipality list) and then by name, with the departments behind them."""
     if previous is None:
         return []
     before_totals: Mapping[str, Mapping[str, Any]] = previous.get("totals", {})
     after_totals = current.totals_dump()
+    parts = _cell_changes(previous_figures or {}, current.figures, order)
     changes: list[Change] = []
-    order = [t.code for t in current.totals] + [c for c in before_totals if c not in after_totals]
-    for code in order:
+    codes = [t.code for t in current.totals] + [c for c in before_totals if c not in after_totals]
+    codes += [c for c in parts if c not in codes]
+    for code in codes:
         before = before_totals.get(code)
         after = after_totals.get(code)
         b_value = _dec(before["value"]) if before else None
@@ -260,8 +323,9 @@ def diff(previous: Mapping[str, Any] | None, current: Consolidated) -> list[Chan
         a_flag = int(after["unconfirmed"]) if after else 0
         b_unread = int(before.get("unreadable", 0)) if before else 0
         a_unread = int(after.get("unreadable", 0)) if after else 0
-        if b_value != a_value or b_flag != a_flag or b_unread != a_unread:
-            source = after or before or {}
+        moved = parts.get(code, ())
+        if b_value != a_value or b_flag != a_flag or b_unread != a_unread or moved:
+            source = after or before or {"label": code, "unit": ""}
             changes.append(
                 Change(
                     code,
@@ -273,27 +337,90 @@ def diff(previous: Mapping[str, Any] | None, current: Consolidated) -> list[Chan
                     a_flag,
                     before_unreadable=b_unread,
                     after_unreadable=a_unread,
+                    parts=tuple(moved),
                 )
             )
+    changes += _status_changes(previous, current, {**before_totals, **after_totals})
+    return changes
+
+
+def _status_changes(
+    previous: Mapping[str, Any],
+    current: Consolidated,
+    totals: Mapping[str, Mapping[str, Any]],
+) -> list[Change]:
     before_status: Mapping[str, Mapping[str, int]] = previous.get("statuses", {})
-    labels = {code: data["label"] for code, data in {**before_totals, **after_totals}.items()}
-    units = {code: data["unit"] for code, data in {**before_totals, **after_totals}.items()}
+    changes = []
     for code in sorted(set(before_status) | set(current.statuses)):
         old = before_status.get(code, {})
         new = current.statuses.get(code, {})
         for status in sorted(set(old) | set(new)):
             if old.get(status, 0) != new.get(status, 0):
+                known = totals.get(code, {})
                 changes.append(
                     Change(
                         code,
-                        labels.get(code, code),
-                        units.get(code, ""),
+                        known.get("label", code),
+                        known.get("unit", ""),
                         Decimal(old.get(status, 0)),
                         Decimal(new.get(status, 0)),
                         status=status,
                     )
                 )
     return changes
+
+
+_CellState = tuple[Decimal | None, bool, bool]  # amount, 未確認, unreadable
+
+
+def _state(figures: Figures | None, cell: Cell) -> _CellState:
+    if figures is None:
+        return (None, False, False)
+    return (figures.amounts.get(cell), cell in figures.unconfirmed, cell in figures.unreadable)
+
+
+def _cells(figures: Figures) -> set[Cell]:
+    return set(figures.amounts) | figures.unconfirmed | figures.unreadable
+
+
+def _cell_changes(
+    before: Mapping[str, Figures], after: Mapping[str, Figures], order: Sequence[str]
+) -> dict[str, list[CellChange]]:
+    """Per item code, the municipalities whose figure changed (summed over departments)."""
+    moved: dict[Cell, set[str]] = {}  # cell -> departments whose part of it changed
+    for dept in set(before) | set(after):
+        old, new = before.get(dept), after.get(dept)
+        if old == new:
+            continue
+        for cell in (_cells(old) if old else set()) | (_cells(new) if new else set()):
+            if _state(old, cell) != _state(new, cell):
+                moved.setdefault(cell, set()).add(dept)
+    rank = {name: index for index, name in enumerate(order)}
+    result: dict[str, list[CellChange]] = {}
+    for cell in sorted(moved, key=lambda c: (rank.get(c[0], len(rank)), c[0])):
+        b_value, b_mark = _summed(before, cell)
+        a_value, a_mark = _summed(after, cell)
+        if (b_value, b_mark) == (a_value, a_mark):
+            continue  # two departments' changes cancel out in this municipality
+        result.setdefault(cell[1], []).append(
+            CellChange(cell[0], b_value, a_value, b_mark, a_mark, tuple(sorted(moved[cell])))
+        )
+    return result
+
+
+def _summed(figures: Mapping[str, Figures], cell: Cell) -> tuple[Decimal | None, str]:
+    """A municipality's figure of an item over all departments, and its mark."""
+    value: Decimal | None = None
+    marks: list[str] = []
+    for fig in figures.values():
+        amount, flagged, unread = _state(fig, cell)
+        if amount is not None:
+            value = amount if value is None else value + amount
+        if flagged:
+            marks.append("未確認")
+        if unread:
+            marks.append("読めず")
+    return value, "・".join(dict.fromkeys(marks))
 
 
 def _dec(value: str | None) -> Decimal | None:

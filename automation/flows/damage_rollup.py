@@ -13,9 +13,17 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
-from automation.config.models import DamageRollupParams, Department, Directory, ItemSpec
+from automation.config.models import (
+    DamageRollupParams,
+    Department,
+    Directory,
+    ItemSpec,
+    RecordsLayout,
+)
+from automation.damage import incidents as incident_log
 from automation.damage.catalogue import DEFAULT_ITEMS, Catalogue, Item
 from automation.damage.deadlines import last_deadline, next_deadline, reminder_due
+from automation.damage.incidents import IncidentChange, IncidentState
 from automation.damage.reading import (
     CellProblem,
     SheetReading,
@@ -23,6 +31,7 @@ from automation.damage.reading import (
     read_matrix,
     read_records,
 )
+from automation.damage.text import normalize
 from automation.damage.totals import Change, Consolidated, Figures, consolidate, diff
 from automation.damage.workbook import Workbook
 from automation.plan import Message
@@ -121,6 +130,10 @@ class DamageReport:
     previous_number: int | None
     last_deadline: datetime | None
     next_deadline: datetime | None
+    # Incidents of records sheets: what changed since the previous report, and those
+    # still open (newest change first).
+    incident_changes: list[IncidentChange] = field(default_factory=list, repr=False)
+    open_incidents: list[IncidentState] = field(default_factory=list, repr=False)
 
     @property
     def as_of_ja(self) -> str:
@@ -237,7 +250,19 @@ def plan(
     consolidated = stored or consolidate(figures, catalogue)
     signature = consolidated.signature
     old_signature = previous.snapshot.get("signature") if previous.snapshot else None
-    is_new = inputs.workbook is not None and signature != old_signature and bool(figures)
+    read = inputs.workbook is not None and signature != old_signature and bool(figures)
+    if inputs.workbook is None:
+        incidents = incident_log.load(previous.snapshot)
+    else:
+        incidents = incident_log.follow(figures, previous.snapshot, now)
+    changes: list[Change] = []
+    incident_changes: list[IncidentChange] = []
+    if read:
+        order = params.municipalities or ()
+        changes = diff(previous.snapshot, consolidated, previous_figures, order)
+        incident_changes = incident_log.changes(previous.snapshot, incidents)
+    # A new number only when its message has something to say changed.
+    is_new = read and (previous.snapshot is None or bool(changes or incident_changes))
     number = previous.report_number + 1 if is_new else previous.report_number
     statuses = [
         _status(
@@ -257,13 +282,15 @@ def plan(
         new=is_new,
         as_of=now if is_new or previous.snapshot is None else _as_of(previous.snapshot, now),
         consolidated=consolidated,
-        changes=diff(previous.snapshot, consolidated) if is_new else [],
+        changes=changes if is_new else [],
         departments=statuses,
         problems=problems,
         readings=readings,
         previous_number=previous.report_number or None,
         last_deadline=last_deadline(deadline_rule, now) if deadline_rule else None,
         next_deadline=next_deadline(deadline_rule, now) if deadline_rule else None,
+        incident_changes=incident_changes if is_new else [],
+        open_incidents=incident_log.open_incidents(incidents, _closed(params, departments)),
     )
     artefact = params.artefact_name.format(number=number) if is_new else None
     messages: list[Message] = []
@@ -282,6 +309,7 @@ def plan(
             "totals": consolidated.totals_dump(),
             "statuses": consolidated.statuses,
             "figures": consolidated.figures_dump,
+            "incidents": incident_log.dump(incidents),
         }
     state = replace(
         previous,
@@ -291,6 +319,16 @@ def plan(
         departments=dept_states,
     )
     return DamagePlan("ok" if is_new else "unchanged", report, messages, state, artefact)
+
+
+def _closed(params: DamageRollupParams, departments: list[Department]) -> dict[str, frozenset[str]]:
+    """Per records department, the (normalised) statuses of an incident that is over."""
+    closed = {}
+    for dept in departments:
+        layout = params.layouts.get(dept.name, params.default_layout)
+        if isinstance(layout, RecordsLayout):
+            closed[dept.name] = frozenset(normalize(s) for s in layout.closed_statuses)
+    return closed
 
 
 def _reference_time(
