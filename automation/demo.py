@@ -14,6 +14,7 @@ import io
 import os
 import shutil
 import sys
+import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -198,8 +199,7 @@ def _rows(
             ws.cell(row=row_number, column=col, value=value)
         row_number += 1
         for i, v in enumerate(row):
-            if isinstance(v, int | float):
-                sums[i] += v
+            sums[i] += _as_counted(v)
     if total:
         line = ["計", *(int(s) if float(s).is_integer() else round(s, 1) for s in sums)]
         for col, value in enumerate(line, start=1):
@@ -208,6 +208,29 @@ def _rows(
     ws.cell(
         row=row_number + 1, column=1, value="※ 未確認・調査中の箇所は「未確認」と入力してください。"
     )
+
+
+def _as_counted(value: object) -> float:
+    """What a department's own 計 adds up for a cell: its number, ０．３ and ５棟 too."""
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        text = unicodedata.normalize("NFKC", value).strip().rstrip("棟世帯人箇所戸")
+        try:
+            return float(text)
+        except ValueError:  # 未確認, 多数: not a number, left out as Excel's SUM would
+            return 0.0
+    return 0.0
+
+
+def _refresh_total(ws: Worksheet) -> None:
+    """Recompute the 計 row after an edit, as Excel recalculates the department's SUM."""
+    rows = list(ws.iter_rows(min_row=6))
+    total = next(r for r in rows if r[0].value == "計")
+    above = [r for r in rows if r[0].row < total[0].row and r[0].value]
+    for col in range(1, len(total)):
+        value = sum(_as_counted(r[col].value) for r in above)
+        total[col].value = int(value) if float(value).is_integer() else round(value, 1)
 
 
 def build_workbook(path: Path) -> None:
@@ -371,6 +394,7 @@ def edit_workbook(path: Path) -> None:
             row[17].value = 5  # fixes the cell written as 5棟 in the 棟 column? it was valid; keep
         if row[0].value == "前橋市":
             row[21].value = 700  # 避難者数 640 -> 700
+    _refresh_total(ws)
     ws = book["県土整備部"]
     for row in ws.iter_rows(min_row=5):
         if row[0].value == 2:

@@ -559,3 +559,48 @@ def test_a_cell_problem_headline_names_municipality_and_item_first(
     """The response team reads whose figure is missing first: 「前橋市の死者: 多数（読めず）」."""
     reading = matrix([*HEADER, ["前橋市", "多数", 2]], catalogue, towns)
     assert [p.headline for p in reading.problems] == ["前橋市の死者: 多数（読めず） 部局!B2"]
+
+
+def test_a_typed_total_that_disagrees_with_its_rows_is_a_problem_never_counted(
+    catalogue: Catalogue, towns: Mapping[str, str]
+) -> None:
+    """計 318 under rows summing to 381: the department is told; the rows are what count."""
+    rows = [*HEADER, ["前橋市", 300, 1], ["高崎市", 81, 2], ["計", 318, 3]]
+    reading = matrix(rows, catalogue, towns)
+    assert [(p.where, p.value, p.message) for p in reading.problems] == [
+        (
+            "部局!B4",
+            "318",
+            "死者(人): 計の行（B4）は 318 ですが、各行の合計は 381 です。"
+            "計の行は集計に使っていません（各行の値を集計しています）。計か各行の値を直してください。",
+        )
+    ]
+    assert amounts(reading) == {
+        ("前橋市", "dead"): 300,
+        ("高崎市", "dead"): 81,
+        ("前橋市", "missing"): 1,
+        ("高崎市", "missing"): 2,
+    }
+
+
+def test_a_typed_total_that_agrees_or_sums_an_unknown_cell_says_nothing(
+    catalogue: Catalogue, towns: Mapping[str, str]
+) -> None:
+    """A right total is silent; a column with 未確認 has no known sum and is not checked."""
+    rows = [*HEADER, ["前橋市", 3, "未確認"], ["高崎市", 4, 2], ["合計", 7, 9]]
+    assert matrix(rows, catalogue, towns).problems == []
+
+
+def test_a_subtotal_is_checked_against_the_rows_since_the_previous_total(
+    catalogue: Catalogue, towns: Mapping[str, str]
+) -> None:
+    """小計 rows sum their own group; a grand 計 may sum every row above: both are fine."""
+    rows = [
+        *HEADER,
+        ["前橋市", 1, 0],
+        ["小計", 1, 0],
+        ["高崎市", 2, 0],
+        ["小計", 2, 0],
+        ["計", 3, 0],
+    ]
+    assert matrix(rows, catalogue, towns).problems == []

@@ -236,6 +236,7 @@ def read_matrix(
             "被害項目の列が見つかりません。様式の見出し（死者、全壊など）を元に戻してください。",
         )
     seen_rows: dict[str, str] = {}
+    segment: list[str] = []  # municipalities since the last total row
     for row in range(key_row + depth, sheet.bottom):
         key_value = sheet.value(row, key_col)
         if isinstance(key_value, Uncalculated):
@@ -260,6 +261,9 @@ def read_matrix(
         if _is_note(name):
             break
         if _is_total(name):
+            # Never counted; compared with the rows it sums, and a mismatch reported.
+            _check_total(sheet, reading, row, cells, [segment, list(seen_rows)])
+            segment = []
             continue
         where_key = f"{sheet.name}!{address(row, key_col)}"
         municipality = _municipality(name, municipalities)
@@ -286,8 +290,52 @@ def read_matrix(
             )
             continue
         seen_rows[municipality] = where_key
+        segment.append(municipality)
         _read_row(sheet, reading, row, municipality, cells)
     return reading
+
+
+def _check_total(
+    sheet: Sheet,
+    reading: SheetReading,
+    row: int,
+    cells: list[tuple[int, Item, object]],
+    spans: list[list[str]],
+) -> None:
+    """A typed 計 row is never counted; where its figure matches neither the rows since the
+    previous total row nor all rows above, the department is told (a sum gone stale, a
+    row typed wrong). Columns with 未確認 or unreadable cells have no known sum: skipped."""
+    for col, item, raw in cells:
+        typed = read_cell(raw, item.unit, item.decimals)
+        if not isinstance(typed, Amount):
+            continue
+        sums = []
+        for span in spans:
+            if not span or any(
+                (m, item.code) in reading.unconfirmed or (m, item.code) in reading.unreadable
+                for m in span
+            ):
+                continue
+            sums.append(
+                sum((reading.amounts.get((m, item.code), Decimal(0)) for m in span), Decimal(0))
+            )
+        if not sums or typed.value in sums:
+            continue
+        cell = address(row, col)
+        reading.problems.append(
+            CellProblem(
+                reading.department,
+                f"{sheet.name}!{cell}",
+                str(_as_read(raw)),
+                f"{item.title}: 計の行（{cell}）は {_plain(typed.value)} ですが、"
+                f"各行の合計は {_plain(sums[0])} です。計の行は集計に使っていません"
+                "（各行の値を集計しています）。計か各行の値を直してください。",
+            )
+        )
+
+
+def _plain(value: Decimal) -> str:
+    return f"{value.normalize():f}" if value != value.to_integral_value() else str(int(value))
 
 
 def _matrix_columns(
