@@ -57,6 +57,9 @@ def damage_record(plan: DamagePlan, version: str) -> dict[str, Any]:
         "as_of": report.as_of.isoformat(),
         "as_of_ja": as_of_ja(report.as_of),
         "workbook_version": version,
+        # read: this run read the workbook; stored: unchanged, so the totals, problems and
+        # incidents are those of the current report; none: there is no report to show.
+        "report_state": report.carries,
         "totals": {
             t.code: {
                 "label": t.label,

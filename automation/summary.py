@@ -75,6 +75,11 @@ def _format_summary(record: dict[str, Any], *, max_problems: int = 15) -> str:
     )
     if not record["new_report"]:
         head += "（変更なし: 新しい報は出していません）"
+        state = record.get("report_state")
+        if state == "stored":
+            head += f"\n  以下は第{record['report_number']}報の内容です（ブックは前回から変わっていません）。"
+        elif state == "none":
+            head += "\n  示せる報告の内容はありません（ブックは前回から変わっていません）。"
     if record["dry_run"]:
         head += " [dry-run: 記録・送信なし]"
     lines.append(head)

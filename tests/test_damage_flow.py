@@ -509,3 +509,24 @@ def test_an_unchanged_run_shows_the_open_incidents_of_the_current_report(
         params, directory, DamageInputs(first.state.version or "", None), first.state, at(9, 20)
     )
     assert [i.municipality for i in again.report.open_incidents] == ["前橋市", "高崎市"]
+
+
+def test_an_unchanged_run_carries_the_current_reports_problems(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """A poll on an unchanged workbook shows the current report's problems, saying so."""
+    first = run(params, directory, inputs(UNREADABLE, ROADS), DamageState(), at(9, 10))
+    again = run(
+        params, directory, DamageInputs(first.state.version or "", None), first.state, at(9, 20)
+    )
+    assert (again.report.carries, again.report.problems) == ("stored", first.report.problems)
+    assert [d.name for d in again.report.not_reported] == ["企業局"]
+
+
+def test_an_unchanged_run_without_a_report_says_it_carries_none(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """Before any report, or after one stored without its problems, the run says it has none."""
+    old = DamageState(version="v", report_number=1, snapshot={"number": 1, "as_of": "x"})
+    again = run(params, directory, DamageInputs("v", None), old, at(9, 20))
+    assert (again.report.carries, again.report.problems) == ("none", [])

@@ -196,3 +196,13 @@ def test_outbox_lists_and_retries(workspace: Path) -> None:
         "outbox", "-c", str(workspace / "automation.yaml"), "--retry", "nope", check=False
     )
     assert missing.returncode == 2
+
+
+def test_an_unchanged_run_record_carries_the_current_report(workspace: Path) -> None:
+    """The record of an unchanged poll holds 第1報's totals, problems and statuses, and says so."""
+    first = run_json(workspace, ROUND_1)
+    again = run_json(workspace, "2026-09-01T09:20:00+09:00")
+    assert (again["status"], again["report_state"]) == ("unchanged", "stored")
+    assert again["problems"] == first["problems"] != []
+    assert again["totals"] == first["totals"]
+    assert again["not_reported"] == first["not_reported"]

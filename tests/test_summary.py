@@ -100,3 +100,13 @@ def test_departments_show_who_is_behind_and_each_last_change() -> None:
     assert "  未報告・未更新: 産業経済部(未報告)" in lines
     assert "    危機管理課       報告済み   9月1日(火)9時10分" in lines
     assert "    産業経済部       未報告     更新なし" in lines
+
+
+def test_an_unchanged_summary_says_whose_content_it_shows() -> None:
+    """An unchanged run's summary says it shows the current report (or that there is none)."""
+    stored = format_summary(damage_record(new_report=False, report_state="stored"))
+    none = format_summary(damage_record(new_report=False, report_state="none"))
+    assert "  以下は第1報の内容です（ブックは前回から変わっていません）。" in stored.splitlines()
+    assert (
+        "  示せる報告の内容はありません（ブックは前回から変わっていません）。" in none.splitlines()
+    )

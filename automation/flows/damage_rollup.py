@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -52,6 +52,9 @@ STATUS_JA: dict[str, str] = {
     "problems": "要修正",  # cells or headers that could not be read
     "missing": "シートなし",  # the department's sheet is not in the workbook
 }
+
+
+ReportState = Literal["read", "stored", "none"]
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,10 @@ class DamageReport:
     # still open (newest change first).
     incident_changes: list[IncidentChange] = field(default_factory=list, repr=False)
     open_incidents: list[IncidentState] = field(default_factory=list, repr=False)
+    # Where the figures, problems and incidents come from: this run's reading ("read"),
+    # the current report as stored ("stored": the workbook is unchanged), or nowhere
+    # ("none": no report yet, or one stored before it kept all of this).
+    carries: ReportState = "read"
 
     @property
     def as_of_ja(self) -> str:
@@ -275,6 +282,12 @@ def plan(
         for d in departments
     ]
     problems = [p for dept in departments if (r := readings.get(dept.name)) for p in r.problems]
+    carries: ReportState = "read"
+    if inputs.workbook is None:
+        # Nothing was read: show the current report as stored, or say there is none.
+        kept = _stored_problems(previous.snapshot)
+        carries = "stored" if stored is not None and kept is not None else "none"
+        problems = kept or []
     deadline_rule = params.deadlines
     report = DamageReport(
         disaster=params.disaster,
@@ -290,6 +303,7 @@ def plan(
         last_deadline=last_deadline(deadline_rule, now) if deadline_rule else None,
         next_deadline=next_deadline(deadline_rule, now) if deadline_rule else None,
         incident_changes=incident_changes if is_new else [],
+        carries=carries,
         open_incidents=incident_log.open_incidents(incidents, _closed(params, departments)),
     )
     artefact = params.artefact_name.format(number=number) if is_new else None
@@ -310,6 +324,7 @@ def plan(
             "statuses": consolidated.statuses,
             "figures": consolidated.figures_dump,
             "incidents": incident_log.dump(incidents),
+            "problems": [asdict(p) for p in problems],
         }
     state = replace(
         previous,
@@ -347,6 +362,13 @@ def _as_of(snapshot: Mapping[str, Any], now: datetime) -> datetime:
         return datetime.fromisoformat(str(snapshot["as_of"]))
     except (KeyError, ValueError):
         return now
+
+
+def _stored_problems(snapshot: Mapping[str, Any] | None) -> list[CellProblem] | None:
+    """The problems the current report listed; None for a report stored without them."""
+    if snapshot is None or "problems" not in snapshot:
+        return None
+    return [CellProblem(**p) for p in snapshot["problems"]]
 
 
 def _previous_figures(previous: DamageState) -> dict[str, Figures]:
