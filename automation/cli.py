@@ -34,6 +34,11 @@ def _parser() -> argparse.ArgumentParser:
 
     validate = sub.add_parser("validate", help="check a configuration file and exit")
     validate.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
+    validate.add_argument(
+        "--check-inputs",
+        action="store_true",
+        help="also open every workbook and list the flows read (Graph: doctor's read-only probes)",
+    )
 
     sub.add_parser("schema", help="print the JSON Schema of the configuration (for editors)")
 
@@ -113,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "validate":
-            return _validate(args.config)
+            return _validate(args.config, check_inputs=args.check_inputs)
         if args.command == "schema":
             return _schema()
         if args.command == "run":
@@ -149,13 +154,20 @@ def _scrub(text: str) -> str:
     return scrub(text)
 
 
-def _validate(path: Path) -> int:
+def _validate(path: Path, *, check_inputs: bool = False) -> int:
     from automation.config.loader import load_config  # noqa: PLC0415
 
     loaded = load_config(path)
     flows = ", ".join(f"{f.id} ({f.kind})" for f in loaded.config.flows)
     print(f"{path}: OK; flows: {flows}; departments: {len(loaded.config.directory.departments)}")
-    return EXIT_OK
+    if not check_inputs:
+        return EXIT_OK
+    from automation.doctor.table import format_table  # noqa: PLC0415
+    from automation.inputs_check import check_inputs as inputs  # noqa: PLC0415
+
+    rows = inputs(loaded)
+    print(format_table(rows, again="automation validate --check-inputs"), end="")
+    return EXIT_FAILED if any(r.result == "FAIL" for r in rows) else EXIT_OK
 
 
 def _serve(args: argparse.Namespace) -> int:

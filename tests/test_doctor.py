@@ -590,3 +590,16 @@ def test_the_cli_checks_a_tenant_over_loopback(workspace: Path, fake: FakeGraph)
     assert [r.check for r in rows if r.result != "OK"] == ["mail send"]
     assert result.returncode == 0
     assert {call.method for call in fake.calls} == {"GET"}
+
+
+def test_validate_check_inputs_on_graph_runs_the_read_only_probes(
+    config: Path, fake: FakeGraph
+) -> None:
+    """`validate --check-inputs` on Graph is the doctor's probes: every input checked, all GETs."""
+    from automation.config.loader import load_config  # noqa: PLC0415
+    from automation.inputs_check import check_inputs  # noqa: PLC0415
+
+    rows = check_inputs(load_config(config), gateway_factory=factory(dated(fake.app, timedelta(0))))
+    assert [r.check for r in rows][:3] == ["credential", "workbook", "list"]
+    assert all(r.result in ("OK", "SKIP") for r in rows)
+    assert {call.method for call in fake.calls} == {"GET"}

@@ -604,3 +604,30 @@ def test_a_subtotal_is_checked_against_the_rows_since_the_previous_total(
         ["計", 3, 0],
     ]
     assert matrix(rows, catalogue, towns).problems == []
+
+
+def test_an_incident_list_read_as_a_table_says_which_config_line_to_add(
+    catalogue: Catalogue, towns: Mapping[str, str]
+) -> None:
+    """No./種別/市町村/状況 headers without ``type: records``: nothing silently disappears."""
+    rows = [["No", "被害種別", "市町村", "状況"], [1, "道路", "前橋市", "通行止め"]]
+    reading = read_matrix(
+        sheet(rows, name="県土整備部"), "県土整備部", MatrixLayout(), catalogue, towns
+    )
+    assert (reading.table_found, [p.message for p in reading.problems]) == (
+        False,
+        [
+            "このシートは箇所の一覧（No・被害種別・市町村・状況 の列）のようですが、設定では"
+            "市町村×項目の表として読むことになっているため、箇所は集計されていません。"
+            "管理者へ: 設定の params.layouts に「県土整備部: {type: records}」を加えてください。"
+        ],
+    )
+
+
+def test_a_table_with_a_status_note_column_is_still_a_table(
+    catalogue: Catalogue, towns: Mapping[str, str]
+) -> None:
+    """A municipality x item table is not taken for an incident list."""
+    rows = [["市町村", "死者", "状況"], ["前橋市", 1, "調査継続"]]
+    reading = read_matrix(sheet(rows), "部局", MatrixLayout(), catalogue, towns)
+    assert reading.table_found

@@ -208,6 +208,39 @@ def _header_parts(sheet: Sheet, rows: range, col: int) -> list[str]:
     return parts
 
 
+RECORD_SIGNS = RecordsLayout()  # the headers an incident list is recognised by
+
+
+def records_headers(sheet: Sheet) -> list[str] | None:
+    """The headers of a sheet that looks like an incident list (one row holding a type,
+    a municipality and a status column, like 被害種別・市町村・状況); None otherwise."""
+    groups = (
+        RECORD_SIGNS.type_column,
+        RECORD_SIGNS.municipality_column,
+        RECORD_SIGNS.status_column,
+    )
+    wanted = [{normalize(label) for label in group} for group in groups]
+    for row in range(sheet.top, min(sheet.bottom, sheet.top + HEADER_SCAN_ROWS)):
+        texts = [v for v in sheet.row(row) if isinstance(v, str)]
+        found = [next((t for t in texts if normalize(t) in w), None) for w in wanted]
+        if all(found):
+            number = next((t for t in texts if normalize(t) in _NUMBER_HEADERS), None)
+            return [t.strip() for t in (number, *found) if t]
+    return None
+
+
+_NUMBER_HEADERS = {normalize(label) for label in RECORD_SIGNS.id_column}
+
+
+def records_layout_hint(department: str, headers: list[str]) -> str:
+    """What to tell about an incident list configured as a table, with the line to add."""
+    return (
+        f"このシートは箇所の一覧（{'・'.join(headers)} の列）のようですが、設定では"
+        "市町村×項目の表として読むことになっているため、箇所は集計されていません。"
+        f"管理者へ: 設定の params.layouts に「{department}: {{type: records}}」を加えてください。"
+    )
+
+
 def read_matrix(
     sheet: Sheet,
     department: str,
@@ -217,6 +250,9 @@ def read_matrix(
 ) -> SheetReading:
     """Read a municipality x item table."""
     reading = SheetReading(department, sheet.name, "matrix")
+    listed = records_headers(sheet)
+    if listed is not None:
+        return _unreadable(reading, sheet.name, records_layout_hint(department, listed))
     key = _find_cell(sheet, layout.key_headers)
     if key is None:
         return _unreadable(

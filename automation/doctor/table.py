@@ -34,8 +34,11 @@ def _cut(text: str, width: int) -> str:
     return head + "…" + tail
 
 
-def format_table(rows: Sequence[Row], target_width: int = 44) -> str:
-    """The rows as a terminal table; a failure's fix and README point on lines of their own."""
+def format_table(
+    rows: Sequence[Row], target_width: int = 44, again: str = "automation doctor"
+) -> str:
+    """The rows as a terminal table; a failure's fix and README point on lines of their own;
+    ``again`` is the command to run once the failures are fixed."""
     checks = max(_display_width(r.check) for r in [*rows, Row("check", "", "OK", "")])
     targets = min(
         target_width, max(_display_width(r.target) for r in [*rows, Row("", "target", "OK", "")])
@@ -63,6 +66,6 @@ def format_table(rows: Sequence[Row], target_width: int = 44) -> str:
     out.append("")
     out.append(
         f"{failed} failed, {passed} passed, {skipped} skipped"
-        + ("; fix the failures and run `automation doctor` again" if failed else "")
+        + (f"; fix the failures and run `{again}` again" if failed else "")
     )
     return "\n".join(clean_terminal(text).rstrip() for text in out) + "\n"
