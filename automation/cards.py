@@ -28,11 +28,29 @@ def message_size(card: dict[str, Any]) -> int:
     return len(json.dumps(webhook_message(card), ensure_ascii=False).encode("utf-8"))
 
 
+SEE_WORKBOOK = "see-workbook"  # id of a card element that lists only the first few of many
+
+
+def _open_workbook(card: dict[str, Any], link: str) -> dict[str, Any]:
+    """A copy of ``card`` with a button opening the merged workbook (once)."""
+    linked = copy.deepcopy(card)
+    actions = [a for a in linked.get("actions") or [] if a.get("url") != link]
+    linked["actions"] = [
+        *actions,
+        {"type": "Action.OpenUrl", "title": "統合ブックを開く", "url": link},
+    ]
+    return linked
+
+
 def fit_card(
     card: dict[str, Any], link: str | None = None, limit: int = WEBHOOK_LIMIT - MARGIN
 ) -> dict[str, Any]:
     """``card`` itself when it fits; else a copy with trailing body elements dropped, a note,
-    and (for an https ``link``) a button opening the merged workbook."""
+    and (for an https ``link``) a button opening the merged workbook. A card listing only
+    the first few of many (an element with id ``see-workbook``) gets the button too."""
+    https = bool(link and link.startswith("https://"))
+    if https and link and any(e.get("id") == SEE_WORKBOOK for e in card.get("body") or []):
+        card = _open_workbook(card, link)
     if message_size(card) <= limit:
         return card
     fitted = copy.deepcopy(card)
@@ -43,12 +61,8 @@ def fit_card(
         "isSubtle": True,
         "text": TRIMMED_NOTE,
     }
-    if link and link.startswith("https://"):
-        actions = [a for a in fitted.get("actions") or [] if a.get("url") != link]
-        fitted["actions"] = [
-            *actions,
-            {"type": "Action.OpenUrl", "title": "統合ブックを開く", "url": link},
-        ]
+    if https and link:
+        fitted = _open_workbook(fitted, link)
     low, high = 0, len(body)  # the most leading elements that fit: binary search
     while low < high:
         middle = (low + high + 1) // 2

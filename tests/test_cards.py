@@ -58,3 +58,19 @@ def test_the_card_is_cut_as_little_as_possible() -> None:
     kept = len(fitted["body"]) - 1
     longer = dict(fitted, body=[*card(2000)["body"][: kept + 1], fitted["body"][-1]])
     assert message_size(longer) > WEBHOOK_LIMIT - 512
+
+
+def test_a_card_listing_the_first_few_of_many_links_the_workbook() -> None:
+    """A list capped in the card (id see-workbook) gets a button opening the merged workbook."""
+    link = "https://contoso.sharepoint.com/book.xlsx"
+    card = {"type": "AdaptiveCard", "body": [{"type": "TextBlock", "id": "see-workbook"}]}
+    fitted = fit_card(card, link)
+    assert fitted["actions"] == [
+        {"type": "Action.OpenUrl", "title": "統合ブックを開く", "url": link}
+    ]
+
+
+def test_a_card_listing_everything_gets_no_button() -> None:
+    """Without a capped list, a card that fits is sent as it is."""
+    card = {"type": "AdaptiveCard", "body": [{"type": "TextBlock", "text": "x"}]}
+    assert fit_card(card, "https://contoso.sharepoint.com/book.xlsx") is card

@@ -530,3 +530,19 @@ def test_an_unchanged_run_without_a_report_says_it_carries_none(
     old = DamageState(version="v", report_number=1, snapshot={"number": 1, "as_of": "x"})
     again = run(params, directory, DamageInputs("v", None), old, at(9, 20))
     assert (again.report.carries, again.report.problems) == ("none", [])
+
+
+def test_a_long_list_of_open_incidents_is_capped_and_points_to_the_workbook(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """21 open incidents: the mail lists 20 and points to 箇所一覧; the card marks its cap."""
+    from automation.render import environment, render  # noqa: PLC0415
+
+    many = [[n, "道路", "前橋市", f"地点{n}", "通行止め"] for n in range(1, 22)]
+    result = run(params, directory, numbered(many), DamageState(), at(9, 10))
+    mail, card = (render(environment(), m) for m in result.messages if m.kind == "report")
+    text = mail.text or ""
+    assert "■ 対応中の箇所（21件、変更の新しい順）" in text
+    assert "・ほか 1件（集計ブックの「箇所一覧」シートを参照）" in text
+    assert "地点20" in text and "地点21" not in text
+    assert any(e.get("id") == "see-workbook" for e in (card.card or {}).get("body", []))
