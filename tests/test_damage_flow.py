@@ -546,3 +546,23 @@ def test_a_long_list_of_open_incidents_is_capped_and_points_to_the_workbook(
     assert "・ほか 1件（集計ブックの「箇所一覧」シートを参照）" in text
     assert "地点20" in text and "地点21" not in text
     assert any(e.get("id") == "see-workbook" for e in (card.card or {}).get("body", []))
+
+
+def test_a_reminder_names_the_last_change_and_not_the_department_twice(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """A sheet named after its department is 「報告シート」; the reminder says when it last changed."""
+    from automation.render import environment, render  # noqa: PLC0415
+
+    first = run(params, directory, inputs(FIRST, ROADS), DamageState(), at(8, 0))
+    unchanged = DamageInputs(first.state.version or "", None)
+    result = run(params, directory, unchanged, first.state, at(11, 40))
+    reminder = next(
+        m for m in result.messages if m.kind == "reminder" and m.audience == "危機管理課"
+    )
+    text = render(environment(), reminder).text or ""
+    assert (
+        "報告シートは前回の締切（9時00分）以降更新されていません（最終更新 9月1日(火)8時00分）。"
+        in text
+    )
+    assert "シート「危機管理課」" not in text
