@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
@@ -370,17 +370,17 @@ def _status_changes(
     return changes
 
 
-_CellState = tuple[Decimal | None, bool, bool]  # amount, 未確認, unreadable
-
-
-def _state(figures: Figures | None, cell: Cell) -> _CellState:
-    if figures is None:
-        return (None, False, False)
-    return (figures.amounts.get(cell), cell in figures.unconfirmed, cell in figures.unreadable)
-
-
-def _cells(figures: Figures) -> set[Cell]:
-    return set(figures.amounts) | figures.unconfirmed | figures.unreadable
+def _moved_cells(old: Figures | None, new: Figures | None) -> set[Cell]:
+    """The cells whose amount, 未確認 flag or unreadable mark differ between two versions
+    of one department's figures (dict and set operations: a changed 60-sheet workbook has
+    tens of thousands of cells)."""
+    empty = Figures()
+    old, new = old or empty, new or empty
+    a, b = old.amounts, new.amounts
+    moved = {cell for cell in a.keys() | b.keys() if a.get(cell) != b.get(cell)}
+    moved |= old.unconfirmed ^ new.unconfirmed
+    moved |= old.unreadable ^ new.unreadable
+    return moved
 
 
 def _cell_changes(
@@ -390,16 +390,16 @@ def _cell_changes(
     moved: dict[Cell, set[str]] = {}  # cell -> departments whose part of it changed
     for dept in set(before) | set(after):
         old, new = before.get(dept), after.get(dept)
-        if old == new:
-            continue
-        for cell in (_cells(old) if old else set()) | (_cells(new) if new else set()):
-            if _state(old, cell) != _state(new, cell):
+        if old != new:
+            for cell in _moved_cells(old, new):
                 moved.setdefault(cell, set()).add(dept)
+    if not moved:
+        return {}
+    b_sums, a_sums = _summed(before, moved.keys()), _summed(after, moved.keys())
     rank = {name: index for index, name in enumerate(order)}
     result: dict[str, list[CellChange]] = {}
     for cell in sorted(moved, key=lambda c: (rank.get(c[0], len(rank)), c[0])):
-        b_value, b_mark = _summed(before, cell)
-        a_value, a_mark = _summed(after, cell)
+        (b_value, b_mark), (a_value, a_mark) = b_sums[cell], a_sums[cell]
         if (b_value, b_mark) == (a_value, a_mark):
             continue  # two departments' changes cancel out in this municipality
         result.setdefault(cell[1], []).append(
@@ -408,19 +408,22 @@ def _cell_changes(
     return result
 
 
-def _summed(figures: Mapping[str, Figures], cell: Cell) -> tuple[Decimal | None, str]:
-    """A municipality's figure of an item over all departments, and its mark."""
-    value: Decimal | None = None
-    marks: list[str] = []
+def _summed(
+    figures: Mapping[str, Figures], cells: Iterable[Cell]
+) -> dict[Cell, tuple[Decimal | None, str]]:
+    """Each cell's figure over all departments, and its mark (未確認, 読めず)."""
+    values: dict[Cell, Decimal | None] = dict.fromkeys(cells)
+    marks: dict[Cell, list[str]] = {cell: [] for cell in values}
     for fig in figures.values():
-        amount, flagged, unread = _state(fig, cell)
-        if amount is not None:
-            value = amount if value is None else value + amount
-        if flagged:
-            marks.append("未確認")
-        if unread:
-            marks.append("読めず")
-    return value, "・".join(dict.fromkeys(marks))
+        for cell in values.keys() & fig.amounts.keys():
+            amount = fig.amounts[cell]
+            total = values[cell]
+            values[cell] = amount if total is None else total + amount
+        for cell in fig.unconfirmed & marks.keys():
+            marks[cell].append("未確認")
+        for cell in fig.unreadable & marks.keys():
+            marks[cell].append("読めず")
+    return {cell: (value, "・".join(dict.fromkeys(marks[cell]))) for cell, value in values.items()}
 
 
 def _dec(value: str | None) -> Decimal | None:
