@@ -469,10 +469,10 @@ def test_no_new_number_when_the_message_would_say_nothing_changed(
     assert [m for m in second.messages if m.kind == "report"] == []
 
 
-def test_incidents_new_reopened_and_removed_are_listed_by_number(
+def test_incidents_new_closed_and_removed_are_listed_by_number(
     params: DamageRollupParams, directory: Directory
 ) -> None:
-    """Each incident is followed by its number: new, status changed and removed are named."""
+    """Each incident is followed by its number: new, closed (規制解除) and removed are named."""
     first = run(params, directory, numbered(ROADS_1), DamageState(), at(9, 10))
     later = [
         [1, "道路", "前橋市", "国道17号 上細井", "規制解除"],
@@ -480,7 +480,7 @@ def test_incidents_new_reopened_and_removed_are_listed_by_number(
     ]
     second = run(params, directory, numbered(later), first.state, at(10, 0))
     assert [i.text for i in second.report.incident_changes] == [
-        "状況変更: 道路 前橋市 国道17号 上細井: 通行止め → 規制解除",
+        "解除・終了: 道路 前橋市 国道17号 上細井: 通行止め → 規制解除",
         "新規: 道路 桐生市 県道 梅田: 通行止め",
         "一覧から削除: 道路 高崎市 県道 箕郷: 通行止め",
     ]
@@ -566,3 +566,15 @@ def test_a_reminder_names_the_last_change_and_not_the_department_twice(
         in text
     )
     assert "シート「危機管理課」" not in text
+
+
+def test_an_incident_changing_to_an_open_status_is_a_status_change(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """A status that is not a closing one (規制解除 -> 通行止め) is a 状況変更."""
+    closed = [[1, "道路", "前橋市", "国道17号 上細井", "規制解除"], ROADS_1[1]]
+    first = run(params, directory, numbered(closed), DamageState(), at(9, 10))
+    second = run(params, directory, numbered(ROADS_1), first.state, at(10, 0))
+    assert [i.text for i in second.report.incident_changes] == [
+        "状況変更: 道路 前橋市 国道17号 上細井: 規制解除 → 通行止め"
+    ]

@@ -51,8 +51,13 @@ class IncidentState:
         }
 
 
-ChangeKind = Literal["new", "status", "removed"]
-KIND_JA: dict[str, str] = {"new": "新規", "status": "状況変更", "removed": "一覧から削除"}
+ChangeKind = Literal["new", "closed", "status", "removed"]
+KIND_JA: dict[str, str] = {
+    "new": "新規",
+    "closed": "解除・終了",  # its status became a closing one (規制解除, 復旧, ...)
+    "status": "状況変更",
+    "removed": "一覧から削除",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +73,8 @@ class IncidentChange:
         """``新規: 道路 嬬恋村 大前地内: 通行止め``, ``状況変更: … 通行止め → 規制解除``."""
         i = self.incident
         where = " ".join(p for p in (i.municipality, i.place) if p)
-        if self.kind == "status":
-            return f"{KIND_JA['status']}: {i.label} {where}: {self.before_status} → {i.status}"
+        if self.kind in ("status", "closed"):
+            return f"{KIND_JA[self.kind]}: {i.label} {where}: {self.before_status} → {i.status}"
         return f"{KIND_JA[self.kind]}: {i.text}"
 
 
@@ -127,10 +132,13 @@ def load(snapshot: Mapping[str, Any] | None) -> list[IncidentState]:
 
 
 def changes(
-    previous: Mapping[str, Any] | None, current: list[IncidentState]
+    previous: Mapping[str, Any] | None,
+    current: list[IncidentState],
+    closed: Mapping[str, frozenset[str]] | None = None,
 ) -> list[IncidentChange]:
-    """New, status-changed and removed incidents since the previous report; none for a
-    first report or a previous report made before incidents were kept."""
+    """New, closed (status now a closing one, per department in ``closed``, normalised),
+    status-changed and removed incidents since the previous report; none for a first
+    report or a previous report made before incidents were kept."""
     stored = _stored(previous)
     if stored is None:
         return []
@@ -142,7 +150,8 @@ def changes(
         if old is None:
             out.append(IncidentChange("new", incident))
         elif old["status"] != incident.status:
-            out.append(IncidentChange("status", incident, old["status"]))
+            over = normalize(incident.status) in (closed or {}).get(incident.department, ())
+            out.append(IncidentChange("closed" if over else "status", incident, old["status"]))
     for (dept, key), old in stored.items():
         if (dept, key) not in seen:
             gone = IncidentState(

@@ -267,7 +267,9 @@ def plan(
     if read:
         order = params.municipalities or ()
         changes = diff(previous.snapshot, consolidated, previous_figures, order)
-        incident_changes = incident_log.changes(previous.snapshot, incidents)
+        incident_changes = incident_log.changes(
+            previous.snapshot, incidents, _closed(params, departments)
+        )
     # A new number only when its message has something to say changed.
     is_new = read and (previous.snapshot is None or bool(changes or incident_changes))
     number = previous.report_number + 1 if is_new else previous.report_number
