@@ -258,6 +258,7 @@ def plan(
     signature = consolidated.signature
     old_signature = previous.snapshot.get("signature") if previous.snapshot else None
     read = inputs.workbook is not None and signature != old_signature and bool(figures)
+    closed = _closed(params, departments)
     if inputs.workbook is None:
         incidents = incident_log.load(previous.snapshot)
     else:
@@ -267,9 +268,7 @@ def plan(
     if read:
         order = params.municipalities or ()
         changes = diff(previous.snapshot, consolidated, previous_figures, order)
-        incident_changes = incident_log.changes(
-            previous.snapshot, incidents, _closed(params, departments)
-        )
+        incident_changes = incident_log.changes(previous.snapshot, incidents, closed)
     # A new number only when its message has something to say changed.
     is_new = read and (previous.snapshot is None or bool(changes or incident_changes))
     number = previous.report_number + 1 if is_new else previous.report_number
@@ -283,13 +282,13 @@ def plan(
         )
         for d in departments
     ]
-    problems = [p for dept in departments if (r := readings.get(dept.name)) for p in r.problems]
-    carries: ReportState = "read"
-    if inputs.workbook is None:
-        # Nothing was read: show the current report as stored, or say there is none.
-        kept = _stored_problems(previous.snapshot)
-        carries = "stored" if stored is not None and kept is not None else "none"
-        problems = kept or []
+    problems, carries = _shown_problems(
+        departments,
+        readings,
+        previous.snapshot,
+        read=inputs.workbook is not None,
+        stored=stored is not None,
+    )
     deadline_rule = params.deadlines
     report = DamageReport(
         disaster=params.disaster,
@@ -306,7 +305,7 @@ def plan(
         next_deadline=next_deadline(deadline_rule, now) if deadline_rule else None,
         incident_changes=incident_changes if is_new else [],
         carries=carries,
-        open_incidents=incident_log.open_incidents(incidents, _closed(params, departments)),
+        open_incidents=incident_log.open_incidents(incidents, closed),
     )
     artefact = params.artefact_name.format(number=number) if is_new else None
     messages: list[Message] = []
@@ -316,18 +315,7 @@ def plan(
         messages.extend(_feedback_messages(departments, report, changed, dept_states, catalogue))
     messages.extend(_reminders(params, departments, report, now))
 
-    snapshot = previous.snapshot
-    if is_new:
-        snapshot = {
-            "number": number,
-            "as_of": now.isoformat(),
-            "signature": signature,
-            "totals": consolidated.totals_dump(),
-            "statuses": consolidated.statuses,
-            "figures": consolidated.figures_dump,
-            "incidents": incident_log.dump(incidents),
-            "problems": [asdict(p) for p in problems],
-        }
+    snapshot = _snapshot(report, incidents) if is_new else previous.snapshot
     state = replace(
         previous,
         version=inputs.version,
@@ -336,6 +324,38 @@ def plan(
         departments=dept_states,
     )
     return DamagePlan("ok" if is_new else "unchanged", report, messages, state, artefact)
+
+
+def _shown_problems(
+    departments: list[Department],
+    readings: Mapping[str, SheetReading],
+    snapshot: Mapping[str, Any] | None,
+    *,
+    read: bool,
+    stored: bool,
+) -> tuple[list[CellProblem], ReportState]:
+    """The problems to show and where they come from: this run's reading, or (nothing
+    read) the current report as stored, or none when there is no such report or it was
+    stored without them."""
+    if read:
+        return [p for d in departments if (r := readings.get(d.name)) for p in r.problems], "read"
+    kept = _stored_problems(snapshot)
+    return (kept, "stored") if stored and kept is not None else ([], "none")
+
+
+def _snapshot(report: DamageReport, incidents: list[IncidentState]) -> dict[str, Any]:
+    """What a new report keeps for the next run's comparison and for unchanged polls."""
+    consolidated = report.consolidated
+    return {
+        "number": report.number,
+        "as_of": report.as_of.isoformat(),
+        "signature": consolidated.signature,
+        "totals": consolidated.totals_dump(),
+        "statuses": consolidated.statuses,
+        "figures": consolidated.figures_dump,
+        "incidents": incident_log.dump(incidents),
+        "problems": [asdict(p) for p in report.problems],
+    }
 
 
 def _closed(params: DamageRollupParams, departments: list[Department]) -> dict[str, frozenset[str]]:
