@@ -60,3 +60,26 @@ def test_the_summary_sheet_marks_a_total_that_leaves_a_cell_out(book: OpenpyxlBo
     row = next(r for r in ws.iter_rows(min_row=5) if r[1].value == "軽傷者")
     assert (row[3].value, row[3].fill.fgColor.rgb) == (None, PROBLEM_FILL)
     assert row[5].value == "1件: 高崎市（数はこれ以上）"
+
+
+def test_every_open_incident_is_in_the_incident_sheet(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """箇所一覧 holds every open incident (the report lists the first 20), newest first."""
+    from automation.config.models import RecordsLayout  # noqa: PLC0415
+    from tests.test_damage_flow import numbered  # noqa: PLC0415
+
+    params = DamageRollupParams(
+        disaster="令和8年台風第10号",
+        workbook="book.xlsx",
+        report_to=(Contact(channel="mail", address="bousai@example.jp"),),
+        layouts={"県土整備部": RecordsLayout()},
+    )
+    directory = Directory(departments=(Department(name="県土整備部", sheet="県土整備部"),))
+    many = [
+        [n, "道路", "前橋市", f"地点{n}", "通行止め" if n % 5 else "規制解除"] for n in range(1, 26)
+    ]
+    result = run(params, directory, numbered(many), DamageState(), at(9, 10))
+    ws = load_workbook(io.BytesIO(build_merged_workbook(result.report)))["箇所一覧"]
+    places = [row[3] for row in ws.iter_rows(min_row=2, values_only=True)]
+    assert places == [f"地点{n}" for n in range(1, 26) if n % 5]
