@@ -77,15 +77,9 @@ from tests.fake_graph import (
     GraphError,
     ListItem,
     SpList,
-    _id_order,
-    _int_param,
-    _iso,
-    _json,
-    _next_link,
-    _odata_context,
-    _offset,
-    _skiptoken_id,
 )
+from tests.fake_graph.lists import _id_order, _skiptoken_id
+from tests.fake_graph.wire import _int_param, _iso, _json, _next_link, _odata_context, _offset
 
 Json = dict[str, Any]
 WORKBOOK_ROW_CAP = 1000
