@@ -14,8 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from automation.damage.catalogue import DEFAULT_ITEMS
-from automation.damage.cells import (
+from automation.cells import (
     ALL_UNIT_WORDS,
     FIX_NUMBER,
     Amount,
@@ -24,6 +23,7 @@ from automation.damage.cells import (
     Unconfirmed,
     read_cell,
 )
+from automation.damage.catalogue import DEFAULT_ITEMS
 
 UNITS = sorted({item.unit for item in DEFAULT_ITEMS})
 NEGATIVE = "マイナスの値は入力できません"

@@ -13,9 +13,9 @@ from decimal import Decimal
 
 import pytest
 
+from automation.cells import FIX_NUMBER
 from automation.config.models import MatrixLayout, RecordsLayout
 from automation.damage.catalogue import Catalogue
-from automation.damage.cells import FIX_NUMBER
 from automation.damage.reading import (
     NO_STATUS,
     CellProblem,

@@ -25,6 +25,7 @@ import xlsxwriter
 from hypothesis import strategies as st
 from openpyxl import Workbook as OpenpyxlWorkbook
 
+from automation.cells import Amount, Problem, Unconfirmed, read_cell
 from automation.config.models import (
     Contact,
     DamageRollupParams,
@@ -33,7 +34,6 @@ from automation.config.models import (
     RecordsLayout,
 )
 from automation.damage.catalogue import DEFAULT_CATALOGUE, Item
-from automation.damage.cells import Amount, Problem, Unconfirmed, read_cell
 from automation.damage.reading import (
     NO_STATUS,
     NOTE_PREFIXES,

@@ -13,11 +13,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from automation.cells import (
+    Amount,
+    Problem,
+    Uncalculated,
+    Unconfirmed,
+    read_cell,
+    uncalculated,
+)
 from automation.config.models import MatrixLayout, RecordsLayout
 from automation.damage.catalogue import Catalogue, Item
-from automation.damage.cells import Amount, Problem, Unconfirmed, read_cell, uncalculated
 from automation.damage.text import normalize
-from automation.damage.workbook import Sheet, Uncalculated, address
+from automation.damage.workbook import Sheet, address
 
 HEADER_SCAN_ROWS = 40
 MAX_HEADER_DEPTH = 3

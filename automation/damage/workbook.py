@@ -40,6 +40,7 @@ from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import ElementTree as SafeXML  # type: ignore[import-untyped]  # ships no stubs
 
+from automation.cells import Uncalculated
 from automation.errors import DataError
 
 MB = 1024 * 1024
@@ -93,25 +94,6 @@ class Merge:
     left: int
     bottom: int
     right: int
-
-
-@dataclass(frozen=True, slots=True)
-class Uncalculated:
-    """A formula cell saved without its result (written by a program, never opened in Excel).
-
-    Formulas are never evaluated, so its value is unknown: readers report it, never count it.
-    Where text is wanted it shows nothing (``str()`` is empty), like a blank cell.
-    """
-
-    formula: str  # the formula text without "=", "" when not written in the cell
-
-    def __str__(self) -> str:
-        return ""
-
-    @property
-    def shown(self) -> str:
-        """The cell as the department typed it: ``=SUM(B2:B9)``."""
-        return f"={self.formula}" if self.formula else "=（数式）"
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
+from automation.cells import Amount, Blank, read_cell
 from automation.config.models import Contact, Department, Directory, ProgressCollectionParams, Round
-from automation.damage.cells import Amount, Blank, read_cell
 from automation.fiscal import (
     Period,
     business_days_after,

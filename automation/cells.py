@@ -6,6 +6,9 @@ reported" (never zero), 未確認/調査中 is kept as a flag, decimals only whe
 allows, a formula saved without its result is a problem (formulas are never evaluated).
 Everything else is a problem carrying the raw value and a fix in Japanese.
 ``read_cell`` never raises.
+
+Both flows read cells by these rules (damage counts, progress percentages), so they live
+below both; the workbook parser marks a formula saved without its result as ``Uncalculated``.
 """
 
 from __future__ import annotations
@@ -17,8 +20,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-
-from automation.damage.workbook import Uncalculated
 
 MAX_VALUE = Decimal(10) ** 12
 
@@ -46,6 +47,25 @@ UNIT_WORDS: dict[str, frozenset[str]] = {
     "隻": frozenset({"隻"}),
 }
 ALL_UNIT_WORDS = frozenset().union(*UNIT_WORDS.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Uncalculated:
+    """A formula cell saved without its result (written by a program, never opened in Excel).
+
+    Formulas are never evaluated, so its value is unknown: readers report it, never count it.
+    Where text is wanted it shows nothing (``str()`` is empty), like a blank cell.
+    """
+
+    formula: str  # the formula text without "=", "" when not written in the cell
+
+    def __str__(self) -> str:
+        return ""
+
+    @property
+    def shown(self) -> str:
+        """The cell as the department typed it: ``=SUM(B2:B9)``."""
+        return f"={self.formula}" if self.formula else "=（数式）"
 
 
 @dataclass(frozen=True, slots=True)
