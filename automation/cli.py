@@ -329,7 +329,8 @@ def _history(args: argparse.Namespace) -> int:
 def _outbox(args: argparse.Namespace) -> int:
     import asyncio as aio  # noqa: PLC0415
 
-    from automation.runner import deliver_pending, flow_lock, local_backend  # noqa: PLC0415
+    from automation.backends import configured_backend  # noqa: PLC0415
+    from automation.runner import deliver_pending, flow_lock  # noqa: PLC0415
 
     loaded, store = _open_store(args.config)
     with store:
@@ -343,7 +344,7 @@ def _outbox(args: argparse.Namespace) -> int:
                 aio.run(
                     deliver_pending(
                         store,
-                        local_backend(loaded),
+                        configured_backend(loaded),
                         entry.flow,
                         lambda: datetime.now(JST),
                         policy=loaded.config.service.outbox,

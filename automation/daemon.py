@@ -34,17 +34,17 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from automation.alerts import ALERT_FLOW, Alerts
+from automation.backends import configured_backend
 from automation.config.loader import LoadedConfig, load_config
 from automation.config.models import Flow, Schedule
 from automation.errors import AutomationError, ConfigError, TransientError
 from automation.fiscal import is_business_day
 from automation.metrics import METRICS
+from automation.ports import Backend
 from automation.runner import (
-    Backend,
     deliver_pending,
     exclusive,
     flow_lock,
-    local_backend,
     run_flow,
 )
 from automation.schedule import parse_cron
@@ -145,7 +145,7 @@ class Daemon:
         health_port: int | None = None,
         health_host: str = "127.0.0.1",
         clock: Callable[[], datetime] = lambda: datetime.now(JST),
-        backend_factory: Callable[[LoadedConfig], Backend] = local_backend,
+        backend_factory: Callable[[LoadedConfig], Backend] = configured_backend,
     ) -> None:
         self.config_path = config_path
         self.loaded = load_config(config_path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
+from automation.backends import configured_backend
 from automation.config.loader import LoadedConfig
 from automation.config.models import (
     DamageRollupFlow,
@@ -23,7 +24,7 @@ from automation.doctor.rows import Row, one_line
 from automation.errors import AutomationError
 from automation.flows.damage_rollup import build_catalogue, reporting_departments
 from automation.jobs.progress import list_columns
-from automation.runner import Backend, local_backend
+from automation.ports import Backend
 
 MB = 1024 * 1024
 
@@ -36,7 +37,7 @@ def check_inputs(loaded: LoadedConfig, gateway_factory: GatewayFactory | None = 
 
         rows = check(loaded, send_test=None, gateway_factory=gateway_factory or default_gateway)
         return rows[1:]  # the config row is validate's own first line
-    return asyncio.run(_local_rows(loaded, local_backend(loaded)))
+    return asyncio.run(_local_rows(loaded, configured_backend(loaded)))
 
 
 async def _local_rows(loaded: LoadedConfig, backend: Backend) -> list[Row]:

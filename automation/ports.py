@@ -78,3 +78,13 @@ class ListSource(Protocol):
     ) -> list[ListItem]:
         """All items of ``ref``; ``columns`` are display names; unknown names are an error."""
         ...
+
+
+@dataclass
+class Backend:
+    """The ports a run uses."""
+
+    workbooks: WorkbookSource
+    artefacts: ArtefactStore
+    deliverer: Deliverer
+    lists: ListSource

@@ -26,18 +26,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from automation.alerts import ALERT_FLOW, Alerts
-from automation.backends.local import (
-    LocalArtefactStore,
-    LocalDeliverer,
-    LocalListSource,
-    LocalWorkbookSource,
-)
+from automation.backends import configured_backend
 from automation.config.loader import LoadedConfig
-from automation.config.models import DamageRollupFlow, Flow, GraphBackend, OutboxPolicy
+from automation.config.models import DamageRollupFlow, Flow, OutboxPolicy
 from automation.errors import AutomationError, ConfigError, TransientError
 from automation.jobs import Prepared
 from automation.plan import Message
-from automation.ports import ArtefactStore, Deliverer, ListSource, Near, WorkbookSource
+from automation.ports import Backend, Near
 from automation.record import failed_record
 from automation.render import Rendered
 from automation.state import OutboxEntry, Store
@@ -45,33 +40,6 @@ from automation.timeutil import JST
 from automation.timings import PhaseTimer
 
 LOG = logging.getLogger("automation.runs")
-
-
-@dataclass
-class Backend:
-    """The ports a run uses."""
-
-    workbooks: WorkbookSource
-    artefacts: ArtefactStore
-    deliverer: Deliverer
-    lists: ListSource
-
-
-def local_backend(loaded: LoadedConfig) -> Backend:
-    """The ports of the configured backend (Graph is imported only when configured)."""
-    backend = loaded.config.backend
-    if isinstance(backend, GraphBackend):
-        from automation.backends.graph.backend import graph_backend  # noqa: PLC0415
-
-        graph: Backend = graph_backend(loaded, backend)
-        return graph
-    root = loaded.resolve(backend.root)
-    return Backend(
-        LocalWorkbookSource(root),
-        LocalArtefactStore(loaded.resolve(backend.artefacts)),
-        LocalDeliverer(loaded.resolve(backend.deliveries)),
-        LocalListSource(root),
-    )
 
 
 @dataclass
@@ -122,7 +90,7 @@ async def run_flow(
         known = ", ".join(f.id for f in config.flows)
         raise ConfigError(f"no flow {flow_id!r} in {loaded.path}; configured flows: {known}")
     timer = PhaseTimer()
-    backend = _timed(backend or local_backend(loaded), timer)
+    backend = _timed(backend or configured_backend(loaded), timer)
     state_path = loaded.resolve(config.state.path)
     if dry_run:
         store = _read_only_store(state_path)

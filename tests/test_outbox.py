@@ -12,7 +12,8 @@ import pytest
 from automation.backends.local import LocalArtefactStore, LocalListSource, LocalWorkbookSource
 from automation.config.models import OutboxPolicy
 from automation.errors import ConfigError, TransientError
-from automation.runner import Backend, deliver_pending
+from automation.ports import Backend
+from automation.runner import deliver_pending
 from automation.state import OutboxEntry, Store
 from automation.timeutil import JST
 

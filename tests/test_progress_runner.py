@@ -19,7 +19,8 @@ from automation.backends.local import (
 )
 from automation.config.loader import LoadedConfig, load_config
 from automation.errors import TransientError
-from automation.runner import Backend, RunResult, run_flow
+from automation.ports import Backend
+from automation.runner import RunResult, run_flow
 from automation.state import OutboxEntry
 from automation.timeutil import JST
 

@@ -19,7 +19,8 @@ from automation.backends.local import (
 )
 from automation.config.loader import LoadedConfig, load_config
 from automation.errors import ConfigError, TransientError
-from automation.runner import Backend, RunResult, run_flow
+from automation.ports import Backend
+from automation.runner import RunResult, run_flow
 from automation.state import SCHEMA_VERSION, OutboxEntry, Store
 from automation.timeutil import JST
 from tests.builders import xlsx_bytes

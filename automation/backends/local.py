@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from automation.config.models import FileRef, ListRef
+from automation.config.loader import LoadedConfig
+from automation.config.models import FileRef, ListRef, LocalBackend
 from automation.errors import ConfigError, DataError
-from automation.ports import FetchedWorkbook, ListItem, Near
+from automation.ports import Backend, FetchedWorkbook, ListItem, Near
 from automation.state import OutboxEntry
 
 UNSAFE = re.compile(r'[\\/:*?"<>|\s]+')
@@ -245,3 +246,14 @@ def _when(value: object) -> datetime | None:
         except ValueError:
             return None
     return None
+
+
+def local_backend(loaded: LoadedConfig, config: LocalBackend) -> Backend:
+    """The ports of a local backend: inputs under ``root``, outputs in two folders."""
+    root = loaded.resolve(config.root)
+    return Backend(
+        LocalWorkbookSource(root),
+        LocalArtefactStore(loaded.resolve(config.artefacts)),
+        LocalDeliverer(loaded.resolve(config.deliveries)),
+        LocalListSource(root),
+    )

@@ -17,7 +17,7 @@ from automation.render import environment, render
 from automation.state import Fingerprint, Store
 
 if TYPE_CHECKING:
-    from automation.runner import Backend
+    from automation.ports import Backend
 
 MB = 1024 * 1024
 

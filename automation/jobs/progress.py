@@ -14,7 +14,7 @@ from automation.render import environment, render
 from automation.state import Store
 
 if TYPE_CHECKING:
-    from automation.runner import Backend
+    from automation.ports import Backend
 
 
 def list_columns(params: ProgressCollectionParams) -> list[str]:

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from automation.backends.graph.gateway import (
     CredentialToken,
@@ -36,12 +36,9 @@ from automation.config.models import (
 )
 from automation.errors import ConfigError, DataError
 from automation.metrics import METRICS
-from automation.ports import FetchedWorkbook, ListItem, Near
+from automation.ports import Backend, FetchedWorkbook, ListItem, Near
 from automation.state import OutboxEntry, Store
 from automation.timeutil import JST
-
-if TYPE_CHECKING:
-    from automation.runner import Backend
 
 # A named MAPI property in PS_PUBLIC_STRINGS carrying our idempotency key on each mail,
 # so Sent Items can be searched for it after a crash.
@@ -117,8 +114,6 @@ def graph_backend(
     loaded: LoadedConfig, config: GraphBackend, gateway: GraphGateway | None = None
 ) -> Backend:
     """The ports of a Graph backend; artefacts are also kept locally for mail attachments."""
-    from automation.runner import Backend  # noqa: PLC0415
-
     state_path = loaded.resolve(loaded.config.state.path)
     gateway = gateway or GraphGateway(
         config.base_url,
