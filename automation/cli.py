@@ -155,7 +155,7 @@ def _scrub(text: str) -> str:
 
 
 def _validate(path: Path, *, check_inputs: bool = False) -> int:
-    from automation.config.loader import load_config  # noqa: PLC0415
+    from automation.configuration import load_config  # noqa: PLC0415
 
     loaded = load_config(path)
     flows = ", ".join(f"{f.id} ({f.kind})" for f in loaded.config.flows)
@@ -188,8 +188,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _login(path: Path) -> int:
-    from automation.config.loader import load_config  # noqa: PLC0415
     from automation.config.models import DeviceCodeAccount, GraphBackend  # noqa: PLC0415
+    from automation.configuration import load_config  # noqa: PLC0415
 
     loaded = load_config(path)
     backend = loaded.config.backend
@@ -233,7 +233,7 @@ def _schema() -> int:
 def _run(args: argparse.Namespace) -> int:
     import asyncio  # noqa: PLC0415  # only commands that run flows pay for it
 
-    from automation.config.loader import load_config  # noqa: PLC0415
+    from automation.configuration import load_config  # noqa: PLC0415
 
     try:
         now = parse_now(args.now) if args.now else datetime.now(JST)
@@ -280,7 +280,7 @@ def clean_terminal(text: str) -> str:
 
 
 def _open_store(config_path: Path) -> tuple[LoadedConfig, Store]:
-    from automation.config.loader import load_config  # noqa: PLC0415
+    from automation.configuration import load_config  # noqa: PLC0415
     from automation.state import Store  # noqa: PLC0415
 
     loaded = load_config(config_path)

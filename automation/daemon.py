@@ -35,8 +35,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from automation.alerts import ALERT_FLOW, Alerts
 from automation.backends import configured_backend
-from automation.config.loader import LoadedConfig, load_config
+from automation.config.loader import LoadedConfig
 from automation.config.models import Flow, Schedule
+from automation.configuration import load_config
 from automation.errors import AutomationError, ConfigError, TransientError
 from automation.fiscal import is_business_day
 from automation.metrics import METRICS

@@ -526,7 +526,7 @@ async def _round(loaded: LoadedConfig, flow: str, now: str, max_problems: int = 
 
 def run_demo(workspace: Path) -> int:
     """Generate the workspace, run two rounds, print summaries. Returns an exit code."""
-    from automation.config.loader import load_config  # noqa: PLC0415
+    from automation.configuration import load_config  # noqa: PLC0415
 
     config_path = write_workspace(workspace)
     loaded = load_config(config_path)

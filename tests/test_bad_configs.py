@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from automation.cli import main
-from automation.config import load_config
+from automation.configuration import load_config
 
 CORPUS = Path(__file__).parent / "bad_configs"
 CONFIG = Path(__file__).parent.parent / "config"

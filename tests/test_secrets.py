@@ -12,7 +12,7 @@ import pytest
 
 from automation import render as render_module
 from automation.cli import main as cli_main
-from automation.config.loader import load_config
+from automation.configuration import load_config
 from automation.demo import ROUND_1, write_workspace
 from automation.redaction import scrub
 from automation.runner import run_flow

@@ -2,7 +2,8 @@
 
 Departments named by flows exist in the directory, ids are unique, inputs fit the backend,
 contacts have what their channel needs, item codes and periods are real, and template
-overrides render.
+override folders exist. Rendering the overrides needs the flows, which sit above this
+package, so the caller passes that check in (:func:`automation.configuration.load_config`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from automation.config.models import (
     AppConfig,
     DamageRollupFlow,
     DamageRollupParams,
+    Directory,
     GraphBackend,
     ProgressCollectionFlow,
     ProgressCollectionParams,
@@ -22,10 +24,17 @@ from automation.config.positions import ConfigProblem, Loc, Positions
 from automation.config.spelling import did_you_mean
 
 Add = Callable[[Loc, str], None]
+TemplateCheck = Callable[[DamageRollupFlow | ProgressCollectionFlow, Directory, Path], list[str]]
 
 
-def cross_check(config: AppConfig, positions: Positions) -> list[ConfigProblem]:
-    """The problems between sections of ``config``, each at the line it is about."""
+def cross_check(
+    config: AppConfig, positions: Positions, template_check: TemplateCheck | None = None
+) -> list[ConfigProblem]:
+    """The problems between sections of ``config``, each at the line it is about.
+
+    ``template_check`` renders a flow's override folder (when it exists); without it the
+    overrides are not rendered.
+    """
     problems = []
 
     def add(loc: Loc, message: str) -> None:
@@ -44,26 +53,25 @@ def cross_check(config: AppConfig, positions: Positions) -> list[ConfigProblem]:
         _check_refs(flow, config, (*loc, "params"), add)
         if flow.params.templates is not None:
             folder = Path(positions.file).parent / flow.params.templates
-            for message in _check_templates(flow, config, folder):
+            for message in _check_templates(flow, config, folder, template_check):
                 add((*loc, "params", "templates"), message)
     return problems
 
 
 def _check_templates(
-    flow: DamageRollupFlow | ProgressCollectionFlow, config: AppConfig, folder: Path
+    flow: DamageRollupFlow | ProgressCollectionFlow,
+    config: AppConfig,
+    folder: Path,
+    template_check: TemplateCheck | None,
 ) -> list[str]:
-    """The override folder exists and each template in it renders a sample plan."""
+    """The override folder exists and (with ``template_check``) each template in it renders."""
     if not folder.is_dir():
         what = "is a file, not a folder" if folder.is_file() else "does not exist"
         return [
             f"template folder {folder} {what}; create it with the override files, or remove "
             "templates: to use the packaged ones (a relative path starts at this file's folder)"
         ]
-    from automation.config.templates_check import (  # noqa: PLC0415  # jinja2: overrides only
-        check_templates,
-    )
-
-    return check_templates(flow, config.directory, folder)
+    return [] if template_check is None else template_check(flow, config.directory, folder)
 
 
 def _check_refs(

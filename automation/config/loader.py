@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from automation.config.cross_checks import cross_check
+from automation.config.cross_checks import TemplateCheck, cross_check
 from automation.config.messages import schema_problems
 from automation.config.models import AppConfig, Directory
 from automation.config.positions import ConfigProblem, Positions
@@ -55,12 +55,19 @@ class LoadedConfig:
         return path if path.is_absolute() else (self.base_dir / path)
 
 
-def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedConfig:
+def load_config(
+    path: Path,
+    environ: Mapping[str, str] | None = None,
+    *,
+    template_check: TemplateCheck | None = None,
+) -> LoadedConfig:
     """Read, substitute, validate and cross-check a configuration file.
 
     Every problem found is reported at once: unset variables, problems in the directory
     file and schema problems in the main file together. Cross-checks between sections
     (departments named by flows exist, ids are unique) run once the schema is valid.
+    Template overrides are rendered only with ``template_check``: the service loads its
+    configuration through :func:`automation.configuration.load_config`, which passes it.
     """
     env = os.environ if environ is None else environ
     data, positions, fatal, problems = read_yaml(path, env, CONFIG_SHAPE)
@@ -80,7 +87,7 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedC
             p for p in schema_problems(err, data, positions, AppConfig) if p.path not in substituted
         ]
     if config is not None and directory_ok and not problems:
-        problems += cross_check(config, positions)
+        problems += cross_check(config, positions, template_check)
     if problems or config is None:
         order = {name: index for index, name in reversed(list(enumerate(p.file for p in problems)))}
         problems.sort(key=lambda p: (order[p.file], p.line, p.column))

@@ -10,8 +10,9 @@ from typing import TextIO
 
 from automation.backends.graph.backend import token_source
 from automation.backends.graph.gateway import GraphGateway, TokenSource
-from automation.config.loader import ConfigValidationError, LoadedConfig, load_config
+from automation.config.loader import ConfigValidationError, LoadedConfig
 from automation.config.models import GraphBackend, GraphLimits
+from automation.configuration import load_config
 from automation.doctor.checks import GatewayFactory, GraphChecks, TokenFactory
 from automation.doctor.rows import Row
 from automation.doctor.table import format_table

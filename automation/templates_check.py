@@ -1,15 +1,17 @@
-"""Render a flow's template overrides with a sample plan, so ``validate`` finds broken ones.
+"""Render a flow's template overrides with its sample plan, so ``validate`` finds broken ones.
 
 A flow with ``params.templates: FOLDER`` uses the files there instead of the packaged
 templates of the same name. A mistake in one (an undefined variable, a syntax error, a card
 that is not JSON) would otherwise surface only when the flow first sends that message, in
 the middle of a disaster. Here the pure flow plans a few rounds on small built-in sample
 inputs, shaped by the flow's own parameters and directory (its departments, sheets,
-layouts, contacts and deadlines), and every override part its messages use is rendered
-for the channels those contacts use. Files in the folder whose names match no template
+layouts, contacts and deadlines; :mod:`automation.flows.samples`), and every override part
+its messages use is rendered for the channels those contacts use. Files in the folder whose names match no template
 are reported too: they are never used, which usually means a typo.
 
-Only ``validate`` of a flow with ``templates`` set pays for this (jinja2, the flows).
+Only a flow with ``templates`` set pays for this (jinja2, the flows): the configuration
+loader calls it through :func:`automation.configuration.load_config`, so ``config/`` itself
+imports nothing above it.
 """
 
 from __future__ import annotations
@@ -17,33 +19,21 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Mapping, Sequence
-from datetime import date, datetime, time, timedelta
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import jinja2
 
-from automation.config.models import (
-    DamageRollupFlow,
-    DamageRollupParams,
-    Directory,
-    MatrixLayout,
-    ProgressCollectionFlow,
-    ProgressCollectionParams,
-    RecordsLayout,
-)
-from automation.damage.workbook import Sheet, Workbook
+from automation.config.models import DamageRollupFlow, Directory, ProgressCollectionFlow
+from automation.flows.samples import sample_messages
 from automation.plan import Message
 from automation.render import PACKAGE_TEMPLATES, PARTS_BY_CHANNEL, environment
-from automation.timeutil import JST
 
 KNOWN = frozenset(p.name for p in PACKAGE_TEMPLATES.glob("*.j2"))
 MESSAGES = sorted({name.split(".")[0] for name in KNOWN if not name.startswith("_")})
 PARTS = "subject, txt, html, card.json"
-SAMPLE_TOWNS = ("前橋市", "高崎市")
-SAMPLE_START = datetime(2026, 9, 1, 9, 10, tzinfo=JST)
 
 
 def check_templates(
@@ -59,7 +49,7 @@ def check_templates(
     env = environment(folder)
     rendered: set[str] = set()
     reported: set[str] = set()
-    for message in _sample_messages(flow, directory):
+    for message in sample_messages(flow, directory):
         for part in PARTS_BY_CHANNEL[message.contact.channel]:
             name = f"{message.template}.{part}.j2"
             if name in rendered or not (name in overrides or partial_overridden):
@@ -209,161 +199,3 @@ def _reachable(context: Mapping[str, Any], depth: int = 3) -> list[object]:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
-
-
-# --- sample plans -----------------------------------------------------------------------------
-
-
-def _sample_messages(
-    flow: DamageRollupFlow | ProgressCollectionFlow, directory: Directory
-) -> list[Message]:
-    """Messages of every kind the flow can send, the richest first."""
-    if isinstance(flow, DamageRollupFlow):
-        return _damage_messages(flow.params, directory)
-    return _progress_messages(flow.params, directory)
-
-
-def _damage_messages(params: DamageRollupParams, directory: Directory) -> list[Message]:
-    """Report 1, then report 2 with changes and problems, and a quiet run before a deadline.
-
-    Every reporting department sends its sheet for report 1 (feedback to all); the first one
-    changes its figures for report 2; in the quiet run nobody has updated since the deadline
-    in between, so everyone is reminded.
-    """
-    from automation.damage.deadlines import next_deadline  # noqa: PLC0415  # damage flows only
-    from automation.flows import damage_rollup  # noqa: PLC0415  # damage flows only
-    from automation.flows.damage_rollup import (  # noqa: PLC0415  # damage flows only
-        DamageInputs,
-        DamagePlan,
-        DamageState,
-    )
-
-    catalogue = damage_rollup.build_catalogue(params)
-    departments = damage_rollup.reporting_departments(params, directory)
-    towns = (params.municipalities or SAMPLE_TOWNS)[:2]
-    titles = [
-        item.title for item in catalogue.items if catalogue.match_header([item.title]).item is item
-    ][:3]
-    labels = [item.label for item in catalogue.items if catalogue.match_label(item.label) is item]
-    label = "道路" if "道路" in labels or not labels else labels[0]
-
-    def book(changed: bool) -> Workbook:
-        sheets = {}
-        for index, dept in enumerate(departments):
-            layout = params.layouts.get(dept.name, params.default_layout)
-            bump = int(changed and index == 0)
-            name = dept.sheet or ""
-            sheets[name] = (
-                _records_sheet(name, layout, towns, label, bump)
-                if isinstance(layout, RecordsLayout)
-                else _matrix_sheet(name, layout, towns, titles, bump)
-            )
-        return Workbook("sample.xlsx", sheets)
-
-    def run(
-        version: str, workbook: Workbook | None, state: DamageState, at: datetime
-    ) -> DamagePlan:
-        inputs = DamageInputs(version, workbook)
-        return damage_rollup.plan(params, directory, inputs, state, at, catalogue=catalogue)
-
-    rule = params.deadlines
-    first_at = SAMPLE_START
-    if rule is not None and rule.since is not None:
-        since = rule.since if rule.since.tzinfo else rule.since.replace(tzinfo=JST)
-        first_at = since + timedelta(minutes=10)
-    later = first_at + timedelta(hours=2)
-    if rule is not None:  # a minute before the second deadline after report 1
-        between = next_deadline(rule, first_at)
-        later = next_deadline(rule, between + timedelta(minutes=1)) - timedelta(minutes=1)
-    first = run("sample-1", book(changed=False), DamageState(), first_at)
-    second = run("sample-2", book(changed=True), first.state, later)
-    quiet = run("sample-1", None, first.state, later)
-    return [*second.messages, *quiet.messages, *first.messages]
-
-
-def _matrix_sheet(
-    name: str, layout: MatrixLayout, towns: Sequence[str], titles: Sequence[str], bump: int
-) -> Sheet:
-    """Rows of towns under item headers: figures, an unconfirmed cell and an unreadable one."""
-
-    def value(column: int, row: int) -> object:
-        if column == 0:
-            return 1 + row + bump
-        if row == 0:
-            return column + 1
-        return "調査中" if column == 1 else "多数"
-
-    header = (layout.key_headers[0], *titles)
-    body = [(town, *(value(c, r) for c in range(len(titles)))) for r, town in enumerate(towns)]
-    return Sheet(name, (header, *body))
-
-
-def _records_sheet(
-    name: str, layout: RecordsLayout, towns: Sequence[str], label: str, bump: int
-) -> Sheet:
-    """One incident per town in the first statuses, plus one row of an unknown kind."""
-    statuses = (layout.statuses or ("通行止め", "規制解除"))[:2]
-    rows: list[tuple[object, ...]] = [
-        (layout.type_column[0], layout.municipality_column[0], layout.status_column[0])
-    ]
-    rows += [(label, town, statuses[i % len(statuses)]) for i, town in enumerate(towns)]
-    rows += [(label, towns[0], statuses[0])] * bump
-    rows.append(("（サンプル）不明な種別", towns[0], statuses[0]))
-    return Sheet(name, tuple(rows))
-
-
-def _progress_messages(params: ProgressCollectionParams, directory: Directory) -> list[Message]:
-    """A reminder day and an escalation day (with the HQ summary) of the first round.
-
-    Each expected department has one incomplete, delayed entry with a budget request, and
-    one entry names a department that is not in the directory.
-    """
-    from automation.fiscal import (  # noqa: PLC0415  # progress flows only
-        business_days_after,
-        business_days_before,
-    )
-    from automation.flows import progress_collection  # noqa: PLC0415  # progress flows only
-    from automation.ports import ListItem  # noqa: PLC0415  # progress flows only
-
-    round_ = min(params.rounds, key=lambda r: r.deadline)
-    period = progress_collection.round_period(params, round_)
-    f = params.fields
-    wanted = params.departments
-    expected = [d for d in directory.departments if wanted is None or d.name in wanted]
-    status = (params.delayed_statuses or params.statuses or ("遅れ",))[0]
-    items = []
-    for index, name in enumerate([*(d.name for d in expected), "（サンプル）名簿にない部局"]):
-        fields: dict[str, object] = {
-            f.period: period.key,
-            f.department: name,
-            f.project: f"サンプル事業{index + 1}",
-            **dict.fromkeys(params.required, "記入あり"),
-            params.status_field: status,
-            **dict.fromkeys(params.numeric, "10"),
-        }
-        fields[params.required[0]] = ""  # incomplete: reminders list it
-        if params.issue_field:
-            fields[params.issue_field] = "サンプルの課題"
-        if params.budget:
-            fields[params.budget.content] = "サンプルの予算要求"
-            fields[params.budget.amount] = "1200"
-        link = f"https://example.invalid/lists/items/{index + 1}"
-        items.append(ListItem(str(index + 1), link, SAMPLE_START, fields))
-
-    def phase(day: date) -> str:
-        found, _, name = progress_collection.active_round(params, day)
-        return name if found == round_ else ""
-
-    before = [business_days_before(round_.deadline, n) for n in params.remind_business_days_before]
-    after = [business_days_after(round_.deadline, n) for n in params.escalate_business_days_after]
-    remind_day = next((d for d in before if phase(d) in ("reminder", "deadline")), round_.deadline)
-    escalate_day = next((d for d in after if phase(d) == "escalation"), round_.deadline)
-    reminded = progress_collection.plan(params, directory, items, _at(remind_day))
-    escalated = progress_collection.plan(
-        params, directory, items, _at(escalate_day), summary_requested=True
-    )
-    return [*escalated.messages, *reminded.messages]
-
-
-def _at(day: date) -> datetime:
-    return datetime.combine(day, time(9, 0), tzinfo=JST)
