@@ -203,55 +203,19 @@ def plan(
     catalogue = catalogue or build_catalogue(params)
     departments = reporting_departments(params, directory)
     reference = _reference_time(params, previous, now)
-    readings: dict[str, SheetReading] = {}
-    dept_states: dict[str, DepartmentState] = dict(previous.departments)
     stored = (
         Consolidated.of_snapshot(previous.snapshot)
         if inputs.workbook is None and previous.snapshot is not None
         else None
     )
     previous_figures = {} if stored is not None else _previous_figures(previous)
-    figures: dict[str, Figures] = {}
-    carried: set[str] = set()
-    changed: set[str] = set()
-
     if inputs.workbook is None:
-        figures = dict(previous_figures)
+        sheets = SheetsRead(dict(previous.departments), dict(previous_figures))
     else:
-        municipalities = municipality_index(params.municipalities)
-        for dept in departments:
-            sheet = inputs.workbook.sheets.get(dept.sheet or "")
-            old = previous.departments.get(dept.name)
-            if sheet is None:
-                dept_states[dept.name] = DepartmentState(None, old.changed_at if old else None, 0)
-                if dept.name in previous_figures:
-                    figures[dept.name] = previous_figures[dept.name]
-                    carried.add(dept.name)
-                continue
-            layout = params.layouts.get(dept.name, params.default_layout)
-            if layout.type == "records":
-                reading = read_records(sheet, dept.name, layout, catalogue, municipalities)
-            else:
-                reading = read_matrix(sheet, dept.name, layout, catalogue, municipalities)
-            readings[dept.name] = reading
-            fingerprint = sheet.fingerprint
-            is_new_content = old is None or old.fingerprint != fingerprint
-            # A sheet counts as updated only when it changed and holds something to count:
-            # the blank template sent out before the disaster is not a report.
-            if is_new_content and reading.reported:
-                changed_at: datetime | None = now
-            else:
-                changed_at = old.changed_at if old else None
-            if is_new_content and (reading.reported or reading.problems):
-                changed.add(dept.name)
-            dept_states[dept.name] = DepartmentState(
-                fingerprint, changed_at, len(reading.problems), reading.table_found
-            )
-            if reading.table_found:
-                figures[dept.name] = Figures.of(reading)
-            elif dept.name in previous_figures:
-                figures[dept.name] = previous_figures[dept.name]
-                carried.add(dept.name)
+        sheets = _read_sheets(
+            params, departments, inputs.workbook, previous, previous_figures, catalogue, now
+        )
+    readings, dept_states, figures = sheets.readings, sheets.states, sheets.figures
 
     # An unchanged workbook shows the last report as stored: nothing to add up again.
     consolidated = stored or consolidate(figures, catalogue)
@@ -263,25 +227,15 @@ def plan(
         incidents = incident_log.load(previous.snapshot)
     else:
         incidents = incident_log.follow(figures, previous.snapshot, now)
-    changes: list[Change] = []
-    incident_changes: list[IncidentChange] = []
-    if read:
-        order = params.municipalities or ()
-        changes = diff(previous.snapshot, consolidated, previous_figures, order)
-        incident_changes = incident_log.changes(previous.snapshot, incidents, closed)
+    changes, incident_changes = (
+        _changes(params, previous, consolidated, previous_figures, incidents, closed)
+        if read
+        else ([], [])
+    )
     # A new number only when its message has something to say changed.
     is_new = read and (previous.snapshot is None or bool(changes or incident_changes))
     number = previous.report_number + 1 if is_new else previous.report_number
-    statuses = [
-        _status(
-            d,
-            dept_states.get(d.name),
-            reference,
-            d.name in carried,
-            deadlines=params.deadlines is not None,
-        )
-        for d in departments
-    ]
+    statuses = _statuses(params, departments, dept_states, reference, sheets.carried)
     problems, carries = _shown_problems(
         departments,
         readings,
@@ -308,12 +262,8 @@ def plan(
         open_incidents=incident_log.open_incidents(incidents, closed),
     )
     artefact = params.artefact_name.format(number=number) if is_new else None
-    messages: list[Message] = []
-    if is_new:
-        messages.extend(_report_messages(params, report, artefact))
-    if params.feedback and inputs.workbook is not None:
-        messages.extend(_feedback_messages(departments, report, changed, dept_states, catalogue))
-    messages.extend(_reminders(params, departments, report, now))
+    feedback_on = sheets if inputs.workbook is not None else None
+    messages = _messages(params, departments, report, artefact, feedback_on, catalogue, now)
 
     snapshot = _snapshot(report, incidents) if is_new else previous.snapshot
     state = replace(
@@ -324,6 +274,120 @@ def plan(
         departments=dept_states,
     )
     return DamagePlan("ok" if is_new else "unchanged", report, messages, state, artefact)
+
+
+@dataclass
+class SheetsRead:
+    """What a run read from the departments' sheets (or kept, for a sheet it could not)."""
+
+    states: dict[str, DepartmentState]
+    figures: dict[str, Figures]
+    readings: dict[str, SheetReading] = field(default_factory=dict)
+    carried: set[str] = field(default_factory=set)  # figures kept from the previous run
+    changed: set[str] = field(default_factory=set)  # new content worth feedback
+
+
+def _read_sheets(
+    params: DamageRollupParams,
+    departments: list[Department],
+    workbook: Workbook,
+    previous: DamageState,
+    previous_figures: Mapping[str, Figures],
+    catalogue: Catalogue,
+    now: datetime,
+) -> SheetsRead:
+    """Read each department's sheet; one that is missing or unreadable keeps its old figures."""
+    sheets = SheetsRead(dict(previous.departments), {})
+    municipalities = municipality_index(params.municipalities)
+    for dept in departments:
+        sheet = workbook.sheets.get(dept.sheet or "")
+        old = previous.departments.get(dept.name)
+        if sheet is None:
+            sheets.states[dept.name] = DepartmentState(None, old.changed_at if old else None, 0)
+            if dept.name in previous_figures:
+                sheets.figures[dept.name] = previous_figures[dept.name]
+                sheets.carried.add(dept.name)
+            continue
+        layout = params.layouts.get(dept.name, params.default_layout)
+        if layout.type == "records":
+            reading = read_records(sheet, dept.name, layout, catalogue, municipalities)
+        else:
+            reading = read_matrix(sheet, dept.name, layout, catalogue, municipalities)
+        sheets.readings[dept.name] = reading
+        fingerprint = sheet.fingerprint
+        is_new_content = old is None or old.fingerprint != fingerprint
+        # A sheet counts as updated only when it changed and holds something to count:
+        # the blank template sent out before the disaster is not a report.
+        if is_new_content and reading.reported:
+            changed_at: datetime | None = now
+        else:
+            changed_at = old.changed_at if old else None
+        if is_new_content and (reading.reported or reading.problems):
+            sheets.changed.add(dept.name)
+        sheets.states[dept.name] = DepartmentState(
+            fingerprint, changed_at, len(reading.problems), reading.table_found
+        )
+        if reading.table_found:
+            sheets.figures[dept.name] = Figures.of(reading)
+        elif dept.name in previous_figures:
+            sheets.figures[dept.name] = previous_figures[dept.name]
+            sheets.carried.add(dept.name)
+    return sheets
+
+
+def _changes(
+    params: DamageRollupParams,
+    previous: DamageState,
+    consolidated: Consolidated,
+    previous_figures: Mapping[str, Figures],
+    incidents: list[IncidentState],
+    closed: Mapping[str, frozenset[str]],
+) -> tuple[list[Change], list[IncidentChange]]:
+    """What changed since the previous report: figures per municipality, and incidents."""
+    order = params.municipalities or ()
+    changes = diff(previous.snapshot, consolidated, previous_figures, order)
+    return changes, incident_log.changes(previous.snapshot, incidents, closed)
+
+
+def _messages(
+    params: DamageRollupParams,
+    departments: list[Department],
+    report: DamageReport,
+    artefact: str | None,
+    sheets: SheetsRead | None,
+    catalogue: Catalogue,
+    now: datetime,
+) -> list[Message]:
+    """The report when it is new, feedback on the sheets read (if any), and reminders due."""
+    messages: list[Message] = []
+    if report.new:
+        messages.extend(_report_messages(params, report, artefact))
+    if params.feedback and sheets is not None:
+        messages.extend(
+            _feedback_messages(departments, report, sheets.changed, sheets.states, catalogue)
+        )
+    messages.extend(_reminders(params, departments, report, now))
+    return messages
+
+
+def _statuses(
+    params: DamageRollupParams,
+    departments: list[Department],
+    states: Mapping[str, DepartmentState],
+    reference: datetime | None,
+    carried: set[str],
+) -> list[DepartmentStatus]:
+    """Each department's status line, in directory order."""
+    return [
+        _status(
+            d,
+            states.get(d.name),
+            reference,
+            d.name in carried,
+            deadlines=params.deadlines is not None,
+        )
+        for d in departments
+    ]
 
 
 def _shown_problems(
