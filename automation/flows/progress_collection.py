@@ -231,36 +231,16 @@ def plan(
             lambda dept: dept.escalation,
             directory,
         )
-        result.messages += (
-            [
-                Message(
-                    "non_submitters",
-                    f"non_submitters:{period.key}:{day}",
-                    "secretariat",
-                    contact,
-                    "progress_non_submitters",
-                    {"report": report},
-                )
-                for contact in params.secretariat
-            ]
-            if report.non_submitters
-            else []
-        )
-    if report.problems:
-        digest = hashlib.sha256(
-            "\n".join(f"{p.item_id}\x1f{p.message}" for p in report.problems).encode()
-        ).hexdigest()[:12]
-        result.messages += [
-            Message(
-                "input_problems",
-                f"input_problems:{period.key}:{digest}",
-                "secretariat",
-                contact,
-                "progress_problems",
-                {"report": report},
+        if report.non_submitters:
+            occasion = f"non_submitters:{period.key}:{day}"
+            result.messages += _to_secretariat(
+                params, "non_submitters", occasion, "progress_non_submitters", report
             )
-            for contact in params.secretariat
-        ]
+    if report.problems:
+        occasion = f"input_problems:{period.key}:{_problems_digest(report)}"
+        result.messages += _to_secretariat(
+            params, "input_problems", occasion, "progress_problems", report
+        )
     summary_occasion = f"summary:{period.key}"
     if summary_requested:
         summary_occasion = f"summary:{period.key}:{now.isoformat()}"
@@ -268,19 +248,47 @@ def plan(
     if due:
         result.summary_due = True
         result.artefact = params.artefact_name.format(period=period.key)
-        result.messages += [
-            Message(
-                "summary",
-                summary_occasion,
-                "headquarters",
-                contact,
-                "progress_summary",
-                {"report": report},
-                (result.artefact,) if contact.channel == "mail" else (),
-            )
-            for contact in params.summary_to or params.secretariat
-        ]
+        result.messages += _summary_messages(params, report, summary_occasion, result.artefact)
     return result
+
+
+def _to_secretariat(
+    params: ProgressCollectionParams,
+    kind: str,
+    occasion: str,
+    template: str,
+    report: ProgressReport,
+) -> list[Message]:
+    """One message of ``kind`` to each secretariat contact."""
+    return [
+        Message(kind, occasion, "secretariat", contact, template, {"report": report})
+        for contact in params.secretariat
+    ]
+
+
+def _problems_digest(report: ProgressReport) -> str:
+    """A short digest of the problems shown: the same problems are reported once."""
+    return hashlib.sha256(
+        "\n".join(f"{p.item_id}\x1f{p.message}" for p in report.problems).encode()
+    ).hexdigest()[:12]
+
+
+def _summary_messages(
+    params: ProgressCollectionParams, report: ProgressReport, occasion: str, artefact: str
+) -> list[Message]:
+    """The HQ summary to each of its contacts; mail carries the summary workbook."""
+    return [
+        Message(
+            "summary",
+            occasion,
+            "headquarters",
+            contact,
+            "progress_summary",
+            {"report": report},
+            (artefact,) if contact.channel == "mail" else (),
+        )
+        for contact in params.summary_to or params.secretariat
+    ]
 
 
 def _expected_departments(
