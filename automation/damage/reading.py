@@ -10,7 +10,7 @@ from __future__ import annotations
 import unicodedata
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from automation.cells import (
@@ -310,32 +310,40 @@ def read_matrix(
             continue
         where_key = f"{sheet.name}!{address(row, key_col)}"
         municipality = _municipality(name, municipalities)
-        if municipality is None:
+        if municipality is None or municipality in seen_rows:
             reading.problems.append(
-                CellProblem(
-                    department,
-                    where_key,
-                    name,
-                    f"市町村名「{name}」が市町村一覧にありません。この行は集計されません。"
-                    "正しい市町村名（例: 前橋市）に直してください。",
-                )
-            )
-            continue
-        if municipality in seen_rows:
-            reading.problems.append(
-                CellProblem(
-                    department,
-                    where_key,
-                    name,
-                    f"「{municipality}」の行が2つあります（{seen_rows[municipality]} と重複）。"
-                    "この行は集計されません。1行にまとめてください。",
-                )
+                _matrix_row_problem(department, where_key, name, municipality, seen_rows)
             )
             continue
         seen_rows[municipality] = where_key
         segment.append(municipality)
         _read_row(sheet, reading, row, municipality, cells)
     return reading
+
+
+def _matrix_row_problem(
+    department: str,
+    where: str,
+    name: str,
+    municipality: str | None,
+    seen_rows: Mapping[str, str],
+) -> CellProblem:
+    """Why a table row named ``name`` is not counted: an unknown or a repeated municipality."""
+    if municipality is None:
+        return CellProblem(
+            department,
+            where,
+            name,
+            f"市町村名「{name}」が市町村一覧にありません。この行は集計されません。"
+            "正しい市町村名（例: 前橋市）に直してください。",
+        )
+    return CellProblem(
+        department,
+        where,
+        name,
+        f"「{municipality}」の行が2つあります（{seen_rows[municipality]} と重複）。"
+        "この行は集計されません。1行にまとめてください。",
+    )
 
 
 def _check_total(
@@ -495,12 +503,7 @@ def read_records(
         _text(sheet.value(header_row, c)) for c in range(sheet.left, sheet.right)
     ]
     id_col = _column_in_row(sheet, header_row, layout.id_column)
-    places = {normalize(label) for label in layout.place_columns}
-    place_cols = [
-        c
-        for c in range(sheet.left, sheet.right)
-        if isinstance(v := sheet.value(header_row, c), str) and normalize(v) in places
-    ]
+    place_cols = _place_columns(sheet, header_row, layout)
     keys: Counter[str] = Counter()
     allowed = {normalize(s): s for s in layout.statuses} if layout.statuses else None
     for row in range(header_row + 1, sheet.bottom):
@@ -513,87 +516,127 @@ def read_records(
             break
         if _is_total(kind) or _is_total(first):
             continue
-        formulas = [
-            _formula_problem(department, f"{sheet.name}!{address(row, col)}", label, value)
-            for col, label in (
-                (type_col, layout.type_column[0]),
-                (muni_col, layout.municipality_column[0]),
-                (status_col, layout.status_column[0]),
-            )
-            if col is not None and isinstance(value := sheet.value(row, col), Uncalculated)
-        ]
+        formulas = _record_formulas(
+            sheet, department, layout, row, (type_col, muni_col, status_col)
+        )
         if formulas:
             reading.problems.extend(formulas)
             continue
         where = f"{sheet.name}!{address(row, type_col)}"
         item = catalogue.match_label(kind) if kind else None
         if item is None:
-            reading.problems.append(
-                CellProblem(
-                    department,
-                    where,
-                    kind,
-                    (
-                        f"被害種別「{kind}」が項目一覧にありません。"
-                        if kind
-                        else "被害種別が空欄です。"
-                    )
-                    + "この行は集計されません。道路・河川・橋りょう・崖くずれ などの種別を入力してください。",
-                )
-            )
+            reading.problems.append(_unknown_kind(department, where, kind))
             continue
         name = _text(sheet.value(row, muni_col))
         municipality = _municipality(name, municipalities) if name else None
         if municipality is None:
-            reading.problems.append(
-                CellProblem(
-                    department,
-                    f"{sheet.name}!{address(row, muni_col)}",
-                    name,
-                    (
-                        f"市町村名「{name}」が市町村一覧にありません。"
-                        if name
-                        else "市町村名が空欄です。"
-                    )
-                    + "この行は集計されません。正しい市町村名を入力してください。",
-                )
-            )
+            where_name = f"{sheet.name}!{address(row, muni_col)}"
+            reading.problems.append(_unknown_record_municipality(department, where_name, name))
             continue
         status = _text(sheet.value(row, status_col)) if status_col is not None else ""
         if allowed is not None and status:
             canonical = allowed.get(normalize(status))
             if canonical is None:
-                reading.problems.append(
-                    CellProblem(
-                        department,
-                        f"{sheet.name}!{address(row, type_col if status_col is None else status_col)}",
-                        status,
-                        f"状況「{status}」は選択肢にありません。この行は集計されません。"
-                        f"次のいずれかを入力してください: {'、'.join(layout.statuses or ())}",
-                    )
+                where_status = (
+                    f"{sheet.name}!{address(row, type_col if status_col is None else status_col)}"
                 )
+                reading.problems.append(_unknown_status(department, where_status, status, layout))
                 continue
             status = canonical
         status = status or NO_STATUS
         place = " ".join(t for c in place_cols if (t := _text(sheet.value(row, c))))
         number = str(_as_read(sheet.value(row, id_col))) if id_col is not None else ""
-        incident_key = f"No.{number}" if number else f"{item.label}|{municipality}|{place}"
-        keys[incident_key] += 1
-        if keys[incident_key] > 1:  # the same number twice: both rows still count
-            incident_key += f"#{keys[incident_key]}"
-        reading.incidents.append(
-            Incident(incident_key, item.code, item.label, municipality, place, status, where)
-        )
-        key = (municipality, item.code)
-        reading.amounts[key] = reading.amounts.get(key, Decimal(0)) + 1
-        reading.statuses.setdefault(item.code, Counter())[status] += 1
-        original = {
-            h: _as_read(v) for h, v in zip(reading.record_columns, values, strict=False) if h
-        }
-        reading.rows.append(
-            (municipality, {"集計項目": item.label, "集計状況": status, **original})
-        )
+        key = f"No.{number}" if number else f"{item.label}|{municipality}|{place}"
+        incident = Incident(key, item.code, item.label, municipality, place, status, where)
+        _count_record(reading, keys, incident, values)
     return reading
+
+
+def _place_columns(sheet: Sheet, header_row: int, layout: RecordsLayout) -> list[int]:
+    """The columns whose header is one of the layout's place columns."""
+    places = {normalize(label) for label in layout.place_columns}
+    return [
+        c
+        for c in range(sheet.left, sheet.right)
+        if isinstance(v := sheet.value(header_row, c), str) and normalize(v) in places
+    ]
+
+
+def _record_formulas(
+    sheet: Sheet,
+    department: str,
+    layout: RecordsLayout,
+    row: int,
+    cols: tuple[int, int, int | None],
+) -> list[CellProblem]:
+    """A problem for each of the row's type, municipality and status cells that is a formula
+    saved without its result (the row cannot be counted)."""
+    type_col, muni_col, status_col = cols
+    return [
+        _formula_problem(department, f"{sheet.name}!{address(row, col)}", label, value)
+        for col, label in (
+            (type_col, layout.type_column[0]),
+            (muni_col, layout.municipality_column[0]),
+            (status_col, layout.status_column[0]),
+        )
+        if col is not None and isinstance(value := sheet.value(row, col), Uncalculated)
+    ]
+
+
+def _unknown_kind(department: str, where: str, kind: str) -> CellProblem:
+    """A record whose damage type is blank or not in the catalogue."""
+    return CellProblem(
+        department,
+        where,
+        kind,
+        (f"被害種別「{kind}」が項目一覧にありません。" if kind else "被害種別が空欄です。")
+        + "この行は集計されません。道路・河川・橋りょう・崖くずれ などの種別を入力してください。",
+    )
+
+
+def _unknown_record_municipality(department: str, where: str, name: str) -> CellProblem:
+    """A record whose municipality is blank or not in the list."""
+    return CellProblem(
+        department,
+        where,
+        name,
+        (f"市町村名「{name}」が市町村一覧にありません。" if name else "市町村名が空欄です。")
+        + "この行は集計されません。正しい市町村名を入力してください。",
+    )
+
+
+def _unknown_status(department: str, where: str, status: str, layout: RecordsLayout) -> CellProblem:
+    """A record whose status is not one of the layout's statuses."""
+    return CellProblem(
+        department,
+        where,
+        status,
+        f"状況「{status}」は選択肢にありません。この行は集計されません。"
+        f"次のいずれかを入力してください: {'、'.join(layout.statuses or ())}",
+    )
+
+
+def _count_record(
+    reading: SheetReading, keys: Counter[str], incident: Incident, values: list[object]
+) -> None:
+    """Count one record under its item, municipality and status, and keep the row as typed.
+
+    The same incident number twice gets a suffix: both rows still count.
+    """
+    keys[incident.key] += 1
+    if keys[incident.key] > 1:
+        incident = replace(incident, key=f"{incident.key}#{keys[incident.key]}")
+    reading.incidents.append(incident)
+    key = (incident.municipality, incident.code)
+    reading.amounts[key] = reading.amounts.get(key, Decimal(0)) + 1
+    reading.statuses.setdefault(incident.code, Counter())[incident.status] += 1
+    original = {h: _as_read(v) for h, v in zip(reading.record_columns, values, strict=False) if h}
+    reading.rows.append(
+        (
+            incident.municipality,
+            {"集計項目": incident.label, "集計状況": incident.status, **original},
+        )
+    )
 
 
 def _column_in_row(sheet: Sheet, row: int, labels: tuple[str, ...]) -> int | None:
