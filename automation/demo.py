@@ -237,8 +237,20 @@ def build_workbook(path: Path) -> None:
     """Write the shared damage workbook as departments have filled it by 9時."""
     book = Workbook()
     book.remove(book.active)
+    _people_and_houses(book.create_sheet("危機管理課"))
+    _public_works(book.create_sheet("県土整備部"))
+    _agriculture(book.create_sheet("農政部"))
+    _forestry(book.create_sheet("環境森林部"))
+    _health(book.create_sheet("健康福祉部"))
+    _education(book.create_sheet("教育委員会"))
+    _commerce(book.create_sheet("産業経済部"))
 
-    ws = book.create_sheet("危機管理課")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    book.save(path)
+
+
+def _people_and_houses(ws: Worksheet) -> None:
+    """Human and housing damage: a wide two-row header, full-width digits, 未確認, a unit in a cell."""
     _title(ws, f"{DISASTER} 被害状況報告（人的・住家被害）")
     _matrix_header(
         ws,
@@ -310,7 +322,9 @@ def build_workbook(path: Path) -> None:
     }
     _rows(ws, values, width)
 
-    ws = book.create_sheet("県土整備部")
+
+def _public_works(ws: Worksheet) -> None:
+    """Road and river incidents, one row each, with a note under the table."""
     _title(ws, f"{DISASTER} 公共土木施設 被害・規制状況")
     ws.append(["No", "被害種別", "路線・河川名", "市町村", "箇所", "状況", "復旧見込み"])
     for cell in ws[4]:
@@ -329,7 +343,9 @@ def build_workbook(path: Path) -> None:
     ws.append([])
     ws.append(["※ 状況は 通行止め／片側交互通行／規制解除／対応中／調査中 から選択"])
 
-    ws = book.create_sheet("農政部")
+
+def _agriculture(ws: Worksheet) -> None:
+    """Farmland in hectares (decimals, a full-width decimal, an unreadable 多数)."""
     _title(ws, f"{DISASTER} 農業被害状況")
     _matrix_header(
         ws,
@@ -352,7 +368,9 @@ def build_workbook(path: Path) -> None:
         6,
     )
 
-    ws = book.create_sheet("環境森林部")
+
+def _forestry(ws: Worksheet) -> None:
+    """Forestry and environmental facilities; water supply still 調査中."""
     _title(ws, f"{DISASTER} 林業・環境施設被害")
     _matrix_header(ws, [("林産被害(千円)", []), ("清掃施設(箇所)", []), ("水道(戸)", [])])
     _rows(
@@ -361,23 +379,26 @@ def build_workbook(path: Path) -> None:
         3,
     )
 
-    ws = book.create_sheet("健康福祉部")
+
+def _health(ws: Worksheet) -> None:
+    """Hospitals and welfare facilities, without a total row."""
     _title(ws, f"{DISASTER} 医療・福祉施設被害")
     _matrix_header(ws, [("病院", []), ("社会福祉施設", [])])
     _rows(ws, {"前橋市": [0, 1], "渋川市": [1, 0], "桐生市": [0, 2]}, 2, total=False)
 
-    ws = book.create_sheet("教育委員会")
+
+def _education(ws: Worksheet) -> None:
+    """School facilities and their cost, one still 未確認."""
     _title(ws, f"{DISASTER} 文教施設被害")
     _matrix_header(ws, [("文教施設(箇所)", []), ("公立文教施設 被害額(千円)", [])])
     _rows(ws, {"高崎市": [2, 1500], "沼田市": [1, 800], "みなかみ町": [1, "未確認"]}, 2)
 
-    ws = book.create_sheet("産業経済部")
+
+def _commerce(ws: Worksheet) -> None:
+    """Commerce: not yet reported, the template as sent out."""
     _title(ws, f"{DISASTER} 商工業被害")
     _matrix_header(ws, [("商工被害(千円)", [])])
     _rows(ws, {}, 1, total=False)  # not yet reported: the template as sent out
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    book.save(path)
 
 
 def edit_workbook(path: Path) -> None:
