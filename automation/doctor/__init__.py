@@ -10,12 +10,14 @@ grant is missing, the fix, and the README point to read.
 Access tokens are opaque to clients in principle; when one is a readable JWT its
 ``roles`` / ``scp`` claims only sharpen the hints (consented or not), never a verdict.
 
-The checks and their order are in :mod:`.runner` and :mod:`.checks` (the Graph probes) and
-:mod:`.verdicts` (rows that need no request), what a refusal means and its fix in
-:mod:`.hints`, and the terminal table in :mod:`.table`.
+The checks and their order are in :mod:`.runner` and :mod:`.checks`, the Graph probes by
+what they probe in :mod:`.credential`, :mod:`.files`, :mod:`.mail` and :mod:`.teams`, rows
+that need no request in :mod:`.verdicts`, what a refusal means and its fix in :mod:`.hints`,
+and the terminal table in :mod:`.table`.
 """
 
-from automation.doctor.checks import GatewayFactory, TokenFactory, token_claims
+from automation.doctor.checks import GatewayFactory, TokenFactory
+from automation.doctor.credential import token_claims
 from automation.doctor.hints import Hint
 from automation.doctor.rows import Result, Row
 from automation.doctor.runner import check, default_gateway, default_tokens, run_doctor
