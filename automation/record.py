@@ -6,8 +6,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from automation.damage.totals import Change, Consolidated
 from automation.errors import AutomationError
-from automation.flows.damage_rollup import DamagePlan
+from automation.flows.damage_rollup import DamagePlan, DamageReport
 from automation.timeutil import as_of_ja
 
 
@@ -49,7 +50,6 @@ def failed_record(
 def damage_record(plan: DamagePlan, version: str) -> dict[str, Any]:
     """The damage_rollup part of a completed run's record."""
     report = plan.report
-    consolidated = report.consolidated
     return {
         "kind": "damage_rollup",
         "report_number": report.number or None,
@@ -60,48 +60,9 @@ def damage_record(plan: DamagePlan, version: str) -> dict[str, Any]:
         # read: this run read the workbook; stored: unchanged, so the totals, problems and
         # incidents are those of the current report; none: there is no report to show.
         "report_state": report.carries,
-        "totals": {
-            t.code: {
-                "label": t.label,
-                "unit": t.unit,
-                "category": t.category,
-                "value": _num(t.value),
-                "unconfirmed": t.unconfirmed,
-                "unconfirmed_where": list(t.unconfirmed_where),
-                "unreadable": t.unreadable,
-                "unreadable_where": list(t.unreadable_where),
-                "notes": t.notes_ja,
-            }
-            for t in consolidated.totals
-        },
-        "statuses": consolidated.statuses,
-        "changes": [
-            {
-                "code": c.code,
-                "label": c.label,
-                "unit": c.unit,
-                "status": c.status,
-                "before": _num(c.before),
-                "after": _num(c.after),
-                "before_unconfirmed": c.before_unconfirmed,
-                "after_unconfirmed": c.after_unconfirmed,
-                "before_unreadable": c.before_unreadable,
-                "after_unreadable": c.after_unreadable,
-                "parts": [
-                    {
-                        "municipality": p.municipality,
-                        "before": _num(p.before),
-                        "after": _num(p.after),
-                        "before_mark": p.before_mark or None,
-                        "after_mark": p.after_mark or None,
-                        "departments": list(p.departments),
-                        "text": p.text,
-                    }
-                    for p in c.parts
-                ],
-            }
-            for c in report.changes
-        ],
+        "totals": _totals(report.consolidated),
+        "statuses": report.consolidated.statuses,
+        "changes": [_change(c) for c in report.changes],
         "incident_changes": [
             {
                 "kind": i.kind,
@@ -125,29 +86,85 @@ def damage_record(plan: DamagePlan, version: str) -> dict[str, Any]:
             }
             for i in report.open_incidents
         ],
-        "departments": {
-            d.name: {
-                "status": d.status,
-                "updated": d.updated,
-                "behind": d.behind,
-                "behind_ja": d.behind_ja if d.behind else None,
-                "problems": d.problems,
-                "carried_forward": d.carried_forward,
-                "changed_at": d.changed_at.isoformat() if d.changed_at else None,
-            }
-            for d in report.departments
-        },
+        "departments": _departments(report),
         "not_reported": [d.name for d in report.not_reported],
-        "problems": [
+        "problems": _problems(report),
+    }
+
+
+def _totals(consolidated: Consolidated) -> dict[str, Any]:
+    """Each item's total by code, with what could not be counted and where."""
+    return {
+        t.code: {
+            "label": t.label,
+            "unit": t.unit,
+            "category": t.category,
+            "value": _num(t.value),
+            "unconfirmed": t.unconfirmed,
+            "unconfirmed_where": list(t.unconfirmed_where),
+            "unreadable": t.unreadable,
+            "unreadable_where": list(t.unreadable_where),
+            "notes": t.notes_ja,
+        }
+        for t in consolidated.totals
+    }
+
+
+def _change(c: Change) -> dict[str, Any]:
+    """One changed item, with its change per municipality."""
+    return {
+        "code": c.code,
+        "label": c.label,
+        "unit": c.unit,
+        "status": c.status,
+        "before": _num(c.before),
+        "after": _num(c.after),
+        "before_unconfirmed": c.before_unconfirmed,
+        "after_unconfirmed": c.after_unconfirmed,
+        "before_unreadable": c.before_unreadable,
+        "after_unreadable": c.after_unreadable,
+        "parts": [
             {
-                "department": p.department,
-                "where": p.where,
-                "value": p.value,
-                "message": p.message,
-                "municipality": p.municipality or None,
-                "item": p.item or None,
-                "headline": p.headline,
+                "municipality": p.municipality,
+                "before": _num(p.before),
+                "after": _num(p.after),
+                "before_mark": p.before_mark or None,
+                "after_mark": p.after_mark or None,
+                "departments": list(p.departments),
+                "text": p.text,
             }
-            for p in report.problems
+            for p in c.parts
         ],
     }
+
+
+def _departments(report: DamageReport) -> dict[str, Any]:
+    """Each department's status by name."""
+    return {
+        d.name: {
+            "status": d.status,
+            "updated": d.updated,
+            "behind": d.behind,
+            "behind_ja": d.behind_ja if d.behind else None,
+            "problems": d.problems,
+            "carried_forward": d.carried_forward,
+            "changed_at": d.changed_at.isoformat() if d.changed_at else None,
+        }
+        for d in report.departments
+    }
+
+
+def _problems(report: DamageReport) -> list[dict[str, Any]]:
+    """The problems shown with the report, each where it was found."""
+    return [
+        {
+            "department": p.department,
+            "where": p.where,
+            "value": p.value,
+            "message": p.message,
+            "municipality": p.municipality or None,
+            "item": p.item or None,
+            "headline": p.headline,
+        }
+        for p in report.problems
+    ]
