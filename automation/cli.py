@@ -31,7 +31,14 @@ def _parser() -> argparse.ArgumentParser:
         description="Microsoft 365 workflow automation for disaster reports and DX progress.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_run_commands(sub)
+    _add_record_commands(sub)
+    _add_service_commands(sub)
+    return parser
 
+
+def _add_run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """validate, schema and run: check a configuration, or run one flow once."""
     validate = sub.add_parser("validate", help="check a configuration file and exit")
     validate.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
     validate.add_argument(
@@ -57,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
         "--summary", action="store_true", help="progress flows: send the HQ summary now (on demand)"
     )
 
+
+def _add_record_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """history and outbox: what ran, and what is queued to be sent."""
     history = sub.add_parser(
         "history", help="recent runs with status, report number and deliveries"
     )
@@ -78,6 +88,9 @@ def _parser() -> argparse.ArgumentParser:
         "--retry", metavar="KEY", help="queue a failed or dead message again and deliver it now"
     )
 
+
+def _add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """serve, login, doctor and demo: run the service, set it up, check it, try it."""
     serve = sub.add_parser("serve", help="run the scheduled flows as a daemon (headless)")
     serve.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
     serve.add_argument(
@@ -110,7 +123,6 @@ def _parser() -> argparse.ArgumentParser:
         default=Path("demo-workspace"),
         help="folder to (re)create (default: ./demo-workspace)",
     )
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
