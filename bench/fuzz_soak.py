@@ -47,22 +47,9 @@ def soak(examples: int, seed: int) -> dict[str, Any]:
 
     tally: Counter[str] = Counter()
     failures: list[dict[str, Any]] = []
-    failure_dir = OUT / "fuzz_failures"
 
     def record(kind: str, data: bytes, err: BaseException) -> None:
-        tally[f"{kind}_failures"] += 1
-        if len(failures) < KEPT_FAILURES:
-            failure_dir.mkdir(parents=True, exist_ok=True)
-            path = failure_dir / f"{kind}_{len(failures):02d}.xlsx"
-            path.write_bytes(data)
-            failures.append(
-                {
-                    "kind": kind,
-                    "error": f"{type(err).__name__}: {err}"[:500],
-                    "input": str(path.relative_to(ROOT)),
-                    "traceback": traceback.format_exc(limit=8)[-2000:],
-                }
-            )
+        _keep_failure(tally, failures, kind, data, err)
 
     options = settings(
         max_examples=examples // 2,
@@ -111,7 +98,33 @@ def soak(examples: int, seed: int) -> dict[str, Any]:
     started = time.perf_counter()
     generated()
     damaged()
-    elapsed = time.perf_counter() - started
+    return _result(seed, tally, failures, time.perf_counter() - started)
+
+
+def _keep_failure(
+    tally: Counter[str], failures: list[dict[str, Any]], kind: str, data: bytes, err: BaseException
+) -> None:
+    """Count a failure; keep the first few inputs on disk with their traceback."""
+    tally[f"{kind}_failures"] += 1
+    if len(failures) < KEPT_FAILURES:
+        failure_dir = OUT / "fuzz_failures"
+        failure_dir.mkdir(parents=True, exist_ok=True)
+        path = failure_dir / f"{kind}_{len(failures):02d}.xlsx"
+        path.write_bytes(data)
+        failures.append(
+            {
+                "kind": kind,
+                "error": f"{type(err).__name__}: {err}"[:500],
+                "input": str(path.relative_to(ROOT)),
+                "traceback": traceback.format_exc(limit=8)[-2000:],
+            }
+        )
+
+
+def _result(
+    seed: int, tally: Counter[str], failures: list[dict[str, Any]], elapsed: float
+) -> dict[str, Any]:
+    """The soak's record: examples, failures, time per example and the tally."""
     total = tally["generated"] + tally["corrupted"]
     failed = tally["generated_failures"] + tally["corrupted_failures"]
     return {

@@ -438,8 +438,16 @@ def main() -> int:
         json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8"
     )
 
+    _print_figures(result, worst_plan_render)
+    return 0
+
+
+def _print_figures(result: dict[str, Any], worst_plan_render: float) -> None:
+    """The figures of one measurement, for a reader at a terminal."""
+    runs, median, headline = result["runs"], result["median"], result["command"]
+    first = runs[0]
     print(
-        f"list: {args.items:,} items, {args.departments} departments "
+        f"list: {result['items']:,} items, {result['departments']} departments "
         f"(CSV {result['csv_bytes'] / 1e6:.1f} MB); {first['checked']:,} checked, "
         f"{first['incomplete']:,} incomplete, {first['delayed']} delayed, "
         f"{first['budget_requests']} budget requests, {first['problems']} input problems"
@@ -458,7 +466,7 @@ def main() -> int:
             f"compute {run['timings_s']['compute']:.3f} s)"
         )
     print("breakdown, in-process:")
-    print(f"  {'phase':<36} {'median':>9} {'min':>9} {'max':>9}   (over {args.repeat} runs)")
+    print(f"  {'phase':<36} {'median':>9} {'min':>9} {'max':>9}   (over {result['repeat']} runs)")
     for key, label in TIMINGS:
         values = [r[key] for r in runs]
         line = f"  {label:<36} {median[key]:>7.3f} s {min(values):>7.3f} s {max(values):>7.3f} s"
@@ -470,7 +478,6 @@ def main() -> int:
         f"TARGET plan+render < {TARGET_S:g} s: "
         f"{'met' if result['target_met'] else 'MISSED'} (worst median {worst_plan_render:.3f} s)"
     )
-    return 0
 
 
 if __name__ == "__main__":
