@@ -6,8 +6,8 @@ that is not JSON) would otherwise surface only when the flow first sends that me
 the middle of a disaster. Here the pure flow plans a few rounds on small built-in sample
 inputs, shaped by the flow's own parameters and directory (its departments, sheets,
 layouts, contacts and deadlines; :mod:`automation.flows.samples`), and every override part
-its messages use is rendered for the channels those contacts use. Files in the folder whose names match no template
-are reported too: they are never used, which usually means a typo.
+its messages use is rendered for the channels those contacts use. Files in the folder whose
+names match no template are reported too: they are never used, which usually means a typo.
 
 Only a flow with ``templates`` set pays for this (jinja2, the flows): the configuration
 loader calls it through :func:`automation.configuration.load_config`, so ``config/`` itself
