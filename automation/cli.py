@@ -116,6 +116,12 @@ def _add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     )
     doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
 
+    console = sub.add_parser(
+        "console", help="serve the web console read-only, or 'console user add NAME'"
+    )
+    from automation.console.command import add_arguments  # noqa: PLC0415
+
+    add_arguments(console)
     demo = sub.add_parser("demo", help="generate a demo workspace and run two report rounds")
     demo.add_argument(
         "--workspace",
@@ -145,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(args)
         if args.command == "doctor":
             return _doctor(args)
+        if args.command == "console":
+            from automation.console.command import run as run_console  # noqa: PLC0415
+
+            return run_console(args)
         if args.command == "demo":
             from automation.demo import run_demo  # noqa: PLC0415  # keeps other commands light
 

@@ -109,6 +109,23 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE reports ADD COLUMN summary TEXT;
     """,
+    # 6: the web console's local accounts and its audit log of operator actions
+    """
+    CREATE TABLE console_users (
+        name TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,
+        role TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        who TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        outcome TEXT NOT NULL
+    );
+    """,
 )
 STATUSES = ("pending", "sending", "sent", "failed", "uncertain", "dead")
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -505,6 +522,40 @@ class Store:
                 key,
             ),
         )
+
+    # console: reports, accounts and the audit log --------------------------
+    def report_flows(self) -> list[str]:
+        """Flows that have issued at least one report, by name."""
+        rows = self._db.execute("SELECT DISTINCT flow FROM reports ORDER BY flow")
+        return [str(row["flow"]) for row in rows]
+
+    def save_user(self, name: str, password_hash: str, role: str, now: datetime) -> None:
+        """Create or replace a console account."""
+        self._db.execute(
+            "INSERT INTO console_users (name, password_hash, role, created_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash, "
+            "role = excluded.role",
+            (name, password_hash, role, now.isoformat()),
+        )
+
+    def user(self, name: str) -> tuple[str, str] | None:
+        """(password hash, role) of a console account, or None."""
+        row = self._db.execute(
+            "SELECT password_hash, role FROM console_users WHERE name = ?", (name,)
+        ).fetchone()
+        return None if row is None else (str(row["password_hash"]), str(row["role"]))
+
+    def audit(self, who: str, action: str, target: str, outcome: str, now: datetime) -> None:
+        """Record one operator action: who did what to which thing, and how it ended."""
+        self._db.execute(
+            "INSERT INTO audit_log (at, who, action, target, outcome) VALUES (?, ?, ?, ?, ?)",
+            (now.isoformat(), who, action, target, scrub(outcome)),
+        )
+
+    def audit_log(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest operator actions first."""
+        rows = self._db.execute("SELECT * FROM audit_log ORDER BY id DESC LIMIT ?", (limit,))
+        return [dict(row) for row in rows]
 
 
 def _entry(row: sqlite3.Row) -> OutboxEntry:

@@ -1,0 +1,99 @@
+"""``automation console``: serve the console alone against a state database (read-only:
+no operator actions), or add a local account with ``automation console user add NAME``."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import secrets
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from automation.console.accounts import ROLES, hash_password
+from automation.errors import ConfigError
+from automation.state import Store
+from automation.timeutil import JST
+
+SECRET_KEY = "console.session_secret"
+MIN_PASSWORD = 12
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``automation console``."""
+    parser.add_argument(
+        "action", nargs="*", help="nothing to serve; 'user add NAME' for an account"
+    )
+    parser.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
+    parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    parser.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    parser.add_argument("--role", choices=ROLES, default="viewer", help="role of a new account")
+    parser.add_argument(
+        "--insecure-cookies",
+        action="store_true",
+        help="send the session cookie over plain http (drills on localhost only)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Dispatch ``automation console``."""
+    from automation.configuration import load_config  # noqa: PLC0415
+
+    loaded = load_config(args.config)
+    state_path = loaded.resolve(loaded.config.state.path)
+    if args.action[:2] == ["user", "add"] and len(args.action) == 3:
+        return _add_user(state_path, args.action[2], args.role)
+    if args.action:
+        raise ConfigError(
+            f"unknown console action {' '.join(args.action)!r}; expected nothing (serve) "
+            "or 'user add NAME'"
+        )
+    return _serve(state_path, args)
+
+
+def _add_user(state_path: Path, name: str, role: str) -> int:
+    password = os.environ.get("AUTOMATION_CONSOLE_PASSWORD") or getpass.getpass("パスワード: ")
+    if len(password) < MIN_PASSWORD:
+        raise ConfigError(
+            f"the password has {len(password)} characters, at least {MIN_PASSWORD} are needed; "
+            "choose a longer one"
+        )
+    with Store(state_path) as store:
+        store.save_user(name, hash_password(password), role, datetime.now(JST))
+    print(f"console account {name} ({role}) saved")
+    return 0
+
+
+def session_secret(store: Store) -> bytes:
+    """The key that signs session cookies, kept in the state database (created once)."""
+    stored = store.lookup(SECRET_KEY)
+    if stored is None:
+        stored = secrets.token_hex(32)
+        store.remember(SECRET_KEY, stored, datetime.now(JST))
+    return bytes.fromhex(stored)
+
+
+def _serve(state_path: Path, args: argparse.Namespace) -> int:
+    import uvicorn  # noqa: PLC0415  # only this command needs the server
+
+    from automation.console.app import ConsoleSettings, create_app  # noqa: PLC0415
+
+    if not state_path.is_file():
+        print(
+            f"no state database at {state_path.name} yet; the console shows an error page "
+            "until a flow has run",
+            file=sys.stderr,
+        )
+        secret = secrets.token_bytes(32)
+    else:
+        with Store(state_path) as store:
+            secret = session_secret(store)
+    settings = ConsoleSettings(
+        state_path=state_path,
+        secret=secret,
+        clock=lambda: datetime.now(JST),
+        secure_cookies=not args.insecure_cookies,
+    )
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+    return 0

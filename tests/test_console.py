@@ -1,0 +1,234 @@
+"""The web console: sign-in, CSRF, roles, escaping and the pages that must never traceback."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from markupsafe import escape
+from starlette.testclient import TestClient
+
+from automation.console import sessions
+from automation.console.accounts import hash_password, verify_password
+from automation.console.app import ConsoleSettings, create_app
+from automation.state import Fingerprint, Store
+from automation.timeutil import JST
+from tests.injection_corpus import CORPUS
+
+NOW = datetime(2026, 9, 1, 9, 0, tzinfo=JST)
+SECRET = b"k" * 32
+PASSWORD = "correct horse battery"
+
+
+def _snapshot(text: str) -> dict[str, object]:
+    return {
+        "number": 3,
+        "as_of": NOW.isoformat(),
+        "signature": "sig",
+        "totals": {
+            "dead": {
+                "label": "死者",
+                "unit": "人",
+                "category": "人的被害",
+                "value": "2",
+                "unconfirmed": 1,
+                "unconfirmed_where": [text],
+                "unreadable": 0,
+                "unreadable_where": [],
+            },
+        },
+        "statuses": {},
+        "problems": [
+            {
+                "department": text,
+                "where": "危機管理課!C7",
+                "value": text,
+                "message": "数字を入力してください",
+                "municipality": "",
+                "item": "",
+            }
+        ],
+    }
+
+
+def _state(tmp_path: Path, text: str = "危機管理課") -> Path:
+    path = tmp_path / "state.sqlite"
+    with Store(path) as store:
+        store.save_user("viewer", hash_password(PASSWORD), "viewer", NOW)
+        store.save_user("operator", hash_password(PASSWORD), "operator", NOW)
+        run = store.start_run("typhoon", NOW, NOW)
+        store.finish_run(run, "ok", NOW, {}, 3, error=text)
+        store.save_report("typhoon", _snapshot(text), run)
+        store.save_fingerprints("typhoon", [Fingerprint(text, "f", NOW, 1, True)])
+    return path
+
+
+def _client(path: Path, retried: list[str] | None = None) -> TestClient:
+    async def retry(key: str) -> str:
+        assert retried is not None
+        retried.append(key)
+        return "sent"
+
+    settings = ConsoleSettings(
+        state_path=path,
+        secret=SECRET,
+        clock=lambda: NOW,
+        secure_cookies=False,
+        retry=retry if retried is not None else None,
+    )
+    return TestClient(create_app(settings), base_url="http://localhost")
+
+
+def _csrf(html: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match, html
+    return match.group(1)
+
+
+def _signed_in(client: TestClient, name: str = "viewer") -> str:
+    token = _csrf(client.get("/login").text)
+    response = client.post(
+        "/login", data={"csrf": token, "name": name, "password": PASSWORD}, follow_redirects=False
+    )
+    assert response.status_code == 303, response.text
+    return _csrf(client.get("/").text)
+
+
+def test_scrypt_hash_verifies_only_its_password() -> None:
+    """A stored scrypt hash matches its password and nothing else."""
+    stored = hash_password(PASSWORD)
+    assert verify_password(PASSWORD, stored) and not verify_password("wrong", stored)
+
+
+def test_pages_need_a_session_except_healthz(tmp_path: Path) -> None:
+    """Without a session every page redirects to sign-in; /healthz answers anyone."""
+    client = _client(_state(tmp_path))
+    assert client.get("/", follow_redirects=False).headers["location"] == "/login"
+    assert client.get("/api/reports/latest", follow_redirects=False).status_code == 303
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_local_sign_in_shows_the_current_report(tmp_path: Path) -> None:
+    """A local account signs in and sees the latest 第N報 with its cookie flags set."""
+    client = _client(_state(tmp_path))
+    token = _csrf(client.get("/login").text)
+    response = client.post(
+        "/login",
+        data={"csrf": token, "name": "viewer", "password": PASSWORD},
+        follow_redirects=False,
+    )
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie
+    assert "第3報" in client.get("/").text
+
+
+def test_secure_cookie_flag_is_on_by_default(tmp_path: Path) -> None:
+    """Outside localhost drills the session cookie is Secure."""
+    settings = ConsoleSettings(state_path=_state(tmp_path), secret=SECRET, clock=lambda: NOW)
+    client = TestClient(create_app(settings), base_url="https://localhost")
+    token = _csrf(client.get("/login").text)
+    response = client.post(
+        "/login",
+        data={"csrf": token, "name": "viewer", "password": PASSWORD},
+        follow_redirects=False,
+    )
+    assert "secure" in response.headers["set-cookie"].lower()
+
+
+def test_wrong_password_is_refused_and_rate_limited(tmp_path: Path) -> None:
+    """Five wrong passwords in a row block the sixth attempt, even a right one."""
+    client = _client(_state(tmp_path))
+    token = _csrf(client.get("/login").text)
+    for _ in range(5):
+        wrong = client.post("/login", data={"csrf": token, "name": "viewer", "password": "x"})
+        assert wrong.status_code == 401
+    right = client.post("/login", data={"csrf": token, "name": "viewer", "password": PASSWORD})
+    assert right.status_code == 429 and "しばらく待って" in right.text
+
+
+def test_post_without_csrf_is_refused(tmp_path: Path) -> None:
+    """A POST whose CSRF token is missing is refused with 403 and nothing is done."""
+    retried: list[str] = []
+    client = _client(_state(tmp_path), retried)
+    _signed_in(client, "operator")
+    response = client.post("/ops/retry", data={"key": "k1"})
+    assert response.status_code == 403 and retried == []
+
+
+def test_viewer_cannot_retry(tmp_path: Path) -> None:
+    """A viewer sees no retry button and a retry POST is refused."""
+    retried: list[str] = []
+    client = _client(_state(tmp_path), retried)
+    token = _signed_in(client, "viewer")
+    assert "再送" not in client.get("/ops").text
+    response = client.post("/ops/retry", data={"csrf": token, "key": "k1"})
+    assert response.status_code == 403 and retried == []
+
+
+def test_operator_retry_is_audited(tmp_path: Path) -> None:
+    """An operator's retry goes through the retry hook and lands in the audit log."""
+    retried: list[str] = []
+    client = _client(_state(tmp_path), retried)
+    token = _signed_in(client, "operator")
+    client.post("/ops/retry", data={"csrf": token, "key": "k1"})
+    assert retried == ["k1"]
+    assert "retry" in client.get("/ops").text
+
+
+def test_tampered_cookie_signs_out(tmp_path: Path) -> None:
+    """A session cookie whose payload was changed is treated as signed out."""
+    client = _client(_state(tmp_path))
+    _signed_in(client)
+    forged = sessions.Session("admin", "admin", int(NOW.timestamp()) + 3600, "x")
+    value = sessions.sign(b"other-key" * 4, forged)
+    client.cookies.set(sessions.COOKIE, value)
+    assert client.get("/", follow_redirects=False).headers["location"] == "/login"
+
+
+def test_unknown_route_is_a_japanese_404(tmp_path: Path) -> None:
+    """An unknown route answers 404 with a Japanese page."""
+    response = _client(_state(tmp_path)).get("/nope")
+    assert response.status_code == 404 and "ページが見つかりません" in response.text
+
+
+def test_missing_state_database_gives_a_clear_page(tmp_path: Path) -> None:
+    """A state database that disappeared gives a page naming it, never a traceback."""
+    path = _state(tmp_path)
+    client = _client(path)
+    _signed_in(client)
+    path.unlink()
+    response = client.get("/")
+    assert response.status_code == 503 and "state.path" in response.text
+
+
+def test_corrupt_state_database_gives_a_clear_page(tmp_path: Path) -> None:
+    """A state database that is not SQLite gives a page saying it cannot be read."""
+    path = _state(tmp_path)
+    client = _client(path)
+    _signed_in(client)
+    for extra in tmp_path.glob("state.sqlite-*"):
+        extra.unlink()
+    path.write_bytes(b"not a database" * 100)
+    response = client.get("/ops")
+    assert response.status_code == 503 and "を読めません" in response.text
+
+
+def test_security_headers_forbid_inline_script_and_framing(tmp_path: Path) -> None:
+    """Every page carries a CSP without inline script and with frame-ancestors 'none'."""
+    csp = _client(_state(tmp_path)).get("/login").headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+
+
+@pytest.mark.parametrize("name", sorted(CORPUS))
+def test_injection_corpus_renders_as_text(tmp_path: Path, name: str) -> None:
+    """Hostile workbook text is shown escaped on every page, never as markup."""
+    text = CORPUS[name]
+    client = _client(_state(tmp_path, text))
+    _signed_in(client)
+    for page in ("/", "/ops"):
+        body = client.get(page).text
+        if "<" in text:
+            assert text not in body
+        assert str(escape(text))[:40] in body or not text.strip()
