@@ -99,6 +99,15 @@ def _add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     serve.add_argument(
         "--health-host", default="127.0.0.1", help="address for --health-port (default 127.0.0.1)"
     )
+    serve.add_argument("--ui-port", type=int, help="serve the web console on this port (off)")
+    serve.add_argument(
+        "--ui-host", default="127.0.0.1", help="address for --ui-port (default 127.0.0.1)"
+    )
+    serve.add_argument(
+        "--insecure-cookies",
+        action="store_true",
+        help="console session cookie over plain http (drills on localhost only)",
+    )
 
     login = sub.add_parser(
         "login", help="sign the Teams service account in once (device code) for channel posts"
@@ -205,7 +214,14 @@ def _serve(args: argparse.Namespace) -> int:
     from automation.daemon import Daemon  # noqa: PLC0415  # the scheduler loads only here
 
     logs.setup()
-    daemon = Daemon(args.config, health_port=args.health_port, health_host=args.health_host)
+    daemon = Daemon(
+        args.config,
+        health_port=args.health_port,
+        health_host=args.health_host,
+        ui_port=args.ui_port,
+        ui_host=args.ui_host,
+        ui_secure_cookies=not args.insecure_cookies,
+    )
     return asyncio.run(daemon.serve())
 
 

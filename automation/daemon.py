@@ -145,6 +145,9 @@ class Daemon:
         *,
         health_port: int | None = None,
         health_host: str = "127.0.0.1",
+        ui_port: int | None = None,
+        ui_host: str = "127.0.0.1",
+        ui_secure_cookies: bool = True,
         clock: Callable[[], datetime] = lambda: datetime.now(JST),
         backend_factory: Callable[[LoadedConfig], Backend] = configured_backend,
     ) -> None:
@@ -152,6 +155,8 @@ class Daemon:
         self.loaded = load_config(config_path)
         self.health_port = health_port
         self.health_host = health_host
+        self.ui = (ui_host, ui_port, ui_secure_cookies) if ui_port is not None else None
+        self._ui_server: Any = None
         self.clock = clock
         self.backend_factory = backend_factory
         self.backend = backend_factory(self.loaded)
@@ -214,6 +219,8 @@ class Daemon:
             self._health_server = await start_health_server(
                 self, self.health_host, self.health_port
             )
+        if self.ui is not None:
+            self._ui_server = self._start_console(*self.ui)
         self.scheduler.resume()
         LOG.info(
             "serving %d scheduled flows from %s",
@@ -224,9 +231,29 @@ class Daemon:
         await self.stopping.wait()
         return await self.shutdown()
 
+    def _start_console(self, host: str, port: int, secure_cookies: bool) -> Any:
+        """The web console on this loop; its retries use the daemon's backend."""
+        from automation.console.server import outbox_retry, start_console  # noqa: PLC0415
+
+        retry = outbox_retry(
+            self.state_path, lambda: self.backend, self.clock, self.loaded.config.service.outbox
+        )
+        server, _ = start_console(
+            self.state_path,
+            host,
+            port,
+            retry=retry,
+            clock=self.clock,
+            secure_cookies=secure_cookies,
+        )
+        LOG.info("console on %s:%d", host, port, extra={"event": "console_started"})
+        return server
+
     async def shutdown(self) -> int:
         """Stop taking runs; let the running one finish within the grace time."""
         assert self.scheduler is not None
+        if self._ui_server is not None:
+            self._ui_server.should_exit = True
         LOG.info("stopping: no new runs", extra={"event": "stopping"})
         self.scheduler.pause()
         grace = self.loaded.config.service.shutdown_grace_seconds

@@ -232,3 +232,53 @@ def test_injection_corpus_renders_as_text(tmp_path: Path, name: str) -> None:
         if "<" in text:
             assert text not in body
         assert str(escape(text))[:40] in body or not text.strip()
+
+
+CONFIG = """\
+version: 1
+state: {path: state/db.sqlite}
+backend: {type: local, root: inputs, artefacts: out, deliveries: sent}
+directory:
+  departments:
+    - name: 危機管理課
+      sheet: 危機管理課
+      contacts: [{channel: mail, address: kiki@example.jp}]
+flows:
+  - id: damage
+    kind: damage_rollup
+    params:
+      disaster: 台風
+      workbook: book.xlsx
+      report_to: [{channel: mail, address: bousai@example.jp}]
+"""
+
+
+def test_console_user_add_stores_a_scrypt_hash_with_the_role(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`automation console user add NAME --role R` saves the account hashed, never in clear."""
+    from automation.cli import main  # noqa: PLC0415
+
+    (tmp_path / "inputs").mkdir()
+    config = tmp_path / "automation.yaml"
+    config.write_text(CONFIG, encoding="utf-8")
+    monkeypatch.setenv("AUTOMATION_CONSOLE_PASSWORD", PASSWORD)
+    assert main(["console", "user", "add", "sato", "--role", "operator", "-c", str(config)]) == 0
+    with Store(tmp_path / "state" / "db.sqlite") as store:
+        account = store.user("sato")
+    assert account is not None and account[1] == "operator"
+    assert PASSWORD not in account[0] and verify_password(PASSWORD, account[0])
+
+
+def test_console_user_add_refuses_a_short_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A password under 12 characters is refused with the length found and needed."""
+    from automation.cli import main  # noqa: PLC0415
+
+    (tmp_path / "inputs").mkdir()
+    config = tmp_path / "automation.yaml"
+    config.write_text(CONFIG, encoding="utf-8")
+    monkeypatch.setenv("AUTOMATION_CONSOLE_PASSWORD", "short")
+    assert main(["console", "user", "add", "sato", "-c", str(config)]) != 0
+    assert "has 5 characters, at least 12 are needed" in capsys.readouterr().err

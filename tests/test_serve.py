@@ -153,3 +153,18 @@ def test_kill_nine_at_any_point_loses_nothing_and_sends_nothing_twice(
     assert len(switch.kills) >= TRIALS // 2, switch.kills  # the kills really happened
     assert h.duplicates(fake, range(1, TRIALS + 2)) == []
     assert set(outbox_statuses(config)) == {"sent"}
+
+
+def test_ui_port_serves_the_console_and_sigterm_still_stops_the_daemon(
+    fake: FakeGraph, base_url: str, tmp_path: Path
+) -> None:
+    """--ui-port serves the console (sign-in required) and the daemon keeps SIGTERM."""
+    port = free_port()
+    config = h.write_config(tmp_path / "d", base_url)
+    daemon = h.Daemon(config, tmp_path / "log", extra=["--ui-port", str(port)])
+    assert h.wait_for(lambda: h.delivered(fake, 1), timeout=60)
+    assert h.wait_for(lambda: healthz(port) == {"status": "ok"}, timeout=10)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+        landed, page = response.url, response.read().decode()
+    assert daemon.terminate() == 0
+    assert landed.endswith("/login") and "サインイン" in page
