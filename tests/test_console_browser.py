@@ -1,0 +1,139 @@
+"""The console in a real browser: Debian's Chromium driven by Playwright.
+
+Screenshots of every page at a phone and a desktop width are written to
+``test-artefacts/console/`` (the CI keeps them as artefacts).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from automation.console.app import ConsoleSettings, create_app
+from tests.injection_corpus import CORPUS
+from tests.test_console import NOW, PASSWORD, SECRET, _snapshot, _state
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTEFACTS = Path(__file__).resolve().parent.parent / "test-artefacts" / "console"
+VIEWPORTS = {"phone": {"width": 360, "height": 740}, "desktop": {"width": 1280, "height": 900}}
+HOSTILE = CORPUS[next(k for k in sorted(CORPUS) if "<" in CORPUS[k])]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """The distribution's Chromium (Playwright's own download is not used)."""
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def console(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A console over a state database holding hostile text, on a loopback port."""
+    state = _state(tmp_path, HOSTILE)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    settings = ConsoleSettings(
+        state_path=state, secret=SECRET, clock=lambda: NOW, secure_cookies=False
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        thread.join(0.01)
+    yield f"http://127.0.0.1:{port}", state
+    server.should_exit = True
+    thread.join()
+
+
+def _sign_in(page: Page, base: str, name: str = "viewer") -> None:
+    page.goto(f"{base}/login")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+
+
+def test_local_sign_in_lands_on_the_current_report(
+    browser: Browser, console: tuple[str, Path]
+) -> None:
+    """Signing in with a local account shows 現在の報告 with the latest 第N報."""
+    base, _ = console
+    page = browser.new_page()
+    _sign_in(page, base)
+    assert page.url == f"{base}/"
+    assert "第3報" in page.inner_text("main")
+
+
+@pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
+@pytest.mark.parametrize("path", ["/", "/ops", "/login"])
+def test_each_page_fits_the_viewport(
+    browser: Browser, console: tuple[str, Path], viewport: str, path: str
+) -> None:
+    """Each page renders without sideways scrolling of the page itself at 360 px and desktop."""
+    base, _ = console
+    page = browser.new_page(viewport=VIEWPORTS[viewport])  # type: ignore[arg-type]
+    _sign_in(page, base, "operator")
+    page.goto(f"{base}{path}")
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    name = path.strip("/") or "current"
+    page.screenshot(path=str(ARTEFACTS / f"{name}-{viewport}.png"), full_page=True)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= VIEWPORTS[viewport]["width"]
+
+
+def test_injection_corpus_renders_as_text(browser: Browser, console: tuple[str, Path]) -> None:
+    """Hostile text from a workbook is shown as the text typed, and never runs as script."""
+    base, _ = console
+    page = browser.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    _sign_in(page, base)
+    assert HOSTILE.strip()[:30] in page.inner_text("main")
+    assert dialogs == []
+
+
+def test_viewer_sees_no_retry_and_a_forged_post_is_refused(
+    browser: Browser, console: tuple[str, Path]
+) -> None:
+    """A viewer gets no 再送 button, and a POST without the CSRF token answers 403."""
+    base, _ = console
+    page = browser.new_page()
+    _sign_in(page, base)
+    page.goto(f"{base}/ops")
+    assert page.locator("text=再送").count() == 0
+    response = page.request.post(f"{base}/ops/retry", form={"key": "k1"})
+    assert response.status == 403
+
+
+def test_current_report_shows_a_new_report(browser: Browser, console: tuple[str, Path]) -> None:
+    """After the flow stores 第4報, opening 現在の報告 again shows it."""
+    from automation.state import Store  # noqa: PLC0415
+
+    base, state = console
+    page = browser.new_page()
+    _sign_in(page, base)
+    assert "第3報" in page.inner_text("main")
+    with Store(state) as store:
+        run = store.start_run("typhoon", NOW, NOW)
+        store.save_report("typhoon", {**_snapshot("危機管理課"), "number": 4}, run)
+    page.reload()
+    assert "第4報" in page.inner_text("main")
