@@ -529,6 +529,15 @@ class Store:
         rows = self._db.execute("SELECT DISTINCT flow FROM reports ORDER BY flow")
         return [str(row["flow"]) for row in rows]
 
+    def reports(self, flow: str, limit: int = 200) -> list[dict[str, Any]]:
+        """The summaries (totals, no per-sheet figures) of a flow's reports, newest first."""
+        rows = self._db.execute(
+            "SELECT COALESCE(summary, snapshot) AS data FROM reports WHERE flow = ? "
+            "ORDER BY number DESC LIMIT ?",
+            (flow, limit),
+        )
+        return [dict(json.loads(row["data"])) for row in rows]
+
     def save_user(self, name: str, password_hash: str, role: str, now: datetime) -> None:
         """Create or replace a console account."""
         self._db.execute(

@@ -227,11 +227,12 @@ def test_injection_corpus_renders_as_text(tmp_path: Path, name: str) -> None:
     text = CORPUS[name]
     client = _client(_state(tmp_path, text))
     _signed_in(client)
-    for page in ("/", "/ops"):
+    for page in ("/", "/timeline", "/ops"):
         body = client.get(page).text
         if "<" in text:
-            assert text not in body
-        assert str(escape(text))[:40] in body or not text.strip()
+            assert text not in body, page
+        if page != "/timeline":  # the timeline shows figures and item labels only
+            assert str(escape(text))[:40] in body or not text.strip(), page
 
 
 CONFIG = """\
@@ -282,3 +283,41 @@ def test_console_user_add_refuses_a_short_password(
     monkeypatch.setenv("AUTOMATION_CONSOLE_PASSWORD", "short")
     assert main(["console", "user", "add", "sato", "-c", str(config)]) != 0
     assert "has 5 characters, at least 12 are needed" in capsys.readouterr().err
+
+
+def _second_report(path: Path) -> None:
+    with Store(path) as store:
+        run = store.start_run("typhoon", NOW, NOW)
+        snapshot = _snapshot("危機管理課")
+        snapshot["number"] = 4
+        snapshot["totals"]["dead"]["value"] = "5"  # type: ignore[index]
+        store.save_report("typhoon", snapshot, run)
+
+
+def test_timeline_lists_reports_newest_first_with_their_changes(tmp_path: Path) -> None:
+    """報告の推移 lists 第4報 before 第3報, each with what moved, and draws an SVG chart."""
+    path = _state(tmp_path)
+    _second_report(path)
+    client = _client(path)
+    _signed_in(client)
+    body = client.get("/timeline").text
+    assert body.index("<h3>第4報") < body.index("<h3>第3報")
+    assert "死者: 2 → 5" in body and "<svg" in body and "<script" not in body
+
+
+def test_latest_report_csv_carries_the_totals(tmp_path: Path) -> None:
+    """/api/reports/FLOW/latest.csv gives one row per item with number, time and total."""
+    client = _client(_state(tmp_path))
+    _signed_in(client)
+    response = client.get("/api/reports/typhoon/latest.csv")
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = response.text.lstrip("\ufeff").splitlines()
+    assert rows[1].split(",")[:7] == ["3", NOW.isoformat(), "dead", "人的被害", "死者", "人", "2"]
+
+
+def test_csv_cells_never_start_a_formula() -> None:
+    """A label starting with = is written with a leading quote, so Excel shows it as text."""
+    from automation.console.export import report_csv  # noqa: PLC0415
+
+    report = {"number": 1, "as_of": "t", "totals": {"x": {"label": "=HYPERLINK(1)"}}}
+    assert "'=HYPERLINK(1)" in report_csv(report)

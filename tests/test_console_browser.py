@@ -84,7 +84,7 @@ def test_local_sign_in_lands_on_the_current_report(
 
 
 @pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
-@pytest.mark.parametrize("path", ["/", "/ops", "/login"])
+@pytest.mark.parametrize("path", ["/", "/timeline", "/ops", "/login"])
 def test_each_page_fits_the_viewport(
     browser: Browser, console: tuple[str, Path], viewport: str, path: str
 ) -> None:

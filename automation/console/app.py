@@ -24,8 +24,9 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from automation.console import sessions
+from automation.console import sessions, trend
 from automation.console.accounts import allows, verify_password
+from automation.console.export import report_csv
 from automation.console.ratelimit import LoginLimiter
 from automation.errors import ConfigError
 from automation.state import Store
@@ -197,6 +198,34 @@ def create_app(settings: ConsoleSettings) -> Starlette:
             reports = _current_reports(store)
         return page(request, "current.html.j2", reports=reports)
 
+    async def timeline(request: Request, session: sessions.Session) -> Response:
+        with open_store() as store:
+            flows = []
+            for flow in store.report_flows():
+                reports = store.reports(flow)
+                flows.append(
+                    {
+                        "flow": flow,
+                        "reports": reports,
+                        "charts": trend.charts(reports),
+                        "changes": trend.changes(reports),
+                    }
+                )
+        return page(request, "timeline.html.j2", flows=flows)
+
+    async def api_csv(request: Request, session: sessions.Session) -> Response:
+        with open_store() as store:
+            report = store.latest_report(request.path_params["flow"], figures=False)
+        if report is None:
+            return page(request, "error.html.j2", 404, message="このフローの報告はまだありません。")
+        return _secure(
+            Response(
+                report_csv(report),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": "attachment; filename=report.csv"},
+            )
+        )
+
     async def ops(request: Request, session: sessions.Session) -> Response:
         with open_store() as store:
             view: dict[str, Any] = {
@@ -246,9 +275,11 @@ def create_app(settings: ConsoleSettings) -> Starlette:
         Route("/login", login, methods=["POST"]),
         Route("/logout", guarded("viewer", logout), methods=["POST"]),
         Route("/", guarded("viewer", current)),
+        Route("/timeline", guarded("viewer", timeline)),
         Route("/ops", guarded("viewer", ops)),
         Route("/ops/retry", guarded("operator", retry), methods=["POST"]),
         Route("/api/reports/latest", guarded("viewer", api_latest)),
+        Route("/api/reports/{flow}/latest.csv", guarded("viewer", api_csv)),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     return Starlette(
