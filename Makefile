@@ -37,6 +37,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/progress_collection.py
 	$(BIN)/python bench/serve_runs.py
 	$(BIN)/python bench/compare.py
+	$(BIN)/python bench/console_pages.py
 
 clean:
 	rm -rf $(VENV) demo-workspace test-artefacts .mypy_cache .pytest_cache .ruff_cache
