@@ -137,3 +137,18 @@ def test_current_report_shows_a_new_report(browser: Browser, console: tuple[str,
         store.save_report("typhoon", {**_snapshot("危機管理課"), "number": 4}, run)
     page.reload()
     assert "第4報" in page.inner_text("main")
+
+
+def test_auto_refresh_script_loads_under_the_csp(
+    browser: Browser, console: tuple[str, Path]
+) -> None:
+    """現在の報告 loads its refresh script from the package with no CSP violation."""
+    base, _ = console
+    page = browser.new_page()
+    problems: list[str] = []
+    page.on("console", lambda message: problems.append(message.text))
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    _sign_in(page, base)
+    assert page.locator("script[src='/static/refresh.js']").count() == 1
+    assert page.request.get(f"{base}/static/refresh.js").ok
+    assert problems == []
