@@ -245,6 +245,7 @@ class Daemon:
             retry=retry,
             clock=self.clock,
             secure_cookies=secure_cookies,
+            health=self,
         )
         LOG.info("console on %s:%d", host, port, extra={"event": "console_started"})
         return server

@@ -321,3 +321,29 @@ def test_csv_cells_never_start_a_formula() -> None:
 
     report = {"number": 1, "as_of": "t", "totals": {"x": {"label": "=HYPERLINK(1)"}}}
     assert "'=HYPERLINK(1)" in report_csv(report)
+
+
+class FakeHealth:
+    """A health source with fixed answers, as the daemon would give."""
+
+    def health(self) -> dict[str, object]:
+        return {"status": "ok", "scheduler": "running", "flows": {"typhoon": {"last": "<b>"}}}
+
+    def metrics_text(self) -> str:
+        return 'automation_runs_total{flow="typhoon",status="ok"} 3\n'
+
+
+def test_ops_shows_the_daemons_health_and_metrics(tmp_path: Path) -> None:
+    """Inside the daemon, 運用 shows its health JSON and metrics, escaped."""
+    settings = ConsoleSettings(
+        state_path=_state(tmp_path),
+        secret=SECRET,
+        clock=lambda: NOW,
+        secure_cookies=False,
+        health=FakeHealth(),
+    )
+    client = TestClient(create_app(settings), base_url="http://localhost")
+    _signed_in(client)
+    body = client.get("/ops").text
+    assert "&#34;scheduler&#34;: &#34;running&#34;" in body and "<b>" not in body
+    assert "automation_runs_total{flow=&#34;typhoon&#34;" in body

@@ -29,6 +29,7 @@ from automation.console.accounts import allows, verify_password
 from automation.console.export import report_csv
 from automation.console.ratelimit import LoginLimiter
 from automation.errors import ConfigError
+from automation.health import HealthSource
 from automation.state import Store
 
 HERE = Path(__file__).parent
@@ -49,6 +50,7 @@ class ConsoleSettings:
     clock: Callable[[], datetime]
     secure_cookies: bool = True
     retry: Retry | None = None  # None: read-only (no operator actions)
+    health: HealthSource | None = None  # the daemon, when the console runs inside it
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
 
 
@@ -234,6 +236,9 @@ def create_app(settings: ConsoleSettings) -> Starlette:
                 "counts": store.outbox_counts(),
                 "audit": store.audit_log(),
             }
+        if settings.health is not None:
+            view["health"] = settings.health.health()
+            view["metrics"] = settings.health.metrics_text()
         can_act = settings.retry is not None and allows(session.role, "operator")
         return page(request, "ops.html.j2", can_act=can_act, **view)
 

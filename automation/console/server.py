@@ -15,6 +15,7 @@ from automation.config.models import OutboxPolicy
 from automation.console.app import ConsoleSettings, Retry, create_app
 from automation.console.command import session_secret
 from automation.errors import TransientError
+from automation.health import HealthSource
 from automation.ports import Backend
 from automation.runner import deliver_pending, flow_lock
 from automation.state import Store
@@ -64,6 +65,7 @@ def start_console(
     retry: Retry,
     clock: Callable[[], datetime],
     secure_cookies: bool,
+    health: HealthSource | None = None,
 ) -> tuple[uvicorn.Server, asyncio.Task[None]]:
     """Serve the console on the running loop; stop it with ``server.should_exit = True``."""
     with Store(state_path) as store:
@@ -74,6 +76,7 @@ def start_console(
         clock=clock,
         secure_cookies=secure_cookies,
         retry=retry,
+        health=health,
     )
     config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning")
     server = _QuietServer(config)
