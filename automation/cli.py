@@ -1,7 +1,17 @@
 """The ``automation`` command line.
 
 Commands that do not talk to Microsoft Graph never import msgraph (it costs seconds).
-Exit codes: 0 success, 1 the run failed (bad data, delivery), 2 configuration or usage error.
+
+Exit codes (``automation run``; the other commands use 0, 1 and 2 alike):
+
+- 0: success (``ok``, or ``unchanged``: nothing new to report); every queued message went out;
+- 1: the run failed (bad data, auth, a transient fault): nothing was recorded or sent;
+- 2: configuration or usage error;
+- 3: ``undelivered``: the run was recorded but none of its messages could be delivered;
+- 4: ``partial``: the run was recorded and some of its messages could not be delivered.
+
+With 3 and 4 the messages stay queued in the outbox, which retries them (``automation
+outbox`` shows why each failed).
 """
 
 from __future__ import annotations
@@ -22,7 +32,7 @@ if TYPE_CHECKING:
 
 EXIT_OK = 0
 EXIT_FAILED = 1
-EXIT_CONFIG = 2
+EXIT_CONFIG = 2  # the codes of a run's statuses are in automation.outcome
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -307,7 +317,7 @@ async def _run_and_print(args: argparse.Namespace, loaded: LoadedConfig, now: da
                 or rendered.html
                 or json.dumps(rendered.card, ensure_ascii=False, indent=2)
             )
-    return EXIT_OK if result.ok else EXIT_FAILED
+    return result.exit_code
 
 
 def clean_terminal(text: str) -> str:

@@ -31,6 +31,7 @@ from automation.config.loader import LoadedConfig
 from automation.config.models import DamageRollupFlow, Flow, OutboxPolicy
 from automation.errors import AutomationError, ConfigError, TransientError
 from automation.jobs import Prepared
+from automation.outcome import delivery_outcome, exit_code
 from automation.plan import Message
 from automation.ports import Backend, Near
 from automation.record import failed_record
@@ -62,8 +63,13 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        """Whether the run succeeded (``ok`` or ``unchanged``)."""
-        return bool(self.record["status"] != "failed")
+        """Whether the run succeeded (``ok`` or ``unchanged``: everything it queued went out)."""
+        return self.record["status"] in ("ok", "unchanged")
+
+    @property
+    def exit_code(self) -> int:
+        """The exit code of ``automation run`` for this run (see :mod:`automation.outcome`)."""
+        return exit_code(str(self.record["status"]))
 
 
 def _wall_clock() -> datetime:
@@ -204,7 +210,12 @@ async def _run(
         )
     record = _record(flow.id, prepared, deliveries, artefacts, dry_run=False, run_id=run_id)
     store.finish_run(
-        run_id, record["status"], clock(), record, report_number=prepared.report_number
+        run_id,
+        record["status"],
+        clock(),
+        record,
+        report_number=prepared.report_number,
+        error=(record.get("undelivered") or {}).get("message"),
     )
     await _after_run(loaded, store, backend, flow.id, run_id, record, clock)
     return RunResult(record, prepared.plan, rendered)
@@ -265,13 +276,17 @@ def _record(
     dry_run: bool,
     run_id: int | None,
 ) -> dict[str, Any]:
+    status, undelivered = (
+        (prepared.status, None) if dry_run else delivery_outcome(prepared.status, deliveries)
+    )
     return {
         "flow": flow_id,
         "run_id": run_id,
-        "status": prepared.status,
+        "status": status,
         "dry_run": dry_run,
         **prepared.record,
         "deliveries": deliveries,
+        "undelivered": undelivered,
         "artefacts": artefacts,
     }
 

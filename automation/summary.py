@@ -217,4 +217,11 @@ def _outputs(record: dict[str, Any], artefact_label: str, *, none_sent: str) -> 
             lines.append(f"    [{d['status']}] {d['kind']} {d['channel']} {d['recipient']}{where}")
     elif none_sent:
         lines.append(none_sent)
+    undelivered = record.get("undelivered")
+    if undelivered:
+        lines.append(
+            f"  未送信: {undelivered['not_delivered']}件"
+            f"（送信済み {undelivered['delivered']}件）。送信待ちに残り、時間をおいて再送します。"
+            "理由は automation outbox で確認できます。"
+        )
     return lines
