@@ -8,25 +8,16 @@ message, so each is sent once however often the same state is seen.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from automation.config.loader import LoadedConfig
-from automation.plan import Message
+from automation.plan import Alert, Message
 from automation.render import environment, render
 from automation.state import Health, OutboxEntry, Store
 
 ALERT_FLOW = "_alerts"
-
-
-@dataclass(frozen=True)
-class Alert:
-    """What the admins are told: a title, facts, and what to do."""
-
-    title: str
-    lines: tuple[str, ...]
-    action: str
+__all__ = ["ALERT_FLOW", "Alert", "Alerts"]
 
 
 class Alerts:

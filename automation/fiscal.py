@@ -107,6 +107,24 @@ def period_of(d: date, kind: PeriodKind) -> Period:
     return Period(fiscal_year(d), kind, months_since_april * _COUNT[kind] // 12 + 1)
 
 
+def period_due(deadline: date, kind: PeriodKind) -> Period:
+    """The period a round due on ``deadline`` reports on: the one whose end is nearest.
+
+    A 上期 round may be due near the end of the half (9/30) or after it (10/15): both
+    collect 上期. The period containing the deadline is chosen when less of it is left than
+    has passed since the previous one ended; a tie goes to the previous period.
+    """
+    current = period_of(deadline, kind)
+    previous = current.previous()
+    return current if current.end - deadline < deadline - previous.end else previous
+
+
+def period_fits_deadline(period: Period, deadline: date) -> bool:
+    """Whether ``deadline`` falls within ``period`` or shortly after it: ``period`` is the
+    one a round due then collects by default (see :func:`period_due`)."""
+    return period.contains(deadline) or period == period_due(deadline, period.kind)
+
+
 def reiwa_year(fiscal_year: int) -> int:
     """The Reiwa year of a fiscal year (FY2019 = 令和元年度 = 1); ValueError before 2019."""
     if fiscal_year < REIWA_FIRST_YEAR:

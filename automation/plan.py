@@ -11,6 +11,15 @@ from automation.config.models import Contact
 
 
 @dataclass(frozen=True)
+class Alert:
+    """What the admins are told (template ``admin_alert``): a title, facts, and what to do."""
+
+    title: str
+    lines: tuple[str, ...]
+    action: str
+
+
+@dataclass(frozen=True)
 class Message:
     """One message a flow wants delivered, before rendering.
 

@@ -18,6 +18,8 @@ from automation.fiscal import (
     is_business_day,
     on_or_before_business_day,
     parse_period,
+    period_due,
+    period_fits_deadline,
     period_of,
     reiwa_year,
 )
@@ -370,3 +372,42 @@ def test_business_days_before_then_after_round_trips(day: date, n: int) -> None:
     """From a business day, n business days back then n forward returns to it."""
     start = on_or_before_business_day(day)
     assert business_days_after(business_days_before(start, n), n) == start
+
+
+@pytest.mark.parametrize(
+    ("deadline", "kind", "expected"),
+    [
+        (date(2026, 9, 30), "half", "2026H1"),  # due at the end of 上期
+        (date(2026, 8, 31), "half", "2026H1"),
+        (date(2026, 10, 15), "half", "2026H1"),  # due after 上期
+        (date(2027, 3, 31), "half", "2026H2"),
+        (date(2027, 4, 15), "half", "2026H2"),
+        (date(2026, 6, 30), "half", "2025H2"),  # a tie goes to the period before
+        (date(2026, 6, 20), "quarter", "2026Q1"),
+        (date(2026, 7, 10), "quarter", "2026Q1"),
+    ],
+)
+def test_a_round_collects_the_period_whose_end_is_nearest_its_deadline(
+    deadline: date, kind: PeriodKind, expected: str
+) -> None:
+    """The period collected by default is the one whose end is nearest the deadline."""
+    assert period_due(deadline, kind).key == expected
+
+
+@pytest.mark.parametrize(
+    ("period", "deadline", "fits"),
+    [
+        ("2026H1", date(2026, 5, 15), True),
+        ("2026H1", date(2026, 9, 30), True),
+        ("2026H1", date(2026, 10, 15), True),
+        ("2026H1", date(2027, 1, 15), False),
+        ("2025H2", date(2026, 9, 30), False),
+    ],
+)
+def test_a_period_fits_a_deadline_inside_it_or_shortly_after_it(
+    period: str, deadline: date, fits: bool
+) -> None:
+    """A round's period contains its deadline or ends nearer it than the following one."""
+    parsed = parse_period(period)
+    assert parsed is not None
+    assert period_fits_deadline(parsed, deadline) is fits

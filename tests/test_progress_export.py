@@ -109,9 +109,9 @@ def items() -> list[ListItem]:
 def report(
     params: ProgressCollectionParams, directory: Directory, items: list[ListItem]
 ) -> ProgressReport:
-    """The report on the deadline day, when the summary and its export are due."""
+    """The report when the round closes, when the summary and its export are due."""
     result = progress_collection.plan(
-        params, directory, items, datetime(2026, 10, 15, 9, tzinfo=JST)
+        params, directory, items, datetime(2026, 10, 16, 9, tzinfo=JST)
     )
     assert result.summary_due
     return result.report

@@ -159,3 +159,52 @@ def test_unknown_list_column_names_the_columns_that_exist(
         "list.csv: 列 「進捗状況」 がありません。ある列: ID、対象期間、部局、事業名、実績。"
         "設定の列名（fields / required など）を一覧の見出しに合わせてください。"
     )
+
+
+def delivered(folder: Path, kind: str) -> list[dict[str, object]]:
+    """Envelopes of every delivered message of ``kind``, with its text body read in."""
+    found = []
+    for path in sorted((folder / "sent").glob("*.envelope.json")):
+        envelope = json.loads(path.read_text(encoding="utf-8"))
+        if envelope["kind"] == kind:
+            text = (folder / "sent" / envelope["bodies"]["txt"]).read_text(encoding="utf-8")
+            found.append({**envelope, "text": text})
+    return found
+
+
+def test_a_list_notice_is_sent_once_over_daily_runs(config: LoadedConfig, workspace: Path) -> None:
+    """農政部 has no entry: the secretariat hears it once in the round, not every day."""
+    write_list(workspace, [[1, "2026上期", "総務部", "電子申請", "", "順調"]])
+    for day in range(7, 20):
+        run(config, datetime(2026, 10, day, 9, tzinfo=JST))
+    notices = delivered(workspace, "input_problems")
+    assert [n["recipient"] for n in notices] == ["secretariat@example.jp"]
+    assert "農政部: この期間の項目が一覧にありません。" in str(notices[0]["text"])
+
+
+def test_the_closing_summary_says_what_changed_since_the_one_on_demand(
+    config: LoadedConfig, workspace: Path
+) -> None:
+    """HQ asks on 10/14; entries are completed; the summary of 10/16 names the change."""
+    asyncio.run(
+        run_flow(config, "progress", REMINDER_DAY, summary=True, clock=lambda: REMINDER_DAY)
+    )
+    write_list(
+        workspace,
+        [
+            [1, "2026上期", "総務部", "電子申請", "実施", "順調"],
+            [2, "2026上期", "農政部", "スマート農業", "実施", "順調"],
+        ],
+    )
+    run(config, datetime(2026, 10, 16, 9, tzinfo=JST))
+    texts = {
+        "10月14日時点" in str(s["text"]): str(s["text"]) for s in delivered(workspace, "summary")
+    }
+    first, closing = texts[True], texts[False]
+    assert "からの変化" not in first
+    assert (
+        "■ 前回のまとめ（10月14日(水) 09:00）からの変化\n"
+        "・記入済み: 0/2件 → 2/2件\n"
+        "・総務部: 0/1 → 1/1\n"
+        "・農政部: 0/1 → 1/1\n"
+    ) in closing

@@ -128,7 +128,8 @@ def test_card_is_valid_adaptive_card_json(second_round: DamagePlan) -> None:
 
 @pytest.fixture(scope="module")
 def progress_plans(demo_config: LoadedConfig) -> dict[str, object]:
-    """The demo's progress flow planned on a reminder day, the deadline and the escalation day."""
+    """The demo's progress flow on a reminder day, the deadline and the closing day, each run
+    remembering the one before."""
     from automation.backends.local import LocalListSource  # noqa: PLC0415
     from automation.flows import progress_collection  # noqa: PLC0415
     from automation.jobs.progress import list_columns  # noqa: PLC0415
@@ -145,15 +146,20 @@ def progress_plans(demo_config: LoadedConfig) -> dict[str, object]:
             modified_column=params.fields.modified,  # type: ignore[union-attr]
         )
     )
-    return {
-        day: progress_collection.plan(
+    plans: dict[str, object] = {}
+    memory = None
+    for day in ("14", "15", "16"):  # HQ asks for a summary on 10/14; the round closes 10/16
+        planned = progress_collection.plan(
             params,
             demo_config.config.directory,
             items,  # type: ignore[arg-type]
             parse_now(f"2026-10-{day}T09:00"),
+            summary_requested=day == "14",
+            previous=memory,
         )
-        for day in ("14", "15", "16")
-    }
+        memory = planned.memory
+        plans[day] = planned
+    return plans
 
 
 @pytest.mark.parametrize(
@@ -161,7 +167,7 @@ def progress_plans(demo_config: LoadedConfig) -> dict[str, object]:
     [
         ("14", "reminder", "progress_reminder"),
         ("14", "input_problems", "progress_problems"),
-        ("15", "summary", "progress_summary"),
+        ("16", "summary", "progress_summary"),
         ("16", "escalation", "progress_escalation"),
         ("16", "non_submitters", "progress_non_submitters"),
     ],
@@ -178,3 +184,18 @@ def test_progress_message_matches_golden(
         _check(f"{stem}.{channel}.subject.txt", rendered.subject + "\n")
         for suffix, body in rendered.bodies().items():
             _check(f"{stem}.{channel}.{suffix}", body)
+
+
+@pytest.mark.parametrize(
+    ("name", "greeting"),
+    [("危機管理課 山田 太郎", "危機管理課 山田 太郎 様"), (None, "危機管理課 DX推進リーダー 様")],
+)
+def test_progress_reminder_greets_by_the_contacts_name_alone(
+    progress_plans: dict[str, object], name: str | None, greeting: str
+) -> None:
+    """A contact's name is the whole greeting (it often names the department already)."""
+    planned = progress_plans["14"]
+    message = next(m for m in planned.messages if m.kind == "reminder")  # type: ignore[attr-defined]
+    contact = Contact(channel="mail", address=message.contact.address, name=name)
+    rendered = _render(Message(**{**message.__dict__, "contact": contact}))
+    assert (rendered.text or "").splitlines()[0] == greeting

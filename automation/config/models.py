@@ -527,10 +527,15 @@ class ListFields(Model):
 
 
 class Budget(Model):
-    """Columns of a budget request (content and amount in 千円)."""
+    """Columns of a budget request: the amount in 千円 and, if the list has one, its content.
 
-    content: str = Field(description="Column describing the request.")
+    An entry with an amount (not blank, not 0) is a budget request; a content alone is not.
+    """
+
     amount: str = Field(description="Column with the amount (千円).")
+    content: str | None = Field(
+        default=None, description="Column describing the request, if the list has one."
+    )
 
 
 class Round(Model):
@@ -538,7 +543,18 @@ class Round(Model):
 
     deadline: date
     period: str | None = Field(
-        default=None, description="Period collected (default: the one before the deadline's)."
+        default=None,
+        description="Period collected (default: the one whose end is nearest the deadline).",
+    )
+
+
+class SummaryAfter(Model):
+    """When a round closes and HQ gets its summary: business days after the deadline, then
+    the first run at or after a time of day (JST)."""
+
+    business_days: int = Field(default=1, ge=0, description="0: the deadline day itself.")
+    at: Annotated[time, BeforeValidator(_quoted_time)] = Field(
+        default=time(9, 0), description='The first run at or after this time, e.g. "09:00".'
     )
 
 
@@ -555,7 +571,20 @@ class ProgressCollectionParams(Model):
         min_length=1, description="Deadlines of the collection rounds."
     )
     remind_business_days_before: tuple[int, ...] = Field(default=(5, 3, 1))
+    remind_on_deadline: bool = Field(
+        default=True, description="Remind DX leaders with gaps on the deadline day as well."
+    )
     escalate_business_days_after: tuple[int, ...] = Field(default=(1,))
+    summary_after: SummaryAfter = Field(
+        default_factory=SummaryAfter,
+        description="When the round closes and the HQ summary goes out "
+        "(default: the next business day's first run from 09:00).",
+    )
+    link_template: str | None = Field(
+        default=None,
+        description="Item URL for lists without links (local lists), {id} the item's id, "
+        "e.g. https://contoso.sharepoint.com/sites/dx/Lists/progress/DispForm.aspx?ID={id}.",
+    )
     required: tuple[str, ...] = Field(min_length=1, description="Fields that must be filled.")
     status_field: str = Field(default="進捗状況")
     statuses: tuple[str, ...] = Field(default=("順調", "やや遅れ", "遅れ", "完了", "未着手"))
@@ -581,6 +610,18 @@ class ProgressCollectionParams(Model):
                     f"(got {n}); write {-n} instead",
                     (index,),
                 )
+        return value
+
+    @field_validator("link_template")
+    @classmethod
+    def _link_has_id(cls, value: str | None) -> str | None:
+        if value is not None and (
+            "{id}" not in value or not value.startswith(("https://", "http://"))
+        ):
+            raise ValueError(
+                f"must be a web address containing {{id}} (got {value!r}); write e.g. "
+                "https://contoso.sharepoint.com/sites/dx/Lists/progress/DispForm.aspx?ID={id}"
+            )
         return value
 
     @field_validator("artefact_name")

@@ -1,8 +1,9 @@
 """The ``progress_collection`` flow: chase missing half-year (or quarterly) progress
 entries and summarise them for the DX headquarters.
 
-``plan`` is pure: the list items, the configuration, what was already sent and the time
-come in; the checks, reminders, escalations and summary go out.
+``plan`` is pure: the list items, the configuration, what was already sent, what the flow
+remembers of the round and the time come in; the checks, reminders, escalations, notices,
+summary and the new memory go out.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
+from urllib.parse import quote
 
 from automation.cells import Amount, Blank, read_cell
 from automation.config.models import Contact, Department, Directory, ProgressCollectionParams, Round
@@ -24,9 +26,15 @@ from automation.fiscal import (
     date_ja,
     is_business_day,
     parse_period,
-    period_of,
+    period_due,
 )
-from automation.plan import Message
+from automation.flows.progress_memory import (
+    ProgressMemory,
+    SummaryChanges,
+    SummarySnapshot,
+    changes_between,
+)
+from automation.plan import Alert, Message
 from automation.ports import ListItem
 from automation.timeutil import JST
 
@@ -86,11 +94,11 @@ class DepartmentCompletion:
 
 @dataclass(frozen=True)
 class BudgetRequest:
-    """A budget request stated in an entry."""
+    """A budget request: an entry with an amount (千円); the content is "" without one."""
 
     check: ItemCheck
     content: str
-    amount: Decimal | None
+    amount: Decimal
 
 
 @dataclass
@@ -110,6 +118,7 @@ class ProgressReport:
     delayed: list[ItemCheck] = field(repr=False)
     budget: list[BudgetRequest] = field(repr=False)
     issue_field: str | None
+    closes: datetime | None = None  # when the round closes and HQ gets its summary
 
     @property
     def deadline_ja(self) -> str:
@@ -128,8 +137,8 @@ class ProgressReport:
 
     @property
     def budget_total(self) -> Decimal:
-        """Sum of stated budget amounts (千円)."""
-        return sum((b.amount for b in self.budget if b.amount is not None), Decimal(0))
+        """Sum of the budget requests' amounts (千円)."""
+        return sum((b.amount for b in self.budget), Decimal(0))
 
     @property
     def complete_count(self) -> int:
@@ -139,23 +148,24 @@ class ProgressReport:
 
 @dataclass
 class ProgressPlan:
-    """Everything the flow decided in one run."""
+    """Everything the flow decided in one run, and what to remember of the round."""
 
     report: ProgressReport
+    memory: ProgressMemory
     messages: list[Message] = field(default_factory=list, repr=False)
     summary_due: bool = False
     artefact: str | None = None
+    changes: SummaryChanges | None = None  # since the previous summary, when one is sent
+    empty_round: bool = False  # the list has no entry of the period for any department
 
 
 def active_round(params: ProgressCollectionParams, today: date) -> tuple[Round, Period, Phase]:
-    """The round whose reminder-to-escalation window contains today (else the latest past one)."""
+    """The round whose window (first reminder day to closing day) contains today (else the
+    latest past one)."""
     rounds = sorted(params.rounds, key=lambda r: r.deadline)
-    first_reminder = max(params.remind_business_days_before, default=0)
-    last_escalation = max(params.escalate_business_days_after, default=0)
     chosen = None
     for round_ in rounds:
-        start = business_days_before(round_.deadline, first_reminder)
-        end = business_days_after(round_.deadline, last_escalation)
+        start, end = round_window(params, round_)
         if start <= today <= end:
             chosen = round_
             break
@@ -166,13 +176,31 @@ def active_round(params: ProgressCollectionParams, today: date) -> tuple[Round, 
     return chosen, period, _phase(params, chosen.deadline, today)
 
 
+def round_window(params: ProgressCollectionParams, round_: Round) -> tuple[date, date]:
+    """The first reminder day and the last day the round acts on (escalation or closing)."""
+    first_reminder = max(params.remind_business_days_before, default=0)
+    last_escalation = max(params.escalate_business_days_after, default=0)
+    start = business_days_before(round_.deadline, first_reminder)
+    end = business_days_after(round_.deadline, last_escalation)
+    return start, max(end, closing_time(params, round_).date())
+
+
+def closing_time(params: ProgressCollectionParams, round_: Round) -> datetime:
+    """When the round closes and HQ gets its summary (JST): ``summary_after`` business days
+    after the deadline, at ``summary_after.at``."""
+    after = params.summary_after
+    day = business_days_after(round_.deadline, after.business_days)
+    return datetime.combine(day, after.at, tzinfo=JST)
+
+
 def round_period(params: ProgressCollectionParams, round_: Round) -> Period:
-    """The period a round collects: as configured, or the one before the deadline's."""
+    """The period a round collects: as configured, or the one whose end is nearest the
+    deadline (a 上期 round due 9/30 or 10/15 collects 上期; one due 4/15 the 下期 before)."""
     if round_.period is not None:
         parsed = parse_period(round_.period, params.period_kind)
         if parsed is not None:
             return parsed
-    return period_of(round_.deadline, params.period_kind).previous()
+    return period_due(round_.deadline, params.period_kind)
 
 
 def _phase(params: ProgressCollectionParams, deadline: date, today: date) -> Phase:
@@ -199,22 +227,55 @@ def plan(
     *,
     sent: frozenset[str] = frozenset(),
     summary_requested: bool = False,
+    previous: ProgressMemory | None = None,
+    admins: tuple[Contact, ...] = (),
 ) -> ProgressPlan:
-    """Decide this run's reminders, escalations, secretariat notices and summary."""
+    """Decide this run's reminders, escalations, notices and summary, and what to remember.
+
+    ``previous`` is what earlier runs remembered; ``admins`` are told (instead of the
+    secretariat hearing that every department has no entry) when the list holds no entry
+    of the round's period at all.
+    """
     today = now.astimezone(JST).date()
     round_, period, phase = active_round(params, today)
+    items = with_links(items, params.link_template)
     expected = _expected_departments(params, directory)
     checks, problems = check_items(params, directory, items, period)
-    problems.extend(_directory_problems(params, expected, checks))
+    empty = bool(expected) and not checks
+    problems.extend(_directory_problems(params, expected, checks, empty=empty))
     report = _report(params, period, round_.deadline, phase, today, checks, problems, expected)
-    result = ProgressPlan(report)
+    report.closes = closing_time(params, round_)
+    memory = previous if previous is not None and previous.period == period.key else None
+    result = ProgressPlan(report, memory or ProgressMemory(period.key), empty_round=empty)
+    result.messages += _contact_messages(params, report, directory)
+    start, end = round_window(params, round_)
+    if phase != "idle" and start <= today <= end:
+        _list_notices(params, result, admins or params.secretariat, items)
+    _summary(params, result, now, sent, summary_requested)
+    return result
 
+
+def with_links(items: list[ListItem], template: str | None) -> list[ListItem]:
+    """Items without a link get ``template`` with ``{id}`` replaced (local lists)."""
+    if template is None:
+        return items
+    return [
+        item if item.link else replace(item, link=template.replace("{id}", quote(item.id)))
+        for item in items
+    ]
+
+
+def _contact_messages(
+    params: ProgressCollectionParams, report: ProgressReport, directory: Directory
+) -> list[Message]:
+    """Reminders to DX leaders, escalations to heads, non-submitters to the secretariat."""
     by_department = _group(report.incomplete)
-    day = today.isoformat()
-    if phase in ("reminder", "deadline"):
-        result.messages += _to_contacts(
+    period, day, phase = report.period.key, report.today.isoformat(), report.phase
+    messages: list[Message] = []
+    if phase == "reminder" or (phase == "deadline" and params.remind_on_deadline):
+        messages += _to_contacts(
             "reminder",
-            f"reminder:{period.key}:{day}",
+            f"reminder:{period}:{day}",
             "progress_reminder",
             report,
             by_department,
@@ -222,9 +283,9 @@ def plan(
             directory,
         )
     if phase == "escalation":
-        result.messages += _to_contacts(
+        messages += _to_contacts(
             "escalation",
-            f"escalation:{period.key}:{day}",
+            f"escalation:{period}:{day}",
             "progress_escalation",
             report,
             by_department,
@@ -232,24 +293,132 @@ def plan(
             directory,
         )
         if report.non_submitters:
-            occasion = f"non_submitters:{period.key}:{day}"
-            result.messages += _to_secretariat(
+            occasion = f"non_submitters:{period}:{day}"
+            messages += _to_secretariat(
                 params, "non_submitters", occasion, "progress_non_submitters", report
             )
-    if report.problems:
-        occasion = f"input_problems:{period.key}:{_problems_digest(report)}"
-        result.messages += _to_secretariat(
-            params, "input_problems", occasion, "progress_problems", report
-        )
-    summary_occasion = f"summary:{period.key}"
-    if summary_requested:
-        summary_occasion = f"summary:{period.key}:{now.isoformat()}"
-    due = summary_requested or (today >= round_.deadline and summary_occasion not in sent)
-    if due:
-        result.summary_due = True
-        result.artefact = params.artefact_name.format(period=period.key)
-        result.messages += _summary_messages(params, report, summary_occasion, result.artefact)
-    return result
+    return messages
+
+
+def _list_notices(
+    params: ProgressCollectionParams,
+    result: ProgressPlan,
+    admins: tuple[Contact, ...],
+    items: list[ListItem],
+) -> None:
+    """Notices about the list's content, each problem once per round: entries the flow
+    cannot use to the secretariat, a list without any entry of the period to the admins."""
+    report = result.report
+    memory = result.memory
+    new = [p for p in report.problems if _problem_key(p) not in memory.notified]
+    if new:
+        occasion = f"input_problems:{report.period.key}:{_problems_digest(new)}"
+        still_open = len(report.problems) - len(new)
+        result.messages += [
+            Message(
+                "input_problems",
+                occasion,
+                "secretariat",
+                contact,
+                "progress_problems",
+                {"report": report, "problems": new, "still_open": still_open},
+            )
+            for contact in params.secretariat
+        ]
+        notified = memory.notified | {_problem_key(p) for p in new}
+        result.memory = replace(memory, notified=notified)
+    if result.empty_round:
+        alert = _empty_round_alert(params, report, items)
+        result.messages += [
+            Message(
+                "alert",
+                f"empty_round:{report.period.key}",
+                "admins",
+                contact,
+                "admin_alert",
+                {"alert": alert},
+            )
+            for contact in admins
+        ]
+
+
+def _empty_round_alert(
+    params: ProgressCollectionParams, report: ProgressReport, items: list[ListItem]
+) -> Alert:
+    """Which period the round looks for, which periods the list holds, what to check."""
+    period = report.period
+    found = Counter(
+        parsed.key
+        for item in items
+        if (parsed := parse_period(_text(item.fields.get(params.fields.period)), None))
+    )
+    held = (
+        "一覧にある対象期間: " + "、".join(f"{key} {n}件" for key, n in sorted(found.items()))
+        if found
+        else "一覧に対象期間を読める項目がありません。"
+    )
+    return Alert(
+        f"{report.programme}: 一覧に{period.label_ja}（{period.key}）の項目が1件もありません",
+        (
+            f"締切 {report.deadline_ja} の回は{period.label_ja}の項目を集めますが、"
+            f"一覧の {len(items)}件 のうち該当するものは0件でした。",
+            held,
+            "各部局の「項目がありません」は事務局に通知していません。",
+        ),
+        f"設定の rounds[].period が集める期間か確かめてください（例: period: {period.key}）。"
+        "期間が正しければ、一覧に各部局の項目を作成してください。",
+    )
+
+
+def _problem_key(problem: InputProblem) -> str:
+    """A short stable key of one problem: notices name each problem once per round."""
+    return hashlib.sha256(f"{problem.item_id}\x1f{problem.message}".encode()).hexdigest()[:16]
+
+
+def _summary(
+    params: ProgressCollectionParams,
+    result: ProgressPlan,
+    now: datetime,
+    sent: frozenset[str],
+    requested: bool,
+) -> None:
+    """The HQ summary when the round closes (once, on a business day, not for an empty
+    round) or on demand, saying what changed since the previous summary of the round."""
+    report = result.report
+    memory = result.memory
+    occasion = f"summary:{report.period.key}"
+    closing = (
+        report.closes is not None
+        and now >= report.closes
+        and is_business_day(report.today)
+        and not memory.closed
+        and occasion not in sent
+        and not result.empty_round
+    )
+    if requested:
+        occasion = f"summary:{report.period.key}:{now.isoformat()}"
+    elif not closing:
+        return
+    snapshot = summary_snapshot(report, now)
+    if memory.summary is not None:
+        result.changes = changes_between(memory.summary, snapshot)
+    result.memory = replace(memory, summary=snapshot, closed=memory.closed or not requested)
+    result.summary_due = True
+    result.artefact = params.artefact_name.format(period=report.period.key)
+    result.messages += _summary_messages(params, result, occasion, result.artefact)
+
+
+def summary_snapshot(report: ProgressReport, now: datetime) -> SummarySnapshot:
+    """The figures of ``report`` an HQ summary shows."""
+    return SummarySnapshot(
+        now,
+        report.complete_count,
+        len(report.checks),
+        {d.name: (d.complete, d.total) for d in report.completion},
+        tuple(f"{c.department}「{c.project}」" for c in report.delayed),
+        len(report.budget),
+        report.budget_total,
+    )
 
 
 def _to_secretariat(
@@ -266,17 +435,18 @@ def _to_secretariat(
     ]
 
 
-def _problems_digest(report: ProgressReport) -> str:
+def _problems_digest(problems: list[InputProblem]) -> str:
     """A short digest of the problems shown: the same problems are reported once."""
     return hashlib.sha256(
-        "\n".join(f"{p.item_id}\x1f{p.message}" for p in report.problems).encode()
+        "\n".join(f"{p.item_id}\x1f{p.message}" for p in problems).encode()
     ).hexdigest()[:12]
 
 
 def _summary_messages(
-    params: ProgressCollectionParams, report: ProgressReport, occasion: str, artefact: str
+    params: ProgressCollectionParams, result: ProgressPlan, occasion: str, artefact: str
 ) -> list[Message]:
     """The HQ summary to each of its contacts; mail carries the summary workbook."""
+    context = {"report": result.report, "changes": result.changes}
     return [
         Message(
             "summary",
@@ -284,7 +454,7 @@ def _summary_messages(
             "headquarters",
             contact,
             "progress_summary",
-            {"report": report},
+            context,
             (artefact,) if contact.channel == "mail" else (),
         )
         for contact in params.summary_to or params.secretariat
@@ -381,13 +551,8 @@ def _check(
         if not _is_empty(value) and not isinstance(read_cell(value, "", True), Amount):
             issues.append(FieldIssue(name, f"「{_text(value)}」は数値ではありません"))
     if params.budget is not None:
-        content = _text(item.fields.get(params.budget.content))
         amount = item.fields.get(params.budget.amount)
-        if (
-            content
-            and not _is_empty(amount)
-            and not isinstance(read_cell(amount, "千円", True), Amount)
-        ):
+        if not _is_empty(amount) and not isinstance(read_cell(amount, "千円", True), Amount):
             issues.append(
                 FieldIssue(
                     params.budget.amount, f"「{_text(amount)}」は金額（千円）として読めません"
@@ -397,12 +562,18 @@ def _check(
 
 
 def _directory_problems(
-    params: ProgressCollectionParams, expected: list[Department], checks: list[ItemCheck]
+    params: ProgressCollectionParams,
+    expected: list[Department],
+    checks: list[ItemCheck],
+    *,
+    empty: bool = False,
 ) -> list[InputProblem]:
+    """Departments without entries (unless none has any: the admins hear of that once),
+    without a DX leader or without an escalation contact."""
     problems = []
     has_items = {c.department for c in checks}
     for dept in expected:
-        if dept.name not in has_items:
+        if dept.name not in has_items and not empty:
             problems.append(
                 InputProblem(
                     "-", f"{dept.name}: この期間の項目が一覧にありません。項目を作成してください。"
@@ -442,15 +613,7 @@ def _report(
     statuses = Counter(c.status for c in checks if c.status in params.statuses)
     status_counts = {s: statuses.get(s, 0) for s in params.statuses}
     delayed = [c for c in checks if c.status in params.delayed_statuses]
-    budget = []
-    if params.budget is not None:
-        for check in checks:
-            content = _text(check.item.fields.get(params.budget.content))
-            raw = check.item.fields.get(params.budget.amount)
-            reading = read_cell(raw, "千円", True)
-            amount = reading.value if isinstance(reading, Amount) else None
-            if content or amount:
-                budget.append(BudgetRequest(check, content, amount))
+    budget = _budget_requests(params, checks)
     return ProgressReport(
         params.programme,
         period,
@@ -465,6 +628,22 @@ def _report(
         budget,
         params.issue_field,
     )
+
+
+def _budget_requests(
+    params: ProgressCollectionParams, checks: list[ItemCheck]
+) -> list[BudgetRequest]:
+    """Entries with an amount (not blank, not 0): a content alone is not a request."""
+    budget = params.budget
+    if budget is None:
+        return []
+    requests = []
+    for check in checks:
+        reading = read_cell(check.item.fields.get(budget.amount), "千円", True)
+        if isinstance(reading, Amount) and reading.value != 0:
+            content = _text(check.item.fields.get(budget.content)) if budget.content else ""
+            requests.append(BudgetRequest(check, content, reading.value))
+    return requests
 
 
 def _group(checks: list[ItemCheck]) -> dict[str, list[ItemCheck]]:

@@ -10,6 +10,7 @@ real inputs, purely.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 
 from automation.config.models import (
@@ -160,7 +161,8 @@ def _progress_messages(params: ProgressCollectionParams, directory: Directory) -
         if params.issue_field:
             fields[params.issue_field] = "サンプルの課題"
         if params.budget:
-            fields[params.budget.content] = "サンプルの予算要求"
+            if params.budget.content:
+                fields[params.budget.content] = "サンプルの予算要求"
             fields[params.budget.amount] = "1200"
         link = f"https://example.invalid/lists/items/{index + 1}"
         items.append(ListItem(str(index + 1), link, SAMPLE_START, fields))
@@ -174,8 +176,20 @@ def _progress_messages(params: ProgressCollectionParams, directory: Directory) -
     remind_day = next((d for d in before if phase(d) in ("reminder", "deadline")), round_.deadline)
     escalate_day = next((d for d in after if phase(d) == "escalation"), round_.deadline)
     reminded = progress_collection.plan(params, directory, items, _at(remind_day))
+    earlier = progress_collection.summary_snapshot(reminded.report, _at(remind_day))
+    earlier = replace(  # the previous summary: nothing complete, nothing delayed yet
+        earlier,
+        complete=0,
+        departments={name: (0, total) for name, (_, total) in earlier.departments.items()},
+        delayed=(),
+    )
     escalated = progress_collection.plan(
-        params, directory, items, _at(escalate_day), summary_requested=True
+        params,
+        directory,
+        items,
+        _at(escalate_day),
+        summary_requested=True,
+        previous=replace(reminded.memory, summary=earlier),
     )
     return [*escalated.messages, *reminded.messages]
 

@@ -9,6 +9,7 @@ from automation.config.loader import LoadedConfig
 from automation.config.models import ProgressCollectionFlow, ProgressCollectionParams
 from automation.flows import progress_collection
 from automation.flows.progress_collection import ProgressPlan
+from automation.flows.progress_memory import ProgressMemory
 from automation.jobs import Prepared
 from automation.render import environment, render
 from automation.state import Store
@@ -31,7 +32,9 @@ def list_columns(params: ProgressCollectionParams) -> list[str]:
     if params.issue_field:
         names.append(params.issue_field)
     if params.budget:
-        names += [params.budget.content, params.budget.amount]
+        if params.budget.content:
+            names.append(params.budget.content)
+        names.append(params.budget.amount)
     return list(dict.fromkeys(names))
 
 
@@ -54,8 +57,17 @@ async def prepare(
         params.list, columns, id_column=f.id, link_column=f.link, modified_column=f.modified
     )
     sent = store.sent_occasions(flow.id) if store is not None else frozenset()
+    key = memory_key(flow.id)
+    previous = ProgressMemory.loads(store.lookup(key)) if store is not None else None
     plan = progress_collection.plan(
-        params, loaded.config.directory, items, now, sent=sent, summary_requested=summary
+        params,
+        loaded.config.directory,
+        items,
+        now,
+        sent=sent,
+        summary_requested=summary,
+        previous=previous,
+        admins=loaded.config.service.alerts,
     )
     env = environment(loaded.resolve(params.templates) if params.templates else None)
     rendered = [(message, render(env, message)) for message in plan.messages]
@@ -71,8 +83,14 @@ async def prepare(
         rendered=rendered,
         artefacts=artefacts,
         near=params.list,
+        save=lambda store, run_id, when: store.remember(key, plan.memory.dumps(), when),
         plan=plan,
     )
+
+
+def memory_key(flow_id: str) -> str:
+    """Where a progress flow's memory of its round is kept in the state database."""
+    return f"progress_memory:{flow_id}"
 
 
 def progress_record(plan: ProgressPlan) -> dict[str, Any]:
@@ -106,7 +124,10 @@ def progress_record(plan: ProgressPlan) -> dict[str, Any]:
             {"id": c.item.id, "department": c.department, "project": c.project, "status": c.status}
             for c in report.delayed
         ],
+        "budget_requests": len(report.budget),
         "budget_total": float(report.budget_total),
         "problems": [{"id": p.item_id, "message": p.message} for p in report.problems],
+        "empty_round": plan.empty_round,
+        "closes": report.closes.isoformat() if report.closes else None,
         "summary": plan.summary_due,
     }
