@@ -7,6 +7,7 @@ import re
 import zipfile
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from openpyxl import load_workbook
@@ -126,8 +127,8 @@ def columns(params: ProgressCollectionParams) -> list[str]:
 
 @pytest.fixture
 def export(report: ProgressReport, columns: list[str]) -> bytes:
-    """The .xlsx bytes of the export."""
-    return build_progress_workbook(report, columns)
+    """The .xlsx bytes of the export, KPI and the budget amount read as numbers."""
+    return build_progress_workbook(report, columns, ["KPI", "予算要求額"])
 
 
 @pytest.fixture
@@ -253,3 +254,52 @@ def test_export_contains_no_formulas(export: bytes) -> None:
         assert len(sheets) == 4
         for name in sheets:
             assert not re.search(r"<f[\s>/]", archive.read(name).decode()), name
+
+
+def cell(book: Workbook, item_id: str, column: str) -> Any:
+    """The 全項目 cell of one entry's column."""
+    sheet = book["全項目"]
+    index = header_index(sheet)[column]
+    return next(r for r in sheet.iter_rows(min_row=2) if r[0].value == item_id)[index]
+
+
+def test_amounts_written_as_text_are_numbers_in_the_items_sheet(book: Workbook) -> None:
+    """「1,200」 in the amount column is the number 1200 shown as 1,200, so HQ can sum it."""
+    amount = cell(book, "2", "予算要求額")
+    assert (amount.value, amount.data_type, amount.number_format) == (1200, "n", "#,##0")
+
+
+def test_fractional_amounts_keep_their_decimals(book: Workbook) -> None:
+    """45.5 stays 45.5 with a thousands separator."""
+    amount = cell(book, "5", "予算要求額")
+    assert (amount.value, amount.number_format) == (45.5, "#,##0.0##")
+
+
+def test_text_that_is_not_a_number_stays_text(book: Workbook) -> None:
+    """KPI 「多数」 is written as the text it is."""
+    assert cell(book, "5", "KPI").value == "多数"
+
+
+def test_dates_are_dates(params: ProgressCollectionParams, directory: Directory) -> None:
+    """A date column's 2026/10/15 and a Graph date-time are dates, formatted yyyy/mm/dd."""
+    entries = [
+        item(1, "総務部", "a", 次期予定="2026/10/15"),
+        item(2, "総務部", "b", 次期予定=datetime(2026, 11, 2, 0, 0, tzinfo=JST)),
+    ]
+    report = progress_collection.plan(
+        params, directory, entries, datetime(2026, 10, 16, 9, tzinfo=JST)
+    ).report
+    book = load_workbook(io.BytesIO(build_progress_workbook(report, ["次期予定"])))
+    written = [
+        (cell(book, i, "次期予定").value, cell(book, i, "次期予定").number_format) for i in "12"
+    ]
+    assert written == [
+        (datetime(2026, 10, 15), "yyyy/mm/dd"),
+        (datetime(2026, 11, 2), "yyyy/mm/dd"),
+    ]
+
+
+def test_budget_sheet_amounts_have_thousands_separators(book: Workbook) -> None:
+    """予算要求 shows amounts and their total as #,##0."""
+    sheet = book["予算要求"]
+    assert [sheet.cell(row, 4).number_format for row in (2, 5)] == ["#,##0", "#,##0.0##"]

@@ -72,8 +72,9 @@ async def prepare(
     env = environment(loaded.resolve(params.templates) if params.templates else None)
     rendered = [(message, render(env, message)) for message in plan.messages]
     export_columns = [c for c in columns if c not in (f.department, f.project)]
+    numeric = [*params.numeric, *([params.budget.amount] if params.budget else [])]
     artefacts = (
-        [(plan.artefact, build_progress_workbook(plan.report, export_columns))]
+        [(plan.artefact, build_progress_workbook(plan.report, export_columns, numeric))]
         if plan.artefact
         else []
     )

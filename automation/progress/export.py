@@ -1,17 +1,49 @@
 """The HQ export: every entry of the period, completion per department with a chart,
-delayed projects and budget requests, as one .xlsx for the HQ meeting."""
+delayed projects and budget requests, as one .xlsx for the HQ meeting.
+
+Numbers are numbers (``#,##0``) and dates are dates, so HQ can sum, sort and filter: list
+values such as 「1,500」 in a numeric column are written as 1500, and 2026-10-15 or
+2026/10/15 as a date. Text is always written as text, never as a formula.
+"""
 
 from __future__ import annotations
 
 import io
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 import xlsxwriter
 
+from automation.cells import Amount, read_cell
 from automation.flows.progress_collection import ProgressReport
+from automation.timeutil import JST
 
 SAFE_STRINGS = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
+WHOLE = "#,##0"
+FRACTION = "#,##0.0##"
+DAY = "yyyy/mm/dd"
+MINUTE = "yyyy/mm/dd hh:mm"
+_DATE_TEXT = re.compile(
+    r"(?P<y>\d{4})[-/](?P<m>\d{1,2})[-/](?P<d>\d{1,2})(?:[ T](?P<H>\d{1,2}):(?P<M>\d{2})(?::\d{2})?)?"
+)
+
+
+@dataclass(frozen=True)
+class Formats:
+    """The cell formats of the export."""
+
+    head: Any
+    title: Any
+    percent: Any
+    bad: Any
+    whole: Any
+    fraction: Any
+    day: Any
+    minute: Any
 
 
 def _num(value: Decimal | None) -> int | float | None:
@@ -20,18 +52,27 @@ def _num(value: Decimal | None) -> int | float | None:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
-def build_progress_workbook(report: ProgressReport, columns: list[str]) -> bytes:
-    """Render the report as .xlsx bytes; ``columns`` are the list fields to export."""
+def build_progress_workbook(
+    report: ProgressReport, columns: list[str], numeric: Collection[str] = ()
+) -> bytes:
+    """Render the report as .xlsx bytes; ``columns`` are the list fields to export and
+    ``numeric`` those of them read as numbers (numeric fields, the budget amount)."""
     buffer = io.BytesIO()
     book = xlsxwriter.Workbook(buffer, {"in_memory": True, **SAFE_STRINGS})
-    head = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
-    title = book.add_format({"bold": True, "font_size": 14})
-    percent = book.add_format({"num_format": "0%"})
-    bad = book.add_format({"bg_color": "#FCE4D6"})
-    _summary(book, report, head, title, percent)
-    _items(book, report, columns, head, bad)
-    _delayed(book, report, head)
-    _budget(book, report, head)
+    formats = Formats(
+        head=book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1}),
+        title=book.add_format({"bold": True, "font_size": 14}),
+        percent=book.add_format({"num_format": "0%"}),
+        bad=book.add_format({"bg_color": "#FCE4D6"}),
+        whole=book.add_format({"num_format": WHOLE}),
+        fraction=book.add_format({"num_format": FRACTION}),
+        day=book.add_format({"num_format": DAY}),
+        minute=book.add_format({"num_format": MINUTE}),
+    )
+    _summary(book, report, formats.head, formats.title, formats.percent)
+    _items(book, report, columns, set(numeric), formats)
+    _delayed(book, report, formats.head)
+    _budget(book, report, formats)
     book.close()
     return buffer.getvalue()
 
@@ -71,25 +112,64 @@ def _summary(book: Any, report: ProgressReport, head: Any, title: Any, percent: 
         ws.write_number(row + offset, 1, count)
 
 
-def _items(book: Any, report: ProgressReport, columns: list[str], head: Any, bad: Any) -> None:
+def _items(
+    book: Any, report: ProgressReport, columns: list[str], numeric: set[str], formats: Formats
+) -> None:
     ws = book.add_worksheet("全項目")
     names = ["ID", "部局", "事業名", *columns, "記入状況", "不備", "リンク"]
-    ws.write_row(0, 0, names, head)
+    ws.write_row(0, 0, names, formats.head)
     for row, check in enumerate(report.checks, start=1):
         values: list[object] = [check.item.id, check.department, check.project]
-        values += [check.item.fields.get(c) for c in columns]
+        values += [_value(check.item.fields.get(c), c in numeric) for c in columns]
         issues = "; ".join(f"{i.field}: {i.reason}" for i in check.issues)
         values += ["記入済み" if check.complete else "未完了", issues, check.item.link]
         for col, value in enumerate(values):
-            fmt = bad if (not check.complete and col == len(values) - 3) else None
             if value is None or value == "":
                 continue
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                ws.write_number(row, col, value, fmt)
+            if not check.complete and col == len(values) - 3:
+                ws.write_string(row, col, str(value), formats.bad)
             else:
-                ws.write_string(row, col, str(value), fmt)
+                _write(ws, row, col, value, formats)
     ws.autofilter(0, 0, max(1, len(report.checks)), len(names) - 1)
     ws.freeze_panes(1, 0)
+
+
+def _value(raw: object, numeric: bool) -> object:
+    """A list value as the export writes it: a numeric column's 「1,500」 as 1500, a date
+    written as text as a date; anything else unchanged."""
+    if numeric and isinstance(raw, str):
+        reading = read_cell(raw, "", True)
+        if isinstance(reading, Amount):
+            return reading.value
+    if isinstance(raw, str) and (match := _DATE_TEXT.fullmatch(raw.strip())):
+        try:
+            found = datetime(int(match["y"]), int(match["m"]), int(match["d"]))
+            if match["H"] is not None:
+                return found.replace(hour=int(match["H"]), minute=int(match["M"]))
+            return found.date()
+        except ValueError:  # 2026/02/30 is text, as written
+            return raw
+    return raw
+
+
+def _write(ws: Any, row: int, col: int, value: object, formats: Formats) -> None:
+    """One cell: numbers with thousands separators, dates as dates, the rest as text."""
+    if isinstance(value, bool):
+        ws.write_string(row, col, "はい" if value else "いいえ")
+    elif isinstance(value, int | float | Decimal):
+        number = _num(Decimal(str(value)))
+        fmt = formats.whole if isinstance(number, int) else formats.fraction
+        ws.write_number(row, col, number, fmt)
+    elif isinstance(value, datetime):
+        local = value.astimezone(JST).replace(tzinfo=None) if value.tzinfo else value
+        if local.time() == datetime.min.time():
+            ws.write_datetime(row, col, local, formats.day)
+        else:
+            ws.write_datetime(row, col, local, formats.minute)
+    elif isinstance(value, date):
+        ws.write_datetime(row, col, datetime.combine(value, datetime.min.time()), formats.day)
+    else:
+        ws.write_string(row, col, str(value))
 
 
 def _delayed(book: Any, report: ProgressReport, head: Any) -> None:
@@ -102,14 +182,15 @@ def _delayed(book: Any, report: ProgressReport, head: Any) -> None:
         )
 
 
-def _budget(book: Any, report: ProgressReport, head: Any) -> None:
+def _budget(book: Any, report: ProgressReport, formats: Formats) -> None:
     ws = book.add_worksheet("予算要求")
-    ws.write_row(0, 0, ["部局", "事業名", "内容", "金額（千円）"], head)
+    ws.write_row(0, 0, ["部局", "事業名", "内容", "金額（千円）"], formats.head)
     row = 0
     for row, request in enumerate(report.budget, start=1):
         ws.write_row(row, 0, [request.check.department, request.check.project, request.content])
-        amount = _num(request.amount)
-        if amount is not None:
-            ws.write_number(row, 3, amount)
-    ws.write_string(row + 1, 2, "合計", head)
-    ws.write_number(row + 1, 3, _num(report.budget_total) or 0, head)
+        _write(ws, row, 3, request.amount, formats)
+    ws.write_string(row + 1, 2, "合計", formats.head)
+    total = _num(report.budget_total) or 0
+    ws.write_number(
+        row + 1, 3, total, formats.whole if isinstance(total, int) else formats.fraction
+    )
