@@ -201,6 +201,8 @@ def _validate(path: Path, *, check_inputs: bool = False) -> int:
     loaded = load_config(path)
     flows = ", ".join(f"{f.id} ({f.kind})" for f in loaded.config.flows)
     print(f"{path}: OK; flows: {flows}; departments: {len(loaded.config.directory.departments)}")
+    for warning in loaded.warnings:
+        print(warning)
     if not check_inputs:
         return EXIT_OK
     from automation.doctor.table import format_table  # noqa: PLC0415

@@ -528,3 +528,51 @@ def test_environment_variable_default_is_used_when_unset(config_dir: Path) -> No
     )
     loaded = load_config(path, environ={})
     assert loaded.config.flows[0].params.disaster == "令和8年台風第11号"  # type: ignore[union-attr]
+
+
+PROGRESS = """\
+version: 1
+directory:
+  departments:
+    - name: 総務部
+flows:
+  - id: progress
+    kind: progress_collection
+    params:
+      programme: DX推進計画
+      list: list.csv
+      required: [実績]
+      secretariat: [{channel: mail, address: dx@example.jp}]
+      rounds:
+"""
+
+
+def test_validate_warns_of_a_period_that_misses_its_deadline(
+    config_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 上期 round due 9/30 that names the 下期 before: OK (exit 0), with a warning at its line."""
+    path = write(config_dir, PROGRESS + "        - {deadline: 2026-09-30, period: 2025H2}\n")
+
+    code = main(["validate", "-c", str(path)])
+
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert lines[1:] == [
+        f"{path}:14:42: flows[0].params.rounds[0].period: warning: period '2025H2' "
+        "(令和7年度下期, 2025-10-01 to 2026-03-31) neither contains the deadline 2026-09-30 "
+        "(9月30日(水)) nor ends shortly before it; a round due then usually collects 2026H1 "
+        "(令和8年度上期). Write period: 2026H1, or leave period out to collect it"
+    ]
+
+
+@pytest.mark.parametrize(
+    "round_", ["{deadline: 2026-09-30}", "{deadline: 2026-10-15, period: 2026H1}"]
+)
+def test_validate_does_not_warn_of_a_period_that_meets_its_deadline(
+    config_dir: Path, capsys: pytest.CaptureFixture[str], round_: str
+) -> None:
+    """The default period, and a half due shortly after it ends, pass without a warning."""
+    path = write(config_dir, PROGRESS + f"        - {round_}\n")
+
+    assert main(["validate", "-c", str(path)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 1

@@ -205,3 +205,36 @@ def _check_progress(
             (*loc, "numeric", params.numeric.index(params.status_field)),
             f"{params.status_field!r} is the status field, not a number; remove it from numeric",
         )
+
+
+def config_warnings(config: AppConfig, positions: Positions) -> list[ConfigProblem]:
+    """What is valid but probably not meant, each at its line: a round collecting a period
+    that neither contains its deadline nor ends shortly before it."""
+    from automation.fiscal import (  # noqa: PLC0415  # only for progress flows
+        date_ja,
+        parse_period,
+        period_due,
+        period_fits_deadline,
+    )
+
+    found = []
+    for index, flow in enumerate(config.flows):
+        if not isinstance(flow, ProgressCollectionFlow):
+            continue
+        params = flow.params
+        for i, round_ in enumerate(params.rounds):
+            period = parse_period(round_.period or "", params.period_kind)
+            if period is None or period_fits_deadline(period, round_.deadline):
+                continue
+            due = period_due(round_.deadline, params.period_kind)
+            found.append(
+                positions.problem(
+                    ("flows", index, "params", "rounds", i, "period"),
+                    f"warning: period {round_.period!r} ({period.label_ja}, "
+                    f"{period.start:%Y-%m-%d} to {period.end:%Y-%m-%d}) neither contains the "
+                    f"deadline {round_.deadline} ({date_ja(round_.deadline)}) nor ends shortly "
+                    f"before it; a round due then usually collects {due.key} ({due.label_ja}). "
+                    f"Write period: {due.key}, or leave period out to collect it",
+                )
+            )
+    return found

@@ -16,7 +16,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from automation.config.cross_checks import TemplateCheck, cross_check
+from automation.config.cross_checks import (
+    TemplateCheck,
+    config_warnings,
+    cross_check,
+)
 from automation.config.messages import schema_problems
 from automation.config.models import AppConfig, Directory
 from automation.config.positions import ConfigProblem, Positions
@@ -44,6 +48,7 @@ class LoadedConfig:
 
     config: AppConfig
     path: Path
+    warnings: tuple[ConfigProblem, ...] = ()  # valid, but probably not meant
 
     @property
     def base_dir(self) -> Path:
@@ -95,7 +100,7 @@ def load_config(
     from automation.redaction import register  # noqa: PLC0415  # light: no dependencies
 
     register(config.secrets())
-    return LoadedConfig(config, path)
+    return LoadedConfig(config, path, tuple(config_warnings(config, positions)))
 
 
 def _load_directory(
