@@ -173,3 +173,19 @@ def test_a_lists_columns_are_read_once_per_installation(
     cli(graph_config, "dx_progress", "--now", PROGRESS_ROUND)
     cli(graph_config, "dx_progress", "--now", PROGRESS_ROUND)
     assert len(fake.requests_to(r"/columns$")) == 1
+
+
+def test_reminders_link_each_sharepoint_item_without_extra_requests(
+    fake: FakeGraph, graph_config: Path
+) -> None:
+    """Each incomplete item links to its listItem webUrl, read with the items: one request
+    per page of items, none per item (listitem-list.md; resources/listitem.md webUrl)."""
+    sp_list = fake.lists[(graph_tenant.SITE, graph_tenant.LIST)]
+    web_urls = {i.item_id: i.web_url for i in sp_list.items}
+    record = cli(graph_config, "dx_progress", "--now", PROGRESS_ROUND)
+    assert record["incomplete"]
+    assert {i["id"]: i["link"] for i in record["incomplete"]} == {
+        i["id"]: web_urls[i["id"]] for i in record["incomplete"]
+    }
+    pages = -(-len(sp_list.items) // 7)  # the fake serves 7 items a page
+    assert len(fake.requests_to(r"/items$", "GET")) == pages
