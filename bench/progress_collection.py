@@ -10,15 +10,16 @@ timed on its own.
 The headline is the command a user or a scheduler runs: ``automation run progress --dry-run
 --json`` on the local backend, as a subprocess measured from outside (``bench/process.py``:
 wall, CPU and peak RSS, interpreter start and imports included), on the reminder day and on
-the deadline day. Beside it, a breakdown measured in-process, in one fresh process per
+the closing day. Beside it, a breakdown measured in-process, in one fresh process per
 repetition so peak RSS is the run's own:
 (a) reading the CSV with LocalListSource;
 (b) ``progress_collection.plan`` on a reminder day (10/14);
 (c) rendering every planned message;
-(d) plan + render on the deadline day (10/15), when the HQ summary is due as well;
-(e) ``build_progress_workbook``, the HQ export of the deadline-day report.
+(d) plan + render on the closing day (10/16 09:00: escalations, non-submitters and the HQ
+    summary, the busiest run of a round);
+(e) ``build_progress_workbook``, the HQ export of the closing-day report.
 
-Target: plan + render < 1 s, on the reminder day and on the deadline day (breakdown).
+Target: plan + render < 1 s, on the reminder day and on the closing day (breakdown).
 
 Usage: python bench/progress_collection.py [--items 5000] [--departments 80] [--repeat 3]
 Prints a table and writes bench/results/progress_collection.json.
@@ -55,7 +56,7 @@ LIST_NAME = "進捗管理.csv"
 TARGET_S = 1.0
 DEADLINE = date(2026, 10, 15)  # Thursday
 REMINDER_AT = "2026-10-14T09:00:00+09:00"  # 1 business day before the deadline
-DEADLINE_AT = "2026-10-15T09:00:00+09:00"
+DEADLINE_AT = "2026-10-16T09:00:00+09:00"  # the round closes: the HQ summary is due
 HEADER = [
     "ID",
     "対象期間",
@@ -299,7 +300,7 @@ def measure(folder: Path, count: int, departments: int) -> dict[str, Any]:
     t6 = time.perf_counter()
 
     assert len(read) == len(items), "the CSV must hold exactly the generated items"
-    assert deadline.summary_due, "the HQ summary must be due on the deadline day"
+    assert deadline.summary_due, "the HQ summary must be due when the round closes"
     report = deadline.report
     body_chars = sum(
         len(json.dumps(r.card, ensure_ascii=False)) if r.card else len(r.text or r.html or "")
@@ -382,9 +383,9 @@ TIMINGS = (
     ("plan_reminder_s", "(b) plan, reminder day 10/14"),
     ("render_reminder_s", "(c) render reminder-day messages"),
     ("reminder_total_s", "    plan+render, reminder day"),
-    ("plan_deadline_s", "(d) plan, deadline day 10/15"),
-    ("render_deadline_s", "    render deadline-day messages"),
-    ("deadline_total_s", "(d) plan+render, deadline day"),
+    ("plan_deadline_s", "(d) plan, closing day 10/16"),
+    ("render_deadline_s", "    render closing-day messages"),
+    ("deadline_total_s", "(d) plan+render, closing day"),
     ("export_s", "(e) build_progress_workbook"),
 )
 
@@ -408,7 +409,7 @@ def main() -> int:
     config = write_config(workspace, args.departments)
     headline = {
         "reminder_day": measure_command(config, REMINDER_AT, args.repeat),
-        "deadline_day": measure_command(config, DEADLINE_AT, args.repeat),
+        "closing_day": measure_command(config, DEADLINE_AT, args.repeat),
     }
     command = [sys.executable, __file__, "--child", str(folder)]
     command += ["--items", str(args.items), "--departments", str(args.departments)]
@@ -425,7 +426,7 @@ def main() -> int:
         "departments": args.departments,
         "repeat": args.repeat,
         "csv_bytes": (folder / LIST_NAME).stat().st_size,
-        "target": f"plan+render < {TARGET_S:g} s on the reminder and the deadline day",
+        "target": f"plan+render < {TARGET_S:g} s on the reminder and the closing day",
         "target_met": worst_plan_render < TARGET_S,
         "command": headline,
         "median": median,
@@ -454,7 +455,7 @@ def _print_figures(result: dict[str, Any], worst_plan_render: float) -> None:
     )
     print(
         f"messages: {first['reminder_messages']} on the reminder day, "
-        f"{first['deadline_messages']} on the deadline day (HQ summary included); "
+        f"{first['deadline_messages']} on the closing day (HQ summary included); "
         f"export {first['export_bytes'] / 1e3:.0f} kB"
     )
     print("automation run progress --dry-run --json (the command, measured from outside):")
