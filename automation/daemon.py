@@ -153,6 +153,7 @@ class Daemon:
     ) -> None:
         self.config_path = config_path
         self.loaded = load_config(config_path)
+        _log_warnings(self.loaded)
         self.health_port = health_port
         self.health_host = health_host
         self.ui = (ui_host, ui_port, ui_secure_cookies) if ui_port is not None else None
@@ -407,6 +408,7 @@ class Daemon:
         self.backend = self.backend_factory(loaded)
         self.reconcile()
         LOG.info("reloaded (%s)", why, extra={"event": "reloaded"})
+        _log_warnings(loaded)
         return True
 
     # ---- health ------------------------------------------------------------------------
@@ -446,3 +448,9 @@ class Daemon:
                 outbox = store.outbox_counts()
         alive = self.scheduler is not None and self.scheduler.running
         return METRICS.render(outbox, alive)
+
+
+def _log_warnings(loaded: LoadedConfig) -> None:
+    """What ``validate`` warns of, in the log of every start and reload."""
+    for warning in loaded.warnings:
+        LOG.warning("configuration: %s", warning, extra={"event": "config_warning"})

@@ -282,3 +282,27 @@ def test_a_second_daemon_on_the_same_state_is_refused(workspace: Path, quiet: No
         return ""
 
     assert asyncio.run(two()).startswith("another automation serve already uses the state database")
+
+
+def test_the_configurations_warnings_are_logged_at_start(
+    workspace: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A round whose period misses its deadline is valid; serve logs validate's warning."""
+    config = workspace / "automation.yaml"
+    config.write_text(
+        CONFIG.format(schedule="")
+        + """\
+  - id: progress
+    kind: progress_collection
+    params:
+      programme: DX推進計画
+      list: list.csv
+      required: [実績]
+      secretariat: [{channel: mail, address: dx@example.jp}]
+      rounds: [{deadline: 2026-09-30, period: 2025H2}]
+""",
+        encoding="utf-8",
+    )
+    with caplog.at_level(logging.WARNING, logger="automation.daemon"):
+        CountingDaemon(config)
+    assert "flows[1].params.rounds[0].period: warning: period '2025H2'" in caplog.text
