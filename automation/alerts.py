@@ -55,7 +55,7 @@ class Alerts:
     ) -> tuple[Health, str | None]:
         """Track the flow's failure streak; returns it and the transition (failed, recovered)."""
         health = store.health(flow_id)
-        if record["status"] == "failed":
+        if record["status"] in ("failed", "interrupted"):
             error = record.get("error") or {}
             message = str(error.get("message", ""))
             since = health.failing_since or now

@@ -48,6 +48,16 @@ class TransientError(AutomationError):
         self.retry_after = retry_after
 
 
+class UncertainError(TransientError):
+    """A send may have reached the service, but no definite answer came back.
+
+    The message is ``uncertain``: it is looked for at the recipient's end (Sent Items, the
+    channel's newest posts) before anything may send it again.
+    """
+
+    action = "none: it is checked for at the recipient before any resend"
+
+
 class DataError(AutomationError):
     """Input data cannot be used; the owner of the data must correct it."""
 

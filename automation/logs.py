@@ -15,6 +15,13 @@ from typing import Any, TextIO
 
 from automation.redaction import REDACTOR, Redactor
 
+# azure-core logs every request's URL and headers at INFO (and sets that level itself on its
+# policy's logger); azure-identity logs each token request.
+QUIET_BELOW_WARNING = (
+    "azure",
+    "azure.core.pipeline.policies.http_logging_policy",
+    "azure.identity",
+)
 EXTRA_FIELDS = ("event", "flow", "key", "status", "count", "seconds")
 
 
@@ -52,4 +59,6 @@ def setup(stream: TextIO | None = None, level: int = logging.INFO) -> Redactor:
     root.setLevel(level)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every tick at INFO
     logging.getLogger("httpx").setLevel(logging.WARNING)  # request lines carry URLs
+    for name in QUIET_BELOW_WARNING:
+        logging.getLogger(name).setLevel(logging.WARNING)
     return redactor

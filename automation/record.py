@@ -23,23 +23,50 @@ ERROR_KINDS = {
     "ConfigValidationError": "config",
     "AuthError": "auth",
     "TransientError": "transient",
+    "UncertainError": "transient",
     "DataError": "data",
 }
+INTERNAL_ACTION = (
+    "report it: this is a fault of the service, not of the configuration or the data; the "
+    "log has the traceback"
+)
 
 
 def failed_record(
-    flow_id: str, now: datetime, err: AutomationError, *, dry_run: bool
+    flow_id: str, now: datetime, err: BaseException, *, dry_run: bool
 ) -> dict[str, Any]:
-    """The record of a run that could not complete; nothing was recorded or sent."""
+    """The record of a run that could not complete (``internal``: an unexpected exception)."""
+    if isinstance(err, AutomationError):
+        kind = ERROR_KINDS.get(type(err).__name__, "error")
+        action, message = err.action, err.message
+    else:
+        kind, action = "internal", INTERNAL_ACTION
+        message = f"{type(err).__name__}: {err}"
     return {
         "flow": flow_id,
         "status": "failed",
         "dry_run": dry_run,
         "now": now.isoformat(),
+        "error": {"kind": kind, "action": action, "message": message},
+        "report_number": None,
+        "deliveries": [],
+        "artefacts": [],
+    }
+
+
+def interrupted_record(flow_id: str, run_id: int, now: datetime) -> dict[str, Any]:
+    """The record of a run that a crash or kill left ``running``, written at the next start."""
+    return {
+        "flow": flow_id,
+        "run_id": run_id,
+        "status": "interrupted",
+        "dry_run": False,
+        "now": now.isoformat(),
         "error": {
-            "kind": ERROR_KINDS.get(type(err).__name__, "error"),
-            "action": err.action,
-            "message": err.message,
+            "kind": "interrupted",
+            "action": "none if it was a restart: messages it queued are checked before any "
+            "resend; if it recurs, look for what kills the process (memory, service restarts)",
+            "message": "the process stopped during this run (killed, crashed or restarted)",
         },
         "report_number": None,
         "deliveries": [],

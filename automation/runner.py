@@ -29,12 +29,12 @@ from automation.alerts import ALERT_FLOW, Alerts
 from automation.backends import configured_backend
 from automation.config.loader import LoadedConfig
 from automation.config.models import DamageRollupFlow, Flow, OutboxPolicy
-from automation.errors import AutomationError, ConfigError, TransientError
+from automation.errors import AutomationError, ConfigError, TransientError, UncertainError
 from automation.jobs import Prepared
 from automation.outcome import delivery_outcome, exit_code
 from automation.plan import Message
 from automation.ports import Backend, Near
-from automation.record import failed_record
+from automation.record import failed_record, interrupted_record
 from automation.render import Rendered
 from automation.state import OutboxEntry, Store
 from automation.timeutil import JST
@@ -107,6 +107,7 @@ async def run_flow(
                 store.close()
     else:
         with flow_lock(state_path, flow.id), Store(state_path) as store:
+            await _close_interrupted(loaded, store, backend, flow.id, clock)
             result = await _run(loaded, flow, now, dry_run, backend, store, clock, summary)
     result.record["timings_s"] = timer.as_record()
     return result
@@ -168,18 +169,44 @@ async def _run(
     clock: Callable[[], datetime],
     summary: bool = False,
 ) -> RunResult:
+    """One run, with a total boundary: whatever fails, the run ends with a record.
+
+    A failure the service knows (config, auth, transient, data) says what to do; anything
+    else is logged with its traceback and recorded as ``internal``. Either way the record
+    is finished (never left ``running``) and counts toward the flow's failure streak.
+    """
     started = clock()
     run_id = None if dry_run or store is None else store.start_run(flow.id, now, started)
     try:
-        prepared = await _prepare(loaded, flow, now, store, backend, summary)
+        return await _complete(loaded, flow, now, dry_run, backend, store, run_id, clock, summary)
     except AutomationError as err:
-        record = {**failed_record(flow.id, now, err, dry_run=dry_run), "run_id": run_id}
-        if store is not None and run_id is not None:
-            store.finish_run(run_id, "failed", clock(), record, error=err.message)
-            await _after_run(loaded, store, backend, flow.id, run_id, record, clock)
-        return RunResult(record)
-    rendered = prepared.rendered
+        failure: BaseException = err
+    except Exception as err:  # the run boundary is total: nothing escapes unrecorded
+        LOG.exception(
+            "flow %s: unexpected %s", flow.id, type(err).__name__, extra={"flow": flow.id}
+        )
+        failure = err
+    record = {**failed_record(flow.id, now, failure, dry_run=dry_run), "run_id": run_id}
+    if store is not None and run_id is not None:
+        store.finish_run(run_id, "failed", clock(), record, error=record["error"]["message"])
+        await _after_run(loaded, store, backend, flow.id, run_id, record, clock)
+    return RunResult(record)
 
+
+async def _complete(
+    loaded: LoadedConfig,
+    flow: Flow,
+    now: datetime,
+    dry_run: bool,
+    backend: Backend,
+    store: Store | None,
+    run_id: int | None,
+    clock: Callable[[], datetime],
+    summary: bool,
+) -> RunResult:
+    """Prepare, store the artefacts, queue the messages and deliver them."""
+    prepared = await _prepare(loaded, flow, now, store, backend, summary)
+    rendered = prepared.rendered
     if dry_run or store is None or run_id is None:
         rendered = _fit_cards(rendered, None)
         deliveries = [_delivery(flow.id, m, r, "dry-run", None) for m, r in rendered]
@@ -219,6 +246,26 @@ async def _run(
     )
     await _after_run(loaded, store, backend, flow.id, run_id, record, clock)
     return RunResult(record, prepared.plan, rendered)
+
+
+async def _close_interrupted(
+    loaded: LoadedConfig,
+    store: Store,
+    backend: Backend,
+    flow_id: str,
+    clock: Callable[[], datetime],
+) -> None:
+    """Mark runs a crash left ``running`` as ``interrupted``; each counts as a failed run."""
+    for run_id in store.running(flow_id):
+        record = interrupted_record(flow_id, run_id, clock())
+        store.finish_run(run_id, "interrupted", clock(), record, error=record["error"]["message"])
+        LOG.warning(
+            "flow %s: run %d was interrupted (the process stopped during it)",
+            flow_id,
+            run_id,
+            extra={"flow": flow_id, "event": "run_interrupted"},
+        )
+        await _after_run(loaded, store, backend, flow_id, run_id, record, clock)
 
 
 async def _after_run(
@@ -313,8 +360,9 @@ async def deliver_pending(
     States: pending -> sending -> sent; a failed send is ``failed`` until its next try
     (waits from ``policy.backoff_seconds``, at least what Graph's Retry-After asked) and
     ``dead`` after ``policy.max_attempts`` tries, when admins are told once. A message
-    found ``sending`` was interrupted mid-send: it becomes ``uncertain`` and is reconciled
-    before anything is sent again. Mail is looked for in Sent Items by its key, a Teams
+    found ``sending`` was interrupted mid-send, and a send that got no definite answer (the
+    connection broke after the request left, or a 500/502/504) is ``uncertain``: either is
+    reconciled before anything is sent again. Mail is looked for in Sent Items by its key, a Teams
     channel post among the channel's newest messages by its reference, a local delivery by
     its envelope; a webhook offers no way to look, so ``policy.webhook_uncertain`` decides
     (``resend``: at least once; ``give_up``: at most once, admins told). After a transient
@@ -336,6 +384,19 @@ async def deliver_pending(
                 name: await backend.artefacts.get(name, near) for name in entry.attachments
             }
             location = await backend.deliverer.deliver(entry, attachments)
+        except UncertainError as err:  # it may have arrived: looked for before any resend
+            backing_off.add(entry.channel)
+            _failed(
+                store,
+                entry,
+                str(err),
+                clock(),
+                policy,
+                dead_letters,
+                err.retry_after,
+                status="uncertain",
+            )
+            continue
         except TransientError as err:
             backing_off.add(entry.channel)
             _failed(store, entry, str(err), clock(), policy, dead_letters, err.retry_after)

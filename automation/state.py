@@ -265,6 +265,13 @@ class Store:
             ),
         )
 
+    def running(self, flow: str) -> list[int]:
+        """Runs of ``flow`` still marked ``running`` (under its lock: left by a crash)."""
+        rows = self._db.execute(
+            "SELECT id FROM runs WHERE flow = ? AND status = 'running' ORDER BY id", (flow,)
+        )
+        return [int(row["id"]) for row in rows]
+
     def runs(self, flow: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
         """Recent runs, newest first."""
         sql = (

@@ -13,12 +13,12 @@ import io
 import json
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
-from kiota_http.middleware import RetryHandler
 from openpyxl import load_workbook
 from vcr.cassette import Cassette
 from vcr.request import Request
@@ -27,7 +27,7 @@ from vcr.serializers import yamlserializer
 
 from automation.backends.graph import gateway as gateway_module
 from automation.backends.graph.backend import KEY_PROPERTY
-from automation.backends.graph.gateway import Download, GraphGateway, StaticToken
+from automation.backends.graph.gateway import Download, GraphGateway, RetryPolicy, StaticToken
 from automation.config.models import ChannelFile, DriveFile, GraphLimits, SiteFile
 from automation.errors import AuthError, AutomationError, ConfigError, TransientError
 from tests.cassette_tools import (
@@ -75,17 +75,15 @@ MAIL = {
 
 @pytest.fixture(autouse=True)
 def retry_delays(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The delays kiota's RetryHandler computes; a replay never waits for them."""
+    """The waits the retry engine chose; a replay never waits for them."""
     delays: list[float] = []
-    real = RetryHandler.get_delay_time
 
-    def no_wait(
-        self: RetryHandler, retry_count: int, response: Any = None, delay: float = 3.0
-    ) -> float:
-        delays.append(real(self, retry_count, response, delay))
-        return delays[-1] if recording() else 0
+    async def no_wait(seconds: float) -> None:
+        delays.append(seconds)
+        if recording():
+            await asyncio.sleep(seconds)
 
-    monkeypatch.setattr(RetryHandler, "get_delay_time", no_wait)
+    monkeypatch.setattr(gateway_module, "RetryPolicy", partial(RetryPolicy, sleep=no_wait))
     return delays
 
 
@@ -356,13 +354,13 @@ def test_webhook_post_is_accepted_without_a_token() -> None:
 
 
 def test_throttled_read_waits_retry_after_and_succeeds(retry_delays: list[float]) -> None:
-    """A 429 on a GET is retried by the pipeline after the Retry-After the response gave."""
+    """A 429 on a GET is retried by the retry engine after the Retry-After the response gave."""
     gateway = new_gateway()
     with replay("throttled_get.yaml") as (cassette, _):
         columns = run(gateway, lambda g: g.list_columns(SITE, LIST))
     assert (STATUS, "進捗状況") in columns
     assert retry_delays[0] == 7
-    assert (cassette.play_count, gateway.requests) == (2, 1)
+    assert (cassette.play_count, gateway.requests) == (2, 2)
 
 
 def test_retried_read_says_which_attempt_it_is() -> None:
@@ -386,12 +384,13 @@ def test_throttled_send_mail_is_not_retried() -> None:
 
 
 def test_unavailable_read_is_retried_up_to_max_retries() -> None:
-    """A read that stays 503 is sent 1 + max_retries times before the error surfaces."""
+    """A read that stays 503 is sent 1 + max_retries times in all, each attempt once on the wire."""
     gateway = new_gateway()
     with replay("error_503.yaml") as (cassette, _), pytest.raises(TransientError):
         run(gateway, lambda g: g.list_items(SITE, LIST, ["Title", STATUS]))
     assert cassette.all_played
-    assert (gateway.requests, cassette.play_count) == (1, 1 + GraphLimits().max_retries)
+    attempts = 1 + GraphLimits().max_retries
+    assert (gateway.requests, cassette.play_count) == (attempts, attempts)
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import pytest
 from automation.backends.graph.backend import Pacer, _jst, _utc_to_jst
 from automation.backends.graph.gateway import GraphGateway, StaticToken
 from automation.config.models import DriveFile
-from automation.errors import TransientError
+from automation.errors import TransientError, UncertainError
 from automation.timeutil import JST
 from tests.fake_graph import FakeGraph
 
@@ -77,7 +77,7 @@ def test_modified_time_converts_to_jst() -> None:
 
 
 def gateway_over(handler: Callable[[httpx.Request], httpx.Response]) -> GraphGateway:
-    """A gateway whose HTTP goes to ``handler``, with reconnect waits made instant."""
+    """A gateway whose HTTP goes to ``handler``, with retry waits made instant."""
 
     async def no_wait(_: float) -> None:
         return None
@@ -85,7 +85,7 @@ def gateway_over(handler: Callable[[httpx.Request], httpx.Response]) -> GraphGat
     gateway = GraphGateway(
         "https://graph.microsoft.com/v1.0", StaticToken("t"), transport=httpx.MockTransport(handler)
     )
-    gateway.reconnect_policy = replace(gateway.reconnect_policy, sleep=no_wait)
+    gateway.retry_policy = replace(gateway.retry_policy, sleep=no_wait)
     return gateway
 
 
@@ -103,16 +103,35 @@ def test_reads_are_retried_after_a_connection_error() -> None:
     assert gateway.requests == 3
 
 
-def test_sends_are_not_retried_after_a_connection_error() -> None:
-    """A mail whose connection failed is not resent here: the outbox decides (it may have gone out)."""
+def test_a_send_whose_answer_was_lost_is_uncertain_and_not_retried() -> None:
+    """A mail whose connection broke after it was sent is uncertain: the outbox looks, then decides."""
 
     def handler(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadError("connection reset after the request was sent")
 
     gateway = gateway_over(handler)
-    with pytest.raises(TransientError, match="network error"):
+    with pytest.raises(UncertainError, match="may have arrived"):
         asyncio.run(gateway.send_mail("m@example.jp", {"subject": "x"}))
     assert gateway.requests == 1
+
+
+def test_a_send_that_never_connected_is_a_plain_failure() -> None:
+    """A refused connection means nothing left this process: failed, not uncertain."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused")
+
+    gateway = gateway_over(handler)
+    with pytest.raises(TransientError) as raised:
+        asyncio.run(gateway.send_mail("m@example.jp", {"subject": "x"}))
+    assert not isinstance(raised.value, UncertainError)
+
+
+def test_a_send_answered_504_is_uncertain() -> None:
+    """A gateway timeout does not say whether the post took effect: uncertain."""
+    gateway = gateway_over(lambda request: httpx.Response(504))
+    with pytest.raises(UncertainError, match="HTTP 504"):
+        asyncio.run(gateway.post_channel_message("team", "channel", {"body": {}}))
 
 
 def test_webhook_url_is_looked_up_from_the_configuration() -> None:

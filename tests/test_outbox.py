@@ -11,7 +11,7 @@ import pytest
 
 from automation.backends.local import LocalArtefactStore, LocalListSource, LocalWorkbookSource
 from automation.config.models import OutboxPolicy
-from automation.errors import ConfigError, TransientError
+from automation.errors import ConfigError, TransientError, UncertainError
 from automation.ports import Backend
 from automation.runner import deliver_pending
 from automation.state import OutboxEntry, Store
@@ -27,6 +27,7 @@ class Recipient:
     def __init__(self) -> None:
         self.arrived: list[str] = []
         self.failures: list[Exception] = []
+        self.lost_replies = 0  # sends that arrive, but whose answer is lost on the way back
         self.can_tell = True
 
     async def deliver(self, entry: OutboxEntry, attachments: Mapping[str, bytes]) -> str:
@@ -34,6 +35,9 @@ class Recipient:
         if self.failures:
             raise self.failures.pop(0)
         self.arrived.append(entry.key)
+        if self.lost_replies:
+            self.lost_replies -= 1
+            raise UncertainError("connection reset after the request was sent")
         return "delivered"
 
     async def confirm(self, entry: OutboxEntry) -> bool | None:
@@ -215,3 +219,73 @@ def test_a_busy_channel_holds_its_other_messages_not_other_channels(
         "pending",
         ["card-1"],
     )
+
+
+def test_a_send_whose_answer_was_lost_is_uncertain_not_failed(
+    store: Store, recipient: Recipient
+) -> None:
+    """The request left and no answer came: the message is 'uncertain', never plain 'failed'."""
+    queue(store, "k")
+    recipient.lost_replies = 1
+    deliver(store, recipient, NOON)
+    assert status(store, "k") == "uncertain"
+
+
+def test_an_uncertain_send_that_arrived_is_confirmed_and_not_sent_again(
+    store: Store, recipient: Recipient
+) -> None:
+    """After its backoff an uncertain message is looked for first; found, it is sent: once."""
+    queue(store, "k")
+    recipient.lost_replies = 1
+    deliver(store, recipient, NOON)
+    deliver(store, recipient, NOON + timedelta(seconds=30))
+    assert (recipient.arrived, status(store, "k")) == (["k"], "sent")
+
+
+def test_an_uncertain_send_is_not_looked_for_before_its_backoff(
+    store: Store, recipient: Recipient
+) -> None:
+    """An uncertain message waits its backoff like a failed one (Graph may still be busy)."""
+    queue(store, "k")
+    recipient.failures.append(UncertainError("HTTP 504"))
+    deliver(store, recipient, NOON + timedelta(seconds=1))
+    assert (recipient.arrived, status(store, "k")) == ([], "uncertain")
+
+
+def test_an_uncertain_send_that_never_arrived_is_sent_once(
+    store: Store, recipient: Recipient
+) -> None:
+    """Not found at the recipient, the uncertain message is sent again, once."""
+    queue(store, "k")
+    recipient.failures.append(UncertainError("HTTP 504"))
+    deliver(store, recipient, NOON)
+    deliver(store, recipient, NOON + timedelta(seconds=30))
+    assert (recipient.arrived, status(store, "k")) == (["k"], "sent")
+
+
+def test_an_uncertain_webhook_post_is_sent_again_at_least_once(
+    store: Store, recipient: Recipient
+) -> None:
+    """A webhook cannot be asked: under the default policy an uncertain card is posted again."""
+    queue(store, "k", channel="teams_webhook")
+    recipient.lost_replies = 1
+    deliver(store, recipient, NOON)
+    deliver(store, recipient, NOON + timedelta(seconds=30))
+    assert (recipient.arrived, status(store, "k")) == (["k", "k"], "sent")
+
+
+def test_an_uncertain_message_that_cannot_be_checked_stays_uncertain(
+    store: Store, recipient: Recipient
+) -> None:
+    """When the check itself fails (no Mail.Read), nothing is resent blindly."""
+
+    class Unsure(Recipient):
+        async def confirm(self, entry: OutboxEntry) -> bool | None:
+            raise TransientError("Sent Items unreachable")
+
+    unsure = Unsure()
+    queue(store, "k")
+    unsure.lost_replies = 1
+    deliver(store, unsure, NOON)
+    deliver(store, unsure, NOON + timedelta(seconds=30))
+    assert (unsure.arrived, status(store, "k")) == (["k"], "uncertain")

@@ -19,6 +19,7 @@ from automation.config.models import (
 from automation.doctor.hints import SEE_CREDENTIAL, credential_fix
 from automation.doctor.probe import Probe
 from automation.doctor.rows import Row, one_line
+from automation.errors import AutomationError
 from automation.timeutil import JST
 
 
@@ -33,7 +34,8 @@ async def credential_row(probe: Probe, tokens: TokenSource) -> tuple[Row, bool]:
     try:
         token = await tokens.token()
     except Exception as err:  # azure-identity raises many types; all are reported
-        found = one_line(f"{type(err).__name__}: {err}")
+        cause = err.__cause__ if isinstance(err, AutomationError) and err.__cause__ else err
+        found = one_line(f"{type(cause).__name__}: {cause}")  # what Entra ID said, as it said it
         return Row(
             "credential",
             auth.type,

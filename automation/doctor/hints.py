@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from automation.backends.graph.errors import AADSTS_HINTS
 from automation.config.models import (
     AccessTokenAuth,
     CertificateAuth,
@@ -21,20 +22,6 @@ SEE_SITES = f"{README} (Sites.Selected)"
 SEE_FILES = f"{README} (Files.Read.All)"
 SEE_MAIL = f"{README} (Mail.Send)"
 SEE_TEAMS = f"{README} (Teams)"
-
-
-AADSTS_HINTS = {
-    "AADSTS90002": "the tenant was not found: check tenant_id (Directory (tenant) ID)",
-    "AADSTS900023": "the tenant id is malformed: check tenant_id (Directory (tenant) ID)",
-    "AADSTS700016": "the app is not registered in that tenant: check client_id "
-    "(Application (client) ID) and tenant_id",
-    "AADSTS7000215": "the client secret is wrong: give the secret's Value, not its Secret ID",
-    "AADSTS7000222": "the client secret has expired: add a new one under Certificates & secrets",
-    "AADSTS700027": "the certificate is not accepted: upload its public part under "
-    "Certificates & secrets, or replace an expired one",
-    "AADSTS700024": "the sign-in was outside its valid time: the local clock is off "
-    "(see the clock row)",
-}
 
 
 @dataclass(frozen=True)

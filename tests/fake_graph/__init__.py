@@ -48,6 +48,10 @@ Connection resets (:meth:`FakeGraph.reset_connection`): the server reads the who
   (seen every time on Linux). Code should catch ``httpx.TransportError``, which also covers
   ``RemoteProtocolError("Server disconnected without sending a response.")`` for a plain close.
 
+Lost replies (:meth:`FakeGraph.lose_reply`): the fake acts on the request (a mail is sent, a post
+is made, a fragment is stored, a list is read), then resets the connection the same way before
+any answer leaves. This is the case a client cannot tell from a reset before the server acted.
+
 Behaviour not stated by the reference pages is marked "(not documented)" where it is chosen.
 
 The package follows the areas of the Graph reference: :mod:`.drives` (driveItem, content, uploads),

@@ -80,6 +80,10 @@ def _replaying_receive(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
+async def _discarding_send(message: Message) -> None:
+    """Where the answer to a request whose reply is lost goes."""
+
+
 def _stamping_send(send: Send, call: Call, request_id: str, client_request_id: str) -> Send:
     """A send that adds the Graph request ids and records the status in the call log."""
 
@@ -221,11 +225,13 @@ class FakeGraph(TeamsEndpoints, ListEndpoints, MailEndpoints, FaultsAndAuth):
         if self.latency > 0:
             await asyncio.sleep(self.latency)
         fault = self._take_fault(call.method, call.path)
+        replay = _replaying_receive(body, receive)
         if fault is not None and fault.status is None:
+            if fault.after_acting:  # the fake acts; its answer is thrown away
+                await self._router(scope, replay, _discarding_send)
             await _reset_connection(send, receive)
             return
         stamped = _stamping_send(send, call, request_id, client_request_id)
-        replay = _replaying_receive(body, receive)
         early = self._fault_response(scope, fault) if fault else self._auth_response(scope, call)
         if early is not None:
             await early(scope, replay, stamped)

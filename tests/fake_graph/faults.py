@@ -33,7 +33,8 @@ WWW_AUTHENTICATE = (
 
 @dataclass
 class Fault:
-    """A queued failure (``status``) or connection reset (``status`` None)."""
+    """A queued failure (``status``), or a connection reset (``status`` None): before the fake
+    acts on the request, or after (``after_acting``: the reply is lost, the change is made)."""
 
     method: str
     pattern: re.Pattern[str]
@@ -42,6 +43,7 @@ class Fault:
     retry_after: int | str | None = None
     code: str | None = None
     message: str | None = None
+    after_acting: bool = False
 
     def matches(self, method: str, path: str) -> bool:
         """Whether this fault applies to the request."""
@@ -89,6 +91,15 @@ class FaultsAndAuth(FakeState):
     def reset_connection(self, method: str, path_regex: str, times: int | None = 1) -> None:
         """Drop the connection of the next ``times`` matching requests (see the module notes)."""
         self._queue(Fault(method.upper(), re.compile(path_regex), times))
+
+    def lose_reply(self, method: str, path_regex: str, times: int | None = 1) -> None:
+        """Act on the next ``times`` matching requests, then drop the connection unanswered.
+
+        The change is made (a mail is in Sent Items, a post in the channel, a fragment stored,
+        a list read) but the client never hears of it: what a reset after the server
+        committed looks like from the client.
+        """
+        self._queue(Fault(method.upper(), re.compile(path_regex), times, after_acting=True))
 
     def faults_pending(self) -> int:
         """How many queued faults have not been used up."""

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from automation.backends.graph.errors import AppCredential, from_credential_error
 from automation.backends.graph.gateway import (
     CredentialToken,
     GraphGateway,
@@ -75,7 +76,7 @@ class Pacer:
 
 
 def token_source(auth: object, base_url: str, base_dir: Any) -> TokenSource:
-    """Build the credential chosen in ``backend.auth``."""
+    """Build the credential chosen in ``backend.auth``; its sign-in failures name the app."""
     if isinstance(auth, AccessTokenAuth):
         return StaticToken(auth.token)
     scope = default_scope(base_url)
@@ -87,17 +88,21 @@ def token_source(auth: object, base_url: str, base_dir: Any) -> TokenSource:
             if auth.certificate_path.is_absolute()
             else base_dir / auth.certificate_path
         )
-        return CredentialToken(
-            CertificateCredential(
+        app = AppCredential("certificate", auth.client_id, auth.tenant_id, path)
+        try:
+            credential = CertificateCredential(
                 auth.tenant_id, auth.client_id, str(path), password=auth.certificate_password
-            ),
-            scope,
-        )
+            )
+        except (OSError, ValueError) as err:  # the file is read here, before any run
+            return FailedCredential(err, app)
+        return CredentialToken(credential, scope, app=app)
     if isinstance(auth, ClientSecretAuth):
         from azure.identity import ClientSecretCredential  # noqa: PLC0415
 
         return CredentialToken(
-            ClientSecretCredential(auth.tenant_id, auth.client_id, auth.client_secret), scope
+            ClientSecretCredential(auth.tenant_id, auth.client_id, auth.client_secret),
+            scope,
+            app=AppCredential("client_secret", auth.client_id, auth.tenant_id),
         )
     from azure.identity import ManagedIdentityCredential  # noqa: PLC0415
 
@@ -107,7 +112,22 @@ def token_source(auth: object, base_url: str, base_dir: Any) -> TokenSource:
         if client_id
         else ManagedIdentityCredential(),
         scope,
+        app=AppCredential("managed_identity", client_id),
     )
+
+
+class FailedCredential:
+    """A credential that could not even be built (an unreadable certificate): every token
+    request fails with what is wrong, inside the run, so the run records it."""
+
+    def __init__(self, error: Exception, app: AppCredential) -> None:
+        self._error = error
+        self._app = app
+
+    async def token(self) -> str:
+        """Always the mapped failure."""
+        mapped = from_credential_error(self._error, self._app)
+        raise (mapped or self._error) from self._error
 
 
 def graph_backend(

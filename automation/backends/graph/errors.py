@@ -8,9 +8,26 @@ being done, what Graph said, and the fix.
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
 import httpx
 
-from automation.errors import AuthError, AutomationError, ConfigError, DataError, TransientError
+from automation.errors import (
+    AuthError,
+    AutomationError,
+    ConfigError,
+    DataError,
+    TransientError,
+    UncertainError,
+)
+
+SEGMENT_NOT_FOUND = re.compile(r"Resource not found for the segment '([^']*)'")
+NOT_INDEXED = re.compile(r"not indexed|HonorNonIndexedQueries", re.IGNORECASE)
+# A send answered with one of these may or may not have taken effect behind the gateway.
+AMBIGUOUS_STATUSES = frozenset({500, 502, 504})
 
 
 def from_status(
@@ -58,11 +75,41 @@ def from_status(
             retry_after=retry_after_seconds(retry_after),
         )
     if status == 400:
+        return _bad_request(what, said, code, detail)
+    return ConfigError(
+        f"{what}: unexpected response{said}. Nothing in the configuration is known to cause "
+        "it; if it persists, report it with Graph's request-id from the log."
+    )
+
+
+def _bad_request(what: str, said: str, code: str, detail: str) -> AutomationError:
+    """A 400, by what the operator must do about what Graph said; unsure: quote Graph."""
+    if SEGMENT_NOT_FOUND.search(detail):
+        segment = SEGMENT_NOT_FOUND.search(detail)
+        name = segment[1] if segment else ""
         return ConfigError(
-            f"{what}: Graph rejected the request{said}. Check filters and column names in the "
-            "configuration (filtering needs an indexed column)."
+            f"{what}: Graph does not know the address part '{name}'{said}. An id in the "
+            "configuration probably has the wrong shape or names something else: check "
+            "site_id (host,site-guid,web-guid), list_id (a GUID or the list's name), drive_id "
+            "and item_id against what Graph Explorer or `automation doctor` shows."
         )
-    return ConfigError(f"{what}: unexpected response{said}.")
+    if NOT_INDEXED.search(detail):
+        return ConfigError(
+            f"{what}: Graph refused the filter{said}. The column is not indexed: index it in "
+            "the list settings (Indexed columns), or filter on an indexed column."
+        )
+    if code == "ErrorInvalidRecipients":
+        return ConfigError(
+            f"{what}: Graph refused a recipient{said}. Check the contact's address in the "
+            "directory: it must be a mailbox address that Exchange accepts."
+        )
+    if code in ("ErrorMessageSizeExceeded", "RequestEntityTooLarge"):
+        return DataError(f"{what}: the message is too large for Graph{said}.")
+    return ConfigError(
+        f"{what}: Graph rejected the request as invalid{said}. Check the ids and names in the "
+        "configuration that this request uses; if they are right, report it with Graph's "
+        "request-id from the log."
+    )
 
 
 def retry_after_seconds(retry_after: str | None) -> float | None:
@@ -79,8 +126,6 @@ def retry_after_seconds(retry_after: str | None) -> float | None:
         when = parsedate_to_datetime(retry_after)
     except (TypeError, ValueError):
         return None
-    from datetime import UTC, datetime  # noqa: PLC0415
-
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
@@ -117,3 +162,160 @@ def odata_error(response: httpx.Response) -> tuple[str, str]:
     if not isinstance(error, dict):
         return "", ""
     return str(error.get("code") or ""), str(error.get("message") or "")
+
+
+# Requests that failed before they left this process: nothing can have happened at Graph.
+NEVER_SENT: tuple[type[Exception], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.UnsupportedProtocol,
+)
+
+
+def from_send_exception(exc: Exception, *, what: str) -> AutomationError:
+    """A send that got no HTTP answer: a plain error if it never left, else uncertain."""
+    if isinstance(exc, (AutomationError, *NEVER_SENT)) or not isinstance(
+        exc, httpx.HTTPError | OSError
+    ):
+        return from_exception(exc, what=what)
+    return UncertainError(
+        f"{what}: the connection failed after the request was sent ({type(exc).__name__}: "
+        f"{exc}), so it may have arrived. It is looked for at the recipient before any resend."
+    )
+
+
+def uncertain_status(status: int, *, what: str, code: str = "", detail: str = "") -> UncertainError:
+    """A send answered with a status that does not say whether it took effect (500, 502, 504)."""
+    said = f", Graph: {code}: {detail}" if code or detail else ""
+    return UncertainError(
+        f"{what}: Graph answered HTTP {status}{said}, which does not say whether the send took "
+        "effect. It is looked for at the recipient before any resend."
+    )
+
+
+# credentials ---------------------------------------------------------------------------------
+
+AADSTS = re.compile(r"AADSTS\d+\b[^\r\n]*")
+# What an Entra ID sign-in error code means (the run's error and `automation doctor` use it).
+AADSTS_HINTS = {
+    "AADSTS90002": "the tenant was not found: check tenant_id (Directory (tenant) ID)",
+    "AADSTS900023": "the tenant id is malformed: check tenant_id (Directory (tenant) ID)",
+    "AADSTS700016": "the app is not registered in that tenant: check client_id "
+    "(Application (client) ID) and tenant_id",
+    "AADSTS7000215": "the client secret is wrong: give the secret's Value, not its Secret ID",
+    "AADSTS7000222": "the client secret has expired: add a new one under Certificates & secrets",
+    "AADSTS700027": "the certificate is not accepted: upload its public part under "
+    "Certificates & secrets, or replace an expired one",
+    "AADSTS700024": "the sign-in was outside its valid time: the local clock is off "
+    "(see the clock row)",
+}
+RENEW = frozenset({"AADSTS7000222", "AADSTS7000215", "AADSTS700027"})  # a new credential fixes it
+RENEW_CREDENTIAL = {
+    "client_secret": (
+        "Create a new client secret for app {app} (Entra admin center > App registrations > "
+        "Certificates & secrets), put its Value in the environment variable that "
+        "backend.auth.client_secret reads, and reload the service"
+    ),
+    "certificate": (
+        "Upload a new certificate for app {app} (Entra admin center > App registrations > "
+        "Certificates & secrets) and point backend.auth.certificate_path at its key and "
+        "certificate"
+    ),
+    "managed_identity": (
+        "Check that this host has the managed identity assigned and that it holds the "
+        "application permissions"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class AppCredential:
+    """Which app signs in and with what, named when its sign-in fails."""
+
+    kind: str  # client_secret, certificate or managed_identity
+    client_id: str | None = None
+    tenant_id: str | None = None
+    certificate_path: Path | None = None
+
+    @property
+    def name(self) -> str:
+        """How the message names the app."""
+        app = f"app {self.client_id}" if self.client_id else "the app"
+        return f"{app} in tenant {self.tenant_id}" if self.tenant_id else app
+
+
+def from_credential_error(exc: Exception, app: AppCredential) -> AutomationError | None:
+    """The error for a failed token request, or None when it is not a sign-in failure."""
+    from azure.core.exceptions import (  # noqa: PLC0415  # only Graph backends load azure
+        ClientAuthenticationError,
+        ServiceRequestError,
+        ServiceResponseError,
+    )
+
+    if isinstance(exc, AutomationError):
+        return exc
+    if isinstance(exc, ServiceRequestError | ServiceResponseError):
+        return TransientError(
+            f"sign-in of {app.name}: Entra ID could not be reached ({type(exc).__name__}: "
+            f"{_first_line(str(exc))}); will retry later."
+        )
+    if isinstance(exc, ClientAuthenticationError):
+        said = str(exc.message or exc)
+        if not AADSTS.search(said) and isinstance(exc.__cause__, OSError):
+            return TransientError(  # azure-identity wraps a network failure in this class too
+                f"sign-in of {app.name}: Entra ID could not be reached "
+                f"({type(exc.__cause__).__name__}); will retry later."
+            )
+        return AuthError(_sign_in_failed(said, app))
+    if isinstance(exc, OSError) and app.certificate_path is not None:
+        return ConfigError(
+            f"sign-in of {app.name}: cannot read the certificate file {app.certificate_path} "
+            f"({exc.strerror or exc}); check backend.auth.certificate_path and its permissions."
+        )
+    if isinstance(exc, ValueError) and app.kind == "certificate":
+        return AuthError(
+            f"sign-in of {app.name}: the certificate file {app.certificate_path} cannot be used "
+            f"({_first_line(str(exc))}). It must hold the private key and the certificate in "
+            "PEM (cat automation.key automation.crt > automation.pem); check "
+            "certificate_password if the key is encrypted."
+        )
+    return None
+
+
+def _sign_in_failed(said: str, app: AppCredential) -> str:
+    """What failed, what Entra ID said, until when (a certificate's expiry) and the fix."""
+    found = AADSTS.search(said)
+    code = found[0].split(":")[0].split()[0] if found else ""
+    fixes = [AADSTS_HINTS[code]] if code in AADSTS_HINTS else []
+    if not fixes or code in RENEW:
+        fixes.append(RENEW_CREDENTIAL[app.kind].format(app=app.client_id or ""))
+    until = ""
+    if app.kind == "certificate" and app.certificate_path is not None:
+        expiry = certificate_expiry(app.certificate_path)
+        if expiry is not None:
+            state = "expired on" if expiry < datetime.now(UTC) else "is valid until"
+            until = (
+                f" The certificate in {app.certificate_path} {state} {expiry:%Y-%m-%d %H:%M} UTC."
+            )
+    quoted = found[0].strip() if found else _first_line(said)
+    return (
+        f"sign-in of {app.name} with its {app.kind.replace('_', ' ')} failed: Entra ID said "
+        f'"{quoted}".{until} Fix: {"; ".join(fixes)}. Every Graph run fails until then '
+        "(admins are alerted after service.alert_after_failures failed runs)."
+    )
+
+
+def certificate_expiry(path: Path) -> datetime | None:
+    """When the first certificate in a PEM file expires, or None if it cannot be read."""
+    try:
+        from cryptography import x509  # noqa: PLC0415  # azure-identity's own dependency
+
+        certificates = x509.load_pem_x509_certificates(path.read_bytes())
+    except (OSError, ValueError, ImportError):
+        return None
+    return certificates[0].not_valid_after_utc if certificates else None
+
+
+def _first_line(text: str) -> str:
+    return (text.strip().splitlines() or [""])[0][:300]

@@ -1,11 +1,14 @@
 """A thin gateway over Microsoft Graph with plain-named methods.
 
-Requests go through msgraph-core's HTTP pipeline (kiota's RetryHandler honouring
-Retry-After, RedirectHandler dropping the Authorization header when a download redirects
-to another origin). The generated msgraph models are not used: our calls are few, and
-loading the models costs over a second per process. Reads are retried by the pipeline;
-sends (mail, channel posts) are sent with retries off, because only the outbox may
-decide to send again. Every failure is translated in ``errors``.
+Requests go through msgraph-core's HTTP pipeline (kiota's RedirectHandler dropping the
+Authorization header when a download redirects to another origin). The generated msgraph
+models are not used: our calls are few, and loading the models costs over a second per
+process. Retries have one engine, here: idempotent requests (reads, uploads) are tried at
+most ``max_retries + 1`` times on 429/503/504 and connection errors, honouring Retry-After,
+each attempt a fresh request through the whole pipeline (kiota's RetryHandler is off).
+Sends (mail, channel posts, webhooks) get one attempt, because only the outbox may decide
+to send again; a send whose answer was lost is ``uncertain``. Every failure is translated
+in ``errors``.
 """
 
 from __future__ import annotations
@@ -16,11 +19,19 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
 import httpx
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_any,
+)
+from tenacity.stop import stop_base
 
 from automation.backends.graph import errors
 from automation.config.models import ChannelFile, DriveFile, FileRef, GraphLimits, SiteFile
@@ -71,9 +82,16 @@ class StaticToken:
 class CredentialToken:
     """Tokens from an azure-identity credential, cached until shortly before expiry."""
 
-    def __init__(self, credential: Any, *scopes: str, **options: Any) -> None:
+    def __init__(
+        self,
+        credential: Any,
+        *scopes: str,
+        app: errors.AppCredential | None = None,
+        **options: Any,
+    ) -> None:
         self._credential = credential
         self._scopes = scopes
+        self._app = app or errors.AppCredential("managed_identity")
         self._options = options  # e.g. enable_cae for the delegated service account
         self._value = ""
         self._expires = 0.0
@@ -91,15 +109,23 @@ class CredentialToken:
         return self._value
 
     def _get(self) -> Any:
-        """Ask the credential (in a worker thread: azure-identity blocks)."""
-        return self._credential.get_token(*self._scopes, **self._options)
+        """Ask the credential (in a worker thread: azure-identity blocks); map its failures."""
+        try:
+            return self._credential.get_token(*self._scopes, **self._options)
+        except Exception as err:
+            mapped = errors.from_credential_error(err, self._app)
+            if mapped is None:
+                raise
+            raise mapped from err
 
 
 @dataclass(frozen=True)
-class ReconnectPolicy:
-    """How reads are retried after a connection error (data, so tests can make it instant)."""
+class RetryPolicy:
+    """How the one retry engine waits between attempts (data, so tests can make it instant).
 
-    attempts: int = 4
+    Without a Retry-After, the n-th wait is ``first_wait * 2**(n-1)``, at most ``max_wait``.
+    """
+
     first_wait: float = 1.0
     max_wait: float = 30.0
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
@@ -140,6 +166,57 @@ def default_scope(base_url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}/.default"
 
 
+RETRIED_STATUSES = frozenset({429, 503, 504})
+# Connection failures worth another attempt of an idempotent request (timeouts are not:
+# each already took up to 100 s).
+RETRIED_ERRORS: tuple[type[Exception], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.ReadError,
+    httpx.WriteError,
+    httpx.RemoteProtocolError,
+)
+LONG_WAIT = 180.0  # a Retry-After this long is not waited out in a run: the run ends transient
+
+
+class _BusyError(Exception):
+    """A response the retry engine may try again (429, 503, 504)."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+def _asked_wait(state: RetryCallState) -> float | None:
+    """The Retry-After of the last attempt's response, if it gave one."""
+    outcome = state.outcome
+    failure = outcome.exception() if outcome is not None else None
+    if isinstance(failure, _BusyError):
+        return errors.retry_after_seconds(failure.response.headers.get("Retry-After"))
+    return None
+
+
+def _wait(policy: RetryPolicy, state: RetryCallState) -> float:
+    """Graph's Retry-After when it gave one, else exponential backoff."""
+    asked = _asked_wait(state)
+    if asked is not None:
+        return asked
+    return float(min(policy.max_wait, policy.first_wait * 2 ** (state.attempt_number - 1)))
+
+
+class _LongWait(stop_base):
+    """Stop at once when Graph asks for a wait too long for a run."""
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        asked = _asked_wait(retry_state)
+        return asked is not None and asked >= LONG_WAIT
+
+
+def _as_httpx(exc: Exception) -> Exception:
+    """A socket error that escaped httpx's own mapping, as the transport error it is."""
+    return exc if isinstance(exc, httpx.HTTPError) else httpx.TransportError(str(exc))
+
+
 class GraphGateway:
     """Plain-named Graph operations used by the backend adapters."""
 
@@ -158,6 +235,8 @@ class GraphGateway:
         self.base_url = base_url.rstrip("/")
         self.limits = limits or GraphLimits()
         self._tokens = tokens
+        # kiota's RetryHandler is switched off: our retry engine alone decides (one layer),
+        # and each of its attempts is a fresh request through the whole middleware pipeline.
         self._retry_key = RetryHandlerOption.get_key()
         self._no_retry = RetryHandlerOption(max_retries=0, should_retry=False)
         client = httpx.AsyncClient(
@@ -165,16 +244,15 @@ class GraphGateway:
             transport=MeteredTransport(transport or httpx.AsyncHTTPTransport()),
             timeout=httpx.Timeout(100, connect=30),
         )
-        options = {self._retry_key: RetryHandlerOption(max_retries=self.limits.max_retries)}
         self._http: httpx.AsyncClient = GraphClientFactory.create_with_default_middleware(
-            client=client, options=options
+            client=client, options={self._retry_key: self._no_retry}
         )
         self._found: dict[str, tuple[str, str]] = {}  # remembered lookups by key
         self._lookups = lookups
         self._workbook_lock = asyncio.Lock()
-        self.requests = 0
+        self.requests = 0  # attempts sent (redirect hops not counted; METRICS counts the wire)
         self.last_date: tuple[str, datetime] | None = None  # (Date header, local time) last seen
-        self.reconnect_policy = ReconnectPolicy(attempts=self.limits.max_retries + 1)
+        self.retry_policy = RetryPolicy()
 
     async def aclose(self) -> None:
         """Close the HTTP client."""
@@ -195,28 +273,41 @@ class GraphGateway:
         params: Mapping[str, str] | None = None,
         auth: bool = True,
     ) -> httpx.Response:
-        """Send one request; return the response if its status is in ``ok``, else raise mapped."""
+        """Send one request; return the response if its status is in ``ok``, else raise mapped.
+
+        ``retry``: an idempotent request, retried on 429/503/504 and connection errors, at
+        most ``limits.max_retries + 1`` attempts. Without it, a send that only the outbox may
+        repeat: one attempt, and once the request may have left this process any outcome
+        but a definite answer raises :class:`UncertainError`.
+        """
         url = path if path.startswith(("http://", "https://")) else self.base_url + path
-        all_headers = dict(headers or {})
-        if auth:
-            all_headers["Authorization"] = f"Bearer {await self._tokens.token()}"
-        request = self._http.build_request(
-            method, url, headers=all_headers, json=json, content=content, params=params
-        )
-        request.extensions["kiota_request_options"] = (
-            {} if retry else {self._retry_key: self._no_retry}
-        )
+
+        async def attempt(number: int) -> httpx.Response:
+            all_headers = dict(headers or {})
+            if auth:
+                all_headers["Authorization"] = f"Bearer {await self._tokens.token()}"
+            if number > 1:
+                all_headers["Retry-Attempt"] = str(number - 1)
+            request = self._http.build_request(
+                method, url, headers=all_headers, json=json, content=content, params=params
+            )
+            request.extensions["kiota_request_options"] = {self._retry_key: self._no_retry}
+            self.requests += 1
+            return await self._http.send(request)
+
         try:
-            response = await self._send(request, reconnect=retry and method == "GET")
-        except httpx.HTTPError as exc:
-            raise errors.from_exception(exc, what=what) from exc
-        except OSError as exc:  # a socket error that escaped httpx's own mapping
-            raise errors.from_exception(httpx.TransportError(str(exc)), what=what) from exc
+            response = await (self._retrying(attempt) if retry else attempt(1))
+        except (httpx.HTTPError, OSError) as exc:
+            if retry:
+                raise errors.from_exception(_as_httpx(exc), what=what) from exc
+            raise errors.from_send_exception(exc, what=what) from exc
         if "Date" in response.headers:  # Graph's clock, for `automation doctor`
             self.last_date = (response.headers["Date"], datetime.now(UTC))
         if response.status_code in ok:
             return response
         code, detail = errors.odata_error(response)
+        if not retry and response.status_code in errors.AMBIGUOUS_STATUSES:
+            raise errors.uncertain_status(response.status_code, what=what, code=code, detail=detail)
         raise errors.from_status(
             response.status_code,
             what=what,
@@ -226,24 +317,27 @@ class GraphGateway:
             retry_after=response.headers.get("Retry-After"),
         )
 
-    async def _send(self, request: httpx.Request, *, reconnect: bool) -> httpx.Response:
-        """Send; idempotent reads are retried on connection errors (the SDK does not retry those)."""
-        if not reconnect:
-            self.requests += 1
-            return await self._http.send(request)
-        policy = self.reconnect_policy
-        async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(policy.attempts),
-            wait=wait_exponential(multiplier=policy.first_wait, max=policy.max_wait),
-            retry=retry_if_exception_type(
-                (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)
-            ),
-            sleep=policy.sleep,
-            reraise=True,
-        ):
-            with attempt:
-                self.requests += 1
-                response: httpx.Response = await self._http.send(request)
+    async def _retrying(
+        self, attempt: Callable[[int], Awaitable[httpx.Response]]
+    ) -> httpx.Response:
+        """The one retry engine: up to ``max_retries + 1`` attempts, waits per Retry-After."""
+        policy = self.retry_policy
+        number = 0
+        try:
+            async for trying in AsyncRetrying(
+                stop=stop_any(stop_after_attempt(self.limits.max_retries + 1), _LongWait()),
+                wait=partial(_wait, policy),
+                retry=retry_if_exception_type((_BusyError, *RETRIED_ERRORS)),
+                sleep=policy.sleep,
+                reraise=True,
+            ):
+                with trying:
+                    number += 1
+                    response = await attempt(number)
+                    if response.status_code in RETRIED_STATUSES:
+                        raise _BusyError(response)
+        except _BusyError as busy:
+            return busy.response  # the retries are spent (or Graph asked for too long a wait)
         return response
 
     # files -----------------------------------------------------------------
