@@ -102,3 +102,44 @@ def test_odata_error_body_is_read() -> None:
     )
     assert odata_error(ok) == ("itemNotFound", "The resource could not be found.")
     assert odata_error(httpx.Response(502, text="<html>Bad gateway</html>")) == ("", "")
+
+
+def test_an_unknown_address_segment_points_at_the_ids_not_at_filters() -> None:
+    """400 'Resource not found for the segment' means an id of the wrong shape: say so."""
+    error = from_status(
+        400,
+        what="read the columns of list 進捗管理",
+        permission="Sites.Selected (read) on the site",
+        code="BadRequest",
+        detail="Resource not found for the segment 'columns'.",
+    )
+    assert isinstance(error, ConfigError)
+    assert "indexed" not in error.message
+    assert error.message == (
+        "read the columns of list 進捗管理: Graph does not know the address part 'columns' "
+        "(HTTP 400, Graph: BadRequest: Resource not found for the segment 'columns'.). An id "
+        "in the configuration probably has the wrong shape or names something else: check "
+        "site_id (host,site-guid,web-guid), list_id (a GUID or the list's name), drive_id and "
+        "item_id against what Graph Explorer or `automation doctor` shows."
+    )
+
+
+def test_a_filter_on_a_column_that_is_not_indexed_says_to_index_it() -> None:
+    """The indexed-column hint is given only when Graph says the column is not indexed."""
+    error = from_status(
+        400,
+        what="read the items of list 進捗管理",
+        permission="x",
+        code="invalidRequest",
+        detail="Field '_x90e8_' cannot be referenced in filter or orderby as it is not indexed.",
+    )
+    assert "index it in the list settings" in error.message
+
+
+def test_an_unrecognised_400_quotes_graph_and_claims_no_cause() -> None:
+    """Where the cause is unknown, the message says what Graph said, not a guess."""
+    error = from_status(
+        400, what="send mail", permission="x", code="ErrorSomething", detail="Odd request."
+    )
+    assert "(HTTP 400, Graph: ErrorSomething: Odd request.)" in error.message
+    assert "indexed" not in error.message

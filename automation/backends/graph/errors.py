@@ -84,11 +84,10 @@ def from_status(
 
 def _bad_request(what: str, said: str, code: str, detail: str) -> AutomationError:
     """A 400, by what the operator must do about what Graph said; unsure: quote Graph."""
-    if SEGMENT_NOT_FOUND.search(detail):
-        segment = SEGMENT_NOT_FOUND.search(detail)
-        name = segment[1] if segment else ""
+    segment = SEGMENT_NOT_FOUND.search(detail)
+    if segment:
         return ConfigError(
-            f"{what}: Graph does not know the address part '{name}'{said}. An id in the "
+            f"{what}: Graph does not know the address part '{segment[1]}'{said}. An id in the "
             "configuration probably has the wrong shape or names something else: check "
             "site_id (host,site-guid,web-guid), list_id (a GUID or the list's name), drive_id "
             "and item_id against what Graph Explorer or `automation doctor` shows."
