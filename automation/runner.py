@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import logging
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -219,10 +220,15 @@ async def _complete(
         location = await backend.artefacts.put(name, data, near=prepared.near)
         artefacts.append({"name": name, "location": location})
     rendered = _fit_cards(rendered, artefacts[0]["location"] if artefacts else None)
+    links = {
+        str(a["name"]): str(a["location"])
+        for a in artefacts
+        if str(a["location"]).startswith(("https://", "http://"))
+    }
     with store.transaction():
         prepared.save(store, run_id, now)
         for message, body in rendered:
-            store.enqueue(_entry(flow.id, run_id, message, body), now)
+            store.enqueue(_entry(flow.id, run_id, message, body, links), now)
     policy = loaded.config.service.outbox
     alerts = Alerts(loaded)
     await deliver_pending(store, backend, flow.id, clock, prepared.near, policy, alerts)
@@ -487,9 +493,17 @@ def _fit_cards(
     ]
 
 
-def _entry(flow_id: str, run_id: int, message: Message, body: Rendered) -> OutboxEntry:
+def _entry(
+    flow_id: str,
+    run_id: int,
+    message: Message,
+    body: Rendered,
+    links: Mapping[str, str] | None = None,
+) -> OutboxEntry:
     bodies = body.bodies()
-    digest = hashlib.sha256("\x1f".join([body.subject, *bodies.values()]).encode()).hexdigest()
+    payload = _payload(message, links or {})
+    parts = [body.subject, *bodies.values(), json.dumps(payload, sort_keys=True)]
+    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
     return OutboxEntry(
         key=message.key(flow_id),
         flow=flow_id,
@@ -504,7 +518,23 @@ def _entry(flow_id: str, run_id: int, message: Message, body: Rendered) -> Outbo
         attachments=message.attachments,
         digest=digest,
         occasion=message.occasion,
+        payload=payload,
     )
+
+
+def _payload(message: Message, links: Mapping[str, str]) -> dict[str, Any]:
+    """What the send needs beyond its bodies, fixed now: this message's own @mentions, and
+    where its attachments live (linked instead when too large to send)."""
+    contact = message.contact
+    payload: dict[str, Any] = {}
+    if contact.channel == "teams_channel":
+        payload["mentions"] = [{"user_id": m.user_id, "name": m.name} for m in contact.mentions]
+        payload["mention_channel"] = contact.mention_channel
+        payload["channel_name"] = contact.name
+    attachment_links = {name: links[name] for name in message.attachments if name in links}
+    if attachment_links:
+        payload["attachment_links"] = attachment_links
+    return payload
 
 
 def _delivery(

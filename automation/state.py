@@ -10,7 +10,7 @@ import os
 import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -126,6 +126,11 @@ MIGRATIONS: tuple[str, ...] = (
         outcome TEXT NOT NULL
     );
     """,
+    # 7: what a send needs beyond its bodies, fixed when the message is queued (a channel
+    # post's @mentions, the links of attachments too large to send)
+    """
+    ALTER TABLE outbox ADD COLUMN payload TEXT;
+    """,
 )
 STATUSES = ("pending", "sending", "sent", "failed", "uncertain", "dead")
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -153,6 +158,7 @@ class OutboxEntry:
     location: str | None = None
     last_error: str | None = None
     not_before: datetime | None = None
+    payload: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -379,8 +385,9 @@ class Store:
         """Store a message unless its key is already known; True when it was new."""
         cursor = self._db.execute(
             "INSERT OR IGNORE INTO outbox (key, flow, run_id, kind, audience, channel, recipient, "
-            "recipient_label, subject, bodies, attachments, digest, occasion, status, attempts, "
-            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+            "recipient_label, subject, bodies, attachments, digest, occasion, payload, status, "
+            "attempts, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
             (
                 entry.key,
                 entry.flow,
@@ -395,6 +402,7 @@ class Store:
                 json.dumps(list(entry.attachments)),
                 entry.digest,
                 entry.occasion,
+                json.dumps(dict(entry.payload), ensure_ascii=False),
                 now.isoformat(),
                 now.isoformat(),
             ),
@@ -594,4 +602,5 @@ def _entry(row: sqlite3.Row) -> OutboxEntry:
         location=row["location"],
         last_error=row["last_error"],
         not_before=datetime.fromisoformat(row["not_before"]) if row["not_before"] else None,
+        payload=json.loads(row["payload"]) if row["payload"] else {},
     )

@@ -311,3 +311,47 @@ def test_an_unchanged_poll_shows_the_last_report_from_its_summary(
     assert summary is not None and "figures" not in summary
     assert again["status"] == "unchanged"
     assert (again["totals"], again["statuses"]) == (first["totals"], first["statuses"])
+
+
+CHANNEL_CONFIG = """\
+version: 1
+state: {path: state/db.sqlite}
+backend: {type: local, root: inputs, artefacts: out, deliveries: sent}
+directory:
+  departments:
+    - name: 危機管理課
+      sheet: 危機管理課
+      contacts:
+        - channel: teams_channel
+          address: 00000000-0000-0000-0000-00000000a001/19:bousai@thread.tacv2
+          mentions: [{user_id: 00000000-0000-0000-0000-0000000000d1, name: 山田 太郎}]
+flows:
+  - id: damage
+    kind: damage_rollup
+    params:
+      disaster: 台風
+      workbook: book.xlsx
+      report_to:
+        - channel: teams_channel
+          address: 00000000-0000-0000-0000-00000000a001/19:bousai@thread.tacv2
+          name: 防災総括班
+          mention_channel: true
+"""
+
+
+def test_each_queued_channel_post_carries_its_own_contacts_mentions(workspace: Path) -> None:
+    """Report and feedback to one channel: each outbox entry holds only its contact's mentions."""
+    (workspace / "automation.yaml").write_text(CHANNEL_CONFIG, encoding="utf-8")
+    run(load_config(workspace / "automation.yaml"), at(9))
+    with Store(workspace / "state" / "db.sqlite") as store:
+        payloads = {e.kind: dict(e.payload) for e in store.outbox("damage")}
+    assert payloads["report"] == {
+        "mentions": [],
+        "mention_channel": True,
+        "channel_name": "防災総括班",
+    }
+    assert payloads["feedback"] == {
+        "mentions": [{"user_id": "00000000-0000-0000-0000-0000000000d1", "name": "山田 太郎"}],
+        "mention_channel": False,
+        "channel_name": None,
+    }

@@ -123,8 +123,14 @@ def test_an_expired_sign_in_says_to_run_login_again() -> None:
         asyncio.run(tokens.token())
 
 
-def entry(key: str = "damage:report:1:abc") -> OutboxEntry:
-    """A report for the response team's channel."""
+def entry(key: str = "damage:report:1:abc", target: ChannelTarget | None = None) -> OutboxEntry:
+    """A report for the response team's channel, @mentioning ``target``'s people."""
+    target = target or ChannelTarget()
+    payload = {
+        "mentions": [{"user_id": m.user_id, "name": m.name} for m in target.mentions],
+        "mention_channel": target.mention_channel,
+        "channel_name": target.name,
+    }
     return OutboxEntry(
         key=key,
         flow="damage",
@@ -138,6 +144,7 @@ def entry(key: str = "damage:report:1:abc") -> OutboxEntry:
         bodies={"html": "<p>第1報 &lt;at&gt;全員&lt;/at&gt;</p>"},
         attachments=(),
         digest="0" * 64,
+        payload=payload,
     )
 
 
@@ -149,7 +156,7 @@ def fake() -> FakeGraph:
     return fake
 
 
-def deliverer(fake: FakeGraph, target: ChannelTarget) -> GraphDeliverer:
+def deliverer(fake: FakeGraph) -> GraphDeliverer:
     """A deliverer posting as the service account to ``fake``."""
     transport = httpx.ASGITransport(app=fake.app)
     app_only = GraphGateway(
@@ -161,14 +168,12 @@ def deliverer(fake: FakeGraph, target: ChannelTarget) -> GraphDeliverer:
     config = GraphBackend.model_validate(
         {"type": "graph", "auth": {"type": "access_token", "token": "app"}}
     )
-    return GraphDeliverer(
-        app_only, None, config, channel_gateway=delegated, channels={f"{TEAM}/{CHANNEL}": target}
-    )
+    return GraphDeliverer(app_only, None, config, channel_gateway=delegated)
 
 
 def test_a_channel_post_mentions_the_configured_people(fake: FakeGraph) -> None:
     """The post opens with real @mentions: <at id> tags matched by the mentions array."""
-    asyncio.run(deliverer(fake, ChannelTarget([YAMADA])).deliver(entry(), {}))
+    asyncio.run(deliverer(fake).deliver(entry(target=ChannelTarget([YAMADA])), {}))
     (posted,) = fake.channels[(TEAM, CHANNEL)].messages
     assert posted["body"]["content"].startswith(
         '<p><at id="0">山田 太郎</at></p><p>第1報 &lt;at&gt;'
@@ -179,16 +184,28 @@ def test_a_channel_post_mentions_the_configured_people(fake: FakeGraph) -> None:
 def test_a_channel_post_can_mention_the_whole_channel(fake: FakeGraph) -> None:
     """mention_channel adds a conversation mention of the channel itself."""
     target = ChannelTarget([], mention_channel=True, name="防災総括班")
-    asyncio.run(deliverer(fake, target).deliver(entry(), {}))
+    asyncio.run(deliverer(fake).deliver(entry(target=target), {}))
     (posted,) = fake.channels[(TEAM, CHANNEL)].messages
     assert (
         posted["mentions"][0]["mentioned"]["conversation"]["conversationIdentityType"] == "channel"
     )
 
 
+def test_mentions_belong_to_their_message_not_to_the_channel(fake: FakeGraph) -> None:
+    """Two messages to one channel: each mentions only its own contact's people and name."""
+    posting = deliverer(fake)
+    report = ChannelTarget([], mention_channel=True, name="防災総括班")
+    feedback = ChannelTarget([YAMADA])
+    asyncio.run(posting.deliver(entry("damage:report:1:a", report), {}))
+    asyncio.run(posting.deliver(entry("damage:feedback:1:b", feedback), {}))
+    first, second = fake.channels[(TEAM, CHANNEL)].messages
+    assert [m["mentionText"] for m in first["mentions"]] == ["防災総括班"]
+    assert [m["mentionText"] for m in second["mentions"]] == ["山田 太郎"]
+
+
 def test_an_interrupted_channel_post_is_found_by_its_reference(fake: FakeGraph) -> None:
     """After a crash mid-send, the post's reference among the newest messages confirms it."""
-    posting = deliverer(fake, ChannelTarget())
+    posting = deliverer(fake)
     asyncio.run(posting.deliver(entry(), {}))
     assert (
         reference_mark(entry().key) in fake.channels[(TEAM, CHANNEL)].messages[0]["body"]["content"]
@@ -199,7 +216,7 @@ def test_an_interrupted_channel_post_is_found_by_its_reference(fake: FakeGraph) 
 
 def test_channel_posts_go_with_the_delegated_token(fake: FakeGraph) -> None:
     """Posts and lookups use the service account's token, never the app-only one."""
-    posting = deliverer(fake, ChannelTarget())
+    posting = deliverer(fake)
     asyncio.run(posting.deliver(entry(), {}))
     asyncio.run(posting.confirm(entry()))
     tokens = {c.headers["authorization"] for c in fake.requests_to(r"/messages$")}

@@ -28,7 +28,6 @@ from automation.config.models import (
     AccessTokenAuth,
     CertificateAuth,
     ClientSecretAuth,
-    Contact,
     FileRef,
     GraphBackend,
     ListRef,
@@ -161,34 +160,28 @@ def graph_backend(
             config,
             {c.stored_address: c.address for c in contacts if c.channel == "teams_webhook"},
             channel_gateway=channel_gateway,
-            channels=channel_contacts(contacts),
         ),
         GraphListSource(gateway),
     )
 
 
-def channel_contacts(contacts: Sequence[Contact]) -> dict[str, ChannelTarget]:
-    """Teams channel addresses with everyone to @mention there (merged across contacts)."""
-    targets: dict[str, ChannelTarget] = {}
-    for contact in contacts:
-        if contact.channel != "teams_channel":
-            continue
-        target = targets.setdefault(contact.address, ChannelTarget())
-        for mention in contact.mentions:
-            if mention not in target.mentions:
-                target.mentions.append(mention)
-        target.mention_channel = target.mention_channel or contact.mention_channel
-        target.name = target.name or contact.name
-    return targets
-
-
 @dataclass
 class ChannelTarget:
-    """Who is @mentioned in posts to one channel."""
+    """Who is @mentioned in one channel post (the message's own contact, fixed at enqueue)."""
 
     mentions: list[Mention] = field(default_factory=list)
     mention_channel: bool = False
     name: str | None = None
+
+    @classmethod
+    def of(cls, entry: OutboxEntry) -> ChannelTarget:
+        """The mentions stored with ``entry`` (none for a message queued without them)."""
+        payload = entry.payload
+        return cls(
+            [Mention(user_id=m["user_id"], name=m["name"]) for m in payload.get("mentions", [])],
+            bool(payload.get("mention_channel", False)),
+            payload.get("channel_name"),
+        )
 
 
 def reference_mark(key: str) -> str:
@@ -411,13 +404,11 @@ class GraphDeliverer:
         webhooks: Mapping[str, str] | None = None,
         *,
         channel_gateway: GraphGateway | None = None,
-        channels: Mapping[str, ChannelTarget] | None = None,
     ) -> None:
         self.gateway = gateway
         self.webhooks = dict(webhooks or {})  # stored reference -> URL (from the configuration)
         self.mailbox = mailbox
         self.channel_gateway = channel_gateway  # signed in as the Teams service account
-        self.channels = dict(channels or {})
         self._mail_pacer = Pacer(PACING_MARGIN * 60 / config.limits.mails_per_minute)
         self._webhook_pacer = Pacer(PACING_MARGIN / config.limits.webhook_posts_per_second)
         self._channel_pacers: dict[str, Pacer] = {}
@@ -441,9 +432,8 @@ class GraphDeliverer:
         team, channel, gateway = self._channel(entry)
         pacer = self._channel_pacers.setdefault(entry.recipient, Pacer(self._channel_interval))
         await pacer.wait()
-        target = self.channels.get(entry.recipient, ChannelTarget())
         message_id = await gateway.post_channel_message(
-            team, channel, channel_payload(entry, target, channel)
+            team, channel, channel_payload(entry, ChannelTarget.of(entry), channel)
         )
         return f"channel message {message_id}"
 
