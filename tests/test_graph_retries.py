@@ -124,3 +124,72 @@ def test_a_list_read_whose_reply_was_lost_is_read_again(fake: FakeGraph) -> None
     columns = run(gateway_on(fake), lambda g: g.list_columns("site", "list"))
     assert columns == [("Title", "タイトル")]
     assert len(fake.requests_to(r"/columns$")) == 2
+
+
+# uploads -------------------------------------------------------------------------------------
+
+REPORT = "被害状況集計_第1報.xlsx"
+DATA = b"0123456789abcdefghijklmnopqrstuvwxyzABCD"  # 40 bytes: three 16-byte fragments
+
+
+@pytest.fixture
+def small_fragments(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Upload sessions for anything over 16 bytes, in 16-byte fragments."""
+    from automation.backends.graph import gateway as gateway_module  # noqa: PLC0415
+
+    monkeypatch.setattr(gateway_module, "SIMPLE_UPLOAD_LIMIT", 16)
+    monkeypatch.setattr(gateway_module, "UPLOAD_CHUNK", 16)
+
+
+def upload(gateway: GraphGateway) -> Awaitable[str]:
+    """Upload the report next to the workbook."""
+    return gateway.upload_next_to(SiteFile(site_id=SITE, path=BOOK_PATH), REPORT, DATA)
+
+
+def stored(fake: FakeGraph) -> bytes | None:
+    """The report as stored next to the workbook."""
+    item = fake.file_at(DRIVE, f"/被害報告/{REPORT}")
+    return None if item is None else item.content
+
+
+@pytest.mark.usefixtures("small_fragments")
+def test_a_fragment_whose_reply_was_lost_resumes_from_next_expected_ranges(
+    fake: FakeGraph,
+) -> None:
+    """The server kept the fragment; the resend gets 416, the session says where to go on."""
+    fake.lose_reply("PUT", r"^/upload/", skip=1)
+    run(gateway_on(fake), upload)
+    assert stored(fake) == DATA
+    ranges = [c.headers["content-range"] for c in fake.requests_to(r"^/upload/", "PUT")]
+    assert ranges == ["bytes 0-15/40", "bytes 16-31/40", "bytes 16-31/40", "bytes 32-39/40"]
+
+
+@pytest.mark.usefixtures("small_fragments")
+def test_a_final_fragment_whose_reply_was_lost_is_found_in_place(fake: FakeGraph) -> None:
+    """The session is gone (404) after the last fragment: the stored file is compared, not redone."""
+    fake.lose_reply("PUT", r"^/upload/", skip=2)
+    web_url = run(gateway_on(fake), upload)
+    assert stored(fake) == DATA
+    assert web_url  # the stored file's address, as the completed upload would have given
+    assert len(fake.requests_to(r"/createUploadSession$")) == 1
+
+
+@pytest.mark.usefixtures("small_fragments")
+def test_a_session_lost_before_the_file_was_complete_is_started_over(fake: FakeGraph) -> None:
+    """A 404 on a middle fragment (session expired) starts one new session from byte 0."""
+    fake.fail("PUT", r"^/upload/", 404, skip=1)
+    run(gateway_on(fake), upload)
+    assert stored(fake) == DATA
+    assert len(fake.requests_to(r"/createUploadSession$")) == 2
+
+
+@pytest.mark.parametrize("fault", ["503", "reset"])
+def test_a_failed_simple_upload_is_retried_by_the_one_engine(fake: FakeGraph, fault: str) -> None:
+    """A 503 or a reset on the merged workbook's PUT is tried again, not left to the run."""
+    if fault == "503":
+        fake.fail("PUT", r"/content$", 503, retry_after=1)
+    else:
+        fake.reset_connection("PUT", r"/content$")
+    run(gateway_on(fake), upload)
+    assert stored(fake) == DATA
+    assert len(fake.requests_to(r"/content$", "PUT")) == 2

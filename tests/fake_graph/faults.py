@@ -44,6 +44,7 @@ class Fault:
     code: str | None = None
     message: str | None = None
     after_acting: bool = False
+    skip: int = 0  # matching requests let through before the fault applies
 
     def matches(self, method: str, path: str) -> bool:
         """Whether this fault applies to the request."""
@@ -76,8 +77,10 @@ class FaultsAndAuth(FakeState):
         retry_after: int | str | None = None,
         code: str | None = None,
         message: str | None = None,
+        skip: int = 0,
     ) -> None:
-        """Answer the next ``times`` matching requests (None: all) with an OData error.
+        """Answer the next ``times`` matching requests (None: all) with an OData error, after
+        letting ``skip`` of them through.
 
         ``method`` is an HTTP method or "*"; ``path_regex`` is searched in the decoded path
         (``/v1.0/...``, ``/download/...``). Default codes: 401 InvalidAuthenticationToken,
@@ -85,21 +88,37 @@ class FaultsAndAuth(FakeState):
         503 serviceNotAvailable, 504 gatewayTimeout. A 401 also carries WWW-Authenticate.
         """
         self._queue(
-            Fault(method.upper(), re.compile(path_regex), times, status, retry_after, code, message)
+            Fault(
+                method.upper(),
+                re.compile(path_regex),
+                times,
+                status,
+                retry_after,
+                code,
+                message,
+                skip=skip,
+            )
         )
 
-    def reset_connection(self, method: str, path_regex: str, times: int | None = 1) -> None:
-        """Drop the connection of the next ``times`` matching requests (see the module notes)."""
-        self._queue(Fault(method.upper(), re.compile(path_regex), times))
+    def reset_connection(
+        self, method: str, path_regex: str, times: int | None = 1, *, skip: int = 0
+    ) -> None:
+        """Drop the connection of the next ``times`` matching requests (see the module notes),
+        after letting ``skip`` of them through."""
+        self._queue(Fault(method.upper(), re.compile(path_regex), times, skip=skip))
 
-    def lose_reply(self, method: str, path_regex: str, times: int | None = 1) -> None:
+    def lose_reply(
+        self, method: str, path_regex: str, times: int | None = 1, *, skip: int = 0
+    ) -> None:
         """Act on the next ``times`` matching requests, then drop the connection unanswered.
 
         The change is made (a mail is in Sent Items, a post in the channel, a fragment stored,
         a list read) but the client never hears of it: what a reset after the server
-        committed looks like from the client.
+        committed looks like from the client. ``skip`` matching requests go through first.
         """
-        self._queue(Fault(method.upper(), re.compile(path_regex), times, after_acting=True))
+        self._queue(
+            Fault(method.upper(), re.compile(path_regex), times, after_acting=True, skip=skip)
+        )
 
     def faults_pending(self) -> int:
         """How many queued faults have not been used up."""
@@ -135,6 +154,9 @@ class FaultsAndAuth(FakeState):
     def _take_fault(self, method: str, path: str) -> Fault | None:
         for fault in self._faults:
             if fault.matches(method, path):
+                if fault.skip > 0:
+                    fault.skip -= 1
+                    return None
                 if fault.remaining is not None:
                     fault.remaining -= 1
                     if fault.remaining == 0:

@@ -179,6 +179,15 @@ RETRIED_ERRORS: tuple[type[Exception], ...] = (
 LONG_WAIT = 180.0  # a Retry-After this long is not waited out in a run: the run ends transient
 
 
+def _next_expected(ranges: object, total: int) -> int:
+    """The first byte the upload session still expects ("26-" or "26-99" -> 26)."""
+    if isinstance(ranges, list) and ranges:
+        head = str(ranges[0]).split("-", 1)[0]
+        if head.isdigit():
+            return int(head)
+    return total  # nothing missing that the server says: the final PUT tells
+
+
 class _BusyError(Exception):
     """A response the retry engine may try again (429, 503, 504)."""
 
@@ -458,24 +467,41 @@ class GraphGateway:
                 headers={"Content-Type": "application/octet-stream"},
             )
             return str(response.json().get("webUrl", ""))
-        session = await self.request(
-            "POST",
-            target + "/createUploadSession",
-            what=f"start uploading {name}",
-            permission=WRITE,
-            json={"item": {"@microsoft.graph.conflictBehavior": conflict}},
+        for _ in range(2):  # a session that vanished mid-way is started over once
+            session = await self.request(
+                "POST",
+                target + "/createUploadSession",
+                what=f"start uploading {name}",
+                permission=WRITE,
+                json={"item": {"@microsoft.graph.conflictBehavior": conflict}},
+            )
+            result = await self._put_ranges(session.json()["uploadUrl"], name, data)
+            if result is not None:
+                return str(result.json().get("webUrl", ""))
+            landed = await self._landed(target, name, data)
+            if landed is not None:
+                return landed
+        raise TransientError(
+            f"upload {name}: the upload session ended before the file was complete, twice; "
+            "the next run uploads it again"
         )
-        upload_url = session.json()["uploadUrl"]
-        result: httpx.Response | None = None
-        for start in range(0, len(data), UPLOAD_CHUNK):
+
+    async def _put_ranges(self, upload_url: str, name: str, data: bytes) -> httpx.Response | None:
+        """PUT the ranges the session still expects, in order; the final response, or None
+        when the session is gone (404: expired, or completed by a fragment whose reply was
+        lost). A fragment the server already has (416) resumes from nextExpectedRanges."""
+        start = 0
+        for _ in range(3 * (len(data) // UPLOAD_CHUNK + 1) + 3):  # resumes are bounded too
+            if start >= len(data):
+                return None  # the session expects nothing more yet never completed
             chunk = data[start : start + UPLOAD_CHUNK]
             end = start + len(chunk) - 1
-            result = await self.request(
+            response = await self.request(
                 "PUT",
                 upload_url,
                 what=f"upload {name} (bytes {start}-{end})",
                 permission=WRITE,
-                ok=(200, 201, 202),
+                ok=(200, 201, 202, 404, 416),
                 content=chunk,
                 auth=False,  # the upload URL carries its own auth
                 headers={
@@ -483,13 +509,43 @@ class GraphGateway:
                     "Content-Length": str(len(chunk)),
                 },
             )
-        if result is None or result.status_code == 202:
-            missing = result.json().get("nextExpectedRanges") if result is not None else "all"
-            raise TransientError(
-                f"upload {name}: the upload session did not complete (missing ranges {missing}); "
-                "the next run uploads it again"
+            if response.status_code in (200, 201):
+                return response
+            if response.status_code == 404:
+                return None
+            if response.status_code == 416:  # already received: ask where to go on
+                response = await self.request(
+                    "GET",
+                    upload_url,
+                    what=f"ask which bytes of {name} are missing",
+                    permission=WRITE,
+                    ok=(200, 404),
+                    auth=False,
+                )
+                if response.status_code == 404:
+                    return None
+            start = _next_expected(response.json().get("nextExpectedRanges"), len(data))
+        raise TransientError(
+            f"upload {name}: the upload session kept asking for the same bytes; the next run "
+            "uploads it again"
+        )
+
+    async def _landed(self, target: str, name: str, data: bytes) -> str | None:
+        """The file's web URL if what is stored at ``target`` is exactly ``data`` (a final
+        fragment whose reply was lost), else None. Size first; content only if it matches."""
+        try:
+            meta = await self.request(
+                "GET",
+                target,
+                what=f"check whether {name} arrived",
+                params={"$select": "size,webUrl"},
             )
-        return str(result.json().get("webUrl", ""))
+        except ConfigError:  # not there (404)
+            return None
+        if meta.json().get("size") != len(data):
+            return None
+        stored = await self.request("GET", target + "/content", what=f"compare {name}")
+        return str(meta.json().get("webUrl", "")) if stored.content == data else None
 
     async def _parent_path(self, ref: FileRef) -> tuple[str, str]:
         """(item path of the folder root, sub-folder path inside it) of the file's folder."""
