@@ -204,7 +204,19 @@ class GraphLimits(Model):
     channel_posts_per_second: float = Field(
         default=4, gt=0, description="Graph: 4 posts per second per app in one channel."
     )
-    max_retries: int = Field(default=3, ge=0, le=10, description="For idempotent reads.")
+    max_retries: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        description="Idempotent requests (reads, uploads) are tried at most max_retries + 1 times.",
+    )
+    mail_max_mb: float = Field(
+        default=35,
+        gt=0,
+        le=150,
+        description="The sending mailbox's message size limit (Exchange Online: 35 MB by "
+        "default, up to 150 MB); a larger attachment is linked instead of attached.",
+    )
 
 
 class DeviceCodeAccount(Model):

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tests.fake_graph.drafts import AttachmentSession, DraftEndpoints
 from tests.fake_graph.drives import (
     SIMPLE_UPLOAD_LIMIT,
     Drive,
@@ -36,10 +37,7 @@ from tests.fake_graph.lists import (
     ListEndpoints,
     SpList,
 )
-from tests.fake_graph.mail import (
-    MailEndpoints,
-    SentMail,
-)
+from tests.fake_graph.mail import SentMail
 from tests.fake_graph.teams import (
     Channel,
     TeamsEndpoints,
@@ -48,9 +46,11 @@ from tests.fake_graph.teams import (
 from tests.fake_graph.wire import (
     GRAPH_BASE_URL,
     PREFIX,
+    REQUEST_LIMIT,
     Call,
     GraphError,
     _utcnow,
+    odata_error,
 )
 
 
@@ -130,7 +130,7 @@ class _ThreadedServer(uvicorn.Server):
         self.ready.set()
 
 
-class FakeGraph(TeamsEndpoints, ListEndpoints, MailEndpoints, FaultsAndAuth):
+class FakeGraph(TeamsEndpoints, ListEndpoints, DraftEndpoints, FaultsAndAuth):
     """State, fault injection and a call log behind a starlette app (``.app``)."""
 
     def __init__(
@@ -141,12 +141,14 @@ class FakeGraph(TeamsEndpoints, ListEndpoints, MailEndpoints, FaultsAndAuth):
         simple_upload_limit: int = SIMPLE_UPLOAD_LIMIT,
         download_origin: str | None = None,
         upload_origin: str | None = None,
+        outlook_origin: str | None = None,
     ) -> None:
         self.token = token
         self.list_page_cap = list_page_cap
         self.simple_upload_limit = simple_upload_limit
         self.download_origin = download_origin
         self.upload_origin = upload_origin
+        self.outlook_origin = outlook_origin
         self.latency = 0.0
         self.clock: Callable[[], datetime] = _utcnow
         self.channel_sender: dict[str, str] = {
@@ -160,6 +162,8 @@ class FakeGraph(TeamsEndpoints, ListEndpoints, MailEndpoints, FaultsAndAuth):
         self.channels: dict[tuple[str, str], Channel] = {}
         self.users: dict[str, str] = {}
         self.sent_mail: list[SentMail] = []
+        self.drafts: dict[str, SentMail] = {}
+        self.attachment_sessions: dict[str, AttachmentSession] = {}
         self.webhook_posts: list[WebhookPost] = []
         self.upload_sessions: dict[str, UploadSession] = {}
         self._downloads: dict[str, tuple[str, str]] = {}
@@ -233,6 +237,10 @@ class FakeGraph(TeamsEndpoints, ListEndpoints, MailEndpoints, FaultsAndAuth):
             return
         stamped = _stamping_send(send, call, request_id, client_request_id)
         early = self._fault_response(scope, fault) if fault else self._auth_response(scope, call)
+        if early is None and call.path.startswith(PREFIX + "/") and len(body) > REQUEST_LIMIT:
+            early = odata_error(
+                scope, 413, "RequestEntityTooLarge", "The request exceeds the 4 MB limit."
+            )
         if early is not None:
             await early(scope, replay, stamped)
             return
@@ -266,6 +274,25 @@ class FakeGraph(TeamsEndpoints, ListEndpoints, MailEndpoints, FaultsAndAuth):
                 methods=["GET", "POST"],
             ),
             Route(g + "/users/{user}/sendMail", self._send_mail, methods=["POST"]),
+            Route(g + "/users/{user}/messages", self._create_draft, methods=["POST"]),
+            Route(
+                g + "/users/{user}/messages/{message_id}",
+                self._delete_message,
+                methods=["DELETE"],
+            ),
+            Route(
+                g + "/users/{user}/messages/{message_id}/attachments",
+                self._draft_attachments,
+                methods=["GET", "POST"],
+            ),
+            Route(
+                g + "/users/{user}/messages/{message_id}/attachments/createUploadSession",
+                self._attachment_session,
+                methods=["POST"],
+            ),
+            Route(
+                g + "/users/{user}/messages/{message_id}/send", self._send_draft, methods=["POST"]
+            ),
             Route(
                 g + "/users/{user}/mailFolders/{folder}/messages",
                 self._folder_messages,
@@ -273,6 +300,11 @@ class FakeGraph(TeamsEndpoints, ListEndpoints, MailEndpoints, FaultsAndAuth):
             ),
             Route("/download/{token}", self._download, methods=["GET"]),
             Route("/upload/{session_id}", self._upload_fragment, methods=["GET", "PUT", "DELETE"]),
+            Route(
+                "/outlook-upload/{session_id}",
+                self._attachment_fragment,
+                methods=["GET", "PUT", "DELETE"],
+            ),
             Route("/webhooks/{hook_id}", self._webhook, methods=["POST"]),
             Route(
                 "/workflows/{hook_id}/triggers/manual/paths/invoke", self._webhook, methods=["POST"]

@@ -142,7 +142,7 @@ class FaultsAndAuth(FakeState):
         """Calls to preauthenticated URLs or webhooks that carried an Authorization header."""
         return [
             c
-            for c in self.requests_to(r"^/(download|upload|webhooks|workflows)/")
+            for c in self.requests_to(r"^/(download|upload|outlook-upload|webhooks|workflows)/")
             if "authorization" in c.headers
         ]
 

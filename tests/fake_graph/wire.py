@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
 if TYPE_CHECKING:
+    from tests.fake_graph.drafts import AttachmentSession
     from tests.fake_graph.drives import Drive, UploadSession
     from tests.fake_graph.faults import Fault
     from tests.fake_graph.lists import SpList
@@ -27,6 +28,9 @@ Json = dict[str, Any]
 Endpoint = Callable[[Request], Awaitable[Response]]
 GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
 PREFIX = "/v1.0"
+REQUEST_LIMIT = (
+    4 * 1024 * 1024
+)  # Graph refuses larger request bodies (outlook-large-attachments.md)
 ODATA_JSON = (
     "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;"
     "charset=utf-8"
@@ -177,6 +181,7 @@ class FakeState:
     simple_upload_limit: int
     download_origin: str | None
     upload_origin: str | None
+    outlook_origin: str | None
     latency: float
     clock: Callable[[], datetime]
     channel_sender: dict[str, str]
@@ -187,6 +192,8 @@ class FakeState:
     channels: dict[tuple[str, str], Channel]
     users: dict[str, str]
     sent_mail: list[SentMail]
+    drafts: dict[str, SentMail]
+    attachment_sessions: dict[str, AttachmentSession]
     webhook_posts: list[WebhookPost]
     upload_sessions: dict[str, UploadSession]
     _downloads: dict[str, tuple[str, str]]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import html
 import json
@@ -22,6 +21,7 @@ from automation.backends.graph.gateway import (
     TokenSource,
     default_scope,
 )
+from automation.backends.graph.mail import KEY_PROPERTY, MailSender
 from automation.backends.local import LocalArtefactStore
 from automation.config.loader import LoadedConfig
 from automation.config.models import (
@@ -39,11 +39,6 @@ from automation.metrics import METRICS
 from automation.ports import Backend, FetchedWorkbook, ListItem, Near
 from automation.state import OutboxEntry, Store
 from automation.timeutil import JST
-
-# A named MAPI property in PS_PUBLIC_STRINGS carrying our idempotency key on each mail,
-# so Sent Items can be searched for it after a crash.
-KEY_PROPERTY = "String {00020329-0000-0000-C000-000000000046} Name AutomationIdempotencyKey"
-
 
 # Sends are spaced 2 % wider than the configured rate: the spacing is timed before a request
 # is built and sent, and jitter on the way could otherwise put one more in a second than
@@ -410,6 +405,7 @@ class GraphDeliverer:
         self.mailbox = mailbox
         self.channel_gateway = channel_gateway  # signed in as the Teams service account
         self._mail_pacer = Pacer(PACING_MARGIN * 60 / config.limits.mails_per_minute)
+        self.mail_max_mb = config.limits.mail_max_mb
         self._webhook_pacer = Pacer(PACING_MARGIN / config.limits.webhook_posts_per_second)
         self._channel_pacers: dict[str, Pacer] = {}
         self._channel_interval = PACING_MARGIN / config.limits.channel_posts_per_second
@@ -467,24 +463,6 @@ class GraphDeliverer:
         if not self.mailbox:
             raise ConfigError("backend.mailbox is not set; it is the mailbox that sends mail")
         await self._mail_pacer.wait()
-        message: dict[str, Any] = {
-            "subject": entry.subject,
-            "body": {
-                "contentType": "HTML",
-                "content": entry.bodies.get("html") or entry.bodies.get("txt", ""),
-            },
-            "toRecipients": [{"emailAddress": {"address": entry.recipient}}],
-            "singleValueExtendedProperties": [{"id": KEY_PROPERTY, "value": entry.key}],
-        }
-        if attachments:
-            message["attachments"] = [
-                {
-                    "@odata.type": "#microsoft.graph.fileAttachment",
-                    "name": name,
-                    "contentType": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    "contentBytes": base64.b64encode(data).decode(),
-                }
-                for name, data in attachments.items()
-            ]
-        await self.gateway.send_mail(self.mailbox, message)
-        return f"mail from {self.mailbox}"
+        return await MailSender(self.gateway, self.mailbox, self.mail_max_mb).send(
+            entry, attachments
+        )

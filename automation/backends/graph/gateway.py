@@ -475,7 +475,7 @@ class GraphGateway:
                 permission=WRITE,
                 json={"item": {"@microsoft.graph.conflictBehavior": conflict}},
             )
-            result = await self._put_ranges(session.json()["uploadUrl"], name, data)
+            result = await self.put_ranges(session.json()["uploadUrl"], name, data)
             if result is not None:
                 return str(result.json().get("webUrl", ""))
             landed = await self._landed(target, name, data)
@@ -486,15 +486,25 @@ class GraphGateway:
             "the next run uploads it again"
         )
 
-    async def _put_ranges(self, upload_url: str, name: str, data: bytes) -> httpx.Response | None:
-        """PUT the ranges the session still expects, in order; the final response, or None
-        when the session is gone (404: expired, or completed by a fragment whose reply was
-        lost). A fragment the server already has (416) resumes from nextExpectedRanges."""
+    async def put_ranges(
+        self,
+        upload_url: str,
+        name: str,
+        data: bytes,
+        *,
+        chunk_size: int | None = None,
+        done: Sequence[int] = (200, 201),
+    ) -> httpx.Response | None:
+        """PUT the ranges an upload session still expects, in order; the final response
+        (``done``: drives answer 200/201, Outlook 201), or None when the session is gone
+        (404: expired, or completed by a fragment whose reply was lost). A fragment the
+        server already has (416) resumes from nextExpectedRanges."""
+        size = chunk_size or UPLOAD_CHUNK
         start = 0
-        for _ in range(3 * (len(data) // UPLOAD_CHUNK + 1) + 3):  # resumes are bounded too
+        for _ in range(3 * (len(data) // size + 1) + 3):  # resumes are bounded too
             if start >= len(data):
                 return None  # the session expects nothing more yet never completed
-            chunk = data[start : start + UPLOAD_CHUNK]
+            chunk = data[start : start + size]
             end = start + len(chunk) - 1
             response = await self.request(
                 "PUT",
@@ -509,7 +519,7 @@ class GraphGateway:
                     "Content-Length": str(len(chunk)),
                 },
             )
-            if response.status_code in (200, 201):
+            if response.status_code in done:
                 return response
             if response.status_code == 404:
                 return None
