@@ -76,6 +76,7 @@ CASES = [
     Case("yaml_unclosed_flow_mapping", 16, 11, "", "add the '}'"),
     Case("yaml_env_in_flow_mapping", 16, 46, "", "quote values that contain ${VAR}"),
     Case("yaml_two_documents", 17, 1, "", "remove the '---' line"),
+    Case("yaml_alias_bomb", 7, 45, "", "write the repeated values out"),
     Case("yaml_undefined_alias", 17, 23, "", "quote the value if the '*' is text"),
     Case("yaml_invalid_date", 11, 22, "", "write a valid date as YYYY-MM-DD"),
     Case("yaml_duplicate_flows_key", 17, 1, "flows", "merge the two into one"),

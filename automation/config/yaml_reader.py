@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from automation.config.positions import ConfigProblem, Loc, Positions, dotted
+from automation.config.yaml_aliases import alias_problem
 from automation.config.yaml_syntax import syntax_problem
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")  # ${NAME} or ${NAME:-default}
@@ -35,6 +36,9 @@ def read_yaml(
     text, (line, col), message = _read_text(path)
     if text is None:
         return fatal(line, col, message)
+    bomb = alias_problem(text, SAFE_LOADER)
+    if bomb is not None:
+        return fatal(*bomb)
     try:
         try:
             node, data = _compose(SAFE_LOADER, text)
