@@ -33,13 +33,11 @@ def alias_problem(text: str, loader: type[yaml.SafeLoader]) -> tuple[int, int, s
                 continue
             if isinstance(event, yaml.AliasEvent):
                 if any(anchor == event.anchor for anchor, _ in open_nodes):
-                    mark = event.start_mark
-                    return mark.line + 1, mark.column + 1, _loop(str(event.anchor))
+                    return (*_where(event), _loop(str(event.anchor)))
                 size = sizes.get(str(event.anchor), 1)
                 added += size
                 if added > ALIAS_BUDGET:
-                    mark = event.start_mark
-                    return mark.line + 1, mark.column + 1, _message(str(event.anchor), size)
+                    return (*_where(event), _message(str(event.anchor), size))
             elif isinstance(event, yaml.ScalarEvent):
                 size = 1
                 if event.anchor is not None:
@@ -56,6 +54,12 @@ def alias_problem(text: str, loader: type[yaml.SafeLoader]) -> tuple[int, int, s
     except yaml.YAMLError:
         return None
     return None
+
+
+def _where(event: yaml.Event) -> tuple[int, int]:
+    """The 1-based line and column where ``event`` starts."""
+    mark = event.start_mark
+    return (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
 
 
 def _message(anchor: str, size: int) -> str:
