@@ -17,8 +17,8 @@ demo: $(BIN)/.installed
 	$(BIN)/automation demo --workspace demo-workspace
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check automation tests bench
-	$(BIN)/ruff format --check automation tests bench
+	$(BIN)/ruff check automation tests bench tools
+	$(BIN)/ruff format --check automation tests bench tools
 	$(BIN)/mypy
 
 # The console's browser specs drive Debian's Chromium (and screenshot Japanese text with a

@@ -9,6 +9,7 @@ plans, so the check is passed in from here. Every command and the daemon load th
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 
 from automation.config import loader
@@ -16,9 +17,12 @@ from automation.config.loader import LoadedConfig
 from automation.config.models import DamageRollupFlow, Directory, ProgressCollectionFlow
 
 
-def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedConfig:
-    """Read, validate and cross-check ``path``, template overrides included."""
-    return loader.load_config(path, environ, template_check=check_templates)
+def load_config(
+    path: Path, environ: Mapping[str, str] | None = None, *, today: date | None = None
+) -> LoadedConfig:
+    """Read, validate and cross-check ``path``, template overrides included (``today``:
+    the date round deadlines are checked against; default: today in JST)."""
+    return loader.load_config(path, environ, template_check=check_templates, today=today)
 
 
 def check_templates(

@@ -550,7 +550,7 @@ def run_demo(workspace: Path) -> int:
     from automation.configuration import load_config  # noqa: PLC0415
 
     config_path = write_workspace(workspace)
-    loaded = load_config(config_path)
+    loaded = load_config(config_path, today=parse_now(ROUND_2).date())  # the scenario's day
     print(f"デモ用ワークスペースを作成しました: {workspace}/")
     print(f"  設定: {config_path}  報告用ブック: {workspace / 'inputs' / WORKBOOK}\n")
 

@@ -41,6 +41,10 @@ from automation.record import damage_record
 from automation.timeutil import JST
 from tests.builders import xlsx_bytes
 
+CHANNEL_ADDRESS = (
+    "00000000-0000-0000-0000-00000000a001/19:0000000000000000000000000000a002@thread.tacv2"
+)
+
 CORPUS: dict[str, str] = {
     # HTML: elements, event handlers, attribute break-outs, closing the surrounding table.
     "script": "<script>alert(1)</script>",
@@ -177,7 +181,7 @@ def contacts(name: str) -> tuple[Contact, ...]:
     """One contact on every channel, greeted as ``name``."""
     return (
         Contact(channel="mail", address="someone@example.jp", name=name),
-        Contact(channel="teams_channel", address="team-id/channel-id", name=name),
+        Contact(channel="teams_channel", address=CHANNEL_ADDRESS, name=name),
         Contact(channel="teams_webhook", address="https://example.invalid/hook", name=name),
     )
 

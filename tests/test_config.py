@@ -517,7 +517,10 @@ def test_directory_file_of_the_wrong_shape_says_what_it_expects(config_dir: Path
 
     problem = only_problem(path)
 
-    assert problem.message == "expected a mapping with 'departments:' at the top"
+    assert problem.message == (
+        "the file holds a list (lines starting with '-'); "
+        "expected a mapping with 'departments:' at the top"
+    )
 
 
 def test_environment_variable_default_is_used_when_unset(config_dir: Path) -> None:

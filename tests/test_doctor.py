@@ -494,13 +494,13 @@ def test_a_retired_connector_webhook_fails_without_being_posted(
     assert fake.webhook_posts == []
 
 
-def test_a_plain_http_webhook_fails(config: Path, fake: FakeGraph) -> None:
-    """A webhook URL must be https (it carries its key), except on loopback."""
+def test_a_plain_http_webhook_is_refused_before_any_probe(config: Path, fake: FakeGraph) -> None:
+    """A webhook URL must be https (it carries its key): the configuration itself is refused."""
     edited(config, WEBHOOK, WEBHOOK.replace("https://", "http://"))
-    _, rows = doctor(config, fake)
-    assert only(rows, "webhook").detail == (
-        "the URL is http, expected https (the URL carries its key)"
-    )
+    code, rows = doctor(config, fake)
+    assert (code, only(rows, "config").result) == (2, "FAIL")
+    assert "Teams webhooks are https only" in only(rows, "config").detail
+    assert fake.calls == []
 
 
 def test_the_webhook_url_never_appears_in_the_output(config: Path, fake: FakeGraph) -> None:

@@ -9,12 +9,14 @@ import pytest
 from automation.config.loader import ConfigValidationError, load_config
 
 CONFIG_DIR = Path(__file__).parent.parent / "config"
+TEAM = "00000000-0000-0000-0000-00000000a001"
+CHANNEL = "19:0000000000000000000000000000a002@thread.tacv2"
 ENVIRON = {
     "GRAPH_TENANT_ID": "tenant",
     "GRAPH_CLIENT_ID": "client",
     "GRAPH_CERT_PASSWORD": "pw",
-    "BOUSAI_TEAM_ID": "team",
-    "BOUSAI_CHANNEL_ID": "channel",
+    "BOUSAI_TEAM_ID": TEAM,
+    "BOUSAI_CHANNEL_ID": CHANNEL,
     "DX_SITE_ID": "site",
     "DX_LIST_ID": "list",
     "BOUSAI_TEAMS_WEBHOOK_URL": "https://example.invalid/hook",
@@ -75,7 +77,7 @@ def test_graph_example_holds_no_ids_or_secrets() -> None:
     "workbook",
     [
         "{drive_id: d, item_id: i}",
-        "{team_id: t, channel_id: c, path: a.xlsx}",
+        f"{{team_id: {TEAM}, channel_id: '{CHANNEL}', path: a.xlsx}}",
         "{site_id: s, path: a.xlsx}",
     ],
 )
@@ -94,7 +96,7 @@ def test_a_path_is_not_a_graph_reference(tmp_path: Path) -> None:
 
 def test_an_incomplete_reference_names_only_its_own_form(tmp_path: Path) -> None:
     """A channel reference missing its path is reported as that, not as every other form."""
-    assert problems(tmp_path, "{team_id: t, channel_id: c}") == [
+    assert problems(tmp_path, f"{{team_id: {TEAM}, channel_id: '{CHANNEL}'}}") == [
         "flows[0].params.workbook.path: required key 'path' is missing here; "
         "add it (Path inside the channel folder)"
     ]
@@ -110,7 +112,7 @@ def test_mail_needs_a_mailbox(tmp_path: Path) -> None:
 def test_teams_channel_posts_need_the_service_account(tmp_path: Path) -> None:
     """App-only Graph cannot post to channels: teams_channel contacts need service_account."""
     found = problems(
-        tmp_path, "{drive_id: d, item_id: i}", channel="teams_channel", address="team/19:c"
+        tmp_path, "{drive_id: d, item_id: i}", channel="teams_channel", address=f"{TEAM}/{CHANNEL}"
     )
     assert found == [
         "backend: teams_channel contacts are configured but backend.service_account is not; "
@@ -123,5 +125,5 @@ def test_a_teams_channel_address_names_team_and_channel(tmp_path: Path) -> None:
     """A teams_channel address without the TEAM_ID/ prefix is refused with the form to use."""
     found = problems(tmp_path, "{drive_id: d, item_id: i}", channel="teams_channel")
     assert found[0].startswith(
-        "flows[0].params.report_to[0]: a teams_channel address is TEAM_ID/CHANNEL_ID"
+        "flows[0].params.report_to[0].address: a teams_channel address is TEAM_ID/CHANNEL_ID"
     )

@@ -21,6 +21,9 @@ from automation.timeutil import parse_now
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
+CHANNEL_ADDRESS = (
+    "00000000-0000-0000-0000-00000000a001/19:0000000000000000000000000000a002@thread.tacv2"
+)
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +102,7 @@ def test_teams_channel_posts_use_the_html_body(second_round: DamagePlan) -> None
     """A Teams channel post renders the subject and HTML, not the plain text or card."""
     message = _pick(second_round, "report", "mail")
     teams = Message(
-        **{**message.__dict__, "contact": Contact(channel="teams_channel", address="team/ch")}
+        **{**message.__dict__, "contact": Contact(channel="teams_channel", address=CHANNEL_ADDRESS)}
     )
     rendered = _render(teams)
     assert (rendered.html is not None, rendered.text, rendered.card) == (True, None, None)
@@ -178,8 +181,9 @@ def test_progress_message_matches_golden(
     """Every progress template renders exactly as its golden file, in every channel."""
     planned = progress_plans[day]
     message = next(m for m in planned.messages if m.kind == kind)  # type: ignore[attr-defined]
-    for channel in ("mail", "teams_webhook"):
-        contact = Contact(channel=channel, address=message.contact.address, name="宛先")  # type: ignore[arg-type]
+    addresses = {"mail": message.contact.address, "teams_webhook": "https://example.invalid/hook"}
+    for channel, address in addresses.items():
+        contact = Contact(channel=channel, address=address, name="宛先")  # type: ignore[arg-type]
         rendered = _render(Message(**{**message.__dict__, "contact": contact}))
         _check(f"{stem}.{channel}.subject.txt", rendered.subject + "\n")
         for suffix, body in rendered.bodies().items():

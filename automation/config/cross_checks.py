@@ -9,6 +9,7 @@ package, so the caller passes that check in (:func:`automation.configuration.loa
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date, datetime
 from pathlib import Path
 
 from automation.config.models import (
@@ -22,23 +23,31 @@ from automation.config.models import (
 )
 from automation.config.positions import ConfigProblem, Loc, Positions
 from automation.config.spelling import did_you_mean
+from automation.timeutil import JST
 
 Add = Callable[[Loc, str], None]
+STALE_YEARS = 2  # a round deadline more than this many years ago is refused
 TemplateCheck = Callable[[DamageRollupFlow | ProgressCollectionFlow, Directory, Path], list[str]]
 
 
 def cross_check(
-    config: AppConfig, positions: Positions, template_check: TemplateCheck | None = None
+    config: AppConfig,
+    positions: Positions,
+    template_check: TemplateCheck | None = None,
+    today: date | None = None,
 ) -> list[ConfigProblem]:
     """The problems between sections of ``config``, each at the line it is about.
 
     ``template_check`` renders a flow's override folder (when it exists); without it the
-    overrides are not rendered.
+    overrides are not rendered. ``today`` (JST) dates the check of round deadlines.
     """
     problems = []
+    today = today or datetime.now(JST).date()
 
     def add(loc: Loc, message: str) -> None:
         problems.append(positions.problem(loc, message))
+
+    _check_state_path(config, Path(positions.file).parent, add)
 
     seen_ids: set[str] = set()
     for index, flow in enumerate(config.flows):
@@ -50,12 +59,43 @@ def cross_check(
             _check_damage(flow.params, config, (*loc, "params"), add)
         else:
             _check_progress(flow.params, config, (*loc, "params"), add)
+            _check_rounds(flow.params, today, (*loc, "params"), add)
         _check_refs(flow, config, (*loc, "params"), add)
         if flow.params.templates is not None:
             folder = Path(positions.file).parent / flow.params.templates
             for message in _check_templates(flow, config, folder, template_check):
                 add((*loc, "params", "templates"), message)
     return problems
+
+
+def _check_state_path(config: AppConfig, folder: Path, add: Add) -> None:
+    """The state database is a file (a folder there would fail the first run in sqlite)."""
+    path = config.state.path if config.state.path.is_absolute() else folder / config.state.path
+    if path.is_dir():
+        add(
+            ("state", "path"),
+            f"{path} is a folder; state.path names the database file itself, e.g. "
+            f"{config.state.path / 'automation.sqlite'}",
+        )
+    elif path.parent.exists() and not path.parent.is_dir():
+        add(
+            ("state", "path"),
+            f"{path.parent} is a file, so the database cannot be created inside it; "
+            "choose another folder for state.path",
+        )
+
+
+def _check_rounds(params: ProgressCollectionParams, today: date, loc: Loc, add: Add) -> None:
+    """A deadline years before today is a typo (2016 for 2026): that round would never run."""
+    for i, round_ in enumerate(params.rounds):
+        years = (today - round_.deadline).days / 365.25
+        if years > STALE_YEARS:
+            add(
+                (*loc, "rounds", i, "deadline"),
+                f"deadline {round_.deadline.isoformat()} is {int(years)} years before today "
+                f"({today.isoformat()}), so this round would never run; fix the year, or "
+                "remove rounds that are over",
+            )
 
 
 def _check_templates(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from automation.config.cross_checks import (
 )
 from automation.config.messages import schema_problems
 from automation.config.models import AppConfig, Directory
+from automation.config.place_names import place_name_warnings
 from automation.config.positions import ConfigProblem, Positions
 from automation.config.spelling import did_you_mean
 from automation.config.yaml_reader import read_yaml
@@ -44,7 +46,7 @@ class ConfigValidationError(ConfigError):
 
 @dataclass
 class LoadedConfig:
-    """A validated configuration and where it came from."""
+    """A validated configuration, where it came from, and what it was warned about."""
 
     config: AppConfig
     path: Path
@@ -65,6 +67,7 @@ def load_config(
     environ: Mapping[str, str] | None = None,
     *,
     template_check: TemplateCheck | None = None,
+    today: date | None = None,
 ) -> LoadedConfig:
     """Read, substitute, validate and cross-check a configuration file.
 
@@ -73,6 +76,8 @@ def load_config(
     (departments named by flows exist, ids are unique) run once the schema is valid.
     Template overrides are rendered only with ``template_check``: the service loads its
     configuration through :func:`automation.configuration.load_config`, which passes it.
+    ``today`` (default: the date in JST) dates the check of round deadlines. Municipality
+    names the national code list does not know are ``warnings`` of the result.
     """
     env = os.environ if environ is None else environ
     data, positions, fatal, problems = read_yaml(path, env, CONFIG_SHAPE)
@@ -92,7 +97,7 @@ def load_config(
             p for p in schema_problems(err, data, positions, AppConfig) if p.path not in substituted
         ]
     if config is not None and directory_ok and not problems:
-        problems += cross_check(config, positions, template_check)
+        problems += cross_check(config, positions, template_check, today)
     if problems or config is None:
         order = {name: index for index, name in reversed(list(enumerate(p.file for p in problems)))}
         problems.sort(key=lambda p: (order[p.file], p.line, p.column))
@@ -100,7 +105,8 @@ def load_config(
     from automation.redaction import register  # noqa: PLC0415  # light: no dependencies
 
     register(config.secrets())
-    return LoadedConfig(config, path, tuple(config_warnings(config, positions)))
+    warnings = (*config_warnings(config, positions), *place_name_warnings(config, positions))
+    return LoadedConfig(config, path, tuple(sorted(warnings, key=lambda w: (w.line, w.column))))
 
 
 def _load_directory(

@@ -24,6 +24,14 @@ from pydantic import (
     model_validator,
 )
 
+from automation.config.values import (
+    channel_address_problem,
+    channel_id_problem,
+    mail_address_problem,
+    team_id_problem,
+    webhook_problem,
+)
+
 
 class PlacedValueError(ValueError):
     """A validator's complaint about one part of the value, e.g. the second list item.
@@ -82,11 +90,14 @@ class Contact(Model):
     def _channel_rules(self) -> Contact:
         if self.channel != "teams_channel" and (self.mentions or self.mention_channel):
             raise ValueError("mentions and mention_channel are only for teams_channel contacts")
-        if self.channel == "teams_channel" and self.address.count("/") != 1:
-            raise ValueError(
-                "a teams_channel address is TEAM_ID/CHANNEL_ID, e.g. "
-                "00000000-0000-0000-0000-000000000000/19:...@thread.tacv2"
-            )
+        check = {
+            "mail": mail_address_problem,
+            "teams_channel": channel_address_problem,
+            "teams_webhook": webhook_problem,
+        }[self.channel]
+        problem = check(self.address)
+        if problem is not None:
+            raise PlacedValueError(problem, ("address",))
         return self
 
     @property
@@ -262,6 +273,14 @@ class GraphBackend(Model):
     )
     limits: GraphLimits = Field(default_factory=GraphLimits)
 
+    @field_validator("mailbox")
+    @classmethod
+    def _one_address(cls, value: str | None) -> str | None:
+        problem = None if value is None else mail_address_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
     @field_validator("base_url")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
@@ -281,9 +300,25 @@ class DriveFile(Model):
 class ChannelFile(Model):
     """A file in a Teams channel's files, by team, channel and path in the channel folder."""
 
-    team_id: str = Field(min_length=1)
-    channel_id: str = Field(min_length=1)
+    team_id: str = Field(min_length=1, description="The team's group id (a GUID).")
+    channel_id: str = Field(min_length=1, description="19:...@thread.tacv2")
     path: str = Field(min_length=1, description="Path inside the channel folder.")
+
+    @field_validator("team_id")
+    @classmethod
+    def _team_shape(cls, value: str) -> str:
+        problem = team_id_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("channel_id")
+    @classmethod
+    def _channel_shape(cls, value: str) -> str:
+        problem = channel_id_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
 
 class SiteFile(Model):

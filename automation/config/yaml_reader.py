@@ -51,7 +51,7 @@ def read_yaml(
     except _BadScalarError as err:
         return fatal(err.line, err.column, err.message)
     if node is None or not isinstance(data, dict):
-        return fatal(1, 1, shape)
+        return fatal(1, 1, f"{_what_it_holds(node, data)}; {shape}")
     problems: list[ConfigProblem] = []
     _record(node, (), positions, problems)
     data = _substitute(data, (), env, positions, problems)
@@ -68,6 +68,14 @@ def _read_text(path: Path) -> tuple[str | None, tuple[int, int], str]:
         return None, (1, 1), "this is a folder, not a file; give the configuration file itself"
     except OSError as err:
         return None, (1, 1), f"cannot read file ({err.strerror}); check its permissions"
+    utf16 = _utf16(raw)
+    if utf16:
+        return (
+            None,
+            (1, 1),
+            f"the file is {utf16} (Notepad's 'Unicode'), not UTF-8; save it as UTF-8 "
+            "(in Notepad: Save As, Encoding: UTF-8)",
+        )
     try:
         return raw.decode("utf-8-sig"), (1, 1), ""
     except UnicodeDecodeError as err:
@@ -85,6 +93,30 @@ def _read_text(path: Path) -> tuple[str | None, tuple[int, int], str]:
             f"the file is not UTF-8{guess}: byte 0x{raw[err.start]:02x} cannot be read; "
             "save it as UTF-8 (in Notepad: Save As, Encoding: UTF-8)",
         )
+
+
+def _utf16(raw: bytes) -> str | None:
+    """ "UTF-16 LE"/"UTF-16 BE" when the bytes are UTF-16 (by BOM, or NULs between ASCII)."""
+    if raw.startswith(b"\xff\xfe"):
+        return "UTF-16 LE"
+    if raw.startswith(b"\xfe\xff"):
+        return "UTF-16 BE"
+    head = raw[:200]
+    if len(head) >= 4 and head.count(0) * 3 >= len(head):
+        return "UTF-16 LE" if head[1] == 0 else "UTF-16 BE"
+    return None
+
+
+def _what_it_holds(node: yaml.Node | None, data: object) -> str:
+    """What a file that is not a mapping holds, said plainly."""
+    if node is None:
+        return "the file is empty (or holds only comments)"
+    if isinstance(data, list):
+        return "the file holds a list (lines starting with '-')"
+    if isinstance(data, str):
+        shown = data if len(data) <= 40 else data[:40] + "…"
+        return f"the file holds only a string ({shown!r})"
+    return f"the file holds only the value {data!r}"
 
 
 class _BadScalarError(Exception):
