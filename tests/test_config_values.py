@@ -126,7 +126,7 @@ def test_a_webhook_that_is_not_a_url_is_refused(tmp_path: Path) -> None:
 def test_a_webhook_on_loopback_may_be_plain_http(tmp_path: Path) -> None:
     """A test server on this machine's loopback is accepted over http."""
     contact = "{channel: teams_webhook, address: 'http://127.0.0.1:8080/webhooks/a'}"
-    assert load_config(damage(tmp_path, contact), environ={}, today=TODAY).warnings == []
+    assert load_config(damage(tmp_path, contact), environ={}, today=TODAY).warnings == ()
 
 
 def test_a_channel_id_of_the_wrong_shape_is_refused(tmp_path: Path) -> None:
