@@ -43,6 +43,7 @@ from automation.fiscal import is_business_day
 from automation.metrics import METRICS
 from automation.ports import Backend
 from automation.runner import (
+    close_interrupted,
     deliver_pending,
     exclusive,
     flow_lock,
@@ -194,6 +195,7 @@ class Daemon:
             timezone=JST,
         )
         self.scheduler.start(paused=True)
+        await self.close_interrupted()
         self.reconcile()
         self.scheduler.add_job(
             self.outbox_pass,
@@ -276,6 +278,22 @@ class Daemon:
             self._health_server.close()
         LOG.info("stopped", extra={"event": "stopped"})
         return 0
+
+    async def close_interrupted(self) -> None:
+        """Mark runs a crash left ``running`` as ``interrupted``, before anything else runs.
+
+        Under each flow's lock: a flow held by a cron ``automation run`` right now is left to
+        that run (its next run closes what is stale).
+        """
+        with Store(self.state_path) as store:
+            for flow in self.loaded.config.flows:
+                try:
+                    with flow_lock(self.state_path, flow.id):
+                        await close_interrupted(
+                            self.loaded, store, self.backend, flow.id, self.clock
+                        )
+                except TransientError:
+                    continue
 
     # ---- jobs --------------------------------------------------------------------------
     def scheduled_flows(self) -> list[Flow]:

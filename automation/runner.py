@@ -108,7 +108,7 @@ async def run_flow(
                 store.close()
     else:
         with flow_lock(state_path, flow.id), Store(state_path) as store:
-            await _close_interrupted(loaded, store, backend, flow.id, clock)
+            await close_interrupted(loaded, store, backend, flow.id, clock)
             result = await _run(loaded, flow, now, dry_run, backend, store, clock, summary)
     result.record["timings_s"] = timer.as_record()
     return result
@@ -254,7 +254,7 @@ async def _complete(
     return RunResult(record, prepared.plan, rendered)
 
 
-async def _close_interrupted(
+async def close_interrupted(
     loaded: LoadedConfig,
     store: Store,
     backend: Backend,
@@ -263,8 +263,16 @@ async def _close_interrupted(
 ) -> None:
     """Mark runs a crash left ``running`` as ``interrupted``; each counts as a failed run."""
     for run_id in store.running(flow_id):
-        record = interrupted_record(flow_id, run_id, clock())
-        store.finish_run(run_id, "interrupted", clock(), record, error=record["error"]["message"])
+        number = store.report_of_run(run_id)  # saved before its deliveries were cut short
+        record = {**interrupted_record(flow_id, run_id, clock()), "report_number": number}
+        store.finish_run(
+            run_id,
+            "interrupted",
+            clock(),
+            record,
+            report_number=number,
+            error=record["error"]["message"],
+        )
         LOG.warning(
             "flow %s: run %d was interrupted (the process stopped during it)",
             flow_id,

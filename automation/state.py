@@ -313,6 +313,11 @@ class Store:
         ).fetchone()
         return None if row is None else dict(json.loads(row["data"]))
 
+    def report_of_run(self, run_id: int) -> int | None:
+        """The number of the report a run issued, if it issued one."""
+        row = self._db.execute("SELECT number FROM reports WHERE run_id = ?", (run_id,)).fetchone()
+        return None if row is None else int(row["number"])
+
     def save_report(self, flow: str, snapshot: Mapping[str, Any], run_id: int) -> None:
         """Store a new report's snapshot (numbers are never reused)."""
         summary = {k: v for k, v in snapshot.items() if k != "figures"}

@@ -159,3 +159,17 @@ def test_a_run_left_running_by_a_crash_is_marked_interrupted_at_the_next_start(
     assert json.loads(history(workspace)[0]["record"])["error"]["message"] == (
         "the process stopped during this run (killed, crashed or restarted)"
     )
+
+
+def test_an_interrupted_run_keeps_the_number_of_the_report_it_issued(
+    config: LoadedConfig, workspace: Path
+) -> None:
+    """A run killed after saving 第1報 is recorded interrupted with report number 1."""
+    run(config, 1, backend(workspace))
+    with Store(workspace / "state" / "db.sqlite") as store:
+        store._db.execute("UPDATE runs SET status = 'running', report_number = NULL")
+    run(config, 2, backend(workspace))
+    assert [(r["status"], r["report_number"]) for r in history(workspace)] == [
+        ("interrupted", 1),
+        ("unchanged", 1),
+    ]
