@@ -4,7 +4,9 @@ A :class:`KillSwitch` wraps the fake's ASGI app: armed, it kills the daemon (SIG
 n-th request it sees, either before the fake acts on the request (nothing happened) or after
 the fake acted but before the answer leaves (the send happened; the daemon never hears of
 it). The second is the hard case for exactly-once delivery: a mail in Sent Items or a post
-in the channel whose outbox entry still says ``sending``.
+in the channel whose outbox entry still says ``sending``. Armed on a kind of request
+(:meth:`KillSwitch.arm_on`), it can also lose the reply instead: the fake acts, the
+connection is reset, and the daemon lives on with a send whose outcome it does not know.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -25,8 +29,10 @@ from typing import Any
 from openpyxl import Workbook
 
 from tests.fake_graph import FakeGraph
+from tests.fake_graph.faults import _reset_connection
 
 TOKEN = "fake-graph-token"
+WEBHOOK = "bousai-soukatsu"
 DRIVE = "b!crash-drive"
 BOOK = "01CRASHBOOK"
 TEAM = "00000000-0000-0000-0000-00000000a001"
@@ -62,6 +68,7 @@ flows:
         - {{channel: mail, address: {first}}}
         - {{channel: mail, address: {second}}}
         - {{channel: teams_channel, address: '{team}/{channel}'}}
+        - {{channel: teams_webhook, address: '{webhook}', name: 防災総括班}}
 """
 
 
@@ -103,21 +110,38 @@ def write_config(folder: Path, base_url: str, grace: float = 5) -> Path:
             second=REPORT_TO[1],
             team=TEAM,
             channel=CHANNEL,
+            webhook=FakeGraph.webhook_url(WEBHOOK, base_url),
         ),
         encoding="utf-8",
     )
     return path
 
 
+# Faults a trial can inject at a send: SIGKILL before the fake acts, SIGKILL after it acted
+# (before the answer leaves), or the answer lost after it acted (the daemon lives on).
+FAULTS = ("kill_before", "kill_after", "reply_lost")
+# The request of each kind of send, as (method, path pattern).
+SENDS = {
+    "mail": ("POST", re.compile(r"/sendMail$")),
+    "channel": ("POST", re.compile(r"/channels/[^/]+/messages$")),
+    "webhook": ("POST", re.compile(r"^/webhooks/")),
+    "upload": ("PUT", re.compile(r"/content$")),
+}
+
+
 @dataclass
 class KillSwitch:
-    """An ASGI wrapper that SIGKILLs the daemon at the n-th request once armed."""
+    """An ASGI wrapper that SIGKILLs the daemon at the n-th request once armed, or at the
+    first request of a kind of send (killing it, or losing the reply)."""
 
     app: Any
     pid: int | None = None
     countdown: int = 0
     after_acting: bool = True
+    target: tuple[str, re.Pattern[str]] | None = None  # (method, path) armed with arm_on
+    fault: str = "kill_after"
     kills: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
     delay: dict[str, float] = field(default_factory=dict)  # path fragment -> seconds
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -126,10 +150,31 @@ class KillSwitch:
         with self._lock:
             self.pid, self.countdown, self.after_acting = pid, nth, after_acting
 
+    def arm_on(self, pid: int, send: str, fault: str) -> None:
+        """Inject ``fault`` (one of FAULTS) at the next request of kind ``send`` (SENDS)."""
+        with self._lock:
+            self.pid, self.target, self.fault = pid, SENDS[send], fault
+            self.after_acting = fault != "kill_before"
+
     def disarm(self) -> None:
         """Kill nobody."""
         with self._lock:
             self.countdown = 0
+            self.target = None
+
+    def _due(self, method: str, path: str) -> str | None:
+        """The fault to inject at this request, if any (counts it down)."""
+        with self._lock:
+            if self.target is not None:
+                if method != self.target[0] or not self.target[1].search(path):
+                    return None
+                self.target = None
+                return self.fault
+            if self.countdown > 0:
+                self.countdown -= 1
+                if self.countdown == 0:
+                    return "kill_after" if self.after_acting else "kill_before"
+            return None
 
     def _fire(self, path: str) -> None:
         if self.pid is not None:
@@ -146,18 +191,22 @@ class KillSwitch:
         for fragment, seconds in self.delay.items():
             if fragment in path:
                 await asyncio.sleep(seconds)
-        with self._lock:
-            fire = False
-            if self.countdown > 0:
-                self.countdown -= 1
-                fire = self.countdown == 0
-            after = self.after_acting
-        if fire and not after:
+        fault = self._due(scope["method"], path)
+        if fault == "kill_before":
             self._fire(path)
+            return
+        if fault == "reply_lost":
+
+            async def discard(message: Any) -> None:
+                return None
+
+            await self.app(scope, receive, discard)  # the fake acts; the answer is lost
+            self.lost.append(path)
+            await _reset_connection(send, receive)
             return
 
         async def guarded_send(message: Any) -> None:
-            if fire and message["type"] == "http.response.start":
+            if fault == "kill_after" and message["type"] == "http.response.start":
                 self._fire(path)  # the fake acted; the answer never reaches the daemon
             await send(message)
 
@@ -167,13 +216,23 @@ class KillSwitch:
 class Daemon:
     """One ``automation serve`` subprocess."""
 
-    def __init__(self, config: Path, log: Path, extra: list[str] | None = None) -> None:
-        env = {**os.environ, "FAKE_GRAPH_TOKEN": TOKEN}
+    def __init__(
+        self,
+        config: Path,
+        log: Path,
+        extra: list[str] | None = None,
+        *,
+        env: dict[str, str] | None = None,
+        module: str = "automation",
+    ) -> None:
+        env = {**os.environ, "FAKE_GRAPH_TOKEN": TOKEN, **(env or {})}
         self.log_path = log
         self.starts_before = self._starts()
         self.log = log.open("ab")
+        root = str(Path(__file__).resolve().parents[1])  # so `-m tests.fake_entra` imports
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "automation", "serve", "-c", str(config), *(extra or [])],
+            [sys.executable, "-m", module, "serve", "-c", str(config), *(extra or [])],
             stdout=self.log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -254,3 +313,40 @@ def duplicates(fake: FakeGraph, numbers: range) -> list[str]:
         if posts(fake, marker) > 1:
             found.append(f"{marker} channel")
     return found
+
+
+def cards(fake: FakeGraph, number: int) -> int:
+    """Webhook cards whose title names report ``number``."""
+    marker = f"第{number}報"
+    titles = [str((card.get("body") or [{}])[0].get("text", "")) for card in fake.cards(WEBHOOK)]
+    return sum(1 for title in titles if marker in title)
+
+
+def artefact(fake: FakeGraph, number: int) -> bool:
+    """Whether the merged workbook of report ``number`` is stored once next to the workbook."""
+    name = f"被害状況集計_第{number}報"
+    items = fake.drives[DRIVE].items.values()
+    return sum(1 for item in items if item.name.startswith(name)) == 1
+
+
+def runs(config: Path) -> list[tuple[str, int | None]]:
+    """(status, report number) of every run in the daemon's history, oldest first."""
+    path = config.parent / "state" / "db.sqlite"
+    if not path.exists():
+        return []
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT status, report_number FROM runs ORDER BY id").fetchall()
+    return [(str(status), number) for status, number in rows]
+
+
+def settled(config: Path) -> bool:
+    """Every queued message is sent and no run but the newest is still running."""
+    path = config.parent / "state" / "db.sqlite"
+    if not path.exists():
+        return False
+    with sqlite3.connect(path) as db:
+        unsent = db.execute("SELECT COUNT(*) FROM outbox WHERE status != 'sent'").fetchone()[0]
+        running = db.execute(
+            "SELECT COUNT(*) FROM runs WHERE status = 'running' AND id < (SELECT MAX(id) FROM runs)"
+        ).fetchone()[0]
+    return bool(unsent == 0 and running == 0)

@@ -25,11 +25,13 @@ from typing import Any
 
 import pytest
 
+from tests import fake_entra, fault_trials
 from tests import serve_harness as h
 from tests.fake_graph import FakeGraph
 
 pytestmark = pytest.mark.e2e
 TRIALS = int(os.environ.get("CRASH_TRIALS", "30"))
+FAULT_TRIALS = int(os.environ.get("FAULT_TRIALS", str(len(h.FAULTS) * len(h.SENDS))))
 
 
 @pytest.fixture
@@ -168,3 +170,68 @@ def test_ui_port_serves_the_console_and_sigterm_still_stops_the_daemon(
         landed, page = response.url, response.read().decode()
     assert daemon.terminate() == 0
     assert landed.endswith("/login") and "サインイン" in page
+
+
+def test_kill_or_lost_reply_at_each_kind_of_send_delivers_as_promised(
+    fake: FakeGraph, switch: h.KillSwitch, config: Path, tmp_path: Path
+) -> None:
+    """SIGKILL before/after Graph acts, or a lost reply, at mail, channel post, webhook and
+    upload: mail and posts exactly once, the webhook at least once, each run recorded."""
+    table = fault_trials.run_trials(fake, switch, config, tmp_path / "daemon.log", FAULT_TRIALS)
+    cells = list(table.values())
+    trials = sum(c.trials for c in cells)
+    assert [(k, c.lost, c.duplicated) for k, c in table.items() if c.lost or c.duplicated] == []
+    assert sum(c.mail_once for c in cells) == sum(c.channel_once for c in cells) == trials
+    assert sum(c.webhook_at_least_once for c in cells) == trials
+    assert sum(c.upload_once for c in cells) == sum(c.record_present for c in cells) == trials
+    assert len(switch.lost) == sum(table[("reply_lost", s)].trials for s in h.SENDS)
+    assert "running" not in {status for status, _ in h.runs(config)[:-1]}
+
+
+def test_an_expired_app_secret_fails_runs_alerts_once_and_recovers_once(
+    fake: FakeGraph, base_url: str, tmp_path: Path
+) -> None:
+    """With Entra ID refusing the secret, every run is recorded failed (auth), the admins'
+    webhook gets one alert; with the renewed secret the report goes out and one recovery alert."""
+    accepts = tmp_path / "accepted-secret"
+    accepts.write_text("renewed", encoding="utf-8")
+    config = h.write_config(tmp_path / "d", base_url)
+    text = config.read_text(encoding="utf-8").replace(
+        "auth: {type: access_token, token: '${FAKE_GRAPH_TOKEN}'}",
+        "auth: {type: client_secret, tenant_id: 1111-tenant, client_id: 2222-app, "
+        "client_secret: '${GRAPH_SECRET}'}",
+    )
+    alerts = FakeGraph.webhook_url("admins", base_url)
+    text = text.replace(
+        "service:\n",
+        f"service:\n  alerts: [{{channel: teams_webhook, address: '{alerts}'}}]\n"
+        "  alert_after_failures: 2\n",
+    )
+    config.write_text(text, encoding="utf-8")
+    env = {"GRAPH_SECRET": "expired", fake_entra.ACCEPTS: str(accepts)}
+    log = tmp_path / "log"
+
+    def titles() -> list[str]:
+        return [str(c["body"][0]["text"]) for c in fake.cards("admins")]
+
+    daemon = h.Daemon(config, log, env=env, module="tests.fake_entra")
+    assert h.wait_for(lambda: len(h.runs(config)) >= 4 and titles(), timeout=60), log.read_text()
+    assert daemon.terminate() == 0
+    failed = [json.loads(r) for r in records(config)]
+    assert {(r["status"], r["error"]["kind"]) for r in failed} == {("failed", "auth")}
+    assert "AADSTS7000222" in failed[0]["error"]["message"]
+    assert titles() == ["フロー damage が失敗しています"]
+    renewed = h.Daemon(
+        config, log, env={**env, "GRAPH_SECRET": "renewed"}, module="tests.fake_entra"
+    )
+    assert h.wait_for(lambda: h.delivered(fake, 1) and len(titles()) == 2, timeout=60)
+    assert renewed.terminate() == 0
+    assert titles() == ["フロー damage が失敗しています", "フロー damage が回復しました"]
+    assert "Traceback" not in log.read_text(encoding="utf-8")
+
+
+def records(config: Path) -> list[str]:
+    """The JSON record of every finished run."""
+    with sqlite3.connect(config.parent / "state" / "db.sqlite") as db:
+        rows = db.execute("SELECT record FROM runs WHERE record IS NOT NULL ORDER BY id")
+        return [str(record) for (record,) in rows]
