@@ -19,7 +19,8 @@ cassette looks exactly like a scrubbed recording (``test_cassettes.py`` checks t
   the Graph app id, are public constants and are kept);
 - mail addresses are under the reserved ``.example`` top-level domain;
 - the SharePoint host is ``contoso.sharepoint.com``;
-- ``tempauth=`` and ``sig=`` values are ``REDACTED``.
+- ``tempauth=``, ``authtoken=`` (Outlook's upload sessions) and ``sig=`` values are
+  ``REDACTED``.
 
 Refreshing from a real tenant (an admin's job, never CI)
 --------------------------------------------------------
@@ -56,7 +57,10 @@ Refreshing from a real tenant (an admin's job, never CI)
 
 Some cassettes stay hand-written: the errors and throttling (``error_*``, ``throttled_get``,
 ``send_mail_throttled``) cannot be provoked on demand, and ``upload_session`` uses 16-byte
-fragments (the test shrinks ``UPLOAD_CHUNK``) where SharePoint wants multiples of 320 KiB.
+fragments (the test shrinks ``UPLOAD_CHUNK``) where SharePoint wants multiples of 320 KiB;
+``mail_large_attachment`` likewise shrinks Outlook's 3 MB attachment limit and 4 MB ranges
+to 16 bytes. ``channel_messages_recent`` is read with the service account's token, like
+``channel_message``.
 """
 
 from __future__ import annotations
@@ -128,7 +132,7 @@ _KEPT_GUID = re.compile(
     r"00000000-0000-0000-0000-[0-9a-f]{12}|[0-9a-f]{8}-0000-0000-c000-0000000000[0-9a-f]{2}"
 )
 _HEX32 = re.compile(r"(19(?::|%3A)|/workflows/)([0-9a-fA-F]{32})")
-_SECRET_PARAM = re.compile(r"\b(tempauth|sig)=([^&\"'\s<>]+)")
+_SECRET_PARAM = re.compile(r"\b(tempauth|sig|authtoken)=([^&\"'\s<>]+)")
 _SHAREPOINT_HOST = re.compile(r"\b[a-z0-9-]+\.sharepoint\.com\b", re.IGNORECASE)
 _ADDRESS = re.compile(
     r"(?<![\w.+-])([\w.+-]+)(@|%40)((?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,})(?![A-Za-z0-9-])"

@@ -26,10 +26,13 @@ from vcr.serialize import deserialize
 from vcr.serializers import yamlserializer
 
 from automation.backends.graph import gateway as gateway_module
-from automation.backends.graph.backend import KEY_PROPERTY
+from automation.backends.graph import mail as mail_module
+from automation.backends.graph.backend import KEY_PROPERTY, reference_mark
 from automation.backends.graph.gateway import Download, GraphGateway, RetryPolicy, StaticToken
+from automation.backends.graph.mail import MailSender
 from automation.config.models import ChannelFile, DriveFile, GraphLimits, SiteFile
 from automation.errors import AuthError, AutomationError, ConfigError, TransientError
+from automation.state import OutboxEntry
 from tests.cassette_tools import (
     BASE_URL,
     CASSETTES,
@@ -335,6 +338,51 @@ def test_channel_post_returns_the_message_id() -> None:
             ),
         )
     assert message_id == "1791001234567"
+
+
+def test_a_lost_channel_post_is_found_by_its_reference_among_the_newest() -> None:
+    """Reconciling a channel post reads the 50 newest root messages once and finds its 整理番号."""
+    team, channel = graph_id("GRAPH_TEST_TEAM_ID"), graph_id("GRAPH_TEST_CHANNEL_ID")
+    mark = reference_mark("damage:report:1:abc")
+    with replay("channel_messages_recent.yaml") as (cassette, _):
+        found = run(new_gateway(), lambda g: g.channel_has_message(team, channel, mark))
+    assert (found, cassette.all_played) == (True, True)
+
+
+def test_a_large_mail_is_a_draft_with_an_upload_session_then_sent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Over 3 MB: look for a leftover draft, create one with the key, upload ranges, send."""
+    monkeypatch.setattr(mail_module, "INLINE_LIMIT", 16)
+    monkeypatch.setattr(mail_module, "ATTACHMENT_CHUNK", 16)
+    entry = OutboxEntry(
+        key="damage-typhoon10-3-report",
+        flow="damage",
+        run_id=1,
+        kind="report",
+        audience="team",
+        channel="mail",
+        recipient="bousai@pref.example",
+        recipient_label="bousai@pref.example",
+        subject="【令和8年台風第10号】被害状況 第3報",
+        bodies={"html": "<p>第3報です。</p>"},
+        attachments=("被害状況集計_第3報.xlsx",),
+        digest="0" * 64,
+    )
+    data = b"0123456789abcdefghijklmnopqrstuvwxyzABCD"
+    with replay("mail_large_attachment.yaml") as (cassette, sent):
+        run(
+            new_gateway(),
+            lambda g: MailSender(g, MAILBOX, 35).send(entry, {entry.attachments[0]: data}),
+        )
+    assert cassette.all_played
+    puts = to("outlook.office.com", sent)
+    assert [r.headers.get("Content-Range") for r in puts] == [
+        "bytes 0-15/40",
+        "bytes 16-31/40",
+        "bytes 32-39/40",
+    ]
+    assert [r.headers.get("Authorization") for r in puts] == [None, None, None]
 
 
 def test_webhook_post_is_accepted_without_a_token() -> None:

@@ -608,3 +608,85 @@ def test_reset_over_loopback_is_a_transport_error(fake: FakeGraph) -> None:
     fake.reset_connection("GET", r"/content$")
     with fake.serve() as base_url, pytest.raises(httpx.TransportError):
         httpx.get(f"{base_url}{BOOK_URL}/content", headers={"Authorization": "Bearer test-token"})
+
+
+# ---- lost replies, size limits and drafts -----------------------------------------------------
+
+
+def test_a_lost_reply_acts_then_resets_the_connection(fake: FakeGraph) -> None:
+    """lose_reply: the mail is in Sent Items, but the client only sees a reset connection."""
+    fake.lose_reply("POST", r"/sendMail$")
+    with pytest.raises(httpx.ReadError):
+        send(fake, "POST", f"/users/{MAILBOX}/sendMail", json=mail())
+    assert len(fake.sent_items(MAILBOX)) == 1
+
+
+def test_a_fault_can_let_matching_requests_through_first(fake: FakeGraph) -> None:
+    """skip=1: the first matching request is answered, the second fails."""
+    fake.fail("GET", r"/content$", 503, skip=1)
+    codes = [send(fake, "GET", f"{BOOK_URL}/content").status_code for _ in range(3)]
+    assert codes == [302, 503, 302]
+
+
+def test_a_request_over_4_mb_is_refused(fake: FakeGraph) -> None:
+    """Graph's 4 MB request limit: a larger body is 413 RequestEntityTooLarge."""
+    big = mail()
+    big["message"]["body"]["content"] = "x" * (4 * 1024 * 1024)
+    response = send(fake, "POST", f"/users/{MAILBOX}/sendMail", json=big)
+    assert (response.status_code, response.json()["error"]["code"]) == (
+        413,
+        "RequestEntityTooLarge",
+    )
+    assert fake.sent_mail == []
+
+
+def test_an_inline_attachment_over_3_mb_is_refused(fake: FakeGraph) -> None:
+    """An attachment over 3 MB cannot go inline: 413, nothing sent (an upload session is needed)."""
+    attachment = {
+        "@odata.type": "#microsoft.graph.fileAttachment",
+        "name": "big.xlsx",
+        "contentBytes": base64.b64encode(b"\0" * (3 * 1024 * 1024 + 1)).decode(),
+    }
+    response = send(
+        fake,
+        "POST",
+        f"/users/{MAILBOX}/sendMail",
+        json=mail() | {"message": {**mail()["message"], "attachments": [attachment]}},
+    )
+    assert response.status_code == 413
+    assert fake.sent_mail == []
+
+
+def test_a_draft_gets_a_large_attachment_in_ranges_and_is_sent(fake: FakeGraph) -> None:
+    """Draft -> createUploadSession (201) -> PUTs (200 ..., 201 + Location) -> send (202)."""
+    size = 3 * 1024 * 1024 + 10
+    data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+
+    async def scenario(http: httpx.AsyncClient) -> list[int]:
+        draft = (await http.post(f"/users/{MAILBOX}/messages", json=mail()["message"])).json()
+        base = f"/users/{MAILBOX}/messages/{draft['id']}"
+        item = {"AttachmentItem": {"attachmentType": "file", "name": "big.xlsx", "size": size}}
+        session = (await http.post(base + "/attachments/createUploadSession", json=item)).json()
+        codes = []
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=fake.app)) as bare:
+            for start in range(0, size, 2 * 1024 * 1024):
+                chunk = data[start : start + 2 * 1024 * 1024]
+                headers = {"Content-Range": f"bytes {start}-{start + len(chunk) - 1}/{size}"}
+                put = await bare.put(session["uploadUrl"], content=chunk, headers=headers)
+                codes.append(put.status_code)
+        codes.append((await http.post(base + "/send")).status_code)
+        return codes
+
+    assert run(fake, scenario) == [200, 201, 202]
+    (sent,) = fake.sent_items(MAILBOX)
+    assert base64.b64decode(sent.attachments[0]["contentBytes"]) == data
+    assert (fake.drafts, fake.authorization_leaks()) == ({}, [])
+
+
+def test_an_upload_session_under_3_mb_is_refused_as_documented(fake: FakeGraph) -> None:
+    """ErrorAttachmentSizeShouldNotBeLessThanMinimumSize: small files are POSTed instead."""
+    draft = send(fake, "POST", f"/users/{MAILBOX}/messages", json=mail()["message"]).json()
+    item = {"AttachmentItem": {"attachmentType": "file", "name": "small.xlsx", "size": 1000}}
+    url = f"/users/{MAILBOX}/messages/{draft['id']}/attachments/createUploadSession"
+    response = send(fake, "POST", url, json=item)
+    assert response.json()["error"]["code"] == "ErrorAttachmentSizeShouldNotBeLessThanMinimumSize"

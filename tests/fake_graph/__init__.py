@@ -13,8 +13,13 @@ PUT  /drives/{d}/items/{parent}:/{name}:/content               driveitem-put-con
 POST .../{name}:/createUploadSession, PUT {uploadUrl}          driveitem-createuploadsession.md
 GET  /sites/{s}/lists/{l}/columns                              list-list-columns.md
 GET  /sites/{s}/lists/{l}/items?expand=fields(select=...)      listitem-list.md
-POST /users/{u}/sendMail -> 202                                user-sendmail.md
+POST /users/{u}/sendMail -> 202 (4 MB request, 3 MB inline)   user-sendmail.md
 GET  /users/{u}/mailFolders/SentItems/messages?$filter=...     singlevaluelegacyextendedproperty-get.md
+GET  /users/{u}/mailFolders/drafts/messages?$filter=...        mailfolder-list-messages.md
+POST /users/{u}/messages -> 201 draft, DELETE .../{id} -> 204  user-post-messages.md, message-delete.md
+POST|GET /users/{u}/messages/{id}/attachments                  message-post-attachments.md
+POST .../attachments/createUploadSession, PUT {uploadUrl}      attachment-createuploadsession.md
+POST /users/{u}/messages/{id}/send -> 202                      message-send.md
 POST|GET /teams/{t}/channels/{c}/messages                      chatmessage-post.md, channel-list-messages.md
 ============================================================  ====================================
 
@@ -56,7 +61,8 @@ Behaviour not stated by the reference pages is marked "(not documented)" where i
 
 The package follows the areas of the Graph reference: :mod:`.drives` (driveItem, content, uploads),
 :mod:`.lists` (sites and lists), :mod:`.mail` (sendMail, Sent Items), :mod:`.teams` (channel
-messages, files folders, webhooks), :mod:`.faults` (faults, auth, the call log), with shared wire
+messages, files folders, webhooks), :mod:`.drafts` (drafts and their attachments), :mod:`.faults`
+(faults, auth, the call log), with shared wire
 shapes in :mod:`.wire` and the assembly in :mod:`.app`. Import from ``tests.fake_graph``.
 """
 
@@ -64,6 +70,12 @@ from __future__ import annotations
 
 from tests.fake_graph.app import (
     FakeGraph,
+)
+from tests.fake_graph.drafts import (
+    FRAGMENT_LIMIT,
+    OUTLOOK_ORIGIN,
+    AttachmentSession,
+    DraftEndpoints,
 )
 from tests.fake_graph.drives import (
     CONFLICT_BEHAVIOR,
@@ -132,11 +144,13 @@ __all__ = [
     "CONFLICT_BEHAVIOR",
     "DEFAULT_ERRORS",
     "DOWNLOAD_ORIGIN",
+    "FRAGMENT_LIMIT",
     "GRAPH_BASE_URL",
     "LIST_PAGE_CAP",
     "MAIL_PAGE_DEFAULT",
     "ODATA_JSON",
     "OTHER_WELL_KNOWN_FOLDERS",
+    "OUTLOOK_ORIGIN",
     "PREFER_NON_INDEXED",
     "PREFIX",
     "RESET_MESSAGE",
@@ -148,8 +162,10 @@ __all__ = [
     "WWW_AUTHENTICATE",
     "XLSX_MIME",
     "Address",
+    "AttachmentSession",
     "Call",
     "Channel",
+    "DraftEndpoints",
     "Drive",
     "DriveEndpoints",
     "DriveItem",
