@@ -166,6 +166,7 @@ class Daemon:
         self.stopping = asyncio.Event()
         self.running: set[asyncio.Task[Any]] = set()
         self.last: dict[str, dict[str, Any]] = {}
+        self._run_errors: dict[str, str] = {}  # the last error that kept a run from starting
         self._fingerprint = _fingerprint(self.loaded)
         self._health_server: asyncio.base_events.Server | None = None
 
@@ -371,9 +372,21 @@ class Daemon:
                 extra={"event": "run_error", "flow": flow_id},
             )
             return
+        except Exception as err:  # before a run could start (the state database): logged once
+            said = f"{type(err).__name__}: {err}"
+            if self._run_errors.get(flow_id) != said:
+                self._run_errors[flow_id] = said
+                LOG.exception(
+                    "cannot run %s: %s",
+                    flow_id,
+                    said,
+                    extra={"event": "run_error", "flow": flow_id},
+                )
+            return
         finally:
             if task is not None:
                 self.running.discard(task)
+        self._run_errors.pop(flow_id, None)
         record = result.record
         METRICS.runs[(flow_id, record["status"])] += 1
         for delivery in record.get("deliveries", []):

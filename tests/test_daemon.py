@@ -306,3 +306,22 @@ def test_the_configurations_warnings_are_logged_at_start(
     with caplog.at_level(logging.WARNING, logger="automation.daemon"):
         CountingDaemon(config)
     assert "flows[1].params.rounds[0].period: warning: period '2025H2'" in caplog.text
+
+
+def test_an_exception_before_a_run_starts_is_logged_once_not_every_tick(
+    workspace: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure outside the run's own boundary never escapes to the scheduler, and the
+    same failure tick after tick is logged once, with its traceback."""
+    import automation.daemon as daemon_module  # noqa: PLC0415
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise sqlite3.OperationalError("unable to open database file")
+
+    daemon = Daemon(write(workspace, EVERY_TEN))
+    monkeypatch.setattr(daemon_module, "run_flow", broken)
+    with caplog.at_level(logging.ERROR, logger="automation.daemon"):
+        for _ in range(3):
+            asyncio.run(daemon.run("damage"))
+    assert caplog.text.count("cannot run damage: OperationalError") == 1
+    assert "Traceback" in caplog.text
