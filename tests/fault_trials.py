@@ -31,6 +31,9 @@ from tests import serve_harness as h
 from tests.fake_graph import FakeGraph
 
 ROUND_TIMEOUT = 90.0
+# The messages of a report can arrive before the run that sent them writes its end (the
+# merged workbook's upload may still be settling a lost reply): its record gets this long.
+RECORD_TIMEOUT = 30.0
 
 
 @dataclass
@@ -119,8 +122,14 @@ def _tally(cell: Cell, fake: FakeGraph, config: Path, number: int, done: bool) -
     cell.webhook_at_least_once += cards >= 1
     cell.webhook_repeats += max(cards - 1, 0)
     cell.upload_once += h.artefact(fake, number)
+    cell.record_present += h.wait_for(lambda: recorded(config, number), RECORD_TIMEOUT)
+
+
+def recorded(config: Path, number: int) -> bool:
+    """Whether the run that issued report ``number`` has ended its record, and no run but the
+    newest is still running."""
     runs = h.runs(config)
-    cell.record_present += any(n == number for _, n in runs) and not any(
+    return any(n == number and status != "running" for status, n in runs) and not any(
         status == "running" for status, _ in runs[:-1]
     )
 
