@@ -9,6 +9,11 @@ from typing import Any
 
 from automation.config.models import Contact
 
+# Problems one message lists: a workbook with tens of thousands of unreadable cells must not
+# make a mail of megabytes. The rest are counted, and kept where the message says (the
+# merged workbook's 要修正セル sheet; a progress notice sends them in its next notices).
+LIST_LIMIT = 100
+
 
 @dataclass(frozen=True)
 class Alert:

@@ -30,7 +30,7 @@ from jinja2.nodes import EvalContext
 from markupsafe import Markup
 
 from automation.errors import ConfigError
-from automation.plan import Message
+from automation.plan import LIST_LIMIT, Message
 from automation.timeutil import clock_ja, time_ja
 
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
@@ -183,6 +183,7 @@ def environment(override_dir: Path | None = None) -> jinja2.Environment:
     env.filters["tojson"] = json_value
     env.filters["jtime"] = time_ja
     env.filters["jclock"] = clock_ja
+    env.globals["list_limit"] = LIST_LIMIT
     env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": False}
     return env
 

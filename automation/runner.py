@@ -21,7 +21,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -209,7 +209,7 @@ async def _complete(
     prepared = await _prepare(loaded, flow, now, store, backend, summary)
     rendered = prepared.rendered
     if dry_run or store is None or run_id is None:
-        rendered = _fit_cards(rendered, None)
+        rendered = _fitted(flow.id, rendered, None)
         deliveries = [_delivery(flow.id, m, r, "dry-run", None) for m, r in rendered]
         artefacts = [{"name": name, "location": None} for name, _ in prepared.artefacts]
         record = _record(flow.id, prepared, deliveries, artefacts, dry_run=True, run_id=None)
@@ -219,7 +219,7 @@ async def _complete(
     for name, data in prepared.artefacts:
         location = await backend.artefacts.put(name, data, near=prepared.near)
         artefacts.append({"name": name, "location": location})
-    rendered = _fit_cards(rendered, artefacts[0]["location"] if artefacts else None)
+    rendered = _fitted(flow.id, rendered, artefacts[0]["location"] if artefacts else None)
     links = {
         str(a["name"]): str(a["location"])
         for a in artefacts
@@ -489,16 +489,14 @@ def _failed(
     store.defer(entry.key, now + timedelta(seconds=wait))
 
 
-def _fit_cards(
-    rendered: list[tuple[Message, Rendered]], link: str | None
+def _fitted(
+    flow_id: str, rendered: list[tuple[Message, Rendered]], link: str | None
 ) -> list[tuple[Message, Rendered]]:
-    """Cards for webhooks cut to the 28 KB a webhook accepts, linking the merged workbook."""
-    from automation.cards import fit_card  # noqa: PLC0415  # only runs with cards need it
+    """Each message within its channel's size limit (mail 4 MB, channel post and webhook
+    28 KB), cut where needed with a note linking the merged workbook; fixed before queueing."""
+    from automation.fit import fit_message  # noqa: PLC0415  # only runs with messages need it
 
-    return [
-        (message, replace(body, card=fit_card(body.card, link)) if body.card else body)
-        for message, body in rendered
-    ]
+    return [(message, fit_message(flow_id, message, body, link)) for message, body in rendered]
 
 
 def _entry(

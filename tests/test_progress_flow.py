@@ -16,6 +16,7 @@ from automation.config.models import (
     SummaryAfter,
 )
 from automation.flows.progress_collection import ProgressPlan, active_round, plan
+from automation.plan import LIST_LIMIT
 from automation.ports import ListItem
 from automation.timeutil import JST
 
@@ -601,3 +602,20 @@ def test_no_list_notice_on_a_holiday_or_outside_the_round(
     for day in (date(2026, 10, 12), date(2026, 9, 30), date(2026, 11, 2)):
         planned = plan(params, directory, entries, at(day)).messages
         assert [m for m in planned if m.kind == "input_problems"] == [], day
+
+
+def test_a_notice_lists_at_most_list_limit_problems_and_the_rest_come_next_time(
+    params: ProgressCollectionParams, directory: Directory
+) -> None:
+    """150 unusable entries: 100 are listed and remembered; the next notice lists the other 50."""
+    known = [item(1, "総務部", "電子申請"), item(2, "農政部", "農業"), item(3, "企業局", "水道")]
+    entries = [*known, *(item(100 + n, f"架空部{n}", "事業") for n in range(150))]
+    first = plan(params, directory, entries, at(date(2026, 10, 7)))
+    (notice,) = [m for m in first.messages if m.kind == "input_problems"]
+    assert len(notice.context["problems"]) == LIST_LIMIT
+    assert notice.context["later"] == 50
+    second = plan(params, directory, entries, at(date(2026, 10, 8)), previous=first.memory)
+    (rest,) = [m for m in second.messages if m.kind == "input_problems"]
+    listed = {p.item_id for p in notice.context["problems"]}
+    assert {p.item_id for p in rest.context["problems"]}.isdisjoint(listed)
+    assert (len(rest.context["problems"]), rest.context["later"]) == (50, 0)

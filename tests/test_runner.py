@@ -19,6 +19,7 @@ from automation.backends.local import (
 )
 from automation.config.loader import LoadedConfig, load_config
 from automation.errors import ConfigError, TransientError
+from automation.plan import LIST_LIMIT
 from automation.ports import Backend
 from automation.runner import RunResult, run_flow
 from automation.state import SCHEMA_VERSION, OutboxEntry, Store
@@ -355,3 +356,17 @@ def test_each_queued_channel_post_carries_its_own_contacts_mentions(workspace: P
         "mention_channel": False,
         "channel_name": None,
     }
+
+
+def test_a_feedback_on_thousands_of_unreadable_cells_is_queued_small(
+    config: LoadedConfig, workspace: Path
+) -> None:
+    """5,000 rows of text where numbers belong: the queued feedback lists 100, well under 4 MB."""
+    write_book(
+        workspace, [["前橋市", 1, 2], *([f"前橋市{n}", "多数", "多数"] for n in range(5_000))]
+    )
+    run(config, at(9))
+    with Store(workspace / "state" / "db.sqlite") as store:
+        (entry,) = [e for e in store.outbox("damage") if e.kind == "feedback"]
+    assert entry.bodies["html"].count("<tr><td>") == LIST_LIMIT
+    assert len(json.dumps(dict(entry.bodies))) < 100_000

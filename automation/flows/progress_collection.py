@@ -34,7 +34,7 @@ from automation.flows.progress_memory import (
     SummarySnapshot,
     changes_between,
 )
-from automation.plan import Alert, Message
+from automation.plan import LIST_LIMIT, Alert, Message
 from automation.ports import ListItem
 from automation.timeutil import JST
 
@@ -310,10 +310,11 @@ def _list_notices(
     cannot use to the secretariat, a list without any entry of the period to the admins."""
     report = result.report
     memory = result.memory
-    new = [p for p in report.problems if _problem_key(p) not in memory.notified]
+    unnotified = [p for p in report.problems if _problem_key(p) not in memory.notified]
+    new = unnotified[:LIST_LIMIT]  # the rest wait for the next notice
     if new:
         occasion = f"input_problems:{report.period.key}:{_problems_digest(new)}"
-        still_open = len(report.problems) - len(new)
+        still_open = len(report.problems) - len(unnotified)
         result.messages += [
             Message(
                 "input_problems",
@@ -321,7 +322,12 @@ def _list_notices(
                 "secretariat",
                 contact,
                 "progress_problems",
-                {"report": report, "problems": new, "still_open": still_open},
+                {
+                    "report": report,
+                    "problems": new,
+                    "still_open": still_open,
+                    "later": len(unnotified) - len(new),
+                },
             )
             for contact in params.secretariat
         ]

@@ -28,6 +28,9 @@ from tests.fake_graph.wire import (
 
 WEBHOOK_ORIGIN = "https://workflows.fake-logic.test"
 WEBHOOK_LIMIT = 28 * 1024  # Teams incoming webhooks: 28 KB per message
+# A channel message: about 28 KB with its mentions ("Limits and specifications for Microsoft
+# Teams"), counted in UTF-16 as Teams counts a bot message's size.
+CHANNEL_MESSAGE_LIMIT = 28 * 1024
 CHANNEL_PAGE_DEFAULT, CHANNEL_PAGE_MAX = 20, 50  # channel-list-messages.md
 
 
@@ -109,6 +112,9 @@ class TeamsEndpoints(DriveEndpoints):
         channel = self._channel(request)
         if request.method == "POST":
             payload = await self._json_body(request)
+            content = json.dumps(payload, ensure_ascii=False).encode("utf-16-le")
+            if len(content) > CHANNEL_MESSAGE_LIMIT:
+                raise GraphError(413, "RequestEntityTooLarge", "The message is too large.")
             message = self._chat_message(request, channel, payload)
             channel.messages.append(message)
             return _json(message, 201)
