@@ -7,12 +7,12 @@ message, so each is sent once however often the same state is seen.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from typing import Any
 
 from automation.config.loader import LoadedConfig
 from automation.plan import Alert, Message
+from automation.queueing import outbox_entry
 from automation.render import environment, render
 from automation.state import Health, OutboxEntry, Store
 
@@ -105,24 +105,8 @@ class Alerts:
         for contact in self.contacts:
             message = Message("alert", occasion, "admins", contact, "admin_alert", {"alert": alert})
             body = render(self._env, message)
-            bodies = body.bodies()
-            digest = hashlib.sha256("\x1f".join([body.subject, *bodies.values()]).encode())
             store.enqueue(
-                OutboxEntry(
-                    key=message.key(ALERT_FLOW),
-                    flow=ALERT_FLOW,
-                    run_id=run_id,
-                    kind="alert",
-                    audience="admins",
-                    channel=contact.channel,
-                    recipient=contact.stored_address,
-                    recipient_label=contact.label,
-                    subject=body.subject,
-                    bodies=bodies,
-                    attachments=(),
-                    digest=digest.hexdigest(),
-                    occasion=occasion,
-                ),
+                outbox_entry(ALERT_FLOW, run_id, message, body),
                 now,
             )
 

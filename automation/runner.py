@@ -14,12 +14,10 @@ Order matters for "nothing lost, nothing sent twice":
 from __future__ import annotations
 
 import fcntl
-import hashlib
-import json
 import logging
 import os
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -35,6 +33,7 @@ from automation.jobs import Prepared
 from automation.outcome import delivery_outcome, exit_code
 from automation.plan import Message
 from automation.ports import Backend, Near
+from automation.queueing import outbox_entry
 from automation.record import failed_record, interrupted_record
 from automation.render import Rendered
 from automation.state import OutboxEntry, Store
@@ -228,7 +227,7 @@ async def _complete(
     with store.transaction():
         prepared.save(store, run_id, now)
         for message, body in rendered:
-            store.enqueue(_entry(flow.id, run_id, message, body, links), now)
+            store.enqueue(outbox_entry(flow.id, run_id, message, body, links), now)
     policy = loaded.config.service.outbox
     alerts = Alerts(loaded)
     await deliver_pending(store, backend, flow.id, clock, prepared.near, policy, alerts)
@@ -497,50 +496,6 @@ def _fitted(
     from automation.fit import fit_message  # noqa: PLC0415  # only runs with messages need it
 
     return [(message, fit_message(flow_id, message, body, link)) for message, body in rendered]
-
-
-def _entry(
-    flow_id: str,
-    run_id: int,
-    message: Message,
-    body: Rendered,
-    links: Mapping[str, str] | None = None,
-) -> OutboxEntry:
-    bodies = body.bodies()
-    payload = _payload(message, links or {})
-    parts = [body.subject, *bodies.values(), json.dumps(payload, sort_keys=True)]
-    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
-    return OutboxEntry(
-        key=message.key(flow_id),
-        flow=flow_id,
-        run_id=run_id,
-        kind=message.kind,
-        audience=message.audience,
-        channel=message.contact.channel,
-        recipient=message.contact.stored_address,
-        recipient_label=message.contact.label,
-        subject=body.subject,
-        bodies=bodies,
-        attachments=message.attachments,
-        digest=digest,
-        occasion=message.occasion,
-        payload=payload,
-    )
-
-
-def _payload(message: Message, links: Mapping[str, str]) -> dict[str, Any]:
-    """What the send needs beyond its bodies, fixed now: this message's own @mentions, and
-    where its attachments live (linked instead when too large to send)."""
-    contact = message.contact
-    payload: dict[str, Any] = {}
-    if contact.channel == "teams_channel":
-        payload["mentions"] = [{"user_id": m.user_id, "name": m.name} for m in contact.mentions]
-        payload["mention_channel"] = contact.mention_channel
-        payload["channel_name"] = contact.name
-    attachment_links = {name: links[name] for name in message.attachments if name in links}
-    if attachment_links:
-        payload["attachment_links"] = attachment_links
-    return payload
 
 
 def _delivery(

@@ -363,7 +363,7 @@ def test_a_feedback_on_thousands_of_unreadable_cells_is_queued_small(
 ) -> None:
     """5,000 rows of text where numbers belong: the queued feedback lists 100, well under 4 MB."""
     write_book(
-        workspace, [["前橋市", 1, 2], *([f"前橋市{n}", "多数", "多数"] for n in range(5_000))]
+        workspace, [["前橋市", 1, 2], *[[f"前橋市{n}", "多数", "多数"] for n in range(5_000)]]
     )
     run(config, at(9))
     with Store(workspace / "state" / "db.sqlite") as store:
