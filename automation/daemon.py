@@ -237,6 +237,7 @@ class Daemon:
 
     def _start_console(self, host: str, port: int, secure_cookies: bool) -> Any:
         """The web console on this loop; its retries use the daemon's backend."""
+        from automation.console.reports import artefacts_folder  # noqa: PLC0415
         from automation.console.server import outbox_retry, start_console  # noqa: PLC0415
 
         retry = outbox_retry(
@@ -250,6 +251,9 @@ class Daemon:
             clock=self.clock,
             secure_cookies=secure_cookies,
             health=self,
+            run_now=self.run,
+            flows=lambda: tuple(f.id for f in self.loaded.config.flows),
+            artefacts=artefacts_folder(self.loaded),
         )
         LOG.info("console on %s:%d", host, port, extra={"event": "console_started"})
         return server
@@ -348,10 +352,11 @@ class Daemon:
             if job.misfire_grace_time != grace:
                 self.scheduler.modify_job(flow_id, jobstore="default", misfire_grace_time=grace)
 
-    async def run(self, flow_id: str) -> None:
-        """One scheduled run; failures are recorded by the runner and never stop the daemon."""
+    async def run(self, flow_id: str) -> str:
+        """One run, scheduled or asked for on the console; failures are recorded by the
+        runner and never stop the daemon. Returns how it ended, for the audit log."""
         if self.stopping.is_set():
-            return
+            return "refused: the daemon is stopping"
         task = asyncio.current_task()
         if task is not None:
             self.running.add(task)
@@ -363,7 +368,7 @@ class Daemon:
             LOG.info(
                 "skipped %s: %s", flow_id, err.message, extra={"event": "skipped", "flow": flow_id}
             )
-            return
+            return f"busy: {err.message}"
         except AutomationError as err:  # e.g. the flow vanished in a reload
             LOG.error(
                 "cannot run %s: %s",
@@ -371,7 +376,7 @@ class Daemon:
                 err.message,
                 extra={"event": "run_error", "flow": flow_id},
             )
-            return
+            return f"error: {err.message}"
         except Exception as err:  # before a run could start (the state database): logged once
             said = f"{type(err).__name__}: {err}"
             if self._run_errors.get(flow_id) != said:
@@ -382,7 +387,7 @@ class Daemon:
                     said,
                     extra={"event": "run_error", "flow": flow_id},
                 )
-            return
+            return f"error: {said}"
         finally:
             if task is not None:
                 self.running.discard(task)
@@ -397,6 +402,7 @@ class Daemon:
             "report_number": record.get("report_number"),
         }
         LOG.debug("ran %s: %s", flow_id, record["status"], extra={"event": "ran", "flow": flow_id})
+        return str(record["status"])
 
     async def outbox_pass(self) -> None:
         """Deliver what is due in every flow's outbox (and the admins' alerts)."""

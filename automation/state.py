@@ -558,6 +558,21 @@ class Store:
         )
         return [dict(json.loads(row["data"])) for row in rows]
 
+    def report_record(self, flow: str, number: int) -> dict[str, Any] | None:
+        """The run record of the run that issued a report (its artefacts), if it has one."""
+        row = self._db.execute(
+            "SELECT runs.record AS record FROM reports JOIN runs ON runs.id = reports.run_id "
+            "WHERE reports.flow = ? AND reports.number = ?",
+            (flow, number),
+        ).fetchone()
+        if row is None or not row["record"]:
+            return None
+        try:
+            record = json.loads(row["record"])
+        except ValueError:
+            return None
+        return record if isinstance(record, dict) else None
+
     def save_user(self, name: str, password_hash: str, role: str, now: datetime) -> None:
         """Create or replace a console account."""
         self._db.execute(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from automation.console.app import ConsoleSettings, create_app
 from tests.injection_corpus import CORPUS
 from tests.test_console import NOW, PASSWORD, SECRET, _snapshot, _state
+from tests.test_console_pages import add_figures_report, add_progress_round
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -43,16 +45,12 @@ def browser() -> Iterator[Browser]:
         chromium.close()
 
 
-@pytest.fixture
-def console(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A console over a state database holding hostile text, on a loopback port."""
-    state = _state(tmp_path, HOSTILE)
+@contextmanager
+def _serving(settings: ConsoleSettings) -> Iterator[str]:
+    """The console on a free loopback port while the block runs; yields its base URL."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
-    settings = ConsoleSettings(
-        state_path=state, secret=SECRET, clock=lambda: NOW, secure_cookies=False
-    )
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     )
@@ -60,9 +58,25 @@ def console(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     thread.start()
     while not server.started:
         thread.join(0.01)
-    yield f"http://127.0.0.1:{port}", state
-    server.should_exit = True
-    thread.join()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join()
+
+
+@pytest.fixture
+def console(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A console over a state database holding hostile text, per-municipality figures and a
+    progress round, on a loopback port."""
+    state = _state(tmp_path, HOSTILE)
+    add_figures_report(state, "earthquake", 1)
+    add_progress_round(state)
+    settings = ConsoleSettings(
+        state_path=state, secret=SECRET, clock=lambda: NOW, secure_cookies=False
+    )
+    with _serving(settings) as base:
+        yield base, state
 
 
 def _sign_in(page: Page, base: str, name: str = "viewer") -> None:
@@ -84,7 +98,7 @@ def test_local_sign_in_lands_on_the_current_report(
 
 
 @pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
-@pytest.mark.parametrize("path", ["/", "/timeline", "/ops", "/login"])
+@pytest.mark.parametrize("path", ["/", "/timeline", "/progress", "/ops", "/login"])
 def test_each_page_fits_the_viewport(
     browser: Browser, console: tuple[str, Path], viewport: str, path: str
 ) -> None:
@@ -152,3 +166,43 @@ def test_auto_refresh_script_loads_under_the_csp(
     assert page.locator("script[src='/static/refresh.js']").count() == 1
     assert page.request.get(f"{base}/static/refresh.js").ok
     assert problems == []
+
+
+def test_a_column_heading_sorts_the_municipalities(
+    browser: Browser, console: tuple[str, Path]
+) -> None:
+    """Clicking 避難者数 twice lists the municipality with most evacuees first."""
+    base, _ = console
+    page = browser.new_page()
+    _sign_in(page, base)
+    rows = "table.sortable tbody th"
+    page.click("table.sortable thead >> text=避難者数")
+    assert page.locator(rows).all_inner_texts()[0] == "府中市"
+    page.click("table.sortable thead >> text=避難者数")
+    assert page.locator(rows).all_inner_texts() == ["前橋市", "高崎市", "府中市"]
+
+
+def test_operator_runs_a_flow_now_from_ops(browser: Browser, tmp_path: Path) -> None:
+    """An operator picks a flow on 運用 and 今すぐ実行 runs it; the audit log shows it."""
+    state = _state(tmp_path, "危機管理課")
+    started: list[str] = []
+
+    async def run_now(flow: str) -> str:
+        started.append(flow)
+        return "ok"
+
+    settings = ConsoleSettings(
+        state_path=state,
+        secret=SECRET,
+        clock=lambda: NOW,
+        secure_cookies=False,
+        run_now=run_now,
+        flows=lambda: ("typhoon",),
+    )
+    with _serving(settings) as base:
+        page = browser.new_page()
+        _sign_in(page, base, "operator")
+        page.goto(f"{base}/ops")
+        page.click("button:has-text('今すぐ実行')")
+        assert started == ["typhoon"]
+        assert "run" in page.inner_text("main") and page.url == f"{base}/ops"

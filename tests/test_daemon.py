@@ -106,9 +106,10 @@ class CountingDaemon(Daemon):
 
     runs: list[str]
 
-    async def run(self, flow_id: str) -> None:
+    async def run(self, flow_id: str) -> str:
         """Count the run instead of making it."""
         self.runs.append(flow_id)
+        return "ok"
 
 
 async def serve_for(daemon: CountingDaemon, seconds: float) -> None:

@@ -39,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Dispatch ``automation console``."""
     from automation.configuration import load_config  # noqa: PLC0415
+    from automation.console.reports import artefacts_folder  # noqa: PLC0415
 
     loaded = load_config(args.config)
     state_path = loaded.resolve(loaded.config.state.path)
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
             f"unknown console action {' '.join(args.action)!r}; expected nothing (serve) "
             "or 'user add NAME'"
         )
-    return _serve(state_path, args)
+    return _serve(state_path, args, artefacts_folder(loaded))
 
 
 def _add_user(state_path: Path, name: str, role: str) -> int:
@@ -74,7 +75,7 @@ def session_secret(store: Store) -> bytes:
     return bytes.fromhex(stored)
 
 
-def _serve(state_path: Path, args: argparse.Namespace) -> int:
+def _serve(state_path: Path, args: argparse.Namespace, artefacts: Path | None) -> int:
     import uvicorn  # noqa: PLC0415  # only this command needs the server
 
     from automation.console.app import ConsoleSettings, create_app  # noqa: PLC0415
@@ -94,6 +95,7 @@ def _serve(state_path: Path, args: argparse.Namespace) -> int:
         secret=secret,
         clock=lambda: datetime.now(JST),
         secure_cookies=not args.insecure_cookies,
+        artefacts=artefacts,
     )
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
     return 0

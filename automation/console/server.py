@@ -12,7 +12,7 @@ from pathlib import Path
 import uvicorn
 
 from automation.config.models import OutboxPolicy
-from automation.console.app import ConsoleSettings, Retry, create_app
+from automation.console.app import ConsoleSettings, Retry, RunNow, create_app
 from automation.console.command import session_secret
 from automation.errors import TransientError
 from automation.health import HealthSource
@@ -66,6 +66,9 @@ def start_console(
     clock: Callable[[], datetime],
     secure_cookies: bool,
     health: HealthSource | None = None,
+    run_now: RunNow | None = None,
+    flows: Callable[[], tuple[str, ...]] = tuple,
+    artefacts: Path | None = None,
 ) -> tuple[uvicorn.Server, asyncio.Task[None]]:
     """Serve the console on the running loop; stop it with ``server.should_exit = True``."""
     with Store(state_path) as store:
@@ -77,6 +80,9 @@ def start_console(
         secure_cookies=secure_cookies,
         retry=retry,
         health=health,
+        run_now=run_now,
+        flows=flows,
+        artefacts=artefacts,
     )
     config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning")
     server = _QuietServer(config)

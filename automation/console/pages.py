@@ -1,0 +1,91 @@
+"""The console's pages: 現在の報告, 報告の推移, 進捗 and 運用, and the merged workbook."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Route
+
+from automation.console import municipalities, progress, trend
+from automation.console.accounts import allows
+from automation.console.reports import current_reports, local_file
+from automation.console.sessions import Session
+from automation.console.web import Console, secure
+
+NO_WORKBOOK = (
+    "この報告の集約ブックはこのコンソールから取り出せません"
+    "（SharePoint に保存されていないか、ファイルが移動されました）。"
+)
+
+
+def routes(console: Console) -> list[Route]:
+    """The HTML pages, each for any signed-in role."""
+
+    async def current(request: Request, session: Session) -> Response:
+        sort = request.query_params.get("sort", municipalities.CODE_COLUMN)
+        direction = request.query_params.get("dir", "asc")
+        with console.open_store() as store:
+            reports = current_reports(store, sort, direction)
+        return console.page(request, "current.html.j2", reports=reports)
+
+    async def timeline(request: Request, session: Session) -> Response:
+        with console.open_store() as store:
+            flows = []
+            for flow in store.report_flows():
+                reports = store.reports(flow)
+                flows.append(
+                    {
+                        "flow": flow,
+                        "reports": reports,
+                        "charts": trend.charts(reports),
+                        "changes": trend.changes(reports),
+                    }
+                )
+        return console.page(request, "timeline.html.j2", flows=flows)
+
+    async def progress_page(request: Request, session: Session) -> Response:
+        with console.open_store() as store:
+            rounds = progress.rounds(store)
+        return console.page(request, "progress.html.j2", rounds=rounds)
+
+    async def ops(request: Request, session: Session) -> Response:
+        return console.page(request, "ops.html.j2", **ops_view(console, session))
+
+    async def merged_workbook(request: Request, session: Session) -> Response:
+        flow = request.path_params["flow"]
+        number = request.path_params["number"]
+        with console.open_store() as store:
+            path = local_file(store, flow, number, console.settings.artefacts)
+        if path is None:
+            return console.error(request, 404, NO_WORKBOOK)
+        return secure(FileResponse(path, filename=path.name))
+
+    return [
+        Route("/", console.guarded("viewer", current)),
+        Route("/timeline", console.guarded("viewer", timeline)),
+        Route("/progress", console.guarded("viewer", progress_page)),
+        Route("/ops", console.guarded("viewer", ops)),
+        Route("/reports/{flow}/{number:int}/workbook", console.guarded("viewer", merged_workbook)),
+    ]
+
+
+def ops_view(console: Console, session: Session) -> dict[str, Any]:
+    """What 運用 shows: the outbox, runs, audit log, health, and what this user may do."""
+    settings = console.settings
+    with console.open_store() as store:
+        view: dict[str, Any] = {
+            "runs": store.runs(limit=30),
+            "outbox": store.outbox(),
+            "counts": store.outbox_counts(),
+            "audit": store.audit_log(),
+        }
+    if settings.health is not None:
+        view["health"] = settings.health.health()
+        view["metrics"] = settings.health.metrics_text()
+    operator = allows(session.role, "operator")
+    view["can_act"] = settings.retry is not None and operator
+    view["can_run"] = settings.run_now is not None and operator
+    view["flows"] = settings.flows()
+    return view

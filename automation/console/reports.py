@@ -1,0 +1,97 @@
+"""現在の報告 and the report API's data: each damage flow's latest report, its departments,
+its per-municipality table and where its merged workbook is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from automation.config.loader import LoadedConfig
+from automation.config.models import LocalBackend
+from automation.console import municipalities
+from automation.render import web_link
+from automation.state import Store
+
+
+@dataclass(frozen=True)
+class Workbook:
+    """The merged workbook of a report: a SharePoint/OneDrive address, or a local file the
+    console can hand out, or only its name (a file the console cannot reach)."""
+
+    name: str
+    url: str | None = None
+    download: str | None = None
+
+
+def current_reports(
+    store: Store, sort: str = municipalities.CODE_COLUMN, direction: str = "asc"
+) -> list[dict[str, Any]]:
+    """The latest report of each flow with the department states and municipalities."""
+    result = []
+    for flow in store.report_flows():
+        report = store.latest_report(flow) or {}
+        number = report.get("number")
+        result.append(
+            {
+                "flow": flow,
+                "report": {k: v for k, v in report.items() if k != "figures"},
+                "departments": departments(store, flow),
+                "table": municipalities.table(report, sort, direction),
+                "workbook": workbook(store, flow, number) if isinstance(number, int) else None,
+            }
+        )
+    return result
+
+
+def departments(store: Store, flow: str) -> list[dict[str, Any]]:
+    """Each department's sheet state: last change, problems, whether its table was found."""
+    return [
+        {
+            "name": p.department,
+            "changed_at": p.changed_at,
+            "problems": p.problems,
+            "table_found": p.table_found,
+        }
+        for p in store.fingerprints(flow)
+    ]
+
+
+def workbook(store: Store, flow: str, number: int) -> Workbook | None:
+    """Where the merged workbook of report ``number`` was stored, from its run record."""
+    record = store.report_record(flow, number) or {}
+    for artefact in record.get("artefacts") or ():
+        name = str(artefact.get("name") or "")
+        location = str(artefact.get("location") or "")
+        if not name.endswith(".xlsx"):
+            continue
+        url = web_link(location)
+        if url:
+            return Workbook(name, url=url)
+        return Workbook(name, download=f"/reports/{quote(flow, safe='')}/{number}/workbook")
+    return None
+
+
+def local_file(store: Store, flow: str, number: int, folder: Path | None) -> Path | None:
+    """The merged workbook of a report as a file inside ``folder`` (the local backend's
+    artefacts), or None: no folder, no such report, or a location outside the folder."""
+    if folder is None:
+        return None
+    record = store.report_record(flow, number) or {}
+    root = folder.resolve()
+    for artefact in record.get("artefacts") or ():
+        location = str(artefact.get("location") or "")
+        if not location or web_link(location):
+            continue
+        path = Path(location).resolve()
+        if path.is_relative_to(root) and path.suffix == ".xlsx" and path.is_file():
+            return path
+    return None
+
+
+def artefacts_folder(loaded: LoadedConfig) -> Path | None:
+    """The local backend's folder of merged workbooks (the console hands them out), or
+    None for Graph, whose workbooks are linked by their SharePoint address instead."""
+    backend = loaded.config.backend
+    return loaded.resolve(backend.artefacts) if isinstance(backend, LocalBackend) else None

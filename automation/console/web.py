@@ -1,0 +1,171 @@
+"""What every console page shares: its settings, the templates, the session of a request,
+the state store, the role guard with its CSRF check, and the security headers."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from automation.console import sessions
+from automation.console.accounts import allows
+from automation.console.ratelimit import LoginLimiter
+from automation.errors import ConfigError
+from automation.health import HealthSource
+from automation.state import Store
+
+HERE = Path(__file__).parent
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
+)
+CSRF_MISMATCH = "フォームの確認トークンが一致しません。ページを開き直してください。"
+Retry = Callable[[str], Awaitable[str]]
+RunNow = Callable[[str], Awaitable[str]]
+View = Callable[[Request, sessions.Session], Awaitable[Response]]
+
+
+@dataclass
+class ConsoleSettings:
+    """What the console needs: the state file, the cookie key and what it may do."""
+
+    state_path: Path
+    secret: bytes
+    clock: Callable[[], datetime]
+    secure_cookies: bool = True
+    retry: Retry | None = None  # None: read-only (no operator actions)
+    health: HealthSource | None = None  # the daemon, when the console runs inside it
+    limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    run_now: RunNow | None = None  # None: no 今すぐ実行 (a console outside the daemon)
+    flows: Callable[[], tuple[str, ...]] = tuple  # the configured flows (after any reload)
+    artefacts: Path | None = None  # the local backend's folder of merged workbooks
+    entra: Any = None  # an automation.console.oidc.EntraSignIn when Entra sign-in is on
+
+
+class StoreUnavailableError(Exception):
+    """The state database is missing or cannot be read."""
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+    )
+    env.filters["pretty"] = lambda v: json.dumps(v, ensure_ascii=False, indent=2)
+    return env
+
+
+@dataclass
+class Console:
+    """The shared machinery every route module is given."""
+
+    settings: ConsoleSettings
+    env: Environment = field(default_factory=_environment)
+
+    def session(self, request: Request) -> sessions.Session | None:
+        """The signed-in session of a request, or None (no cookie, tampered or expired)."""
+        value = request.cookies.get(sessions.COOKIE, "")
+        return (
+            sessions.verify(self.settings.secret, value, self.settings.clock()) if value else None
+        )
+
+    def page(self, request: Request, name: str, status: int = 200, **context: Any) -> Response:
+        """A rendered template with the security headers."""
+        body = self.env.get_template(name).render(
+            session=self.session(request), path=request.url.path, **context
+        )
+        return secure(HTMLResponse(body, status_code=status))
+
+    def error(self, request: Request, status: int, message: str) -> Response:
+        """The Japanese error page with ``message``."""
+        return self.page(request, "error.html.j2", status, message=message)
+
+    def open_store(self) -> Store:
+        """The state database, or StoreUnavailableError saying what is wrong and the fix."""
+        path = self.settings.state_path
+        if not path.is_file():
+            raise StoreUnavailableError(
+                f"状態データベース {path.name} が見つかりません。"
+                "設定の state.path を確認し、フローを一度実行してください。"
+            )
+        try:
+            return Store(path)
+        except (sqlite3.DatabaseError, ConfigError) as exc:
+            raise StoreUnavailableError(
+                f"状態データベース {path.name} を読めません（{exc}）。"
+                "バックアップから戻すか、state.path を確認してください。"
+            ) from exc
+
+    def guarded(self, needed: str, view: View) -> Callable[[Request], Awaitable[Response]]:
+        """``view`` for a session of at least role ``needed``; a POST must carry its CSRF."""
+
+        async def endpoint(request: Request) -> Response:
+            session = self.session(request)
+            if session is None:
+                response = RedirectResponse("/login", status_code=303)
+                if request.cookies.get(sessions.COOKIE):
+                    response.delete_cookie(sessions.COOKIE)
+                return secure(response)
+            if not allows(session.role, needed):
+                return self.error(request, 403, "この操作の権限がありません。")
+            if request.method == "POST":
+                form = await read_form(request)
+                if not sessions.csrf_ok(session, form.get("csrf", "")):
+                    return self.error(request, 403, CSRF_MISMATCH)
+                request.state.form = form
+            try:
+                return await view(request, session)
+            except StoreUnavailableError as exc:
+                return self.error(request, 503, str(exc))
+
+        return endpoint
+
+    def sign_in(self, response: Response, user: str, role: str) -> Response:
+        """Set the session cookie of a fresh session for ``user`` on ``response``."""
+        session = sessions.new_session(user, role, self.settings.clock())
+        response.set_cookie(
+            sessions.COOKIE,
+            sessions.sign(self.settings.secret, session),
+            max_age=sessions.LIFETIME_SECONDS,
+            httponly=True,
+            secure=self.settings.secure_cookies,
+            samesite="lax",
+        )
+        return response
+
+    def audit(self, who: str, action: str, target: str, outcome: str) -> None:
+        """One line in the audit log (who, what, which, how it ended)."""
+        with self.open_store() as store:
+            store.audit(who, action, target, outcome, self.settings.clock())
+
+
+MAX_FORM_BYTES = 64 * 1024
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """A urlencoded form body as a flat dict (the first value of each field); a body over
+    64 KiB is read as empty (no console form is near that size)."""
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        return {}
+    text = body.decode("utf-8", errors="replace")
+    return {k: v[0] for k, v in parse_qs(text, keep_blank_values=True).items()}
+
+
+def secure(response: Response) -> Response:
+    """The security headers every response carries."""
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,412 @@
+"""Console pages beyond sign-in: the per-municipality table and its codes, the merged
+workbook, 進捗, and 今すぐ実行."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from automation.console.accounts import hash_password
+from automation.console.app import ConsoleSettings, create_app
+from automation.state import OutboxEntry, Store
+from tests.injection_corpus import CORPUS
+from tests.test_console import NOW, PASSWORD, SECRET, _csrf, _signed_in, _snapshot
+
+HOSTILE = CORPUS[next(k for k in sorted(CORPUS) if "<" in CORPUS[k])]
+
+
+def _figures_snapshot(number: int = 3, **extra: Any) -> dict[str, Any]:
+    snapshot = _snapshot("危機管理課")
+    snapshot["number"] = number
+    snapshot["totals"]["evacuees"] = {  # type: ignore[index]
+        "label": "避難者数",
+        "unit": "人",
+        "category": "避難",
+        "value": "130",
+        "unconfirmed": 0,
+        "unconfirmed_where": [],
+        "unreadable": 0,
+        "unreadable_where": [],
+    }
+    snapshot["figures"] = {
+        "危機管理課": {
+            "amounts": {"前橋市": {"dead": "1", "evacuees": "100"}, "高崎市": {"dead": "1"}},
+            "unconfirmed": [["府中市", "dead"]],
+            "statuses": {},
+        },
+        "福祉課": {"amounts": {"高崎市": {"evacuees": "30"}}, "unconfirmed": [], "statuses": {}},
+    }
+    snapshot.update(extra)
+    return snapshot
+
+
+def _state(tmp_path: Path, record: dict[str, Any] | None = None) -> Path:
+    path = tmp_path / "state.sqlite"
+    with Store(path) as store:
+        for name in ("viewer", "operator", "admin"):
+            store.save_user(name, hash_password(PASSWORD), name, NOW)
+        run = store.start_run("typhoon", NOW, NOW)
+        store.finish_run(run, "ok", NOW, record or {}, 3)
+        store.save_report("typhoon", _figures_snapshot(), run)
+    return path
+
+
+def _client(path: Path, **settings: Any) -> TestClient:
+    console = ConsoleSettings(
+        state_path=path, secret=SECRET, clock=lambda: NOW, secure_cookies=False, **settings
+    )
+    return TestClient(create_app(console), base_url="http://localhost")
+
+
+def _rows(html: str) -> list[str]:
+    """Municipality names in the order the table shows them."""
+    table = html[html.index('class="sortable"') :]
+    table = table[: table.index("</table>")]
+    return [part.split("</th>")[0] for part in table.split('<th scope="row">')[1:]]
+
+
+def test_municipality_table_sorts_by_an_item_on_the_server(tmp_path: Path) -> None:
+    """?sort=evacuees&dir=desc lists the municipality with most evacuees first, no script."""
+    client = _client(_state(tmp_path))
+    _signed_in(client)
+    body = client.get("/?sort=evacuees&dir=desc").text
+    assert _rows(body) == ["前橋市", "高崎市", "府中市"]
+    assert _rows(client.get("/?sort=evacuees&dir=asc").text) == ["府中市", "高崎市", "前橋市"]
+
+
+def test_municipality_table_defaults_to_code_order_with_codes(tmp_path: Path) -> None:
+    """Without a sort the table is in code order, each row with its 6-digit code."""
+    client = _client(_state(tmp_path))
+    _signed_in(client)
+    body = client.get("/").text
+    assert _rows(body) == ["前橋市", "高崎市", "府中市"]
+    assert "102016" in body and "102024" in body
+
+
+def test_a_heading_links_to_the_opposite_direction(tmp_path: Path) -> None:
+    """The sorted column's heading links to the other direction and is marked aria-sort."""
+    client = _client(_state(tmp_path))
+    _signed_in(client)
+    body = client.get("/?sort=dead&dir=asc").text
+    assert 'aria-sort="ascending"' in body and "?sort=dead&amp;dir=desc" in body
+
+
+@pytest.mark.parametrize("query", ["sort=<script>&dir=up", "sort=%00&dir=", "dir=desc&sort="])
+def test_an_unknown_sort_falls_back_to_code_order(tmp_path: Path, query: str) -> None:
+    """A sort key or direction the table does not know gives code order, never an error."""
+    client = _client(_state(tmp_path))
+    _signed_in(client)
+    response = client.get(f"/?{query}")
+    assert response.status_code == 200 and "<script>" not in response.text
+    assert _rows(response.text)[:2] == ["前橋市", "高崎市"]
+
+
+def test_unconfirmed_cells_are_marked_in_the_table(tmp_path: Path) -> None:
+    """A municipality flagged 未確認 shows the mark where its number would be."""
+    client = _client(_state(tmp_path))
+    _signed_in(client)
+    body = client.get("/").text
+    row = body[body.index("府中市</th>") :]
+    assert "未確認" in row[: row.index("</tr>")]
+
+
+def test_municipalities_csv_carries_local_government_codes(tmp_path: Path) -> None:
+    """Each municipality row of the CSV carries its 全国地方公共団体コード; sums per city."""
+    client = _client(_state(tmp_path))
+    _signed_in(client)
+    response = client.get("/api/reports/typhoon/municipalities.csv")
+    rows = list(csv.reader(io.StringIO(response.text.lstrip("\ufeff"))))
+    assert rows[0][:5] == ["報告番号", "時点", "団体コード", "市区町村", "項目コード"]
+    by_key = {(r[3], r[4]): r for r in rows[1:]}
+    assert by_key[("高崎市", "evacuees")][2] == "102024"
+    assert by_key[("高崎市", "evacuees")][8] == "30"
+    assert by_key[("前橋市", "evacuees")][8] == "100"
+
+
+def test_a_name_in_two_prefectures_gets_the_reports_own(tmp_path: Path) -> None:
+    """府中市 exists in 東京都 and 広島県: beside 群馬県's cities no code is guessed."""
+    client = _client(_state(tmp_path))
+    _signed_in(client)
+    text = client.get("/api/reports/typhoon/municipalities.csv").text
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    fuchu = next(r for r in rows if r[3] == "府中市")
+    assert fuchu[2] == "" and fuchu[9] == "1" and fuchu[8] == ""
+
+
+def test_latest_json_lists_municipalities_with_codes(tmp_path: Path) -> None:
+    """/api/reports/FLOW/latest.json gives the report with each municipality's code."""
+    client = _client(_state(tmp_path))
+    _signed_in(client)
+    body = client.get("/api/reports/typhoon/latest.json").json()
+    assert body["number"] == 3 and "figures" not in body
+    maebashi = next(m for m in body["municipalities"] if m["name"] == "前橋市")
+    assert maebashi == {
+        "code": "102016",
+        "name": "前橋市",
+        "values": {"dead": "1", "evacuees": "100"},
+        "unconfirmed": [],
+        "unreadable": [],
+    }
+
+
+def test_unknown_flow_api_is_a_japanese_404(tmp_path: Path) -> None:
+    """A flow without reports answers 404 on its JSON and CSV."""
+    client = _client(_state(tmp_path))
+    _signed_in(client)
+    for url in ("/api/reports/nope/latest.json", "/api/reports/nope/municipalities.csv"):
+        response = client.get(url)
+        assert response.status_code == 404 and "報告はまだありません" in response.text
+
+
+def test_merged_workbook_on_sharepoint_is_linked(tmp_path: Path) -> None:
+    """A workbook stored on SharePoint is linked by its webUrl."""
+    url = "https://contoso.sharepoint.com/sites/bousai/Shared%20Documents/merged_3.xlsx"
+    record = {"artefacts": [{"name": "merged_3.xlsx", "location": url}]}
+    client = _client(_state(tmp_path, record))
+    _signed_in(client)
+    assert f'href="{url}"' in client.get("/").text
+
+
+def test_a_javascript_location_is_never_a_link(tmp_path: Path) -> None:
+    """A stored location that is not http(s) is not linked as an address."""
+    record = {"artefacts": [{"name": "m.xlsx", "location": "javascript:alert(1)"}]}
+    client = _client(_state(tmp_path, record))
+    _signed_in(client)
+    assert "javascript:" not in client.get("/").text
+
+
+def test_local_merged_workbook_downloads_from_the_artefacts_folder(tmp_path: Path) -> None:
+    """With the local backend the workbook in its artefacts folder downloads from the page."""
+    folder = tmp_path / "artefacts"
+    folder.mkdir()
+    (folder / "merged_3.xlsx").write_bytes(b"PK-workbook")
+    record = {"artefacts": [{"name": "merged_3.xlsx", "location": str(folder / "merged_3.xlsx")}]}
+    client = _client(_state(tmp_path, record), artefacts=folder)
+    _signed_in(client)
+    assert 'href="/reports/typhoon/3/workbook"' in client.get("/").text
+    response = client.get("/reports/typhoon/3/workbook")
+    assert response.status_code == 200 and response.content == b"PK-workbook"
+
+
+def test_a_workbook_outside_the_artefacts_folder_is_not_served(tmp_path: Path) -> None:
+    """A recorded location outside the artefacts folder answers 404, never the file."""
+    folder = tmp_path / "artefacts"
+    folder.mkdir()
+    secret = tmp_path / "other.xlsx"
+    secret.write_bytes(b"not yours")
+    record = {"artefacts": [{"name": "other.xlsx", "location": str(secret)}]}
+    client = _client(_state(tmp_path, record), artefacts=folder)
+    _signed_in(client)
+    response = client.get("/reports/typhoon/3/workbook")
+    assert response.status_code == 404 and b"not yours" not in response.content
+
+
+# 進捗 ---------------------------------------------------------------------------------------
+
+PROGRESS_RECORD: dict[str, Any] = {
+    "kind": "progress_collection",
+    "period": "2026H1",
+    "period_ja": "2026年度上半期",
+    "deadline": "2026-10-09",
+    "phase": "reminder",
+    "today": "2026-10-05",
+    "items": 4,
+    "complete": 2,
+    "completion": {
+        "総務部": {"total": 2, "complete": 2, "percent": 100},
+        "健康福祉部": {"total": 2, "complete": 0, "percent": 0},
+    },
+    "incomplete": [
+        {
+            "id": "17",
+            "department": "健康福祉部",
+            "project": "高齢者見守り",
+            "link": "https://contoso.sharepoint.com/sites/dx/Lists/p/DispForm.aspx?ID=17",
+            "issues": [{"field": "進捗率", "reason": "未入力"}],
+        },
+        {
+            "id": "18",
+            "department": "健康福祉部",
+            "project": HOSTILE,
+            "link": "javascript:alert(1)",
+            "issues": [{"field": "課題", "reason": "未入力"}],
+        },
+    ],
+    "delayed": [{"id": "9", "department": "総務部", "project": "文書電子化", "status": "遅延"}],
+    "problems": [],
+}
+
+
+def add_progress_round(path: Path) -> None:
+    """Store a progress run of dx_progress and the reminder it sent."""
+    with Store(path) as store:
+        run = store.start_run("dx_progress", NOW, NOW)
+        store.finish_run(run, "ok", NOW, PROGRESS_RECORD)
+        entry = OutboxEntry(
+            key="r1",
+            flow="dx_progress",
+            run_id=run,
+            kind="reminder",
+            audience="健康福祉部",
+            channel="mail",
+            recipient="kenkou@example.jp",
+            recipient_label="健康福祉部 DXリーダー",
+            subject="督促",
+            bodies={"text": "x"},
+            attachments=(),
+            digest="d",
+            occasion="reminder:2026H1:2026-10-05",
+        )
+        store.enqueue(entry, NOW)
+        store.mark("r1", "sent", NOW)
+
+
+def add_figures_report(path: Path, flow: str, number: int) -> None:
+    """Store a report with per-municipality figures for ``flow``."""
+    with Store(path) as store:
+        run = store.start_run(flow, NOW, NOW)
+        store.finish_run(run, "ok", NOW, {}, number)
+        store.save_report(flow, _figures_snapshot(number), run)
+
+
+def _progress_state(tmp_path: Path) -> Path:
+    path = _state(tmp_path)
+    add_progress_round(path)
+    return path
+
+
+def test_progress_page_shows_completion_and_missing_items(tmp_path: Path) -> None:
+    """進捗 shows each department's completion and the entries still missing, with links."""
+    client = _client(_progress_state(tmp_path))
+    _signed_in(client)
+    body = client.get("/progress").text
+    assert "2026年度上半期" in body and "督促期間" in body and "記入済み 2/4件" in body
+    assert "総務部" in body and "100%" in body and "健康福祉部" in body
+    assert 'href="https://contoso.sharepoint.com/sites/dx/Lists/p/DispForm.aspx?ID=17"' in body
+    assert "進捗率 未入力" in body and "文書電子化" in body and "<svg" in body
+
+
+def test_progress_page_lists_who_was_reminded_when(tmp_path: Path) -> None:
+    """The round's reminders appear with their day, department, recipient and status."""
+    client = _client(_progress_state(tmp_path))
+    _signed_in(client)
+    body = client.get("/progress").text
+    assert "2026-10-05" in body and "健康福祉部 DXリーダー" in body and "sent" in body
+
+
+def test_progress_page_escapes_list_text(tmp_path: Path) -> None:
+    """Hostile list text is shown as text and a javascript: link is never a link."""
+    client = _client(_progress_state(tmp_path))
+    _signed_in(client)
+    body = client.get("/progress").text
+    assert HOSTILE not in body and "javascript:" not in body
+
+
+def test_progress_api_gives_the_round_as_json(tmp_path: Path) -> None:
+    """/api/progress gives each progress flow's round and its contacts."""
+    client = _client(_progress_state(tmp_path))
+    _signed_in(client)
+    body = client.get("/api/progress").json()
+    assert body["dx_progress"]["completion"]["総務部"]["percent"] == 100
+    assert body["dx_progress"]["contacts"][0]["recipient"] == "健康福祉部 DXリーダー"
+    assert "typhoon" not in body
+
+
+def test_progress_page_without_rounds_says_so(tmp_path: Path) -> None:
+    """Before any progress run the page says where rounds will appear."""
+    client = _client(_state(tmp_path))
+    _signed_in(client)
+    assert "進捗の回はまだありません" in client.get("/progress").text
+
+
+# 今すぐ実行 -----------------------------------------------------------------------------------
+
+
+def _runner(started: list[str]) -> Callable[[str], Awaitable[str]]:
+    async def run_now(flow: str) -> str:
+        started.append(flow)
+        return "ok"
+
+    return run_now
+
+
+def _run_client(tmp_path: Path, started: list[str]) -> TestClient:
+    return _client(_state(tmp_path), run_now=_runner(started), flows=lambda: ("typhoon",))
+
+
+def test_operator_runs_a_flow_now_and_it_is_audited(tmp_path: Path) -> None:
+    """An operator's 今すぐ実行 starts the flow through the hook and the audit log says so."""
+    started: list[str] = []
+    client = _run_client(tmp_path, started)
+    token = _signed_in(client, "operator")
+    response = client.post("/ops/run", data={"csrf": token, "flow": "typhoon"})
+    assert started == ["typhoon"] and response.status_code == 200
+    with Store(tmp_path / "state.sqlite") as store:
+        audit = store.audit_log(limit=1)[0]
+    assert (audit["who"], audit["action"], audit["target"], audit["outcome"]) == (
+        "operator",
+        "run",
+        "typhoon",
+        "ok",
+    )
+
+
+def test_viewer_cannot_run_a_flow_now(tmp_path: Path) -> None:
+    """Running a flow is for operators: a viewer sees no button and a POST is refused."""
+    started: list[str] = []
+    client = _run_client(tmp_path, started)
+    token = _signed_in(client, "viewer")
+    assert "今すぐ実行" not in client.get("/ops").text
+    response = client.post("/ops/run", data={"csrf": token, "flow": "typhoon"})
+    assert response.status_code == 403 and started == []
+
+
+def test_run_now_without_csrf_is_refused(tmp_path: Path) -> None:
+    """A run-now POST without the session's CSRF token does nothing."""
+    started: list[str] = []
+    client = _run_client(tmp_path, started)
+    _signed_in(client, "admin")
+    response = client.post("/ops/run", data={"flow": "typhoon"})
+    assert response.status_code == 403 and started == []
+
+
+def test_run_now_of_an_unknown_flow_is_refused_by_name(tmp_path: Path) -> None:
+    """A flow not in the configuration is refused with 404, naming the flows there are."""
+    started: list[str] = []
+    client = _run_client(tmp_path, started)
+    token = _signed_in(client, "admin")
+    response = client.post("/ops/run", data={"csrf": token, "flow": "<b>nope</b>"})
+    assert response.status_code == 404 and started == []
+    assert "設定にあるフロー: typhoon" in response.text and "<b>nope" not in response.text
+
+
+def test_read_only_console_has_no_run_now(tmp_path: Path) -> None:
+    """`automation console` alone cannot run flows: no button, a POST answers 403."""
+    client = _client(_state(tmp_path))
+    token = _signed_in(client, "admin")
+    assert "今すぐ実行" not in client.get("/ops").text
+    response = client.post("/ops/run", data={"csrf": token, "flow": "typhoon"})
+    assert response.status_code == 403 and "読み取り専用" in response.text
+
+
+def test_admin_sees_the_configured_flows_to_run(tmp_path: Path) -> None:
+    """運用 offers the configured flows in the run-now form to an admin too."""
+    client = _run_client(tmp_path, [])
+    _signed_in(client, "admin")
+    body = client.get("/ops").text
+    assert '<option value="typhoon">' in body and _csrf(body)
+
+
+def test_a_page_counts_json_as_data_not_markup(tmp_path: Path) -> None:
+    """The JSON of every report is parseable and carries no figures of every sheet."""
+    client = _client(_state(tmp_path))
+    _signed_in(client)
+    body = client.get("/api/reports/latest").text
+    assert "figures" not in json.loads(body)["typhoon"]
