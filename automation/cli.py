@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_run_commands(sub)
     _add_record_commands(sub)
     _add_service_commands(sub)
+    _add_provision_commands(sub)
     return parser
 
 
@@ -150,6 +151,35 @@ def _add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     )
 
 
+def _add_provision_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """provision: build the inputs departments fill in, from the configuration."""
+    provision = sub.add_parser(
+        "provision", help="build the departments' workbook from the configuration"
+    )
+    what = provision.add_subparsers(dest="provision", required=True)
+    workbook = what.add_parser(
+        "workbook", help="the shared damage workbook: instructions, one sheet per department"
+    )
+    workbook.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
+    workbook.add_argument("--flow", required=True, help="id of the damage_rollup flow")
+    workbook.add_argument(
+        "--output", type=Path, help="write here (default: the workbook's name in this folder)"
+    )
+    workbook.add_argument(
+        "--upload",
+        action="store_true",
+        help="create it where params.workbook says (local: the workbook folder; graph: the tenant)",
+    )
+    workbook.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace an existing workbook, keeping the old one as an archived copy",
+    )
+    workbook.add_argument(
+        "--dry-run", action="store_true", help="print what would be created; create nothing"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``automation`` console script."""
     args = _parser().parse_args(argv)
@@ -170,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(args)
         if args.command == "doctor":
             return _doctor(args)
+        if args.command == "provision":
+            return _provision(args)
         if args.command == "console":
             from automation.console.command import run as run_console  # noqa: PLC0415
 
@@ -271,6 +303,15 @@ def _doctor(args: argparse.Namespace) -> int:
     from automation.doctor import run_doctor  # noqa: PLC0415  # talks to Graph: loads it only here
 
     return run_doctor(args.config, send_test=args.send_test, out=sys.stdout, as_json=args.json)
+
+
+def _provision(args: argparse.Namespace) -> int:
+    from automation.configuration import load_config  # noqa: PLC0415
+    from automation.provision import WorkbookRequest, provision_workbook  # noqa: PLC0415
+
+    loaded = load_config(args.config)
+    request = WorkbookRequest(args.flow, args.output, args.upload, args.replace, args.dry_run)
+    return provision_workbook(loaded, request, datetime.now(JST))
 
 
 def _schema() -> int:

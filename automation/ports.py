@@ -80,6 +80,26 @@ class ListSource(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class CreatedFile:
+    """Where a provisioned file went, and where the one it replaced was kept."""
+
+    location: str  # a path, or the web URL
+    archived: str | None = None
+
+
+class InputProvisioner(Protocol):
+    """Creates the inputs departments fill in (``automation provision``), never overwriting
+    one by accident."""
+
+    async def create_workbook(
+        self, ref: FileRef, name: str, data: bytes, *, replace: bool, archive_name: str
+    ) -> CreatedFile:
+        """Create ``name`` where ``ref`` says. An existing file is an error unless
+        ``replace``; then it is kept as ``archive_name`` next to it first."""
+        ...
+
+
 @dataclass
 class Backend:
     """The ports a run uses."""

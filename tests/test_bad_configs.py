@@ -243,6 +243,20 @@ CASES = [
         "add it there or fix the name (known: 危機管理課, 県土整備部)",
     ),
     Case(
+        "municipalities_empty",
+        12,
+        23,
+        "flows[0].params.municipalities",
+        "list them (e.g. [前橋市, 高崎市]) or remove the key",
+    ),
+    Case(
+        "sheet_name_excel_refuses",
+        8,
+        14,
+        "directory.departments[1].sheet",
+        "contains /; Excel names a sheet with at most 31 characters",
+    ),
+    Case(
         "dir_layout_department_unknown",
         13,
         16,

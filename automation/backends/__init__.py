@@ -11,7 +11,7 @@ from collections.abc import Callable
 from automation.config.loader import LoadedConfig
 from automation.config.models import GraphBackend, LocalBackend
 from automation.errors import ConfigError
-from automation.ports import Backend
+from automation.ports import Backend, InputProvisioner
 
 BackendFactory = Callable[[LoadedConfig], Backend]
 
@@ -45,3 +45,17 @@ def configured_backend(loaded: LoadedConfig) -> Backend:
         known = ", ".join(sorted(FACTORIES))
         raise ConfigError(f"backend.type {kind!r} has no backend; known types: {known}")
     return factory(loaded)
+
+
+def configured_provisioner(loaded: LoadedConfig) -> InputProvisioner:
+    """Where ``automation provision`` creates inputs: the workbook folder (local) or the
+    tenant (Graph, imported only then)."""
+    config = loaded.config.backend
+    if isinstance(config, GraphBackend):
+        from automation.backends.graph.backend import graph_gateway  # noqa: PLC0415
+        from automation.backends.graph.provision import GraphProvisioner  # noqa: PLC0415
+
+        return GraphProvisioner(graph_gateway(loaded, config))
+    from automation.backends.local import LocalProvisioner  # noqa: PLC0415
+
+    return LocalProvisioner(loaded.resolve(config.root))

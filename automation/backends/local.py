@@ -23,7 +23,7 @@ from pathlib import Path
 from automation.config.loader import LoadedConfig
 from automation.config.models import FileRef, ListRef, LocalBackend
 from automation.errors import ConfigError, DataError
-from automation.ports import Backend, FetchedWorkbook, ListItem, Near
+from automation.ports import Backend, CreatedFile, FetchedWorkbook, ListItem, Near
 from automation.state import OutboxEntry
 
 UNSAFE = re.compile(r'[\\/:*?"<>|\s]+')
@@ -246,6 +246,33 @@ def _when(value: object) -> datetime | None:
         except ValueError:
             return None
     return None
+
+
+@dataclass
+class LocalProvisioner:
+    """Provisioned inputs as files under ``root`` (the workbook folder)."""
+
+    root: Path
+
+    async def create_workbook(
+        self, ref: FileRef, name: str, data: bytes, *, replace: bool, archive_name: str
+    ) -> CreatedFile:
+        """Write the workbook at its configured path; an existing one only with ``replace``,
+        after moving it to ``archive_name`` beside it."""
+        path = self.root / local_path(ref)
+        archived = None
+        if path.exists():
+            if not replace:
+                raise ConfigError(
+                    f"{path} already exists; nothing was changed. Departments may have typed "
+                    "into it: pass --replace to keep it as an archived copy and write the new "
+                    "workbook, or set params.workbook to a new file name"
+                )
+            archive = path.with_name(archive_name)
+            os.replace(path, archive)
+            archived = str(archive)
+        atomic_write(path, data)
+        return CreatedFile(str(path), archived)
 
 
 def local_backend(loaded: LoadedConfig, config: LocalBackend) -> Backend:

@@ -193,6 +193,13 @@ def _check_damage(params: DamageRollupParams, config: AppConfig, loc: Loc, add: 
             )
     if params.departments is None and not any(d.sheet for d in config.directory.departments):
         add(loc, "no department in the directory has a 'sheet'; add sheet names")
+    if params.municipalities is not None and not params.municipalities:
+        add(
+            (*loc, "municipalities"),
+            "the list of municipalities is empty, so every row would be an unknown "
+            "municipality; list them (e.g. [前橋市, 高崎市]) or remove the key to accept any name",
+        )
+    _check_sheet_names(params, config, add)
     for dept in params.layouts:
         if config.directory.get(dept) is None:
             add(
@@ -216,6 +223,45 @@ def _check_damage(params: DamageRollupParams, config: AppConfig, loc: Loc, add: 
             add(
                 (*loc, "catalogue", "extra", i, "code"),
                 f"item code {spec.code!r} already exists; choose another code",
+            )
+
+
+EXCEL_SHEET_CHARS = frozenset("[]:*?/\\")
+EXCEL_SHEET_LENGTH = 31
+
+
+def _check_sheet_names(params: DamageRollupParams, config: AppConfig, add: Add) -> None:
+    """Sheets of the departments a damage flow reads are names Excel can give a sheet, and
+    no two departments share one (a workbook could never hold them)."""
+    owners: dict[str, str] = {}
+    for index, dept in enumerate(config.directory.departments):
+        if dept.sheet is None or (params.departments and dept.name not in params.departments):
+            continue
+        loc: Loc = ("directory", "departments", index, "sheet")
+        bad = "".join(sorted(EXCEL_SHEET_CHARS & set(dept.sheet)))
+        if len(dept.sheet) > EXCEL_SHEET_LENGTH or bad or dept.sheet.strip("'") != dept.sheet:
+            found = (
+                f"contains {bad}"
+                if bad
+                else (
+                    f"has {len(dept.sheet)} characters"
+                    if len(dept.sheet) > EXCEL_SHEET_LENGTH
+                    else "starts or ends with a quote"
+                )
+            )
+            add(
+                loc,
+                f"department {dept.name!r}: sheet name {dept.sheet!r} {found}; Excel names a sheet with at most "
+                f"{EXCEL_SHEET_LENGTH} characters, none of [ ] : * ? / \\ and no quote at "
+                "either end; rename the sheet and write that name here",
+            )
+        other = owners.setdefault(dept.sheet.casefold(), dept.name)
+        if other != dept.name:
+            add(
+                loc,
+                f"department {dept.name!r}: sheet {dept.sheet!r} is also {other!r}'s sheet; "
+                "Excel cannot hold two sheets of one name (case does not count); give each "
+                "department its own sheet",
             )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,14 @@ class LoadedConfig:
     config: AppConfig
     path: Path
     warnings: tuple[ConfigProblem, ...] = ()  # valid, but probably not meant
+    # Where each key and value is, for problems found after loading (provision).
+    positions: Positions | None = field(default=None, repr=False, compare=False)
+
+    def problem(self, loc: tuple[str | int, ...], message: str) -> ConfigProblem:
+        """A problem found after loading, placed at ``loc`` as validate places its own."""
+        if self.positions is None:
+            return ConfigProblem(str(self.path), 1, 1, "", message)
+        return self.positions.problem(loc, message)
 
     @property
     def base_dir(self) -> Path:
@@ -106,7 +114,8 @@ def load_config(
 
     register(config.secrets())
     warnings = (*config_warnings(config, positions), *place_name_warnings(config, positions))
-    return LoadedConfig(config, path, tuple(sorted(warnings, key=lambda w: (w.line, w.column))))
+    ordered = tuple(sorted(warnings, key=lambda w: (w.line, w.column)))
+    return LoadedConfig(config, path, ordered, positions)
 
 
 def _load_directory(

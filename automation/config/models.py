@@ -486,6 +486,12 @@ class DamageRollupParams(Model):
     max_workbook_mb: float = Field(default=25.0, gt=0)
     artefact_name: str = Field(default="被害状況集計_第{number}報.xlsx")
     templates: Path | None = Field(default=None, description="Folder of template overrides.")
+    sheet_password: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Password of the sheet protection `automation provision workbook` sets "
+        "(default: protected without one); use ${ENV_VAR}, never the password itself.",
+    )
 
     @field_validator("artefact_name")
     @classmethod
@@ -776,6 +782,11 @@ class AppConfig(Model):
             if contact.channel == "teams_webhook":
                 found.append(contact.address)  # the signature alone is the secret part
                 found += parse_qs(urlsplit(contact.address).query).get("sig", [])
+        found += [
+            f.params.sheet_password
+            for f in self.flows
+            if isinstance(f, DamageRollupFlow) and f.params.sheet_password
+        ]
         backend = self.backend
         if isinstance(backend, GraphBackend):
             for holder in (backend.auth, backend.service_account):

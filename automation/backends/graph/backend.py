@@ -121,17 +121,22 @@ class FailedCredential:
         raise (mapped or self._error) from self._error
 
 
+def graph_gateway(loaded: LoadedConfig, config: GraphBackend) -> GraphGateway:
+    """The app's gateway: its credential, limits and the lookups kept in the state folder."""
+    return GraphGateway(
+        config.base_url,
+        token_source(config.auth, config.base_url, loaded.base_dir),
+        limits=config.limits,
+        lookups=StateLookups(loaded.resolve(loaded.config.state.path)),
+    )
+
+
 def graph_backend(
     loaded: LoadedConfig, config: GraphBackend, gateway: GraphGateway | None = None
 ) -> Backend:
     """The ports of a Graph backend; artefacts are also kept locally for mail attachments."""
     state_path = loaded.resolve(loaded.config.state.path)
-    gateway = gateway or GraphGateway(
-        config.base_url,
-        token_source(config.auth, config.base_url, loaded.base_dir),
-        limits=config.limits,
-        lookups=StateLookups(state_path),
-    )
+    gateway = gateway or graph_gateway(loaded, config)
     cache = LocalArtefactStore(state_path.parent / "artefacts")
     contacts = loaded.config.contacts()
     channel_gateway = None

@@ -1,0 +1,122 @@
+"""``automation provision``: build the inputs departments fill in, from the configuration.
+
+``provision workbook`` plans the damage flow's workbook (:mod:`automation.flows.provision`),
+writes it (:mod:`automation.damage.input_workbook`) and puts it where it is needed: a local
+file (``--output``, default the workbook's name in the current folder), or with ``--upload``
+the configured place (the local backend's workbook folder, or the tenant through Graph).
+Nothing existing is overwritten unless ``--replace`` is given, and then it is archived first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+from automation.backends import configured_provisioner
+from automation.backends.local import atomic_write
+from automation.config.loader import LoadedConfig
+from automation.config.models import DamageRollupFlow
+from automation.damage.input_workbook import build_input_workbook
+from automation.errors import ConfigError
+from automation.flows.provision import UnbuildableError, workbook_plan
+from automation.ports import CreatedFile
+
+
+@dataclass(frozen=True)
+class WorkbookRequest:
+    """What the admin asked ``provision workbook`` for."""
+
+    flow: str
+    output: Path | None = None
+    upload: bool = False
+    replace: bool = False
+    dry_run: bool = False
+
+
+def damage_flow(loaded: LoadedConfig, flow_id: str) -> DamageRollupFlow:
+    """The damage flow ``flow_id``, or a ConfigError naming the damage flows there are."""
+    flow = loaded.config.flow(flow_id)
+    if isinstance(flow, DamageRollupFlow):
+        return flow
+    known = [f.id for f in loaded.config.flows if isinstance(f, DamageRollupFlow)]
+    found = f"is a {flow.kind} flow" if flow is not None else "is not in the configuration"
+    raise ConfigError(
+        f"{loaded.path}: flow {flow_id!r} {found}; a workbook is built for a damage_rollup "
+        f"flow: use --flow with one of {', '.join(known) or '(none configured)'}"
+    )
+
+
+def archive_name(name: str, now: datetime) -> str:
+    """The name an existing workbook is kept under when replaced: ``X_旧_20260901-0930.xlsx``."""
+    stem, dot, suffix = name.rpartition(".")
+    return f"{stem or suffix}_旧_{now:%Y%m%d-%H%M%S}{dot}{suffix if stem else ''}"
+
+
+def provision_workbook(
+    loaded: LoadedConfig, request: WorkbookRequest, now: datetime, out: TextIO | None = None
+) -> int:
+    """Plan, write and place the workbook; print what was (or would be) created to ``out``
+    (default: standard output)."""
+    out = out or sys.stdout
+    flow = damage_flow(loaded, request.flow)
+    at = ("flows", loaded.config.flows.index(flow), "params")
+    try:
+        plan = workbook_plan(
+            flow.params, loaded.config.directory, password=flow.params.sheet_password, at=at
+        )
+    except UnbuildableError as problem:
+        raise ConfigError(str(loaded.problem(problem.loc, problem.message))) from None
+    where = _destination(loaded, flow, request, plan.name)
+    if request.dry_run:
+        print(f"would create {where}:", file=out)
+        for line in plan.describe():
+            print(line, file=out)
+        return 0
+    data = build_input_workbook(plan)
+    created = _place(loaded, flow, request, plan.name, data, now)
+    sheets = ", ".join(s.name for s in plan.sheets)
+    print(f"created {created.location} ({len(data):,} bytes; sheets: {sheets})", file=out)
+    if created.archived:
+        print(f"the previous workbook was kept as {created.archived}", file=out)
+    return 0
+
+
+def _destination(
+    loaded: LoadedConfig, flow: DamageRollupFlow, request: WorkbookRequest, name: str
+) -> str:
+    if not request.upload:
+        return str(request.output or Path(name))
+    return f"{flow.params.workbook} ({loaded.config.backend.type} backend)"
+
+
+def _place(
+    loaded: LoadedConfig,
+    flow: DamageRollupFlow,
+    request: WorkbookRequest,
+    name: str,
+    data: bytes,
+    now: datetime,
+) -> CreatedFile:
+    if request.upload:
+        provisioner = configured_provisioner(loaded)
+        return asyncio.run(
+            provisioner.create_workbook(
+                flow.params.workbook,
+                name,
+                data,
+                replace=request.replace,
+                archive_name=archive_name(name, now),
+            )
+        )
+    path = request.output or Path(name)
+    if path.exists() and not request.replace:
+        raise ConfigError(
+            f"{path} already exists; nothing was changed. Pass --replace to overwrite it, or "
+            "--output with another file name"
+        )
+    atomic_write(path, data)
+    return CreatedFile(str(path))

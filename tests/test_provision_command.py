@@ -1,0 +1,272 @@
+"""Specs for ``automation provision workbook``: where the workbook goes, never over one that
+exists unless asked, and configuration that cannot build one refused at its line."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from automation.backends.graph.gateway import GraphGateway, StaticToken
+from automation.backends.graph.provision import GraphProvisioner
+from automation.cli import main
+from automation.config.models import ChannelFile, DriveFile, SiteFile
+from automation.damage.workbook import parse_workbook
+from automation.errors import AuthError, ConfigError
+from automation.ports import CreatedFile
+from automation.provision import archive_name
+from automation.timeutil import JST
+from tests.fake_graph import FakeGraph
+from tests.fake_graph.wire import GRAPH_BASE_URL
+
+CONFIG = """\
+version: 1
+state: {path: state/db.sqlite}
+backend: {type: local, root: inputs, artefacts: out, deliveries: sent}
+directory:
+  departments:
+    - name: 危機管理課
+      sheet: 危機管理課
+    - name: 県土整備部
+      sheet: 県土整備部
+flows:
+  - id: damage
+    kind: damage_rollup
+    params:
+      disaster: 令和8年台風第10号
+      workbook: 報告/被害状況報告.xlsx
+      report_to: [{channel: mail, address: bousai@example.jp}]
+      municipalities: [前橋市, 高崎市]
+      layouts: {県土整備部: {type: records, statuses: [通行止め, 解除]}}
+"""
+NOW = datetime(2026, 9, 1, 9, 30, tzinfo=JST)
+
+
+def config(tmp_path: Path, text: str = CONFIG) -> Path:
+    path = tmp_path / "automation.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_upload_on_the_local_backend_writes_into_the_workbook_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--upload creates params.workbook under backend.root, and a run reads it."""
+    code = main(
+        ["provision", "workbook", "-c", str(config(tmp_path)), "--flow", "damage", "--upload"]
+    )
+
+    created = tmp_path / "inputs" / "報告" / "被害状況報告.xlsx"
+    assert code == 0
+    assert capsys.readouterr().out.startswith(f"created {created} (")
+    book = parse_workbook(created.read_bytes(), created.name, max_bytes=10**7)
+    assert {"記入方法", "危機管理課", "県土整備部"} <= set(book.sheets)
+    assert main(["validate", "-c", str(tmp_path / "automation.yaml"), "--check-inputs"]) == 0
+
+
+def test_an_existing_workbook_is_never_overwritten_without_replace(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A second --upload changes nothing, exits 2 and says how to replace it."""
+    path = config(tmp_path)
+    target = tmp_path / "inputs" / "報告" / "被害状況報告.xlsx"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"typed by departments")
+    capsys.readouterr()
+
+    code = main(["provision", "workbook", "-c", str(path), "--flow", "damage", "--upload"])
+
+    assert code == 2
+    assert target.read_bytes() == b"typed by departments"
+    assert capsys.readouterr().err == (
+        f"{target} already exists; nothing was changed. "
+        "Departments may have typed into it: pass --replace to keep it as an archived copy "
+        "and write the new workbook, or set params.workbook to a new file name\n"
+    )
+
+
+def test_replace_keeps_the_old_workbook_as_an_archived_copy(tmp_path: Path) -> None:
+    """--replace moves the existing workbook aside under a dated name, then writes the new one."""
+    path = config(tmp_path)
+    target = tmp_path / "inputs" / "報告" / "被害状況報告.xlsx"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"typed by departments")
+
+    code = main(
+        ["provision", "workbook", "-c", str(path), "--flow", "damage", "--upload", "--replace"]
+    )
+
+    archived = [p for p in target.parent.iterdir() if "_旧_" in p.name]
+    assert code == 0
+    assert [p.read_bytes() for p in archived] == [b"typed by departments"]
+    assert target.read_bytes().startswith(b"PK")
+
+
+def test_without_upload_it_writes_the_output_file_only(tmp_path: Path) -> None:
+    """--output writes that file; the workbook folder is not touched; an existing file stays."""
+    path = config(tmp_path)
+    output = tmp_path / "draft.xlsx"
+
+    first = main(
+        ["provision", "workbook", "-c", str(path), "--flow", "damage", "--output", str(output)]
+    )
+    again = main(
+        ["provision", "workbook", "-c", str(path), "--flow", "damage", "--output", str(output)]
+    )
+
+    assert (first, again) == (0, 2)
+    assert output.read_bytes().startswith(b"PK")
+    assert not (tmp_path / "inputs").exists()
+
+
+def test_dry_run_prints_the_plan_and_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--dry-run lists the sheets and each column's rule; no file appears."""
+    code = main(
+        [
+            "provision",
+            "workbook",
+            "-c",
+            str(config(tmp_path)),
+            "--flow",
+            "damage",
+            "--upload",
+            "--dry-run",
+        ]
+    )
+
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.startswith("would create 報告/被害状況報告.xlsx (local backend):\n")
+    assert "  県土整備部 (県土整備部, records, 300 incident rows)\n" in out
+    assert "    状況: one of 2: 通行止め、解除\n" in out
+    assert "    人的被害 / 死者（人）: number >= 0 (whole) or 未確認/調査中/-\n" in out
+    assert not (tmp_path / "inputs").exists()
+
+
+def test_a_matrix_without_municipalities_fails_at_the_flows_params(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No municipalities: exit 2 with FILE:LINE:COL and the fix; nothing is written."""
+    path = config(tmp_path, CONFIG.replace("      municipalities: [前橋市, 高崎市]\n", ""))
+
+    code = main(["provision", "workbook", "-c", str(path), "--flow", "damage", "--upload"])
+
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"{path}:14:7: flows[0].params.municipalities: department '危機管理課' reports on a matrix sheet, whose "
+        "rows are the municipalities, but params.municipalities is not given; list them in "
+        "params.municipalities (e.g. [前橋市, 高崎市]) or give the department a records layout\n"
+    )
+    assert not (tmp_path / "inputs").exists()
+
+
+def test_a_flow_that_is_not_a_damage_flow_is_named_with_the_choices(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--flow of no damage flow says which flows can have a workbook."""
+    path = config(tmp_path)
+
+    code = main(["provision", "workbook", "-c", str(path), "--flow", "dmage"])
+
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"{path}: flow 'dmage' is not in the configuration; a workbook is built for a "
+        "damage_rollup flow: use --flow with one of damage\n"
+    )
+
+
+def test_archive_names_keep_the_suffix_and_carry_the_time() -> None:
+    """The archived copy is named after the workbook and the time it was replaced."""
+    assert archive_name("被害状況報告.xlsx", NOW) == "被害状況報告_旧_20260901-093000.xlsx"
+
+
+# --- into the tenant (fake Graph, as driveitem-put-content.md describes) -----------------
+
+DRIVE, FOLDER = "b!drive-0001", "01CHANNELFOLDER"
+TEAM = "00000000-0000-0000-0000-00000000a001"
+CHANNEL = "19:0000000000000000000000000000a002@thread.tacv2"
+SITE = "contoso.sharepoint.com,00000000-0000-0000-0000-00000000b001,b002"
+
+
+def tenant() -> tuple[FakeGraph, GraphProvisioner]:
+    fake = FakeGraph(token="t")
+    fake.add_team_channel(TEAM, CHANNEL, "General", DRIVE, FOLDER)
+    fake.set_site_drive(SITE, DRIVE)
+    transport = httpx.ASGITransport(app=fake.app)
+    return fake, GraphProvisioner(
+        GraphGateway(GRAPH_BASE_URL, StaticToken("t"), transport=transport)
+    )
+
+
+def create(provisioner: GraphProvisioner, ref: object, *, replace: bool = False) -> CreatedFile:
+    return asyncio.run(
+        provisioner.create_workbook(
+            ref,  # type: ignore[arg-type]  # each FileRef form is tried
+            "被害状況報告.xlsx",
+            b"PK new workbook",
+            replace=replace,
+            archive_name="被害状況報告_旧_20260901-093000.xlsx",
+        )
+    )
+
+
+def test_upload_into_a_channel_creates_the_file_and_returns_its_web_url() -> None:
+    """The workbook lands in the channel's folder with conflictBehavior=fail; its URL comes back."""
+    fake, provisioner = tenant()
+
+    created = create(
+        provisioner, ChannelFile(team_id=TEAM, channel_id=CHANNEL, path="被害状況報告.xlsx")
+    )
+
+    stored = fake.file_at(DRIVE, "/General/被害状況報告.xlsx")
+    assert stored is not None and stored.content == b"PK new workbook"
+    assert created == CreatedFile(stored_url(fake, "/General/被害状況報告.xlsx"), None)
+    puts = [c for c in fake.calls if c.method == "PUT"]
+    assert [c.query.get("@microsoft.graph.conflictBehavior") for c in puts] == ["fail"]
+
+
+def stored_url(fake: FakeGraph, path: str) -> str:
+    item = fake.file_at(DRIVE, path)
+    assert item is not None
+    return item.web_url
+
+
+def test_an_existing_workbook_in_the_tenant_is_left_as_it_is() -> None:
+    """An existing file: a ConfigError naming it and --replace; no PUT is sent."""
+    fake, provisioner = tenant()
+    fake.add_drive_item(DRIVE, "01OLD", "被害状況報告.xlsx", b"typed", parent_path="/")
+
+    with pytest.raises(ConfigError, match=r"already exists at .*nothing was changed.*--replace"):
+        create(provisioner, SiteFile(site_id=SITE, path="被害状況報告.xlsx"))
+
+    assert [c for c in fake.calls if c.method == "PUT"] == []
+    assert fake.file_at(DRIVE, "/被害状況報告.xlsx").content == b"typed"  # type: ignore[union-attr]
+
+
+def test_replace_in_the_tenant_archives_the_old_content_first() -> None:
+    """--replace uploads the old bytes under the archive name, then replaces the workbook."""
+    fake, provisioner = tenant()
+    fake.add_drive_item(DRIVE, "01OLD", "被害状況報告.xlsx", b"typed", parent_path="/")
+
+    created = create(provisioner, DriveFile(drive_id=DRIVE, item_id="01OLD"), replace=True)
+
+    archive = fake.file_at(DRIVE, "/被害状況報告_旧_20260901-093000.xlsx")
+    assert archive is not None and archive.content == b"typed"
+    assert fake.file_at(DRIVE, "/被害状況報告.xlsx").content == b"PK new workbook"  # type: ignore[union-attr]
+    assert created.archived == archive.web_url
+
+
+def test_a_site_not_granted_names_the_missing_permission() -> None:
+    """403 on the site: an AuthError naming Sites.Selected (write); nothing is created."""
+    fake, provisioner = tenant()
+    fake.fail("GET", "/drive/root:", 403)
+
+    with pytest.raises(AuthError, match=r"Sites\.Selected \(write\) on the site"):
+        create(provisioner, SiteFile(site_id=SITE, path="被害状況報告.xlsx"))
+
+    assert fake.file_at(DRIVE, "/被害状況報告.xlsx") is None
