@@ -178,6 +178,17 @@ def _add_provision_commands(sub: argparse._SubParsersAction[argparse.ArgumentPar
     workbook.add_argument(
         "--dry-run", action="store_true", help="print what would be created; create nothing"
     )
+    listing = what.add_parser(
+        "list", help="the progress flow's list: create it, or compare an existing one"
+    )
+    listing.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
+    listing.add_argument("--flow", required=True, help="id of the progress_collection flow")
+    listing.add_argument(
+        "--apply", action="store_true", help="add the columns an existing list lacks"
+    )
+    listing.add_argument(
+        "--dry-run", action="store_true", help="print what would be created; create nothing"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -310,6 +321,10 @@ def _provision(args: argparse.Namespace) -> int:
     from automation.provision import WorkbookRequest, provision_workbook  # noqa: PLC0415
 
     loaded = load_config(args.config)
+    if args.provision == "list":
+        from automation.provision import ListRequest, provision_list  # noqa: PLC0415
+
+        return provision_list(loaded, ListRequest(args.flow, args.apply, args.dry_run))
     request = WorkbookRequest(args.flow, args.output, args.upload, args.replace, args.dry_run)
     return provision_workbook(loaded, request, datetime.now(JST))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 from automation.config.models import FileRef, ListRef
 from automation.state import OutboxEntry
@@ -80,6 +80,40 @@ class ListSource(Protocol):
         ...
 
 
+ColumnKind = Literal["text", "choice", "number"]
+
+
+@dataclass(frozen=True, slots=True)
+class ListColumn:
+    """One column of the list, by the display name the flow reads it by."""
+
+    name: str
+    kind: ColumnKind
+    required: bool = False
+    indexed: bool = False
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    extra_choices_ok: bool = False  # the period: a list keeps the choices of past rounds
+
+    def describe(self) -> str:
+        """``進捗状況: choice (順調、遅れ), required``."""
+        kind = f"choice ({'、'.join(self.choices)})" if self.kind == "choice" else self.kind
+        if self.minimum is not None:
+            kind += f" >= {self.minimum:g}"
+        flags = [f for f, on in (("required", self.required), ("indexed", self.indexed)) if on]
+        return ", ".join([f"{self.name}: {kind}", *flags])
+
+
+@dataclass(frozen=True, slots=True)
+class ExistingColumn:
+    """A column of an existing list as read back: what the comparison needs."""
+
+    name: str
+    kind: str  # choice, number, text, dateTime, ... (the facet present); "" when unknown
+    choices: tuple[str, ...] = ()
+    required: bool = False
+
+
 @dataclass(frozen=True)
 class CreatedFile:
     """Where a provisioned file went, and where the one it replaced was kept."""
@@ -88,7 +122,7 @@ class CreatedFile:
     archived: str | None = None
 
 
-class InputProvisioner(Protocol):
+class WorkbookProvisioner(Protocol):
     """Creates the inputs departments fill in (``automation provision``), never overwriting
     one by accident."""
 
@@ -97,6 +131,22 @@ class InputProvisioner(Protocol):
     ) -> CreatedFile:
         """Create ``name`` where ``ref`` says. An existing file is an error unless
         ``replace``; then it is kept as ``archive_name`` next to it first."""
+        ...
+
+
+class ListProvisioner(Protocol):
+    """Creates the list a progress flow reads, or adds what an existing one lacks."""
+
+    async def list_columns(self, ref: ListRef) -> list[ExistingColumn] | None:
+        """The columns of the list ``ref`` names, or None when there is no such list."""
+        ...
+
+    async def create_list(self, ref: ListRef, columns: Sequence[ListColumn]) -> str:
+        """Create the list with ``columns``; return where it is (a path, or its id and URL)."""
+        ...
+
+    async def add_columns(self, ref: ListRef, columns: Sequence[ListColumn]) -> None:
+        """Add ``columns`` to the existing list ``ref``."""
         ...
 
 

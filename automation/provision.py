@@ -1,5 +1,9 @@
 """``automation provision``: build the inputs departments fill in, from the configuration.
 
+``provision list`` plans a progress flow's list (:mod:`automation.flows.provision_list`) and
+creates it (a SharePoint list through Graph; a CSV/xlsx template on the local backend), or
+compares an existing one with the plan and adds the missing columns with ``--apply``.
+
 ``provision workbook`` plans the damage flow's workbook (:mod:`automation.flows.provision`),
 writes it (:mod:`automation.damage.input_workbook`) and puts it where it is needed: a local
 file (``--output``, default the workbook's name in the current folder), or with ``--upload``
@@ -16,14 +20,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from automation.backends import configured_provisioner
+from automation.backends import configured_list_provisioner, configured_provisioner
 from automation.backends.local import atomic_write
 from automation.config.loader import LoadedConfig
-from automation.config.models import DamageRollupFlow
+from automation.config.models import DamageRollupFlow, ProgressCollectionFlow, SiteList
 from automation.damage.input_workbook import build_input_workbook
 from automation.errors import ConfigError
 from automation.flows.provision import UnbuildableError, workbook_plan
-from automation.ports import CreatedFile
+from automation.flows.provision_list import differences, list_plan
+from automation.ports import CreatedFile, ListProvisioner
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,15 @@ class WorkbookRequest:
     output: Path | None = None
     upload: bool = False
     replace: bool = False
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class ListRequest:
+    """What the admin asked ``provision list`` for."""
+
+    flow: str
+    apply: bool = False
     dry_run: bool = False
 
 
@@ -120,3 +134,69 @@ def _place(
         )
     atomic_write(path, data)
     return CreatedFile(str(path))
+
+
+def progress_flow(loaded: LoadedConfig, flow_id: str) -> ProgressCollectionFlow:
+    """The progress flow ``flow_id``, or a ConfigError naming the progress flows there are."""
+    flow = loaded.config.flow(flow_id)
+    if isinstance(flow, ProgressCollectionFlow):
+        return flow
+    known = [f.id for f in loaded.config.flows if isinstance(f, ProgressCollectionFlow)]
+    found = f"is a {flow.kind} flow" if flow is not None else "is not in the configuration"
+    raise ConfigError(
+        f"{loaded.path}: flow {flow_id!r} {found}; a list is built for a progress_collection "
+        f"flow: use --flow with one of {', '.join(known) or '(none configured)'}"
+    )
+
+
+def provision_list(
+    loaded: LoadedConfig,
+    request: ListRequest,
+    out: TextIO | None = None,
+    provisioner: ListProvisioner | None = None,
+) -> int:
+    """Create the flow's list, or compare an existing one (adding missing columns with
+    ``apply``); 0 when the list is (now) what the flow needs, 1 when differences remain."""
+    out = out or sys.stdout
+    flow = progress_flow(loaded, request.flow)
+    params = flow.params
+    ref = params.list
+    name = ref.list_id if isinstance(ref, SiteList) else Path(ref).stem
+    plan = list_plan(params, loaded.config.directory, name)
+    provisioner = provisioner or configured_list_provisioner(loaded, params.fields.id)
+    existing = asyncio.run(provisioner.list_columns(ref))
+    if existing is None:
+        if request.dry_run:
+            print(f"would create {ref}:", file=out)
+            print("\n".join(plan.describe()), file=out)
+            return 0
+        where = asyncio.run(provisioner.create_list(ref, plan.columns))
+        print(f"created {where}", file=out)
+        print("\n".join(plan.describe()), file=out)
+        if isinstance(ref, SiteList):
+            print(_after_creating(ref), file=out)
+        return 0
+    found = differences(plan, existing)
+    if not found:
+        print(f"{ref}: matches what provision would build ({len(plan.columns)} columns)", file=out)
+        return 0
+    missing = [d for d in found if d.missing_column]
+    for difference in found:
+        print(f"{ref}: {difference}", file=out)
+    if missing and request.apply and not request.dry_run:
+        wanted = {d.column for d in missing}
+        columns = [c for c in plan.columns if c.name in wanted]
+        asyncio.run(provisioner.add_columns(ref, columns))
+        print(f"added {len(columns)} columns: {', '.join(c.name for c in columns)}", file=out)
+        return 0 if len(missing) == len(found) else 1
+    if missing:
+        verb = "would add" if request.apply else "add with --apply"
+        print(f"{verb}: {', '.join(d.column for d in missing)}", file=out)
+    return 1
+
+
+def _after_creating(ref: SiteList) -> str:
+    return (
+        f"next: if {ref.list_id!r} is not the list's id, set params.list.list_id to the id "
+        "above, and set params.list.period_indexed: true (the period column is indexed)"
+    )

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from automation.config.loader import LoadedConfig
 from automation.config.models import GraphBackend, LocalBackend
 from automation.errors import ConfigError
-from automation.ports import Backend, InputProvisioner
+from automation.ports import Backend, ListProvisioner, WorkbookProvisioner
 
 BackendFactory = Callable[[LoadedConfig], Backend]
 
@@ -47,7 +47,7 @@ def configured_backend(loaded: LoadedConfig) -> Backend:
     return factory(loaded)
 
 
-def configured_provisioner(loaded: LoadedConfig) -> InputProvisioner:
+def configured_provisioner(loaded: LoadedConfig) -> WorkbookProvisioner:
     """Where ``automation provision`` creates inputs: the workbook folder (local) or the
     tenant (Graph, imported only then)."""
     config = loaded.config.backend
@@ -59,3 +59,17 @@ def configured_provisioner(loaded: LoadedConfig) -> InputProvisioner:
     from automation.backends.local import LocalProvisioner  # noqa: PLC0415
 
     return LocalProvisioner(loaded.resolve(config.root))
+
+
+def configured_list_provisioner(loaded: LoadedConfig, id_column: str) -> ListProvisioner:
+    """Where ``automation provision list`` creates a list: a file under the local backend's
+    root (``id_column`` first), or a SharePoint list through Graph."""
+    config = loaded.config.backend
+    if isinstance(config, GraphBackend):
+        from automation.backends.graph.backend import graph_gateway  # noqa: PLC0415
+        from automation.backends.graph.provision import GraphListProvisioner  # noqa: PLC0415
+
+        return GraphListProvisioner(graph_gateway(loaded, config))
+    from automation.backends.local import LocalListProvisioner  # noqa: PLC0415
+
+    return LocalListProvisioner(loaded.resolve(config.root), id_column)

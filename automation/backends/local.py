@@ -23,7 +23,15 @@ from pathlib import Path
 from automation.config.loader import LoadedConfig
 from automation.config.models import FileRef, ListRef, LocalBackend
 from automation.errors import ConfigError, DataError
-from automation.ports import Backend, CreatedFile, FetchedWorkbook, ListItem, Near
+from automation.ports import (
+    Backend,
+    CreatedFile,
+    ExistingColumn,
+    FetchedWorkbook,
+    ListColumn,
+    ListItem,
+    Near,
+)
 from automation.state import OutboxEntry
 
 UNSAFE = re.compile(r'[\\/:*?"<>|\s]+')
@@ -273,6 +281,72 @@ class LocalProvisioner:
             archived = str(archive)
         atomic_write(path, data)
         return CreatedFile(str(path), archived)
+
+
+@dataclass
+class LocalListProvisioner:
+    """Provisioned lists as files under ``root``: a CSV template (with an .xlsx beside it
+    carrying the checks) or an .xlsx with the checks; ``id_column`` comes first."""
+
+    root: Path
+    id_column: str
+
+    async def list_columns(self, ref: ListRef) -> list[ExistingColumn] | None:
+        """The header of the list file (types unknown), or None when there is no file."""
+        path = self.root / local_path(ref)
+        if not path.exists():
+            return None
+        read = _xlsx_rows if path.suffix.lower() in (".xlsx", ".xlsm") else _csv_rows
+        header, _ = read(path.read_bytes(), str(ref))
+        return [ExistingColumn(name, "") for name in header if name and name != self.id_column]
+
+    async def create_list(self, ref: ListRef, columns: Sequence[ListColumn]) -> str:
+        """Write the template (and, for a CSV, its checked .xlsx twin); return the paths."""
+        from automation.progress.list_template import build_list_template  # noqa: PLC0415
+
+        path = self.root / local_path(ref)
+        workbook = build_list_template(self.id_column, columns)
+        if path.suffix.lower() in (".xlsx", ".xlsm"):
+            atomic_write(path, workbook)
+            return str(path)
+        header = io.StringIO()
+        csv.writer(header).writerow([self.id_column, *(c.name for c in columns)])
+        atomic_write(path, header.getvalue().encode("utf-8-sig"))
+        twin = path.with_name(f"{path.stem}_入力用.xlsx")
+        if not twin.exists():
+            atomic_write(twin, workbook)
+        return f"{path} (and {twin.name} with the checks)"
+
+    async def add_columns(self, ref: ListRef, columns: Sequence[ListColumn]) -> None:
+        """Append ``columns`` to the header; rows keep their values (new cells blank)."""
+        path = self.root / local_path(ref)
+        names = [c.name for c in columns]
+        if path.suffix.lower() in (".xlsx", ".xlsm"):
+            import openpyxl  # noqa: PLC0415  # edits a workbook in place
+
+            book = openpyxl.load_workbook(path)
+            sheet = book.worksheets[0]
+            for offset, name in enumerate(names, start=sheet.max_column + 1):
+                sheet.cell(row=1, column=offset, value=name)
+            buffer = io.BytesIO()
+            book.save(buffer)
+            atomic_write(path, buffer.getvalue())
+            return
+        data = path.read_bytes()
+        encoding = "utf-8-sig" if _decodes(data, "utf-8-sig") else "cp932"
+        rows = list(csv.reader(io.StringIO(data.decode(encoding))))
+        rows[0] = [*rows[0], *names]
+        out = io.StringIO()
+        csv.writer(out).writerows(rows)
+        atomic_write(path, out.getvalue().encode(encoding))
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def local_backend(loaded: LoadedConfig, config: LocalBackend) -> Backend:

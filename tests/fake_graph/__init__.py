@@ -11,7 +11,10 @@ GET  .../content -> 302 to a preauthenticated URL, or 304      driveitem-get-con
 GET  /teams/{t}/channels/{c}/filesFolder                       channel-get-filesfolder.md
 PUT  /drives/{d}/items/{parent}:/{name}:/content               driveitem-put-content.md
 POST .../{name}:/createUploadSession, PUT {uploadUrl}          driveitem-createuploadsession.md
+GET  /sites/{s}/lists/{l} (id or title)                        list-get.md
+POST /sites/{s}/lists -> 201 (genericList, with columns)         list-create.md
 GET  /sites/{s}/lists/{l}/columns                              list-list-columns.md
+POST /sites/{s}/lists/{l}/columns -> 201                        list-post-columns.md
 GET  /sites/{s}/lists/{l}/items?expand=fields(select=...)      listitem-list.md
 POST /users/{u}/sendMail -> 202 (4 MB request, 3 MB inline)   user-sendmail.md
 GET  /users/{u}/mailFolders/SentItems/messages?$filter=...     singlevaluelegacyextendedproperty-get.md

@@ -259,8 +259,12 @@ class FakeGraph(TeamsEndpoints, ListEndpoints, DraftEndpoints, FaultsAndAuth):
                 self._site_drive_endpoint,
                 methods=["GET", "PUT", "POST"],
             ),
+            Route(g + "/sites/{site_id}/lists", self._create_list, methods=["POST"]),
+            Route(g + "/sites/{site_id}/lists/{list_id}", self._get_list, methods=["GET"]),
             Route(
-                g + "/sites/{site_id}/lists/{list_id}/columns", self._list_columns, methods=["GET"]
+                g + "/sites/{site_id}/lists/{list_id}/columns",
+                self._list_columns_endpoint,
+                methods=["GET", "POST"],
             ),
             Route(g + "/sites/{site_id}/lists/{list_id}/items", self._list_items, methods=["GET"]),
             Route(

@@ -1,5 +1,8 @@
 """Sites and lists: list columns and list items with ``expand=fields``, ``$filter`` and
-``$skiptoken`` paging (list-list-columns.md, listitem-list.md).
+``$skiptoken`` paging (list-list-columns.md, listitem-list.md); a list read by id or title
+(list-get.md), created with its columns (list-create.md: 201 and the list; new lists of the
+``genericList`` template also get its Title column) and a column added to one
+(list-post-columns.md: 201 and the columnDefinition).
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ class SpList:
     list_id: str
     columns: list[Json]
     items: list[ListItem]
+    display_name: str = ""
 
     def column(self, name: str) -> Json | None:
         """The column spec with this internal name."""
@@ -134,8 +138,31 @@ def _field_matches(value: Any, wanted: Any) -> bool:
     return value is not None and str(value) == wanted
 
 
+COLUMN_TYPES = ("text", "choice", "number", "dateTime", "boolean", "personOrGroup", "currency")
+
+
+def column_spec(definition: Mapping[str, Any]) -> Json:
+    """The fake's column spec from a columnDefinition as a client sends it (list-create.md,
+    list-post-columns.md): its one type facet, given settings kept over the defaults."""
+    kinds = [k for k in COLUMN_TYPES if k in definition]
+    if len(kinds) > 1:
+        raise GraphError(400, "invalidRequest", f"A column has one type; got {', '.join(kinds)}.")
+    if not isinstance(definition.get("name"), str) or not definition["name"]:
+        raise GraphError(400, "invalidRequest", "A column needs a name.")
+    kind = kinds[0] if kinds else "text"
+    return {
+        "name": definition["name"],
+        "displayName": definition.get("displayName") or definition["name"],
+        "indexed": bool(definition.get("indexed", False)),
+        "required": bool(definition.get("required", False)),
+        "type": kind,
+        "facet": dict(definition.get(kind) or {}),
+    }
+
+
 def column_definition(spec: Mapping[str, Any], list_id: str) -> Json:
-    """A columnDefinition (list-list-columns.md) from ``dict(name, displayName, indexed, type)``."""
+    """A columnDefinition (list-list-columns.md) from ``dict(name, displayName, indexed, type)``
+    (and ``required`` and the type's ``facet`` settings, when the column was created)."""
     name, kind = spec["name"], spec.get("type", "text")
     return {
         "columnGroup": "Custom Columns",
@@ -147,8 +174,8 @@ def column_definition(spec: Mapping[str, Any], list_id: str) -> Json:
         "indexed": bool(spec.get("indexed", False)),
         "name": name,
         "readOnly": False,
-        "required": False,
-        kind: dict(COLUMN_FACETS.get(kind, {})),
+        "required": bool(spec.get("required", False)),
+        kind: {**COLUMN_FACETS.get(kind, {}), **spec.get("facet", {})},
     }
 
 
@@ -185,11 +212,82 @@ class ListEndpoints(FakeState):
         return sp_list
 
     def _list(self, request: Request) -> SpList:
+        """The list by id, or by its title as list-get.md allows ({list-id | list-title})."""
         key = (request.path_params["site_id"], request.path_params["list_id"])
-        sp_list = self.lists.get(key)
+        sp_list = self.lists.get(key) or next(
+            (
+                candidate
+                for (site, _), candidate in self.lists.items()
+                if site == key[0] and candidate.display_name == key[1]
+            ),
+            None,
+        )
         if sp_list is None:
-            raise GraphError(404, message=f"List {key[1]} was not found on site {key[0]}.")
+            raise GraphError(404, "itemNotFound", f"List {key[1]} was not found on site {key[0]}.")
         return sp_list
+
+    def _list_json(self, request: Request, sp_list: SpList) -> Json:
+        """A list resource (list-get.md, list-create.md), without its relationships."""
+        site = quote(sp_list.site_id, safe="")
+        name = sp_list.display_name or sp_list.list_id
+        return {
+            "@odata.context": _odata_context(request, f"sites('{site}')/lists/$entity"),
+            "id": sp_list.list_id,
+            "name": name,
+            "displayName": name,
+            "createdDateTime": _iso(self.clock()),
+            "lastModifiedDateTime": _iso(self.clock()),
+            "webUrl": f"https://contoso.sharepoint.com/sites/fake/Lists/{quote(name)}",
+            "list": {"contentTypesEnabled": False, "hidden": False, "template": "genericList"},
+        }
+
+    async def _get_list(self, request: Request) -> Response:
+        return _json(self._list_json(request, self._list(request)))
+
+    async def _create_list(self, request: Request) -> Response:
+        """POST /sites/{s}/lists: 201 and the list; a title in use on the site is 409
+        nameAlreadyExists (not documented: what SharePoint answers for a duplicate title)."""
+        site_id = request.path_params["site_id"]
+        body = await self._json_body(request)
+        name = body.get("displayName")
+        if not isinstance(name, str) or not name.strip():
+            raise GraphError(400, "invalidRequest", "A list needs a displayName.")
+        if any(
+            s == site_id and (known.display_name or known.list_id) == name
+            for (s, _), known in self.lists.items()
+        ):
+            raise GraphError(409, "nameAlreadyExists", f"A list named '{name}' already exists.")
+        template = (body.get("list") or {}).get("template", "genericList")
+        if template != "genericList":
+            raise GraphError(
+                400, "invalidRequest", f"The fake creates genericList lists, not {template}."
+            )
+        title = {"name": "Title", "displayName": "Title", "type": "text", "required": True}
+        columns = [title, *(column_spec(c) for c in body.get("columns") or [])]
+        if len({c["name"] for c in columns}) != len(columns):
+            raise GraphError(400, "invalidRequest", "Two columns share a name.")
+        list_id = str(uuid.uuid4())
+        sp_list = SpList(site_id, list_id, columns, [], display_name=name)
+        self.lists[(site_id, list_id)] = sp_list
+        return _json(self._list_json(request, sp_list), 201)
+
+    async def _create_column(self, request: Request) -> Response:
+        """POST /sites/{s}/lists/{l}/columns: 201 and the columnDefinition; a name in use is
+        409 nameAlreadyExists (not documented)."""
+        sp_list = self._list(request)
+        spec = column_spec(await self._json_body(request))
+        if sp_list.column(spec["name"]) is not None:
+            raise GraphError(409, "nameAlreadyExists", f"A column named '{spec['name']}' exists.")
+        sp_list.columns.append(spec)
+        site = quote(sp_list.site_id, safe="")
+        context = f"sites('{site}')/lists('{quote(sp_list.list_id)}')/columns/$entity"
+        body = {"@odata.context": _odata_context(request, context)}
+        return _json({**body, **column_definition(spec, sp_list.list_id)}, 201)
+
+    async def _list_columns_endpoint(self, request: Request) -> Response:
+        if request.method == "POST":
+            return await self._create_column(request)
+        return await self._list_columns(request)
 
     async def _list_columns(self, request: Request) -> Response:
         sp_list = self._list(request)

@@ -1,4 +1,5 @@
-"""Provisioning inputs in the tenant: the departments' workbook, created and never overwritten.
+"""Provisioning inputs in the tenant: the departments' workbook, created and never
+overwritten, and the progress list, created with its columns.
 
 A new workbook is uploaded with ``@microsoft.graph.conflictBehavior=fail`` (driveitem-put-
 content.md: an existing item of that name answers 409 ``nameAlreadyExists`` and is left as it
@@ -9,10 +10,15 @@ too, so no archive is ever overwritten), then replaces the workbook's content.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
 from automation.backends.graph.gateway import WRITE, GraphGateway
-from automation.config.models import ChannelFile, DriveFile, FileRef, SiteFile
+from automation.config.models import ChannelFile, DriveFile, FileRef, ListRef, SiteFile, SiteList
 from automation.errors import ConfigError
-from automation.ports import CreatedFile
+from automation.ports import CreatedFile, ExistingColumn, ListColumn
 
 
 class GraphProvisioner:
@@ -70,3 +76,116 @@ class GraphProvisioner:
             return None
         meta = response.json()
         return str(meta.get("name", "")), str(meta.get("webUrl", ""))
+
+
+MANAGE = "Sites.Selected (manage) on the site, to create a list and its columns"
+FACETS = ("choice", "number", "text", "dateTime", "boolean", "personOrGroup", "currency", "lookup")
+
+
+def column_definition(column: ListColumn) -> dict[str, Any]:
+    """The columnDefinition of ``column`` (columndefinition.md): an ASCII internal name, the
+    display name the flow reads by, and one type facet (choicecolumn.md, numbercolumn.md)."""
+    digest = hashlib.sha1(column.name.encode("utf-8"), usedforsecurity=False).hexdigest()
+    body: dict[str, Any] = {
+        "name": f"m365_{digest[:12]}",
+        "displayName": column.name,
+        "required": column.required,
+        "indexed": column.indexed,
+        "enforceUniqueValues": False,
+        "hidden": False,
+    }
+    if column.kind == "choice":
+        body["choice"] = {
+            "allowTextEntry": False,
+            "choices": list(column.choices),
+            "displayAs": "dropDownMenu",
+        }
+    elif column.kind == "number":
+        number: dict[str, Any] = {"decimalPlaces": "automatic", "displayAs": "number"}
+        if column.minimum is not None:
+            number["minimum"] = column.minimum
+        body["number"] = number
+    else:
+        body["text"] = {"allowMultipleLines": False, "maxLength": 255}
+    return body
+
+
+class GraphListProvisioner:
+    """Creates a SharePoint list with its columns (list-create.md), or adds columns to one
+    (list-post-columns.md). Both need the site's ``manage`` role under Sites.Selected."""
+
+    def __init__(self, gateway: GraphGateway) -> None:
+        self.gateway = gateway
+
+    @staticmethod
+    def _site_list(ref: ListRef) -> SiteList:
+        if not isinstance(ref, SiteList):
+            raise ConfigError(
+                f"params.list is the local path {ref!r}, but backend.type is graph; write "
+                "{site_id, list_id} (list_id: the list's id, or the title to create it under)"
+            )
+        return ref
+
+    async def list_columns(self, ref: ListRef) -> list[ExistingColumn] | None:
+        """The list's columns by display name, or None when the site has no such list."""
+        site = self._site_list(ref)
+        response = await self.gateway.request(
+            "GET",
+            f"/sites/{quote(site.site_id)}/lists/{quote(site.list_id)}/columns",
+            what=f"read the columns of list {site.list_id}",
+            permission=MANAGE,
+            ok=(200, 404),
+        )
+        if response.status_code == 404:
+            return None
+        return [_existing(c) for c in response.json().get("value", [])]
+
+    async def create_list(self, ref: ListRef, columns: Sequence[ListColumn]) -> str:
+        """POST the list with its columns; return its id and web URL."""
+        site = self._site_list(ref)
+        response = await self.gateway.request(
+            "POST",
+            f"/sites/{quote(site.site_id)}/lists",
+            what=f"create list {site.list_id}",
+            permission=MANAGE,
+            ok=(201, 409),
+            retry=False,  # not idempotent: a rerun looks the list up first
+            json={
+                "displayName": site.list_id,
+                "columns": [column_definition(c) for c in columns],
+                "list": {"template": "genericList"},
+            },
+        )
+        if response.status_code == 409:
+            raise ConfigError(
+                f"create list {site.list_id}: the site already has a list of that name that "
+                "could not be read as params.list; nothing was changed. Set params.list.list_id "
+                "to that list's id, or choose another name"
+            )
+        created = response.json()
+        return f"list id {created.get('id')} at {created.get('webUrl', '')}"
+
+    async def add_columns(self, ref: ListRef, columns: Sequence[ListColumn]) -> None:
+        """POST each missing column to the existing list."""
+        site = self._site_list(ref)
+        for column in columns:
+            await self.gateway.request(
+                "POST",
+                f"/sites/{quote(site.site_id)}/lists/{quote(site.list_id)}/columns",
+                what=f"add column {column.name} to list {site.list_id}",
+                permission=MANAGE,
+                ok=(201,),
+                retry=False,
+                json=column_definition(column),
+            )
+
+
+def _existing(definition: Mapping[str, Any]) -> ExistingColumn:
+    kind = next((f for f in FACETS if f in definition), "")
+    choices = (definition.get("choice") or {}).get("choices") or []
+    return ExistingColumn(
+        str(definition.get("displayName") or definition.get("name", "")),
+        kind or "other",
+        tuple(str(c) for c in choices),
+        bool(definition.get("required", False)),
+    )
