@@ -30,8 +30,10 @@ from automation.backends.graph import mail as mail_module
 from automation.backends.graph.backend import KEY_PROPERTY, reference_mark
 from automation.backends.graph.gateway import Download, GraphGateway, RetryPolicy, StaticToken
 from automation.backends.graph.mail import MailSender
-from automation.config.models import ChannelFile, DriveFile, GraphLimits, SiteFile
+from automation.backends.graph.provision import GraphListProvisioner
+from automation.config.models import ChannelFile, DriveFile, GraphLimits, SiteFile, SiteList
 from automation.errors import AuthError, AutomationError, ConfigError, TransientError
+from automation.ports import ListColumn
 from automation.state import OutboxEntry
 from tests.cassette_tools import (
     BASE_URL,
@@ -494,6 +496,46 @@ def test_graph_errors_map_to_one_operator_action(
         run(new_gateway(), call)
     assert type(raised.value) is kind
     assert [p for p in phrases if p not in raised.value.message] == []
+
+
+# provisioning the progress list --------------------------------------------------------------
+
+PERIOD = ListColumn("対象期間", "choice", True, True, ("令和8年度上期",), extra_choices_ok=True)
+AMOUNT = ListColumn("予算要求額", "number", minimum=0)
+
+
+def test_a_list_is_created_with_its_columns_in_one_request() -> None:
+    """list-create.md: one POST with the columns and genericList; the new list's id comes back."""
+    provisioner = GraphListProvisioner(new_gateway())
+    ref = SiteList(site_id=SITE, list_id="DX進捗管理")
+    with replay("list_create.yaml") as (cassette, _):
+        where = run(provisioner.gateway, lambda g: provisioner.create_list(ref, [PERIOD, AMOUNT]))
+    assert cassette.all_played
+    assert where == (
+        f"list id {LIST} at https://contoso.sharepoint.com/sites/dx/Lists/"
+        "DX%E9%80%B2%E6%8D%97%E7%AE%A1%E7%90%86"
+    )
+
+
+def test_a_missing_column_is_added_to_an_existing_list() -> None:
+    """list-post-columns.md: one POST of the columnDefinition, answered 201."""
+    provisioner = GraphListProvisioner(new_gateway())
+    ref = SiteList(site_id=SITE, list_id=LIST)
+    with replay("list_column_create.yaml") as (cassette, _):
+        run(provisioner.gateway, lambda g: provisioner.add_columns(ref, [AMOUNT]))
+    assert cassette.all_played
+
+
+def test_creating_a_list_without_the_manage_role_names_it() -> None:
+    """A 403 on list creation is an AuthError naming the role to grant, sent once."""
+    provisioner = GraphListProvisioner(new_gateway())
+    ref = SiteList(site_id=SITE, list_id="DX進捗管理")
+    with replay("list_create_forbidden.yaml") as (cassette, _), pytest.raises(AuthError) as raised:
+        run(provisioner.gateway, lambda g: provisioner.create_list(ref, []))
+    assert cassette.play_count == 1
+    assert "Sites.Selected (manage) on the site, to create a list and its columns" in (
+        raised.value.message
+    )
 
 
 # the cassettes themselves --------------------------------------------------------------------
