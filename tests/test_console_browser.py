@@ -46,11 +46,13 @@ def browser() -> Iterator[Browser]:
 
 
 @contextmanager
-def _serving(settings: ConsoleSettings) -> Iterator[str]:
-    """The console on a free loopback port while the block runs; yields its base URL."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+def _serving(settings: ConsoleSettings, port: int = 0) -> Iterator[str]:
+    """The console on a loopback port (a free one unless given) while the block runs;
+    yields its base URL."""
+    if not port:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     )
@@ -206,3 +208,44 @@ def test_operator_runs_a_flow_now_from_ops(browser: Browser, tmp_path: Path) -> 
         page.click("button:has-text('今すぐ実行')")
         assert started == ["typhoon"]
         assert "run" in page.inner_text("main") and page.url == f"{base}/ops"
+
+
+def test_entra_sign_in_against_a_fake_openid_provider(browser: Browser, tmp_path: Path) -> None:
+    """組織アカウント goes to the tenant's authorize endpoint (served by the fake provider),
+    comes back with a code, and lands signed in with the role the configuration gives."""
+    from automation.config.models import ConsoleRoles, EntraConsoleSignIn  # noqa: PLC0415
+    from automation.console.oidc import EntraSignIn  # noqa: PLC0415
+    from tests.fake_oidc import CLIENT, HOST, TENANT, FakeEntra  # noqa: PLC0415
+    from tests.fake_oidc import SECRET as APP_SECRET  # noqa: PLC0415
+
+    fake = FakeEntra(NOW)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    config = EntraConsoleSignIn(
+        tenant_id=TENANT,
+        client_id=CLIENT,
+        client_secret=APP_SECRET,
+        redirect_uri=f"http://127.0.0.1:{port}/auth/callback",
+        roles=ConsoleRoles(operator=("sato@pref.example.lg.jp",)),
+    )
+    settings = ConsoleSettings(
+        state_path=_state(tmp_path, "危機管理課"),
+        secret=SECRET,
+        clock=lambda: NOW,
+        secure_cookies=False,
+        entra=EntraSignIn(config, lambda: NOW, http_client=fake),
+    )
+    with _serving(settings, port) as base:
+        page = browser.new_page()
+        page.route(
+            f"{HOST}/**",
+            lambda route: route.fulfill(
+                status=302, headers={"Location": fake.authorize(route.request.url)}
+            ),
+        )
+        page.goto(f"{base}/login")
+        page.click("text=組織アカウント（Entra ID）でサインイン")
+        page.wait_for_url(f"{base}/")
+        assert "sato@pref.example.lg.jp（operator）" in page.inner_text("header")
+        assert "第3報" in page.inner_text("main")

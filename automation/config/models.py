@@ -751,6 +751,58 @@ class ServiceConfig(Model):
     )
 
 
+GUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
+class ConsoleRoles(Model):
+    """Who may sign in to the console with Entra ID, per role. Each entry is a user's sign-in
+    name (sato@pref.example.lg.jp, case-insensitive), or the object id of a user or of a
+    security group (matched against the ID token's ``oid`` and ``groups`` claims)."""
+
+    viewer: tuple[str, ...] = Field(default=(), description="Read every page and the API.")
+    operator: tuple[str, ...] = Field(default=(), description="Also 再送 and 今すぐ実行.")
+    admin: tuple[str, ...] = Field(default=(), description="As operator.")
+
+
+class EntraConsoleSignIn(Model):
+    """Sign-in to the web console with Entra ID: OpenID Connect, authorization code + PKCE."""
+
+    tenant_id: str = Field(pattern=GUID_PATTERN, description="Directory (tenant) ID.")
+    client_id: str = Field(
+        pattern=GUID_PATTERN, description="Application (client) ID of the console's app."
+    )
+    client_secret: str = Field(min_length=1, description="Use ${ENV_VAR}; never write it here.")
+    redirect_uri: str = Field(
+        pattern=r"^(https://[^/\s]+|http://(localhost|127\.0\.0\.1)(:[0-9]+)?)/auth/callback$",
+        description="The Web redirect URI registered for the app: https://HOST/auth/callback "
+        "(http only for localhost).",
+    )
+    authority_host: str = Field(
+        default="login.microsoftonline.com",
+        pattern=r"^[a-z0-9.-]+$",
+        description="login.microsoftonline.com; login.microsoftonline.us for US Government.",
+    )
+    roles: ConsoleRoles = Field(default_factory=ConsoleRoles)
+
+    @model_validator(mode="after")
+    def _someone_may_sign_in(self) -> EntraConsoleSignIn:
+        if not (self.roles.viewer or self.roles.operator or self.roles.admin):
+            raise PlacedValueError(
+                "roles lists nobody, so no one could sign in with Entra ID; add users or "
+                "groups under roles.viewer, roles.operator or roles.admin",
+                ("roles",),
+            )
+        return self
+
+
+class ConsoleConfig(Model):
+    """The web console (``automation serve --ui-port``, ``automation console``)."""
+
+    entra: EntraConsoleSignIn | None = Field(
+        default=None, description="Entra ID sign-in; without it only local accounts sign in."
+    )
+
+
 class AppConfig(Model):
     """The whole configuration file."""
 
@@ -760,6 +812,7 @@ class AppConfig(Model):
     backend: Backend = Field(default_factory=LocalBackend)
     directory: Directory
     service: ServiceConfig = Field(default_factory=ServiceConfig)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
     flows: tuple[Flow, ...] = Field(min_length=1)
 
     def contacts(self) -> list[Contact]:
@@ -794,6 +847,8 @@ class AppConfig(Model):
                     value = getattr(holder, name, None)
                     if isinstance(value, str) and value:
                         found.append(value)
+        if self.console.entra is not None:
+            found.append(self.console.entra.client_secret)
         return found
 
     def flow(self, flow_id: str) -> Flow | None:

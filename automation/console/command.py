@@ -11,6 +11,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from automation.config.models import ConsoleConfig
 from automation.console.accounts import ROLES, hash_password
 from automation.errors import ConfigError
 from automation.state import Store
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
             f"unknown console action {' '.join(args.action)!r}; expected nothing (serve) "
             "or 'user add NAME'"
         )
-    return _serve(state_path, args, artefacts_folder(loaded))
+    return _serve(state_path, args, artefacts_folder(loaded), loaded.config.console)
 
 
 def _add_user(state_path: Path, name: str, role: str) -> int:
@@ -75,10 +76,13 @@ def session_secret(store: Store) -> bytes:
     return bytes.fromhex(stored)
 
 
-def _serve(state_path: Path, args: argparse.Namespace, artefacts: Path | None) -> int:
+def _serve(
+    state_path: Path, args: argparse.Namespace, artefacts: Path | None, console: ConsoleConfig
+) -> int:
     import uvicorn  # noqa: PLC0415  # only this command needs the server
 
     from automation.console.app import ConsoleSettings, create_app  # noqa: PLC0415
+    from automation.console.oidc import entra_of  # noqa: PLC0415
 
     if not state_path.is_file():
         print(
@@ -90,12 +94,17 @@ def _serve(state_path: Path, args: argparse.Namespace, artefacts: Path | None) -
     else:
         with Store(state_path) as store:
             secret = session_secret(store)
+
+    def clock() -> datetime:
+        return datetime.now(JST)
+
     settings = ConsoleSettings(
         state_path=state_path,
         secret=secret,
-        clock=lambda: datetime.now(JST),
+        clock=clock,
         secure_cookies=not args.insecure_cookies,
         artefacts=artefacts,
+        entra=entra_of(console, clock),
     )
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
     return 0

@@ -14,6 +14,7 @@ import uvicorn
 from automation.config.models import OutboxPolicy
 from automation.console.app import ConsoleSettings, Retry, RunNow, create_app
 from automation.console.command import session_secret
+from automation.console.oidc import EntraSignIn
 from automation.errors import TransientError
 from automation.health import HealthSource
 from automation.ports import Backend
@@ -69,6 +70,7 @@ def start_console(
     run_now: RunNow | None = None,
     flows: Callable[[], tuple[str, ...]] = tuple,
     artefacts: Path | None = None,
+    entra: EntraSignIn | None = None,
 ) -> tuple[uvicorn.Server, asyncio.Task[None]]:
     """Serve the console on the running loop; stop it with ``server.should_exit = True``."""
     with Store(state_path) as store:
@@ -83,6 +85,7 @@ def start_console(
         run_now=run_now,
         flows=flows,
         artefacts=artefacts,
+        entra=entra,
     )
     config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning")
     server = _QuietServer(config)

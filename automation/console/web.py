@@ -18,6 +18,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from automation.console import sessions
 from automation.console.accounts import allows
+from automation.console.oidc import EntraSignIn
 from automation.console.ratelimit import LoginLimiter
 from automation.errors import ConfigError
 from automation.health import HealthSource
@@ -48,7 +49,7 @@ class ConsoleSettings:
     run_now: RunNow | None = None  # None: no 今すぐ実行 (a console outside the daemon)
     flows: Callable[[], tuple[str, ...]] = tuple  # the configured flows (after any reload)
     artefacts: Path | None = None  # the local backend's folder of merged workbooks
-    entra: Any = None  # an automation.console.oidc.EntraSignIn when Entra sign-in is on
+    entra: EntraSignIn | None = None  # Entra ID sign-in, when console.entra is configured
 
 
 class StoreUnavailableError(Exception):
