@@ -270,3 +270,33 @@ def test_a_site_not_granted_names_the_missing_permission() -> None:
         create(provisioner, SiteFile(site_id=SITE, path="被害状況報告.xlsx"))
 
     assert fake.file_at(DRIVE, "/被害状況報告.xlsx") is None
+
+
+def test_a_run_over_the_provisioned_workbook_reports_what_was_typed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Provision, type into the sheets as a department would, run: the figures and incidents
+    are reported and nothing is a problem."""
+    import json  # noqa: PLC0415
+
+    import openpyxl  # noqa: PLC0415
+
+    path = config(tmp_path)
+    assert main(["provision", "workbook", "-c", str(path), "--flow", "damage", "--upload"]) == 0
+    created = tmp_path / "inputs" / "報告" / "被害状況報告.xlsx"
+    book = openpyxl.load_workbook(created)
+    book["危機管理課"]["B7"] = 1  # 高崎市 (row 7, under the two header rows), 死者
+    book["危機管理課"]["C6"] = "未確認"  # 前橋市, 行方不明者
+    for col, value in zip("ABCE", [1, "道路", "前橋市", "通行止め"], strict=True):
+        book["県土整備部"][f"{col}5"] = value
+    book.save(created)
+    capsys.readouterr()
+
+    code = main(["run", "damage", "-c", str(path), "--json", "--dry-run", "--now", NOW.isoformat()])
+    record = json.loads(capsys.readouterr().out)
+
+    assert code == 0
+    assert record["problems"] == []
+    assert record["totals"]["dead"]["value"] == 1
+    assert record["totals"]["missing"]["unconfirmed"] == 1
+    assert record["totals"]["roads"]["value"] == 1
