@@ -189,7 +189,7 @@ CASES = [
     Case("cron_second_entry_hour", 15, 11, "flows[0].schedule.cron[1]", "hour 25 is outside 0-23"),
     Case("cron_weekday_typo", 7, 22, "flows[0].schedule.cron", "weekday 'fry'"),
     Case("schedule_cron_and_interval", 13, 7, "flows[0].schedule", "not both; remove one"),
-    Case("schedule_empty", 12, 15, "flows[0].schedule", "add one, e.g. cron:"),
+    Case("schedule_empty", 7, 15, "flows[0].schedule", "add one, e.g. cron:"),
     Case("schedule_interval_zero", 12, 31, "flows[0].schedule.every_seconds", "set 1 or more"),
     # timezone
     Case("timezone_utc", 3, 11, "timezone", "write 'Asia/Tokyo'"),

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from automation.config.models import Schedule
+from automation.configuration import load_config
 from automation.daemon import JOBS_TABLE, BusinessDays, Daemon, trigger_of
 from automation.errors import ConfigError
 from automation.health import answer
@@ -78,6 +80,15 @@ def test_an_interval_on_business_days_resumes_on_the_next_business_day() -> None
     saturday = datetime(2027, 1, 9, 10, 0, tzinfo=JST)
     fire = trigger.get_next_fire_time(None, saturday)
     assert fire is not None and fire.date().isoformat() == "2027-01-12"
+
+
+def test_a_damage_flow_schedule_without_a_rule_polls_every_30_seconds(workspace: Path) -> None:
+    """schedule: {} on a damage flow polls its workbook every 30 s (one request when unchanged)."""
+    loaded = load_config(write(workspace, "    schedule: {}"))
+    schedule = loaded.config.flows[0].schedule
+    assert schedule is not None
+    trigger = trigger_of(schedule)
+    assert isinstance(trigger, IntervalTrigger) and trigger.interval == timedelta(seconds=30)
 
 
 def test_the_business_day_trigger_survives_the_job_store() -> None:

@@ -546,12 +546,27 @@ class Schedule(Model):
     def _one_rule(self) -> Schedule:
         if self.cron and self.every_seconds is not None:
             raise ValueError("give exactly one of 'cron' or 'every_seconds', not both; remove one")
-        if not self.cron and self.every_seconds is None:
-            raise ValueError(
-                "give exactly one of 'cron' or 'every_seconds'; add one, "
-                "e.g. cron: '*/5 * * * *' or every_seconds: 60"
-            )
         return self
+
+    @property
+    def given(self) -> bool:
+        """Whether a rule (cron or every_seconds) was written; the flow kind decides if not."""
+        return bool(self.cron) or self.every_seconds is not None
+
+
+# A damage flow whose schedule gives no rule polls its workbook this often: an unchanged
+# workbook costs one conditional request, so a short interval keeps save-to-report latency
+# low for almost nothing.
+DAMAGE_POLL_SECONDS = 30
+
+
+def _schedule_rule_required(schedule: Schedule | None) -> Schedule | None:
+    if schedule is not None and not schedule.given:
+        raise ValueError(
+            "give exactly one of 'cron' or 'every_seconds'; add one, "
+            "e.g. cron: '0 9 * * mon-fri' or every_seconds: 3600"
+        )
+    return schedule
 
 
 class DamageRollupFlow(Model):
@@ -560,8 +575,19 @@ class DamageRollupFlow(Model):
     id: str = Field(pattern=r"^[A-Za-z0-9_-]+$", description="Used on the command line.")
     kind: Literal["damage_rollup"]
     description: str | None = None
-    schedule: Schedule | None = Field(default=None, description="For `automation serve`.")
+    schedule: Schedule | None = Field(
+        default=None,
+        description="For `automation serve`; with neither cron nor every_seconds, the "
+        f"workbook is polled every {DAMAGE_POLL_SECONDS} s.",
+    )
     params: DamageRollupParams
+
+    @field_validator("schedule")
+    @classmethod
+    def _poll_by_default(cls, schedule: Schedule | None) -> Schedule | None:
+        if schedule is not None and not schedule.given:
+            return schedule.model_copy(update={"every_seconds": DAMAGE_POLL_SECONDS})
+        return schedule
 
 
 class ListFields(Model):
@@ -696,6 +722,11 @@ class ProgressCollectionFlow(Model):
     description: str | None = None
     schedule: Schedule | None = Field(default=None, description="For `automation serve`.")
     params: ProgressCollectionParams
+
+    @field_validator("schedule")
+    @classmethod
+    def _rule_required(cls, schedule: Schedule | None) -> Schedule | None:
+        return _schedule_rule_required(schedule)
 
 
 Flow = Annotated[DamageRollupFlow | ProgressCollectionFlow, Field(discriminator="kind")]
