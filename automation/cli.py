@@ -184,7 +184,7 @@ def _add_provision_commands(sub: argparse._SubParsersAction[argparse.ArgumentPar
     listing.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
     listing.add_argument("--flow", required=True, help="id of the progress_collection flow")
     listing.add_argument(
-        "--apply", action="store_true", help="add the columns an existing list lacks"
+        "--apply", action="store_true", help="add the columns and choices an existing list lacks"
     )
     listing.add_argument(
         "--dry-run", action="store_true", help="print what would be created; create nothing"

@@ -112,6 +112,7 @@ class ExistingColumn:
     kind: str  # choice, number, text, dateTime, ... (the facet present); "" when unknown
     choices: tuple[str, ...] = ()
     required: bool = False
+    id: str = ""  # the column's id, where the list has one (SharePoint)
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,12 @@ class ListProvisioner(Protocol):
 
     async def add_columns(self, ref: ListRef, columns: Sequence[ListColumn]) -> None:
         """Add ``columns`` to the existing list ``ref``."""
+        ...
+
+    async def set_choices(
+        self, ref: ListRef, column: ExistingColumn, choices: Sequence[str]
+    ) -> None:
+        """Make ``choices`` the choices of ``column`` of the existing list ``ref``."""
         ...
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,12 +24,12 @@ from typing import TextIO
 from automation.backends import configured_list_provisioner, configured_provisioner
 from automation.backends.local import atomic_write
 from automation.config.loader import LoadedConfig
-from automation.config.models import DamageRollupFlow, ProgressCollectionFlow, SiteList
+from automation.config.models import DamageRollupFlow, ListRef, ProgressCollectionFlow, SiteList
 from automation.damage.input_workbook import build_input_workbook
 from automation.errors import ConfigError
 from automation.flows.provision import UnbuildableError, workbook_plan
-from automation.flows.provision_list import differences, list_plan
-from automation.ports import CreatedFile, ListProvisioner
+from automation.flows.provision_list import Difference, differences, list_plan
+from automation.ports import CreatedFile, ExistingColumn, ListColumn, ListProvisioner
 
 
 @dataclass(frozen=True)
@@ -180,19 +181,46 @@ def provision_list(
     if not found:
         print(f"{ref}: matches what provision would build ({len(plan.columns)} columns)", file=out)
         return 0
-    missing = [d for d in found if d.missing_column]
     for difference in found:
         print(f"{ref}: {difference}", file=out)
-    if missing and request.apply and not request.dry_run:
-        wanted = {d.column for d in missing}
-        columns = [c for c in plan.columns if c.name in wanted]
+    fixable = [d for d in found if d.missing_column or d.add_choices]
+    if not fixable:
+        return 1
+    if not request.apply or request.dry_run:
+        verb = "would add" if request.apply else "add with --apply"
+        print(f"{verb}: {', '.join(_fix_names(fixable))}", file=out)
+        return 1
+    _apply(provisioner, ref, plan.columns, existing, fixable, out)
+    return 0 if len(fixable) == len(found) else 1
+
+
+def _fix_names(fixable: list[Difference]) -> list[str]:
+    return [
+        d.column if d.missing_column else f"{d.column} ({'、'.join(d.add_choices)})"
+        for d in fixable
+    ]
+
+
+def _apply(
+    provisioner: ListProvisioner,
+    ref: ListRef,
+    planned: Sequence[ListColumn],
+    existing: Sequence[ExistingColumn],
+    fixable: list[Difference],
+    out: TextIO,
+) -> None:
+    """Add the missing columns, then the missing choices (existing ones kept, in order)."""
+    wanted = {d.column for d in fixable if d.missing_column}
+    columns = [c for c in planned if c.name in wanted]
+    if columns:
         asyncio.run(provisioner.add_columns(ref, columns))
         print(f"added {len(columns)} columns: {', '.join(c.name for c in columns)}", file=out)
-        return 0 if len(missing) == len(found) else 1
-    if missing:
-        verb = "would add" if request.apply else "add with --apply"
-        print(f"{verb}: {', '.join(d.column for d in missing)}", file=out)
-    return 1
+    by_name = {c.name: c for c in existing}
+    for difference in (d for d in fixable if d.add_choices):
+        column = by_name[difference.column]
+        choices = [*column.choices, *difference.add_choices]
+        asyncio.run(provisioner.set_choices(ref, column, choices))
+        print(f"added to {column.name}: {'、'.join(difference.add_choices)}", file=out)
 
 
 def _after_creating(ref: SiteList) -> str:

@@ -33,7 +33,7 @@ from automation.backends.graph.mail import MailSender
 from automation.backends.graph.provision import GraphListProvisioner
 from automation.config.models import ChannelFile, DriveFile, GraphLimits, SiteFile, SiteList
 from automation.errors import AuthError, AutomationError, ConfigError, TransientError
-from automation.ports import ListColumn
+from automation.ports import ExistingColumn, ListColumn
 from automation.state import OutboxEntry
 from tests.cassette_tools import (
     BASE_URL,
@@ -523,6 +523,19 @@ def test_a_missing_column_is_added_to_an_existing_list() -> None:
     ref = SiteList(site_id=SITE, list_id=LIST)
     with replay("list_column_create.yaml") as (cassette, _):
         run(provisioner.gateway, lambda g: provisioner.add_columns(ref, [AMOUNT]))
+    assert cassette.all_played
+
+
+def test_a_new_period_is_added_to_the_choices_by_one_patch() -> None:
+    """columndefinition-update.md: one PATCH of the choice facet, the old choices kept."""
+    provisioner = GraphListProvisioner(new_gateway())
+    ref = SiteList(site_id=SITE, list_id=LIST)
+    column = ExistingColumn(
+        "対象期間", "choice", ("令和8年度上期",), True, "00000000-0000-0000-0000-00000000d002"
+    )
+    choices = ["令和8年度上期", "令和8年度下期"]
+    with replay("list_column_update.yaml") as (cassette, _):
+        run(provisioner.gateway, lambda g: provisioner.set_choices(ref, column, choices))
     assert cassette.all_played
 
 

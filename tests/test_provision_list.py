@@ -101,8 +101,8 @@ def test_differences_name_what_was_found_expected_and_the_fix(tmp_path: Path) ->
     found = [str(x) for x in differences(plan, existing)]
 
     assert found == [
-        "部局: found choices 総務部; expected also 県土整備部; add them to the column's "
-        "choices in the list settings",
+        "部局: found choices 総務部; expected also 県土整備部; run again with --apply to add "
+        "them (or add them in the list settings)",
         "進捗状況: found extra choices 中止; expected only 順調、やや遅れ、遅れ、完了、未着手; "
         "entries with them are reported as problems: remove them from the column, or add "
         "them to the configuration",
@@ -257,3 +257,24 @@ def test_column_definitions_follow_the_documented_facets() -> None:
     }
     assert number["number"] == {"decimalPlaces": "automatic", "displayAs": "number", "minimum": 0}
     assert SiteList(site_id=SITE, list_id="x").period_indexed is False
+
+
+def test_a_new_rounds_period_is_added_to_the_choices_with_apply(tmp_path: Path) -> None:
+    """The next round's period missing from the period column: reported, then PATCHed in with
+    --apply, the old periods kept; then the list matches."""
+    fake = FakeGraph(token="t")
+    graph_run(tmp_path, fake)
+    sp_list = next(iter(fake.lists.values()))
+    period = next(c for c in sp_list.columns if c["displayName"] == "対象期間")
+    period["facet"]["choices"] = ["令和7年度下期"]
+    fake.calls.clear()
+
+    told = graph_run(tmp_path, fake)
+    applied = graph_run(tmp_path, fake, apply=True)
+    after = graph_run(tmp_path, fake)
+
+    patches = [c.json() for c in fake.calls if c.method == "PATCH"]
+    assert told[0] == 1 and told[1].endswith("add with --apply: 対象期間 (令和8年度上期)\n")
+    assert applied == (0, f"{applied[1].splitlines()[0]}\nadded to 対象期間: 令和8年度上期\n")
+    assert [p["choice"]["choices"] for p in patches] == [["令和7年度下期", "令和8年度上期"]]
+    assert after[0] == 0

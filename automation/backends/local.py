@@ -340,6 +340,11 @@ class LocalListProvisioner:
         csv.writer(out).writerows(rows)
         atomic_write(path, out.getvalue().encode(encoding))
 
+    async def set_choices(
+        self, ref: ListRef, column: ExistingColumn, choices: Sequence[str]
+    ) -> None:
+        """A local list's header carries no choices: nothing to change."""
+
 
 def _decodes(data: bytes, encoding: str) -> bool:
     try:

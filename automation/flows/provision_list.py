@@ -41,6 +41,7 @@ class Difference:
     expected: str
     fix: str
     missing_column: bool = False
+    add_choices: tuple[str, ...] = ()  # choices --apply adds to the column
 
     def __str__(self) -> str:
         return f"{self.column}: found {self.found}; expected {self.expected}; {self.fix}"
@@ -125,7 +126,8 @@ def _choice_differences(column: ListColumn, have: ExistingColumn) -> list[Differ
                 column.name,
                 f"choices {'、'.join(have.choices) or '(none)'}",
                 f"also {'、'.join(lacking)}",
-                "add them to the column's choices in the list settings",
+                "run again with --apply to add them (or add them in the list settings)",
+                add_choices=tuple(lacking),
             )
         )
     if extra and not column.extra_choices_ok:

@@ -15,6 +15,7 @@ GET  /sites/{s}/lists/{l} (id or title)                        list-get.md
 POST /sites/{s}/lists -> 201 (genericList, with columns)         list-create.md
 GET  /sites/{s}/lists/{l}/columns                              list-list-columns.md
 POST /sites/{s}/lists/{l}/columns -> 201                        list-post-columns.md
+PATCH /sites/{s}/lists/{l}/columns/{id} -> 200                  columndefinition-update.md
 GET  /sites/{s}/lists/{l}/items?expand=fields(select=...)      listitem-list.md
 POST /users/{u}/sendMail -> 202 (4 MB request, 3 MB inline)   user-sendmail.md
 GET  /users/{u}/mailFolders/SentItems/messages?$filter=...     singlevaluelegacyextendedproperty-get.md

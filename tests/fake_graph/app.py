@@ -266,6 +266,11 @@ class FakeGraph(TeamsEndpoints, ListEndpoints, DraftEndpoints, FaultsAndAuth):
                 self._list_columns_endpoint,
                 methods=["GET", "POST"],
             ),
+            Route(
+                g + "/sites/{site_id}/lists/{list_id}/columns/{column_id}",
+                self._update_column,
+                methods=["PATCH"],
+            ),
             Route(g + "/sites/{site_id}/lists/{list_id}/items", self._list_items, methods=["GET"]),
             Route(
                 g + "/teams/{team_id}/channels/{channel_id}/filesFolder",

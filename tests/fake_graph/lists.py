@@ -2,7 +2,7 @@
 ``$skiptoken`` paging (list-list-columns.md, listitem-list.md); a list read by id or title
 (list-get.md), created with its columns (list-create.md: 201 and the list; new lists of the
 ``genericList`` template also get its Title column) and a column added to one
-(list-post-columns.md: 201 and the columnDefinition).
+(list-post-columns.md: 201 and the columnDefinition) or changed (columndefinition-update.md).
 """
 
 from __future__ import annotations
@@ -283,6 +283,37 @@ class ListEndpoints(FakeState):
         context = f"sites('{site}')/lists('{quote(sp_list.list_id)}')/columns/$entity"
         body = {"@odata.context": _odata_context(request, context)}
         return _json({**body, **column_definition(spec, sp_list.list_id)}, 201)
+
+    async def _update_column(self, request: Request) -> Response:
+        """PATCH /sites/{s}/lists/{l}/columns/{id} (columndefinition-update.md): the given
+        properties change (a type facet's settings too); 200 and the columnDefinition."""
+        sp_list = self._list(request)
+        column_id = request.path_params["column_id"]
+        spec = next(
+            (
+                c
+                for c in sp_list.columns
+                if column_definition(c, sp_list.list_id)["id"] == column_id
+            ),
+            None,
+        )
+        if spec is None:
+            raise GraphError(404, "itemNotFound", f"Column {column_id} was not found.")
+        body = await self._json_body(request)
+        if "id" in body:
+            raise GraphError(400, "invalidRequest", "The id of a column cannot be changed.")
+        kind = spec.get("type", "text")
+        if any(k in body for k in COLUMN_TYPES if k != kind):
+            raise GraphError(400, "invalidRequest", "The fake does not change a column's type.")
+        if kind in body:
+            spec["facet"] = {**spec.get("facet", {}), **body[kind]}
+        for key in ("displayName", "required", "indexed"):
+            if key in body:
+                spec[key] = body[key]
+        site = quote(sp_list.site_id, safe="")
+        context = f"sites('{site}')/lists('{quote(sp_list.list_id)}')/columns/$entity"
+        answer = {"@odata.context": _odata_context(request, context)}
+        return _json({**answer, **column_definition(spec, sp_list.list_id)})
 
     async def _list_columns_endpoint(self, request: Request) -> Response:
         if request.method == "POST":

@@ -179,6 +179,26 @@ class GraphListProvisioner:
                 json=column_definition(column),
             )
 
+    async def set_choices(
+        self, ref: ListRef, column: ExistingColumn, choices: Sequence[str]
+    ) -> None:
+        """PATCH the column's choice facet (columndefinition-update.md): ``choices`` in full."""
+        site = self._site_list(ref)
+        await self.gateway.request(
+            "PATCH",
+            f"/sites/{quote(site.site_id)}/lists/{quote(site.list_id)}/columns/{quote(column.id)}",
+            what=f"add choices to column {column.name} of list {site.list_id}",
+            permission=MANAGE,
+            ok=(200,),
+            json={
+                "choice": {
+                    "allowTextEntry": False,
+                    "choices": list(choices),
+                    "displayAs": "dropDownMenu",
+                }
+            },
+        )
+
 
 def _existing(definition: Mapping[str, Any]) -> ExistingColumn:
     kind = next((f for f in FACETS if f in definition), "")
@@ -188,4 +208,5 @@ def _existing(definition: Mapping[str, Any]) -> ExistingColumn:
         kind or "other",
         tuple(str(c) for c in choices),
         bool(definition.get("required", False)),
+        str(definition.get("id", "")),
     )
