@@ -5,7 +5,7 @@ creates it (a SharePoint list through Graph; a CSV/xlsx template on the local ba
 compares an existing one with the plan and adds the missing columns with ``--apply``.
 
 ``provision workbook`` plans the damage flow's workbook (:mod:`automation.flows.provision`),
-writes it (:mod:`automation.damage.input_workbook`) and puts it where it is needed: a local
+writes it (:mod:`automation.input_workbook`) and puts it where it is needed: a local
 file (``--output``, default the workbook's name in the current folder), or with ``--upload``
 the configured place (the local backend's workbook folder, or the tenant through Graph).
 Nothing existing is overwritten unless ``--replace`` is given, and then it is archived first.
@@ -25,10 +25,10 @@ from automation.backends import configured_list_provisioner, configured_provisio
 from automation.backends.local import atomic_write
 from automation.config.loader import LoadedConfig
 from automation.config.models import DamageRollupFlow, ListRef, ProgressCollectionFlow, SiteList
-from automation.damage.input_workbook import build_input_workbook
 from automation.errors import ConfigError
 from automation.flows.provision import UnbuildableError, workbook_plan
 from automation.flows.provision_list import Difference, differences, list_plan
+from automation.input_workbook import build_input_workbook
 from automation.ports import CreatedFile, ExistingColumn, ListColumn, ListProvisioner
 
 

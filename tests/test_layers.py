@@ -32,6 +32,10 @@ FORBIDDEN = {
     ("automation.flows.progress_collection", "automation.damage"): (
         "the cell rules both flows read are in automation.cells"
     ),
+    ("automation.damage", "automation.flows"): (
+        "damage/ is the domain the flow plans with; a plan's outputs (the merged workbook) "
+        "live above flows/"
+    ),
 }
 
 

@@ -9,8 +9,8 @@ from openpyxl import load_workbook
 from openpyxl.workbook.workbook import Workbook as OpenpyxlBook
 
 from automation.config.models import Contact, DamageRollupParams, Department, Directory
-from automation.damage.merged import build_merged_workbook
 from automation.flows.damage_rollup import DamageState
+from automation.merged_workbook import build_merged_workbook
 from tests.test_damage_flow import at, inputs, run
 
 PROBLEM_FILL = "FFFCE4D6"

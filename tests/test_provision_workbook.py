@@ -13,7 +13,6 @@ import pytest
 
 from automation.cells import Amount, Blank, Problem, Unconfirmed, read_cell
 from automation.config.models import DamageRollupParams, Department, Directory, RecordsLayout
-from automation.damage.input_workbook import build_input_workbook
 from automation.damage.reading import municipality_index, read_matrix, read_records
 from automation.damage.workbook import parse_workbook
 from automation.errors import ConfigError
@@ -25,6 +24,7 @@ from automation.flows.provision import (
     WorkbookPlan,
     workbook_plan,
 )
+from automation.input_workbook import build_input_workbook
 from automation.timeutil import JST
 
 TOWNS = ("前橋市", "高崎市", "桐生市", "伊勢崎市", "太田市", "草津町", "嬬恋村")

@@ -6,7 +6,7 @@ carries and which values each input cell accepts, in the layouts the reader expe
 rows under a two-row header (category, then item with its unit); a records sheet has one
 row per incident under the layout's own column names. Every rule accepts exactly what the
 reader can count, so Excel refuses at typing time what the run would report as a problem.
-Writing the .xlsx is :mod:`automation.damage.input_workbook`'s job; this module reads no
+Writing the .xlsx is :mod:`automation.input_workbook`'s job; this module reads no
 file and no clock.
 """
 

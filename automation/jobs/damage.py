@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 from automation.config.loader import LoadedConfig
 from automation.config.models import DamageRollupFlow
-from automation.damage.merged import build_merged_workbook
 from automation.damage.workbook import parse_workbook
 from automation.flows import damage_rollup
 from automation.flows.damage_rollup import DamageInputs, DamagePlan, DamageState, DepartmentState
 from automation.jobs import Prepared
+from automation.merged_workbook import build_merged_workbook
 from automation.record import damage_record
 from automation.render import environment, render
 from automation.state import Fingerprint, Store
