@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from automation.console import actions, api, pages, signin
+from automation.console import actions, api, entra_routes, pages, signin
 from automation.console.web import (
     Console,
     ConsoleSettings,
@@ -51,6 +51,7 @@ def create_app(settings: ConsoleSettings) -> Starlette:
 
     routes: list[BaseRoute] = [Route("/healthz", healthz)]
     routes += signin.routes(console)
+    routes += entra_routes.routes(console)
     routes += pages.routes(console)
     routes += actions.routes(console)
     routes += api.routes(console)
