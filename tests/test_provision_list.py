@@ -278,3 +278,40 @@ def test_a_new_rounds_period_is_added_to_the_choices_with_apply(tmp_path: Path) 
     assert applied == (0, f"{applied[1].splitlines()[0]}\nadded to 対象期間: 令和8年度上期\n")
     assert [p["choice"]["choices"] for p in patches] == [["令和7年度下期", "令和8年度上期"]]
     assert after[0] == 0
+
+
+def test_doctor_says_whether_the_list_is_what_provision_builds(tmp_path: Path) -> None:
+    """The doctor's list row stays OK (a hand-made list is still read) and says whether the
+    columns match the plan, naming the first difference when not."""
+    from automation.config.models import GraphBackend  # noqa: PLC0415
+    from automation.doctor.files import list_row  # noqa: PLC0415
+    from automation.doctor.probe import Probe  # noqa: PLC0415
+
+    fake = FakeGraph(token="t")
+    graph_run(tmp_path, fake)
+    loaded = load_config(tmp_path / "automation.yaml")
+    backend = loaded.config.backend
+    assert isinstance(backend, GraphBackend)
+    p, d = params_of(loaded)
+    ref = SiteList(site_id=SITE, list_id="進捗管理")
+    plan = list_plan(p, d, "進捗管理")
+    gateway = graph(fake).gateway
+
+    matching = asyncio.run(list_row(Probe(loaded, backend), gateway, "dx", ref, plan))
+    sp_list = next(iter(fake.lists.values()))
+    sp_list.columns = [c for c in sp_list.columns if c["displayName"] != "KPI実績"]
+    differing = asyncio.run(list_row(Probe(loaded, backend), gateway, "dx", ref, plan))
+
+    assert (matching.result, differing.result) == ("OK", "OK")
+    assert matching.detail.endswith("; matches what `automation provision list` would build")
+    assert differing.detail.endswith(
+        "; differs from what `automation provision list` would build: KPI実績: found no such "
+        "column; expected KPI実績: number; run again with --apply to add it; run it to see "
+        "all, with --apply to add what is missing"
+    )
+
+
+def params_of(loaded: Any) -> tuple[ProgressCollectionParams, Directory]:
+    flow = loaded.config.flows[0]
+    assert isinstance(flow.params, ProgressCollectionParams)
+    return flow.params, loaded.config.directory

@@ -23,6 +23,7 @@ from automation.config.models import (
     DriveFile,
     GraphBackend,
     GraphLimits,
+    ProgressCollectionFlow,
     SiteFile,
     SiteList,
 )
@@ -35,6 +36,7 @@ from automation.doctor.rows import Row
 from automation.doctor.teams import channel_rows
 from automation.doctor.verdicts import account_row, clock_row, webhook_row
 from automation.errors import AutomationError
+from automation.flows.provision_list import ListPlan, list_plan
 
 GatewayFactory = Callable[[str, TokenSource, GraphLimits], GraphGateway]
 TokenFactory = Callable[[GraphBackend, Path], TokenSource]
@@ -111,7 +113,9 @@ class GraphChecks:
     async def _app_probes(self, app: GraphGateway, send_test: str | None) -> list[Row]:
         probe = self.probe
         rows = [await workbook_row(probe, app, ids, ref) for ids, ref in self._workbooks()]
-        rows += [await list_row(probe, app, ids, ref) for ids, ref in self._lists()]
+        rows += [
+            await list_row(probe, app, ids, ref, self._list_plan(ref)) for ids, ref in self._lists()
+        ]
         mailbox = self._mailbox(send_test)
         if mailbox:
             rows.append(await sent_items_row(probe, app, mailbox))
@@ -149,6 +153,15 @@ class GraphChecks:
             if isinstance(ref, SiteList):
                 found.setdefault(ref, []).append(flow.id)
         return [(", ".join(ids), ref) for ref, ids in found.items()]
+
+    def _list_plan(self, ref: SiteList) -> ListPlan:
+        """What ``provision list`` would build for the first flow reading ``ref``."""
+        flow = next(
+            f
+            for f in self.loaded.config.flows
+            if isinstance(f, ProgressCollectionFlow) and f.params.list == ref
+        )
+        return list_plan(flow.params, self.loaded.config.directory, ref.list_id)
 
     async def _clock_row(self, app: GraphGateway) -> Row:
         host = urlsplit(self.backend.base_url).netloc

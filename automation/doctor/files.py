@@ -9,6 +9,7 @@ from automation.config.models import ChannelFile, DriveFile, SiteFile, SiteList
 from automation.doctor.probe import Probe
 from automation.doctor.rows import Row, error_row, one_line, refused
 from automation.errors import AutomationError
+from automation.flows.provision_list import ListPlan, differences
 
 WorkbookRef = DriveFile | ChannelFile | SiteFile
 
@@ -64,22 +65,42 @@ async def workbook_row(probe: Probe, app: GraphGateway, flows: str, ref: Workboo
     return refused("workbook", target, response, probe.grants().workbook(site, *missing))
 
 
-async def list_row(probe: Probe, app: GraphGateway, flows: str, ref: SiteList) -> Row:
-    """The list's columns are readable."""
+async def list_row(
+    probe: Probe, app: GraphGateway, flows: str, ref: SiteList, plan: ListPlan | None = None
+) -> Row:
+    """The list's columns are readable, and (with ``plan``) whether they are what
+    ``automation provision list`` would build: a list made by hand may still be read."""
     target = list_target(flows, ref)
     try:
         response = await probe.get(
             app,
             f"/sites/{quote(ref.site_id)}/lists/{quote(ref.list_id)}/columns",
             f"read the columns of list {ref.list_id}",
-            {"$select": "name,displayName"},
+            None if plan is not None else {"$select": "name,displayName"},
         )
     except AutomationError as err:
         return error_row("list", target, err)
     if response.status_code == 200:
-        count = len(response.json().get("value", []))
-        return Row("list", target, "OK", f"{count} columns readable (Sites.Selected, read)")
+        columns = response.json().get("value", [])
+        detail = f"{len(columns)} columns readable (Sites.Selected, read)"
+        if plan is not None:
+            detail += "; " + _design(plan, columns)
+        return Row("list", target, "OK", detail)
     return refused("list", target, response, probe.grants().site_list(ref))
+
+
+def _design(plan: ListPlan, columns: list[dict[str, object]]) -> str:
+    """Whether the columns are what provision would build, the first difference if not."""
+    from automation.backends.graph.provision import existing_column  # noqa: PLC0415
+
+    found = differences(plan, [existing_column(c) for c in columns])
+    if not found:
+        return "matches what `automation provision list` would build"
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    return (
+        f"differs from what `automation provision list` would build: {found[0]}{more}; "
+        "run it to see all, with --apply to add what is missing"
+    )
 
 
 def workbook_target(flows: str, ref: WorkbookRef) -> str:

@@ -138,7 +138,7 @@ class GraphListProvisioner:
         )
         if response.status_code == 404:
             return None
-        return [_existing(c) for c in response.json().get("value", [])]
+        return [existing_column(c) for c in response.json().get("value", [])]
 
     async def create_list(self, ref: ListRef, columns: Sequence[ListColumn]) -> str:
         """POST the list with its columns; return its id and web URL."""
@@ -200,7 +200,8 @@ class GraphListProvisioner:
         )
 
 
-def _existing(definition: Mapping[str, Any]) -> ExistingColumn:
+def existing_column(definition: Mapping[str, Any]) -> ExistingColumn:
+    """A columnDefinition as read back, by its display name, type facet and choices."""
     kind = next((f for f in FACETS if f in definition), "")
     choices = (definition.get("choice") or {}).get("choices") or []
     return ExistingColumn(
