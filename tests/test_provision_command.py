@@ -300,3 +300,30 @@ def test_a_run_over_the_provisioned_workbook_reports_what_was_typed(
     assert record["totals"]["dead"]["value"] == 1
     assert record["totals"]["missing"]["unconfirmed"] == 1
     assert record["totals"]["roads"]["value"] == 1
+
+
+def test_upload_on_the_graph_backend_creates_the_workbook_in_the_channel(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI on a Graph configuration uploads into the Teams channel's folder and prints the
+    web URL; a second --upload changes nothing and exits 2."""
+    fake, _ = tenant()
+    with fake.serve() as base_url:
+        text = CONFIG.replace(
+            "backend: {type: local, root: inputs, artefacts: out, deliveries: sent}",
+            f"backend: {{type: graph, base_url: '{base_url}', auth: {{type: access_token, token: t}}, "
+            "mailbox: bousai@example.jp}",
+        ).replace(
+            "workbook: 報告/被害状況報告.xlsx",
+            f"workbook: {{team_id: '{TEAM}', channel_id: '{CHANNEL}', path: 台風10号/被害状況報告.xlsx}}",
+        )
+        path = config(tmp_path, text)
+        first = main(["provision", "workbook", "-c", str(path), "--flow", "damage", "--upload"])
+        out = capsys.readouterr().out
+        again = main(["provision", "workbook", "-c", str(path), "--flow", "damage", "--upload"])
+
+    stored = fake.file_at(DRIVE, "/General/台風10号/被害状況報告.xlsx")
+    assert (first, again) == (0, 2)
+    assert stored is not None and stored.content.startswith(b"PK")
+    assert out.startswith(f"created {stored.web_url} (")
+    assert "a workbook already exists at" in capsys.readouterr().err
