@@ -1,8 +1,10 @@
 """Benchmark: the console's server time per page, and the daemon's RSS with the console on.
 
 Builds a state database with one incident of ``--reports`` reports over ``--departments``
-departments (every item of the FDMA form, a few unreadable cells per report), renders
-現在の報告, 報告の推移 and 運用 ``--repeat`` times each in process (the time from request to
+departments (every item of the FDMA form, a few unreadable cells per report; each
+department's figures for three items in each of 群馬県's 35 municipalities, as stored for
+the per-municipality table), renders 現在の報告, 報告の推移, 進捗, 運用 and the API
+``--repeat`` times each in process (the time from request to
 full body: an upper bound of server time) and prints p50/p95 per page. Then starts
 ``automation serve --ui-port`` on that database, signs in over HTTP, opens every page 50
 times and reads the daemon's ``VmRSS``.
@@ -34,6 +36,7 @@ from starlette.testclient import TestClient
 from automation.console.accounts import hash_password
 from automation.console.app import ConsoleSettings, create_app
 from automation.damage.catalogue import DEFAULT_ITEMS as ITEMS
+from automation.demo import GUNMA_MUNICIPALITIES as MUNICIPALITIES
 from automation.state import Fingerprint, Store
 from automation.timeutil import JST
 
@@ -56,6 +59,48 @@ flows:
       workbook: book.xlsx
       report_to: [{channel: mail, address: bousai@example.jp}]
 """
+
+
+def figures(names: list[str], number: int) -> dict[str, dict[str, object]]:
+    """Each department's figures: three items for every municipality, one flag each."""
+    stored: dict[str, dict[str, object]] = {}
+    for d, name in enumerate(names):
+        codes = [ITEMS[(d * 3 + k) % len(ITEMS)].code for k in range(3)]
+        amounts = {m: {c: str(number + d + k) for k, c in enumerate(codes)} for m in MUNICIPALITIES}
+        stored[name] = {
+            "amounts": amounts,
+            "unconfirmed": [[MUNICIPALITIES[d % len(MUNICIPALITIES)], codes[0]]],
+            "statuses": {},
+        }
+    return stored
+
+
+def progress_record(names: list[str]) -> dict[str, object]:
+    """A progress round over the same departments: 10 entries each, 4 of them incomplete."""
+    return {
+        "kind": "progress_collection",
+        "period": "2026H1",
+        "period_ja": "2026年度上半期",
+        "deadline": "2026-10-09",
+        "phase": "reminder",
+        "today": "2026-10-05",
+        "items": 10 * len(names),
+        "complete": 6 * len(names),
+        "completion": {n: {"total": 10, "complete": 6, "percent": 60} for n in names},
+        "incomplete": [
+            {
+                "id": f"{d}-{k}",
+                "department": n,
+                "project": f"事業{k}",
+                "link": f"https://example.sharepoint.com/Lists/p/DispForm.aspx?ID={d}{k}",
+                "issues": [{"field": "進捗率", "reason": "未入力"}],
+            }
+            for d, n in enumerate(names)
+            for k in range(4)
+        ],
+        "delayed": [],
+        "problems": [],
+    }
 
 
 def build(path: Path, reports: int, departments: int) -> None:
@@ -98,8 +143,11 @@ def build(path: Path, reports: int, departments: int) -> None:
                 "totals": totals,
                 "statuses": {},
                 "problems": problems,
+                "figures": figures(names, number),
             }
             store.save_report("damage", snapshot, run)
+        run = store.start_run("progress", START, START)
+        store.finish_run(run, "ok", START, progress_record(names))
         store.save_fingerprints(
             "damage",
             [Fingerprint(n, "f", START, i % 4 == 0, i % 9 != 0) for i, n in enumerate(names)],
@@ -116,7 +164,16 @@ def render_times(path: Path, repeat: int) -> dict[str, list[float]]:
     assert token
     client.post("/login", data={"csrf": token.group(1), "name": "bench", "password": PASSWORD})
     times: dict[str, list[float]] = {}
-    for page in ("/", "/timeline", "/ops", "/api/reports/latest"):
+    pages = (
+        "/",
+        "/?sort=evacuees&dir=desc",
+        "/timeline",
+        "/progress",
+        "/ops",
+        "/api/reports/latest",
+        "/api/reports/damage/municipalities.csv",
+    )
+    for page in pages:
         samples = []
         for _ in range(repeat):
             begin = time.perf_counter()
@@ -163,7 +220,7 @@ def daemon_rss(folder: Path) -> float:
         ).encode()
         opener.open(f"{base}/login", data=form, timeout=5).read()
         for _ in range(50):
-            for page in ("/", "/timeline", "/ops"):
+            for page in ("/", "/timeline", "/progress", "/ops"):
                 opener.open(f"{base}{page}", timeout=10).read()
         status = Path(f"/proc/{proc.pid}/status").read_text()
         kb = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
@@ -190,7 +247,7 @@ def main() -> int:
         for page, samples in render_times(path, args.repeat).items():
             p95 = statistics.quantiles(samples, n=20)[18]
             ok &= p95 < 100
-            print(f"{page:<22} p50 {statistics.median(samples):6.1f} ms  p95 {p95:6.1f} ms")
+            print(f"{page:<40} p50 {statistics.median(samples):6.1f} ms  p95 {p95:6.1f} ms")
         rss = daemon_rss(folder)
         ok &= rss < 200
         print(f"daemon RSS with the console on: {rss:.0f} MB (target < 200 MB)")
