@@ -238,7 +238,7 @@ class Daemon:
     def _start_console(self, host: str, port: int, secure_cookies: bool) -> Any:
         """The web console on this loop; its retries use the daemon's backend."""
         from automation.console.oidc import entra_of  # noqa: PLC0415
-        from automation.console.reports import artefacts_folder  # noqa: PLC0415
+        from automation.console.reports import artefacts_folder, schedules  # noqa: PLC0415
         from automation.console.server import outbox_retry, start_console  # noqa: PLC0415
 
         retry = outbox_retry(
@@ -253,7 +253,7 @@ class Daemon:
             secure_cookies=secure_cookies,
             health=self,
             run_now=self.run,
-            flows=lambda: tuple(f.id for f in self.loaded.config.flows),
+            flows=lambda: schedules(self.loaded),
             artefacts=artefacts_folder(self.loaded),
             entra=entra_of(self.loaded.config.console, self.clock),
         )

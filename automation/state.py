@@ -286,6 +286,11 @@ class Store:
         args: tuple[Any, ...] = (flow, limit) if flow else (limit,)
         return [dict(row) for row in self._db.execute(sql, args)]
 
+    def run(self, run_id: int) -> dict[str, Any] | None:
+        """One run by id, with its stored run record (JSON text)."""
+        row = self._db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return None if row is None else dict(row)
+
     # flow state -----------------------------------------------------------
     def flow_state(self, flow: str) -> tuple[str | None, int]:
         """(workbook version tag, last report number) of a flow."""

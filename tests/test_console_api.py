@@ -91,3 +91,13 @@ def test_the_api_needs_a_session(tmp_path: Path) -> None:
     client = _client(_state(tmp_path))
     for url in ("/api/runs", "/api/outbox", "/api/audit", "/api/reports/typhoon"):
         assert client.get(url, follow_redirects=False).status_code == 303, url
+
+
+def test_one_run_is_given_with_its_record_and_an_unknown_one_is_404(tmp_path: Path) -> None:
+    """/api/runs/N gives that run's JSON record; a number with no run answers 404."""
+    client = _signed(tmp_path)
+    run_id = client.get("/api/runs?limit=1").json()[0]["id"]
+    assert client.get(f"/api/runs/{run_id}").json()["record"] == {}
+    assert f'href="/api/runs/{run_id}"' in client.get("/ops").text
+    missing = client.get("/api/runs/999999")
+    assert missing.status_code == 404 and "実行はありません" in missing.json()["error"]

@@ -199,7 +199,7 @@ def test_operator_runs_a_flow_now_from_ops(browser: Browser, tmp_path: Path) -> 
         clock=lambda: NOW,
         secure_cookies=False,
         run_now=run_now,
-        flows=lambda: ("typhoon",),
+        flows=lambda: {"typhoon": "cron */5 * * * *"},
     )
     with _serving(settings) as base:
         page = browser.new_page()

@@ -338,7 +338,9 @@ def _runner(started: list[str]) -> Callable[[str], Awaitable[str]]:
 
 
 def _run_client(tmp_path: Path, started: list[str]) -> TestClient:
-    return _client(_state(tmp_path), run_now=_runner(started), flows=lambda: ("typhoon",))
+    return _client(
+        _state(tmp_path), run_now=_runner(started), flows=lambda: {"typhoon": "cron */5 * * * *"}
+    )
 
 
 def test_operator_runs_a_flow_now_and_it_is_audited(tmp_path: Path) -> None:
@@ -410,3 +412,49 @@ def test_a_page_counts_json_as_data_not_markup(tmp_path: Path) -> None:
     _signed_in(client)
     body = client.get("/api/reports/latest").text
     assert "figures" not in json.loads(body)["typhoon"]
+
+
+class NextRuns:
+    """The daemon's health as the console sees it: the next planned run of each flow."""
+
+    def health(self) -> dict[str, object]:
+        return {"status": "ok", "flows": {"typhoon": {"next_run": "2026-09-01T09:05:00+09:00"}}}
+
+    def metrics_text(self) -> str:
+        return ""
+
+
+def test_ops_lists_each_flow_with_schedule_next_run_and_last_status(tmp_path: Path) -> None:
+    """運用 shows every configured flow: its schedule, the next run, how the last one ended."""
+    client = _client(
+        _state(tmp_path),
+        health=NextRuns(),
+        flows=lambda: {"typhoon": "cron */5 * * * *（営業日のみ）", "manual": ""},
+    )
+    _signed_in(client)
+    body = client.get("/ops").text
+    row = body[body.index('<th scope="row">typhoon</th>') :]
+    row = row[: row.index("</tr>")]
+    assert "cron */5 * * * *（営業日のみ）" in row and "2026-09-01 09:05" in row
+    assert "ok（第3報）" in row
+    assert "予定なし（手動）" in body
+
+
+def test_schedules_are_written_as_the_configuration_says() -> None:
+    """A cron schedule, an interval and business days read as configured."""
+    from automation.config.models import Schedule  # noqa: PLC0415
+    from automation.console.reports import schedule_text  # noqa: PLC0415
+
+    assert schedule_text(Schedule(cron=("*/5 * * * *",), business_days_only=True)) == (
+        "cron */5 * * * *（営業日のみ）"
+    )
+    assert schedule_text(Schedule(every_seconds=60)) == "60秒ごと"
+    assert schedule_text(None) == ""
+
+
+def test_times_are_shown_in_japan_time_to_the_minute() -> None:
+    """A stored UTC time reads as Japan time; text that is no time is shown as it is."""
+    from automation.console.web import when  # noqa: PLC0415
+
+    assert when("2026-09-01T00:05:00+00:00") == "2026-09-01 09:05"
+    assert when(None) == "—" and when("<b>") == "<b>"

@@ -71,6 +71,7 @@ def routes(console: Console) -> list[Route]:
         ),
         viewer("/api/progress", _progress(console)),
         viewer("/api/runs", _runs(console)),
+        viewer("/api/runs/{run_id:int}", _run(console)),
         viewer("/api/outbox", _outbox(console)),
         viewer("/api/audit", _audit(console)),
     ]
@@ -174,6 +175,19 @@ def _runs(console: Console) -> Endpoint:
         with console.open_store() as store:
             runs = store.runs(flow, limit=_limit(request, 50))
         return _json([{**run, "record": _record(run.get("record"))} for run in runs])
+
+    return view
+
+
+def _run(console: Console) -> Endpoint:
+    """One run with its JSON run record (運用 links each run here)."""
+
+    async def view(request: Request, session: Session) -> Response:
+        with console.open_store() as store:
+            run = store.run(request.path_params["run_id"])
+        if run is None:
+            return secure(JSONResponse({"error": "この番号の実行はありません。"}, status_code=404))
+        return _json({**run, "record": _record(run.get("record"))})
 
     return view
 

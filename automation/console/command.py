@@ -11,7 +11,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from automation.config.models import ConsoleConfig
+from automation.config.loader import LoadedConfig
 from automation.console.accounts import ROLES, hash_password
 from automation.errors import ConfigError
 from automation.state import Store
@@ -40,7 +40,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Dispatch ``automation console``."""
     from automation.configuration import load_config  # noqa: PLC0415
-    from automation.console.reports import artefacts_folder  # noqa: PLC0415
 
     loaded = load_config(args.config)
     state_path = loaded.resolve(loaded.config.state.path)
@@ -51,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
             f"unknown console action {' '.join(args.action)!r}; expected nothing (serve) "
             "or 'user add NAME'"
         )
-    return _serve(state_path, args, artefacts_folder(loaded), loaded.config.console)
+    return _serve(state_path, args, loaded)
 
 
 def _add_user(state_path: Path, name: str, role: str) -> int:
@@ -76,13 +75,12 @@ def session_secret(store: Store) -> bytes:
     return bytes.fromhex(stored)
 
 
-def _serve(
-    state_path: Path, args: argparse.Namespace, artefacts: Path | None, console: ConsoleConfig
-) -> int:
+def _serve(state_path: Path, args: argparse.Namespace, loaded: LoadedConfig) -> int:
     import uvicorn  # noqa: PLC0415  # only this command needs the server
 
     from automation.console.app import ConsoleSettings, create_app  # noqa: PLC0415
     from automation.console.oidc import entra_of  # noqa: PLC0415
+    from automation.console.reports import artefacts_folder, schedules  # noqa: PLC0415
 
     if not state_path.is_file():
         print(
@@ -98,13 +96,15 @@ def _serve(
     def clock() -> datetime:
         return datetime.now(JST)
 
+    flows = schedules(loaded)
     settings = ConsoleSettings(
         state_path=state_path,
         secret=secret,
         clock=clock,
         secure_cookies=not args.insecure_cookies,
-        artefacts=artefacts,
-        entra=entra_of(console, clock),
+        artefacts=artefacts_folder(loaded),
+        entra=entra_of(loaded.config.console, clock),
+        flows=lambda: flows,
     )
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -72,7 +73,7 @@ def routes(console: Console) -> list[Route]:
 
 
 def ops_view(console: Console, session: Session) -> dict[str, Any]:
-    """What 運用 shows: the outbox, runs, audit log, health, and what this user may do."""
+    """What 運用 shows: flows, the outbox, runs, audit log, health, and what this user may do."""
     settings = console.settings
     with console.open_store() as store:
         view: dict[str, Any] = {
@@ -81,11 +82,33 @@ def ops_view(console: Console, session: Session) -> dict[str, Any]:
             "counts": store.outbox_counts(),
             "audit": store.audit_log(),
         }
+        last = store.last_runs()
     if settings.health is not None:
         view["health"] = settings.health.health()
         view["metrics"] = settings.health.metrics_text()
     operator = allows(session.role, "operator")
     view["can_act"] = settings.retry is not None and operator
     view["can_run"] = settings.run_now is not None and operator
-    view["flows"] = settings.flows()
+    view["flows"] = flow_rows(settings.flows(), last, view.get("health", {}).get("flows", {}))
     return view
+
+
+def flow_rows(
+    schedules: Mapping[str, str],
+    last: Mapping[str, Mapping[str, Any]],
+    live: Mapping[str, Mapping[str, Any]],
+) -> list[dict[str, Any]]:
+    """Each configured flow (or, unconfigured, each flow that ran): its schedule, the next
+    run the daemon has planned, and how its last run ended."""
+    names = list(schedules) or sorted(last)
+    return [
+        {
+            "id": name,
+            "schedule": schedules.get(name, "") if schedules else None,  # None: not known
+            "next_run": (live.get(name) or {}).get("next_run"),
+            "last_status": (last.get(name) or {}).get("status"),
+            "last_run": (last.get(name) or {}).get("finished_at"),
+            "report_number": (last.get(name) or {}).get("report_number"),
+        }
+        for name in names
+    ]

@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from automation.config.loader import LoadedConfig
-from automation.config.models import LocalBackend
+from automation.config.models import LocalBackend, Schedule
 from automation.console import municipalities
 from automation.render import web_link
 from automation.state import Store
@@ -95,3 +95,20 @@ def artefacts_folder(loaded: LoadedConfig) -> Path | None:
     None for Graph, whose workbooks are linked by their SharePoint address instead."""
     backend = loaded.config.backend
     return loaded.resolve(backend.artefacts) if isinstance(backend, LocalBackend) else None
+
+
+def schedules(loaded: LoadedConfig) -> dict[str, str]:
+    """Every configured flow with its schedule as 運用 shows it ("" when not scheduled)."""
+    return {flow.id: schedule_text(flow.schedule) for flow in loaded.config.flows}
+
+
+def schedule_text(schedule: Schedule | None) -> str:
+    """``cron */5 * * * *（営業日のみ）``, ``60秒ごと``, or "" without a schedule."""
+    if schedule is None:
+        return ""
+    text = (
+        f"{schedule.every_seconds}秒ごと"
+        if schedule.every_seconds is not None
+        else "cron " + "、".join(schedule.cron)
+    )
+    return text + ("（営業日のみ）" if schedule.business_days_only else "")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -68,7 +68,7 @@ def start_console(
     secure_cookies: bool,
     health: HealthSource | None = None,
     run_now: RunNow | None = None,
-    flows: Callable[[], tuple[str, ...]] = tuple,
+    flows: Callable[[], Mapping[str, str]] = dict,
     artefacts: Path | None = None,
     entra: EntraSignIn | None = None,
 ) -> tuple[uvicorn.Server, asyncio.Task[None]]:

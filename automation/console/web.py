@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +23,7 @@ from automation.console.ratelimit import LoginLimiter
 from automation.errors import ConfigError
 from automation.health import HealthSource
 from automation.state import Store
+from automation.timeutil import JST
 
 HERE = Path(__file__).parent
 CSP = (
@@ -47,7 +48,7 @@ class ConsoleSettings:
     health: HealthSource | None = None  # the daemon, when the console runs inside it
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
     run_now: RunNow | None = None  # None: no 今すぐ実行 (a console outside the daemon)
-    flows: Callable[[], tuple[str, ...]] = tuple  # the configured flows (after any reload)
+    flows: Callable[[], Mapping[str, str]] = dict  # configured flow -> its schedule, as text
     artefacts: Path | None = None  # the local backend's folder of merged workbooks
     entra: EntraSignIn | None = None  # Entra ID sign-in, when console.entra is configured
 
@@ -62,7 +63,22 @@ def _environment() -> Environment:
         autoescape=select_autoescape(default=True, default_for_string=True),
     )
     env.filters["pretty"] = lambda v: json.dumps(v, ensure_ascii=False, indent=2)
+    env.filters["when"] = when
     return env
+
+
+def when(value: object) -> str:
+    """A stored time as people read it, in Japan time: ``2026-09-01 09:05``; anything that
+    is not a time is shown as it is (— for nothing)."""
+    if value is None or value == "":
+        return "—"
+    try:
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(JST)
+    return f"{moment:%Y-%m-%d %H:%M}"
 
 
 @dataclass
