@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from markupsafe import escape
 from starlette.testclient import TestClient
 
 from automation.console.accounts import hash_password
@@ -458,3 +459,31 @@ def test_times_are_shown_in_japan_time_to_the_minute() -> None:
 
     assert when("2026-09-01T00:05:00+00:00") == "2026-09-01 09:05"
     assert when(None) == "—" and when("<b>") == "<b>"
+
+
+@pytest.mark.parametrize("name", sorted(CORPUS))
+def test_injection_corpus_renders_as_text_on_progress_and_the_table(
+    tmp_path: Path, name: str
+) -> None:
+    """Hostile list and workbook text (department, project, issue, recipient, municipality)
+    is escaped on 進捗 and in the per-municipality table."""
+    text = CORPUS[name]
+    path = _state(tmp_path)
+    record = json.loads(json.dumps(PROGRESS_RECORD))
+    record["completion"] = {text: {"total": 1, "complete": 0, "percent": 0}}
+    record["incomplete"][0].update(department=text, project=text)
+    record["incomplete"][0]["issues"] = [{"field": text, "reason": text}]
+    with Store(path) as store:
+        run = store.start_run("dx_progress", NOW, NOW)
+        store.finish_run(run, "ok", NOW, record)
+        run = store.start_run("quake", NOW, NOW)
+        snapshot = _figures_snapshot(1)
+        snapshot["figures"]["危機管理課"]["amounts"][text] = {"dead": "1"}
+        store.save_report("quake", snapshot, run)
+    client = _client(path)
+    _signed_in(client)
+    for page in ("/progress", "/"):
+        body = client.get(page).text
+        if "<" in text:
+            assert text not in body, page
+        assert str(escape(text))[:40] in body or not text.strip(), page
