@@ -331,22 +331,30 @@ def artefact(fake: FakeGraph, number: int) -> bool:
 
 def runs(config: Path) -> list[tuple[str, int | None]]:
     """(status, report number) of every run in the daemon's history, oldest first."""
+    rows = _query(config, "SELECT status, report_number FROM runs ORDER BY id")
+    return [(str(status), number) for status, number in rows or []]
+
+
+def _query(config: Path, sql: str) -> list[tuple[Any, ...]] | None:
+    """Rows of ``sql`` on the daemon's state database; None while the daemon has not yet
+    created it (no file, or its tables not yet there)."""
     path = config.parent / "state" / "db.sqlite"
     if not path.exists():
-        return []
-    with sqlite3.connect(path) as db:
-        rows = db.execute("SELECT status, report_number FROM runs ORDER BY id").fetchall()
-    return [(str(status), number) for status, number in rows]
+        return None
+    try:
+        with sqlite3.connect(path) as db:
+            return db.execute(sql).fetchall()
+    except sqlite3.OperationalError as err:
+        if "no such table" in str(err):
+            return None
+        raise
 
 
 def settled(config: Path) -> bool:
     """Every queued message is sent and no run but the newest is still running."""
-    path = config.parent / "state" / "db.sqlite"
-    if not path.exists():
-        return False
-    with sqlite3.connect(path) as db:
-        unsent = db.execute("SELECT COUNT(*) FROM outbox WHERE status != 'sent'").fetchone()[0]
-        running = db.execute(
-            "SELECT COUNT(*) FROM runs WHERE status = 'running' AND id < (SELECT MAX(id) FROM runs)"
-        ).fetchone()[0]
-    return bool(unsent == 0 and running == 0)
+    unsent = _query(config, "SELECT COUNT(*) FROM outbox WHERE status != 'sent'")
+    running = _query(
+        config,
+        "SELECT COUNT(*) FROM runs WHERE status = 'running' AND id < (SELECT MAX(id) FROM runs)",
+    )
+    return unsent is not None and running is not None and unsent[0][0] == running[0][0] == 0
