@@ -136,6 +136,21 @@ def _add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     )
     doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
 
+    state = sub.add_parser("state", help="state database tools: migrate to another database")
+    state_what = state.add_subparsers(dest="state", required=True)
+    migrate = state_what.add_parser(
+        "migrate", help="copy the whole state into an empty database (e.g. SQLite -> PostgreSQL)"
+    )
+    migrate.add_argument(
+        "--from", dest="source", required=True, help="sqlite:///path, a file, or a database URL"
+    )
+    migrate.add_argument(
+        "--to",
+        dest="target",
+        required=True,
+        help="postgresql+psycopg://user:${PGPASSWORD}@host/db (quote it; ${VAR} is expanded)",
+    )
+
     console = sub.add_parser(
         "console", help="serve the web console read-only, or 'console user add NAME'"
     )
@@ -213,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
             return _doctor(args)
         if args.command == "provision":
             return _provision(args)
+        if args.command == "state":
+            return _state_migrate(args)
         if args.command == "console":
             from automation.console.command import run as run_console  # noqa: PLC0415
 
@@ -254,6 +271,20 @@ def _validate(path: Path, *, check_inputs: bool = False) -> int:
     rows = inputs(loaded)
     print(format_table(rows, again="automation validate --check-inputs"), end="")
     return EXIT_FAILED if any(r.result == "FAIL" for r in rows) else EXIT_OK
+
+
+def _state_migrate(args: argparse.Namespace) -> int:
+    from automation.state_db import safe_url  # noqa: PLC0415
+    from automation.state_migrate import expand, migrate_state, target_of  # noqa: PLC0415
+
+    source, target = target_of(expand(args.source)), target_of(expand(args.target))
+    moved = migrate_state(source, target)
+    rows = ", ".join(f"{n} {table}" for table, n in moved.items())
+    print(f"moved {rows}")
+    print(
+        f"from {safe_url(str(source))} to {safe_url(str(target))}; point state.url at the new one"
+    )
+    return EXIT_OK
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -390,10 +421,10 @@ def _open_store(config_path: Path) -> tuple[LoadedConfig, Store]:
     from automation.state import Store  # noqa: PLC0415
 
     loaded = load_config(config_path)
-    path = loaded.resolve(loaded.config.state.path)
-    if not path.exists():
-        raise ConfigError(f"no state database at {path} yet; run a flow first")
-    return loaded, Store(path)
+    target = loaded.state_target
+    if isinstance(target, Path) and not target.exists():
+        raise ConfigError(f"no state database at {target} yet; run a flow first")
+    return loaded, Store(target)
 
 
 def _history(args: argparse.Namespace) -> int:

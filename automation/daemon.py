@@ -107,6 +107,14 @@ def trigger_of(schedule: Schedule) -> BaseTrigger:
     return BusinessDays(inner) if schedule.business_days_only else inner
 
 
+def job_store_url(target: Path | str) -> str:
+    """The SQLAlchemy URL of the scheduler's job store: the state database itself."""
+    if isinstance(target, Path):
+        return f"sqlite:///{target}"
+    scheme, rest = target.split("://", 1)
+    return f"postgresql+psycopg://{rest}" if scheme in ("postgres", "postgresql") else target
+
+
 def serve_lock(state_path: Path) -> contextlib.AbstractContextManager[None]:
     """One daemon per state database: a second one would run every job twice."""
     lock_path = state_path.with_name(f"{state_path.name}.serve.lock")
@@ -172,15 +180,25 @@ class Daemon:
 
     @property
     def state_path(self) -> Path:
-        """The state database."""
+        """The state file (with a PostgreSQL ``state.url``: where the local locks live)."""
         return self.loaded.resolve(self.loaded.config.state.path)
+
+    @property
+    def state_target(self) -> Path | str:
+        """The state database: the file, or ``state.url``."""
+        return self.loaded.state_target
+
+    def _has_state(self) -> bool:
+        """Whether there is a state database to read (a file not yet made: none)."""
+        target = self.state_target
+        return not isinstance(target, Path) or target.exists()
 
     # ---- lifecycle ---------------------------------------------------------------------
     async def serve(self) -> int:
         """Run until SIGTERM/SIGINT; return the exit code."""
         global _CURRENT  # noqa: PLW0603  # the job store can only keep module-level callables
         _CURRENT = self
-        Store(self.state_path).close()  # create or migrate the database first
+        Store(self.state_target).close()  # create or migrate the database first
         with serve_lock(self.state_path):
             return await self._serve()
 
@@ -188,7 +206,7 @@ class Daemon:
         self.scheduler = AsyncIOScheduler(
             jobstores={
                 "default": SQLAlchemyJobStore(
-                    url=f"sqlite:///{self.state_path}", tablename=JOBS_TABLE
+                    url=job_store_url(self.state_target), tablename=JOBS_TABLE
                 ),
                 "internal": MemoryJobStore(),
             },
@@ -292,7 +310,7 @@ class Daemon:
         Under each flow's lock: a flow held by a cron ``automation run`` right now is left to
         that run (its next run closes what is stale).
         """
-        with Store(self.state_path) as store:
+        with Store(self.state_target) as store:
             for flow in self.loaded.config.flows:
                 try:
                     with flow_lock(self.state_path, flow.id):
@@ -408,9 +426,9 @@ class Daemon:
 
     async def outbox_pass(self) -> None:
         """Deliver what is due in every flow's outbox (and the admins' alerts)."""
-        if self.stopping.is_set() or not self.state_path.exists():
+        if self.stopping.is_set() or not self._has_state():
             return
-        with Store(self.state_path) as store:
+        with Store(self.state_target) as store:
             flows = store.flows_with_undelivered()
             policy = self.loaded.config.service.outbox
             for flow_id in flows:
@@ -456,8 +474,8 @@ class Daemon:
         alive = self.scheduler is not None and self.scheduler.running and not self.stopping.is_set()
         flows: dict[str, Any] = {}
         outbox: dict[str, int] = {}
-        if self.state_path.exists():
-            with Store(self.state_path) as store:
+        if self._has_state():
+            with Store(self.state_target) as store:
                 outbox = store.outbox_counts()
                 stored = store.last_runs()
         else:
@@ -482,8 +500,8 @@ class Daemon:
     def metrics_text(self) -> str:
         """What /metrics reports."""
         outbox: dict[str, int] = {}
-        if self.state_path.exists():
-            with Store(self.state_path) as store:
+        if self._has_state():
+            with Store(self.state_target) as store:
                 outbox = store.outbox_counts()
         alive = self.scheduler is not None and self.scheduler.running
         return METRICS.render(outbox, alive)

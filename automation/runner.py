@@ -99,14 +99,14 @@ async def run_flow(
     backend = _timed(backend or configured_backend(loaded), timer)
     state_path = loaded.resolve(config.state.path)
     if dry_run:
-        store = _read_only_store(state_path)
+        store = _read_only_store(loaded.state_target)
         try:
             result = await _run(loaded, flow, now, dry_run, backend, store, clock, summary)
         finally:
             if store is not None:
                 store.close()
     else:
-        with flow_lock(state_path, flow.id), Store(state_path) as store:
+        with flow_lock(state_path, flow.id), Store(loaded.state_target) as store:
             await close_interrupted(loaded, store, backend, flow.id, clock)
             result = await _run(loaded, flow, now, dry_run, backend, store, clock, summary)
     result.record["timings_s"] = timer.as_record()
@@ -150,11 +150,11 @@ def flow_lock(state_path: Path, flow_id: str) -> AbstractContextManager[None]:
     )
 
 
-def _read_only_store(path: Path) -> Store | None:
-    if not path.exists():
+def _read_only_store(target: Path | str) -> Store | None:
+    if isinstance(target, Path) and not target.exists():
         return None
     try:
-        return Store(path)
+        return Store(target)
     except sqlite3.Error:
         return None
 

@@ -1,13 +1,13 @@
-"""The state database: one SQLite file with run history, report snapshots, per-sheet
-fingerprints and the outbox. The schema carries a version (``PRAGMA user_version``)
-and is migrated forward on open; a database newer than this program is refused.
+"""The state database: run history, report snapshots, per-sheet fingerprints and the
+outbox, in one SQLite file (the default) or a PostgreSQL database (``state.url``, for an
+active/standby pair). The same SQL runs on both (:mod:`automation.state_db` bridges the
+dialects). The schema carries a version and is migrated forward on open; a database newer
+than this program is refused.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,6 +17,7 @@ from typing import Any
 
 from automation.errors import ConfigError
 from automation.redaction import scrub
+from automation.state_db import Database, Row, open_database
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: initial schema
@@ -186,18 +187,26 @@ class Fingerprint:
 class Store:
     """Access to the state database; one instance per process."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
-            fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-            os.close(fd)
-        self._db = sqlite3.connect(path, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._migrate()
+    def __init__(self, target: Path | str) -> None:
+        """Open (creating or migrating) the database at a file path or a ``state.url``."""
+        self._db: Database = open_database(target)
+        self.path = target if isinstance(target, Path) else Path(self._db.where)
+        self.dialect = self._db.dialect
+        try:
+            self._migrate()
+        except BaseException:
+            self._db.close()
+            raise
+
+    @property
+    def where(self) -> str:
+        """The database file or URL (without its password), for messages."""
+        return self._db.where
+
+    @property
+    def database(self) -> Database:
+        """The connection (for the leader lease and ``state migrate``)."""
+        return self._db
 
     def close(self) -> None:
         """Close the connection."""
@@ -210,43 +219,43 @@ class Store:
         self.close()
 
     def _migrate(self) -> None:
-        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
-        if version > SCHEMA_VERSION:
-            raise ConfigError(
-                f"state database {self.path} has schema version {version}, newer than this "
-                f"program's {SCHEMA_VERSION}; upgrade the program or point state.path elsewhere"
-            )
-        for index in range(version, SCHEMA_VERSION):
-            with self.transaction():
+        if self._db.version() == SCHEMA_VERSION:
+            return
+        with self._db.transaction():
+            self._db.lock_migrations()
+            version = self._db.version()
+            if version > SCHEMA_VERSION:
+                raise ConfigError(
+                    f"state database {self.where} has schema version {version}, newer than "
+                    f"this program's {SCHEMA_VERSION}; upgrade the program or point "
+                    "state.path (or state.url) elsewhere"
+                )
+            for index in range(version, SCHEMA_VERSION):
                 for statement in MIGRATIONS[index].split(";"):
                     if statement.strip():
-                        self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version = {index + 1}")
+                        self._db.execute(self._db.ddl(statement))
+                self._db.set_version(index + 1)
 
     @property
     def schema_version(self) -> int:
         """The schema version of the open database."""
-        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        return self._db.version()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """All writes inside commit together or not at all."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._db.transaction():
             yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
     # runs -----------------------------------------------------------------
     def start_run(self, flow: str, now: datetime, started_at: datetime) -> int:
         """Record that a run began; returns its id."""
-        cursor = self._db.execute(
-            "INSERT INTO runs (flow, started_at, now, status) VALUES (?, ?, ?, 'running')",
+        row = self._db.execute(
+            "INSERT INTO runs (flow, started_at, now, status) VALUES (?, ?, ?, 'running') "
+            "RETURNING id",
             (flow, started_at.isoformat(), now.isoformat()),
-        )
-        return int(cursor.lastrowid or 0)
+        ).fetchone()
+        return int(row["id"])
 
     def finish_run(
         self,
@@ -394,10 +403,11 @@ class Store:
     def enqueue(self, entry: OutboxEntry, now: datetime) -> bool:
         """Store a message unless its key is already known; True when it was new."""
         cursor = self._db.execute(
-            "INSERT OR IGNORE INTO outbox (key, flow, run_id, kind, audience, channel, recipient, "
+            "INSERT INTO outbox (key, flow, run_id, kind, audience, channel, recipient, "
             "recipient_label, subject, bodies, attachments, digest, occasion, payload, status, "
             "attempts, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?) "
+            "ON CONFLICT (key) DO NOTHING",
             (
                 entry.key,
                 entry.flow,
@@ -607,7 +617,7 @@ class Store:
         return [dict(row) for row in rows]
 
 
-def _entry(row: sqlite3.Row) -> OutboxEntry:
+def _entry(row: Row) -> OutboxEntry:
     return OutboxEntry(
         key=row["key"],
         flow=row["flow"],

@@ -367,6 +367,14 @@ CASES = [
         "Input should be 'resend' or 'give_up' (got 'retry')",
     ),
     Case("service_reload_zero", 18, 25, "service.reload_check_seconds", "set a value above 0"),
+    Case(
+        "state_url_password_written",
+        18,
+        8,
+        "state.url",
+        "write postgresql+psycopg://user:${PGPASSWORD}",
+    ),
+    Case("state_url_unknown_scheme", 18, 8, "state.url", "write sqlite:///path"),
 ]
 
 # Run end to end as `python -m automation`: one per family of mistake.

@@ -16,6 +16,7 @@ from automation.ports import Backend
 from automation.runner import deliver_pending
 from automation.state import OutboxEntry, Store
 from automation.timeutil import JST
+from tests.test_state_store import state_target
 
 NOON = datetime(2026, 9, 1, 12, 0, tzinfo=JST)
 POLICY = OutboxPolicy(max_attempts=3, backoff_seconds=(30, 120))
@@ -58,10 +59,11 @@ class DeadLetterBox:
         self.keys.append(entry.key)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    """An empty state database."""
-    db = Store(tmp_path / "state.sqlite")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    """An empty state database, once on SQLite and once on PostgreSQL."""
+    pg = request.getfixturevalue("pg") if request.param == "postgresql" else None
+    db = Store(state_target(str(request.param), tmp_path, pg))
     db._db.execute("INSERT INTO runs (flow, started_at, now, status) VALUES ('f', '', '', 'ok')")
     return db
 

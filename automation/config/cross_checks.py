@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from automation.config.models import (
     AppConfig,
@@ -48,6 +49,7 @@ def cross_check(
         problems.append(positions.problem(loc, message))
 
     _check_state_path(config, Path(positions.file).parent, add)
+    _check_state_url(config, positions, add)
 
     seen_ids: set[str] = set()
     for index, flow in enumerate(config.flows):
@@ -66,6 +68,34 @@ def cross_check(
             for message in _check_templates(flow, config, folder, template_check):
                 add((*loc, "params", "templates"), message)
     return problems
+
+
+def _check_state_url(config: AppConfig, positions: Positions, add: Add) -> None:
+    """state.url names SQLite or PostgreSQL, and its password comes from the environment."""
+    url = config.state.url
+    if url is None:
+        return
+    loc: Loc = ("state", "url")
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        add(loc, "state.url is not a URL; write postgresql+psycopg://user:${PGPASSWORD}@host/db")
+        return
+    if parts.scheme not in ("sqlite", "postgresql", "postgresql+psycopg", "postgres"):
+        add(
+            loc,
+            f"state.url starts with {parts.scheme or '(no scheme)'!r}; write sqlite:///path or "
+            "postgresql+psycopg://user:${PGPASSWORD}@host:5432/db",
+        )
+        return
+    if password and not positions.env_refs.get(loc):
+        add(
+            loc,
+            "state.url has a password written in the configuration file; keep it out of files "
+            "others read: export it as an environment variable and write "
+            "postgresql+psycopg://user:${PGPASSWORD}@host/db",
+        )
 
 
 def _check_state_path(config: AppConfig, folder: Path, add: Add) -> None:

@@ -69,6 +69,17 @@ class LoadedConfig:
         """Resolve a configured path relative to the configuration file."""
         return path if path.is_absolute() else (self.base_dir / path)
 
+    @property
+    def state_target(self) -> Path | str:
+        """The state database: ``state.url`` when given (a relative sqlite path resolved
+        here), else the ``state.path`` file."""
+        url = self.config.state.url
+        if url is None:
+            return self.resolve(self.config.state.path)
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+            return self.resolve(Path(url.removeprefix("sqlite:///")))
+        return url
+
 
 def load_config(
     path: Path,

@@ -156,7 +156,16 @@ class Directory(Model):
 class StateConfig(Model):
     """Where run history, snapshots and the outbox are kept."""
 
-    path: Path = Field(default=Path("state/automation.sqlite"), description="SQLite file.")
+    path: Path = Field(
+        default=Path("state/automation.sqlite"),
+        description="SQLite file; with a url, its folder still holds locks and cached artefacts.",
+    )
+    url: str | None = Field(
+        default=None,
+        description="The database instead of the file: sqlite:///path or "
+        "postgresql+psycopg://user:${PGPASSWORD}@host:5432/db (PostgreSQL lets two daemons "
+        "run as an active/standby pair). Use ${ENV_VAR} for the password.",
+    )
 
 
 class LocalBackend(Model):

@@ -127,7 +127,7 @@ def graph_gateway(loaded: LoadedConfig, config: GraphBackend) -> GraphGateway:
         config.base_url,
         token_source(config.auth, config.base_url, loaded.base_dir),
         limits=config.limits,
-        lookups=StateLookups(loaded.resolve(loaded.config.state.path)),
+        lookups=StateLookups(loaded.state_target),
     )
 
 
@@ -169,25 +169,28 @@ class StateLookups:
     leaves no state behind); reads and writes are short transactions of their own.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | str) -> None:
         self.path = path
+
+    def _exists(self) -> bool:
+        return not isinstance(self.path, Path) or self.path.exists()
 
     def lookup(self, key: str) -> str | None:
         """The remembered value, if the database holds one."""
-        if not self.path.exists():
+        if not self._exists():
             return None
         with Store(self.path) as store:
             return store.lookup(key)
 
     def remember(self, key: str, value: str, now: datetime) -> None:
         """Keep ``value`` if there is a state database to keep it in."""
-        if self.path.exists():
+        if self._exists():
             with Store(self.path) as store:
                 store.remember(key, value, now)
 
     def forget(self, key: str) -> None:
         """Drop ``key``."""
-        if self.path.exists():
+        if self._exists():
             with Store(self.path) as store:
                 store.forget(key)
 

@@ -1,0 +1,251 @@
+"""Specs for the state store, each run on SQLite and on a real throwaway PostgreSQL: the same
+rules hold whichever database ``state.url`` names."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from automation.cli import main
+from automation.errors import ConfigError
+from automation.state import SCHEMA_VERSION, Fingerprint, Health, OutboxEntry, Store
+from automation.state_db import safe_url
+from automation.state_migrate import migrate_state
+from automation.timeutil import JST
+from tests.pg_server import PASSWORD, PgServer, free_port
+
+NOON = datetime(2026, 9, 1, 12, 0, tzinfo=JST)
+
+
+def state_target(kind: str, tmp_path: Path, pg: PgServer | None) -> Path | str:
+    """A fresh database of ``kind``: a SQLite file or a new PostgreSQL database."""
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.sqlite'}"
+    assert pg is not None
+    return pg.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """Where a fresh state database lives, once per backend."""
+    pg = request.getfixturevalue("pg") if request.param == "postgresql" else None
+    return state_target(str(request.param), tmp_path, pg)
+
+
+@pytest.fixture
+def store(target: Path | str) -> Iterator[Store]:
+    """An open, empty, migrated store."""
+    with Store(target) as db:
+        yield db
+
+
+def entry(key: str, run_id: int, occasion: str = "") -> OutboxEntry:
+    """A mail message of flow f."""
+    return OutboxEntry(
+        key=key, flow="f", run_id=run_id, kind="report", audience="hq", channel="mail",
+        recipient="hq@example.jp", recipient_label="本部", subject="第1報",
+        bodies={"text": "本文"}, attachments=("a.xlsx",), digest="d", occasion=occasion,
+        payload={"mentions": ["x"]},
+    )  # fmt: skip
+
+
+def test_a_new_database_is_migrated_to_the_current_schema(store: Store) -> None:
+    """Opening an empty database creates every table at the newest schema version."""
+    assert store.schema_version == SCHEMA_VERSION
+
+
+def test_reopening_keeps_the_data(target: Path | str) -> None:
+    """What one connection committed, the next one reads (and migrating twice is a no-op)."""
+    with Store(target) as first:
+        first.save_flow_state("f", "v1", 3, NOON)
+    with Store(target) as second:
+        assert second.flow_state("f") == ("v1", 3)
+        assert second.schema_version == SCHEMA_VERSION
+
+
+def test_a_database_newer_than_the_program_is_refused(target: Path | str) -> None:
+    """A schema version above this program's is refused with the fix, never downgraded."""
+    with Store(target) as db:
+        db.database.set_version(SCHEMA_VERSION + 1)
+    with pytest.raises(ConfigError, match="newer than this program's"):
+        Store(target)
+
+
+def test_runs_get_increasing_ids_and_keep_their_record(store: Store) -> None:
+    """start_run numbers runs upward; finish_run stores status, number and record."""
+    first = store.start_run("f", NOON, NOON)
+    second = store.start_run("f", NOON, NOON)
+    assert second > first
+    store.finish_run(first, "ok", NOON, {"sent": 1}, report_number=1)
+    assert store.running("f") == [second]
+    newest = store.runs("f")
+    assert [r["id"] for r in newest] == [second, first]
+    assert newest[1]["status"] == "ok" and newest[1]["report_number"] == 1
+    assert store.last_runs()["f"]["status"] == "ok"
+
+
+def test_reports_keep_snapshot_and_summary(store: Store) -> None:
+    """A report's snapshot is read whole or as its summary without the figures."""
+    run = store.start_run("f", NOON, NOON)
+    snapshot = {"number": 1, "as_of": NOON.isoformat(), "signature": "s", "figures": [1, 2]}
+    store.save_report("f", snapshot, run)
+    assert store.latest_report("f") == snapshot
+    assert "figures" not in (store.latest_report("f", figures=False) or {})
+    assert store.report_of_run(run) == 1
+    assert store.report_flows() == ["f"]
+    assert [r["number"] for r in store.reports("f")] == [1]
+
+
+def test_fingerprints_are_replaced_per_flow(store: Store) -> None:
+    """Saving a flow's fingerprints replaces the previous set."""
+    store.save_fingerprints("f", [Fingerprint("総務部", "a", NOON, 0, True)])
+    store.save_fingerprints("f", [Fingerprint("土木部", "b", None, 2, False)])
+    assert store.fingerprints("f") == [Fingerprint("土木部", "b", None, 2, False)]
+
+
+def test_lookups_are_remembered_and_forgotten(store: Store) -> None:
+    """A lookup is kept, replaced and dropped by key."""
+    store.remember("k", "1", NOON)
+    store.remember("k", "2", NOON)
+    assert store.lookup("k") == "2"
+    store.forget("k")
+    assert store.lookup("k") is None
+
+
+def test_a_message_key_is_stored_once(store: Store) -> None:
+    """Enqueuing a known key again changes nothing and says so."""
+    run = store.start_run("f", NOON, NOON)
+    assert store.enqueue(entry("m1", run), NOON) is True
+    assert store.enqueue(entry("m1", run), NOON) is False
+    stored = store.get_entry("m1")
+    assert stored is not None and stored.bodies == {"text": "本文"}
+    assert stored.payload == {"mentions": ["x"]} and stored.attachments == ("a.xlsx",)
+
+
+def test_the_outbox_keeps_queue_order_and_statuses(store: Store) -> None:
+    """Entries come out oldest first; mark moves status, counts follow."""
+    run = store.start_run("f", NOON, NOON)
+    for key in ("m3", "m1", "m2"):
+        store.enqueue(entry(key, run, occasion=f"o-{key}"), NOON)
+    assert [e.key for e in store.outbox()] == ["m3", "m1", "m2"]
+    store.mark("m1", "sent", NOON, location="inbox", attempt=True)
+    store.mark("m2", "uncertain", NOON, error="reset", attempt=True)
+    assert store.outbox_counts()["sent"] == 1 and store.outbox_counts()["pending"] == 1
+    assert [e.key for e in store.outbox(statuses=("uncertain",))] == ["m2"]
+    assert store.sent_occasions("f") == frozenset({"o-m1"})
+    assert store.flows_with_undelivered() == ["f"]
+    sent = store.get_entry("m1")
+    assert sent is not None and sent.attempts == 1 and sent.location == "inbox"
+
+
+def test_a_deferred_message_is_not_due_before_its_time(store: Store) -> None:
+    """due leaves out a message until its backoff has passed."""
+    run = store.start_run("f", NOON, NOON)
+    store.enqueue(entry("m1", run), NOON)
+    store.defer("m1", NOON + timedelta(minutes=5))
+    assert store.due("f", NOON) == []
+    assert [e.key for e in store.due("f", NOON + timedelta(minutes=5))] == ["m1"]
+
+
+def test_a_transaction_commits_all_or_nothing(store: Store) -> None:
+    """An error inside a transaction leaves none of its writes behind."""
+    with pytest.raises(RuntimeError), store.transaction():
+        store.save_flow_state("f", "v9", 9, NOON)
+        raise RuntimeError("boom")
+    assert store.flow_state("f") == (None, 0)
+    with store.transaction():
+        store.save_flow_state("f", "v1", 1, NOON)
+    assert store.flow_state("f") == ("v1", 1)
+
+
+def test_flow_health_round_trips(store: Store) -> None:
+    """A failure streak is stored and read back as it was."""
+    store.save_health(Health("f", NOON, 3, "timeout", alerted=True), NOON)
+    assert store.health("f") == Health("f", NOON, 3, "timeout", True)
+    assert store.health("g") == Health("g")
+
+
+def test_console_accounts_and_audit_log(store: Store) -> None:
+    """Accounts are replaced by name; the audit log lists the newest action first."""
+    store.save_user("sato", "h1", "viewer", NOON)
+    store.save_user("sato", "h2", "operator", NOON)
+    assert store.user("sato") == ("h2", "operator")
+    store.audit("sato", "run", "f", "ok", NOON)
+    store.audit("sato", "retry", "m1", "ok", NOON)
+    assert [a["action"] for a in store.audit_log()] == ["retry", "run"]
+    run = store.start_run("f", NOON, NOON)
+    store.finish_run(run, "ok", NOON, {"artefacts": ["x"]})
+    store.save_report("f", {"number": 1, "as_of": "t", "signature": "s"}, run)
+    assert store.report_record("f", 1) == {"artefacts": ["x"]}
+
+
+def test_the_store_names_its_database_without_the_password(pg: PgServer) -> None:
+    """Messages name the PostgreSQL database by a URL whose password is masked."""
+    with Store(pg.new_database()) as db:
+        assert PASSWORD not in db.where and "***" in db.where
+    assert safe_url(pg.url()) == pg.url().replace(PASSWORD, "***")
+
+
+def test_migrate_moves_every_table_and_keeps_the_outbox_order(
+    tmp_path: Path, pg: PgServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """state migrate copies SQLite into an empty PostgreSQL with ids, statuses and queue order."""
+    source = tmp_path / "state.sqlite"
+    with Store(source) as db:
+        run = db.start_run("f", NOON, NOON)
+        db.finish_run(run, "ok", NOON, {"sent": 1}, report_number=1)
+        db.save_report("f", {"number": 1, "as_of": "t", "signature": "s"}, run)
+        for key in ("m2", "m1"):
+            db.enqueue(entry(key, run), NOON)
+        db.mark("m2", "sent", NOON, attempt=True)
+        db.audit("sato", "run", "f", "ok", NOON)
+    target = pg.new_database()
+    assert main(["state", "migrate", "--from", str(source), "--to", target]) == 0
+    out = capsys.readouterr().out
+    assert "1 runs" in out and "2 outbox" in out and PASSWORD not in out
+    with Store(target) as db:
+        assert [e.key for e in db.outbox()] == ["m2", "m1"]
+        assert db.outbox_counts()["sent"] == 1
+        assert db.report_of_run(run) == 1
+        assert db.start_run("f", NOON, NOON) == run + 1  # ids continue after the copied ones
+
+
+def test_migrate_refuses_a_target_that_holds_state(tmp_path: Path, pg: PgServer) -> None:
+    """Migrating into a database with runs in it is refused, nothing is overwritten."""
+    source, target = tmp_path / "state.sqlite", pg.new_database()
+    for where in (source, target):
+        with Store(where) as db:
+            db.start_run("f", NOON, NOON)
+    with pytest.raises(ConfigError, match=r"already holds state \(1 runs\); migrate into an empty"):
+        migrate_state(source, target)
+
+
+def test_migrate_takes_the_password_from_the_environment(
+    tmp_path: Path, pg: PgServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """${NAME} in --to is filled from the environment, so the password stays off the command line."""
+    with Store(tmp_path / "state.sqlite") as db:
+        db.start_run("f", NOON, NOON)
+    monkeypatch.setenv("SPEC_PGPASSWORD", PASSWORD)
+    target = pg.new_database().replace(PASSWORD, "${SPEC_PGPASSWORD}")
+    assert (
+        main(
+            ["state", "migrate", "--from", f"sqlite:///{tmp_path / 'state.sqlite'}", "--to", target]
+        )
+        == 0
+    )
+    with Store(target.replace("${SPEC_PGPASSWORD}", PASSWORD)) as db:
+        assert len(db.runs()) == 1
+
+
+def test_an_unreachable_database_names_the_host_and_the_fix(pg: PgServer) -> None:
+    """A PostgreSQL that does not answer is a configuration error naming host:port and what to check."""
+    port = free_port()
+    with pytest.raises(ConfigError) as caught:
+        Store(pg.url().replace(str(pg.port), str(port)))
+    message = caught.value.message
+    assert f"cannot connect to the state database at 127.0.0.1:{port}" in message
+    assert "check that PostgreSQL runs there" in message and PASSWORD not in message
