@@ -237,7 +237,7 @@ def test_entra_sign_in_against_a_fake_openid_provider(browser: Browser, tmp_path
         entra=EntraSignIn(config, lambda: NOW, http_client=fake),
     )
     with _serving(settings, port) as base:
-        page = browser.new_page()
+        page = browser.new_page(viewport=VIEWPORTS["phone"])  # type: ignore[arg-type]
         page.route(
             f"{HOST}/**",
             lambda route: route.fulfill(
@@ -245,6 +245,8 @@ def test_entra_sign_in_against_a_fake_openid_provider(browser: Browser, tmp_path
             ),
         )
         page.goto(f"{base}/login")
+        ARTEFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTEFACTS / "login-entra-phone.png"), full_page=True)
         page.click("text=組織アカウント（Entra ID）でサインイン")
         page.wait_for_url(f"{base}/")
         assert "sato@pref.example.lg.jp（operator）" in page.inner_text("header")
