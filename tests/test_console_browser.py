@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from automation.console.app import ConsoleSettings, create_app
 from tests.injection_corpus import CORPUS
@@ -32,7 +32,10 @@ ARGS = [
     "--no-first-run",
 ]
 ARTEFACTS = Path(__file__).resolve().parent.parent / "test-artefacts" / "console"
-VIEWPORTS = {"phone": {"width": 360, "height": 740}, "desktop": {"width": 1280, "height": 900}}
+VIEWPORTS: dict[str, ViewportSize] = {
+    "phone": {"width": 360, "height": 740},
+    "desktop": {"width": 1280, "height": 900},
+}
 HOSTILE = CORPUS[next(k for k in sorted(CORPUS) if "<" in CORPUS[k])]
 
 
@@ -106,7 +109,7 @@ def test_each_page_fits_the_viewport(
 ) -> None:
     """Each page renders without sideways scrolling of the page itself at 360 px and desktop."""
     base, _ = console
-    page = browser.new_page(viewport=VIEWPORTS[viewport])  # type: ignore[arg-type]
+    page = browser.new_page(viewport=VIEWPORTS[viewport])
     _sign_in(page, base, "operator")
     page.goto(f"{base}{path}")
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
@@ -237,7 +240,7 @@ def test_entra_sign_in_against_a_fake_openid_provider(browser: Browser, tmp_path
         entra=EntraSignIn(config, lambda: NOW, http_client=fake),
     )
     with _serving(settings, port) as base:
-        page = browser.new_page(viewport=VIEWPORTS["phone"])  # type: ignore[arg-type]
+        page = browser.new_page(viewport=VIEWPORTS["phone"])
         page.route(
             f"{HOST}/**",
             lambda route: route.fulfill(

@@ -5,8 +5,10 @@ nonce) against a fake OpenID provider."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -14,7 +16,7 @@ from automation.config.models import ConsoleRoles, EntraConsoleSignIn
 from automation.console.app import ConsoleSettings, create_app
 from automation.console.oidc import EntraSignIn
 from automation.state import Store
-from tests.fake_oidc import CLIENT, SECRET, TENANT, FakeEntra
+from tests.fake_oidc import CLIENT, SECRET, TENANT, Answer, FakeEntra
 from tests.test_console import NOW, _state
 from tests.test_console import SECRET as COOKIE_KEY
 
@@ -47,7 +49,7 @@ def _client(tmp_path: Path, fake: FakeEntra, roles: ConsoleRoles = ROLES) -> Tes
     return TestClient(create_app(settings), base_url="http://localhost")
 
 
-def _sign_in(client: TestClient, fake: FakeEntra) -> tuple[str, object]:
+def _sign_in(client: TestClient, fake: FakeEntra) -> tuple[str, httpx.Response]:
     """Follow the sign-in as a browser would: console -> Entra ID -> console."""
     start = client.get("/auth/entra", follow_redirects=False)
     assert start.status_code == 303, start.text
@@ -98,8 +100,8 @@ def test_a_user_in_no_role_is_refused_and_audited(tmp_path: Path) -> None:
     fake.user = {"preferred_username": "guest@example.com", "oid": "x", "groups": []}
     client = _client(tmp_path, fake)
     _, answer = _sign_in(client, fake)
-    assert answer.status_code == 403  # type: ignore[attr-defined]
-    assert "console.entra.roles" in answer.text  # type: ignore[attr-defined]
+    assert answer.status_code == 403
+    assert "console.entra.roles" in answer.text
     assert client.get("/", follow_redirects=False).status_code == 303
     with Store(tmp_path / "state.sqlite") as store:
         audit = store.audit_log(limit=1)[0]
@@ -123,7 +125,7 @@ def test_a_wrong_id_token_is_refused(tmp_path: Path, tamper: str, detail: str) -
     fake = FakeEntra(NOW, tamper=tamper)
     client = _client(tmp_path, fake)
     _, answer = _sign_in(client, fake)
-    assert answer.status_code == 401  # type: ignore[attr-defined]
+    assert answer.status_code == 401
     assert client.get("/", follow_redirects=False).headers["location"] == "/login"
     with Store(tmp_path / "state.sqlite") as store:
         outcome = store.audit_log(limit=1)[0]["outcome"]
@@ -232,3 +234,18 @@ def test_the_entra_client_secret_is_redacted(
     path = tmp_path / "automation.yaml"
     path.write_text(ENTRA_CONFIG.replace("roles: {}", "roles: {viewer: [a@b.jp]}"), "utf-8")
     assert "s3cret-value" in load_config(path).config.secrets()
+
+
+class Unreachable(FakeEntra):
+    """Entra ID out of reach: every discovery request fails."""
+
+    def get(self, url: str, params: Any = None, headers: Any = None, **_: Any) -> Answer:
+        """Refuse, as a network that cannot reach login.microsoftonline.com would."""
+        raise ConnectionError(f"cannot reach {url}")
+
+
+def test_entra_out_of_reach_gives_a_page_saying_so(tmp_path: Path) -> None:
+    """When the tenant's metadata cannot be read the page says so (502), no traceback."""
+    client = _client(tmp_path, Unreachable(NOW))
+    response = client.get("/auth/entra", follow_redirects=False)
+    assert response.status_code == 502 and "Entra ID に接続できませんでした" in response.text

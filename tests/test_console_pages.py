@@ -26,7 +26,8 @@ HOSTILE = CORPUS[next(k for k in sorted(CORPUS) if "<" in CORPUS[k])]
 def _figures_snapshot(number: int = 3, **extra: Any) -> dict[str, Any]:
     snapshot = _snapshot("危機管理課")
     snapshot["number"] = number
-    snapshot["totals"]["evacuees"] = {  # type: ignore[index]
+    totals: dict[str, Any] = snapshot["totals"]  # type: ignore[assignment]  # _snapshot's dict is loosely typed
+    totals["evacuees"] = {
         "label": "避難者数",
         "unit": "人",
         "category": "避難",
