@@ -103,10 +103,11 @@ def test_scrypt_hash_verifies_only_its_password() -> None:
 
 
 def test_pages_need_a_session_except_healthz(tmp_path: Path) -> None:
-    """Without a session every page redirects to sign-in; /healthz answers anyone."""
+    """Without a session every page redirects to sign-in and the API answers 401;
+    /healthz answers anyone."""
     client = _client(_state(tmp_path))
     assert client.get("/", follow_redirects=False).headers["location"] == "/login"
-    assert client.get("/api/reports/latest", follow_redirects=False).status_code == 303
+    assert client.get("/api/reports/latest", follow_redirects=False).status_code == 401
     assert client.get("/healthz").json() == {"status": "ok"}
 
 

@@ -87,10 +87,12 @@ def test_audit_api_lists_sign_ins(tmp_path: Path) -> None:
 
 
 def test_the_api_needs_a_session(tmp_path: Path) -> None:
-    """Without signing in every API address redirects to sign-in."""
+    """Without signing in every API address answers 401 in JSON, saying to sign in."""
     client = _client(_state(tmp_path))
     for url in ("/api/runs", "/api/outbox", "/api/audit", "/api/reports/typhoon"):
-        assert client.get(url, follow_redirects=False).status_code == 303, url
+        response = client.get(url, follow_redirects=False)
+        assert response.status_code == 401, url
+        assert "サインインが必要です" in response.json()["error"]
 
 
 def test_one_run_is_given_with_its_record_and_an_unknown_one_is_404(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from automation.console import sessions
 from automation.console.accounts import allows
@@ -30,6 +30,7 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
 )
+SIGN_IN_FIRST = "サインインが必要です。/login でサインインしたセッションで要求してください。"
 CSRF_MISMATCH = "フォームの確認トークンが一致しません。ページを開き直してください。"
 Retry = Callable[[str], Awaitable[str]]
 RunNow = Callable[[str], Awaitable[str]]
@@ -128,7 +129,11 @@ class Console:
         async def endpoint(request: Request) -> Response:
             session = self.session(request)
             if session is None:
-                response = RedirectResponse("/login", status_code=303)
+                response: Response = (
+                    JSONResponse({"error": SIGN_IN_FIRST}, status_code=401)
+                    if request.url.path.startswith("/api/")
+                    else RedirectResponse("/login", status_code=303)
+                )
                 if request.cookies.get(sessions.COOKIE):
                     response.delete_cookie(sessions.COOKIE)
                 return secure(response)
