@@ -14,7 +14,7 @@ from automation.config.loader import LoadedConfig
 from automation.plan import Alert, Message
 from automation.queueing import outbox_entry
 from automation.render import environment, render
-from automation.state import Health, OutboxEntry, Store
+from automation.state import Health, Lease, OutboxEntry, Store
 
 ALERT_FLOW = "_alerts"
 __all__ = ["ALERT_FLOW", "Alert", "Alerts"]
@@ -49,6 +49,26 @@ class Alerts:
             ),
             now,
         )
+
+    def leadership_moved(self, store: Store, previous: str, lease: Lease, now: datetime) -> None:
+        """The standby took over the pair: say from whom, to whom, and what to look at."""
+        run_id = store.start_run(ALERT_FLOW, now, now)
+        self._queue(
+            store,
+            run_id,
+            f"leader:{lease.token}",
+            Alert(
+                "待機系が処理を引き継ぎました",
+                (
+                    f"以前の担当: {previous}",
+                    f"現在の担当: {lease.holder}（フェンシングトークン {lease.token}）",
+                ),
+                "以前の担当のホストとプロセスを確認してください（停止・再起動・ネットワーク）。"
+                "対処後はそのまま待機系として動作します。",
+            ),
+            now,
+        )
+        store.finish_run(run_id, "ok", now, {"event": "leadership_moved", "token": lease.token})
 
     def run_finished(
         self, store: Store, flow_id: str, run_id: int, record: dict[str, Any], now: datetime

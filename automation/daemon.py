@@ -41,6 +41,7 @@ from automation.configuration import load_config
 from automation.errors import AutomationError, ConfigError, TransientError
 from automation.fiscal import is_business_day
 from automation.metrics import METRICS
+from automation.pair import LeaseKeeper
 from automation.ports import Backend
 from automation.runner import (
     close_interrupted,
@@ -50,13 +51,14 @@ from automation.runner import (
     run_flow,
 )
 from automation.schedule import parse_cron
-from automation.state import Store
+from automation.state import Lease, Store
 from automation.timeutil import JST
 
 LOG = logging.getLogger("automation.daemon")
 JOBS_TABLE = "apscheduler_jobs"
 OUTBOX_EVERY_SECONDS = 15
 _CURRENT: Daemon | None = None
+METRICS_PAIR = {"moves": 0}  # leadership moves this daemon saw (it took over)
 
 
 async def scheduled_run(flow_id: str) -> None:
@@ -177,6 +179,7 @@ class Daemon:
         self._run_errors: dict[str, str] = {}  # the last error that kept a run from starting
         self._fingerprint = _fingerprint(self.loaded)
         self._health_server: asyncio.base_events.Server | None = None
+        self._pair: LeaseKeeper | None = None
 
     @property
     def state_path(self) -> Path:
@@ -199,10 +202,27 @@ class Daemon:
         global _CURRENT  # noqa: PLW0603  # the job store can only keep module-level callables
         _CURRENT = self
         Store(self.state_target).close()  # create or migrate the database first
+        if self.pair is not None:  # PostgreSQL: the lease decides, not a local lock
+            return await self._serve()
         with serve_lock(self.state_path):
             return await self._serve()
 
-    async def _serve(self) -> int:
+    @property
+    def pair(self) -> LeaseKeeper | None:
+        """The lease keeper when the state is on PostgreSQL (several daemons may share it)."""
+        target = self.state_target
+        if self._pair is None and isinstance(target, str):
+            self._pair = LeaseKeeper(
+                target,
+                self.loaded.config.service.lease_seconds,
+                self.clock,
+                self._gained,
+                self._lost,
+            )
+        return self._pair
+
+    async def _lead(self) -> None:
+        """Start the scheduler on the shared job store (paused until the caller resumes it)."""
         self.scheduler = AsyncIOScheduler(
             jobstores={
                 "default": SQLAlchemyJobStore(
@@ -231,6 +251,37 @@ class Daemon:
             jobstore="internal",
             misfire_grace_time=None,
         )
+
+    async def _gained(self, lease: Lease, previous: str | None) -> None:
+        """This daemon leads now: run schedules and deliveries; say so when the lead moved."""
+        try:
+            await self._lead()
+        except AutomationError as err:
+            LOG.error("cannot lead: %s", err.message, extra={"event": "lead_failed"})
+            await self._stop_scheduler()
+            return
+        if previous and previous != lease.holder:
+            METRICS_PAIR["moves"] += 1
+            with contextlib.suppress(AutomationError), Store(self.state_target) as store:
+                Alerts(self.loaded).leadership_moved(store, previous, lease, self.clock())
+        if self.scheduler is not None:
+            self.scheduler.resume()
+
+    async def _lost(self, why: str) -> None:
+        """Another daemon leads: stop schedules and deliveries at once (writes are fenced)."""
+        await self._stop_scheduler()
+        for task in set(self.running):
+            task.cancel()
+
+    async def _stop_scheduler(self) -> None:
+        if self.scheduler is not None:
+            with contextlib.suppress(Exception):
+                self.scheduler.shutdown(wait=False)
+            self.scheduler = None
+
+    async def _serve(self) -> int:
+        if self.pair is None:
+            await self._lead()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self.stopping.set)
         loop.add_signal_handler(signal.SIGINT, self.stopping.set)
@@ -243,7 +294,12 @@ class Daemon:
             )
         if self.ui is not None:
             self._ui_server = self._start_console(*self.ui)
-        self.scheduler.resume()
+        lease_task = None
+        if self.pair is not None:
+            lease_task = asyncio.create_task(self.pair.run(self.stopping))
+        else:
+            assert self.scheduler is not None
+            self.scheduler.resume()
         LOG.info(
             "serving %d scheduled flows from %s",
             len(self.scheduled_flows()),
@@ -251,7 +307,10 @@ class Daemon:
             extra={"event": "started", "count": len(self.scheduled_flows())},
         )
         await self.stopping.wait()
-        return await self.shutdown()
+        code = await self.shutdown()
+        if lease_task is not None:
+            await lease_task  # releases the lease, so the standby takes over at once
+        return code
 
     def _start_console(self, host: str, port: int, secure_cookies: bool) -> Any:
         """The web console on this loop; its retries use the daemon's backend."""
@@ -280,11 +339,11 @@ class Daemon:
 
     async def shutdown(self) -> int:
         """Stop taking runs; let the running one finish within the grace time."""
-        assert self.scheduler is not None
         if self._ui_server is not None:
             self._ui_server.should_exit = True
         LOG.info("stopping: no new runs", extra={"event": "stopping"})
-        self.scheduler.pause()
+        if self.scheduler is not None:
+            self.scheduler.pause()
         grace = self.loaded.config.service.shutdown_grace_seconds
         if self.running:
             _, pending = await asyncio.wait(set(self.running), timeout=grace)
@@ -298,7 +357,7 @@ class Daemon:
                     extra={"event": "abandoned", "count": len(pending)},
                 )
                 await asyncio.gather(*pending, return_exceptions=True)
-        self.scheduler.shutdown(wait=False)
+        await self._stop_scheduler()
         if self._health_server is not None:
             self._health_server.close()
         LOG.info("stopped", extra={"event": "stopped"})
@@ -377,6 +436,8 @@ class Daemon:
         runner and never stop the daemon. Returns how it ended, for the audit log."""
         if self.stopping.is_set():
             return "refused: the daemon is stopping"
+        if self.pair is not None and not self.pair.role.leader:
+            return f"refused: this daemon is the standby; {self.pair.role.holder} leads"
         task = asyncio.current_task()
         if task is not None:
             self.running.add(task)
@@ -428,6 +489,8 @@ class Daemon:
         """Deliver what is due in every flow's outbox (and the admins' alerts)."""
         if self.stopping.is_set() or not self._has_state():
             return
+        if self.pair is not None and not self.pair.role.leader:
+            return
         with Store(self.state_target) as store:
             flows = store.flows_with_undelivered()
             policy = self.loaded.config.service.outbox
@@ -472,6 +535,8 @@ class Daemon:
     def health(self) -> dict[str, Any]:
         """What /healthz reports."""
         alive = self.scheduler is not None and self.scheduler.running and not self.stopping.is_set()
+        if self.pair is not None and not self.pair.role.leader:
+            alive = not self.stopping.is_set()  # a healthy standby runs no scheduler
         flows: dict[str, Any] = {}
         outbox: dict[str, int] = {}
         if self._has_state():
@@ -495,6 +560,7 @@ class Daemon:
             "scheduler": "running" if alive else "stopped",
             "flows": flows,
             "outbox": {**outbox, "backlog": backlog},
+            **({"pair": self.pair.role.as_dict()} if self.pair is not None else {}),
         }
 
     def metrics_text(self) -> str:
@@ -504,7 +570,19 @@ class Daemon:
             with Store(self.state_target) as store:
                 outbox = store.outbox_counts()
         alive = self.scheduler is not None and self.scheduler.running
-        return METRICS.render(outbox, alive)
+        text = METRICS.render(outbox, alive)
+        if self.pair is None:
+            return text
+        return text + "".join(
+            (
+                "# HELP automation_leader Whether this daemon holds the pair's leader lease.\n",
+                "# TYPE automation_leader gauge\n",
+                f"automation_leader {int(self.pair.role.leader)}\n",
+                "# HELP automation_leadership_changes_total Times this daemon gained or lost the lead.\n",
+                "# TYPE automation_leadership_changes_total counter\n",
+                f"automation_leadership_changes_total {self.pair.role.changes}\n",
+            )
+        )
 
 
 def _log_warnings(loaded: LoadedConfig) -> None:

@@ -7,17 +7,24 @@ than this program is refused.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterator, Mapping
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
-from automation.errors import ConfigError
+from automation.errors import ConfigError, TransientError
 from automation.redaction import scrub
-from automation.state_db import Database, Row, open_database
+from automation.state_db import POSTGRESQL, Database, Row, open_database
+
+P = ParamSpec("P")
+R = TypeVar("R")
+LEASE = "serve"  # the one lease a pair of daemons shares
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: initial schema
@@ -132,6 +139,17 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE outbox ADD COLUMN payload TEXT;
     """,
+    # 8: the leader lease of a pair of daemons on one PostgreSQL (holder, fencing token, expiry)
+    """
+    CREATE TABLE leader_lease (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        token INTEGER NOT NULL,
+        expires_at TEXT NOT NULL,
+        acquired_at TEXT NOT NULL,
+        renewed_at TEXT NOT NULL
+    );
+    """,
 )
 STATUSES = ("pending", "sending", "sent", "failed", "uncertain", "dead")
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -184,6 +202,60 @@ class Fingerprint:
     table_found: bool
 
 
+@dataclass(frozen=True)
+class Lease:
+    """Who leads a pair of daemons: the holder, its fencing token and when the lease ends."""
+
+    holder: str
+    token: int
+    expires_at: datetime
+    acquired_at: datetime
+
+
+@dataclass(frozen=True)
+class Fence:
+    """The leader's token: every write checks it is still the lease's, so a leader that was
+    paused past its lease (and replaced) cannot write or send when it wakes up.
+
+    ``valid_until`` is this process's ``time.monotonic()`` at which its lease ends even if
+    the database cannot be asked (the last renewal's start plus the lease length).
+    """
+
+    holder: str
+    token: int
+    valid_until: float = math.inf
+    name: str = LEASE
+
+
+class FencedError(TransientError):
+    """This daemon no longer holds the leader lease; it must not write or send."""
+
+
+_FENCE: Fence | None = None
+
+
+def set_fence(fence: Fence | None) -> None:
+    """Stores opened from now on in this process check ``fence`` on every write (the daemon
+    sets it while it leads a pair; None: no lease, as with SQLite)."""
+    global _FENCE  # noqa: PLW0603  # one daemon per process; the runner opens its own stores
+    _FENCE = fence
+
+
+def _writes(method: Callable[P, R]) -> Callable[P, R]:
+    """A write: under a fence it runs in a transaction that first checks the token."""
+
+    @functools.wraps(method)
+    def write(*args: P.args, **kwargs: P.kwargs) -> R:
+        store = args[0]
+        assert isinstance(store, Store)
+        if store.fence is None or store.in_transaction:
+            return method(*args, **kwargs)
+        with store.transaction():
+            return method(*args, **kwargs)
+
+    return write
+
+
 class Store:
     """Access to the state database; one instance per process."""
 
@@ -192,6 +264,8 @@ class Store:
         self._db: Database = open_database(target)
         self.path = target if isinstance(target, Path) else Path(self._db.where)
         self.dialect = self._db.dialect
+        self.fence = _FENCE
+        self.in_transaction = False
         try:
             self._migrate()
         except BaseException:
@@ -243,11 +317,82 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """All writes inside commit together or not at all."""
-        with self._db.transaction():
+        """All writes inside commit together or not at all (under a fence: only while this
+        process still holds the lease; nested, the outer transaction decides)."""
+        if self.in_transaction:
             yield
+            return
+        with self._db.transaction():
+            self.in_transaction = True
+            try:
+                self._check_fence()
+                yield
+            finally:
+                self.in_transaction = False
+
+    def _check_fence(self) -> None:
+        """Raise FencedError unless this process's lease token is still the current one; on
+        PostgreSQL the row stays share-locked, so no takeover commits before this write."""
+        fence = self.fence
+        if fence is None:
+            return
+        if time.monotonic() > fence.valid_until:
+            raise FencedError(
+                f"the leader lease of {fence.holder} (token {fence.token}) ran out before it "
+                "could be renewed; this daemon stops writing and sending until it leads again"
+            )
+        lock = " FOR SHARE" if self.dialect == POSTGRESQL else ""
+        row = self._db.execute(
+            f"SELECT holder, token FROM leader_lease WHERE name = ?{lock}", (fence.name,)
+        ).fetchone()
+        if row is None or int(row["token"]) != fence.token:
+            now = "nobody" if row is None else f"{row['holder']} with token {row['token']}"
+            raise FencedError(
+                f"this daemon ({fence.holder}, token {fence.token}) no longer holds the leader "
+                f"lease: {now} does; it wrote and sent nothing more, the leader carries on"
+            )
+
+    # leader lease ---------------------------------------------------------
+    def claim_lease(self, holder: str, now: datetime, seconds: float, name: str = LEASE) -> Lease:
+        """Renew the lease when ``holder`` has it, take it (next token) when it expired, else
+        leave it; one UPDATE each, so two daemons never both win. Returns the lease now."""
+        stamp, until = _utc(now), _utc(now + timedelta(seconds=seconds))
+        self._db.execute(
+            "INSERT INTO leader_lease (name, holder, token, expires_at, acquired_at, renewed_at) "
+            "VALUES (?, '', 0, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+            (name, stamp, stamp, stamp),
+        )
+        self._db.execute(
+            "UPDATE leader_lease SET token = CASE WHEN holder = ? THEN token ELSE token + 1 END, "
+            "acquired_at = CASE WHEN holder = ? THEN acquired_at ELSE ? END, holder = ?, "
+            "expires_at = ?, renewed_at = ? WHERE name = ? AND (holder = ? OR expires_at <= ?)",
+            (holder, holder, stamp, holder, until, stamp, name, holder, stamp),
+        )
+        lease = self.lease(name)
+        assert lease is not None
+        return lease
+
+    def release_lease(self, holder: str, now: datetime, name: str = LEASE) -> None:
+        """End ``holder``'s lease now (a clean stop: the standby need not wait for expiry)."""
+        self._db.execute(
+            "UPDATE leader_lease SET expires_at = ? WHERE name = ? AND holder = ?",
+            (_utc(now), name, holder),
+        )
+
+    def lease(self, name: str = LEASE) -> Lease | None:
+        """The lease as stored, if any daemon ever claimed it."""
+        row = self._db.execute("SELECT * FROM leader_lease WHERE name = ?", (name,)).fetchone()
+        if row is None or not row["holder"]:
+            return None
+        return Lease(
+            str(row["holder"]),
+            int(row["token"]),
+            datetime.fromisoformat(row["expires_at"]),
+            datetime.fromisoformat(row["acquired_at"]),
+        )
 
     # runs -----------------------------------------------------------------
+    @_writes
     def start_run(self, flow: str, now: datetime, started_at: datetime) -> int:
         """Record that a run began; returns its id."""
         row = self._db.execute(
@@ -257,6 +402,7 @@ class Store:
         ).fetchone()
         return int(row["id"])
 
+    @_writes
     def finish_run(
         self,
         run_id: int,
@@ -308,6 +454,7 @@ class Store:
         ).fetchone()
         return (None, 0) if row is None else (row["version"], int(row["report_number"]))
 
+    @_writes
     def save_flow_state(self, flow: str, version: str | None, number: int, now: datetime) -> None:
         """Remember the processed version tag and the last report number."""
         self._db.execute(
@@ -332,6 +479,7 @@ class Store:
         row = self._db.execute("SELECT number FROM reports WHERE run_id = ?", (run_id,)).fetchone()
         return None if row is None else int(row["number"])
 
+    @_writes
     def save_report(self, flow: str, snapshot: Mapping[str, Any], run_id: int) -> None:
         """Store a new report's snapshot (numbers are never reused)."""
         summary = {k: v for k, v in snapshot.items() if k != "figures"}
@@ -363,6 +511,7 @@ class Store:
             for row in rows
         ]
 
+    @_writes
     def save_fingerprints(self, flow: str, prints: list[Fingerprint]) -> None:
         """Replace the stored sheet digests of a flow."""
         self._db.execute("DELETE FROM sheet_fingerprints WHERE flow = ?", (flow,))
@@ -387,6 +536,7 @@ class Store:
         row = self._db.execute("SELECT value FROM lookups WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row["value"])
 
+    @_writes
     def remember(self, key: str, value: str, now: datetime) -> None:
         """Keep a lookup for later runs."""
         self._db.execute(
@@ -395,11 +545,13 @@ class Store:
             (key, value, now.isoformat()),
         )
 
+    @_writes
     def forget(self, key: str) -> None:
         """Drop a lookup that turned out stale."""
         self._db.execute("DELETE FROM lookups WHERE key = ?", (key,))
 
     # outbox ---------------------------------------------------------------
+    @_writes
     def enqueue(self, entry: OutboxEntry, now: datetime) -> bool:
         """Store a message unless its key is already known; True when it was new."""
         cursor = self._db.execute(
@@ -478,6 +630,7 @@ class Store:
             counts[row[0]] = int(row[1])
         return counts
 
+    @_writes
     def defer(self, key: str, until: datetime) -> None:
         """Do not try ``key`` again before ``until``."""
         self._db.execute(
@@ -500,6 +653,7 @@ class Store:
             bool(row["alerted"]),
         )
 
+    @_writes
     def save_health(self, health: Health, now: datetime) -> None:
         """Store the flow's failure streak."""
         self._db.execute(
@@ -531,6 +685,7 @@ class Store:
         row = self._db.execute("SELECT * FROM outbox WHERE key = ?", (key,)).fetchone()
         return None if row is None else _entry(row)
 
+    @_writes
     def mark(
         self,
         key: str,
@@ -588,6 +743,7 @@ class Store:
             return None
         return record if isinstance(record, dict) else None
 
+    @_writes
     def save_user(self, name: str, password_hash: str, role: str, now: datetime) -> None:
         """Create or replace a console account."""
         self._db.execute(
@@ -604,6 +760,7 @@ class Store:
         ).fetchone()
         return None if row is None else (str(row["password_hash"]), str(row["role"]))
 
+    @_writes
     def audit(self, who: str, action: str, target: str, outcome: str, now: datetime) -> None:
         """Record one operator action: who did what to which thing, and how it ended."""
         self._db.execute(
@@ -639,3 +796,8 @@ def _entry(row: Row) -> OutboxEntry:
         not_before=datetime.fromisoformat(row["not_before"]) if row["not_before"] else None,
         payload=json.loads(row["payload"]) if row["payload"] else {},
     )
+
+
+def _utc(moment: datetime) -> str:
+    """A UTC timestamp that sorts as text (always with microseconds)."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")

@@ -11,7 +11,16 @@ import pytest
 
 from automation.cli import main
 from automation.errors import ConfigError
-from automation.state import SCHEMA_VERSION, Fingerprint, Health, OutboxEntry, Store
+from automation.state import (
+    SCHEMA_VERSION,
+    Fence,
+    FencedError,
+    Fingerprint,
+    Health,
+    OutboxEntry,
+    Store,
+    set_fence,
+)
 from automation.state_db import safe_url
 from automation.state_migrate import migrate_state
 from automation.timeutil import JST
@@ -249,3 +258,66 @@ def test_an_unreachable_database_names_the_host_and_the_fix(pg: PgServer) -> Non
     message = caught.value.message
     assert f"cannot connect to the state database at 127.0.0.1:{port}" in message
     assert "check that PostgreSQL runs there" in message and PASSWORD not in message
+
+
+def test_the_first_claim_takes_the_lease_and_a_second_holder_waits(store: Store) -> None:
+    """One holder at a time: a claim on a live lease leaves it; the holder's claim renews it."""
+    first = store.claim_lease("a", NOON, 10)
+    assert (first.holder, first.token) == ("a", 1)
+    assert store.claim_lease("b", NOON + timedelta(seconds=5), 10).holder == "a"
+    renewed = store.claim_lease("a", NOON + timedelta(seconds=8), 10)
+    assert (renewed.holder, renewed.token) == ("a", 1)
+    assert renewed.expires_at == NOON + timedelta(seconds=18)
+
+
+def test_an_expired_lease_passes_to_the_next_claim_with_a_new_token(store: Store) -> None:
+    """After expiry another holder takes the lease and the fencing token goes up."""
+    store.claim_lease("a", NOON, 10)
+    taken = store.claim_lease("b", NOON + timedelta(seconds=10), 10)
+    assert (taken.holder, taken.token) == ("b", 2)
+    assert store.claim_lease("a", NOON + timedelta(seconds=11), 10).holder == "b"
+
+
+def test_a_released_lease_is_taken_at_once(store: Store) -> None:
+    """A clean stop releases the lease, so the standby need not wait for it to expire."""
+    store.claim_lease("a", NOON, 10)
+    store.release_lease("a", NOON + timedelta(seconds=1))
+    assert store.claim_lease("b", NOON + timedelta(seconds=1), 10).holder == "b"
+
+
+def test_a_replaced_leader_can_neither_write_nor_queue(target: Path | str) -> None:
+    """Writes under a fence whose token is no longer the lease's fail, and nothing is written."""
+    with Store(target) as db:
+        lease = db.claim_lease("a", NOON, 10)
+        run = db.start_run("f", NOON, NOON)
+    set_fence(Fence("a", lease.token))
+    try:
+        with Store(target) as old:
+            old.save_flow_state("f", "v1", 1, NOON)  # still the leader: allowed
+            with Store(target) as other:
+                other.claim_lease("b", NOON + timedelta(seconds=10), 10)
+            with pytest.raises(
+                FencedError, match=r"no longer holds the leader lease: b with token 2"
+            ):
+                old.enqueue(entry("m1", run), NOON)
+            with pytest.raises(FencedError):
+                old.save_flow_state("f", "v2", 2, NOON)
+    finally:
+        set_fence(None)
+    with Store(target) as db:
+        assert db.get_entry("m1") is None and db.flow_state("f") == ("v1", 1)
+
+
+def test_a_leader_past_its_local_lease_stops_writing_without_asking(target: Path | str) -> None:
+    """A fence whose local validity ran out (the process was paused) refuses every write."""
+    with Store(target) as db:
+        lease = db.claim_lease("a", NOON, 10)
+    set_fence(Fence("a", lease.token, valid_until=0.0))
+    try:
+        with (
+            Store(target) as old,
+            pytest.raises(FencedError, match="ran out before it could be renewed"),
+        ):
+            old.start_run("f", NOON, NOON)
+    finally:
+        set_fence(None)

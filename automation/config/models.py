@@ -789,6 +789,13 @@ class ServiceConfig(Model):
     shutdown_grace_seconds: float = Field(
         default=30, ge=0, description="On SIGTERM, how long a running flow may take to finish."
     )
+    lease_seconds: float = Field(
+        default=10,
+        gt=0,
+        le=300,
+        description="With state.url on PostgreSQL: the leader lease of a pair of daemons; "
+        "renewed four times per lease, a standby takes over after it expires.",
+    )
 
 
 GUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"

@@ -1,0 +1,109 @@
+"""Specs for an active/standby pair: two ``automation serve`` processes on one real (throwaway)
+PostgreSQL and the fake Graph. Only the lease holder runs schedules and deliveries; a leader
+paused past its lease (SIGSTOP) is replaced, and when it wakes (SIGCONT) it steps down
+without writing or sending anything: every report reaches everyone exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests import serve_harness as h
+from tests.fake_graph import FakeGraph
+from tests.pg_server import PASSWORD, PgServer
+
+pytestmark = pytest.mark.e2e
+ENV = {"PAIR_PGPASSWORD": PASSWORD}
+LEASE_SECONDS = 2
+
+
+def pair_config(folder: Path, base_url: str, url: str, lease: float = LEASE_SECONDS) -> Path:
+    """The harness's daemon configuration with its state on PostgreSQL and a short lease."""
+    path = h.write_config(folder, base_url)
+    text = path.read_text(encoding="utf-8")
+    text = text.replace(
+        "state: {path: state/db.sqlite}",
+        f"state: {{path: state/db.sqlite, url: '{url.replace(PASSWORD, '${PAIR_PGPASSWORD}')}'}}",
+    )
+    text = text.replace(
+        "  shutdown_grace_seconds:", f"  lease_seconds: {lease}\n  shutdown_grace_seconds:"
+    )
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def lease_pid(url: str) -> int | None:
+    """The pid of the daemon holding the lease (None before anyone claimed it)."""
+    conninfo = url.replace("postgresql+psycopg://", "postgresql://")
+    try:
+        with psycopg.connect(conninfo) as db:
+            row = db.execute("SELECT holder FROM leader_lease WHERE name = 'serve'").fetchone()
+    except psycopg.errors.UndefinedTable:
+        return None
+    return int(str(row[0]).split(":")[1]) if row and row[0] else None
+
+
+@pytest.fixture
+def fake() -> FakeGraph:
+    """The fake tenant with the workbook, the mailbox and the channel."""
+    return h.seeded_fake()
+
+
+@pytest.fixture
+def base_url(fake: FakeGraph) -> Iterator[str]:
+    """The fake served on 127.0.0.1."""
+    with fake.serve() as url:
+        yield url
+
+
+def test_a_paused_leader_is_replaced_and_steps_down_when_it_wakes(
+    fake: FakeGraph, base_url: str, tmp_path: Path, pg: PgServer
+) -> None:
+    """SIGSTOP past the lease: the standby takes over and delivers; after SIGCONT the old
+    leader stands by, the lease stays with the new one, and nothing arrives twice."""
+    url = pg.new_database()
+    first = h.Daemon(pair_config(tmp_path / "a", base_url, url), tmp_path / "a.log", env=ENV)
+    assert h.wait_for(lambda: lease_pid(url) == first.pid, timeout=60)
+    assert h.wait_for(lambda: h.delivered(fake, 1), timeout=60), (tmp_path / "a.log").read_text()
+    second = h.Daemon(pair_config(tmp_path / "b", base_url, url), tmp_path / "b.log", env=ENV)
+    assert second.ready()
+    assert lease_pid(url) == first.pid  # a live leader keeps the lease
+    os.kill(first.pid, signal.SIGSTOP)
+    try:
+        fake.set_content(h.DRIVE, h.BOOK, h.workbook(2))
+        assert h.wait_for(lambda: lease_pid(url) == second.pid, timeout=30)
+        assert h.wait_for(lambda: h.delivered(fake, 2), timeout=60), (
+            tmp_path / "b.log"
+        ).read_text()
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+    log = tmp_path / "a.log"
+    assert h.wait_for(lambda: '"stepped_down"' in log.read_text(encoding="utf-8"), timeout=30)
+    assert lease_pid(url) == second.pid
+    assert first.terminate() == 0
+    assert second.terminate() == 0
+    assert h.duplicates(fake, range(1, 3)) == []
+
+
+def test_a_clean_stop_hands_the_lead_over_at_once(
+    fake: FakeGraph, base_url: str, tmp_path: Path, pg: PgServer
+) -> None:
+    """SIGTERM releases the lease: the standby leads without waiting for it to expire."""
+    url = pg.new_database()
+    first = h.Daemon(
+        pair_config(tmp_path / "a", base_url, url, lease=60), tmp_path / "a.log", env=ENV
+    )
+    assert h.wait_for(lambda: lease_pid(url) == first.pid, timeout=60)
+    second = h.Daemon(
+        pair_config(tmp_path / "b", base_url, url, lease=60), tmp_path / "b.log", env=ENV
+    )
+    assert second.ready()
+    assert first.terminate() == 0
+    assert h.wait_for(lambda: lease_pid(url) == second.pid, timeout=45)
+    assert second.terminate() == 0
