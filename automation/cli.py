@@ -296,6 +296,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop_while_starting)
 
+    from automation.memory import reexec_with_system_allocator  # noqa: PLC0415
+
+    reexec_with_system_allocator()  # a large run's memory can then be handed back
     from automation import logs  # noqa: PLC0415
     from automation.daemon import Daemon  # noqa: PLC0415  # the scheduler loads only here
 

@@ -40,6 +40,7 @@ from automation.config.models import Flow, Schedule
 from automation.configuration import load_config
 from automation.errors import AutomationError, ConfigError, TransientError
 from automation.fiscal import is_business_day
+from automation.memory import release_memory
 from automation.metrics import METRICS
 from automation.pair import LeaseKeeper
 from automation.ports import Backend
@@ -432,8 +433,15 @@ class Daemon:
                 self.scheduler.modify_job(flow_id, jobstore="default", misfire_grace_time=grace)
 
     async def run(self, flow_id: str) -> str:
-        """One run, scheduled or asked for on the console; failures are recorded by the
-        runner and never stop the daemon. Returns how it ended, for the audit log."""
+        """One run, scheduled or asked for on the console, then its memory handed back (the
+        daemon idles small after a large run). Returns how it ended, for the audit log."""
+        try:
+            return await self._run(flow_id)
+        finally:
+            release_memory()
+
+    async def _run(self, flow_id: str) -> str:
+        """One run; failures are recorded by the runner and never stop the daemon."""
         if self.stopping.is_set():
             return "refused: the daemon is stopping"
         if self.pair is not None and not self.pair.role.leader:

@@ -7,14 +7,17 @@ the next version of the workbook is put in place (an atomic rename, as a save wo
 every run is a changed rollup that issues a new 第N報. After each finished run (read from
 the state database's run history) the daemon's resident set (``VmRSS`` from
 ``/proc/PID/status``, the daemon and any children it runs flows in) is recorded; after the
-last one the daemon idles ``--settle`` seconds and is measured again, then stopped with
-SIGTERM.
+last one the workbook stays as it is (the runs that follow are unchanged polls, as between
+two reports), the daemon idles ``--settle`` seconds and is measured again, then stopped
+with SIGTERM. ``--allocator pymalloc`` starts the daemon on CPython's own allocator (what
+it ran on before ``serve`` chose the system allocator), for comparison.
 
 Pass: RSS after the last run is not above RSS after the second run by more than 10 %
 (no growth run over run), and idle RSS after the runs is reported beside it.
 
-Usage: python bench/serve_runs.py [--runs 10] [--rows 300] [--interval 6] [--settle 5] [--json]
-Writes bench/results/serve_runs_60xROWS.json.
+Usage: python bench/serve_runs.py [--runs 10] [--rows 300] [--interval 6] [--settle 20]
+       [--allocator default|pymalloc] [--json]
+Writes bench/results/serve_runs_60xROWS.json (``_pymalloc`` added for that allocator).
 """
 
 from __future__ import annotations
@@ -98,7 +101,9 @@ def tree_rss_mb(pid: int) -> float:
     return total
 
 
-def measure(rows: int, runs: int, interval: int, settle: float) -> dict[str, Any]:
+def measure(
+    rows: int, runs: int, interval: int, settle: float, allocator: str = "default"
+) -> dict[str, Any]:
     """Serve, drive ``runs`` changed rollups, record RSS after each, then idle, then stop."""
     work = ROOT / "bench" / "out" / f"serve_runs_{rows}"
     config, versions = prepare(work, rows, interval)
@@ -112,7 +117,11 @@ def measure(rows: int, runs: int, interval: int, settle: float) -> dict[str, Any
         str(port),
     ]
     log = (work / "serve.log").open("wb")
-    daemon = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=work)
+    env = dict(os.environ)
+    env.pop("PYTHONMALLOC", None)
+    if allocator != "default":
+        env["PYTHONMALLOC"] = allocator
+    daemon = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=work, env=env)
     state = work / "state" / "bench.sqlite"
     after: list[dict[str, Any]] = []
     try:
@@ -126,9 +135,10 @@ def measure(rows: int, runs: int, interval: int, settle: float) -> dict[str, Any
                 after.append(
                     {"run": seen, "status": done[-1][1], "rss_mb": tree_rss_mb(daemon.pid)}
                 )
-                staged = work / "inputs" / ".book.xlsx"
-                shutil.copy(versions[seen % len(versions)], staged)
-                os.replace(staged, work / "inputs" / "book.xlsx")  # the next run sees a change
+                if seen < runs:
+                    staged = work / "inputs" / ".book.xlsx"
+                    shutil.copy(versions[seen % len(versions)], staged)
+                    os.replace(staged, work / "inputs" / "book.xlsx")  # the next run: a change
             time.sleep(0.1)
         time.sleep(settle)
         idle = tree_rss_mb(daemon.pid)
@@ -144,6 +154,7 @@ def measure(rows: int, runs: int, interval: int, settle: float) -> dict[str, Any
     second, last = after[1]["rss_mb"] if len(after) > 1 else 0.0, after[-1]["rss_mb"]
     return {
         "rows": rows,
+        "allocator": allocator,
         "runs": after,
         "statuses": sorted({a["status"] for a in after}),
         "rss_after_second_mb": round(second, 1),
@@ -161,19 +172,22 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--rows", type=int, default=300)
     parser.add_argument("--interval", type=int, default=6)
-    parser.add_argument("--settle", type=float, default=5.0)
+    parser.add_argument("--settle", type=float, default=20.0)
+    parser.add_argument("--allocator", choices=["default", "pymalloc"], default="default")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    result = measure(args.rows, args.runs, args.interval, args.settle)
+    result = measure(args.rows, args.runs, args.interval, args.settle, args.allocator)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"serve_runs_60x{args.rows}.json").write_text(
+    suffix = "" if args.allocator == "default" else f"_{args.allocator}"
+    (RESULTS / f"serve_runs_60x{args.rows}{suffix}.json").write_text(
         json.dumps(result, indent=1), encoding="utf-8"
     )
     if args.json:
         print(json.dumps(result))
         return 0
     print(
-        f"automation serve, 60 x {args.rows}, {result['completed_runs']} changed rollups in a row"
+        f"automation serve ({args.allocator} allocator), 60 x {args.rows}, "
+        f"{result['completed_runs']} changed rollups in a row"
     )
     print("  RSS after each run (MB): " + ", ".join(f"{a['rss_mb']:.0f}" for a in result["runs"]))
     print(f"  statuses: {', '.join(result['statuses'])}")

@@ -127,6 +127,19 @@ def test_health_and_metrics_are_served_on_request(
     assert "automation_graph_requests_total" in metrics
 
 
+def test_the_daemon_runs_on_the_system_allocator_in_its_own_process(
+    fake: FakeGraph, base_url: str, tmp_path: Path
+) -> None:
+    """serve re-executes itself with PYTHONMALLOC=malloc (so a large run's memory can be
+    handed back after it), keeping its process id."""
+    config = h.write_config(tmp_path / "d", base_url)
+    daemon = h.Daemon(config, tmp_path / "log")
+    assert h.wait_for(lambda: h.delivered(fake, 1), timeout=60)
+    environ = Path(f"/proc/{daemon.pid}/environ").read_bytes().split(b"\0")
+    assert daemon.terminate() == 0
+    assert b"PYTHONMALLOC=malloc" in environ
+
+
 def outbox_statuses(config: Path) -> dict[str, int]:
     """How many messages are in each outbox status."""
     with sqlite3.connect(config.parent / "state" / "db.sqlite") as db:
