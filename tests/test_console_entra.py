@@ -166,6 +166,9 @@ def test_an_error_from_entra_is_shown_and_audited(tmp_path: Path) -> None:
         follow_redirects=False,
     )
     assert answer.status_code == 401 and "Entra ID がサインインを断りました" in answer.text
+    with Store(tmp_path / "state.sqlite") as store:
+        outcome = store.audit_log(limit=1)[0]["outcome"]
+    assert outcome == "refused: access_denied: AADSTS65004"
 
 
 def test_without_entra_configured_its_addresses_are_404(tmp_path: Path) -> None:

@@ -408,8 +408,8 @@ def test_admin_sees_the_configured_flows_to_run(tmp_path: Path) -> None:
     assert '<option value="typhoon">' in body and _csrf(body)
 
 
-def test_a_page_counts_json_as_data_not_markup(tmp_path: Path) -> None:
-    """The JSON of every report is parseable and carries no figures of every sheet."""
+def test_latest_json_carries_no_per_sheet_figures(tmp_path: Path) -> None:
+    """/api/reports/latest gives each report's totals without every sheet's figures."""
     client = _client(_state(tmp_path))
     _signed_in(client)
     body = client.get("/api/reports/latest").text
