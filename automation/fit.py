@@ -1,9 +1,9 @@
 """Keep every message within what its channel accepts, before it is queued.
 
-Templates already cap the lists they show (:data:`automation.render.LIST_LIMIT` problems a
-message; the merged workbook holds them all). What still does not fit is cut here, at the end of a table row,
-list item or paragraph, with the open tags closed and a note saying so (linking the merged
-workbook when its address is a web address):
+Flows and templates already cap the problems a message lists
+(:data:`automation.plan.LIST_LIMIT`; the merged workbook holds them all). What still does not
+fit is cut here, at the end of a table row, list item or paragraph, with the open tags
+closed and a note saying so (linking the merged workbook when its address is a web address):
 
 - mail: Graph refuses requests over 4 MB, and a mail's body travels in one request (a draft
   too); the body as the request carries it (JSON, non-ASCII escaped) is kept under
