@@ -212,7 +212,13 @@ class PostgresDatabase(Database):
             raise connection_lost(self.where, err) from None
 
     def version(self) -> int:
-        if self._db.execute("SELECT to_regclass('schema_version')").fetchone()[0] is None:  # type: ignore[index]  # one row
+        # pg_tables, read with the statement's snapshot: to_regclass may answer from a cache
+        # that does not yet know a table another daemon's migration just committed.
+        found = self._db.execute(
+            "SELECT 1 FROM pg_catalog.pg_tables "
+            "WHERE schemaname = current_schema() AND tablename = 'schema_version'"
+        ).fetchone()
+        if found is None:
             return 0
         row = self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()
         return int(row[0] or 0) if row is not None else 0

@@ -31,8 +31,11 @@ from automation.backends.graph.gateway import CredentialToken, GraphGateway, Tok
 from automation.config.models import GraphBackend, GraphLimits
 from automation.demo import write_workspace
 from automation.doctor import Row, run_doctor
+from automation.doctor.runner import check
+from automation.state import SCHEMA_VERSION, Store
 from tests import graph_tenant
 from tests.fake_graph import FakeGraph
+from tests.pg_server import PASSWORD, PgServer, free_port
 
 GRAPH = "https://graph.microsoft.com/v1.0"
 WEBHOOK = (
@@ -603,3 +606,44 @@ def test_validate_check_inputs_on_graph_runs_the_read_only_probes(
     assert [r.check for r in rows][:3] == ["credential", "workbook", "list"]
     assert all(r.result in ("OK", "SKIP") for r in rows)
     assert {call.method for call in fake.calls} == {"GET"}
+
+
+def on_postgresql(workspace: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The workspace's configuration with its state in ``url`` (password from the environment)."""
+    monkeypatch.setenv("SPEC_PGPASSWORD", PASSWORD)
+    path = workspace / "automation.yaml"
+    text = path.read_text(encoding="utf-8").replace(
+        "  path: state/automation.sqlite",
+        f"  path: state/automation.sqlite\n  url: '{url.replace(PASSWORD, '${SPEC_PGPASSWORD}')}'",
+    )
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_doctor_checks_the_postgresql_state_and_its_lease(
+    workspace: Path, pg: PgServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With state.url on PostgreSQL: its version and schema, and who holds the lease."""
+    url = pg.new_database()
+    with Store(url) as store:
+        store.claim_lease("host-a:42:abc", datetime.now(UTC), 10)
+    rows = check(on_postgresql(workspace, url, monkeypatch), send_test=None)
+    state, lease = rows[-2], rows[-1]
+    assert (state.check, state.result) == ("state", "OK") and "PostgreSQL 15" in state.detail
+    assert f"schema version {SCHEMA_VERSION} of {SCHEMA_VERSION}" in state.detail
+    assert PASSWORD not in state.target
+    assert (lease.check, lease.result) == ("lease", "OK")
+    assert lease.detail.startswith("host-a:42:abc leads (fencing token 1;")
+
+
+def test_doctor_fails_an_unreachable_database_with_its_host(
+    workspace: Path, pg: PgServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database that does not answer is a FAIL row naming host:port and what to check."""
+    port = free_port()
+    url = pg.url("nowhere").replace(str(pg.port), str(port))
+    state = check(on_postgresql(workspace, url, monkeypatch), send_test=None)[-1]
+    assert (state.check, state.result) == ("state", "FAIL")
+    assert (
+        f"127.0.0.1:{port}" in state.detail and "check that PostgreSQL runs there" in state.detail
+    )

@@ -11,42 +11,16 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from tests import serve_harness as h
+from tests.failover_trials import ENV, lease_pid, pair_config, run_trials
 from tests.fake_graph import FakeGraph
-from tests.pg_server import PASSWORD, PgServer
+from tests.pg_server import PgServer
 
 pytestmark = pytest.mark.e2e
-ENV = {"PAIR_PGPASSWORD": PASSWORD}
 LEASE_SECONDS = 2
-
-
-def pair_config(folder: Path, base_url: str, url: str, lease: float = LEASE_SECONDS) -> Path:
-    """The harness's daemon configuration with its state on PostgreSQL and a short lease."""
-    path = h.write_config(folder, base_url)
-    text = path.read_text(encoding="utf-8")
-    text = text.replace(
-        "state: {path: state/db.sqlite}",
-        f"state: {{path: state/db.sqlite, url: '{url.replace(PASSWORD, '${PAIR_PGPASSWORD}')}'}}",
-    )
-    text = text.replace(
-        "  shutdown_grace_seconds:", f"  lease_seconds: {lease}\n  shutdown_grace_seconds:"
-    )
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def lease_pid(url: str) -> int | None:
-    """The pid of the daemon holding the lease (None before anyone claimed it)."""
-    conninfo = url.replace("postgresql+psycopg://", "postgresql://")
-    try:
-        with psycopg.connect(conninfo) as db:
-            row = db.execute("SELECT holder FROM leader_lease WHERE name = 'serve'").fetchone()
-    except psycopg.errors.UndefinedTable:
-        return None
-    return int(str(row[0]).split(":")[1]) if row and row[0] else None
+TRIALS = int(os.environ.get("FAILOVER_TRIALS", "4"))
 
 
 @pytest.fixture
@@ -68,10 +42,14 @@ def test_a_paused_leader_is_replaced_and_steps_down_when_it_wakes(
     """SIGSTOP past the lease: the standby takes over and delivers; after SIGCONT the old
     leader stands by, the lease stays with the new one, and nothing arrives twice."""
     url = pg.new_database()
-    first = h.Daemon(pair_config(tmp_path / "a", base_url, url), tmp_path / "a.log", env=ENV)
+    first = h.Daemon(
+        pair_config(tmp_path / "a", base_url, url, LEASE_SECONDS), tmp_path / "a.log", env=ENV
+    )
     assert h.wait_for(lambda: lease_pid(url) == first.pid, timeout=60)
     assert h.wait_for(lambda: h.delivered(fake, 1), timeout=60), (tmp_path / "a.log").read_text()
-    second = h.Daemon(pair_config(tmp_path / "b", base_url, url), tmp_path / "b.log", env=ENV)
+    second = h.Daemon(
+        pair_config(tmp_path / "b", base_url, url, LEASE_SECONDS), tmp_path / "b.log", env=ENV
+    )
     assert second.ready()
     assert lease_pid(url) == first.pid  # a live leader keeps the lease
     os.kill(first.pid, signal.SIGSTOP)
@@ -107,3 +85,13 @@ def test_a_clean_stop_hands_the_lead_over_at_once(
     assert first.terminate() == 0
     assert h.wait_for(lambda: lease_pid(url) == second.pid, timeout=45)
     assert second.terminate() == 0
+
+
+def test_failover_trials_lose_and_double_nothing(
+    fake: FakeGraph, base_url: str, tmp_path: Path, pg: PgServer
+) -> None:
+    """Leaders killed (SIGKILL) or paused past their lease (SIGSTOP) mid-round: every message
+    arrives exactly once and the standby takes over within the lease plus a renewal or two."""
+    tally = run_trials(fake, base_url, pg.new_database(), tmp_path, TRIALS, LEASE_SECONDS)
+    assert (tally.duplicated, tally.lost) == ([], [])
+    assert tally.delivered == tally.expected == (TRIALS + 1) * 3

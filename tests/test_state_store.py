@@ -4,6 +4,7 @@ rules hold whichever database ``state.url`` names."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -321,3 +322,17 @@ def test_a_leader_past_its_local_lease_stops_writing_without_asking(target: Path
             old.start_run("f", NOON, NOON)
     finally:
         set_fence(None)
+
+
+def test_daemons_starting_together_migrate_once(pg: PgServer) -> None:
+    """Stores opening one empty PostgreSQL at the same moment: one migrates, the others wait
+    for it and find the schema current (none fails on a table the other just created)."""
+    url = pg.new_database()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        versions = list(pool.map(lambda _: _opened_version(url), range(8)))
+    assert versions == [SCHEMA_VERSION] * 8
+
+
+def _opened_version(url: str) -> int:
+    with Store(url) as db:
+        return db.schema_version

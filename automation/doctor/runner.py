@@ -15,6 +15,7 @@ from automation.config.models import GraphBackend, GraphLimits
 from automation.configuration import load_config
 from automation.doctor.checks import GatewayFactory, GraphChecks, TokenFactory
 from automation.doctor.rows import Row
+from automation.doctor.state import state_rows
 from automation.doctor.table import format_table
 from automation.errors import ConfigError
 
@@ -87,7 +88,8 @@ def check(
                 str(loaded.path),
                 "OK",
                 "local backend: nothing in Microsoft 365 to check",
-            )
+            ),
+            *state_rows(loaded),
         ]
     flows = len(loaded.config.flows)
     first = Row(
@@ -99,4 +101,5 @@ def check(
     return [
         first,
         *asyncio.run(GraphChecks(loaded, backend, gateway_factory).rows(send_test, token_factory)),
+        *state_rows(loaded),
     ]
