@@ -9,6 +9,7 @@ from typing import Any
 from automation.damage.totals import Change, Consolidated
 from automation.errors import AutomationError
 from automation.flows.damage_rollup import DamagePlan, DamageReport
+from automation.plan import LIST_LIMIT
 from automation.timeutil import as_of_ja
 
 
@@ -115,8 +116,32 @@ def damage_record(plan: DamagePlan, version: str) -> dict[str, Any]:
         ],
         "departments": _departments(report),
         "not_reported": [d.name for d in report.not_reported],
-        "problems": _problems(report),
+        "problems": _problems(report)[:LIST_LIMIT],
+        "problems_total": len(report.problems),
     }
+
+
+# What a damage run's record repeats of the current report. An ``unchanged`` run keeps only its
+# outcome in history (it would otherwise store the whole report again at every poll): the report
+# itself is kept with the run that issued it (``report_number``).
+REPORT_BODY = (
+    "totals",
+    "statuses",
+    "changes",
+    "incident_changes",
+    "open_incidents",
+    "departments",
+    "not_reported",
+    "problems",
+)
+
+
+def for_history(record: dict[str, Any]) -> dict[str, Any]:
+    """The record as run history keeps it: an unchanged run without the report it repeats."""
+    if record.get("status") != "unchanged" or record.get("kind") != "damage_rollup":
+        return record
+    kept = {k: v for k, v in record.items() if k not in REPORT_BODY}
+    return {**kept, "report_body": "unchanged: see the run that issued report_number"}
 
 
 def _totals(consolidated: Consolidated) -> dict[str, Any]:
@@ -128,9 +153,9 @@ def _totals(consolidated: Consolidated) -> dict[str, Any]:
             "category": t.category,
             "value": _num(t.value),
             "unconfirmed": t.unconfirmed,
-            "unconfirmed_where": list(t.unconfirmed_where),
+            "unconfirmed_where": list(t.unconfirmed_where[:LIST_LIMIT]),
             "unreadable": t.unreadable,
-            "unreadable_where": list(t.unreadable_where),
+            "unreadable_where": list(t.unreadable_where[:LIST_LIMIT]),
             "notes": t.notes_ja,
         }
         for t in consolidated.totals

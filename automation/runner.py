@@ -34,7 +34,7 @@ from automation.outcome import delivery_outcome, exit_code
 from automation.plan import Message
 from automation.ports import Backend, Near
 from automation.queueing import outbox_entry
-from automation.record import failed_record, interrupted_record
+from automation.record import failed_record, for_history, interrupted_record
 from automation.render import Rendered
 from automation.state import OutboxEntry, Store
 from automation.timeutil import JST
@@ -245,7 +245,7 @@ async def _complete(
         run_id,
         record["status"],
         clock(),
-        record,
+        for_history(record),
         report_number=prepared.report_number,
         error=(record.get("undelivered") or {}).get("message"),
     )

@@ -111,7 +111,8 @@ def _format_summary(record: dict[str, Any], *, max_problems: int = 15) -> str:
             lines.append(f"    ほか {len(opened) - 10}件")
     lines += _departments(record)
     problems = record["problems"]
-    lines.append(f"  読み取れなかったセル: {len(problems)}件")
+    total = record.get("problems_total", len(problems))  # the record lists LIST_LIMIT at most
+    lines.append(f"  読み取れなかったセル: {total}件")
     for problem in problems[:max_problems]:
         headline = problem.get("headline")
         lines.append(
@@ -119,8 +120,8 @@ def _format_summary(record: dict[str, Any], *, max_problems: int = 15) -> str:
             if headline
             else f"    {problem['where']} 「{problem['value']}」 {problem['message']}"
         )
-    if len(problems) > max_problems:
-        lines.append(f"    ほか {len(problems) - max_problems}件")
+    if total > min(max_problems, len(problems)):
+        lines.append(f"    ほか {total - min(max_problems, len(problems))}件")
     lines += _outputs(record, "集計ブック", none_sent="")
     return "\n".join(lines)
 

@@ -314,6 +314,35 @@ def test_an_unchanged_poll_shows_the_last_report_from_its_summary(
     assert (again["totals"], again["statuses"]) == (first["totals"], first["statuses"])
 
 
+
+def test_an_unchanged_poll_keeps_only_its_outcome_in_history(
+    config: LoadedConfig, workspace: Path
+) -> None:
+    """History keeps the report with the run that issued it; a poll keeps only its outcome."""
+    first = run(config, at(9)).record
+    again = run(config, at(9, 1)).record
+    with Store(workspace / "state" / "db.sqlite") as store:
+        issued, polled = (store.run(r["run_id"]) for r in (first, again))
+    assert issued is not None and polled is not None
+    kept, poll = json.loads(issued["record"]), json.loads(polled["record"])
+    assert "totals" in kept and "problems" in kept
+    assert "totals" not in poll and "problems" not in poll and "departments" not in poll
+    assert (poll["status"], poll["report_number"]) == ("unchanged", first["report_number"])
+
+
+def test_the_record_lists_at_most_list_limit_problems_and_counts_them_all(
+    config: LoadedConfig, workspace: Path
+) -> None:
+    """5,000 unreadable rows: the record lists 100 problems and says how many there are."""
+    write_book(
+        workspace, [["前橋市", 1, 2], *[[f"前橋市{n}", "多数", "多数"] for n in range(5_000)]]
+    )
+    record = run(config, at(9)).record
+    assert len(record["problems"]) == LIST_LIMIT
+    assert record["problems_total"] == 5_000
+    assert all(len(t["unreadable_where"]) <= LIST_LIMIT for t in record["totals"].values())
+
+
 CHANNEL_CONFIG = """\
 version: 1
 state: {path: state/db.sqlite}
