@@ -174,7 +174,11 @@ def build_params() -> ProgressCollectionParams:
         budget=Budget(content="予算要求内容", amount="予算要求額"),
         secretariat=(
             Contact(channel="mail", address="dx-senryaku@pref.example.lg.jp", name="DX戦略課"),
-            Contact(channel="teams_channel", address="team-id/channel-id", name="DX戦略課"),
+            Contact(
+                channel="teams_channel",
+                address="00000000-0000-0000-0000-00000000d001/19:0000000000000000000000000000d001@thread.tacv2",
+                name="DX戦略課",
+            ),
         ),
         summary_to=(
             Contact(channel="mail", address="dx-honbu@pref.example.lg.jp", name="DX推進本部"),
