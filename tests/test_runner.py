@@ -314,7 +314,6 @@ def test_an_unchanged_poll_shows_the_last_report_from_its_summary(
     assert (again["totals"], again["statuses"]) == (first["totals"], first["statuses"])
 
 
-
 def test_an_unchanged_poll_keeps_only_its_outcome_in_history(
     config: LoadedConfig, workspace: Path
 ) -> None:
