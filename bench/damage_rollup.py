@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import shutil
@@ -62,7 +63,7 @@ ITEM_HEADERS = [
 ]
 CONFIG = """\
 version: 1
-state: {{path: state/bench.sqlite}}
+state: {{path: state/bench.sqlite{state_url}}}
 backend: {{type: local, root: inputs, artefacts: artefacts, deliveries: deliveries}}
 directory:
   departments:
@@ -139,7 +140,11 @@ def generate_config(folder: Path, sheets: int) -> Path:
         for s, name in enumerate(department_names(sheets))
     ]
     config = folder / "bench.yaml"
-    config.write_text(CONFIG.format(departments="\n".join(departments)), encoding="utf-8")
+    url = os.environ.get("BENCH_STATE_URL")
+    state_url = f", url: '{url}'" if url else ""
+    config.write_text(
+        CONFIG.format(departments="\n".join(departments), state_url=state_url), encoding="utf-8"
+    )
     return config
 
 
@@ -219,7 +224,14 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--generate", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--postgresql",
+        action="store_true",
+        help="keep the state in a throwaway PostgreSQL (state.url) instead of SQLite",
+    )
     args = parser.parse_args()
+    if args.postgresql and not args.generate:
+        return _on_postgresql(args)
     if args.generate:
         write_workbook(
             args.generate / "inputs" / "book.xlsx", args.sheets, args.rows, args.columns, args.seed
@@ -235,6 +247,26 @@ def main() -> int:
     }
     RESULTS.mkdir(exist_ok=True)
     target = RESULTS / f"damage_rollup_{args.sheets}x{args.rows}.json"
+    target.write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
+    print(table(result))
+    return 0
+
+
+def _on_postgresql(args: argparse.Namespace) -> int:
+    """The same measurement with the state in a fresh database on a throwaway server."""
+    from tests.pg_server import PASSWORD, pg_server  # noqa: PLC0415
+
+    with pg_server() as pg:
+        os.environ["BENCH_PGPASSWORD"] = PASSWORD
+        os.environ["BENCH_STATE_URL"] = pg.new_database().replace(PASSWORD, "${BENCH_PGPASSWORD}")
+        folder = OUT / f"damage_{args.sheets}x{args.rows}x{args.columns}_postgresql"
+        result = {
+            "machine": machine(),
+            "state": "postgresql",
+            **measure(folder, args.sheets, args.rows, args.columns, args.repeat),
+        }
+    RESULTS.mkdir(exist_ok=True)
+    target = RESULTS / f"damage_rollup_{args.sheets}x{args.rows}_postgresql.json"
     target.write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
     print(table(result))
     return 0
@@ -267,8 +299,6 @@ def table(result: dict[str, Any]) -> str:
 
 def machine() -> str:
     """Where the figures were measured."""
-    import os  # noqa: PLC0415
-
     return (
         f"{platform.machine()} {os.cpu_count()} CPUs, python {platform.python_version()}, "
         f"load {os.getloadavg()[0]:.2f}"

@@ -37,7 +37,9 @@ def main() -> int:
     args = parser.parse_args()
     fake = h.seeded_fake()
     started = time.monotonic()
-    with pg_server() as pg, fake.serve() as served, tempfile.TemporaryDirectory() as folder:
+    folder = tempfile.mkdtemp(prefix="failover-")  # kept: the daemons' logs, to read a miss
+    print(f"daemon logs in {folder}", flush=True)
+    with pg_server() as pg, fake.serve() as served:
 
         def progress(trial: int, fault: str, taken: float) -> None:
             if trial % 10 == 0:
