@@ -16,7 +16,7 @@ import pytest
 from tests import serve_harness as h
 from tests.failover_trials import ENV, lease_pid, pair_config, run_trials
 from tests.fake_graph import FakeGraph
-from tests.pg_server import PgServer
+from tests.pg_server import PASSWORD, PgServer
 
 pytestmark = pytest.mark.e2e
 LEASE_SECONDS = 2
@@ -67,6 +67,8 @@ def test_a_paused_leader_is_replaced_and_steps_down_when_it_wakes(
     assert first.terminate() == 0
     assert second.terminate() == 0
     assert h.duplicates(fake, range(1, 3)) == []
+    for name in ("a.log", "b.log"):  # the password never reaches a log line
+        assert PASSWORD not in (tmp_path / name).read_text(encoding="utf-8")
 
 
 def test_a_clean_stop_hands_the_lead_over_at_once(

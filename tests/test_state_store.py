@@ -8,10 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from automation.cli import main
-from automation.errors import ConfigError
+from automation.errors import ConfigError, TransientError
 from automation.state import (
     SCHEMA_VERSION,
     Fence,
@@ -336,3 +337,17 @@ def test_daemons_starting_together_migrate_once(pg: PgServer) -> None:
 def _opened_version(url: str) -> int:
     with Store(url) as db:
         return db.schema_version
+
+
+def test_a_connection_lost_mid_run_ends_the_run_transient(pg: PgServer) -> None:
+    """PostgreSQL going away under an open store: the next write is a transient error that
+    names the database without its password, so the run ends transient and is retried."""
+    with Store(pg.new_database()) as db:
+        pid = db.database.execute("SELECT pg_backend_pid()").fetchone()[0]
+        with psycopg.connect(pg.url().replace("+psycopg", ""), autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(
+            TransientError, match="lost the connection to the state database"
+        ) as caught:
+            db.start_run("f", NOON, NOON)
+    assert PASSWORD not in caught.value.message
