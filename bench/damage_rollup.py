@@ -185,7 +185,7 @@ def run_once(config: Path, now: str) -> dict[str, Any]:
         "status": record["status"],
         "report_number": record.get("report_number"),
         "messages": len(record.get("deliveries", [])),
-        "problems": len(record.get("problems") or []),
+        "problems": record.get("problems_total", len(record.get("problems") or [])),
         "timings_s": record.get("timings_s"),
     }
 

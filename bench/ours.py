@@ -40,7 +40,7 @@ def run(job: dict[str, Any], state_dir: Path, *, poll: bool = False) -> dict[str
         "phases": {k: timings[k] for k in ("fetch", "store", "deliver", "compute") if k in timings},
         "messages_sent": sum(1 for d in deliveries if d.get("status") == "sent"),
         "messages_planned": len(deliveries),
-        "problems": len(record.get("problems", []) or []),
+        "problems": record.get("problems_total", len(record.get("problems", []) or [])),
     }
     if job["kind"] == "progress":
         outcome["plan_render_s"] = round(timings.get("total", 0) - timings.get("fetch", 0), 4)
