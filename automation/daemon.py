@@ -320,10 +320,14 @@ class Daemon:
         from automation.console.server import outbox_retry, start_console  # noqa: PLC0415
 
         retry = outbox_retry(
-            self.state_path, lambda: self.backend, self.clock, self.loaded.config.service.outbox
+            self.state_target,
+            self.state_path,
+            lambda: self.backend,
+            self.clock,
+            self.loaded.config.service.outbox,
         )
         server, _ = start_console(
-            self.state_path,
+            self.state_target,
             host,
             port,
             retry=retry,

@@ -16,6 +16,7 @@ from automation.console.app import ConsoleSettings, create_app
 from automation.state import Fingerprint, Store
 from automation.timeutil import JST
 from tests.injection_corpus import CORPUS
+from tests.pg_server import PgServer
 
 NOW = datetime(2026, 9, 1, 9, 0, tzinfo=JST)
 SECRET = b"k" * 32
@@ -55,17 +56,21 @@ def _snapshot(text: str) -> dict[str, object]:
 
 def _state(tmp_path: Path, text: str = "危機管理課") -> Path:
     path = tmp_path / "state.sqlite"
-    with Store(path) as store:
+    _fill(path, text)
+    return path
+
+
+def _fill(target: Path | str, text: str = "危機管理課") -> None:
+    with Store(target) as store:
         store.save_user("viewer", hash_password(PASSWORD), "viewer", NOW)
         store.save_user("operator", hash_password(PASSWORD), "operator", NOW)
         run = store.start_run("typhoon", NOW, NOW)
         store.finish_run(run, "ok", NOW, {}, 3, error=text)
         store.save_report("typhoon", _snapshot(text), run)
         store.save_fingerprints("typhoon", [Fingerprint(text, "f", NOW, 1, True)])
-    return path
 
 
-def _client(path: Path, retried: list[str] | None = None) -> TestClient:
+def _client(path: Path | str, retried: list[str] | None = None) -> TestClient:
     async def retry(key: str) -> str:
         assert retried is not None
         retried.append(key)
@@ -123,6 +128,24 @@ def test_local_sign_in_shows_the_current_report(tmp_path: Path) -> None:
     cookie = response.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie
     assert "第3報" in client.get("/").text
+
+
+def test_a_pairs_console_reads_the_postgresql_state(pg: PgServer) -> None:
+    """With state.url on PostgreSQL the console signs in and shows the pair's latest report."""
+    url = pg.new_database()
+    _fill(url)
+    client = _client(url)
+    _signed_in(client)
+    assert "第3報" in client.get("/").text
+
+
+def test_an_unreachable_state_server_is_a_page_naming_it_without_the_password() -> None:
+    """A PostgreSQL state.url nobody answers gives a 503 page naming host:port, never the password."""
+    client = _client("postgresql+psycopg://automation:s3cret-pw@127.0.0.1:9/automation")
+    token = _csrf(client.get("/login").text)
+    response = client.post("/login", data={"csrf": token, "name": "viewer", "password": PASSWORD})
+    assert response.status_code == 503
+    assert "127.0.0.1:9" in response.text and "s3cret-pw" not in response.text
 
 
 def test_secure_cookie_flag_is_on_by_default(tmp_path: Path) -> None:

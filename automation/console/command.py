@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from automation.configuration import load_config  # noqa: PLC0415
 
     loaded = load_config(args.config)
-    state_path = loaded.resolve(loaded.config.state.path)
+    state_path = loaded.state_target  # the file, or state.url (a pair's PostgreSQL)
     if args.action[:2] == ["user", "add"] and len(args.action) == 3:
         return _add_user(state_path, args.action[2], args.role)
     if args.action:
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     return _serve(state_path, args, loaded)
 
 
-def _add_user(state_path: Path, name: str, role: str) -> int:
+def _add_user(state_path: Path | str, name: str, role: str) -> int:
     password = os.environ.get("AUTOMATION_CONSOLE_PASSWORD") or getpass.getpass("パスワード: ")
     if len(password) < MIN_PASSWORD:
         raise ConfigError(
@@ -75,14 +75,14 @@ def session_secret(store: Store) -> bytes:
     return bytes.fromhex(stored)
 
 
-def _serve(state_path: Path, args: argparse.Namespace, loaded: LoadedConfig) -> int:
+def _serve(state_path: Path | str, args: argparse.Namespace, loaded: LoadedConfig) -> int:
     import uvicorn  # noqa: PLC0415  # only this command needs the server
 
     from automation.console.app import ConsoleSettings, create_app  # noqa: PLC0415
     from automation.console.oidc import entra_of  # noqa: PLC0415
     from automation.console.reports import artefacts_folder, schedules  # noqa: PLC0415
 
-    if not state_path.is_file():
+    if isinstance(state_path, Path) and not state_path.is_file():
         print(
             f"no state database at {state_path.name} yet; the console shows an error page "
             "until a flow has run",

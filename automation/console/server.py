@@ -33,7 +33,8 @@ class _QuietServer(uvicorn.Server):
 
 
 def outbox_retry(
-    state_path: Path,
+    state_path: Path | str,
+    locks: Path,
     backend: Callable[[], Backend],
     clock: Callable[[], datetime],
     policy: OutboxPolicy,
@@ -47,7 +48,7 @@ def outbox_retry(
                 found = "none" if entry is None else entry.status
                 return f"refused: status {found}, expected one of {', '.join(RETRYABLE)}"
             try:
-                with flow_lock(state_path, entry.flow):
+                with flow_lock(locks, entry.flow):
                     store.mark(entry.key, "pending", clock())
                     await deliver_pending(store, backend(), entry.flow, clock, policy=policy)
             except TransientError as err:
@@ -59,7 +60,7 @@ def outbox_retry(
 
 
 def start_console(
-    state_path: Path,
+    state_path: Path | str,
     host: str,
     port: int,
     *,

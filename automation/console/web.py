@@ -20,9 +20,10 @@ from automation.console import sessions
 from automation.console.accounts import allows
 from automation.console.oidc import EntraSignIn
 from automation.console.ratelimit import LoginLimiter
-from automation.errors import ConfigError
+from automation.errors import ConfigError, TransientError
 from automation.health import HealthSource
 from automation.state import Store
+from automation.state_db import url_host
 from automation.timeutil import JST
 
 HERE = Path(__file__).parent
@@ -41,7 +42,7 @@ View = Callable[[Request, sessions.Session], Awaitable[Response]]
 class ConsoleSettings:
     """What the console needs: the state file, the cookie key and what it may do."""
 
-    state_path: Path
+    state_path: Path | str  # the state database: its file, or state.url (PostgreSQL)
     secret: bytes
     clock: Callable[[], datetime]
     secure_cookies: bool = True
@@ -110,6 +111,8 @@ class Console:
     def open_store(self) -> Store:
         """The state database, or StoreUnavailableError saying what is wrong and the fix."""
         path = self.settings.state_path
+        if not isinstance(path, Path):
+            return _open_url(path)
         if not path.is_file():
             raise StoreUnavailableError(
                 f"状態データベース {path.name} が見つかりません。"
@@ -191,3 +194,14 @@ def secure(response: Response) -> Response:
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _open_url(url: str) -> Store:
+    """The PostgreSQL state of a pair, or StoreUnavailableError naming the server (never the
+    password) and the fix."""
+    try:
+        return Store(url)
+    except (ConfigError, TransientError) as exc:
+        raise StoreUnavailableError(
+            f"状態データベース（{url_host(url)}）に接続できません: {exc.message}"
+        ) from exc
