@@ -21,7 +21,7 @@ import contextlib
 import hashlib
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -330,7 +330,7 @@ class Daemon:
             self.state_target,
             host,
             port,
-            retry=retry,
+            retry=lambda key: self.retry(key, retry),
             clock=self.clock,
             secure_cookies=secure_cookies,
             health=self,
@@ -436,6 +436,18 @@ class Daemon:
             if job.misfire_grace_time != grace:
                 self.scheduler.modify_job(flow_id, jobstore="default", misfire_grace_time=grace)
 
+    def standby_refusal(self) -> str | None:
+        """Why this daemon must not run or deliver now (it stands by in a pair), or None."""
+        if self.pair is not None and not self.pair.role.leader:
+            return f"refused: this daemon is the standby; {self.pair.role.holder} leads"
+        return None
+
+    async def retry(self, key: str, retry: Callable[[str], Awaitable[str]]) -> str:
+        """A console retry, only where this daemon leads: a standby's delivery could meet the
+        leader's (the flow locks are files on each host)."""
+        refused = self.standby_refusal()
+        return refused if refused is not None else await retry(key)
+
     async def run(self, flow_id: str) -> str:
         """One run, scheduled or asked for on the console, then its memory handed back (the
         daemon idles small after a large run). Returns how it ended, for the audit log."""
@@ -448,8 +460,9 @@ class Daemon:
         """One run; failures are recorded by the runner and never stop the daemon."""
         if self.stopping.is_set():
             return "refused: the daemon is stopping"
-        if self.pair is not None and not self.pair.role.leader:
-            return f"refused: this daemon is the standby; {self.pair.role.holder} leads"
+        refused = self.standby_refusal()
+        if refused is not None:
+            return refused
         task = asyncio.current_task()
         if task is not None:
             self.running.add(task)

@@ -7,6 +7,7 @@ import logging
 import pickle
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from automation.configuration import load_config
 from automation.daemon import JOBS_TABLE, BusinessDays, Daemon, trigger_of
 from automation.errors import ConfigError
 from automation.health import answer
+from automation.pair import Role
 from automation.schedule import parse_cron
 from automation.timeutil import JST
 from tests.builders import fire_times
@@ -337,3 +339,25 @@ def test_an_exception_before_a_run_starts_is_logged_once_not_every_tick(
             asyncio.run(daemon.run("damage"))
     assert caplog.text.count("cannot run damage: OperationalError") == 1
     assert "Traceback" in caplog.text
+
+
+@dataclass
+class LostLead:
+    """Stands in for a pair's lease keeper whose daemon stands by (another host leads)."""
+
+    role: Role = field(default_factory=lambda: Role(leader=False, holder="host-b:42:c0ffee"))
+
+
+def test_a_standby_refuses_a_console_retry(workspace: Path) -> None:
+    """A standby's console retry sends nothing: only the leader's outbox delivers."""
+    daemon = Daemon(write(workspace, EVERY_TEN))
+    daemon._pair = LostLead()  # type: ignore[assignment]  # the keeper's role is all it reads
+    called: list[str] = []
+
+    async def retry(key: str) -> str:
+        called.append(key)
+        return "sent"
+
+    answer = asyncio.run(daemon.retry("damage:report:1", retry))
+    assert answer == "refused: this daemon is the standby; host-b:42:c0ffee leads"
+    assert called == []
