@@ -241,6 +241,17 @@ def set_fence(fence: Fence | None) -> None:
     _FENCE = fence
 
 
+def _renewed(fence: Fence | None) -> Fence | None:
+    """``fence`` with the local validity of the latest renewal of the same lease (a store
+    opened before a renewal is extended by it); a fence since dropped or replaced stays as
+    it was, so its token or its validity refuses the write."""
+    live = _FENCE
+    same = (live.holder, live.token, live.name) if live is not None else None
+    if fence is not None and same == (fence.holder, fence.token, fence.name):
+        return live
+    return fence
+
+
 def _writes(method: Callable[P, R]) -> Callable[P, R]:
     """A write: under a fence it runs in a transaction that first checks the token."""
 
@@ -333,7 +344,7 @@ class Store:
     def _check_fence(self) -> None:
         """Raise FencedError unless this process's lease token is still the current one; on
         PostgreSQL the row stays share-locked, so no takeover commits before this write."""
-        fence = self.fence
+        fence = _renewed(self.fence)
         if fence is None:
             return
         if time.monotonic() > fence.valid_until:

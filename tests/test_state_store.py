@@ -325,6 +325,23 @@ def test_a_leader_past_its_local_lease_stops_writing_without_asking(target: Path
         set_fence(None)
 
 
+def test_a_store_opened_before_a_renewal_writes_while_the_lease_is_held(
+    target: Path | str,
+) -> None:
+    """A renewal extends every open store of the leader: a run longer than the lease (opened
+    under an earlier renewal whose local validity has passed) still writes."""
+    with Store(target) as db:
+        lease = db.claim_lease("a", NOON, 10)
+    set_fence(Fence("a", lease.token, valid_until=0.0))
+    try:
+        with Store(target) as running:
+            set_fence(Fence("a", lease.token))  # renewed since the run opened its store
+            running.save_flow_state("f", "v1", 1, NOON)
+            assert running.flow_state("f") == ("v1", 1)
+    finally:
+        set_fence(None)
+
+
 def test_daemons_starting_together_migrate_once(pg: PgServer) -> None:
     """Stores opening one empty PostgreSQL at the same moment: one migrates, the others wait
     for it and find the schema current (none fails on a table the other just created)."""
