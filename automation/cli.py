@@ -479,6 +479,14 @@ def _outbox(args: argparse.Namespace) -> int:
             if entry is None:
                 print(f"no outbox entry with key {args.retry!r}", file=sys.stderr)
                 return EXIT_CONFIG
+            if entry.status not in ("failed", "dead"):
+                print(
+                    f"outbox entry {args.retry!r} is {entry.status}; only a failed or dead "
+                    "message can be retried (a sent one went out, an uncertain or sending one "
+                    "is reconciled by the next delivery pass): nothing was changed",
+                    file=sys.stderr,
+                )
+                return EXIT_CONFIG
             with flow_lock(store.path, entry.flow):
                 store.mark(entry.key, "pending", datetime.now(JST))
                 aio.run(

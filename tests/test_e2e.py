@@ -13,6 +13,7 @@ import pytest
 from openpyxl import load_workbook
 
 from automation.demo import ROUND_1, ROUND_2, edit_workbook, write_workspace
+from automation.state import Store
 
 pytestmark = pytest.mark.e2e
 ENV = dict(os.environ)
@@ -196,6 +197,23 @@ def test_outbox_lists_and_retries(workspace: Path) -> None:
         "outbox", "-c", str(workspace / "automation.yaml"), "--retry", "nope", check=False
     )
     assert missing.returncode == 2
+
+
+def test_outbox_retry_refuses_a_message_already_sent(workspace: Path) -> None:
+    """--retry queues only a failed or dead message: a sent one is refused (exit 2), not
+    sent a second time."""
+    run_json(workspace, ROUND_1)
+    with Store(workspace / "state" / "automation.sqlite") as store:
+        sent = store.outbox(statuses=("sent",))[0]
+    refused = cli(
+        "outbox", "-c", str(workspace / "automation.yaml"), "--retry", sent.key, check=False
+    )
+    assert refused.returncode == 2
+    assert f"outbox entry {sent.key!r} is sent" in refused.stderr
+    assert "only a failed or dead message can be retried" in refused.stderr
+    with Store(workspace / "state" / "automation.sqlite") as store:
+        again = store.get_entry(sent.key)
+    assert again is not None and (again.status, again.attempts) == ("sent", sent.attempts)
 
 
 def test_an_unchanged_run_record_carries_the_current_report(workspace: Path) -> None:
