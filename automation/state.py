@@ -150,7 +150,47 @@ MIGRATIONS: tuple[str, ...] = (
         renewed_at TEXT NOT NULL
     );
     """,
+    # 9: incidents of a damage flow (``automation incident open/close``); each run and report
+    # belongs to the incident open when it ran (0: none), so numbering restarts at 第1報
+    """
+    CREATE TABLE incidents (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        flow TEXT NOT NULL,
+        name TEXT NOT NULL,
+        opened_at TEXT NOT NULL,
+        closing_at TEXT,
+        closed_at TEXT,
+        workbook TEXT NOT NULL,
+        web_url TEXT,
+        archived TEXT,
+        first_report INTEGER,
+        last_report INTEGER,
+        UNIQUE (flow, name)
+    );
+    ALTER TABLE runs ADD COLUMN incident INTEGER;
+    CREATE TABLE reports_v9 (
+        flow TEXT NOT NULL,
+        incident INTEGER NOT NULL DEFAULT 0,
+        number INTEGER NOT NULL,
+        as_of TEXT NOT NULL,
+        signature TEXT NOT NULL,
+        snapshot TEXT NOT NULL,
+        run_id INTEGER NOT NULL REFERENCES runs (id),
+        summary TEXT,
+        PRIMARY KEY (flow, incident, number)
+    );
+    INSERT INTO reports_v9 (flow, incident, number, as_of, signature, snapshot, run_id, summary)
+        SELECT flow, 0, number, as_of, signature, snapshot, run_id, summary FROM reports;
+    DROP TABLE reports;
+    ALTER TABLE reports_v9 RENAME TO reports;
+    CREATE INDEX reports_run ON reports (run_id);
+    """,
 )
+# The incident a flow's reports are read and kept under: its newest, open or closed (0
+# before the first), so after ``incident close`` the console still shows the final report.
+LATEST_INCIDENT = "COALESCE((SELECT MAX(id) FROM incidents WHERE flow = ?), 0)"
+# The incident a run belongs to: the open one (0 when none is open).
+OPEN_INCIDENT = "COALESCE((SELECT MAX(id) FROM incidents WHERE flow = ? AND closed_at IS NULL), 0)"
 STATUSES = ("pending", "sending", "sent", "failed", "uncertain", "dead")
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -200,6 +240,37 @@ class Fingerprint:
     changed_at: datetime | None
     problems: int
     table_found: bool
+
+
+@dataclass(frozen=True)
+class Incident:
+    """One incident of a damage flow: its own workbook and its own 第1報, 第2報, ...
+
+    ``workbook`` is the workbook's reference as JSON (a local path or a Graph address);
+    ``closing_at`` is set while ``incident close`` issues the final report and archives.
+    """
+
+    id: int
+    flow: str
+    name: str
+    opened_at: datetime
+    workbook: str
+    web_url: str | None = None
+    closing_at: datetime | None = None
+    closed_at: datetime | None = None
+    archived: str | None = None
+    first_report: int | None = None
+    last_report: int | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the incident is still open (reports go on being issued)."""
+        return self.closed_at is None
+
+    @property
+    def closing(self) -> bool:
+        """Whether ``incident close`` began: the flow's next run issues the final report."""
+        return self.is_open and self.closing_at is not None
 
 
 @dataclass(frozen=True)
@@ -407,9 +478,9 @@ class Store:
     def start_run(self, flow: str, now: datetime, started_at: datetime) -> int:
         """Record that a run began; returns its id."""
         row = self._db.execute(
-            "INSERT INTO runs (flow, started_at, now, status) VALUES (?, ?, ?, 'running') "
-            "RETURNING id",
-            (flow, started_at.isoformat(), now.isoformat()),
+            "INSERT INTO runs (flow, started_at, now, status, incident) "
+            f"VALUES (?, ?, ?, 'running', {OPEN_INCIDENT}) RETURNING id",
+            (flow, started_at.isoformat(), now.isoformat(), flow),
         ).fetchone()
         return int(row["id"])
 
@@ -444,13 +515,24 @@ class Store:
         )
         return [int(row["id"]) for row in rows]
 
-    def runs(self, flow: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
-        """Recent runs, newest first."""
+    def runs(
+        self, flow: str | None = None, limit: int = 20, incident: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Recent runs, newest first, each with ``incident_name`` (None: no incident was
+        open); ``incident`` keeps only the runs of the incident of that name."""
         sql = (
-            "SELECT * FROM runs" + (" WHERE flow = ?" if flow else "") + " ORDER BY id DESC LIMIT ?"
+            "SELECT runs.*, incidents.name AS incident_name FROM runs "
+            "LEFT JOIN incidents ON incidents.id = runs.incident WHERE 1 = 1"
         )
-        args: tuple[Any, ...] = (flow, limit) if flow else (limit,)
-        return [dict(row) for row in self._db.execute(sql, args)]
+        args: list[Any] = []
+        if flow:
+            sql += " AND runs.flow = ?"
+            args.append(flow)
+        if incident is not None:
+            sql += " AND incidents.name = ?"
+            args.append(incident)
+        sql += " ORDER BY runs.id DESC LIMIT ?"
+        return [dict(row) for row in self._db.execute(sql, [*args, limit])]
 
     def run(self, run_id: int) -> dict[str, Any] | None:
         """One run by id, with its stored run record (JSON text)."""
@@ -480,8 +562,9 @@ class Store:
         (totals and statuses), which stays small however large the workbook grows."""
         column = "snapshot" if figures else "COALESCE(summary, snapshot)"
         row = self._db.execute(
-            f"SELECT {column} AS data FROM reports WHERE flow = ? ORDER BY number DESC LIMIT 1",
-            (flow,),
+            f"SELECT {column} AS data FROM reports WHERE flow = ? AND incident = {LATEST_INCIDENT} "
+            "ORDER BY number DESC LIMIT 1",
+            (flow, flow),
         ).fetchone()
         return None if row is None else dict(json.loads(row["data"]))
 
@@ -492,12 +575,14 @@ class Store:
 
     @_writes
     def save_report(self, flow: str, snapshot: Mapping[str, Any], run_id: int) -> None:
-        """Store a new report's snapshot (numbers are never reused)."""
+        """Store a new report's snapshot under the flow's incident (numbers are never reused
+        within an incident)."""
         summary = {k: v for k, v in snapshot.items() if k != "figures"}
         self._db.execute(
-            "INSERT INTO reports (flow, number, as_of, signature, snapshot, run_id, summary) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO reports (flow, incident, number, as_of, signature, snapshot, run_id, "
+            f"summary) VALUES (?, {LATEST_INCIDENT}, ?, ?, ?, ?, ?, ?)",
             (
+                flow,
                 flow,
                 snapshot["number"],
                 snapshot["as_of"],
@@ -724,6 +809,60 @@ class Store:
             ),
         )
 
+    # incidents ------------------------------------------------------------
+    @_writes
+    def open_incident(
+        self, flow: str, name: str, workbook: str, web_url: str | None, now: datetime
+    ) -> int:
+        """Record a new incident of ``flow`` and start its reporting afresh: no workbook
+        version seen, 第1報 next, no sheet fingerprints. Returns its id."""
+        row = self._db.execute(
+            "INSERT INTO incidents (flow, name, opened_at, workbook, web_url) "
+            "VALUES (?, ?, ?, ?, ?) RETURNING id",
+            (flow, name, now.isoformat(), workbook, web_url),
+        ).fetchone()
+        self.save_flow_state(flow, None, 0, now)
+        self._db.execute("DELETE FROM sheet_fingerprints WHERE flow = ?", (flow,))
+        return int(row["id"])
+
+    def incidents(self, flow: str | None = None) -> list[Incident]:
+        """Incidents, oldest first (of one flow, or all), with their first and last report."""
+        sql = (
+            "SELECT i.*, (SELECT MIN(number) FROM reports r WHERE r.flow = i.flow "
+            "AND r.incident = i.id) AS first_number, (SELECT MAX(number) FROM reports r "
+            "WHERE r.flow = i.flow AND r.incident = i.id) AS last_number FROM incidents i"
+        )
+        args: tuple[Any, ...] = ()
+        if flow:
+            sql += " WHERE i.flow = ?"
+            args = (flow,)
+        return [_incident(row) for row in self._db.execute(sql + " ORDER BY i.id", args)]
+
+    def current_incident(self, flow: str) -> Incident | None:
+        """The newest incident of ``flow`` (open or closed), or None if it never had one."""
+        found = self.incidents(flow)
+        return found[-1] if found else None
+
+    @_writes
+    def mark_closing(self, incident_id: int, now: datetime) -> None:
+        """``incident close`` began: the next run of the flow issues the final report."""
+        self._db.execute(
+            "UPDATE incidents SET closing_at = COALESCE(closing_at, ?) WHERE id = ?",
+            (now.isoformat(), incident_id),
+        )
+
+    @_writes
+    def close_incident(self, incident_id: int, archived: str | None, now: datetime) -> None:
+        """The incident is over: keep where its workbook went and its report numbers."""
+        self._db.execute(
+            "UPDATE incidents SET closed_at = ?, archived = ?, "
+            "first_report = (SELECT MIN(number) FROM reports r WHERE r.incident = incidents.id "
+            "AND r.flow = incidents.flow), "
+            "last_report = (SELECT MAX(number) FROM reports r WHERE r.incident = incidents.id "
+            "AND r.flow = incidents.flow) WHERE id = ?",
+            (now.isoformat(), archived, incident_id),
+        )
+
     # console: reports, accounts and the audit log --------------------------
     def report_flows(self) -> list[str]:
         """Flows that have issued at least one report, by name."""
@@ -731,20 +870,25 @@ class Store:
         return [str(row["flow"]) for row in rows]
 
     def reports(self, flow: str, limit: int = 200) -> list[dict[str, Any]]:
-        """The summaries (totals, no per-sheet figures) of a flow's reports, newest first."""
+        """The summaries (totals, no per-sheet figures) of the reports of a flow's current
+        incident (see ``LATEST_INCIDENT``), newest first; each names its ``incident`` (None
+        for reports issued before the flow had incidents)."""
         rows = self._db.execute(
-            "SELECT COALESCE(summary, snapshot) AS data FROM reports WHERE flow = ? "
+            "SELECT COALESCE(summary, snapshot) AS data, incidents.name AS incident "
+            "FROM reports LEFT JOIN incidents ON incidents.id = reports.incident "
+            f"WHERE reports.flow = ? AND reports.incident = {LATEST_INCIDENT} "
             "ORDER BY number DESC LIMIT ?",
-            (flow, limit),
+            (flow, flow, limit),
         )
-        return [dict(json.loads(row["data"])) for row in rows]
+        return [{**json.loads(row["data"]), "incident": row["incident"]} for row in rows]
 
     def report_record(self, flow: str, number: int) -> dict[str, Any] | None:
         """The run record of the run that issued a report (its artefacts), if it has one."""
         row = self._db.execute(
             "SELECT runs.record AS record FROM reports JOIN runs ON runs.id = reports.run_id "
-            "WHERE reports.flow = ? AND reports.number = ?",
-            (flow, number),
+            f"WHERE reports.flow = ? AND reports.incident = {LATEST_INCIDENT} "
+            "AND reports.number = ?",
+            (flow, flow, number),
         ).fetchone()
         if row is None or not row["record"]:
             return None
@@ -806,6 +950,26 @@ def _entry(row: Row) -> OutboxEntry:
         last_error=row["last_error"],
         not_before=datetime.fromisoformat(row["not_before"]) if row["not_before"] else None,
         payload=json.loads(row["payload"]) if row["payload"] else {},
+    )
+
+
+def _incident(row: Row) -> Incident:
+    def when(value: str | None) -> datetime | None:
+        return datetime.fromisoformat(value) if value else None
+
+    first, last = row["first_report"], row["last_report"]
+    return Incident(
+        id=int(row["id"]),
+        flow=str(row["flow"]),
+        name=str(row["name"]),
+        opened_at=datetime.fromisoformat(row["opened_at"]),
+        workbook=str(row["workbook"]),
+        web_url=row["web_url"],
+        closing_at=when(row["closing_at"]),
+        closed_at=when(row["closed_at"]),
+        archived=row["archived"],
+        first_report=int(first) if first is not None else row["first_number"],
+        last_report=int(last) if last is not None else row["last_number"],
     )
 
 

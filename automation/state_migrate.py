@@ -18,8 +18,9 @@ from automation.state_db import POSTGRESQL
 # Parents before children (reports and outbox refer to runs); each with its queue order.
 TABLES: tuple[tuple[str, str], ...] = (
     ("runs", "id"),
+    ("incidents", "id"),
     ("flow_state", "flow"),
-    ("reports", "flow, number"),
+    ("reports", "flow, incident, number"),
     ("sheet_fingerprints", "flow, department"),
     ("outbox", "created_at, rowid"),
     ("lookups", "key"),
@@ -27,7 +28,7 @@ TABLES: tuple[tuple[str, str], ...] = (
     ("console_users", "name"),
     ("audit_log", "id"),
 )
-IDENTITY = (("runs", "id"), ("audit_log", "id"), ("outbox", "rowid"))
+IDENTITY = (("runs", "id"), ("incidents", "id"), ("audit_log", "id"), ("outbox", "rowid"))
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 

@@ -1,0 +1,125 @@
+"""Specs for incidents in the state store, on SQLite and a throwaway PostgreSQL: each
+incident keeps its own reports, runs carry the incident, and version 8 databases migrate."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from automation.state import MIGRATIONS, Fingerprint, Store
+from automation.state_migrate import migrate_state
+from automation.timeutil import JST
+from tests.pg_server import PgServer
+from tests.test_state_store import state_target
+
+NOON = datetime(2026, 9, 1, 12, 0, tzinfo=JST)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """An open, empty, migrated store, once per database kind."""
+    pg = request.getfixturevalue("pg") if request.param == "postgresql" else None
+    with Store(state_target(str(request.param), tmp_path, pg)) as db:
+        yield db
+
+
+def report(store: Store, flow: str, number: int, at: datetime) -> int:
+    """A run of ``flow`` that issued report ``number``; its run id."""
+    run = store.start_run(flow, at, at)
+    store.save_report(flow, {"number": number, "as_of": at.isoformat(), "signature": "s"}, run)
+    return run
+
+
+def test_an_incident_starts_its_reports_at_1_beside_the_earlier_ones(store: Store) -> None:
+    """Report 1 of a new incident is stored beside report 1 of before; each reads its own."""
+    report(store, "f", 1, NOON)
+    store.open_incident("f", "台風第10号", '"b.xlsx"', None, NOON)
+    report(store, "f", 1, NOON + timedelta(hours=1))
+    report(store, "f", 2, NOON + timedelta(hours=2))
+
+    assert [r["number"] for r in store.reports("f")] == [2, 1]
+    assert {r["incident"] for r in store.reports("f")} == {"台風第10号"}
+    assert (store.latest_report("f") or {})["number"] == 2
+
+
+def test_opening_an_incident_starts_the_flow_afresh(store: Store) -> None:
+    """No workbook version seen, report number 0, no sheet fingerprints after open."""
+    store.save_flow_state("f", "etag-1", 7, NOON)
+    store.save_fingerprints("f", [Fingerprint("危機管理課", "x", NOON, 0, True)])
+
+    store.open_incident("f", "台風第10号", '"b.xlsx"', None, NOON)
+
+    assert store.flow_state("f") == (None, 0)
+    assert store.fingerprints("f") == []
+
+
+def test_runs_carry_the_open_incident_and_history_filters_by_it(store: Store) -> None:
+    """A run while an incident is open names it; after close, runs name none."""
+    before = store.start_run("f", NOON, NOON)
+    incident = store.open_incident("f", "台風第10号", '"b.xlsx"', None, NOON)
+    during = store.start_run("f", NOON, NOON)
+    store.close_incident(incident, "archive/b.xlsx", NOON)
+    after = store.start_run("f", NOON, NOON)
+
+    names = {r["id"]: r["incident_name"] for r in store.runs("f")}
+    assert names == {before: None, during: "台風第10号", after: None}
+    assert [r["id"] for r in store.runs("f", incident="台風第10号")] == [during]
+
+
+def test_a_closed_incident_keeps_its_first_and_last_report(store: Store) -> None:
+    """close records the incident's report numbers, archive place and time."""
+    incident = store.open_incident("f", "台風第10号", '"b.xlsx"', "https://x/b.xlsx", NOON)
+    report(store, "f", 1, NOON)
+    report(store, "f", 2, NOON + timedelta(hours=1))
+
+    store.close_incident(incident, "https://x/アーカイブ/b.xlsx", NOON + timedelta(hours=2))
+
+    (found,) = store.incidents("f")
+    assert (found.first_report, found.last_report) == (1, 2)
+    assert (found.archived, found.closed_at) == (
+        "https://x/アーカイブ/b.xlsx",
+        NOON + timedelta(hours=2),
+    )
+    assert not found.is_open
+
+
+def test_a_version_8_database_keeps_its_reports_outside_any_incident(tmp_path: Path) -> None:
+    """Migrating to incidents keeps every earlier report, under no incident."""
+    path = tmp_path / "state.sqlite"
+    db = sqlite3.connect(path)
+    for migration in MIGRATIONS[:8]:
+        db.executescript(migration)
+    db.execute("PRAGMA user_version = 8")
+    db.execute("INSERT INTO runs (flow, started_at, now, status) VALUES ('f', 't', 't', 'ok')")
+    db.execute(
+        "INSERT INTO reports (flow, number, as_of, signature, snapshot, run_id) "
+        "VALUES ('f', 3, 't', 's', '{\"number\": 3}', 1)"
+    )
+    db.commit()
+    db.close()
+
+    with Store(path) as store:
+        assert store.latest_report("f") == {"number": 3}
+        assert store.reports("f") == [{"number": 3, "incident": None}]
+
+
+def test_state_migrate_copies_incidents_and_their_reports(tmp_path: Path, pg: PgServer) -> None:
+    """SQLite to PostgreSQL keeps each incident with its reports apart."""
+    source = tmp_path / "state.sqlite"
+    with Store(source) as db:
+        report(db, "f", 1, NOON)
+        db.open_incident("f", "台風第10号", '"b.xlsx"', None, NOON)
+        report(db, "f", 1, NOON)
+    target = pg.new_database()
+
+    moved = migrate_state(source, target)
+
+    assert moved["incidents"] == 1 and moved["reports"] == 2
+    with Store(target) as db:
+        (incident,) = db.incidents("f")
+        assert (incident.name, incident.first_report) == ("台風第10号", 1)
+        assert db.open_incident("f", "次", '"c.xlsx"', None, NOON) == incident.id + 1
