@@ -45,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_record_commands(sub)
     _add_service_commands(sub)
     _add_provision_commands(sub)
+    _add_incident_commands(sub)
     return parser
 
 
@@ -83,6 +84,7 @@ def _add_record_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     )
     history.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
     history.add_argument("--flow", help="only this flow")
+    history.add_argument("--incident", help="only the runs of the incident of this name")
     history.add_argument("--limit", type=int, default=20, help="how many runs (default 20)")
     history.add_argument("--json", action="store_true", help="print the run records as JSON")
 
@@ -206,6 +208,35 @@ def _add_provision_commands(sub: argparse._SubParsersAction[argparse.ArgumentPar
     )
 
 
+def _add_incident_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """incident: open and close a damage flow's incidents, each with its own workbook."""
+    incident = sub.add_parser(
+        "incident", help="open or close an incident of a damage flow (its own workbook, 第1報)"
+    )
+    what = incident.add_subparsers(dest="incident", required=True)
+    opening = what.add_parser(
+        "open", help="create the incident's workbook, announce it, report from 第1報"
+    )
+    opening.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
+    opening.add_argument("--flow", required=True, help="id of the damage_rollup flow")
+    opening.add_argument("--name", required=True, help="the incident, e.g. 令和8年台風第10号")
+    opening.add_argument(
+        "--dry-run", action="store_true", help="print what would be created and sent; do nothing"
+    )
+    closing = what.add_parser(
+        "close", help="issue the final report (最終報), archive the workbook, stop reminders"
+    )
+    closing.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
+    closing.add_argument("--flow", required=True, help="id of the damage_rollup flow")
+    closing.add_argument(
+        "--dry-run", action="store_true", help="print what would be done; do nothing"
+    )
+    listing = what.add_parser("list", help="the incidents, open and closed, with their reports")
+    listing.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
+    listing.add_argument("--flow", help="only this flow")
+    listing.add_argument("--json", action="store_true", help="print them as JSON")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``automation`` console script."""
     args = _parser().parse_args(argv)
@@ -230,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
             return _provision(args)
         if args.command == "state":
             return _state_migrate(args)
+        if args.command == "incident":
+            return _incident(args)
         if args.command == "console":
             from automation.console.command import run as run_console  # noqa: PLC0415
 
@@ -363,6 +396,24 @@ def _provision(args: argparse.Namespace) -> int:
     return provision_workbook(loaded, request, datetime.now(JST))
 
 
+def _incident(args: argparse.Namespace) -> int:
+    from automation.configuration import load_config  # noqa: PLC0415
+    from automation.incident import (  # noqa: PLC0415
+        OpenRequest,
+        close_incident,
+        list_incidents,
+        open_incident,
+    )
+
+    loaded = load_config(args.config)
+    now = datetime.now(JST)
+    if args.incident == "open":
+        return open_incident(loaded, OpenRequest(args.flow, args.name, args.dry_run), now)
+    if args.incident == "close":
+        return close_incident(loaded, args.flow, now, dry_run=args.dry_run)
+    return list_incidents(loaded, args.flow, as_json=args.json)
+
+
 def _schema() -> int:
     from automation.config.models import AppConfig  # noqa: PLC0415
 
@@ -433,7 +484,7 @@ def _open_store(config_path: Path) -> tuple[LoadedConfig, Store]:
 def _history(args: argparse.Namespace) -> int:
     _, store = _open_store(args.config)
     with store:
-        runs = store.runs(args.flow, limit=args.limit)
+        runs = store.runs(args.flow, limit=args.limit, incident=args.incident)
     if args.json:
         print(
             json.dumps(
@@ -444,7 +495,8 @@ def _history(args: argparse.Namespace) -> int:
         )
         return EXIT_OK
     print(
-        f"{'run':>5}  {'flow':<18} {'as of (now)':<25} {'status':<10} {'報':>3}  {'sent':>4}  {'secs':>5}  error"
+        f"{'run':>5}  {'flow':<18} {'as of (now)':<25} {'status':<10} {'報':>3}  {'sent':>4}  "
+        f"{'secs':>5}  {'incident':<16} error"
     )
     for run in runs:
         record = json.loads(run["record"]) if run["record"] else {}
@@ -460,7 +512,7 @@ def _history(args: argparse.Namespace) -> int:
         print(
             clean_terminal(
                 f"{run['id']:>5}  {run['flow']:<18} {run['now']:<25} {run['status']:<10} "
-                f"{number:>3}  {sent:>4}  {seconds:>5}  {error}"
+                f"{number:>3}  {sent:>4}  {seconds:>5}  {run['incident_name'] or '-':<16} {error}"
             )
         )
     return EXIT_OK

@@ -134,6 +134,15 @@ class WorkbookProvisioner(Protocol):
         ``replace``; then it is kept as ``archive_name`` next to it first."""
         ...
 
+    async def existing(self, ref: FileRef) -> str | None:
+        """Where the file ``ref`` names is (path or web URL), or None when there is none."""
+        ...
+
+    async def archive_workbook(self, ref: FileRef, folder: str) -> str:
+        """Move the workbook ``ref`` names into ``folder`` beside it, never over an existing
+        file; return where it went."""
+        ...
+
 
 class ListProvisioner(Protocol):
     """Creates the list a progress flow reads, or adds what an existing one lacks."""

@@ -68,6 +68,8 @@ def _format_summary(record: dict[str, Any], *, max_problems: int = 15) -> str:
     flow = record["flow"]
     if record.get("kind") == "progress_collection":
         return format_progress(record)
+    if record.get("idle"):
+        return f"[{flow}] 待機中: {record['idle']}"
     head = (
         f"[{flow}] 第{record['report_number']}報 {record['as_of_ja']}"
         if record["report_number"]

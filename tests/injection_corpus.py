@@ -32,6 +32,7 @@ from automation.config.models import (
 )
 from automation.damage.workbook import parse_workbook
 from automation.flows import damage_rollup, progress_collection
+from automation.flows import incident as incident_plans
 from automation.flows.damage_rollup import DamageInputs, DamagePlan, DamageState
 from automation.flows.progress_collection import ProgressPlan
 from automation.jobs.progress import progress_record
@@ -158,7 +159,7 @@ PROGRESS_TEMPLATES = (
     "progress_problems",
     "progress_summary",
 )
-TEMPLATES = (*DAMAGE_TEMPLATES, *PROGRESS_TEMPLATES, "admin_alert")
+TEMPLATES = (*DAMAGE_TEMPLATES, "incident_open", *PROGRESS_TEMPLATES, "admin_alert")
 
 # Control characters openpyxl refuses to write; Excel stores them as _xHHHH_ escapes.
 _EXCEL_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f]")
@@ -253,6 +254,14 @@ def damage_messages(text: str, rows: int = 1) -> list[Message]:
     """Every message of both damage rounds."""
     first, second = damage_plans(text, rows)
     return first.messages + second.messages
+
+
+def incident_messages(text: str) -> list[Message]:
+    """The announcement of an incident named ``text`` (its workbook named after it) to the
+    response team and the departments, one of them named ``text``."""
+    params, directory = damage_setup(text)
+    notice = incident_plans.opened(params, text, SAFE_LINK, _at(1, 9, 0))
+    return incident_plans.open_messages(params, directory, notice)
 
 
 def damage_records(text: str) -> list[dict[str, Any]]:
@@ -404,7 +413,12 @@ def alert_messages(text: str) -> list[Message]:
 
 def messages(text: str, rows: int = 1) -> list[Message]:
     """Every message both flows (and the admin alerts) send when ``text`` is typed."""
-    return damage_messages(text, rows) + progress_messages(text, rows=rows) + alert_messages(text)
+    return (
+        damage_messages(text, rows)
+        + incident_messages(text)
+        + progress_messages(text, rows=rows)
+        + alert_messages(text)
+    )
 
 
 def _run_record(

@@ -334,6 +334,15 @@ CASES = [
         "(did you mean 'number'?)",
     ),
     Case(
+        "templates_incident_undefined",
+        17,
+        18,
+        "flows[0].params.templates",
+        "incident_open.txt.j2:3: 'automation.flows.incident.OpenedIncident object' has no "
+        "attribute 'nmae' when rendering a sample incident_open message for mail; fix the "
+        "template (did you mean 'name'?)",
+    ),
+    Case(
         "templates_syntax_error",
         15,
         18,

@@ -282,6 +282,31 @@ class LocalProvisioner:
         atomic_write(path, data)
         return CreatedFile(str(path), archived)
 
+    async def existing(self, ref: FileRef) -> str | None:
+        """The path of the file ``ref`` names, or None when there is none."""
+        path = self.root / local_path(ref)
+        return str(path) if path.exists() else None
+
+    async def archive_workbook(self, ref: FileRef, folder: str) -> str:
+        """Move the workbook into ``folder`` beside it (created when missing); an existing
+        file of the same name there is never overwritten. Returns the new path."""
+        path = self.root / local_path(ref)
+        target = path.parent / folder / path.name
+        if not path.is_file():
+            raise ConfigError(
+                f"the workbook {path} is not there (moved or deleted by hand?); nothing was "
+                f"changed. Put it back, or move it into {target.parent} yourself and run "
+                "incident close again"
+            )
+        if target.exists():
+            raise ConfigError(
+                f"{target} already exists; nothing was changed. Rename or move that file, "
+                "then run incident close again"
+            )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
+        return str(target)
+
 
 @dataclass
 class LocalListProvisioner:

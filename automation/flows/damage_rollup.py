@@ -75,14 +75,26 @@ class DamageState:
     report_number: int = 0
     snapshot: Mapping[str, Any] | None = field(default=None, repr=False)
     departments: Mapping[str, DepartmentState] = field(default_factory=dict, repr=False)
+    # The open incident (``automation incident open``) the reports belong to; its name
+    # scopes every message's occasion, so its 第1報 is not taken for an earlier incident's.
+    incident: str = ""
+
+    def occasion(self, name: str) -> str:
+        """``name`` as the occasion of a message in this state's incident."""
+        return f"incident:{self.incident}:{name}" if self.incident else name
 
 
 @dataclass(frozen=True)
 class DamageInputs:
-    """The workbook as fetched: ``workbook`` is None when its version tag is unchanged."""
+    """The workbook as fetched: ``workbook`` is None when its version tag is unchanged.
+
+    ``final``: ``incident close`` asks for the incident's final report (最終報), issued even
+    when nothing changed, unless the current report already is the final one.
+    """
 
     version: str
     workbook: Workbook | None
+    final: bool = False
 
 
 @dataclass(frozen=True)
@@ -141,6 +153,7 @@ class DamageReport:
     # the current report as stored ("stored": the workbook is unchanged), or nowhere
     # ("none": no report yet, or one stored before it kept all of this).
     carries: ReportState = "read"
+    final: bool = False  # the incident's last report (最終報): no reminders follow
 
     @property
     def as_of_ja(self) -> str:
@@ -232,8 +245,11 @@ def plan(
         if read
         else ([], [])
     )
-    # A new number only when its message has something to say changed.
+    # A new number only when its message has something to say changed (or, closing an
+    # incident, to say that this is the last report, once).
     is_new = read and (previous.snapshot is None or bool(changes or incident_changes))
+    already_final = previous.snapshot is not None and bool(previous.snapshot.get("final"))
+    is_new = is_new or (inputs.final and not already_final)
     number = previous.report_number + 1 if is_new else previous.report_number
     statuses = _statuses(params, departments, dept_states, reference, sheets.carried)
     problems, carries = _shown_problems(
@@ -260,10 +276,13 @@ def plan(
         incident_changes=incident_changes if is_new else [],
         carries=carries,
         open_incidents=incident_log.open_incidents(incidents, closed),
+        final=inputs.final,
     )
     artefact = params.artefact_name.format(number=number) if is_new else None
     feedback_on = sheets if inputs.workbook is not None else None
     messages = _messages(params, departments, report, artefact, feedback_on, catalogue, now)
+    if previous.incident:
+        messages = [replace(m, occasion=previous.occasion(m.occasion)) for m in messages]
 
     snapshot = _snapshot(report, incidents) if is_new else previous.snapshot
     state = replace(
@@ -366,7 +385,8 @@ def _messages(
         messages.extend(
             _feedback_messages(departments, report, sheets.changed, sheets.states, catalogue)
         )
-    messages.extend(_reminders(params, departments, report, now))
+    if not report.final:  # the final report ends the incident: no deadline follows it
+        messages.extend(_reminders(params, departments, report, now))
     return messages
 
 
@@ -419,6 +439,7 @@ def _snapshot(report: DamageReport, incidents: list[IncidentState]) -> dict[str,
         "figures": consolidated.figures_dump,
         "incidents": incident_log.dump(incidents),
         "problems": [asdict(p) for p in report.problems],
+        **({"final": True} if report.final else {}),
     }
 
 

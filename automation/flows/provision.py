@@ -392,3 +392,9 @@ def _deadline_lines(rule: Deadlines | None) -> list[str]:
         "締切ごとに、前の締切以降に更新してください（変化がなくても保存し直してください）。",
         f"締切の{rule.remind_minutes_before}分前までに更新がない部局には督促が届きます。",
     ]
+
+
+def deadline_lines(rule: Deadlines | None) -> list[str]:
+    """The reporting deadlines in plain Japanese, as 記入方法 states them (the incident
+    announcement repeats them)."""
+    return _deadline_lines(rule)

@@ -28,6 +28,7 @@ from automation.timeutil import JST
 
 SAMPLE_TOWNS = ("前橋市", "高崎市")
 SAMPLE_START = datetime(2026, 9, 1, 9, 10, tzinfo=JST)
+SAMPLE_INCIDENT_OPENED = datetime(2026, 9, 1, 9, 0, tzinfo=JST)
 
 
 def sample_messages(
@@ -94,7 +95,24 @@ def _damage_messages(params: DamageRollupParams, directory: Directory) -> list[M
     first = run("sample-1", book(changed=False), DamageState(), first_at)
     second = run("sample-2", book(changed=True), first.state, later)
     quiet = run("sample-1", None, first.state, later)
-    return [*second.messages, *quiet.messages, *first.messages]
+    closing = DamageInputs("sample-2", None, final=True)
+    final = damage_rollup.plan(params, directory, closing, second.state, later, catalogue=catalogue)
+    return [
+        *second.messages,
+        *quiet.messages,
+        *first.messages,
+        *final.messages,
+        *_incident_messages(params, directory),
+    ]
+
+
+def _incident_messages(params: DamageRollupParams, directory: Directory) -> list[Message]:
+    """The announcement of a sample incident, its workbook on SharePoint."""
+    from automation.flows import incident  # noqa: PLC0415  # damage flows only
+
+    link = "https://example.sharepoint.com/sites/bousai/Shared%20Documents/sample.xlsx"
+    notice = incident.opened(params, "令和8年台風第10号", link, SAMPLE_INCIDENT_OPENED)
+    return incident.open_messages(params, directory, notice)
 
 
 def _matrix_sheet(

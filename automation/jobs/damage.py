@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from automation.config.loader import LoadedConfig
 from automation.config.models import DamageRollupFlow
 from automation.damage.workbook import parse_workbook
-from automation.flows import damage_rollup
+from automation.flows import damage_rollup, incident
 from automation.flows.damage_rollup import DamageInputs, DamagePlan, DamageState, DepartmentState
 from automation.jobs import Prepared
 from automation.merged_workbook import build_merged_workbook
 from automation.record import damage_record
 from automation.render import environment, render
-from automation.state import Fingerprint, Store
+from automation.state import Fingerprint, Incident, Store
 
 if TYPE_CHECKING:
     from automation.ports import Backend
@@ -29,12 +30,24 @@ async def prepare(
     store: Store | None,
     backend: Backend,
 ) -> Prepared:
-    """Run the damage flow up to (not including) recording and delivery."""
+    """Run the damage flow up to (not including) recording and delivery.
+
+    With incidents (``automation incident open``), the open incident's workbook is read and
+    its reports are numbered from 第1報; once it is closed the flow stays idle.
+    """
     params = flow.params
+    current = store.current_incident(flow.id) if store is not None else None
+    if current is not None and not current.is_open:
+        return _idle(flow.id, current)
+    if current is not None:
+        ref = incident.load_ref(current.workbook)
+        params = incident.incident_params(params, current.name, ref)
     version, _ = store.flow_state(flow.id) if store is not None else (None, 0)
     fetched = await backend.workbooks.fetch(params.workbook, version)
     # The previous report's per-sheet figures are needed only when there is something new.
     previous = _load_state(store, flow.id, figures=fetched.data is not None)
+    if current is not None:
+        previous = replace(previous, incident=current.name)
     workbook = None
     if fetched.data is not None:
         workbook = parse_workbook(
@@ -44,7 +57,7 @@ async def prepare(
     plan = damage_rollup.plan(
         params,
         loaded.config.directory,
-        DamageInputs(fetched.version, workbook),
+        DamageInputs(fetched.version, workbook, final=current is not None and current.closing),
         previous,
         now,
         catalogue=catalogue,
@@ -66,6 +79,16 @@ async def prepare(
         save=save,
         plan=plan,
     )
+
+
+def _idle(flow_id: str, closed: Incident) -> Prepared:
+    """A run between incidents: nothing read, reported or reminded."""
+    note = (
+        f"incident {closed.name!r} was closed; nothing is read or sent until the next "
+        f"incident is opened (automation incident open -c FILE --flow {flow_id} --name ...)"
+    )
+    record = {"kind": "damage_rollup", "report_number": None, "new_report": False, "idle": note}
+    return Prepared(status="unchanged", record=record, rendered=[])
 
 
 def _load_state(store: Store | None, flow_id: str, *, figures: bool) -> DamageState:

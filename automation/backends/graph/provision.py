@@ -77,6 +77,98 @@ class GraphProvisioner:
         meta = response.json()
         return str(meta.get("name", "")), str(meta.get("webUrl", ""))
 
+    async def existing(self, ref: FileRef) -> str | None:
+        """The web URL (or name) of the file ``ref`` names, or None when there is none."""
+        if not isinstance(ref, DriveFile | SiteFile | ChannelFile):
+            return None
+        found = await self._existing(ref)
+        return None if found is None else found[1] or found[0]
+
+    async def archive_workbook(self, ref: FileRef, folder: str) -> str:
+        """Move the workbook into ``folder`` beside it (driveitem-move.md: PATCH its
+        parentReference; the folder is created with conflictBehavior ``fail`` when missing,
+        driveitem-post-children.md). An item of the same name already in the folder is
+        named and left alone, before anything changes. Returns the moved item's web URL."""
+        if not isinstance(ref, DriveFile | SiteFile | ChannelFile):
+            raise ConfigError(f"the Graph backend needs a file reference, not the path {ref!r}")
+        item = await self._item(ref)
+        parent = item.get("parentReference") or {}
+        drive, parent_id, name = str(parent["driveId"]), str(parent["id"]), str(item["name"])
+        folder_id = await self._folder(drive, parent_id, folder)
+        clash = await self.gateway.request(
+            "GET",
+            f"/drives/{quote(drive)}/items/{quote(folder_id)}:/{quote(name)}:",
+            what=f"look for {name} in {folder}",
+            permission=WRITE,
+            ok=(200, 404),
+            params={"$select": "name,webUrl"},
+        )
+        if clash.status_code == 200:
+            raise ConfigError(
+                f"{folder}/{name} already exists ({clash.json().get('webUrl', '')}); nothing "
+                "was changed. Rename or move that file, then run incident close again"
+            )
+        moved = await self.gateway.request(
+            "PATCH",
+            f"/drives/{quote(drive)}/items/{quote(str(item['id']))}",
+            what=f"move {name} into {folder}",
+            permission=WRITE,
+            ok=(200, 409),
+            retry=False,  # a move is not repeated blindly: a rerun looks again first
+            json={"parentReference": {"id": folder_id}},
+        )
+        if moved.status_code == 409:
+            raise ConfigError(
+                f"{folder}/{name} appeared while moving it there; the workbook stayed where it "
+                "was. Rename or move that file, then run incident close again"
+            )
+        return str(moved.json().get("webUrl") or f"{folder}/{name}")
+
+    async def _item(self, ref: DriveFile | SiteFile | ChannelFile) -> dict[str, Any]:
+        """The workbook's id, name and parent, or a ConfigError when it is gone."""
+        path = await self.gateway.content_path(ref)
+        response = await self.gateway.request(
+            "GET",
+            path,
+            what="find the workbook to archive",
+            permission=WRITE,
+            ok=(200, 404),
+            params={"$select": "id,name,parentReference,webUrl"},
+        )
+        if response.status_code == 404:
+            raise ConfigError(
+                f"the workbook {getattr(ref, 'path', '')} is not there (moved or deleted by "
+                "hand?); nothing was changed. Put it back, or archive it yourself"
+            )
+        return dict(response.json())
+
+    async def _folder(self, drive: str, parent_id: str, folder: str) -> str:
+        """The id of ``folder`` under the parent, created when missing."""
+        found = await self.gateway.request(
+            "GET",
+            f"/drives/{quote(drive)}/items/{quote(parent_id)}:/{quote(folder)}:",
+            what=f"look for the folder {folder}",
+            permission=WRITE,
+            ok=(200, 404),
+            params={"$select": "id,folder"},
+        )
+        if found.status_code == 200:
+            return str(found.json()["id"])
+        created = await self.gateway.request(
+            "POST",
+            f"/drives/{quote(drive)}/items/{quote(parent_id)}/children",
+            what=f"create the folder {folder}",
+            permission=WRITE,
+            ok=(201,),
+            retry=False,
+            json={
+                "name": folder,
+                "folder": {},
+                "@microsoft.graph.conflictBehavior": "fail",
+            },
+        )
+        return str(created.json()["id"])
+
 
 MANAGE = "Sites.Selected (manage) on the site, to create a list and its columns"
 FACETS = ("choice", "number", "text", "dateTime", "boolean", "personOrGroup", "currency", "lookup")
