@@ -4,18 +4,20 @@ no operator actions), or add a local account with ``automation console user add 
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
 import secrets
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from automation.config.loader import LoadedConfig
 from automation.console.accounts import ROLES, hash_password
 from automation.errors import ConfigError
-from automation.state import Store
 from automation.timeutil import JST
+
+if TYPE_CHECKING:  # every command builds this parser: the state store loads only when used
+    from automation.config.loader import LoadedConfig
+    from automation.state import Store
 
 SECRET_KEY = "console.session_secret"
 MIN_PASSWORD = 12
@@ -54,6 +56,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _add_user(state_path: Path | str, name: str, role: str) -> int:
+    import getpass  # noqa: PLC0415  # only this action asks for a password
+
+    from automation.state import Store  # noqa: PLC0415
+
     password = os.environ.get("AUTOMATION_CONSOLE_PASSWORD") or getpass.getpass("パスワード: ")
     if len(password) < MIN_PASSWORD:
         raise ConfigError(
@@ -81,6 +87,7 @@ def _serve(state_path: Path | str, args: argparse.Namespace, loaded: LoadedConfi
     from automation.console.app import ConsoleSettings, create_app  # noqa: PLC0415
     from automation.console.oidc import entra_of  # noqa: PLC0415
     from automation.console.reports import artefacts_folder, schedules  # noqa: PLC0415
+    from automation.state import Store  # noqa: PLC0415
 
     if isinstance(state_path, Path) and not state_path.is_file():
         print(
