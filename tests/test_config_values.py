@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
 import pytest
+from email_validator import EmailNotValidError, validate_email
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from automation.cli import main
 from automation.config import ConfigProblem, ConfigValidationError, load_config
+from automation.config.values import is_plain_address
 
 TEAM = "00000000-0000-0000-0000-00000000a001"
 CHANNEL = "19:0000000000000000000000000000a002@thread.tacv2"
@@ -91,6 +97,55 @@ def test_a_mail_address_carrying_a_line_break_is_refused(tmp_path: Path) -> None
         "the mail address 'bousai@example.jp\\r\\nBcc: all@example.jp' contains a line break "
         "(CR/LF), which would add mail headers; write the address alone on one line"
     )
+
+
+LOCAL_CHARS = "aZ09_+-.!#%'/=?`{|}~\"<> "
+DOMAIN_CHARS = "az09A-._xn"
+
+
+@given(
+    st.text(alphabet=LOCAL_CHARS, min_size=0, max_size=12),
+    st.text(alphabet=DOMAIN_CHARS, min_size=0, max_size=16),
+    st.sampled_from(["jp", "test", "local", "arpa", "j9", "com", "onion", "x", "JP", ""]),
+)
+@example("bousai", "pref.gunma.lg", "jp")
+@example("ab", "xn--e1afmkfd", "test")
+@example("a", "ab--cd", "jp")
+@example("a" * 70, "a" * 63, "jp")
+@example("a", ".".join(["a" * 63] * 4), "jp")
+def test_an_address_accepted_without_the_library_is_one_the_library_accepts(
+    local: str, domain: str, top: str
+) -> None:
+    """The quick check of plain addresses accepts nothing email-validator would refuse."""
+    address = f"{local}@{domain}.{top}" if top else f"{local}@{domain}"
+    if not is_plain_address(address):
+        return
+    try:
+        validate_email(address, check_deliverability=False)
+    except EmailNotValidError as err:
+        pytest.fail(f"{address!r} passed the quick check, email-validator says: {err}")
+
+
+def test_validating_plain_addresses_does_not_load_the_address_library(tmp_path: Path) -> None:
+    """A configuration whose addresses are plain is validated without importing email-validator."""
+    config = tmp_path / "c.yaml"
+    contact = "{channel: mail, address: bousai-soukatsu@pref.gunma.lg.jp}"
+    config.write_text(DAMAGE.format(contact=contact, params=""), encoding="utf-8")
+    check = (
+        "import sys; from automation.cli import main; code = main(['validate', '-c', sys.argv[1]]); "
+        "print(code, 'email_validator' in sys.modules)"
+    )
+
+    result = subprocess.run(
+        [sys.executable, "-c", check, str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        cwd=tmp_path,
+    )
+
+    assert result.stdout.strip().splitlines()[-1] == "0 False", result.stdout + result.stderr
 
 
 def test_the_sending_mailbox_must_be_an_address(tmp_path: Path) -> None:

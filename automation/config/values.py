@@ -17,6 +17,15 @@ from urllib.parse import urlsplit
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 CHANNEL_ID = re.compile(r"^19:[^\s/@]+@thread\.(?:tacv2|skype)$")
 LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+# An address of this plain ASCII shape passes email-validator's syntax rules (dot-atom local
+# part; lower-case host labels without "--"; a top-level label of letters), so it is accepted
+# without importing email-validator, whose Unicode patterns cost ~30 ms of every start.
+# tests/test_config_values.py holds the two together; every other address goes to the library.
+PLAIN_ADDRESS = re.compile(
+    r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
+)
+# email-validator's special-use domains (RFC 6761 and others): never a deliverable address
+SPECIAL_USE_TLDS = frozenset({"arpa", "invalid", "local", "localhost", "onion", "test"})
 CHANNEL_EXAMPLE = "19:4a95f7d8db4c4e7fae857bcebe0623e6@thread.tacv2"
 TEAM_EXAMPLE = "5f5d7b71-1161-44d8-bcc1-3da710eb4171"
 WHERE_IDS = (
@@ -32,6 +41,8 @@ def mail_address_problem(address: str) -> str | None:
             f"the mail address {address!r} contains a line break (CR/LF), which would add mail "
             "headers; write the address alone on one line"
         )
+    if is_plain_address(address):
+        return None
     from email_validator import EmailNotValidError, validate_email  # noqa: PLC0415  # 30 ms
 
     try:
@@ -42,6 +53,14 @@ def mail_address_problem(address: str) -> str | None:
             "e.g. bousai@pref.gunma.lg.jp"
         )
     return None
+
+
+def is_plain_address(address: str) -> bool:
+    """True for an ordinary address email-validator surely accepts (no import needed)."""
+    if len(address) > 254 or PLAIN_ADDRESS.fullmatch(address) is None:
+        return False
+    domain = address.rpartition("@")[2]
+    return "--" not in domain and domain.rpartition(".")[2] not in SPECIAL_USE_TLDS
 
 
 def webhook_problem(url: str) -> str | None:
