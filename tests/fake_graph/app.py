@@ -252,12 +252,12 @@ class FakeGraph(TeamsEndpoints, ListEndpoints, DraftEndpoints, FaultsAndAuth):
             Route(
                 g + "/drives/{drive_id}/{rest:path}",
                 self._drive_endpoint,
-                methods=["GET", "PUT", "POST"],
+                methods=["GET", "PUT", "POST", "PATCH"],
             ),
             Route(
                 g + "/sites/{site_id}/drive/{rest:path}",
                 self._site_drive_endpoint,
-                methods=["GET", "PUT", "POST"],
+                methods=["GET", "PUT", "POST", "PATCH"],
             ),
             Route(g + "/sites/{site_id}/lists", self._create_list, methods=["POST"]),
             Route(g + "/sites/{site_id}/lists/{list_id}", self._get_list, methods=["GET"]),

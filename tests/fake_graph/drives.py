@@ -1,6 +1,6 @@
-"""Files (driveItem): items by id or path, content downloads, simple uploads and upload sessions
-(driveitem-get.md, driveitem-get-content.md, driveitem-put-content.md,
-driveitem-createuploadsession.md).
+"""Files (driveItem): items by id or path, content downloads, simple uploads and upload sessions,
+folders and moves (driveitem-get.md, driveitem-get-content.md, driveitem-put-content.md,
+driveitem-createuploadsession.md, driveitem-post-children.md, driveitem-move.md).
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def _renamed(name: str, attempt: int) -> str:
 
 
 _ADDRESS = re.compile(r"^(?:items/(?P<item>[^/:]+)|(?P<root>root))(?P<after>.*)$")
-_TAILS = ("", "/content", "/createUploadSession")
+_TAILS = ("", "/content", "/createUploadSession", "/children")
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
 
 
@@ -166,7 +166,8 @@ class Address:
 
 
 def parse_address(rest: str) -> Address | None:
-    """Parse ``items/{id}[:/{path}[:]][/content|/createUploadSession]`` or ``root...``."""
+    """Parse ``items/{id}[:/{path}[:]][/content|/createUploadSession|/children]`` or
+    ``root...``."""
     match = _ADDRESS.match(rest)
     if match is None:
         return None
@@ -380,7 +381,62 @@ class DriveEndpoints(FakeState):
                 return await self._put_content(request, drive, path, by_path=by_path)
             case ("POST", "/createUploadSession"):
                 return await self._create_session(request, drive, path, by_path=by_path)
+            case ("POST", "/children"):
+                return await self._create_child(request, drive, path)
+            case ("PATCH", ""):
+                return await self._update_item(request, drive, path)
         raise GraphError(405)
+
+    async def _create_child(self, request: Request, drive: Drive, path: str) -> Response:
+        """A new folder under ``path`` (driveitem-post-children.md); a name already taken
+        follows the body's conflictBehavior (fail: 409 nameAlreadyExists)."""
+        parent = self._existing(drive, path)
+        payload = await self._json_body(request)
+        name = payload.get("name")
+        if not parent.is_folder or not isinstance(name, str) or "folder" not in payload:
+            raise GraphError(400, "invalidRequest", "Give a folder's name and a folder facet.")
+        conflict = payload.get(CONFLICT_BEHAVIOR, "fail")
+        final, attempt = name, 1
+        while self._find(drive, _join(parent.path, final)) is not None:
+            if conflict != "rename":
+                raise GraphError(
+                    409, "nameAlreadyExists", "The specified item name already exists."
+                )
+            final, attempt = _renamed(name, attempt), attempt + 1
+        item = self._new_item(drive, parent.path, final, None)
+        return _json(self._drive_item_json(request, item), 201)
+
+    async def _update_item(self, request: Request, drive: Drive, path: str) -> Response:
+        """Rename and/or move an item (driveitem-update.md, driveitem-move.md): the new parent
+        by id, in the same drive; an item of that name there answers 409."""
+        item = self._existing(drive, path)
+        payload = await self._json_body(request)
+        reference = payload.get("parentReference") or {}
+        parent_path = item.parent_path
+        if reference:
+            if reference.get("driveId", drive.drive_id) != drive.drive_id:
+                raise GraphError(400, "invalidRequest", "Items cannot be moved between drives.")
+            parent = drive.items.get(str(reference.get("id", "")))
+            if parent is None or not parent.is_folder:
+                raise GraphError(404, message="The new parent folder could not be found.")
+            parent_path = parent.path
+        name = str(payload.get("name") or item.name)
+        clash = self._find(drive, _join(parent_path, name))
+        if clash is not None and clash is not item:
+            raise GraphError(409, "nameAlreadyExists", "The specified item name already exists.")
+        old = item.path
+        item.parent_path, item.name = parent_path, name
+        for child in drive.items.values():  # a folder's contents move with it
+            if (
+                child.parent_path
+                and _path_key(child.parent_path)[: len(_path_key(old))] == _path_key(old)
+                and child is not item
+            ):
+                child.parent_path = _join(item.path, child.parent_path[len(old) :])
+        item.web_url = self._default_web_url(item.path)
+        item.version += 1
+        item.modified = self.clock()
+        return _json(self._drive_item_json(request, item))
 
     def _existing(self, drive: Drive, path: str) -> DriveItem:
         item = self._find(drive, path)
