@@ -1,0 +1,175 @@
+"""Benchmark: the merged-workbook writer, per sheet, beside the command's headline.
+
+The same generated workbook as ``bench/damage_rollup.py`` (60 sheets x 300 rows by default)
+is parsed and planned in this process; the report's merged workbook is then written
+``--repeat`` times (median), and once more section by section, so the table says where the
+writer's time goes: the summary sheets, the 読取_ sheets (per sheet: median and slowest),
+and the package (closing the workbook: sheet XML, styles, comments, zip). The writer's own
+allocation peak is measured with ``tracemalloc`` in a separate pass (it slows the code down,
+so never in the timed passes).
+
+With ``--command``, ``automation run`` is also run as a subprocess on the same workbook
+(first report): its wall, CPU and peak RSS and the run record's own ``compute`` phase.
+
+Usage: python bench/writer.py [--sheets 60] [--rows 300] [--columns 12] [--repeat 3] [--command]
+Prints a table and writes bench/results/writer_SxR.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import shutil
+import statistics
+import sys
+import time
+import tracemalloc
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import damage_rollup
+
+NOW = datetime(2026, 9, 1, 0, 0, tzinfo=UTC)
+
+
+def report_of(folder: Path) -> Any:
+    """Parse and plan the generated workbook in this process; return the report."""
+    from automation.config.loader import load_config  # noqa: PLC0415
+    from automation.config.models import DamageRollupFlow  # noqa: PLC0415
+    from automation.damage.workbook import parse_workbook  # noqa: PLC0415
+    from automation.flows import damage_rollup as flow  # noqa: PLC0415
+    from automation.flows.damage_rollup import DamageInputs, DamageState  # noqa: PLC0415
+
+    loaded = load_config(folder / "bench.yaml")
+    rollup = loaded.config.flows[0]
+    assert isinstance(rollup, DamageRollupFlow)
+    data = (folder / "inputs" / "book.xlsx").read_bytes()
+    book = parse_workbook(data, "book.xlsx", max_bytes=len(data) + 1)
+    inputs = DamageInputs("v1", book)
+    return flow.plan(rollup.params, loaded.config.directory, inputs, DamageState(), NOW).report
+
+
+def whole(report: Any, repeat: int) -> dict[str, Any]:
+    """``build_merged_workbook(report)`` end to end, ``repeat`` times."""
+    from automation.merged_workbook import build_merged_workbook  # noqa: PLC0415
+
+    walls, size = [], 0
+    for _ in range(repeat):
+        started = time.perf_counter()
+        size = len(build_merged_workbook(report))
+        walls.append(time.perf_counter() - started)
+    return {"median_s": round(statistics.median(walls), 4), "runs_s": walls, "bytes": size}
+
+
+def sections(report: Any) -> dict[str, Any]:
+    """One build, timed section by section (the writer's own steps, in its order)."""
+    from automation import merged_workbook as mw  # noqa: PLC0415
+
+    timed: dict[str, float] = {}
+    per_sheet: list[float] = []
+
+    def clock(label: str, started: float) -> None:
+        timed[label] = timed.get(label, 0.0) + time.perf_counter() - started
+
+    def on_sheet(_dept: str, seconds: float) -> None:
+        per_sheet.append(seconds)
+
+    started = time.perf_counter()
+    steps = mw.build_steps(report, io.BytesIO(), on_sheet=on_sheet)
+    for label, step in steps:
+        begun = time.perf_counter()
+        step()
+        clock(label, begun)
+    total = time.perf_counter() - started
+    return {
+        "total_s": round(total, 4),
+        "sections_s": {k: round(v, 4) for k, v in timed.items()},
+        "as_read_sheets": len(per_sheet),
+        "as_read_sheet_median_s": round(statistics.median(per_sheet), 5) if per_sheet else 0,
+        "as_read_sheet_max_s": round(max(per_sheet), 5) if per_sheet else 0,
+    }
+
+
+def allocation_peak(report: Any) -> float:
+    """The writer's peak of Python allocations (MB) while it builds once."""
+    from automation.merged_workbook import build_merged_workbook  # noqa: PLC0415
+
+    tracemalloc.start()
+    size = len(build_merged_workbook(report))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    del size
+    return round(peak / 1e6, 1)
+
+
+def main() -> int:
+    """Generate, measure the writer (and optionally the command), print and save."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--sheets", type=int, default=60)
+    parser.add_argument("--rows", type=int, default=300)
+    parser.add_argument("--columns", type=int, default=12)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--command", action="store_true", help="also run automation run")
+    parser.add_argument("--label", default="", help="a suffix for the results file")
+    args = parser.parse_args()
+    folder = damage_rollup.OUT / f"writer_{args.sheets}x{args.rows}x{args.columns}"
+    shutil.rmtree(folder, ignore_errors=True)
+    damage_rollup.generate_in_child(folder, args.sheets, args.rows, args.columns, seed=1)
+    command = None
+    if args.command:  # first, while this process is still small (see bench/process.py)
+        command = damage_rollup.run_once(folder / "bench.yaml", damage_rollup.FIRST_AT)
+    report = report_of(folder)
+    result = {
+        "machine": damage_rollup.machine(),
+        "sheets": args.sheets,
+        "rows": args.rows,
+        "columns": args.columns,
+        "problems": len(report.problems),
+        "whole": whole(report, args.repeat),
+        "by_section": sections(report),
+        "allocation_peak_mb": allocation_peak(report),
+        "command_first_report": command,
+    }
+    damage_rollup.RESULTS.mkdir(exist_ok=True)
+    suffix = f"_{args.label}" if args.label else ""
+    target = damage_rollup.RESULTS / f"writer_{args.sheets}x{args.rows}{suffix}.json"
+    target.write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
+    print(table(result))
+    return 0
+
+
+def table(result: dict[str, Any]) -> str:
+    """The figures as Markdown."""
+    w, s = result["whole"], result["by_section"]
+    lines = [
+        f"merged workbook, {result['sheets']} x {result['rows']} x {result['columns']}, "
+        f"{result['problems']} problem cells ({result['machine']})",
+        "",
+        f"build_merged_workbook: {w['median_s']:.3f} s (median of {len(w['runs_s'])}), "
+        f"{w['bytes'] / 1e6:.1f} MB; allocation peak {result['allocation_peak_mb']} MB",
+        f"読取_ sheets: {s['as_read_sheets']}, median {s['as_read_sheet_median_s'] * 1e3:.1f} ms, "
+        f"slowest {s['as_read_sheet_max_s'] * 1e3:.1f} ms",
+        "",
+        "| section | s |",
+        "|---|---:|",
+        *(f"| {k} | {v:.3f} |" for k, v in s["sections_s"].items()),
+        f"| total | {s['total_s']:.3f} |",
+    ]
+    command = result.get("command_first_report")
+    if command:
+        t = command.get("timings_s") or {}
+        lines += [
+            "",
+            f"automation run, first report: wall {command['wall_s']:.2f} s, CPU "
+            f"{command['cpu_s']:.2f} s, peak RSS {command['peak_rss_mb']:.0f} MB, "
+            f"compute {t.get('compute', 0):.2f} s",
+        ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
