@@ -488,3 +488,36 @@ def test_injection_corpus_renders_as_text_on_progress_and_the_table(
         if "<" in text:
             assert text not in body, page
         assert str(escape(text))[:40] in body or not text.strip(), page
+
+
+def _incident_state(tmp_path: Path) -> Path:
+    """A report before incidents, then 第1報（最終報） of a closed incident."""
+    path = _state(tmp_path)
+    with Store(path) as store:
+        incident = store.open_incident("typhoon", "令和8年台風第10号", '"b.xlsx"', None, NOW)
+        run = store.start_run("typhoon", NOW, NOW)
+        store.finish_run(run, "ok", NOW, {}, 1)
+        store.save_report("typhoon", _figures_snapshot(1, final=True), run)
+        store.close_incident(incident, "archive/b.xlsx", NOW)
+    return path
+
+
+def test_the_current_report_names_its_incident_and_the_final_report(tmp_path: Path) -> None:
+    """現在の報告 heads the report with its incident, marked 終了 and 最終報 once closed."""
+    client = _client(_incident_state(tmp_path))
+    _signed_in(client)
+
+    body = client.get("/").text
+
+    assert "<h2>typhoon（令和8年台風第10号・終了）: 第1報（最終報）</h2>" in body
+
+
+def test_the_timeline_shows_only_the_incident_reports_under_its_name(tmp_path: Path) -> None:
+    """報告の推移 shows the incident's own reports, not the ones before it."""
+    client = _client(_incident_state(tmp_path))
+    _signed_in(client)
+
+    body = client.get("/timeline").text
+
+    assert "<h2>typhoon（令和8年台風第10号）</h2>" in body
+    assert body.count('<article class="report">') == 1

@@ -40,9 +40,19 @@ def current_reports(
                 "departments": departments(store, flow),
                 "table": municipalities.table(report, sort, direction),
                 "workbook": workbook(store, flow, number) if isinstance(number, int) else None,
+                "incident": incident(store, flow),
             }
         )
     return result
+
+
+def incident(store: Store, flow: str) -> dict[str, Any] | None:
+    """The incident the flow's current reports belong to (``automation incident``), if any:
+    its name and whether it is closed."""
+    current = store.current_incident(flow)
+    if current is None:
+        return None
+    return {"name": current.name, "closed": not current.is_open}
 
 
 def departments(store: Store, flow: str) -> list[dict[str, Any]]:
