@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TextIO
 
 from automation.backends import configured_list_provisioner, configured_provisioner
-from automation.backends.local import atomic_write
+from automation.backends.local import atomic_write, replace_keeping_copy
 from automation.config.loader import LoadedConfig
 from automation.config.models import DamageRollupFlow, ListRef, ProgressCollectionFlow, SiteList
 from automation.errors import ConfigError
@@ -133,6 +133,10 @@ def _place(
             f"{path} already exists; nothing was changed. Pass --replace to overwrite it, or "
             "--output with another file name"
         )
+    if path.exists():
+        archive = path.with_name(archive_name(path.name, now))
+        replace_keeping_copy(path, data, archive)
+        return CreatedFile(str(path), str(archive))
     atomic_write(path, data)
     return CreatedFile(str(path))
 

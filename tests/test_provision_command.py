@@ -12,6 +12,7 @@ import pytest
 
 from automation.backends.graph.gateway import GraphGateway, StaticToken
 from automation.backends.graph.provision import GraphProvisioner
+from automation.backends.local import LocalProvisioner
 from automation.cli import main
 from automation.config.models import ChannelFile, DriveFile, SiteFile
 from automation.damage.workbook import parse_workbook
@@ -89,7 +90,7 @@ def test_an_existing_workbook_is_never_overwritten_without_replace(
 
 
 def test_replace_keeps_the_old_workbook_as_an_archived_copy(tmp_path: Path) -> None:
-    """--replace moves the existing workbook aside under a dated name, then writes the new one."""
+    """--replace copies the existing workbook to a dated name beside it, then writes the new one."""
     path = config(tmp_path)
     target = tmp_path / "inputs" / "報告" / "被害状況報告.xlsx"
     target.parent.mkdir(parents=True)
@@ -120,6 +121,46 @@ def test_without_upload_it_writes_the_output_file_only(tmp_path: Path) -> None:
     assert (first, again) == (0, 2)
     assert output.read_bytes().startswith(b"PK")
     assert not (tmp_path / "inputs").exists()
+
+
+def test_replace_over_an_output_file_keeps_the_old_one_as_an_archived_copy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--output with --replace copies the existing file to a dated name beside it first,
+    then writes the new workbook, and says where the old one went."""
+    path = config(tmp_path)
+    output = tmp_path / "draft.xlsx"
+    output.write_bytes(b"typed by departments")
+    capsys.readouterr()
+
+    args = ["provision", "workbook", "-c", str(path), "--flow", "damage", "--output"]
+    code = main([*args, str(output), "--replace"])
+
+    archived = [p for p in tmp_path.iterdir() if p.name.startswith("draft_旧_")]
+    assert code == 0
+    assert [p.read_bytes() for p in archived] == [b"typed by departments"]
+    assert output.read_bytes().startswith(b"PK")
+    assert f"the previous workbook was kept as {archived[0]}\n" in capsys.readouterr().out
+
+
+def test_an_archive_name_already_taken_stops_the_replace_before_any_change(
+    tmp_path: Path,
+) -> None:
+    """The archived copy never overwrites a file: a taken name leaves both files as they were."""
+    target = tmp_path / "被害状況報告.xlsx"
+    target.write_bytes(b"typed by departments")
+    taken = tmp_path / archive_name(target.name, NOW)
+    taken.write_bytes(b"an earlier archive")
+
+    with pytest.raises(ConfigError, match=r"already exists; nothing was changed"):
+        asyncio.run(
+            LocalProvisioner(tmp_path).create_workbook(
+                "被害状況報告.xlsx", target.name, b"PK new", replace=True, archive_name=taken.name
+            )
+        )
+
+    assert target.read_bytes() == b"typed by departments"
+    assert taken.read_bytes() == b"an earlier archive"
 
 
 def test_dry_run_prints_the_plan_and_creates_nothing(

@@ -58,6 +58,24 @@ def atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def replace_keeping_copy(path: Path, data: bytes, archive: Path) -> None:
+    """Copy ``path`` to ``archive`` (never over an existing file), then write ``data`` over
+    ``path`` atomically: the old workbook stays at its place until the new one replaces it,
+    and a copy that fails leaves both untouched."""
+    old = path.read_bytes()
+    try:
+        with open(archive, "xb") as handle:
+            handle.write(old)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except FileExistsError:
+        raise ConfigError(
+            f"{archive} already exists; nothing was changed. Rename or move that file, or "
+            "wait a second (archived copies are named by the second), then replace again"
+        ) from None
+    atomic_write(path, data)
+
+
 @dataclass
 class LocalWorkbookSource:
     """Workbooks as files under ``root``."""
@@ -266,9 +284,8 @@ class LocalProvisioner:
         self, ref: FileRef, name: str, data: bytes, *, replace: bool, archive_name: str
     ) -> CreatedFile:
         """Write the workbook at its configured path; an existing one only with ``replace``,
-        after moving it to ``archive_name`` beside it."""
+        after copying it to ``archive_name`` beside it."""
         path = self.root / local_path(ref)
-        archived = None
         if path.exists():
             if not replace:
                 raise ConfigError(
@@ -277,10 +294,10 @@ class LocalProvisioner:
                     "workbook, or set params.workbook to a new file name"
                 )
             archive = path.with_name(archive_name)
-            os.replace(path, archive)
-            archived = str(archive)
+            replace_keeping_copy(path, data, archive)
+            return CreatedFile(str(path), str(archive))
         atomic_write(path, data)
-        return CreatedFile(str(path), archived)
+        return CreatedFile(str(path))
 
     async def existing(self, ref: FileRef) -> str | None:
         """The path of the file ``ref`` names, or None when there is none."""
