@@ -230,7 +230,7 @@ def test_entra_sign_in_against_a_fake_openid_provider(browser: Browser, tmp_path
         client_id=CLIENT,
         client_secret=APP_SECRET,
         redirect_uri=f"http://127.0.0.1:{port}/auth/callback",
-        roles=ConsoleRoles(operator=("sato@pref.example.lg.jp",)),
+        roles=ConsoleRoles(operator=("aaaaaaaa-0000-0000-0000-000000000001",)),
     )
     settings = ConsoleSettings(
         state_path=_state(tmp_path, "危機管理課"),

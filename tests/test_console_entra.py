@@ -12,7 +12,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from automation.config.models import ConsoleRoles, EntraConsoleSignIn
+from automation.config.models import ConsoleAppRoles, ConsoleRoles, EntraConsoleSignIn
 from automation.console.app import ConsoleSettings, create_app
 from automation.console.oidc import EntraSignIn
 from automation.state import Store
@@ -21,30 +21,39 @@ from tests.test_console import NOW, _state
 from tests.test_console import SECRET as COOKIE_KEY
 
 REDIRECT = "http://localhost/auth/callback"
+SATO = "aaaaaaaa-0000-0000-0000-000000000001"  # the fake user's object id
 ROLES = ConsoleRoles(
     viewer=("bbbbbbbb-0000-0000-0000-00000000000b",),  # a group
-    operator=("Sato@Pref.Example.LG.JP",),
+    operator=(SATO.upper(),),  # object ids are matched whatever their case
 )
 
 
-def _entra(fake: FakeEntra, roles: ConsoleRoles = ROLES) -> EntraSignIn:
+def _entra(
+    fake: FakeEntra, roles: ConsoleRoles = ROLES, app_roles: ConsoleAppRoles | None = None
+) -> EntraSignIn:
     config = EntraConsoleSignIn(
         tenant_id=TENANT,
         client_id=CLIENT,
         client_secret=SECRET,
         redirect_uri=REDIRECT,
         roles=roles,
+        app_roles=app_roles or ConsoleAppRoles(),
     )
     return EntraSignIn(config, lambda: NOW, http_client=fake)
 
 
-def _client(tmp_path: Path, fake: FakeEntra, roles: ConsoleRoles = ROLES) -> TestClient:
+def _client(
+    tmp_path: Path,
+    fake: FakeEntra,
+    roles: ConsoleRoles = ROLES,
+    app_roles: ConsoleAppRoles | None = None,
+) -> TestClient:
     settings = ConsoleSettings(
         state_path=_state(tmp_path),
         secret=COOKIE_KEY,
         clock=lambda: NOW,
         secure_cookies=False,
-        entra=_entra(fake, roles),
+        entra=_entra(fake, roles, app_roles),
     )
     return TestClient(create_app(settings), base_url="http://localhost")
 
@@ -86,9 +95,10 @@ def test_the_authorization_request_carries_state_nonce_and_an_s256_challenge(
 
 
 def test_a_group_member_gets_the_groups_role(tmp_path: Path) -> None:
-    """A user not listed by name but in a listed group gets that group's role."""
+    """A user not listed by object id but in a listed group gets that group's role."""
     fake = FakeEntra(NOW)
     fake.user["preferred_username"] = "tanaka@pref.example.lg.jp"
+    fake.user["oid"] = GUEST
     client = _client(tmp_path, fake)
     _sign_in(client, fake)
     assert "tanaka@pref.example.lg.jp（viewer）" in client.get("/").text
@@ -97,7 +107,7 @@ def test_a_group_member_gets_the_groups_role(tmp_path: Path) -> None:
 def test_a_user_in_no_role_is_refused_and_audited(tmp_path: Path) -> None:
     """A valid sign-in of someone the configuration does not list is a 403, audited."""
     fake = FakeEntra(NOW)
-    fake.user = {"preferred_username": "guest@example.com", "oid": "x", "groups": []}
+    fake.user = {"preferred_username": "guest@example.com", "oid": GUEST, "groups": []}
     client = _client(tmp_path, fake)
     _, answer = _sign_in(client, fake)
     assert answer.status_code == 403
@@ -105,7 +115,48 @@ def test_a_user_in_no_role_is_refused_and_audited(tmp_path: Path) -> None:
     assert client.get("/", follow_redirects=False).status_code == 303
     with Store(tmp_path / "state.sqlite") as store:
         audit = store.audit_log(limit=1)[0]
-    assert audit["action"] == "login" and "guest@example.com is in no role" in audit["outcome"]
+    assert audit["action"] == "login"
+    assert f"guest@example.com ({GUEST}) is in no role" in audit["outcome"]
+
+
+GUEST = "cccccccc-0000-0000-0000-00000000000c"
+
+
+def test_a_new_user_with_a_listed_users_former_sign_in_name_gets_no_role(
+    tmp_path: Path,
+) -> None:
+    """Roles follow the object id: someone else now called sato@... is refused."""
+    fake = FakeEntra(NOW)
+    fake.user = {"preferred_username": "sato@pref.example.lg.jp", "oid": GUEST, "groups": []}
+    _, answer = _sign_in(_client(tmp_path, fake), fake)
+    assert answer.status_code == 403
+
+
+def test_the_signed_in_user_keeps_their_role_after_a_rename(tmp_path: Path) -> None:
+    """A listed user whose sign-in name changed keeps their role: the object id is the same."""
+    fake = FakeEntra(NOW)
+    fake.user["preferred_username"] = "sato.hanako@pref.example.lg.jp"
+    client = _client(tmp_path, fake)
+    _sign_in(client, fake)
+    assert "sato.hanako@pref.example.lg.jp（operator）" in client.get("/").text
+
+
+def test_an_app_role_in_the_token_grants_its_console_role(tmp_path: Path) -> None:
+    """A user assigned the app role listed under app_roles.admin signs in as admin."""
+    fake = FakeEntra(NOW)
+    fake.user = {"preferred_username": "kato@example.jp", "oid": GUEST, "roles": ["Console.Admin"]}
+    client = _client(tmp_path, fake, app_roles=ConsoleAppRoles(admin=("Console.Admin",)))
+    _sign_in(client, fake)
+    assert "kato@example.jp（admin）" in client.get("/").text
+
+
+def test_an_entra_sign_in_is_audited_with_the_object_id(tmp_path: Path) -> None:
+    """The audit log names an Entra ID user by sign-in name and object id."""
+    fake = FakeEntra(NOW)
+    _sign_in(_client(tmp_path, fake), fake)
+    with Store(tmp_path / "state.sqlite") as store:
+        who = store.audit_log(limit=1)[0]["who"]
+    assert who == f"sato@pref.example.lg.jp ({SATO})"
 
 
 @pytest.mark.parametrize(
@@ -227,6 +278,43 @@ def test_entra_roles_listing_nobody_is_refused_at_its_line(
     assert "roles lists nobody" in caught.value.message
 
 
+def test_a_sign_in_name_under_roles_is_refused_at_its_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sign-in name in console.entra.roles is an error at FILE:LINE:COL of the entry,
+    saying to write the object id (preferred_username can change)."""
+    from automation.configuration import load_config  # noqa: PLC0415
+    from automation.errors import ConfigError  # noqa: PLC0415
+
+    monkeypatch.setenv("CONSOLE_SECRET", "s3cret-value")
+    path = tmp_path / "automation.yaml"
+    roles = f"roles:\n      viewer: [{SATO}]\n      operator: [{SATO}, sato@pref.example.lg.jp]"
+    path.write_text(ENTRA_CONFIG.replace("roles: {}", roles), "utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert "automation.yaml:15:56: console.entra.roles.operator[1]" in caught.value.message
+    assert "'sato@pref.example.lg.jp' is a sign-in name (preferred_username)" in (
+        caught.value.message
+    )
+    assert "Write the user's object id instead" in caught.value.message
+
+
+def test_an_entry_that_is_not_an_object_id_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A group entry that is not a GUID (a display name, a truncated id) is refused."""
+    from automation.configuration import load_config  # noqa: PLC0415
+    from automation.errors import ConfigError  # noqa: PLC0415
+
+    monkeypatch.setenv("CONSOLE_SECRET", "s3cret-value")
+    path = tmp_path / "automation.yaml"
+    path.write_text(ENTRA_CONFIG.replace("roles: {}", "roles: {viewer: [防災班]}"), "utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert "automation.yaml:13:" in caught.value.message
+    assert "'防災班' is not an object id (8-4-4-4-12 hexadecimal digits)" in caught.value.message
+
+
 def test_the_entra_client_secret_is_redacted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -235,7 +323,7 @@ def test_the_entra_client_secret_is_redacted(
 
     monkeypatch.setenv("CONSOLE_SECRET", "s3cret-value")
     path = tmp_path / "automation.yaml"
-    path.write_text(ENTRA_CONFIG.replace("roles: {}", "roles: {viewer: [a@b.jp]}"), "utf-8")
+    path.write_text(ENTRA_CONFIG.replace("roles: {}", f"roles: {{viewer: [{SATO}]}}"), "utf-8")
     assert "s3cret-value" in load_config(path).config.secrets()
 
 

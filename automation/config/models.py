@@ -7,6 +7,7 @@ ignored setting. A flow's ``kind`` selects the model of its ``params``.
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Annotated, Literal
@@ -801,14 +802,71 @@ class ServiceConfig(Model):
 GUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
 
+SIGN_IN_NAME_ROLE = (
+    "{entry!r} is a sign-in name (preferred_username); Entra ID lets it change, so Microsoft "
+    "says it must not decide access. Write the user's object id instead (Entra admin center -> "
+    "Users -> the user -> Object ID), a group's object id, or an app role under "
+    "console.entra.app_roles"
+)
+NOT_AN_OBJECT_ID = (
+    "{entry!r} is not an object id (8-4-4-4-12 hexadecimal digits); write a user's or a "
+    "group's object id (Entra admin center -> Users or Groups -> Object ID), or an app role "
+    "under console.entra.app_roles"
+)
+
+
+def _object_ids(value: tuple[str, ...]) -> tuple[str, ...]:
+    """Every entry an object id; a sign-in name or anything else is placed at its entry."""
+    for index, entry in enumerate(value):
+        if not re.fullmatch(GUID_PATTERN, entry):
+            message = SIGN_IN_NAME_ROLE if "@" in entry else NOT_AN_OBJECT_ID
+            raise PlacedValueError(message.format(entry=entry), (index,))
+    return tuple(entry.lower() for entry in value)
+
+
 class ConsoleRoles(Model):
-    """Who may sign in to the console with Entra ID, per role. Each entry is a user's sign-in
-    name (sato@pref.example.lg.jp, case-insensitive), or the object id of a user or of a
-    security group (matched against the ID token's ``oid`` and ``groups`` claims)."""
+    """Who may sign in to the console with Entra ID, per role: object ids of users or of
+    security groups, matched against the ID token's ``oid`` and ``groups`` claims (both
+    immutable). Sign-in names are refused: ``preferred_username`` can change."""
 
     viewer: tuple[str, ...] = Field(default=(), description="Read every page and the API.")
     operator: tuple[str, ...] = Field(default=(), description="Also 再送 and 今すぐ実行.")
     admin: tuple[str, ...] = Field(default=(), description="As operator.")
+
+    @field_validator("viewer", "operator", "admin")
+    @classmethod
+    def _by_object_id(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _object_ids(value)
+
+    def anyone(self) -> bool:
+        """True when some role lists someone."""
+        return bool(self.viewer or self.operator or self.admin)
+
+
+class ConsoleAppRoles(Model):
+    """Console roles granted by app roles of the console's app registration: the values
+    (e.g. ``Console.Operator``) Entra ID puts in the ID token's ``roles`` claim for users
+    and groups assigned to them under Enterprise applications."""
+
+    viewer: tuple[str, ...] = Field(default=(), description="App role values for viewers.")
+    operator: tuple[str, ...] = Field(default=(), description="App role values for operators.")
+    admin: tuple[str, ...] = Field(default=(), description="App role values for admins.")
+
+    @field_validator("viewer", "operator", "admin")
+    @classmethod
+    def _values(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for index, entry in enumerate(value):
+            if not re.fullmatch(r"[^\s]{1,120}", entry):
+                raise PlacedValueError(
+                    f"{entry!r} is not an app role value (1 to 120 characters, no spaces); "
+                    "write the Value column of App roles in the app registration",
+                    (index,),
+                )
+        return value
+
+    def anyone(self) -> bool:
+        """True when some role lists an app role."""
+        return bool(self.viewer or self.operator or self.admin)
 
 
 class EntraConsoleSignIn(Model):
@@ -830,13 +888,15 @@ class EntraConsoleSignIn(Model):
         description="login.microsoftonline.com; login.microsoftonline.us for US Government.",
     )
     roles: ConsoleRoles = Field(default_factory=ConsoleRoles)
+    app_roles: ConsoleAppRoles = Field(default_factory=ConsoleAppRoles)
 
     @model_validator(mode="after")
     def _someone_may_sign_in(self) -> EntraConsoleSignIn:
-        if not (self.roles.viewer or self.roles.operator or self.roles.admin):
+        if not (self.roles.anyone() or self.app_roles.anyone()):
             raise PlacedValueError(
-                "roles lists nobody, so no one could sign in with Entra ID; add users or "
-                "groups under roles.viewer, roles.operator or roles.admin",
+                "roles lists nobody, so no one could sign in with Entra ID; add object ids "
+                "of users or groups under roles.viewer, roles.operator or roles.admin, or "
+                "app roles under app_roles",
                 ("roles",),
             )
         return self

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -37,6 +38,20 @@ def verify_password(password: str, stored: str) -> bool:
     except ValueError:
         return False
     return hmac.compare_digest(actual, expected)
+
+
+@functools.cache
+def unknown_account_hash() -> str:
+    """A hash no password matches, with the same cost as a real account's: a name that does
+    not exist is checked against it, so the answer takes as long as for one that does."""
+    return hash_password(secrets.token_urlsafe(32))
+
+
+def check_account(password: str, stored: str | None) -> bool:
+    """True when ``password`` matches the account's hash; with no account (``None``) one
+    scrypt derivation is still done, against unknown_account_hash, and False returned."""
+    matches = verify_password(password, stored if stored is not None else unknown_account_hash())
+    return matches and stored is not None
 
 
 def allows(role: str, needed: str) -> bool:

@@ -34,6 +34,14 @@ BAD_REQUEST = "要求を処理できませんでした。"
 INTERNAL = "内部エラーが発生しました。管理者にログを確認するよう伝えてください。"
 
 
+def not_allowed(method: str, allowed: str) -> str:
+    """The 405 message: the method found, those the address takes."""
+    return (
+        f"このアドレスは {method[:20]} を受け付けません（使えるのは {allowed or 'なし'}）。"
+        "ページのリンクやボタンから操作してください。"
+    )
+
+
 def create_app(settings: ConsoleSettings) -> Starlette:
     """The console application for one state database."""
     console = Console(settings)
@@ -44,6 +52,12 @@ def create_app(settings: ConsoleSettings) -> Starlette:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
+        if status == 405 and isinstance(exc, HTTPException):
+            methods = (exc.headers or {}).get("Allow", "").split(",")
+            allowed = ", ".join(sorted(m.strip() for m in methods if m.strip()))
+            response = console.error(request, 405, not_allowed(request.method, allowed))
+            response.headers["Allow"] = allowed
+            return response
         return console.error(request, status, NOT_FOUND if status == 404 else BAD_REQUEST)
 
     async def server_error(request: Request, exc: Exception) -> Response:

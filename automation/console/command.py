@@ -1,5 +1,7 @@
 """``automation console``: serve the console alone against a state database (read-only:
-no operator actions), or add a local account with ``automation console user add NAME``."""
+no operator actions); add or replace a local account (``user add NAME``, which ends the
+account's sessions); end one account's sessions (``user signout NAME``) or everyone's
+(``signout all``)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from automation.console.accounts import ROLES, hash_password
+from automation.console.text import MAX_NAME, audit_text
 from automation.errors import ConfigError
 from automation.timeutil import JST
 
@@ -26,7 +29,10 @@ MIN_PASSWORD = 12
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``automation console``."""
     parser.add_argument(
-        "action", nargs="*", help="nothing to serve; 'user add NAME' for an account"
+        "action",
+        nargs="*",
+        help="nothing to serve; 'user add NAME' to add or replace an account; "
+        "'user signout NAME' or 'signout all' to end sessions",
     )
     parser.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
@@ -47,10 +53,14 @@ def run(args: argparse.Namespace) -> int:
     state_path = loaded.state_target  # the file, or state.url (a pair's PostgreSQL)
     if args.action[:2] == ["user", "add"] and len(args.action) == 3:
         return _add_user(state_path, args.action[2], args.role)
+    if args.action[:2] == ["user", "signout"] and len(args.action) == 3:
+        return _sign_out(state_path, args.action[2])
+    if args.action == ["signout", "all"]:
+        return _sign_out(state_path, None)
     if args.action:
         raise ConfigError(
-            f"unknown console action {' '.join(args.action)!r}; expected nothing (serve) "
-            "or 'user add NAME'"
+            f"unknown console action {' '.join(args.action)!r}; expected nothing (serve), "
+            "'user add NAME', 'user signout NAME' or 'signout all'"
         )
     return _serve(state_path, args, loaded)
 
@@ -58,17 +68,45 @@ def run(args: argparse.Namespace) -> int:
 def _add_user(state_path: Path | str, name: str, role: str) -> int:
     import getpass  # noqa: PLC0415  # only this action asks for a password
 
+    from automation.console import revocation  # noqa: PLC0415  # it loads the state store
     from automation.state import Store  # noqa: PLC0415
 
+    _check_name(name)
     password = os.environ.get("AUTOMATION_CONSOLE_PASSWORD") or getpass.getpass("パスワード: ")
     if len(password) < MIN_PASSWORD:
         raise ConfigError(
             f"the password has {len(password)} characters, at least {MIN_PASSWORD} are needed; "
             "choose a longer one"
         )
+    now = datetime.now(JST)
     with Store(state_path) as store:
-        store.save_user(name, hash_password(password), role, datetime.now(JST))
-    print(f"console account {name} ({role}) saved")
+        store.save_user(name, hash_password(password), role, now)
+        revocation.revoke(store, revocation.local_account(name), now)
+    print(f"console account {name} ({role}) saved; its earlier sessions are signed out")
+    return 0
+
+
+def _check_name(name: str) -> None:
+    """A local account's name: 1 to 128 characters, none of them a control character."""
+    if not 1 <= len(name) <= MAX_NAME or audit_text(name, MAX_NAME) != name:
+        raise ConfigError(
+            f"the account name {audit_text(name, 40)!r} has {len(name)} characters or "
+            f"control characters; use 1 to {MAX_NAME} characters without control characters"
+        )
+
+
+def _sign_out(state_path: Path | str, name: str | None) -> int:
+    """End the sessions of one local account, or (``None``) of every account."""
+    from automation.console import revocation  # noqa: PLC0415  # it loads the state store
+    from automation.state import Store  # noqa: PLC0415
+
+    now = datetime.now(JST)
+    with Store(state_path) as store:
+        if name is None:
+            revocation.revoke_all(store, now)
+        else:
+            revocation.revoke(store, revocation.local_account(name), now)
+    print("every console session is signed out" if name is None else f"{name} is signed out")
     return 0
 
 

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from automation.console import revocation, sessions
 from automation.console.oidc import PENDING_SECONDS, EntraSignInError
 from automation.console.signin import login_page
 from automation.console.web import Console, StoreUnavailableError, secure
@@ -53,12 +54,14 @@ def routes(console: Console) -> list[Route]:
             except EntraSignInError as exc:
                 console.audit("-", "login", "entra", f"refused: {exc.detail}")
                 return login_page(console, request, exc.status, exc.message)
-            console.audit(identity.user, "login", "entra", f"ok ({identity.role})")
+            account = revocation.entra_account(identity.object_id)
+            who = sessions.who(identity.user, account)
+            console.audit(who, "login", "entra", f"ok ({identity.role})")
+            response = secure(RedirectResponse("/", status_code=303))
+            response.delete_cookie(ENTRA_STATE)
+            return console.sign_in(response, identity.user, identity.role, account)
         except StoreUnavailableError as exc:
             return console.error(request, 503, str(exc))
-        response = secure(RedirectResponse("/", status_code=303))
-        response.delete_cookie(ENTRA_STATE)
-        return console.sign_in(response, identity.user, identity.role)
 
     return [
         Route("/auth/entra", begin, methods=["GET"]),

@@ -6,8 +6,10 @@ msal 1.38 it no longer validates the ID token, so the token is validated here wi
 the signature against the tenant's published keys (JWKS), the issuer and tenant, the
 audience (this app), the times (against the console's clock) and the nonce again.
 
-The user's role comes from the configuration: a sign-in name, the user's object id or the
-object id of one of their groups listed under ``console.entra.roles`` (the highest wins).
+The user's role comes from the configuration: the user's object id (``oid``) or the object
+id of one of their groups listed under ``console.entra.roles``, or an app role of theirs
+(the ``roles`` claim) listed under ``console.entra.app_roles``; the highest wins. The
+sign-in name (``preferred_username``) is shown, never trusted: Entra ID lets it change.
 """
 
 from __future__ import annotations
@@ -44,10 +46,12 @@ class EntraSignInError(Exception):
 
 @dataclass(frozen=True)
 class Identity:
-    """Who signed in and the role the configuration gives them."""
+    """Who signed in: the name to show, their object id (what identifies them) and the
+    role the configuration gives them."""
 
     user: str
     role: str
+    object_id: str
 
 
 @dataclass
@@ -126,7 +130,9 @@ class EntraSignIn:
                 f"{result.get('error')}: {str(result.get('error_description', ''))[:300]}",
             )
         claims = self.validate(str(result["id_token"]), str(flow["nonce"]))
-        return Identity(_user(claims), self.role_of(claims))
+        role = self.role_of(claims)
+        shown = str(claims.get("preferred_username") or claims.get("name") or claims["oid"])
+        return Identity(shown[:128], role, str(claims["oid"]).lower())
 
     def validate(self, id_token: str, nonce: str) -> dict[str, Any]:
         """The ID token's claims once signature, issuer, tenant, audience, times and nonce
@@ -141,7 +147,7 @@ class EntraSignIn:
                 audience=self.config.client_id,
                 issuer=self.issuer,
                 options={
-                    "require": ["iss", "aud", "exp", "iat", "sub"],
+                    "require": ["iss", "aud", "exp", "iat", "sub", "oid", "tid"],
                     "verify_exp": False,  # checked below against the console's clock
                     "verify_nbf": False,
                     "verify_iat": False,
@@ -195,24 +201,39 @@ class EntraSignIn:
         return data if isinstance(data, dict) else {}
 
     def role_of(self, claims: Mapping[str, Any]) -> str:
-        """The highest role whose list names the user, their object id or a group of theirs."""
-        names = {str(claims.get("preferred_username") or ""), str(claims.get("oid") or "")}
-        names |= {str(g) for g in claims.get("groups") or ()}
-        names = {n.casefold() for n in names if n}
+        """The highest role whose list names the user's object id, one of their groups'
+        object ids, or one of their app roles. ``preferred_username`` decides nothing: it
+        can change, and only ``oid`` (with ``tid``, checked in validate) is stable."""
+        ids = {str(claims.get("oid") or "").lower()} | {
+            str(g).lower() for g in _claim_list(claims, "groups")
+        }
+        ids.discard("")
+        app_roles = {str(r) for r in _claim_list(claims, "roles")}
         for role in ROLE_ORDER:
-            listed = {entry.casefold() for entry in getattr(self.config.roles, role)}
-            if names & listed:
+            if ids & set(getattr(self.config.roles, role)) or app_roles & set(
+                getattr(self.config.app_roles, role)
+            ):
                 return role
         raise EntraSignInError(
-            "このアカウントにはコンソールを使う権限がありません。"
-            "管理者に設定の console.entra.roles への追加を依頼してください。",
-            f"{_user(claims)} is in no role of console.entra.roles",
+            "このアカウントにはコンソールを使う権限がありません。管理者に、利用者かグループの"
+            "オブジェクト ID を設定の console.entra.roles に（またはアプリ ロールを "
+            "console.entra.app_roles に）追加するよう依頼してください。",
+            f"{_user(claims)} is in no role of console.entra.roles or app_roles",
             status=403,
         )
 
 
+def _claim_list(claims: Mapping[str, Any], name: str) -> list[Any]:
+    value = claims.get(name)
+    return list(value) if isinstance(value, list | tuple) else []
+
+
 def _user(claims: Mapping[str, Any]) -> str:
-    return str(claims.get("preferred_username") or claims.get("oid") or claims.get("sub"))
+    """The user as the audit log and pages show them: the sign-in name for people to read,
+    with the object id that identifies them."""
+    oid = str(claims.get("oid") or claims.get("sub") or "")
+    name = str(claims.get("preferred_username") or "")[:128]
+    return f"{name} ({oid})" if name else oid
 
 
 def _refused(detail: str) -> EntraSignInError:

@@ -89,6 +89,7 @@ def ops_view(console: Console, session: Session) -> dict[str, Any]:
     operator = allows(session.role, "operator")
     view["can_act"] = settings.retry is not None and operator
     view["can_run"] = settings.run_now is not None and operator
+    view["can_sign_out_everyone"] = allows(session.role, "admin")
     view["flows"] = flow_rows(settings.flows(), last, view.get("health", {}).get("flows", {}))
     return view
 

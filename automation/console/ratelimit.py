@@ -1,10 +1,13 @@
-"""Login rate limiting: a few failed attempts per name and address in a sliding window."""
+"""Login rate limiting in sliding windows: a few failed attempts per name and address,
+and a few more per address whatever the names (password spraying: one password tried
+against many names from one place)."""
 
 from __future__ import annotations
 
 from collections import OrderedDict, deque
 
-MAX_FAILURES = 5
+MAX_FAILURES = 5  # per name and address
+MAX_ADDRESS_FAILURES = 20  # per address, any names
 WINDOW_SECONDS = 300.0
 
 
@@ -45,3 +48,35 @@ class LoginLimiter:
             if failures and failures[-1] > now - self.window:
                 return
             del self._failures[key]
+
+
+class SignInLimits:
+    """Both limits of the sign-in form. A blocked attempt is refused the same way whether
+    its name exists or not, and without checking the password. Signing in clears the
+    name's failures only: an attacker's own account must not reset the address's count."""
+
+    def __init__(
+        self,
+        per_name: LoginLimiter | None = None,
+        per_address: LoginLimiter | None = None,
+    ) -> None:
+        self.per_name = per_name or LoginLimiter(MAX_FAILURES, WINDOW_SECONDS)
+        self.per_address = per_address or LoginLimiter(MAX_ADDRESS_FAILURES, WINDOW_SECONDS)
+
+    def blocked(self, name: str, address: str, now: float) -> bool:
+        """True when the address, or this name from this address, used up its attempts."""
+        by_address = self.per_address.blocked(address, now)
+        return self.per_name.blocked(_key(name, address), now) or by_address
+
+    def failed(self, name: str, address: str, now: float) -> None:
+        """Count one failed attempt against both limits."""
+        self.per_name.failed(_key(name, address), now)
+        self.per_address.failed(address, now)
+
+    def succeeded(self, name: str, address: str) -> None:
+        """Forget the failures of a name that signed in from this address."""
+        self.per_name.succeeded(_key(name, address))
+
+
+def _key(name: str, address: str) -> str:
+    return f"{name}\n{address}"

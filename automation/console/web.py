@@ -3,6 +3,7 @@ the state store, the role guard with its CSRF check, and the security headers.""
 
 from __future__ import annotations
 
+import hmac
 import json
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
@@ -16,10 +17,11 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from automation.console import sessions
+from automation.console import revocation, sessions
 from automation.console.accounts import allows
 from automation.console.oidc import EntraSignIn
-from automation.console.ratelimit import LoginLimiter
+from automation.console.ratelimit import SignInLimits
+from automation.console.text import audit_text
 from automation.errors import ConfigError, TransientError
 from automation.health import HealthSource
 from automation.state import Store
@@ -48,7 +50,7 @@ class ConsoleSettings:
     secure_cookies: bool = True
     retry: Retry | None = None  # None: read-only (no operator actions)
     health: HealthSource | None = None  # the daemon, when the console runs inside it
-    limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    limiter: SignInLimits = field(default_factory=SignInLimits)
     run_now: RunNow | None = None  # None: no 今すぐ実行 (a console outside the daemon)
     flows: Callable[[], Mapping[str, str]] = dict  # configured flow -> its schedule, as text
     artefacts: Path | None = None  # the local backend's folder of merged workbooks
@@ -91,17 +93,32 @@ class Console:
     env: Environment = field(default_factory=_environment)
 
     def session(self, request: Request) -> sessions.Session | None:
-        """The signed-in session of a request, or None (no cookie, tampered or expired)."""
+        """The signed-in session of a request, or None: no cookie, tampered, expired, or
+        revoked (its account's session generation moved on; StoreUnavailableError when the
+        state database cannot say)."""
+        known = getattr(request.state, "session", None)
+        if isinstance(known, sessions.Session):
+            return known
         value = request.cookies.get(sessions.COOKIE, "")
-        return (
+        session = (
             sessions.verify(self.settings.secret, value, self.settings.clock()) if value else None
         )
+        if session is None:
+            return None
+        with self.open_store() as store:
+            current = revocation.generation(store, session.account)
+        if not hmac.compare_digest(current, session.generation):
+            return None
+        request.state.session = session
+        return session
 
     def page(self, request: Request, name: str, status: int = 200, **context: Any) -> Response:
         """A rendered template with the security headers."""
-        body = self.env.get_template(name).render(
-            session=self.session(request), path=request.url.path, **context
-        )
+        try:
+            session = self.session(request)
+        except StoreUnavailableError:
+            session = None
+        body = self.env.get_template(name).render(session=session, path=request.url.path, **context)
         return secure(HTMLResponse(body, status_code=status))
 
     def error(self, request: Request, status: int, message: str) -> Response:
@@ -130,20 +147,19 @@ class Console:
         """``view`` for a session of at least role ``needed``; a POST must carry its CSRF."""
 
         async def endpoint(request: Request) -> Response:
-            session = self.session(request)
+            try:
+                session = self.session(request)
+            except StoreUnavailableError as exc:
+                return self.error(request, 503, str(exc))
             if session is None:
-                response: Response = (
-                    JSONResponse({"error": SIGN_IN_FIRST}, status_code=401)
-                    if request.url.path.startswith("/api/")
-                    else RedirectResponse("/login", status_code=303)
-                )
-                if request.cookies.get(sessions.COOKIE):
-                    response.delete_cookie(sessions.COOKIE)
-                return secure(response)
+                return self.signed_out(request)
             if not allows(session.role, needed):
                 return self.error(request, 403, "この操作の権限がありません。")
             if request.method == "POST":
-                form = await read_form(request)
+                try:
+                    form = await read_form(request)
+                except FormError as exc:
+                    return self.error(request, exc.status, exc.message)
                 if not sessions.csrf_ok(session, form.get("csrf", "")):
                     return self.error(request, 403, CSRF_MISMATCH)
                 request.state.form = form
@@ -154,9 +170,24 @@ class Console:
 
         return endpoint
 
-    def sign_in(self, response: Response, user: str, role: str) -> Response:
-        """Set the session cookie of a fresh session for ``user`` on ``response``."""
-        session = sessions.new_session(user, role, self.settings.clock())
+    def signed_out(self, request: Request) -> Response:
+        """No valid session: a page goes to sign-in, the API answers 401; a cookie that
+        did not verify (tampered, expired, revoked) is dropped."""
+        response: Response = (
+            JSONResponse({"error": SIGN_IN_FIRST}, status_code=401)
+            if request.url.path.startswith("/api/")
+            else RedirectResponse("/login", status_code=303)
+        )
+        if request.cookies.get(sessions.COOKIE):
+            response.delete_cookie(sessions.COOKIE)
+        return secure(response)
+
+    def sign_in(self, response: Response, user: str, role: str, account: str) -> Response:
+        """Set the session cookie of a fresh session for ``user`` (of ``account``, at its
+        current session generation) on ``response``."""
+        with self.open_store() as store:
+            current = revocation.generation(store, account)
+        session = sessions.new_session(user, role, self.settings.clock(), account, current)
         response.set_cookie(
             sessions.COOKIE,
             sessions.sign(self.settings.secret, session),
@@ -168,22 +199,68 @@ class Console:
         return response
 
     def audit(self, who: str, action: str, target: str, outcome: str) -> None:
-        """One line in the audit log (who, what, which, how it ended)."""
+        """One line in the audit log (who, what, which, how it ended); what came from the
+        request (``who``, ``target``) is kept escaped and at most 128 characters long."""
         with self.open_store() as store:
-            store.audit(who, action, target, outcome, self.settings.clock())
+            store.audit(audit_text(who), action, audit_text(target), outcome, self.settings.clock())
 
 
-MAX_FORM_BYTES = 64 * 1024
+MAX_FORM_BYTES = 16 * 1024  # the console's forms carry a token and a field or two
+MAX_FIELD_CHARS = 1024  # any one field (sign-in names have their own, lower limit)
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+class FormError(Exception):
+    """A form the console will not read: too large, a field too long, or not a form."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
 
 
 async def read_form(request: Request) -> dict[str, str]:
-    """A urlencoded form body as a flat dict (the first value of each field); a body over
-    64 KiB is read as empty (no console form is near that size)."""
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        return {}
-    text = body.decode("utf-8", errors="replace")
-    return {k: v[0] for k, v in parse_qs(text, keep_blank_values=True).items()}
+    """A urlencoded form body as a flat dict (the first value of each field); FormError
+    (413) for a body over MAX_FORM_BYTES, read no further than that, (400) for a field
+    over MAX_FIELD_CHARS and (415) for a body that is not a urlencoded form."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+        raise FormError(413, too_large(int(declared)))
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise FormError(413, too_large(None))
+    if body and kind != FORM_TYPE:
+        raise FormError(
+            415,
+            f"フォームの形式（{kind[:80] or 'なし'}）を読めません。{FORM_TYPE} で送ってください。",
+        )
+    text = bytes(body).decode("utf-8", errors="replace")
+    form = {k: v[0] for k, v in parse_qs(text, keep_blank_values=True).items()}
+    for key, value in form.items():
+        check_length(key, value, MAX_FIELD_CHARS)
+    return form
+
+
+def too_large(size: int | None) -> str:
+    """The 413 message: what came, what is accepted, what to do."""
+    came = f"（{size} バイト）" if size is not None else ""
+    return (
+        f"送信された内容が大きすぎます{came}。上限は {MAX_FORM_BYTES} バイトです。"
+        "ページを開き直し、フォームから送ってください。"
+    )
+
+
+def check_length(field_name: str, value: str, limit: int) -> None:
+    """FormError (400) when a field holds more than ``limit`` characters."""
+    if len(value) > limit:
+        raise FormError(
+            400,
+            f"「{audit_text(field_name, 40)}」が長すぎます（{len(value)} 文字、上限 {limit} 文字）。"
+            "短くして送り直してください。",
+        )
 
 
 def secure(response: Response) -> Response:
