@@ -29,3 +29,26 @@ def test_a_local_run_imports_no_graph_libraries() -> None:
         timeout=60,
     )
     assert result.stdout.strip() == ""
+
+
+def test_validate_does_not_scan_installed_packages_for_pydantic_plugins(tmp_path: Path) -> None:
+    """The service uses no pydantic plugin, so validate skips pydantic's entry-point scan."""
+    config = Path(__file__).parent.parent / "config" / "progress_halfyear.yaml"
+    check = (
+        "import os, sys; os.environ.pop('PYDANTIC_DISABLE_PLUGINS', None)\n"
+        "from automation.cli import main\n"
+        "code = main(['validate', '-c', sys.argv[1]])\n"
+        "from pydantic.plugin import _loader\n"
+        "print(code, _loader._plugins is None)"
+    )
+
+    result = subprocess.run(
+        [sys.executable, "-c", check, str(config)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+
+    assert result.stdout.strip().splitlines()[-1] == "0 True", result.stdout + result.stderr
