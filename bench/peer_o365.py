@@ -8,10 +8,13 @@ built-in 200 ms spacing does not hide the library. In the delivery jobs the scri
 only client-side pacing, one delay for every request on the connection.
 
 Rollup: ``storage().get_drive().get_item()``, ``WorkBook(item)`` (POST createSession),
-``wb.get_tables()``, then per table ``get_header_row_range()`` and ``get_rows()`` - one GET
-with no ``$top`` that ignores ``@odata.nextLink``, so rows past the service's page are
-lost - then ``close_session()``, ``item.get_parent().upload_file(...)``, and one request per
-message (``new_message(resource=mailbox).send()``; webhooks with ``con.naive_request``).
+``wb.get_tables()``, then per table ``get_header_row_range()`` and the rows paged as
+table-list-rows.md advises ("for reliable results, use $top and $skip"):
+``get_rows(top=ROWS_PAGE, skip=n)`` until a page comes back shorter than asked (``get_rows``
+itself ignores ``@odata.nextLink``, so a script that calls it once gets only the service's
+first page) - then ``close_session()``, ``item.get_parent().upload_file(...)`` (the
+consolidated figures as CSV), and one request per message
+(``new_message(resource=mailbox).send()``; webhooks with ``con.naive_request``).
 Progress: ``sharepoint().get_site()``, ``get_list_by_name()`` (which also GETs the
 columns), ``get_items(expand_fields=[configured columns])``: ``$top=999``, nextLinks
 followed.
@@ -29,6 +32,7 @@ from typing import Any
 from bench.tally import Tally, card_envelope, incomplete_by_department
 
 STATE = "peer_state.json"
+ROWS_PAGE = 1000  # rows asked per request; a page shorter than this ends the table
 
 
 def warm_up() -> None:
@@ -93,7 +97,7 @@ def _rollup(account: Any, job: dict[str, Any], state_dir: Path, *, poll: bool) -
     tally = Tally(job["item_headers"])
     for table in tables:
         header = table.get_header_row_range().values[0]
-        rows = [row.values[0] for row in table.get_rows()]
+        rows = table_rows(table)
         tally.headers = ["市町村", *header[1:]]
         tally.add(table.name.removeprefix("tbl_"), rows)
     book.session.close_session()
@@ -111,6 +115,16 @@ def _rollup(account: Any, job: dict[str, Any], state_dir: Path, *, poll: bool) -
         "rows_lost": tally.lost_rows(job["rows_per_table"]),
         "messages_sent": sent,
     }
+
+
+def table_rows(table: Any) -> list[list[Any]]:
+    """Every row of a table, ``ROWS_PAGE`` at a time with ``top`` and ``skip``."""
+    rows: list[list[Any]] = []
+    while True:
+        page = [row.values[0] for row in table.get_rows(top=ROWS_PAGE, skip=len(rows))]
+        rows.extend(page)
+        if len(page) < ROWS_PAGE:
+            return rows
 
 
 def _send(account: Any, job: dict[str, Any], tally: Tally) -> int:
