@@ -6,8 +6,10 @@ holder renews it, a standby takes it once it expired, with the next fencing toke
 holder sets the process's :class:`~automation.state.Fence`, so every state write checks
 the token is still current; its local validity is the renewal's start plus the lease, so a
 leader paused past its lease (SIGSTOP, a frozen VM) refuses to write or send as it wakes,
-before it could even ask the database. A database that cannot be reached is retried with
-backoff; the leader steps down when its lease runs out meanwhile.
+before it could even ask the database. A message is claimed, and checked again right
+before it is sent, only while one renewal interval of the lease is left by the local
+clock and the database still names this daemon's token. A database that cannot be
+reached is retried with backoff; the leader steps down when its lease runs out meanwhile.
 """
 
 from __future__ import annotations
@@ -114,7 +116,7 @@ class LeaseKeeper:
         self.role.expires_at = lease.expires_at
         if lease.holder == self.holder:
             self._valid_until = started + self.seconds
-            set_fence(Fence(self.holder, lease.token, self._valid_until))
+            set_fence(Fence(self.holder, lease.token, self._valid_until, send_margin=self.every))
             if not self.role.leader:
                 self.role.leader = True
                 self.role.changes += 1

@@ -36,7 +36,7 @@ from automation.ports import Backend, Near
 from automation.queueing import outbox_entry
 from automation.record import failed_record, for_history, interrupted_record
 from automation.render import Rendered
-from automation.state import OutboxEntry, Store
+from automation.state import FencedError, OutboxEntry, Store
 from automation.timeutil import JST
 from automation.timings import PhaseTimer
 
@@ -380,23 +380,39 @@ async def deliver_pending(
     its envelope; a webhook offers no way to look, so ``policy.webhook_uncertain`` decides
     (``resend``: at least once; ``give_up``: at most once, admins told). After a transient
     failure the rest of that channel's messages wait for the next pass (backoff per channel).
+
+    In a pair, each message is claimed (one transaction with the fencing-token check) and,
+    right before it is sent, the lease is checked again; a leader that lost it meanwhile
+    (paused past its lease) stops with FencedError and sends nothing: the entry stays
+    ``sending`` and the new leader reconciles it as interrupted.
     """
     policy = policy or OutboxPolicy()
     backing_off: set[str] = set()
-    for entry in store.due(flow_id, clock()):
-        if entry.channel in backing_off:
+    for due in store.due(flow_id, clock()):
+        if due.channel in backing_off:
             continue
-        interrupted = entry.status in ("sending", "uncertain")
+        interrupted = due.status in ("sending", "uncertain")
         if interrupted and not await _reconciled_to_send(
-            store, backend, entry, clock, policy, dead_letters
+            store, backend, due, clock, policy, dead_letters
         ):
             continue
-        store.mark(entry.key, "sending", clock())
+        entry = store.claim(due.key, clock())
+        if entry is None:  # another transaction holds it, or it was settled meanwhile
+            continue
         try:
             attachments = {
                 name: await backend.artefacts.get(name, near) for name in entry.attachments
             }
+            store.check_sending()  # a leader paused since the claim stops here, sends nothing
             location = await backend.deliverer.deliver(entry, attachments)
+        except FencedError as err:  # left `sending`: the new leader reconciles it
+            LOG.warning(
+                "stopped delivering %s: %s",
+                flow_id,
+                err,
+                extra={"event": "fenced", "flow": flow_id},
+            )
+            raise
         except UncertainError as err:  # it may have arrived: looked for before any resend
             backing_off.add(entry.channel)
             _failed(

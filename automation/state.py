@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -289,13 +289,16 @@ class Fence:
     paused past its lease (and replaced) cannot write or send when it wakes up.
 
     ``valid_until`` is this process's ``time.monotonic()`` at which its lease ends even if
-    the database cannot be asked (the last renewal's start plus the lease length).
+    the database cannot be asked (the last renewal's start plus the lease length);
+    ``send_margin`` is how much of it must remain for a message to be claimed or sent (a
+    send started just before the lease ends could reach Graph after a takeover).
     """
 
     holder: str
     token: int
     valid_until: float = math.inf
     name: str = LEASE
+    send_margin: float = 0.0
 
 
 class FencedError(TransientError):
@@ -412,16 +415,21 @@ class Store:
             finally:
                 self.in_transaction = False
 
-    def _check_fence(self) -> None:
+    def _check_fence(self, *, sending: bool = False) -> None:
         """Raise FencedError unless this process's lease token is still the current one; on
-        PostgreSQL the row stays share-locked, so no takeover commits before this write."""
+        PostgreSQL the row stays share-locked, so no takeover commits before this write.
+        ``sending``: also refuse when less than the fence's send margin of the lease is left."""
         fence = _renewed(self.fence)
         if fence is None:
             return
-        if time.monotonic() > fence.valid_until:
+        margin = fence.send_margin if sending else 0.0
+        if time.monotonic() > fence.valid_until - margin:
             raise FencedError(
                 f"the leader lease of {fence.holder} (token {fence.token}) ran out before it "
                 "could be renewed; this daemon stops writing and sending until it leads again"
+                if not sending or time.monotonic() > fence.valid_until
+                else f"the leader lease of {fence.holder} (token {fence.token}) has less than "
+                f"{margin:g} s left and was not renewed; no message is sent until it is"
             )
         lock = " FOR SHARE" if self.dialect == POSTGRESQL else ""
         row = self._db.execute(
@@ -676,6 +684,34 @@ class Store:
             ),
         )
         return cursor.rowcount == 1
+
+    def claim(self, key: str, now: datetime) -> OutboxEntry | None:
+        """Take ``key`` for sending: one transaction that checks the leader's fencing token
+        (under a fence, with the send margin), locks the entry (``FOR UPDATE SKIP LOCKED`` on
+        PostgreSQL: an entry another transaction holds is skipped, not waited for) and marks
+        it ``sending``. None when it is locked elsewhere or no longer waits to be sent."""
+        lock = " FOR UPDATE SKIP LOCKED" if self.dialect == POSTGRESQL else ""
+        with self.transaction():
+            self._check_fence(sending=True)
+            row = self._db.execute(
+                "SELECT * FROM outbox WHERE key = ? AND status IN ('pending', 'failed', "
+                f"'uncertain'){lock}",
+                (key,),
+            ).fetchone()
+            if row is None:
+                return None
+            self._db.execute(
+                "UPDATE outbox SET status = 'sending', updated_at = ?, last_error = NULL, "
+                "not_before = NULL WHERE key = ?",
+                (now.isoformat(), key),
+            )
+        return replace(_entry(row), status="sending")
+
+    def check_sending(self) -> None:
+        """Right before a send: raise FencedError unless this daemon still holds the lease,
+        by its own clock with the send margin left and by the token in the database (no
+        fence, as with SQLite: nothing to check)."""
+        self._check_fence(sending=True)
 
     def outbox(
         self, flow: str | None = None, statuses: tuple[str, ...] | None = None
