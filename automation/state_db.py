@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from automation.errors import ConfigError, TransientError
 
@@ -50,13 +50,53 @@ def is_postgresql(url: str) -> bool:
 
 
 def safe_url(url: str) -> str:
-    """``url`` with its password replaced by ``***`` (for messages, logs and records)."""
+    """``url`` with its password replaced by ``***`` (for messages, logs and records), the
+    one before the host and a ``password=`` among the query parameters alike."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = netloc[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+    if parts.password is not None:
+        netloc = parts.netloc.rsplit("@", 1)
+        user = netloc[0].split(":", 1)[0]
+        parts = parts._replace(netloc=f"{user}:***@{netloc[1]}")
+    if parts.query:
+        query = [
+            (name, "***" if name == "password" else value)
+            for name, value in parse_qsl(parts.query, keep_blank_values=True)
+        ]
+        parts = parts._replace(query=urlencode(query, safe="*/:,"))
+    return urlunsplit(parts)
+
+
+def url_secrets(url: str) -> list[str]:
+    """The password of ``url`` as written and as decoded (what a message must never show)."""
+    parts = urlsplit(url)
+    written = [parts.password] if parts.password else []
+    written += [v for n, v in parse_qsl(parts.query, keep_blank_values=True) if n == "password"]
+    found = {form for secret in written for form in (secret, unquote(secret)) if form}
+    return sorted(found, key=len, reverse=True)  # the longer first, so no part of it is left
+
+
+def _masked(text: str, url: str) -> str:
+    for secret in url_secrets(url):
+        text = text.replace(secret, "***")
+    return text
+
+
+def connect_args(url: str, connect_timeout: int = 10) -> dict[str, Any]:
+    """psycopg's connection parameters from a PostgreSQL URL: host, port, user, password and
+    database, then every query parameter as given (``sslmode``, ``sslrootcert``,
+    ``connect_timeout``, ``application_name``, ``target_session_attrs``, ...)."""
+    parts = urlsplit(url)
+    args: dict[str, Any] = {
+        "host": parts.hostname or "localhost",
+        "port": parts.port or 5432,
+        "user": unquote(parts.username) if parts.username else None,
+        "password": unquote(parts.password) if parts.password else None,
+        "dbname": unquote(parts.path.lstrip("/")) or None,
+        "connect_timeout": connect_timeout,
+        "application_name": "automation",
+    }
+    args.update(parse_qsl(parts.query, keep_blank_values=True))
+    return args
 
 
 def url_host(url: str) -> str:
@@ -171,19 +211,9 @@ class PostgresDatabase(Database):
         import psycopg  # noqa: PLC0415  # only PostgreSQL deployments load the driver
 
         self.where = safe_url(url)
-        parts = urlsplit(url)
         try:
-            self._db = psycopg.connect(
-                host=parts.hostname or "localhost",
-                port=parts.port or 5432,
-                user=unquote(parts.username) if parts.username else None,
-                password=unquote(parts.password) if parts.password else None,
-                dbname=parts.path.lstrip("/") or None,
-                autocommit=True,
-                connect_timeout=connect_timeout,
-                application_name="automation",
-            )
-        except psycopg.OperationalError as err:
+            self._db = psycopg.connect(autocommit=True, **connect_args(url, connect_timeout))
+        except (psycopg.OperationalError, psycopg.ProgrammingError) as err:
             raise unreachable(url, err) from None
         self._db.row_factory = _pg_row_factory
 
@@ -262,7 +292,7 @@ def _pg_sql(sql: str) -> str:
 
 def unreachable(url: str, err: Exception) -> ConfigError:
     """The start-up error for a PostgreSQL server that does not answer or refuses us."""
-    reason = str(err).replace(urlsplit(url).password or "\0", "***").strip().splitlines()
+    reason = _masked(str(err), url).strip().splitlines()
     return ConfigError(
         f"cannot connect to the state database at {url_host(url)} ({safe_url(url)}): "
         f"{reason[0] if reason else type(err).__name__}; check that PostgreSQL runs there and "

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from automation.config.models import (
     AppConfig,
@@ -78,7 +78,7 @@ def _check_state_url(config: AppConfig, positions: Positions, add: Add) -> None:
     loc: Loc = ("state", "url")
     try:
         parts = urlsplit(url)
-        password = parts.password
+        password = parts.password or any(n == "password" for n, _ in parse_qsl(parts.query))
     except ValueError:
         add(loc, "state.url is not a URL; write postgresql+psycopg://user:${PGPASSWORD}@host/db")
         return

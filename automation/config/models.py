@@ -11,7 +11,7 @@ import re
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -956,6 +956,11 @@ class AppConfig(Model):
                         found.append(value)
         if self.console.entra is not None:
             found.append(self.console.entra.client_secret)
+        if self.state.url:  # the database password, as written and as decoded
+            parts = urlsplit(self.state.url)
+            written = [parts.password or ""]
+            written += [v for n, v in parse_qsl(parts.query) if n == "password"]
+            found += [form for w in written for form in {w, unquote(w)} if form]
         return found
 
     def flow(self, flow_id: str) -> Flow | None:
