@@ -45,6 +45,8 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/serve_runs.py
 	$(BIN)/python bench/compare.py
 	$(BIN)/python bench/console_pages.py
+	$(BIN)/python bench/save_to_post.py
+	$(BIN)/python bench/save_to_post.py --rows 2000
 
 clean:
 	rm -rf $(VENV) demo-workspace test-artefacts .mypy_cache .pytest_cache .ruff_cache
