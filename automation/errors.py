@@ -29,6 +29,11 @@ class ConfigError(AutomationError):
     action = "fix the configuration"
 
 
+class NameConflictError(ConfigError):
+    """Graph refused to create an item because one of that name exists (409
+    ``nameAlreadyExists`` under conflictBehavior ``fail``); nothing was written."""
+
+
 class AuthError(AutomationError):
     """Credentials, consent or permissions are missing or expired."""
 

@@ -10,13 +10,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from automation.backends.graph.gateway import GraphGateway, StaticToken
+from automation.backends.graph.gateway import Download, GraphGateway, StaticToken
 from automation.backends.graph.provision import GraphProvisioner
 from automation.backends.local import LocalProvisioner
 from automation.cli import main
 from automation.config.models import ChannelFile, DriveFile, SiteFile
 from automation.damage.workbook import parse_workbook
-from automation.errors import AuthError, ConfigError
+from automation.errors import AuthError, ConfigError, TransientError
 from automation.ports import CreatedFile
 from automation.provision import archive_name
 from automation.timeutil import JST
@@ -300,6 +300,118 @@ def test_replace_in_the_tenant_archives_the_old_content_first() -> None:
     assert archive is not None and archive.content == b"typed"
     assert fake.file_at(DRIVE, "/被害状況報告.xlsx").content == b"PK new workbook"  # type: ignore[union-attr]
     assert created.archived == archive.web_url
+
+
+def test_replace_where_no_workbook_was_found_still_never_overwrites() -> None:
+    """--replace with nothing to archive uploads with conflictBehavior=fail: a file that
+    appears meanwhile is never overwritten without its archived copy."""
+    fake, provisioner = tenant()
+
+    create(provisioner, SiteFile(site_id=SITE, path="被害状況報告.xlsx"), replace=True)
+
+    puts = [c for c in fake.calls if c.method == "PUT"]
+    assert [c.query.get("@microsoft.graph.conflictBehavior") for c in puts] == ["fail"]
+
+
+def test_an_archive_name_taken_in_the_tenant_stops_the_replace_before_any_change() -> None:
+    """--replace whose archived copy cannot be stored (its name is taken) names that file and
+    leaves the workbook and the file as they were."""
+    fake, provisioner = tenant()
+    fake.add_drive_item(DRIVE, "01OLD", "被害状況報告.xlsx", b"typed", parent_path="/")
+    fake.add_drive_item(
+        DRIVE, "01ARC", "被害状況報告_旧_20260901-093000.xlsx", b"earlier", parent_path="/"
+    )
+    taken = stored_url(fake, "/被害状況報告_旧_20260901-093000.xlsx")
+
+    with pytest.raises(ConfigError) as refused:
+        create(provisioner, SiteFile(site_id=SITE, path="被害状況報告.xlsx"), replace=True)
+
+    assert str(refused.value) == (
+        f"被害状況報告_旧_20260901-093000.xlsx ({taken}, last changed by Fake User at "
+        f"{fake.file_at(DRIVE, '/被害状況報告_旧_20260901-093000.xlsx').modified:%Y-%m-%dT%H:%M:%SZ}) "  # type: ignore[union-attr]
+        "already exists, so the old workbook cannot be archived under that name; nothing was "
+        "changed. Rename or move that file, or run the command again a second later "
+        "(archived copies are named by the second)"
+    )
+    assert fake.file_at(DRIVE, "/被害状況報告.xlsx").content == b"typed"  # type: ignore[union-attr]
+    assert fake.file_at(DRIVE, "/被害状況報告_旧_20260901-093000.xlsx").content == b"earlier"  # type: ignore[union-attr]
+
+
+def test_an_archive_upload_that_fails_leaves_the_workbook_as_it_was() -> None:
+    """Graph failing the archived copy's upload stops the replace: the old workbook stays."""
+    fake, provisioner = tenant()
+    fake.add_drive_item(DRIVE, "01OLD", "被害状況報告.xlsx", b"typed", parent_path="/")
+    fake.fail("PUT", "_旧_", 403)
+
+    with pytest.raises(AuthError, match=r"upload 被害状況報告_旧_20260901-093000\.xlsx"):
+        create(provisioner, SiteFile(site_id=SITE, path="被害状況報告.xlsx"), replace=True)
+
+    assert fake.file_at(DRIVE, "/被害状況報告.xlsx").content == b"typed"  # type: ignore[union-attr]
+    assert fake.file_at(DRIVE, "/被害状況報告_旧_20260901-093000.xlsx") is None
+
+
+class EmptyDownloads(GraphGateway):
+    """A gateway whose downloads come back empty, as a cut-off transfer would."""
+
+    async def download_if_changed(self, ref: object, etag: str | None) -> Download:
+        return Download("", b"")
+
+
+def test_an_empty_download_of_a_workbook_is_never_archived() -> None:
+    """The archived copy is the old workbook's content: an empty download of a non-empty
+    workbook stops the replace, and nothing is uploaded."""
+    fake, _ = tenant()
+    fake.add_drive_item(DRIVE, "01OLD", "被害状況報告.xlsx", b"typed", parent_path="/")
+    gateway = EmptyDownloads(
+        GRAPH_BASE_URL, StaticToken("t"), transport=httpx.ASGITransport(app=fake.app)
+    )
+
+    with pytest.raises(TransientError) as refused:
+        create(
+            GraphProvisioner(gateway),
+            SiteFile(site_id=SITE, path="被害状況報告.xlsx"),
+            replace=True,
+        )
+
+    assert str(refused.value) == (
+        "download 被害状況報告.xlsx: Graph lists it at 5 bytes but the download was empty, so "
+        "no archived copy could be made; nothing was changed. Run the command again"
+    )
+    assert [c for c in fake.calls if c.method == "PUT"] == []
+
+
+def test_a_file_created_between_the_check_and_the_upload_is_named_and_kept() -> None:
+    """409 nameAlreadyExists on the upload: the message names the file that appeared, who
+    changed it and the fix; that file is left as it is."""
+    fake, provisioner = tenant()
+    fake.add_drive_item(DRIVE, "01NEW", "被害状況報告.xlsx", b"typed meanwhile", parent_path="/")
+    fake.fail("GET", "/drive/root:", 404)  # the look-up still found nothing
+    url = stored_url(fake, "/被害状況報告.xlsx")
+    when = fake.file_at(DRIVE, "/被害状況報告.xlsx").modified  # type: ignore[union-attr]
+
+    with pytest.raises(ConfigError) as refused:
+        create(provisioner, SiteFile(site_id=SITE, path="被害状況報告.xlsx"))
+
+    assert str(refused.value) == (
+        f"被害状況報告.xlsx ({url}, last changed by Fake User at {when:%Y-%m-%dT%H:%M:%SZ}) "
+        "appeared after this command looked for it and before the upload; nothing was "
+        "changed. Departments may be typing into it: open it and check, then run the command "
+        "again with --replace to keep it as an archived copy and upload the new one, or give "
+        "params.workbook a new path"
+    )
+    assert fake.file_at(DRIVE, "/被害状況報告.xlsx").content == b"typed meanwhile"  # type: ignore[union-attr]
+
+
+def test_a_lost_answer_to_our_own_upload_is_not_taken_for_a_conflict() -> None:
+    """The upload landed but its answer was lost: the retry's 409 finds our own bytes there,
+    and the workbook's URL comes back."""
+    fake, provisioner = tenant()
+    fake.lose_reply("PUT", r"被害状況報告\.xlsx:/content")
+
+    created = create(provisioner, SiteFile(site_id=SITE, path="被害状況報告.xlsx"))
+
+    assert created == CreatedFile(stored_url(fake, "/被害状況報告.xlsx"), None)
+    assert fake.file_at(DRIVE, "/被害状況報告.xlsx").content == b"PK new workbook"  # type: ignore[union-attr]
 
 
 def test_a_site_not_granted_names_the_missing_permission() -> None:

@@ -20,6 +20,7 @@ from automation.errors import (
     AutomationError,
     ConfigError,
     DataError,
+    NameConflictError,
     TransientError,
     UncertainError,
 )
@@ -58,7 +59,8 @@ def from_status(
             f"may also lack {permission} for it."
         )
     if status == 409:
-        return ConfigError(
+        kind = NameConflictError if code == "nameAlreadyExists" else ConfigError
+        return kind(
             f"{what}: conflict{said}. A file of that name exists and conflict_behavior is 'fail'; "
             "rename the artefact or set conflict_behavior: replace."
         )

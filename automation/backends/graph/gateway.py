@@ -451,9 +451,13 @@ class GraphGateway:
                 raise
             return await self._upload_next_to(ref, name, data, conflict)
 
-    async def _upload_next_to(self, ref: FileRef, name: str, data: bytes, conflict: str) -> str:
+    async def path_next_to(self, ref: FileRef, name: str) -> str:
+        """The Graph path of the item ``name`` in the folder of ``ref`` (as uploaded there)."""
         parent, folder = await self._parent_path(ref)
-        target = f"{parent}:/{quote(f'{folder}/{name}' if folder else name)}:"
+        return f"{parent}:/{quote(f'{folder}/{name}' if folder else name)}:"
+
+    async def _upload_next_to(self, ref: FileRef, name: str, data: bytes, conflict: str) -> str:
+        target = await self.path_next_to(ref, name)
         params = {"@microsoft.graph.conflictBehavior": conflict}
         if len(data) <= SIMPLE_UPLOAD_LIMIT:
             response = await self.request(

@@ -3,22 +3,34 @@ overwritten, and the progress list, created with its columns.
 
 A new workbook is uploaded with ``@microsoft.graph.conflictBehavior=fail`` (driveitem-put-
 content.md: an existing item of that name answers 409 ``nameAlreadyExists`` and is left as it
-is), after a look-up that names the existing file before anything is sent. ``--replace``
-first stores the existing workbook's bytes as an archived copy beside it (conflict ``fail``
-too, so no archive is ever overwritten), then replaces the workbook's content.
+is), after a look-up that names the existing file before anything is sent; a file that takes
+the name between the two is named, with the fix, and left as it is. ``--replace`` first
+stores the existing workbook's bytes as an archived copy beside it (conflict ``fail`` too, so
+no archive is ever overwritten), then replaces the workbook's content (the item keeps its id
+and links); a copy that cannot be made stops it before anything changed.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from automation.backends.graph.gateway import WRITE, GraphGateway
 from automation.config.models import ChannelFile, DriveFile, FileRef, ListRef, SiteFile, SiteList
-from automation.errors import ConfigError
+from automation.errors import ConfigError, NameConflictError, TransientError
 from automation.ports import CreatedFile, ExistingColumn, ListColumn
+
+
+@dataclass(frozen=True)
+class _Found:
+    """A file found where the workbook goes: its name, web URL and size as Graph lists them."""
+
+    name: str
+    web_url: str
+    size: int | None
 
 
 class GraphProvisioner:
@@ -36,7 +48,7 @@ class GraphProvisioner:
                 f"params.workbook is the local path {ref!r}, but backend.type is graph; write "
                 "{site_id, path} or {team_id, channel_id, path} to upload it"
             )
-        existing = await self._existing(ref)
+        existing = await self._found(ref)
         if existing is None and isinstance(ref, DriveFile):
             raise ConfigError(
                 f"params.workbook names drive item {ref.item_id}, which does not exist; a new "
@@ -45,24 +57,93 @@ class GraphProvisioner:
             )
         if existing is not None and not replace:
             raise ConfigError(
-                f"a workbook already exists at {existing[1] or name}; nothing was changed. "
-                "Departments may have typed into it: pass --replace to keep it as an archived "
-                "copy and upload the new one, or give params.workbook a new path"
+                f"a workbook already exists at {existing.web_url or name}; nothing was "
+                "changed. Departments may have typed into it: pass --replace to keep it as an "
+                "archived copy and upload the new one, or give params.workbook a new path"
             )
-        archived = None
-        if existing is not None:
-            name = existing[0] or name
-            old = await self.gateway.download_if_changed(ref, None)
-            archived = await self.gateway.upload_next_to(
-                ref, archive_name, old.data or b"", conflict="fail"
-            )
-        url = await self.gateway.upload_next_to(
-            ref, name, data, conflict="replace" if replace else "fail"
-        )
+        if existing is None:
+            return CreatedFile(await self._upload_new(ref, name, data))
+        archived = await self._archive_copy(ref, existing, archive_name)
+        url = await self.gateway.upload_next_to(ref, existing.name or name, data, "replace")
         return CreatedFile(url, archived)
 
-    async def _existing(self, ref: DriveFile | SiteFile | ChannelFile) -> tuple[str, str] | None:
-        """(name, web URL) of the file ``ref`` names, or None when there is none (404)."""
+    async def _upload_new(self, ref: FileRef, name: str, data: bytes) -> str:
+        """Upload a workbook where none was (conflict ``fail``): a file of that name created
+        meanwhile is named and left as it is; our own upload whose answer was lost is not a
+        conflict."""
+        try:
+            return await self.gateway.upload_next_to(ref, name, data, "fail")
+        except NameConflictError:
+            clash = await self._next_to(ref, name, "the file that took the workbook's name")
+            if clash is not None and await self._holds(clash, data):
+                return str(clash.get("webUrl", ""))
+            raise ConfigError(
+                f"{_named(clash, name)} appeared after this command looked for it and before "
+                "the upload; nothing was changed. Departments may be typing into it: open it "
+                "and check, then run the command again with --replace to keep it as an "
+                "archived copy and upload the new one, or give params.workbook a new path"
+            ) from None
+
+    async def _archive_copy(
+        self, ref: DriveFile | SiteFile | ChannelFile, existing: _Found, archive_name: str
+    ) -> str:
+        """Store the existing workbook's bytes as ``archive_name`` beside it and return the
+        copy's web URL. Nothing of the old workbook is changed here, and a copy that cannot
+        be made (an empty download of a non-empty file, the name taken) stops the replace.
+
+        The bytes go down and up again rather than through driveitem-copy.md: that copy is
+        asynchronous (202 and a monitor URL; "the response from the API will only indicate
+        that the copy operation was accepted or rejected") and lists Files.ReadWrite.All or
+        Sites.ReadWrite.All, while this works under Sites.Selected (write).
+        """
+        old = (await self.gateway.download_if_changed(ref, None)).data
+        if old is None or (not old and existing.size != 0):
+            raise TransientError(
+                f"download {existing.name}: Graph lists it at {existing.size} bytes but the "
+                "download was empty, so no archived copy could be made; nothing was changed. "
+                "Run the command again"
+            )
+        try:
+            return await self.gateway.upload_next_to(ref, archive_name, old, "fail")
+        except NameConflictError:
+            clash = await self._next_to(ref, archive_name, "the file with the archive's name")
+            raise ConfigError(
+                f"{_named(clash, archive_name)} already exists, so the old workbook cannot be "
+                "archived under that name; nothing was changed. Rename or move that file, or "
+                "run the command again a second later (archived copies are named by the second)"
+            ) from None
+
+    async def _next_to(self, ref: FileRef, name: str, what: str) -> dict[str, Any] | None:
+        """The item ``name`` beside the workbook (name, URL, size, who changed it), or None."""
+        response = await self.gateway.request(
+            "GET",
+            await self.gateway.path_next_to(ref, name),
+            what=f"read {what}",
+            permission=WRITE,
+            ok=(200, 404),
+            params={
+                "$select": "id,name,webUrl,size,parentReference,lastModifiedBy,lastModifiedDateTime"
+            },
+        )
+        return dict(response.json()) if response.status_code == 200 else None
+
+    async def _holds(self, item: Mapping[str, Any], data: bytes) -> bool:
+        """Whether ``item`` is exactly ``data`` (size first, then the content)."""
+        if item.get("size") != len(data) or "id" not in item:
+            return False
+        parent = item.get("parentReference") or {}
+        drive = parent.get("driveId")
+        if not drive:
+            return False
+        stored = await self.gateway.request(
+            "GET",
+            f"/drives/{quote(str(drive))}/items/{quote(str(item['id']))}/content",
+            what=f"compare {item.get('name', '')} with the new workbook",
+        )
+        return stored.content == data
+
+    async def _found(self, ref: DriveFile | SiteFile | ChannelFile) -> _Found | None:
+        """The file ``ref`` names, or None when there is none (404)."""
         path = await self.gateway.content_path(ref)
         response = await self.gateway.request(
             "GET",
@@ -70,19 +151,24 @@ class GraphProvisioner:
             what="look for an existing workbook",
             permission=WRITE,
             ok=(200, 404),
-            params={"$select": "name,webUrl"},
+            params={"$select": "name,webUrl,size"},
         )
         if response.status_code == 404:
             return None
         meta = response.json()
-        return str(meta.get("name", "")), str(meta.get("webUrl", ""))
+        size = meta.get("size")
+        return _Found(
+            str(meta.get("name", "")),
+            str(meta.get("webUrl", "")),
+            size if isinstance(size, int) else None,
+        )
 
     async def existing(self, ref: FileRef) -> str | None:
         """The web URL (or name) of the file ``ref`` names, or None when there is none."""
         if not isinstance(ref, DriveFile | SiteFile | ChannelFile):
             return None
-        found = await self._existing(ref)
-        return None if found is None else found[1] or found[0]
+        found = await self._found(ref)
+        return None if found is None else found.web_url or found.name
 
     async def archive_workbook(self, ref: FileRef, folder: str) -> str:
         """Move the workbook into ``folder`` beside it (driveitem-move.md: PATCH its
@@ -168,6 +254,17 @@ class GraphProvisioner:
             },
         )
         return str(created.json()["id"])
+
+
+def _named(item: Mapping[str, Any] | None, name: str) -> str:
+    """A conflicting item as the admin can find it: its name, address, who changed it when."""
+    if item is None:
+        return f"a file named {name}"
+    who = ((item.get("lastModifiedBy") or {}).get("user") or {}).get("displayName")
+    when = item.get("lastModifiedDateTime")
+    by = f", last changed by {who}" if who else ""
+    at = f" at {when}" if when else ""
+    return f"{item.get('name') or name} ({item.get('webUrl') or 'no web address'}{by}{at})"
 
 
 MANAGE = "Sites.Selected (manage) on the site, to create a list and its columns"
