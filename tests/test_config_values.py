@@ -126,16 +126,15 @@ def test_an_address_accepted_without_the_library_is_one_the_library_accepts(
         pytest.fail(f"{address!r} passed the quick check, email-validator says: {err}")
 
 
-def test_validating_plain_addresses_does_not_load_the_address_library(tmp_path: Path) -> None:
-    """A configuration whose addresses are plain is validated without importing email-validator."""
+def loaded_by_validate(tmp_path: Path, contact: str, module: str) -> str:
+    """``automation validate`` of a damage configuration in a fresh interpreter: its exit
+    code and whether ``module`` was imported, e.g. ``0 False``."""
     config = tmp_path / "c.yaml"
-    contact = "{channel: mail, address: bousai-soukatsu@pref.gunma.lg.jp}"
     config.write_text(DAMAGE.format(contact=contact, params=""), encoding="utf-8")
     check = (
         "import sys; from automation.cli import main; code = main(['validate', '-c', sys.argv[1]]); "
-        "print(code, 'email_validator' in sys.modules)"
+        f"print(code, {module!r} in sys.modules)"
     )
-
     result = subprocess.run(
         [sys.executable, "-c", check, str(config)],
         capture_output=True,
@@ -144,8 +143,21 @@ def test_validating_plain_addresses_does_not_load_the_address_library(tmp_path: 
         check=True,
         cwd=tmp_path,
     )
+    return result.stdout.strip().splitlines()[-1]
 
-    assert result.stdout.strip().splitlines()[-1] == "0 False", result.stdout + result.stderr
+
+def test_validating_plain_addresses_does_not_load_the_address_library(tmp_path: Path) -> None:
+    """A configuration whose addresses are plain is validated without importing email-validator."""
+    contact = "{channel: mail, address: bousai-soukatsu@pref.gunma.lg.jp}"
+
+    assert loaded_by_validate(tmp_path, contact, "email_validator") == "0 False"
+
+
+def test_validating_damage_flows_only_does_not_load_the_holiday_calendar(tmp_path: Path) -> None:
+    """The fiscal calendar and its holidays are loaded only to check progress flows."""
+    contact = "{channel: mail, address: bousai@pref.gunma.lg.jp}"
+
+    assert loaded_by_validate(tmp_path, contact, "jpholiday") == "0 False"
 
 
 def test_the_sending_mailbox_must_be_an_address(tmp_path: Path) -> None:

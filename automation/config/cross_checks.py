@@ -326,7 +326,10 @@ def _check_progress(
 def config_warnings(config: AppConfig, positions: Positions) -> list[ConfigProblem]:
     """What is valid but probably not meant, each at its line: a round collecting a period
     that neither contains its deadline nor ends shortly before it."""
-    from automation.fiscal import (  # noqa: PLC0415  # only for progress flows
+    progress = [(i, f) for i, f in enumerate(config.flows) if isinstance(f, ProgressCollectionFlow)]
+    if not progress:
+        return []  # the fiscal calendar (and its holidays) loads only for progress flows
+    from automation.fiscal import (  # noqa: PLC0415
         date_ja,
         parse_period,
         period_due,
@@ -334,9 +337,7 @@ def config_warnings(config: AppConfig, positions: Positions) -> list[ConfigProbl
     )
 
     found = []
-    for index, flow in enumerate(config.flows):
-        if not isinstance(flow, ProgressCollectionFlow):
-            continue
+    for index, flow in progress:
         params = flow.params
         for i, round_ in enumerate(params.rounds):
             period = parse_period(round_.period or "", params.period_kind)
