@@ -23,6 +23,7 @@ from automation.doctor.checks import GatewayFactory
 from automation.doctor.rows import Row, one_line
 from automation.errors import AutomationError
 from automation.flows.damage_rollup import build_catalogue, reporting_departments
+from automation.jobs.damage import workbook_in_use
 from automation.jobs.progress import list_columns
 from automation.ports import Backend
 
@@ -52,9 +53,10 @@ async def _local_rows(loaded: LoadedConfig, backend: Backend) -> list[Row]:
 
 async def _damage_rows(loaded: LoadedConfig, flow: DamageRollupFlow, backend: Backend) -> list[Row]:
     params = flow.params
-    target = f"{flow.id}: {params.workbook}"
+    workbook = workbook_in_use(loaded, flow)  # the open incident's, if there is one
+    target = f"{flow.id}: {workbook}"
     try:
-        fetched = await backend.workbooks.fetch(params.workbook, None)
+        fetched = await backend.workbooks.fetch(workbook, None)
         # Without a known version the data always comes back; b"" would fail as a data error.
         book = parse_workbook(
             fetched.data or b"", fetched.name, max_bytes=int(params.max_workbook_mb * MB)

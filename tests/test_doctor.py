@@ -647,3 +647,24 @@ def test_doctor_fails_an_unreachable_database_with_its_host(
     assert (
         f"127.0.0.1:{port}" in state.detail and "check that PostgreSQL runs there" in state.detail
     )
+
+
+def test_with_an_incident_open_the_workbook_probe_looks_at_its_workbook(
+    config: Path, fake: FakeGraph
+) -> None:
+    """An open incident's workbook is the one probed, not the configured one."""
+    from automation.configuration import load_config  # noqa: PLC0415
+    from automation.flows.incident import dump_ref, incident_ref  # noqa: PLC0415
+    from automation.state import Store  # noqa: PLC0415
+
+    loaded = load_config(config)
+    flow = next(f for f in loaded.config.flows if f.kind == "damage_rollup")
+    ref = incident_ref(flow.params, "令和8年台風第10号")  # type: ignore[arg-type]  # a damage flow
+    with Store(loaded.state_target) as store:
+        store.open_incident(flow.id, "令和8年台風第10号", dump_ref(ref), None, datetime.now(UTC))
+
+    _, rows = doctor(config, fake)
+
+    assert only(rows, "workbook").detail.startswith(
+        "no file 令和8年台風第10号_被害状況報告.xlsx in the channel's files folder (General)"
+    )

@@ -18,6 +18,7 @@ from automation.config.loader import LoadedConfig
 from automation.configuration import load_config
 from automation.errors import ConfigError
 from automation.incident import OpenRequest, Tools, close_incident, open_incident
+from automation.inputs_check import check_inputs
 from automation.runner import run_flow
 from automation.state import Store
 from automation.timeutil import JST
@@ -345,3 +346,17 @@ def test_incident_list_shows_each_incident_with_its_reports(
     assert (shown["first_report"], shown["last_report"]) == (1, 2)
     assert shown["workbook"] == f"報告/{WORKBOOK.name}"
     assert shown["closed_at"] is not None
+
+
+def test_check_inputs_reads_the_open_incident_workbook(loaded: LoadedConfig) -> None:
+    """validate --check-inputs opens the incident's workbook, whose sheets are all there."""
+    opened(loaded)
+
+    rows = check_inputs(loaded)
+
+    assert [(r.check, r.target, r.result) for r in rows][0] == (
+        "workbook",
+        f"damage: 報告/{WORKBOOK.name}",
+        "OK",
+    )
+    assert {r.result for r in rows} == {"OK"}

@@ -139,9 +139,12 @@ class GraphChecks:
         return mailbox if mailbox and (unique(self.contacts, "mail") or send_test) else None
 
     def _workbooks(self) -> list[tuple[str, DriveFile | ChannelFile | SiteFile]]:
+        from automation.jobs.damage import workbook_in_use  # noqa: PLC0415  # damage flows only
+
         found: dict[DriveFile | ChannelFile | SiteFile, list[str]] = {}
         for flow in self.loaded.config.flows:
-            ref = flow.params.workbook if isinstance(flow, DamageRollupFlow) else None
+            # A damage flow's workbook now: the open incident's (automation incident open).
+            ref = workbook_in_use(self.loaded, flow) if isinstance(flow, DamageRollupFlow) else None
             if isinstance(ref, DriveFile | ChannelFile | SiteFile):
                 found.setdefault(ref, []).append(flow.id)
         return [(", ".join(ids), ref) for ref, ids in found.items()]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from automation.config.loader import LoadedConfig
-from automation.config.models import DamageRollupFlow
+from automation.config.models import DamageRollupFlow, DamageRollupParams, FileRef
 from automation.damage.workbook import parse_workbook
 from automation.flows import damage_rollup, incident
 from automation.flows.damage_rollup import DamageInputs, DamagePlan, DamageState, DepartmentState
@@ -35,13 +36,10 @@ async def prepare(
     With incidents (``automation incident open``), the open incident's workbook is read and
     its reports are numbered from 第1報; once it is closed the flow stays idle.
     """
-    params = flow.params
     current = store.current_incident(flow.id) if store is not None else None
     if current is not None and not current.is_open:
         return _idle(flow.id, current)
-    if current is not None:
-        ref = incident.load_ref(current.workbook)
-        params = incident.incident_params(params, current.name, ref)
+    params = params_in_use(flow, current)
     version, _ = store.flow_state(flow.id) if store is not None else (None, 0)
     fetched = await backend.workbooks.fetch(params.workbook, version)
     # The previous report's per-sheet figures are needed only when there is something new.
@@ -79,6 +77,25 @@ async def prepare(
         save=save,
         plan=plan,
     )
+
+
+def params_in_use(flow: DamageRollupFlow, current: Incident | None) -> DamageRollupParams:
+    """The flow's parameters as a run uses them: with the open incident's workbook and name
+    (``automation incident open``), else as configured."""
+    if current is None or not current.is_open:
+        return flow.params
+    ref = incident.load_ref(current.workbook)
+    return incident.incident_params(flow.params, current.name, ref)
+
+
+def workbook_in_use(loaded: LoadedConfig, flow: DamageRollupFlow) -> FileRef:
+    """The workbook a run of ``flow`` reads now (for the input checks): the open incident's,
+    else ``params.workbook``. Without a state database there is no incident."""
+    target = loaded.state_target
+    if isinstance(target, Path) and not target.exists():
+        return flow.params.workbook
+    with Store(target) as store:
+        return params_in_use(flow, store.current_incident(flow.id)).workbook
 
 
 def _idle(flow_id: str, closed: Incident) -> Prepared:
