@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +40,8 @@ from automation.queueing import outbox_entry
 from automation.render import Rendered, environment, render
 from automation.state import Incident, Store
 from automation.timeutil import JST
+
+LOG = logging.getLogger("automation.incidents")
 
 
 @dataclass(frozen=True)
@@ -180,7 +183,7 @@ async def _open(
         )
     with flow_lock(loaded.resolve(loaded.config.state.path), flow.id):
         data = build_input_workbook(plan)
-        created = await provisioner.create_workbook(
+        created = await provisioner.create_workbook(  # never replaces: no archive is made
             ref, plan.name, data, replace=False, archive_name=plan.name
         )
         rendered = _announcement(loaded, flow, name, created.location, now)
@@ -190,6 +193,12 @@ async def _open(
             run_id = store.start_run(flow.id, now, tools.clock())
             for message, body in rendered:
                 store.enqueue(outbox_entry(flow.id, run_id, message, body), now)
+        LOG.info(
+            "flow %s: incident %s opened",
+            flow.id,
+            name,
+            extra={"flow": flow.id, "event": "incident_opened"},
+        )
         backend = tools.backend or configured_backend(loaded)
         policy = loaded.config.service.outbox
         await deliver_pending(store, backend, flow.id, tools.clock, None, policy)
@@ -346,6 +355,12 @@ async def _close(
         ) from None
     with Store(loaded.state_target) as store:
         store.close_incident(current.id, archived, tools.clock())
+    LOG.info(
+        "flow %s: incident %s closed",
+        flow.id,
+        current.name,
+        extra={"flow": flow.id, "event": "incident_closed"},
+    )
     print(f"archived the workbook to {archived}", file=out)
     print(
         f"closed incident {current.name!r}; flow {flow.id} reads and sends nothing (no "
