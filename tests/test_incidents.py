@@ -354,7 +354,8 @@ def test_check_inputs_reads_the_open_incident_workbook(loaded: LoadedConfig) -> 
 
     rows = check_inputs(loaded)
 
-    assert [(r.check, r.target, r.result) for r in rows][0] == (
+    workbook = rows[0]
+    assert (workbook.check, workbook.target, workbook.result) == (
         "workbook",
         f"damage: 報告/{WORKBOOK.name}",
         "OK",
