@@ -3,7 +3,7 @@ figures, report status, every problem cell, and each department's sheet as read.
 
 Written with XlsxWriter (about 30% faster than openpyxl's write-only mode, and with the
 formatting the summary sheets need); the 読取_ sheets, nine tenths of the cells, have their
-rows composed as XML text in one pass (``_AsReadSheet``). Strings are always written as
+rows composed as XML text in one pass (``_XmlSheet``). Strings are always written as
 strings: a department's text starting with ``=`` never becomes a formula. The
 departments' input workbook is never modified: this is a separate file.
 """
@@ -35,14 +35,15 @@ SAFE_STRINGS = {"strings_to_formulas": False, "strings_to_urls": False, "strings
 CELL_TEXT_MAX = 32767  # UTF-16 units, Excel's limit
 
 
-class _AsReadSheet(Worksheet):  # type: ignore[misc]  # XlsxWriter is untyped
-    """A 読取_ sheet whose rows arrive as finished ``<sheetData>`` XML.
+class _XmlSheet(Worksheet):  # type: ignore[misc]  # XlsxWriter is untyped
+    """A worksheet whose rows arrive as finished ``<sheetData>`` XML.
 
-    The 読取_ sheets are nine tenths of the workbook's cells; XlsxWriter's per-cell API
-    (a call, a checked tuple per cell, then an XML element per cell at close) spent about
-    25 ms a sheet of 300 rows. Composing the rows as text once, with the shared strings and
-    formats XlsxWriter itself uses, gives the same package at a fraction of the cost.
-    Comments, column widths and everything else still go through XlsxWriter.
+    The 読取_ sheets, 市町村別 and 要修正セル hold nearly all of the workbook's cells;
+    XlsxWriter's per-cell API (a call, a checked tuple per cell, then an XML element per
+    cell at close) spent about 25 ms a 読取_ sheet of 300 rows. Composing the rows as text
+    once, with the shared strings and formats XlsxWriter itself uses, gives the same
+    package at a fraction of the cost. Comments, column widths and everything else still
+    go through XlsxWriter.
     """
 
     def __init__(self) -> None:
@@ -62,6 +63,42 @@ class _AsReadSheet(Worksheet):  # type: ignore[misc]  # XlsxWriter is untyped
         self.fh.write("<sheetData>")
         self.fh.write("".join(self._rows_xml))
         self.fh.write("</sheetData>")
+
+
+class _XmlRows:
+    """Rows for an _XmlSheet, cell by cell as XlsxWriter's write_* would store them."""
+
+    def __init__(self, book: Any) -> None:
+        self._string = book.str_table._get_shared_string_index
+        self._letters: list[str] = []
+        self.parts: list[str] = []
+        self.last_row = self.last_col = 0
+
+    def add(self, row: int, cells: list[tuple[int, object, Any]]) -> None:
+        """One row (0-based) of (column, value, format) in column order; None is no value."""
+        xml = "".join(self._cell(row, col, value, fmt) for col, value, fmt in cells)
+        self.parts.append(f'<row r="{row + 1}">{xml}</row>')
+        self.last_row = max(self.last_row, row)
+        self.last_col = max(self.last_col, cells[-1][0] if cells else 0)
+
+    def letter(self, col: int) -> str:
+        """The column's letters (A, B, ..., AA)."""
+        while len(self._letters) <= col:
+            self._letters.append(xl_col_to_name(len(self._letters)))
+        return self._letters[col]
+
+    def _cell(self, row: int, col: int, value: object, fmt: Any) -> str:
+        ref = f"{self.letter(col)}{row + 1}"
+        style = f' s="{fmt.xf_index}"' if fmt is not None else ""
+        if value is None:  # write_blank: kept only when formatted
+            return f'<c r="{ref}"{style}/>' if style else ""
+        if isinstance(value, Decimal):
+            value = int(value) if value == value.to_integral_value() else float(value)
+        if isinstance(value, bool):
+            return f'<c r="{ref}"{style} t="b"><v>{int(value)}</v></c>'
+        if isinstance(value, int | float):
+            return f'<c r="{ref}"{style}><v>{value:.16G}</v></c>'
+        return f'<c r="{ref}"{style} t="s"><v>{self._string(_cell_text(str(value)))}</v></c>'
 
 
 class _Writer:
@@ -152,7 +189,7 @@ def _as_read_sheets(
         if reading.layout == "records":
             _records_as_read(out, out.sheet(f"読取_{dept}"), reading.rows)
         else:
-            _matrix_as_read(out, out.sheet(f"読取_{dept}", _AsReadSheet), reading)
+            _matrix_as_read(out, out.sheet(f"読取_{dept}", _XmlSheet), reading)
         if on_sheet is not None:
             on_sheet(dept, time.perf_counter() - started)
 
@@ -219,28 +256,30 @@ def _summary(out: _Writer, report: DamageReport) -> None:
 
 
 def _by_municipality(out: _Writer, report: DamageReport) -> None:
-    ws = out.sheet("市町村別")
+    ws = out.sheet("市町村別", _XmlSheet)
+    rows = _XmlRows(out.book)
     totals = report.consolidated.totals
-    out.row(ws, 0, ["市町村", *(f"{t.label}({t.unit})" for t in totals)], out.head)
+    titles = ["市町村", *(f"{t.label}({t.unit})" for t in totals)]
+    rows.add(0, [(col, title, out.head) for col, title in enumerate(titles)])
     flagged = {(m, t.code) for t in totals for m in t.unconfirmed_where}
     unreadable = _unreadable_cells(report)
     for row, municipality in enumerate(_municipality_order(report), start=1):
         values = report.consolidated.by_municipality.get(municipality, {})
-        ws.write_string(row, 0, municipality)
+        cells: list[tuple[int, object, Any]] = [(0, municipality, None)]
         for col, total in enumerate(totals, start=1):
             value = values.get(total.code)
             problems = unreadable.get((municipality, total.code))
             if problems:
                 # Not blank ("not reported"): filled, the raw value and reason in a comment.
-                if value is None:
-                    ws.write_string(row, col, PROBLEM_PREFIX + problems[0].value, out.problem)
-                else:
-                    out.value(ws, row, col, value, out.problem)
+                shown = PROBLEM_PREFIX + problems[0].value if value is None else value
+                cells.append((col, shown, out.problem))
                 ws.write_comment(row, col, _comment(problems))
             elif value is None and (municipality, total.code) in flagged:
-                ws.write_string(row, col, UNCONFIRMED_TEXT, out.flag)
-            else:
-                out.value(ws, row, col, value)
+                cells.append((col, UNCONFIRMED_TEXT, out.flag))
+            elif value is not None:
+                cells.append((col, value, None))
+        rows.add(row, cells)
+    ws.set_rows_xml(rows.parts, rows.last_row, rows.last_col)
 
 
 def _unreadable_cells(report: DamageReport) -> dict[tuple[str, str], list[CellProblem]]:
@@ -310,23 +349,33 @@ def _open_incidents(out: _Writer, report: DamageReport) -> None:
 
 
 def _problems(out: _Writer, report: DamageReport) -> None:
-    ws = out.sheet("要修正セル")
+    ws = out.sheet("要修正セル", _XmlSheet)
     ws.set_column(3, 3, 80)
-    out.row(ws, 0, ["部局", "セル", "入力値", "内容と直し方"], out.head)
-    for row, problem in enumerate(report.problems, start=1):
-        out.row(ws, row, [problem.department, problem.where, problem.value])
-        ws.write_string(row, 3, problem.message, out.wrap)
+    rows = _XmlRows(out.book)
+    titles = ["部局", "セル", "入力値", "内容と直し方"]
+    rows.add(0, [(col, title, out.head) for col, title in enumerate(titles)])
+    for row, p in enumerate(report.problems, start=1):
+        rows.add(
+            row,
+            [
+                (0, p.department, None),
+                (1, p.where, None),
+                (2, p.value, None),
+                (3, p.message, out.wrap),
+            ],
+        )
+    ws.set_rows_xml(rows.parts, rows.last_row, rows.last_col)
 
 
-def _matrix_as_read(out: _Writer, ws: _AsReadSheet, reading: SheetReading) -> None:
-    """The sheet as read, its rows composed as XML text in one pass (see _AsReadSheet).
+def _matrix_as_read(out: _Writer, ws: _XmlSheet, reading: SheetReading) -> None:
+    """The sheet as read, its rows composed as XML text in one pass (see _XmlSheet).
 
     Cell for cell what XlsxWriter's write_string/write_number would store: strings in the
     shared string table, numbers as ``%.16G``, the problem fill and comment on an
     unreadable cell, the 未確認 fill on other text."""
     codes = [item.code for item in reading.columns]
     letters = [xl_col_to_name(col) for col in range(len(codes) + 1)]
-    string = out.book.str_table._get_shared_string_index  # see _AsReadSheet
+    string = out.book.str_table._get_shared_string_index  # see _XmlSheet
     head, problem_s, flag_s = out.head.xf_index, out.problem.xf_index, out.flag.xf_index
     titles = ["市町村", *(item.title for item in reading.columns)]
     header = "".join(
