@@ -69,6 +69,14 @@ TEAM = "00000000-0000-0000-0000-0000000be7a1"
 CHANNEL = "19:bench-response-team@thread.tacv2"
 CHANNEL_FOLDER = "01BENCHRESPONSETEAMFOLDER0000001"
 REPORT_NUMBER = re.compile(r"第\s*(\d+)\s*報")
+# Starts the daemon (argv[1:]) so that it gets SIGTERM when the bench dies, even by SIGKILL:
+# Linux's prctl(PR_SET_PDEATHSIG) survives the exec; elsewhere the bench's cleanup is all.
+END_WITH_PARENT = """
+import ctypes, os, signal, sys
+if sys.platform == "linux":
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+os.execv(sys.argv[1], sys.argv[1:])
+"""
 QUICK = {"sheets": 5, "rows": 20, "saves": 3, "poll": 1}
 SHEET_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
@@ -155,7 +163,10 @@ class Daemon:
         command = [str(executable), "serve", "-c", str(self.config), "--health-port", str(port)]
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, cwd=self.work
+                [sys.executable, "-c", END_WITH_PARENT, *command],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.work,
             )
         try:
             wait_healthy(f"http://127.0.0.1:{port}/healthz", self.process)
@@ -519,6 +530,10 @@ def _size(result: dict[str, Any]) -> tuple[int, int]:
     return result["sheets"], result["rows"]
 
 
+def _stop(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main() -> int:
     """Measure, write the figures, print the summary."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
@@ -556,6 +571,7 @@ def main() -> int:
         f"{plan.latency * 1000:g} ms a request, {plan.saves} saves",
         flush=True,
     )
+    signal.signal(signal.SIGTERM, _stop)  # so that measure()'s cleanup stops the daemon
     try:
         result = measure(plan)
     except BenchError as err:
