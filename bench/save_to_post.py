@@ -247,8 +247,8 @@ def breakdown(fake: Any, after: float) -> dict[str, float | None]:
     for call, meter in zip(list(fake.calls), list(fake.meters), strict=False):
         if meter.started <= after:
             continue
-        if polled is None:
-            polled = meter.started - after
+        if polled is None and call.method == "GET" and scenarios.BOOK in call.path:
+            polled = meter.started - after  # the next poll of the workbook
         if call.method == "POST" and call.path.endswith("/messages") and "/channels/" in call.path:
             return {
                 "poll_wait_s": _round(polled),
@@ -317,7 +317,7 @@ def measure(plan: Plan) -> dict[str, Any]:
         daemon = Daemon(work, configure(seeded, base_url, plan.poll))
         try:
             daemon.start()
-            wait_for_messages(fake, daemon, 1, plan.poll + plan.timeout)
+            wait_for_messages(fake, daemon, 1, plan.poll + 2 * plan.timeout)  # the first report
             for n in range(plan.saves):
                 saves.append(save_once(fake, daemon, plan, rng, departments))
                 print(f"  save {n + 1:>3}: {describe(saves[-1])}", flush=True)
