@@ -15,6 +15,7 @@ from automation.console import accounts, sessions
 from automation.console.accounts import hash_password
 from automation.console.ratelimit import LoginLimiter, SignInLimits
 from automation.state import Store
+from tests.pg_server import PgServer
 from tests.test_console import CONFIG, NOW, PASSWORD, SECRET, _client, _csrf, _fill, _signed_in
 
 ADDRESS = "203.0.113.9"
@@ -196,6 +197,19 @@ def test_a_signed_out_sessions_cookie_no_longer_works(tmp_path: Path) -> None:
     client.post("/logout", data={"csrf": token}, follow_redirects=False)
     assert _reuse(path, kept) == 303
     assert _audit(path)[0]["action"] == "logout"
+
+
+def test_sign_out_revokes_on_a_pairs_postgresql_state(pg: PgServer) -> None:
+    """With state.url on PostgreSQL a signed-out cookie is refused by every console."""
+    url = pg.new_database()
+    _fill(url)
+    client = _client(url)
+    token = _signed_in(client)
+    kept = _cookie(client)
+    client.post("/logout", data={"csrf": token}, follow_redirects=False)
+    other = _client(url)
+    other.cookies.set(sessions.COOKIE, kept)
+    assert other.get("/", follow_redirects=False).status_code == 303
 
 
 def _cli(tmp_path: Path, *args: str) -> int:
