@@ -24,6 +24,7 @@ class FetchedWorkbook:
     name: str
     version: str
     data: bytes | None = field(repr=False)  # megabytes: a repr would copy them
+    web_url: str | None = None  # where people open it (SharePoint/Teams), when known
 
 
 class WorkbookSource(Protocol):

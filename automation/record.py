@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -75,8 +76,11 @@ def interrupted_record(flow_id: str, run_id: int, now: datetime) -> dict[str, An
     }
 
 
-def damage_record(plan: DamagePlan, version: str) -> dict[str, Any]:
-    """The damage_rollup part of a completed run's record."""
+def damage_record(
+    plan: DamagePlan, version: str, source: Mapping[str, str | None] | None = None
+) -> dict[str, Any]:
+    """The damage_rollup part of a completed run's record; ``source`` is the departments'
+    workbook as fetched: ``{"name", "web_url"}`` (web_url None where the backend has none)."""
     report = plan.report
     return {
         "kind": "damage_rollup",
@@ -85,6 +89,7 @@ def damage_record(plan: DamagePlan, version: str) -> dict[str, Any]:
         "as_of": report.as_of.isoformat(),
         "as_of_ja": as_of_ja(report.as_of),
         "workbook_version": version,
+        "source_workbook": dict(source) if source else None,
         # read: this run read the workbook; stored: unchanged, so the totals, problems and
         # incidents are those of the current report; none: there is no report to show.
         "report_state": report.carries,

@@ -149,11 +149,23 @@ def test_download_follows_the_redirect_to_the_preauthenticated_url() -> None:
     assert load_workbook(io.BytesIO(result.data))["総務部"]["A2"].value == "前橋市"
 
 
+def test_a_download_reads_the_workbooks_web_address() -> None:
+    """After the first download the item's webUrl is read once ($select=eTag,webUrl)."""
+    with replay("download_redirect.yaml") as (cassette, _):
+        result = run(new_gateway(), lambda g: g.download_if_changed(WORKBOOK, None))
+    assert cassette.all_played
+    assert result.web_url == (
+        "https://contoso.sharepoint.com/sites/bousai/Shared%20Documents/General/"
+        "%E8%A2%AB%E5%AE%B3%E5%A0%B1%E5%91%8A.xlsx"
+    )
+
+
 def test_download_url_never_receives_the_authorization_header() -> None:
     """The bearer token goes to Graph only; the redirect to SharePoint drops it."""
     with replay("download_redirect.yaml") as (_, sent):
         run(new_gateway(), lambda g: g.download_if_changed(WORKBOOK, None))
-    assert [r.headers.get("Authorization") for r in to("graph.microsoft.com", sent)] == ["Bearer t"]
+    graph = to("graph.microsoft.com", sent)  # the download and the item's webUrl
+    assert [r.headers.get("Authorization") for r in graph] == ["Bearer t", "Bearer t"]
     assert [r.headers.get("Authorization") for r in to("contoso.sharepoint.com", sent)] == [None]
 
 
@@ -688,9 +700,12 @@ def test_a_recording_is_scrubbed_and_replays(
     )
 
     def tenant(request: httpx.Request) -> httpx.Response:
-        if request.url.host == "graph.microsoft.com":
+        if request.url.host != "graph.microsoft.com":
+            return httpx.Response(200, content=b"PK\x03\x04", headers={"ETag": f'"{{{TENANT}}},1"'})
+        if request.url.path.endswith("/content"):
             return httpx.Response(302, headers={"Location": location})
-        return httpx.Response(200, content=b"PK\x03\x04", headers={"ETag": f'"{{{TENANT}}},1"'})
+        web_url = "https://pref-gunma.sharepoint.com/sites/bousai/Shared%20Documents/book.xlsx"
+        return httpx.Response(200, json={"eTag": f'"{{{TENANT}}},1"', "webUrl": web_url})
 
     cassette = tmp_path / "recorded.yaml"
     real_ref = DriveFile(drive_id="b!RealDriveOfPrefGunma", item_id="01REALITEM")

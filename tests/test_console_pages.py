@@ -184,6 +184,38 @@ def test_a_javascript_location_is_never_a_link(tmp_path: Path) -> None:
     assert "javascript:" not in client.get("/").text
 
 
+SOURCE_URL = "https://contoso.sharepoint.com/sites/bousai/Shared%20Documents/General/%E8%A2%AB%E5%AE%B3%E5%A0%B1%E5%91%8A.xlsx"
+
+
+def test_the_departments_workbook_is_linked_by_its_web_address(tmp_path: Path) -> None:
+    """現在の報告 links the workbook the report was read from (the Teams channel's file)."""
+    record = {"source_workbook": {"name": "被害報告.xlsx", "web_url": SOURCE_URL}}
+    client = _client(_state(tmp_path, record))
+    _signed_in(client)
+    page = client.get("/").text
+    assert (
+        f'<a href="{SOURCE_URL}" rel="noopener noreferrer">各部局の入力ブック: 被害報告.xlsx</a>'
+        in page
+    )
+
+
+def test_a_local_source_workbook_is_named_not_linked(tmp_path: Path) -> None:
+    """Without a web address (local backend) the source workbook is shown by name only."""
+    record = {"source_workbook": {"name": "被害報告.xlsx", "web_url": None}}
+    client = _client(_state(tmp_path, record))
+    _signed_in(client)
+    assert "<span>各部局の入力ブック: 被害報告.xlsx</span>" in client.get("/").text
+
+
+def test_a_source_address_that_is_not_http_is_not_linked(tmp_path: Path) -> None:
+    """A recorded source address that is not http(s) is shown as the name only."""
+    record = {"source_workbook": {"name": "b.xlsx", "web_url": "javascript:alert(1)"}}
+    client = _client(_state(tmp_path, record))
+    _signed_in(client)
+    page = client.get("/").text
+    assert "javascript:" not in page and "<span>各部局の入力ブック: b.xlsx</span>" in page
+
+
 def test_local_merged_workbook_downloads_from_the_artefacts_folder(tmp_path: Path) -> None:
     """With the local backend the workbook in its artefacts folder downloads from the page."""
     folder = tmp_path / "artefacts"

@@ -208,3 +208,31 @@ def test_a_workbook_folder_is_looked_up_once_per_installation() -> None:
     asyncio.run(upload_twice())
     assert len(fake.requests_to(r"/items/01BOOK$", "GET")) == 1
     assert fake.file_at("b!d", "/General/被害状況集計_第1報.xlsx") is not None
+
+
+BOOK_WEB_URL = (
+    "https://contoso.sharepoint.com/sites/bousai/Shared%20Documents/General/被害報告.xlsx"
+)
+
+
+def test_a_downloaded_workbook_comes_with_its_web_address() -> None:
+    """The workbook's webUrl is read with its first download; an unchanged poll (304)
+    keeps it without asking again."""
+    fake = FakeGraph(token="t")
+    fake.add_drive_item("b!d", "01BOOK", "被害報告.xlsx", b"PK", web_url=BOOK_WEB_URL)
+    ref = DriveFile(drive_id="b!d", item_id="01BOOK")
+
+    async def download_then_poll() -> tuple[str | None, str | None]:
+        gateway = GraphGateway(
+            "https://graph.microsoft.com/v1.0",
+            StaticToken("t"),
+            transport=httpx.ASGITransport(app=fake.app),
+        )
+        first = await gateway.download_if_changed(ref, None)
+        again = await gateway.download_if_changed(ref, first.etag)
+        await gateway.aclose()
+        assert again.data is None
+        return first.web_url, again.web_url
+
+    assert asyncio.run(download_then_poll()) == (BOOK_WEB_URL, BOOK_WEB_URL)
+    assert len(fake.requests_to(r"/items/01BOOK$", "GET")) == 1

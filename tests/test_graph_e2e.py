@@ -119,6 +119,19 @@ def test_report_on_graph_is_uploaded_mailed_and_posted(fake: FakeGraph, graph_co
     assert fake.authorization_leaks() == []
 
 
+def test_a_report_records_the_web_address_of_its_source_workbook(
+    workspace: Path, fake: FakeGraph, graph_config: Path
+) -> None:
+    """On Graph the run record names the channel's workbook with its webUrl (the console
+    links it); on the local backend only its name."""
+    book = fake.file_at(graph_tenant.DRIVE, f"/General/{WORKBOOK}")
+    assert book is not None
+    on_graph = cli(graph_config, "typhoon_damage", "--now", ROUND_1)
+    on_local = cli(workspace / "automation.yaml", "typhoon_damage", "--now", ROUND_1)
+    assert on_graph["source_workbook"] == {"name": WORKBOOK, "web_url": book.web_url}
+    assert on_local["source_workbook"] == {"name": WORKBOOK, "web_url": None}
+
+
 def test_an_unchanged_workbook_costs_one_request_on_graph(
     fake: FakeGraph, graph_config: Path
 ) -> None:

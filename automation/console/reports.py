@@ -40,6 +40,7 @@ def current_reports(
                 "departments": departments(store, flow),
                 "table": municipalities.table(report, sort, direction),
                 "workbook": workbook(store, flow, number) if isinstance(number, int) else None,
+                "source": source(store, flow, number) if isinstance(number, int) else None,
                 "incident": incident(store, flow),
             }
         )
@@ -81,6 +82,17 @@ def workbook(store: Store, flow: str, number: int) -> Workbook | None:
             return Workbook(name, url=url)
         return Workbook(name, download=f"/reports/{quote(flow, safe='')}/{number}/workbook")
     return None
+
+
+def source(store: Store, flow: str, number: int) -> Workbook | None:
+    """The departments' workbook report ``number`` was read from, as its run recorded it:
+    its web address when the backend gave one (the Teams channel's file on SharePoint),
+    else only its name (a local path is not something a browser elsewhere can open)."""
+    record = store.report_record(flow, number) or {}
+    found = record.get("source_workbook")
+    if not isinstance(found, dict) or not found.get("name"):
+        return None
+    return Workbook(str(found["name"]), url=web_link(found.get("web_url")))
 
 
 def local_file(store: Store, flow: str, number: int, folder: Path | None) -> Path | None:

@@ -69,7 +69,9 @@ async def prepare(
 
     return Prepared(
         status=plan.status,
-        record=damage_record(plan, fetched.version),
+        record=damage_record(
+            plan, fetched.version, {"name": fetched.name, "web_url": fetched.web_url}
+        ),
         rendered=rendered,
         artefacts=artefacts,
         near=params.workbook,

@@ -205,7 +205,9 @@ class GraphWorkbookSource:
         """Download unless the eTag is ``known_version``."""
         download = await self.gateway.download_if_changed(ref, known_version)
         name = ref.split("/")[-1] if isinstance(ref, str) else getattr(ref, "path", "workbook.xlsx")
-        return FetchedWorkbook(str(name).split("/")[-1], download.etag, download.data)
+        return FetchedWorkbook(
+            str(name).split("/")[-1], download.etag, download.data, download.web_url
+        )
 
 
 class GraphArtefactStore:

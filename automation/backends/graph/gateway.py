@@ -137,6 +137,7 @@ class Download:
 
     etag: str
     data: bytes | None
+    web_url: str | None = None  # the item's webUrl, once read (see download_if_changed)
 
 
 class MeteredTransport(httpx.AsyncBaseTransport):
@@ -259,6 +260,7 @@ class GraphGateway:
         self._found: dict[str, tuple[str, str]] = {}  # remembered lookups by key
         self._lookups = lookups
         self._workbook_lock = asyncio.Lock()
+        self._web_urls: dict[str, str] = {}  # a workbook's item path -> its webUrl
         self.requests = 0  # attempts sent (redirect hops not counted; METRICS counts the wire)
         self.last_date: tuple[str, datetime] | None = None  # (Date header, local time) last seen
         self.retry_policy = RetryPolicy()
@@ -408,6 +410,8 @@ class GraphGateway:
 
         A workbook not found under a remembered channel folder is looked for once more
         after looking the folder up again (a channel renamed or moved keeps working).
+        The item's ``webUrl`` (where people open it) is read with the first download in
+        this process, one request, and kept; a 304 costs nothing more.
         """
         try:
             return await self._download_if_changed(ref, etag)
@@ -428,14 +432,19 @@ class GraphGateway:
                 headers=headers,
             )
             if response.status_code == 304:
-                return Download(etag or "", None)
+                return Download(etag or "", None, self._web_urls.get(base))
             new_tag = response.headers.get("ETag")
-            if not new_tag:
+            if not new_tag or base not in self._web_urls:
                 meta = await self.request(
-                    "GET", base, what="read the workbook's version", params={"$select": "eTag"}
+                    "GET",
+                    base,
+                    what="read the workbook's version",
+                    params={"$select": "eTag,webUrl"},
                 )
-                new_tag = str(meta.json().get("eTag", ""))
-        return Download(new_tag, response.content)
+                found = meta.json()
+                new_tag = new_tag or str(found.get("eTag", ""))
+                self._web_urls[base] = str(found.get("webUrl") or "")
+        return Download(new_tag, response.content, self._web_urls.get(base) or None)
 
     async def upload_next_to(
         self, ref: FileRef, name: str, data: bytes, conflict: str = "replace"
