@@ -50,6 +50,7 @@ from automation.runner import (
     exclusive,
     flow_lock,
     run_flow,
+    store_owed,
 )
 from automation.schedule import parse_cron
 from automation.state import Lease, Store
@@ -369,10 +370,12 @@ class Daemon:
         return 0
 
     async def close_interrupted(self) -> None:
-        """Mark runs a crash left ``running`` as ``interrupted``, before anything else runs.
+        """Mark runs a crash left ``running`` as ``interrupted``, and store the artefacts they
+        still owe (queueing the messages that wait for them), before anything else runs.
 
         Under each flow's lock: a flow held by a cron ``automation run`` right now is left to
-        that run (its next run closes what is stale).
+        that run (its next run closes what is stale). An artefact that cannot be stored now
+        stays owed to the flow's next run.
         """
         with Store(self.state_target) as store:
             for flow in self.loaded.config.flows:
@@ -381,6 +384,7 @@ class Daemon:
                         await close_interrupted(
                             self.loaded, store, self.backend, flow.id, self.clock
                         )
+                        await store_owed(store, self.backend, flow.id, self.clock)
                 except TransientError:
                     continue
 

@@ -1,14 +1,16 @@
-"""Run a flow once: fetch inputs, plan (pure), render, store, then deliver via the outbox.
+"""Run a flow once: fetch inputs, plan (pure), render, record, deliver, then build artefacts.
 
-Order matters for "nothing lost, nothing sent twice":
-1. everything that can fail on bad input (fetch, parse, plan, render, build artefact)
-   happens before anything is recorded, so a failed run changes no state;
-2. the artefact is stored under a name fixed by the report number (a rerun overwrites
-   the same file);
-3. state, the report snapshot and every planned message go into the database in one
+Order matters for "nothing lost, nothing sent twice", and for the report arriving early:
+1. everything that can fail on bad input (fetch, parse, plan, render) happens before
+   anything is recorded, so a failed run changes no state and sends nothing;
+2. state, the report snapshot, every message that does not carry an artefact and each
+   artefact's recipe (with the messages that carry it) go into the database in one
    transaction, each message under its idempotency key (a known key is not queued again);
-4. only then are queued messages delivered, each marked sent as it goes. Messages left
-   pending by a crash or a failed send are delivered by the next run.
+3. only then are queued messages delivered, the report first, each marked sent as it goes;
+4. then each artefact is built and stored under a name fixed by the report number (a rerun
+   overwrites the same file), and the messages that carry it are queued and delivered
+   (:mod:`automation.owed`). Messages left pending by a crash or a failed send are delivered
+   by the next run; an artefact left owed is stored by the next run before anything else.
 """
 
 from __future__ import annotations
@@ -24,13 +26,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+from automation import owed
 from automation.alerts import ALERT_FLOW, Alerts
 from automation.backends import configured_backend
 from automation.config.loader import LoadedConfig
 from automation.config.models import DamageRollupFlow, Flow, OutboxPolicy
 from automation.errors import AutomationError, ConfigError, TransientError, UncertainError
 from automation.jobs import Prepared
-from automation.outcome import delivery_outcome, exit_code
+from automation.outcome import UNDELIVERED_ACTION, delivery_outcome, exit_code
 from automation.plan import Message
 from automation.ports import Backend, Near
 from automation.queueing import outbox_entry
@@ -204,43 +207,38 @@ async def _complete(
     clock: Callable[[], datetime],
     summary: bool,
 ) -> RunResult:
-    """Prepare, store the artefacts, queue the messages and deliver them."""
+    """Prepare, queue and deliver the report, then build and store the artefacts it owes."""
+    if not dry_run and store is not None:
+        await store_owed(store, backend, flow.id, clock)  # what a crash left owed, once
     prepared = await _prepare(loaded, flow, now, store, backend, summary)
     rendered = prepared.rendered
     if dry_run or store is None or run_id is None:
-        rendered = _fitted(flow.id, rendered, None)
+        rendered = owed.fitted(flow.id, rendered, None)
         deliveries = [_delivery(flow.id, m, r, "dry-run", None) for m, r in rendered]
-        artefacts = [{"name": name, "location": None} for name, _ in prepared.artefacts]
+        artefacts = [{"name": a.name, "location": None} for a in prepared.artefacts]
         record = _record(flow.id, prepared, deliveries, artefacts, dry_run=True, run_id=None)
         return RunResult(record, prepared.plan, rendered)
 
-    artefacts = []
-    for name, data in prepared.artefacts:
-        location = await backend.artefacts.put(name, data, near=prepared.near)
-        artefacts.append({"name": name, "location": location})
-    rendered = _fitted(flow.id, rendered, artefacts[0]["location"] if artefacts else None)
-    links = {
-        str(a["name"]): str(a["location"])
-        for a in artefacts
-        if str(a["location"]).startswith(("https://", "http://"))
-    }
+    waiting = [r for r in rendered if owed.waits_for(r[0], prepared.artefacts)]
+    early = owed.fitted(flow.id, [r for r in rendered if r not in waiting], None)
     with store.transaction():
         prepared.save(store, run_id, now)
-        for message, body in rendered:
-            store.enqueue(outbox_entry(flow.id, run_id, message, body, links), now)
+        for message, body in early:
+            store.enqueue(outbox_entry(flow.id, run_id, message, body), now)
+        owed.owe(store, flow.id, run_id, prepared.artefacts, prepared.near, waiting, now)
     policy = loaded.config.service.outbox
     alerts = Alerts(loaded)
     await deliver_pending(store, backend, flow.id, clock, prepared.near, policy, alerts)
-    deliveries = []
-    for message, body in rendered:
-        entry = store.get_entry(message.key(flow.id))
-        status = entry.status if entry else "unknown"
-        if entry is not None and entry.run_id != run_id and status == "sent":
-            status = "already-sent"
-        deliveries.append(
-            _delivery(flow.id, message, body, status, entry.location if entry else None)
-        )
+    stored, failure = await store_owed(store, backend, flow.id, clock)
+    artefacts = [{"name": a.name, "location": stored.get(a.name)} for a in prepared.artefacts]
+    if stored and waiting:
+        await deliver_pending(store, backend, flow.id, clock, prepared.near, policy, alerts)
+    deliveries = [
+        _delivery_of(store, flow.id, run_id, message, body) for message, body in early + waiting
+    ]
     record = _record(flow.id, prepared, deliveries, artefacts, dry_run=False, run_id=run_id)
+    if failure is not None and not all(a["location"] for a in artefacts):
+        record = _owing(record, failure)
     store.finish_run(
         run_id,
         record["status"],
@@ -250,7 +248,50 @@ async def _complete(
         error=(record.get("undelivered") or {}).get("message"),
     )
     await _after_run(loaded, store, backend, flow.id, run_id, record, clock)
-    return RunResult(record, prepared.plan, rendered)
+    return RunResult(record, prepared.plan, early + waiting)
+
+
+async def store_owed(
+    store: Store, backend: Backend, flow_id: str, clock: Callable[[], datetime]
+) -> tuple[dict[str, str], AutomationError | None]:
+    """Build and store what the flow owes (name -> location); a known failure (an upload
+    refused or timed out) leaves that artefact owed to the next run, which stores it first."""
+    stored, failures = await owed.settle(store, backend, flow_id, clock)
+    for err in failures:
+        LOG.warning(
+            "flow %s: an artefact could not be stored; the next run stores it: %s",
+            flow_id,
+            err,
+            extra={"flow": flow_id, "event": "artefact_owed"},
+        )
+    return {str(a["name"]): str(a["location"]) for a in stored}, next(iter(failures), None)
+
+
+def _owing(record: dict[str, Any], failure: AutomationError) -> dict[str, Any]:
+    """The record of a run whose report went out but whose artefacts are still owed."""
+    names = "、".join(str(a["name"]) for a in record["artefacts"] if not a["location"])
+    message = f"{names} was not stored ({failure}); the next run stores it, then sends what waits"
+    undelivered = record.get("undelivered") or {}
+    return {
+        **record,
+        "status": "partial",
+        "undelivered": {
+            **undelivered,
+            "message": "; ".join(m for m in (undelivered.get("message"), message) if m),
+            "action": undelivered.get("action") or UNDELIVERED_ACTION,
+        },
+    }
+
+
+def _delivery_of(
+    store: Store, flow_id: str, run_id: int, message: Message, body: Rendered
+) -> dict[str, Any]:
+    """A message's delivery as the outbox has it (``waiting``: its artefact is owed)."""
+    entry = store.get_entry(message.key(flow_id))
+    status = entry.status if entry else "waiting"
+    if entry is not None and entry.run_id != run_id and status == "sent":
+        status = "already-sent"
+    return _delivery(flow_id, message, body, status, entry.location if entry else None)
 
 
 async def close_interrupted(
@@ -502,16 +543,6 @@ def _failed(
     waits = policy.backoff_seconds
     wait = max(waits[min(attempts, len(waits)) - 1], retry_after or 0.0)
     store.defer(entry.key, now + timedelta(seconds=wait))
-
-
-def _fitted(
-    flow_id: str, rendered: list[tuple[Message, Rendered]], link: str | None
-) -> list[tuple[Message, Rendered]]:
-    """Each message within its channel's size limit (mail 4 MB, channel post and webhook
-    28 KB), cut where needed with a note linking the merged workbook; fixed before queueing."""
-    from automation.fit import fit_message  # noqa: PLC0415  # only runs with messages need it
-
-    return [(message, fit_message(flow_id, message, body, link)) for message, body in rendered]
 
 
 def _delivery(

@@ -185,6 +185,21 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE reports_v9 RENAME TO reports;
     CREATE INDEX reports_run ON reports (run_id);
     """,
+    # 10: artefacts still to build and store after their run's report went out: what builds
+    # each (its recipe, dropped once stored) and the messages that wait for it
+    """
+    CREATE TABLE artefacts (
+        flow TEXT NOT NULL,
+        run_id INTEGER NOT NULL REFERENCES runs (id),
+        name TEXT NOT NULL,
+        recipe BLOB,
+        status TEXT NOT NULL,
+        location TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (flow, run_id, name)
+    );
+    """,
 )
 # The incident a flow's reports are read and kept under: its newest, open or closed (0
 # before the first), so after ``incident close`` the console still shows the final report.
@@ -218,6 +233,16 @@ class OutboxEntry:
     last_error: str | None = None
     not_before: datetime | None = None
     payload: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HeldArtefact:
+    """An artefact recorded with its run's report, not yet stored: what builds it."""
+
+    flow: str
+    run_id: int
+    name: str
+    recipe: bytes
 
 
 @dataclass(frozen=True)
@@ -770,6 +795,42 @@ class Store:
             (until.astimezone(UTC).isoformat(), key),
         )
 
+    # artefacts built after the report ------------------------------------------
+    @_writes
+    def hold_artefact(
+        self, flow: str, run_id: int, name: str, recipe: bytes, now: datetime
+    ) -> None:
+        """Record that run ``run_id`` owes artefact ``name``, built from ``recipe``."""
+        self._db.execute(
+            "INSERT INTO artefacts (flow, run_id, name, recipe, status, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+            (flow, run_id, name, recipe, now.isoformat(), now.isoformat()),
+        )
+
+    def held_artefacts(self, flow: str) -> list[HeldArtefact]:
+        """A flow's artefacts still to build and store, oldest run first."""
+        rows = self._db.execute(
+            "SELECT flow, run_id, name, recipe FROM artefacts WHERE flow = ? "
+            "AND status = 'pending' ORDER BY run_id, name",
+            (flow,),
+        )
+        return [
+            HeldArtefact(row["flow"], int(row["run_id"]), row["name"], bytes(row["recipe"]))
+            for row in rows
+        ]
+
+    @_writes
+    def artefact_done(
+        self, flow: str, run_id: int, name: str, status: str, location: str | None, now: datetime
+    ) -> None:
+        """The artefact is ``stored`` at ``location`` (or ``dropped``: it cannot be built);
+        either way its recipe is no longer kept."""
+        self._db.execute(
+            "UPDATE artefacts SET status = ?, location = ?, recipe = NULL, "
+            "updated_at = ? WHERE flow = ? AND run_id = ? AND name = ?",
+            (status, location, now.isoformat(), flow, run_id, name),
+        )
+
     # flow health ----------------------------------------------------------
     def health(self, flow: str) -> Health:
         """The flow's failure streak."""
@@ -919,9 +980,11 @@ class Store:
         return [{**json.loads(row["data"]), "incident": row["incident"]} for row in rows]
 
     def report_record(self, flow: str, number: int) -> dict[str, Any] | None:
-        """The run record of the run that issued a report (its artefacts), if it has one."""
+        """The run record of the run that issued a report, if it has one; its artefacts
+        where they were stored (also when a later run stored one the issuing run owed)."""
         row = self._db.execute(
-            "SELECT runs.record AS record FROM reports JOIN runs ON runs.id = reports.run_id "
+            "SELECT runs.id AS run_id, runs.record AS record FROM reports "
+            "JOIN runs ON runs.id = reports.run_id "
             f"WHERE reports.flow = ? AND reports.incident = {LATEST_INCIDENT} "
             "AND reports.number = ?",
             (flow, flow, number),
@@ -932,7 +995,16 @@ class Store:
             record = json.loads(row["record"])
         except ValueError:
             return None
-        return record if isinstance(record, dict) else None
+        if not isinstance(record, dict):
+            return None
+        stored = self._db.execute(
+            "SELECT name, location FROM artefacts WHERE flow = ? AND run_id = ? "
+            "AND status = 'stored' ORDER BY name",
+            (flow, row["run_id"]),
+        ).fetchall()
+        if stored:
+            record["artefacts"] = [{"name": s["name"], "location": s["location"]} for s in stored]
+        return record
 
     @_writes
     def save_user(self, name: str, password_hash: str, role: str, now: datetime) -> None:

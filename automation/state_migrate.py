@@ -27,6 +27,7 @@ TABLES: tuple[tuple[str, str], ...] = (
     ("flow_health", "flow"),
     ("console_users", "name"),
     ("audit_log", "id"),
+    ("artefacts", "run_id, name"),
 )
 IDENTITY = (("runs", "id"), ("incidents", "id"), ("audit_log", "id"), ("outbox", "rowid"))
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")

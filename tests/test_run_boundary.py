@@ -112,16 +112,32 @@ def alerts(workspace: Path) -> list[str]:
         return [e.subject for e in store.outbox("_alerts")]
 
 
-def test_a_failed_artefact_upload_ends_the_run_record_as_transient(
+def test_a_failed_artefact_upload_leaves_the_report_issued_and_the_workbook_owed(
     config: LoadedConfig, workspace: Path
 ) -> None:
-    """A 503 on the merged workbook's upload gives a failed record, not a run left running."""
+    """A 503 on the merged workbook's upload, after the report went out, ends the run
+    partial: 第1報 stays issued, the mail that attaches the workbook waits for it."""
     broken = BrokenStore(workspace / "out", TransientError("upload: Graph is busy (HTTP 503)"))
     result = run(config, 1, backend(workspace, broken))
-    assert (result.record["status"], result.record["error"]["kind"]) == ("failed", "transient")
-    assert [r["status"] for r in history(workspace)] == ["failed"]
+    assert result.record["status"] == "partial"
+    assert "Graph is busy (HTTP 503)" in result.record["undelivered"]["message"]
+    assert [d["status"] for d in result.record["deliveries"]] == ["waiting"]
+    assert [r["status"] for r in history(workspace)] == ["partial"]
     with Store(workspace / "state" / "db.sqlite") as store:
-        assert store.flow_state("damage") == (None, 0)  # no report number was issued
+        assert store.flow_state("damage")[1] == 1
+
+
+def test_the_next_run_stores_the_owed_workbook_and_sends_the_mail_waiting_for_it(
+    config: LoadedConfig, workspace: Path
+) -> None:
+    """After an upload that failed, the next run stores the workbook and sends its mail once."""
+    broken = BrokenStore(workspace / "out", TransientError("upload: Graph is busy (HTTP 503)"))
+    run(config, 1, backend(workspace, broken))
+    second = run(config, 2, backend(workspace))
+    third = run(config, 3, backend(workspace))
+    assert (second.record["status"], third.record["status"]) == ("unchanged", "unchanged")
+    assert (workspace / "out" / "被害状況集計_第1報.xlsx").exists()
+    assert len(list((workspace / "sent").glob("*.envelope.json"))) == 1
 
 
 def test_an_unexpected_exception_ends_the_run_as_internal_and_logs_it(

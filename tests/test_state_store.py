@@ -126,6 +126,24 @@ def test_lookups_are_remembered_and_forgotten(store: Store) -> None:
     assert store.lookup("k") is None
 
 
+def test_an_owed_artefact_keeps_its_recipe_until_stored(store: Store) -> None:
+    """An owed artefact is held with its recipe (bytes as written) until it is stored or
+    dropped; then it is owed no more and its recipe is not kept."""
+    run = store.start_run("f", NOON, NOON)
+    recipe = bytes(range(256)) * 4
+    store.hold_artefact("f", run, "第1報.xlsx", recipe, NOON)
+    store.hold_artefact("f", run, "第1報.csv", b"x", NOON)
+    assert [(h.name, h.recipe) for h in store.held_artefacts("f")] == [
+        ("第1報.csv", b"x"),
+        ("第1報.xlsx", recipe),
+    ]
+    store.artefact_done("f", run, "第1報.xlsx", "stored", "https://example.jp/1.xlsx", NOON)
+    store.artefact_done("f", run, "第1報.csv", "dropped", None, NOON)
+    assert store.held_artefacts("f") == []
+    kept = store.database.execute("SELECT recipe FROM artefacts WHERE recipe IS NOT NULL")
+    assert kept.fetchall() == []
+
+
 def test_a_message_key_is_stored_once(store: Store) -> None:
     """Enqueuing a known key again changes nothing and says so."""
     run = store.start_run("f", NOON, NOON)
@@ -213,6 +231,7 @@ def test_migrate_moves_every_table_and_keeps_the_outbox_order(
             db.enqueue(entry(key, run), NOON)
         db.mark("m2", "sent", NOON, attempt=True)
         db.audit("sato", "run", "f", "ok", NOON)
+        db.hold_artefact("f", run, "第1報.xlsx", b"recipe", NOON)
     target = pg.new_database()
     assert main(["state", "migrate", "--from", str(source), "--to", target]) == 0
     out = capsys.readouterr().out
@@ -221,6 +240,7 @@ def test_migrate_moves_every_table_and_keeps_the_outbox_order(
         assert [e.key for e in db.outbox()] == ["m2", "m1"]
         assert db.outbox_counts()["sent"] == 1
         assert db.report_of_run(run) == 1
+        assert [(h.name, h.recipe) for h in db.held_artefacts("f")] == [("第1報.xlsx", b"recipe")]
         assert db.start_run("f", NOON, NOON) == run + 1  # ids continue after the copied ones
 
 

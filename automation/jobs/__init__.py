@@ -1,7 +1,8 @@
 """Jobs: the I/O glue of each flow kind (fetch inputs, call the pure flow, build outputs).
 
 A job returns a ``Prepared`` run; the runner stores and delivers it the same way for
-every kind.
+every kind. Its artefacts are recipes, not bytes: the runner builds them after the report
+went out (see :mod:`automation.owed`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,23 @@ from automation.render import Rendered
 from automation.state import Store
 
 
+@dataclass(frozen=True)
+class Artefact:
+    """An artefact a run owes: ``build(*inputs)`` makes its bytes.
+
+    ``build`` is a module-level function and ``inputs`` the run's own data, so the pair can
+    be kept with the run's state and built again by the next run after a crash.
+    """
+
+    name: str
+    build: Callable[..., bytes]
+    inputs: tuple[Any, ...]
+
+    def data(self) -> bytes:
+        """The artefact's bytes."""
+        return self.build(*self.inputs)
+
+
 @dataclass
 class Prepared:
     """Everything a run decided, before anything is recorded or sent."""
@@ -24,7 +42,7 @@ class Prepared:
     status: str  # "ok" or "unchanged"
     record: dict[str, Any]  # the kind-specific part of the run record
     rendered: list[tuple[Message, Rendered]]
-    artefacts: list[tuple[str, bytes]] = field(default_factory=list)
+    artefacts: list[Artefact] = field(default_factory=list)
     near: Near = None  # where artefacts belong (next to the source)
     report_number: int | None = None
     save: Callable[[Store, int, datetime], None] = lambda store, run_id, now: None

@@ -1,4 +1,4 @@
-"""The damage_rollup job: fetch the workbook, plan, render, build the merged workbook."""
+"""The damage_rollup job: fetch the workbook, plan, render; the merged workbook as a recipe."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from automation.config.models import DamageRollupFlow, DamageRollupParams, FileR
 from automation.damage.workbook import parse_workbook
 from automation.flows import damage_rollup, incident
 from automation.flows.damage_rollup import DamageInputs, DamagePlan, DamageState, DepartmentState
-from automation.jobs import Prepared
+from automation.jobs import Artefact, Prepared
 from automation.merged_workbook import build_merged_workbook
 from automation.record import damage_record
 from automation.render import environment, render
@@ -62,7 +62,10 @@ async def prepare(
     )
     env = environment(loaded.resolve(params.templates) if params.templates else None)
     rendered = [(message, render(env, message)) for message in plan.messages]
-    artefacts = [(plan.artefact, build_merged_workbook(plan.report))] if plan.artefact else []
+    # Built by the runner once the report went out: the report does not wait for it.
+    artefacts = (
+        [Artefact(plan.artefact, build_merged_workbook, (plan.report,))] if plan.artefact else []
+    )
 
     def save(store: Store, run_id: int, now: datetime) -> None:
         _save_state(store, flow.id, plan, run_id, now)

@@ -10,7 +10,7 @@ from automation.config.models import ProgressCollectionFlow, ProgressCollectionP
 from automation.flows import progress_collection
 from automation.flows.progress_collection import ProgressPlan
 from automation.flows.progress_memory import ProgressMemory
-from automation.jobs import Prepared
+from automation.jobs import Artefact, Prepared
 from automation.render import environment, render
 from automation.state import Store
 
@@ -74,7 +74,7 @@ async def prepare(
     export_columns = [c for c in columns if c not in (f.department, f.project)]
     numeric = [*params.numeric, *([params.budget.amount] if params.budget else [])]
     artefacts = (
-        [(plan.artefact, build_progress_workbook(plan.report, export_columns, numeric))]
+        [Artefact(plan.artefact, build_progress_workbook, (plan.report, export_columns, numeric))]
         if plan.artefact
         else []
     )

@@ -1,0 +1,151 @@
+"""Artefacts owed by a run: built and stored after its report went out.
+
+A run that issues a report goes in this order (see :mod:`automation.runner`):
+
+1. one transaction records the state, queues every message that does not carry an artefact
+   (the report's channel post and card, the feedback, the reminders) and keeps each artefact
+   as owed: its recipe (what builds it) and the messages waiting for it (a mail that
+   attaches it);
+2. the queued messages are delivered, the report first: it does not wait for the build;
+3. each owed artefact is built and stored, then one transaction queues its waiting
+   messages (linking it where it landed) and marks it stored; then they are delivered.
+
+A crash before 1 sends nothing and owes nothing. A crash after 1 leaves the artefact owed:
+the next run (or the daemon when it starts) builds and stores it before anything else,
+and queues its waiting messages then; what was sent stays sent in the outbox and is not
+sent again, and the waiting messages were never queued, so each goes out once. A crash
+between the store and the transaction of 3 stores the same name again (the same file,
+overwritten: artefact names are fixed by the report number) before queueing.
+
+The recipe is kept with :mod:`pickle`: it holds only what this program planned (its own
+dataclasses and a module-level builder), it lives in the state database, which already
+decides what is sent to whom, and only this program reads it back.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from automation.errors import AutomationError
+from automation.jobs import Artefact
+from automation.plan import Message
+from automation.ports import Backend, Near
+from automation.queueing import outbox_entry
+from automation.render import Rendered
+from automation.state import HeldArtefact, Store
+
+LOG = logging.getLogger("automation.runs")
+
+Rendition = tuple[Message, Rendered]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What an owed artefact needs: how to build it, where it goes, who waits for it."""
+
+    artefact: Artefact
+    near: Near
+    waiting: tuple[Rendition, ...]
+
+
+def waits_for(message: Message, artefacts: Sequence[Artefact]) -> str | None:
+    """The artefact ``message`` carries (and so waits for), if any of ``artefacts``."""
+    names = {a.name for a in artefacts}
+    return next((name for name in message.attachments if name in names), None)
+
+
+def owe(
+    store: Store,
+    flow_id: str,
+    run_id: int,
+    artefacts: Sequence[Artefact],
+    near: Near,
+    waiting: Sequence[Rendition],
+    now: datetime,
+) -> None:
+    """Keep each of ``artefacts`` as owed by ``run_id``, with the messages that carry it."""
+    for artefact in artefacts:
+        mine = tuple(r for r in waiting if waits_for(r[0], [artefact]) == artefact.name)
+        recipe = pickle.dumps(Recipe(artefact, near, mine), protocol=pickle.HIGHEST_PROTOCOL)
+        store.hold_artefact(flow_id, run_id, artefact.name, recipe, now)
+
+
+async def settle(
+    store: Store, backend: Backend, flow_id: str, clock: Callable[[], datetime]
+) -> tuple[list[dict[str, Any]], list[AutomationError]]:
+    """Build and store every artefact the flow owes, oldest first, and queue the messages
+    waiting for each: (name, location, run) of each stored, and why any was not (those stay
+    owed; one that failed does not hold back the others)."""
+    stored, failures = [], []
+    for held in store.held_artefacts(flow_id):
+        recipe = _recipe(store, held, clock)
+        if recipe is None:
+            continue
+        try:
+            stored.append(await _settle_one(store, backend, held, recipe, clock))
+        except AutomationError as err:
+            failures.append(err)
+    return stored, failures
+
+
+async def _settle_one(
+    store: Store,
+    backend: Backend,
+    held: HeldArtefact,
+    recipe: Recipe,
+    clock: Callable[[], datetime],
+) -> dict[str, Any]:
+    data = recipe.artefact.data()
+    location = await backend.artefacts.put(held.name, data, near=recipe.near)
+    web = location.startswith(("https://", "http://"))
+    messages = fitted(held.flow, list(recipe.waiting), location)
+    links = {held.name: location} if web else {}
+    now = clock()
+    with store.transaction():
+        for message, body in messages:
+            store.enqueue(outbox_entry(held.flow, held.run_id, message, body, links), now)
+        store.artefact_done(held.flow, held.run_id, held.name, "stored", location, now)
+    LOG.info(
+        "flow %s: stored %s of run %d",
+        held.flow,
+        held.name,
+        held.run_id,
+        extra={"flow": held.flow, "event": "artefact_stored"},
+    )
+    return {"name": held.name, "location": location, "run_id": held.run_id}
+
+
+def _recipe(store: Store, held: HeldArtefact, clock: Callable[[], datetime]) -> Recipe | None:
+    """The owed artefact's recipe; one this program cannot read any more (kept by a version
+    whose classes have since changed) is dropped once, with an error saying what was lost."""
+    try:
+        recipe = pickle.loads(held.recipe)  # written by owe() into our own state
+    except Exception as err:  # any unpickling failure means the same: unreadable
+        recipe = err
+    if isinstance(recipe, Recipe):
+        return recipe
+    store.artefact_done(held.flow, held.run_id, held.name, "dropped", None, clock())
+    LOG.error(
+        "flow %s: %s of run %d was not stored: its recipe, kept by another version of this "
+        "program, cannot be read (%s); the messages that attach it were not sent. Run the "
+        "flow with --dry-run to see the current report, and send it by hand if needed",
+        held.flow,
+        held.name,
+        held.run_id,
+        type(recipe).__name__,
+        extra={"flow": held.flow, "event": "artefact_dropped"},
+    )
+    return None
+
+
+def fitted(flow_id: str, rendered: list[Rendition], link: str | None) -> list[Rendition]:
+    """Each message within its channel's size limit (mail 4 MB, channel post and webhook
+    28 KB), cut where needed with a note linking the merged workbook; fixed before queueing."""
+    from automation.fit import fit_message  # noqa: PLC0415  # only runs with messages need it
+
+    return [(message, fit_message(flow_id, message, body, link)) for message, body in rendered]

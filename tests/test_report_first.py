@@ -1,0 +1,298 @@
+"""Specs for the report before the artefact: the report and feedback go out first, the merged
+workbook is built and stored right after, and a mail that attaches it waits for it.
+
+Crashes are a :class:`Crash` (a BaseException, as a kill is: nothing in the run catches it)
+raised by a fake port at the point named; the next run, on working ports, must leave every
+message sent once and the workbook stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from automation import owed
+from automation.backends.local import (
+    LocalArtefactStore,
+    LocalDeliverer,
+    LocalListSource,
+    LocalWorkbookSource,
+)
+from automation.config.loader import LoadedConfig, load_config
+from automation.daemon import Daemon
+from automation.merged_workbook import build_merged_workbook
+from automation.ports import Backend, Near
+from automation.runner import RunResult, run_flow
+from automation.state import OutboxEntry, Store
+from automation.timeutil import JST
+from tests.builders import xlsx_bytes
+
+CONFIG = """\
+version: 1
+state: {path: state/db.sqlite}
+backend: {type: local, root: inputs, artefacts: out, deliveries: sent}
+directory:
+  departments:
+    - name: 危機管理課
+      sheet: 危機管理課
+      contacts: [{channel: mail, address: kiki@example.jp}]
+flows:
+  - id: damage
+    kind: damage_rollup
+    params:
+      disaster: 台風
+      workbook: book.xlsx
+      report_to:
+        - {channel: teams_webhook, address: "https://example.invalid/hook"}
+        - {channel: mail, address: bousai@example.jp}
+"""
+WORKBOOK = "被害状況集計_第1報.xlsx"
+WEB = "https://contoso.sharepoint.com/sites/bousai/Shared%20Documents/" + WORKBOOK
+events: list[str] = []
+
+
+class Crash(BaseException):
+    """The process dies here (nothing in a run catches a BaseException)."""
+
+
+def at(minute: int) -> datetime:
+    """A time on 2026-09-01 09:MM JST."""
+    return datetime(2026, 9, 1, 9, minute, tzinfo=JST)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """A configuration and a one-department workbook; the event log emptied."""
+    events.clear()
+    (tmp_path / "automation.yaml").write_text(CONFIG, encoding="utf-8")
+    (tmp_path / "inputs").mkdir()
+    sheet = [["市町村", "死者"], ["前橋市", 1]]
+    (tmp_path / "inputs" / "book.xlsx").write_bytes(xlsx_bytes({"危機管理課": sheet}))
+    return tmp_path
+
+
+@pytest.fixture
+def config(workspace: Path) -> LoadedConfig:
+    """The loaded configuration."""
+    return load_config(workspace / "automation.yaml")
+
+
+def logged_build(report: Any) -> bytes:
+    """The merged workbook, its build noted in the event log (module-level: kept as a recipe)."""
+    events.append("build")
+    return build_merged_workbook(report)
+
+
+@pytest.fixture
+def builds_logged(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The damage job builds its merged workbook with :func:`logged_build`."""
+    monkeypatch.setattr("automation.jobs.damage.build_merged_workbook", logged_build)
+
+
+class NotedStore(LocalArtefactStore):
+    """Artefacts as files, each put noted; ``web`` answers a web address as Graph does;
+    ``crash`` dies before (``before``) or after (``after``) writing the file."""
+
+    def __init__(self, root: Path, *, web: bool = False, crash: str = "") -> None:
+        super().__init__(root)
+        self.web = web
+        self.crash = crash
+
+    async def put(self, name: str, data: bytes, near: Near = None) -> str:
+        """Write the file (unless crashing first) and note it."""
+        if self.crash == "before":
+            raise Crash
+        location = await super().put(name, data, near)
+        events.append(f"put {name}")
+        if self.crash == "after":
+            raise Crash
+        return WEB if self.web else location
+
+
+class Deliverer(LocalDeliverer):
+    """Deliveries as files, each noted as ``KIND CHANNEL``."""
+
+    async def deliver(self, entry: OutboxEntry, attachments: Mapping[str, bytes]) -> str:
+        """Write the delivery and note it."""
+        location = await super().deliver(entry, attachments)
+        events.append(f"{entry.kind} {entry.channel}")
+        return location
+
+
+def ports(workspace: Path, artefacts: LocalArtefactStore | None = None) -> Backend:
+    """Local ports that note what they do, with another artefact store if given."""
+    return Backend(
+        LocalWorkbookSource(workspace / "inputs"),
+        artefacts or NotedStore(workspace / "out"),
+        Deliverer(workspace / "sent"),
+        LocalListSource(workspace / "inputs"),
+    )
+
+
+def run(config: LoadedConfig, minute: int, backend: Backend) -> RunResult:
+    """Run the flow at 09:MM on ``backend``."""
+    return asyncio.run(
+        run_flow(config, "damage", at(minute), backend=backend, clock=lambda: at(minute))
+    )
+
+
+def delivered(workspace: Path) -> list[str]:
+    """``KIND CHANNEL`` of every delivery written so far, sorted."""
+    found = []
+    for path in (workspace / "sent").glob("*.envelope.json"):
+        envelope = json.loads(path.read_text(encoding="utf-8"))
+        found.append(f"{envelope['kind']} {envelope['channel']}")
+    return sorted(found)
+
+
+EVERY_MESSAGE = ["feedback mail", "report mail", "report teams_webhook"]
+
+
+@pytest.mark.usefixtures("builds_logged")
+def test_the_report_and_feedback_go_out_before_the_workbook_is_built(
+    config: LoadedConfig, workspace: Path
+) -> None:
+    """The card and the feedback are delivered, then the workbook built and stored, then the
+    mail that attaches it is sent."""
+    run(config, 1, ports(workspace))
+    assert events == [
+        "report teams_webhook",
+        "feedback mail",
+        "build",
+        f"put {WORKBOOK}",
+        "report mail",
+    ]
+
+
+def test_the_mail_attaching_the_workbook_links_where_it_was_stored(
+    config: LoadedConfig, workspace: Path
+) -> None:
+    """The mail is queued once the upload answered, so it links the workbook's web address;
+    the card, sent before, carries no link to it."""
+    result = run(config, 1, ports(workspace, NotedStore(workspace / "out", web=True)))
+    keys = {d["channel"]: d["key"] for d in result.record["deliveries"] if d["kind"] == "report"}
+    with Store(workspace / "state" / "db.sqlite") as store:
+        mail = store.get_entry(keys["mail"])
+        card = store.get_entry(keys["teams_webhook"])
+    assert mail is not None and mail.payload["attachment_links"] == {WORKBOOK: WEB}
+    assert card is not None and WEB not in json.dumps(dict(card.bodies), ensure_ascii=False)
+
+
+def test_the_run_record_lists_the_workbook_every_delivery_and_when_the_report_went_out(
+    config: LoadedConfig, workspace: Path
+) -> None:
+    """artefacts and deliveries are listed as before; timings_s marks report_delivered_s
+    after fetched_s."""
+    record = run(config, 1, ports(workspace)).record
+    assert [a["name"] for a in record["artefacts"]] == [WORKBOOK]
+    assert record["artefacts"][0]["location"].endswith(WORKBOOK)
+    assert sorted(f"{d['kind']} {d['channel']}" for d in record["deliveries"]) == EVERY_MESSAGE
+    assert {d["status"] for d in record["deliveries"]} == {"sent"}
+    timings = record["timings_s"]
+    assert 0 <= timings["fetched_s"] <= timings["report_delivered_s"] <= timings["total"]
+
+
+def test_a_crash_between_the_report_and_the_upload_stores_the_workbook_once_next_run(
+    config: LoadedConfig, workspace: Path
+) -> None:
+    """Killed after the card went out, before the upload: the next run uploads the workbook
+    once and sends the waiting mail, and sends the card and feedback no second time."""
+    with pytest.raises(Crash):
+        run(config, 1, ports(workspace, NotedStore(workspace / "out", crash="before")))
+    assert delivered(workspace) == ["feedback mail", "report teams_webhook"]
+    events.clear()
+    second = run(config, 2, ports(workspace))
+    assert events == [f"put {WORKBOOK}", "report mail"]
+    assert second.record["status"] == "unchanged"
+    assert delivered(workspace) == EVERY_MESSAGE
+    run(config, 3, ports(workspace))
+    assert delivered(workspace) == EVERY_MESSAGE
+
+
+def test_a_crash_between_the_upload_and_queueing_its_mail_sends_the_mail_once(
+    config: LoadedConfig, workspace: Path
+) -> None:
+    """Killed after the upload, before its mail was queued: the next run stores the same
+    file again and sends the mail once."""
+    with pytest.raises(Crash):
+        run(config, 1, ports(workspace, NotedStore(workspace / "out", crash="after")))
+    assert delivered(workspace) == ["feedback mail", "report teams_webhook"]
+    events.clear()
+    run(config, 2, ports(workspace))
+    run(config, 3, ports(workspace))
+    assert events == [f"put {WORKBOOK}", "report mail"]
+    assert delivered(workspace) == EVERY_MESSAGE
+    assert (workspace / "out" / WORKBOOK).exists()
+
+
+def test_a_crash_before_the_state_is_recorded_sends_nothing(
+    config: LoadedConfig, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed inside the transaction that records the run: nothing is sent, nothing owed, and
+    the next run issues 第1報 and sends each message once."""
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise Crash
+
+    with monkeypatch.context() as patched:
+        patched.setattr(owed, "owe", killed)
+        with pytest.raises(Crash):
+            run(config, 1, ports(workspace))
+    assert not (workspace / "sent").exists()
+    with Store(workspace / "state" / "db.sqlite") as store:
+        assert store.flow_state("damage") == (None, 0)
+        assert store.held_artefacts("damage") == []
+    assert run(config, 2, ports(workspace)).record["report_number"] == 1
+    assert delivered(workspace) == EVERY_MESSAGE
+
+
+def test_the_daemon_stores_an_owed_workbook_when_it_starts_leading(
+    config: LoadedConfig, workspace: Path
+) -> None:
+    """A daemon starting after such a crash stores the workbook and queues its mail before
+    its first run."""
+    with pytest.raises(Crash):
+        run(config, 1, ports(workspace, NotedStore(workspace / "out", crash="before")))
+    events.clear()
+    backend = ports(workspace)
+    daemon = Daemon(workspace / "automation.yaml", backend_factory=lambda _: backend)
+    asyncio.run(daemon.close_interrupted())
+    assert events == [f"put {WORKBOOK}"]
+    with Store(workspace / "state" / "db.sqlite") as store:
+        assert [e.kind for e in store.outbox("damage", ("pending",))] == ["report"]
+
+
+def test_a_recipe_this_program_cannot_read_is_dropped_once_with_an_error(
+    config: LoadedConfig, workspace: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An owed workbook whose recipe cannot be read any more (another version kept it) is
+    dropped with an error naming it, and holds back nothing after it."""
+    with pytest.raises(Crash):
+        run(config, 1, ports(workspace, NotedStore(workspace / "out", crash="before")))
+    with Store(workspace / "state" / "db.sqlite") as store:
+        store.database.execute("UPDATE artefacts SET recipe = ?", (b"not a recipe",))
+    run(config, 2, ports(workspace))
+    run(config, 3, ports(workspace))
+    assert caplog.text.count(f"{WORKBOOK} of run 1 was not stored") == 1
+    with Store(workspace / "state" / "db.sqlite") as store:
+        assert store.held_artefacts("damage") == []
+
+
+def test_a_workbook_stored_by_a_later_run_is_found_with_the_report_that_owed_it(
+    config: LoadedConfig, workspace: Path
+) -> None:
+    """The console finds 第1報's workbook through the issuing run even when the next run
+    stored it after a crash."""
+    with pytest.raises(Crash):
+        run(config, 1, ports(workspace, NotedStore(workspace / "out", crash="before")))
+    run(config, 2, ports(workspace))
+    with Store(workspace / "state" / "db.sqlite") as store:
+        record = store.report_record("damage", 1)
+    assert record is not None
+    assert [Path(a["location"]).name for a in record["artefacts"]] == [WORKBOOK]
