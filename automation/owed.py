@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import pickle
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -46,11 +46,13 @@ Rendition = tuple[Message, Rendered]
 
 @dataclass(frozen=True)
 class Recipe:
-    """What an owed artefact needs: how to build it, where it goes, who waits for it."""
+    """What an owed artefact needs: how to build it (or its bytes, once built and not yet
+    stored), where it goes, who waits for it."""
 
     artefact: Artefact
     near: Near
     waiting: tuple[Rendition, ...]
+    built: bytes | None = None
 
 
 def waits_for(message: Message, artefacts: Sequence[Artefact]) -> str | None:
@@ -71,8 +73,13 @@ def owe(
     """Keep each of ``artefacts`` as owed by ``run_id``, with the messages that carry it."""
     for artefact in artefacts:
         mine = tuple(r for r in waiting if waits_for(r[0], [artefact]) == artefact.name)
-        recipe = pickle.dumps(Recipe(artefact, near, mine), protocol=pickle.HIGHEST_PROTOCOL)
-        store.hold_artefact(flow_id, run_id, artefact.name, recipe, now)
+        store.hold_artefact(
+            flow_id, run_id, artefact.name, _dumps(Recipe(artefact, near, mine)), now
+        )
+
+
+def _dumps(recipe: Recipe) -> bytes:
+    return pickle.dumps(recipe, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 async def settle(
@@ -100,8 +107,14 @@ async def _settle_one(
     recipe: Recipe,
     clock: Callable[[], datetime],
 ) -> dict[str, Any]:
-    data = recipe.artefact.data()
-    location = await backend.artefacts.put(held.name, data, near=recipe.near)
+    data = recipe.built if recipe.built is not None else recipe.artefact.data()
+    try:
+        location = await backend.artefacts.put(held.name, data, near=recipe.near)
+    except AutomationError:
+        if recipe.built is None:  # the next try uploads these bytes instead of building again
+            kept = replace(recipe, artefact=replace(recipe.artefact, inputs=()), built=data)
+            store.keep_recipe(held.flow, held.run_id, held.name, _dumps(kept), clock())
+        raise
     web = location.startswith(("https://", "http://"))
     messages = fitted(held.flow, list(recipe.waiting), location)
     links = {held.name: location} if web else {}

@@ -208,8 +208,9 @@ async def _complete(
     summary: bool,
 ) -> RunResult:
     """Prepare, queue and deliver the report, then build and store the artefacts it owes."""
-    if not dry_run and store is not None:
-        await store_owed(store, backend, flow.id, clock)  # what a crash left owed, once
+    leftover = None
+    if not dry_run and store is not None:  # what a crash or a failed upload left owed, once
+        leftover = (await store_owed(store, backend, flow.id, clock))[1]
     prepared = await _prepare(loaded, flow, now, store, backend, summary)
     rendered = prepared.rendered
     if dry_run or store is None or run_id is None:
@@ -237,8 +238,10 @@ async def _complete(
         _delivery_of(store, flow.id, run_id, message, body) for message, body in early + waiting
     ]
     record = _record(flow.id, prepared, deliveries, artefacts, dry_run=False, run_id=run_id)
-    if failure is not None and not all(a["location"] for a in artefacts):
-        record = _owing(record, failure)
+    failure = failure or leftover
+    owing = store.owed_artefacts(flow.id)
+    if failure is not None and owing:
+        record = _owing(record, failure, owing)
     store.finish_run(
         run_id,
         record["status"],
@@ -267,10 +270,11 @@ async def store_owed(
     return {str(a["name"]): str(a["location"]) for a in stored}, next(iter(failures), None)
 
 
-def _owing(record: dict[str, Any], failure: AutomationError) -> dict[str, Any]:
-    """The record of a run whose report went out but whose artefacts are still owed."""
-    names = "、".join(str(a["name"]) for a in record["artefacts"] if not a["location"])
-    message = f"{names} was not stored ({failure}); the next run stores it, then sends what waits"
+def _owing(record: dict[str, Any], failure: AutomationError, names: list[str]) -> dict[str, Any]:
+    """The record of a run after which artefacts are still owed (a report went out, its
+    workbook did not): never ``ok``, so ``automation run`` and the console say so."""
+    owed_names = "、".join(dict.fromkeys(names))
+    message = f"{owed_names} not stored ({failure}); the next run stores it, then sends what waits"
     undelivered = record.get("undelivered") or {}
     return {
         **record,

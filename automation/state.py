@@ -807,6 +807,24 @@ class Store:
             (flow, run_id, name, recipe, now.isoformat(), now.isoformat()),
         )
 
+    @_writes
+    def keep_recipe(self, flow: str, run_id: int, name: str, recipe: bytes, now: datetime) -> None:
+        """Replace an owed artefact's recipe (with its bytes, once built)."""
+        self._db.execute(
+            "UPDATE artefacts SET recipe = ?, updated_at = ? WHERE flow = ? AND run_id = ? "
+            "AND name = ? AND status = 'pending'",
+            (recipe, now.isoformat(), flow, run_id, name),
+        )
+
+    def owed_artefacts(self, flow: str) -> list[str]:
+        """Names of the artefacts a flow still owes, oldest run first."""
+        rows = self._db.execute(
+            "SELECT name FROM artefacts WHERE flow = ? AND status = 'pending' "
+            "ORDER BY run_id, name",
+            (flow,),
+        )
+        return [row["name"] for row in rows]
+
     def held_artefacts(self, flow: str) -> list[HeldArtefact]:
         """A flow's artefacts still to build and store, oldest run first."""
         rows = self._db.execute(

@@ -26,6 +26,7 @@ from automation.backends.local import (
 )
 from automation.config.loader import LoadedConfig, load_config
 from automation.daemon import Daemon
+from automation.errors import TransientError
 from automation.merged_workbook import build_merged_workbook
 from automation.ports import Backend, Near
 from automation.runner import RunResult, run_flow
@@ -296,3 +297,38 @@ def test_a_workbook_stored_by_a_later_run_is_found_with_the_report_that_owed_it(
         record = store.report_record("damage", 1)
     assert record is not None
     assert [Path(a["location"]).name for a in record["artefacts"]] == [WORKBOOK]
+
+
+class RefusingStore(NotedStore):
+    """An artefact store whose upload Graph refuses as busy (HTTP 503)."""
+
+    async def put(self, name: str, data: bytes, near: Near = None) -> str:
+        """Refuse."""
+        raise TransientError(f"upload {name}: Graph is busy (HTTP 503)")
+
+
+@pytest.mark.usefixtures("builds_logged")
+def test_a_workbook_whose_upload_failed_is_uploaded_later_without_building_it_again(
+    config: LoadedConfig, workspace: Path
+) -> None:
+    """After a refused upload the built bytes are kept: the next try uploads them, once."""
+    run(config, 1, ports(workspace, RefusingStore(workspace / "out")))
+    run(config, 2, ports(workspace, RefusingStore(workspace / "out")))
+    run(config, 3, ports(workspace))
+    assert events.count("build") == 1
+    assert events.count(f"put {WORKBOOK}") == 1
+    assert delivered(workspace) == EVERY_MESSAGE
+
+
+def test_a_run_that_cannot_store_an_owed_workbook_is_partial(
+    config: LoadedConfig, workspace: Path
+) -> None:
+    """While a workbook stays owed, each run says so (partial, naming it), not unchanged."""
+    run(config, 1, ports(workspace, RefusingStore(workspace / "out")))
+    second = run(config, 2, ports(workspace, RefusingStore(workspace / "out")))
+    assert second.record["status"] == "partial"
+    assert second.record["undelivered"]["message"] == (
+        f"{WORKBOOK} not stored (upload {WORKBOOK}: Graph is busy (HTTP 503)); "
+        "the next run stores it, then sends what waits"
+    )
+    assert run(config, 3, ports(workspace)).record["status"] == "unchanged"
