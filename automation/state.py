@@ -200,6 +200,19 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (flow, run_id, name)
     );
     """,
+    # 11: each department's last sheet reading (compressed), so a run reads changed sheets only
+    """
+    CREATE TABLE sheet_readings (
+        flow TEXT NOT NULL,
+        department TEXT NOT NULL,
+        package TEXT,
+        content TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        head BLOB NOT NULL,
+        body BLOB NOT NULL,
+        PRIMARY KEY (flow, department)
+    );
+    """,
 )
 # The incident a flow's reports are read and kept under: its newest, open or closed (0
 # before the first), so after ``incident close`` the console still shows the final report.
@@ -296,6 +309,18 @@ class Incident:
     def closing(self) -> bool:
         """Whether ``incident close`` began: the flow's next run issues the final report."""
         return self.is_open and self.closing_at is not None
+
+
+@dataclass(frozen=True)
+class SheetRecord:
+    """A department's stored sheet reading and the keys it is valid for (opaque here)."""
+
+    department: str
+    package: str | None
+    content: str
+    fingerprint: str
+    head: bytes
+    body: bytes
 
 
 @dataclass(frozen=True)
@@ -659,6 +684,47 @@ class Store:
             ],
         )
 
+    def sheet_readings(self, flow: str) -> list[SheetRecord]:
+        """Every department's stored sheet reading for a flow."""
+        rows = self._db.execute("SELECT * FROM sheet_readings WHERE flow = ?", (flow,))
+        return [
+            SheetRecord(
+                row["department"],
+                row["package"],
+                row["content"],
+                row["fingerprint"],
+                bytes(row["head"]),
+                bytes(row["body"]),
+            )
+            for row in rows
+        ]
+
+    @_writes
+    def save_sheet_readings(
+        self, flow: str, records: list[SheetRecord], keep: frozenset[str] = frozenset()
+    ) -> None:
+        """Store (insert or replace) ``records``; drop the flow's other stored readings
+        except those of the departments in ``keep`` (unchanged, not written again)."""
+        kept = {r.department for r in records} | keep
+        stale = [
+            (flow, row["department"])
+            for row in self._db.execute(
+                "SELECT department FROM sheet_readings WHERE flow = ?", (flow,)
+            )
+            if row["department"] not in kept
+        ]
+        self._db.executemany("DELETE FROM sheet_readings WHERE flow = ? AND department = ?", stale)
+        self._db.executemany(
+            "INSERT INTO sheet_readings (flow, department, package, content, fingerprint, head, "
+            "body) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (flow, department) DO UPDATE SET "
+            "package = excluded.package, content = excluded.content, "
+            "fingerprint = excluded.fingerprint, head = excluded.head, body = excluded.body",
+            [
+                (flow, r.department, r.package, r.content, r.fingerprint, r.head, r.body)
+                for r in records
+            ],
+        )
+
     # lookups --------------------------------------------------------------
     def lookup(self, key: str) -> str | None:
         """A remembered lookup (e.g. a channel's files folder), if any."""
@@ -930,7 +996,7 @@ class Store:
         self, flow: str, name: str, workbook: str, web_url: str | None, now: datetime
     ) -> int:
         """Record a new incident of ``flow`` and start its reporting afresh: no workbook
-        version seen, 第1報 next, no sheet fingerprints. Returns its id."""
+        version seen, 第1報 next, no sheet fingerprints or stored readings. Returns its id."""
         row = self._db.execute(
             "INSERT INTO incidents (flow, name, opened_at, workbook, web_url) "
             "VALUES (?, ?, ?, ?, ?) RETURNING id",
@@ -938,6 +1004,7 @@ class Store:
         ).fetchone()
         self.save_flow_state(flow, None, 0, now)
         self._db.execute("DELETE FROM sheet_fingerprints WHERE flow = ?", (flow,))
+        self._db.execute("DELETE FROM sheet_readings WHERE flow = ?", (flow,))
         return int(row["id"])
 
     def incidents(self, flow: str | None = None) -> list[Incident]:

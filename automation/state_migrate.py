@@ -22,6 +22,7 @@ TABLES: tuple[tuple[str, str], ...] = (
     ("flow_state", "flow"),
     ("reports", "flow, incident, number"),
     ("sheet_fingerprints", "flow, department"),
+    ("sheet_readings", "flow, department"),
     ("outbox", "created_at, rowid"),
     ("lookups", "key"),
     ("flow_health", "flow"),

@@ -20,6 +20,7 @@ from automation.state import (
     Fingerprint,
     Health,
     OutboxEntry,
+    SheetRecord,
     Store,
     set_fence,
 )
@@ -115,6 +116,21 @@ def test_fingerprints_are_replaced_per_flow(store: Store) -> None:
     store.save_fingerprints("f", [Fingerprint("総務部", "a", NOON, 0, True)])
     store.save_fingerprints("f", [Fingerprint("土木部", "b", None, 2, False)])
     assert store.fingerprints("f") == [Fingerprint("土木部", "b", None, 2, False)]
+
+
+def test_sheet_readings_are_written_where_they_changed(store: Store) -> None:
+    """Saving sheet readings replaces the given departments' rows, keeps the ones named
+    unchanged, and drops the rest; the bytes come back as stored."""
+    first = SheetRecord("総務部", "p1", "c1", "f1", b"\x00head", b"\xffbody")
+    second = SheetRecord("土木部", None, "c2", "f2", b"h", b"b")
+    store.save_sheet_readings("f", [first, second])
+    assert sorted(store.sheet_readings("f"), key=lambda r: r.department) == [second, first]
+    changed = SheetRecord("総務部", "p3", "c3", "f3", b"h3", b"b3")
+    store.save_sheet_readings("f", [changed], keep=frozenset({"土木部"}))
+    assert sorted(store.sheet_readings("f"), key=lambda r: r.department) == [second, changed]
+    store.save_sheet_readings("f", [changed])
+    assert store.sheet_readings("f") == [changed]
+    assert store.sheet_readings("other") == []
 
 
 def test_lookups_are_remembered_and_forgotten(store: Store) -> None:

@@ -26,6 +26,9 @@ class Figures:
     unreadable: set[Cell] = field(default_factory=set, repr=False)  # cells left out
     # incident key -> (item code, item label, municipality, place, status)
     incidents: dict[str, tuple[str, str, str, str, str]] = field(default_factory=dict, repr=False)
+    # The dump these figures were loaded from (a report's figures, unchanged since): it is
+    # what ``dump`` would give, so a 60-sheet report need not dump every sheet again.
+    loaded_from: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def of(cls, reading: SheetReading) -> Figures:
@@ -41,8 +44,10 @@ class Figures:
             },
         )
 
-    def dump(self) -> dict[str, Any]:
+    def dump(self) -> Mapping[str, Any]:
         """A JSON-ready form, stable in order: municipality -> item code -> value."""
+        if self.loaded_from is not None:
+            return self.loaded_from
         texts: dict[Decimal, str] = {}  # the same few values recur thousands of times
         rows: dict[str, dict[str, str]] = {}
         for (municipality, code), value in self.amounts.items():
@@ -57,8 +62,8 @@ class Figures:
         }
         if self.unreadable:  # absent when empty: a sheet without one keeps its signature
             dumped["unreadable"] = sorted([m, c] for m, c in self.unreadable)
-        if self.incidents:
-            dumped["incidents"] = {k: list(v) for k, v in sorted(self.incidents.items())}
+        if self.incidents:  # in sheet order, which ``load`` keeps: the report lists them so
+            dumped["incidents"] = {k: list(v) for k, v in self.incidents.items()}
         return dumped
 
     @classmethod
@@ -74,6 +79,7 @@ class Figures:
             {c: dict(s) for c, s in data.get("statuses", {}).items()},
             {(m, c) for m, c in data.get("unreadable", [])},
             {k: (v[0], v[1], v[2], v[3], v[4]) for k, v in data.get("incidents", {}).items()},
+            loaded_from=data,
         )
 
 
@@ -196,7 +202,7 @@ class Consolidated:
     statuses: dict[str, dict[str, int]] = field(repr=False)
 
     @cached_property
-    def figures_dump(self) -> dict[str, dict[str, Any]]:
+    def figures_dump(self) -> dict[str, Mapping[str, Any]]:
         """Every department's figures, JSON-ready (computed once; used for snapshots)."""
         return {d: f.dump() for d, f in sorted(self.figures.items())}
 

@@ -33,9 +33,11 @@ import struct
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from operator import itemgetter
+from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import ElementTree as SafeXML  # type: ignore[import-untyped]  # ships no stubs
@@ -151,10 +153,20 @@ class Sheet:
         return self._merge_index.get((row, col))
 
     @cached_property
+    def _values_repr(self) -> bytes:
+        return repr((self.top, self.left, self.rows)).encode()
+
+    @cached_property
     def fingerprint(self) -> str:
         """A digest of every value in the sheet: equal digests mean equal content."""
-        digest = hashlib.blake2b(digest_size=16)
-        digest.update(repr((self.top, self.left, self.rows)).encode())
+        return hashlib.blake2b(self._values_repr, digest_size=16).hexdigest()
+
+    @cached_property
+    def content(self) -> str:
+        """A digest of everything a reader sees (name, values and merged ranges): equal
+        digests read the same."""
+        digest = hashlib.blake2b(self._values_repr, digest_size=16)
+        digest.update(repr((self.name, self.merges)).encode())
         return digest.hexdigest()
 
     @property
@@ -165,10 +177,17 @@ class Sheet:
 
 @dataclass(frozen=True)
 class Workbook:
-    """All worksheets of one workbook, by name."""
+    """All worksheets of one workbook, by name.
+
+    ``packages`` gives, per sheet name, a key of what the sheet's values are read from in
+    the package (see :func:`package_keys`): equal keys read the same values, so a sheet
+    whose key is unchanged need not be parsed again. Parsed lazily (``lazy=True``), a
+    sheet is parsed when it is first looked up.
+    """
 
     name: str
-    sheets: dict[str, Sheet] = field(repr=False)  # data: a repr would copy every cell
+    sheets: Mapping[str, Sheet] = field(repr=False)  # data: a repr would copy every cell
+    packages: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
 def address(row: int, col: int) -> str:
@@ -181,8 +200,12 @@ def address(row: int, col: int) -> str:
     return f"{letters}{row + 1}"
 
 
-def parse_workbook(data: bytes, name: str, *, max_bytes: int) -> Workbook:
-    """Parse .xlsx bytes; raise DataError naming the file and the fix when it cannot."""
+def parse_workbook(data: bytes, name: str, *, max_bytes: int, lazy: bool = False) -> Workbook:
+    """Parse .xlsx bytes; raise DataError naming the file and the fix when it cannot.
+
+    ``lazy``: the package is inspected now, each sheet parsed when first looked up (a
+    sheet that is never looked up is never parsed; a broken one raises DataError then).
+    """
     if len(data) > max_bytes:
         raise DataError(
             f"{name}: ファイルサイズ {len(data) / 1e6:.1f} MB が上限 {max_bytes / 1e6:.1f} MB を"
@@ -197,15 +220,23 @@ def parse_workbook(data: bytes, name: str, *, max_bytes: int) -> Workbook:
     if not data.startswith(b"PK"):
         kind = "旧形式の .xls など" if data.startswith(OLE_MAGIC) else "zip 形式ではありません"
         raise DataError(f"{name}: Excel ブック（.xlsx / .xlsm）ではありません（{kind}）。{RESAVE}")
-    corrections = _inspect_package(data, name)
-    from python_calamine import CalamineError, CalamineWorkbook, PasswordError  # noqa: PLC0415
+    package = _inspect_package(data, name)
+    with _calamine_errors(name):
+        from python_calamine import CalamineWorkbook  # noqa: PLC0415
+
+        book = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        found = _LazySheets(book, package.corrections, name)
+        sheets: Mapping[str, Sheet] = found if lazy else {n: found[n] for n in found}
+    return Workbook(name, sheets, package_keys(package))
+
+
+@contextmanager
+def _calamine_errors(name: str) -> Iterator[None]:
+    """calamine's errors as DataError naming the file and the fix."""
+    from python_calamine import CalamineError, PasswordError  # noqa: PLC0415
 
     try:
-        book = CalamineWorkbook.from_filelike(io.BytesIO(data))
-        sheets = {
-            sheet_name: _sheet(book, sheet_name, corrections.get(sheet_name, {}), name)
-            for sheet_name in book.sheet_names
-        }
+        yield
     except PasswordError as err:
         raise DataError(
             f"{name}: パスワードで保護されているため読めません。パスワードを解除して保存してください。"
@@ -215,7 +246,39 @@ def parse_workbook(data: bytes, name: str, *, max_bytes: int) -> Workbook:
             f"{name}: Excel ファイルとして読めません（壊れているか、.xlsx ではありません: {err}）。"
             "Excel で開けるか確認し、［名前を付けて保存］で .xlsx 形式にしてください。"
         ) from err
-    return Workbook(name, sheets)
+
+
+class _LazySheets(Mapping[str, Sheet]):
+    """The workbook's sheets by name, each parsed by calamine when first looked up."""
+
+    def __init__(self, book: Any, corrections: Mapping[str, dict[Cell, object]], name: str) -> None:
+        self._book = book
+        self._names: list[str] = list(book.sheet_names)
+        self._known = frozenset(self._names)
+        self._corrections = corrections
+        self._name = name
+        self._parsed: dict[str, Sheet] = {}
+
+    def __getitem__(self, sheet_name: str) -> Sheet:
+        sheet = self._parsed.get(sheet_name)
+        if sheet is None:
+            if sheet_name not in self._known:
+                raise KeyError(sheet_name)
+            with _calamine_errors(self._name):
+                sheet = _sheet(
+                    self._book, sheet_name, self._corrections.get(sheet_name, {}), self._name
+                )
+            self._parsed[sheet_name] = sheet
+        return sheet
+
+    def __contains__(self, sheet_name: object) -> bool:
+        return sheet_name in self._known
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 def _sheet(book: object, sheet_name: str, corrections: Mapping[Cell, object], name: str) -> Sheet:
@@ -279,11 +342,61 @@ def _merges(
     return tuple(merges)
 
 
+# --- Package keys -------------------------------------------------------------------------
+
+# The parts besides a sheet's own that its values are read with: shared strings (only for
+# a sheet whose cells refer to them), the styles (a number format can make a number a
+# date) and the workbook's date system.
+SHARED_STRINGS = "sharedStrings.xml"
+STYLES = "styles.xml"
+DATE1904 = re.compile(rb"date1904\s*=\s*[\"'](?:1|true)[\"']")
+
+
+@dataclass
+class Package:
+    """What inspecting a package found: the cells calamine misreads, by sheet, and the
+    directory entries (CRC-32 and size) of the parts each sheet's values come from."""
+
+    corrections: dict[str, dict[Cell, object]] = field(default_factory=dict)
+    sheet_parts: dict[str, str] = field(default_factory=dict)  # sheet name -> its part's entry
+    shared: set[str] = field(default_factory=set)  # sheets whose cells refer to shared strings
+    shared_strings: str = ""  # the shared strings part's entry ("" when there is none)
+    common: str = ""  # styles part's entry and the date system
+
+
+def package_keys(package: Package) -> dict[str, str]:
+    """Per sheet, a digest of the directory entries its values are read from.
+
+    The zip directory records each part's CRC-32 and size, so this needs no unpacking: a
+    sheet whose part, styles and (when it uses them) shared strings have the same entries
+    reads the same values. Excel rewrites the shared strings on every save, so a sheet that
+    uses them gets a new key whenever any sheet's text changed; the flow then compares the
+    parsed values (``Sheet.content``) before reading the sheet again.
+    """
+    keys = {}
+    for sheet_name, entry in package.sheet_parts.items():
+        strings = package.shared_strings if sheet_name in package.shared else ""
+        text = repr((sheet_name, entry, strings, package.common)).encode()
+        keys[sheet_name] = hashlib.blake2b(text, digest_size=16).hexdigest()
+    return keys
+
+
+def _entry(info: zipfile.ZipInfo) -> str:
+    return f"{info.CRC:08x}:{info.file_size}"
+
+
+def _refers_to_shared_strings(xml: bytes) -> bool:
+    """Whether a sheet may have a cell of type "s" (a quoted s anywhere: cheap and never
+    misses one, whatever the spacing or quotes of the attribute)."""
+    return b'"s"' in xml or b"'s'" in xml
+
+
 # --- Package inspection -------------------------------------------------------------------
 
 
-def _inspect_package(data: bytes, name: str) -> dict[str, dict[Cell, object]]:
-    """Refuse a hostile or broken .xlsx package; return the cells calamine misreads by sheet.
+def _inspect_package(data: bytes, name: str) -> Package:
+    """Refuse a hostile or broken .xlsx package; return the cells calamine misreads by sheet
+    and the directory entries of each sheet's parts.
 
     Raises DataError naming the file, the part and the fix. Pure and deterministic.
     """
@@ -316,11 +429,19 @@ def _inspect_package(data: bytes, name: str) -> dict[str, dict[Cell, object]]:
             f"{RESAVE}"
         )
     view = memoryview(data)
+    workbook_xml = _unpack(view, by_name[WORKBOOK_PART], name)
     sheet_names = _sheet_parts(
-        _unpack(view, by_name[WORKBOOK_PART], name),
+        workbook_xml,
         _unpack(view, by_name[WORKBOOK_RELS], name) if WORKBOOK_RELS in by_name else None,
     )
-    corrections: dict[str, dict[Cell, object]] = {}
+    package = Package()
+    styles = [_entry(info) for info in infos if info.filename.endswith(STYLES)]
+    date1904 = bool(workbook_xml and DATE1904.search(workbook_xml))
+    package.common = repr((sorted(styles), date1904))
+    package.shared_strings = repr(
+        sorted(_entry(info) for info in infos if info.filename.endswith(SHARED_STRINGS))
+    )
+    corrections = package.corrections
     cells = sheets = 0
     for info in infos:
         xml = _unpack(view, info, name)
@@ -331,6 +452,10 @@ def _inspect_package(data: bytes, name: str) -> dict[str, dict[Cell, object]]:
         if start == -1 or end <= start:
             continue
         sheet = sheet_names.get(info.filename)
+        if sheet is not None:
+            package.sheet_parts[sheet] = _entry(info)
+            if _refers_to_shared_strings(xml):
+                package.shared.add(sheet)
         where = f"シート「{sheet}」" if sheet else f"部品 {info.filename}"
         size = _quick_rectangle(xml, start, end)
         if size is None:
@@ -350,7 +475,7 @@ def _inspect_package(data: bytes, name: str) -> dict[str, dict[Cell, object]]:
                 f"{name}: シートのセル範囲が合計で上限 {MAX_CELLS:,} セルを超えています（{where}まで"
                 f" {sheets} シート）。不要なシートを削除するか、ブックを分けて保存し直してください。"
             )
-    return corrections
+    return package
 
 
 def _check_directory(infos: list[zipfile.ZipInfo], name: str) -> None:

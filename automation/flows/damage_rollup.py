@@ -7,10 +7,12 @@ to report, whom to tell, and the state to keep. It reads no clock, file or netwo
 
 from __future__ import annotations
 
+import zlib
 from collections import Counter
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
+from functools import partial
 from typing import Any, Literal
 
 from automation.config.models import (
@@ -18,6 +20,7 @@ from automation.config.models import (
     Department,
     Directory,
     ItemSpec,
+    MatrixLayout,
     RecordsLayout,
 )
 from automation.damage import incidents as incident_log
@@ -31,9 +34,10 @@ from automation.damage.reading import (
     read_matrix,
     read_records,
 )
+from automation.damage.stored import Head, Readings, StoredReading, config_key, keyed
 from automation.damage.text import normalize
 from automation.damage.totals import Change, Consolidated, Figures, consolidate, diff
-from automation.damage.workbook import Workbook
+from automation.damage.workbook import Sheet, Workbook
 from automation.plan import Message
 from automation.timeutil import as_of_ja, time_ja
 
@@ -55,6 +59,7 @@ STATUS_JA: dict[str, str] = {
 
 
 ReportState = Literal["read", "stored", "none"]
+PROBLEM_FIELDS = tuple(f.name for f in fields(CellProblem))
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,11 @@ class DepartmentState:
 
 @dataclass(frozen=True)
 class DamageState:
-    """What the flow keeps between runs."""
+    """What the flow keeps between runs.
+
+    ``readings``: each department's last sheet reading with the keys it is valid for
+    (:mod:`automation.damage.stored`), so that a run reads only the sheets that changed.
+    """
 
     version: str | None = None
     report_number: int = 0
@@ -78,6 +87,7 @@ class DamageState:
     # The open incident (``automation incident open``) the reports belong to; its name
     # scopes every message's occasion, so its 第1報 is not taken for an earlier incident's.
     incident: str = ""
+    readings: Mapping[str, StoredReading] = field(default_factory=dict, repr=False)
 
     def occasion(self, name: str) -> str:
         """``name`` as the occasion of a message in this state's incident."""
@@ -141,7 +151,7 @@ class DamageReport:
     changes: list[Change] = field(repr=False)
     departments: list[DepartmentStatus] = field(repr=False)
     problems: list[CellProblem] = field(repr=False)
-    readings: dict[str, SheetReading] = field(repr=False)
+    readings: Mapping[str, SheetReading] = field(repr=False)
     previous_number: int | None
     last_deadline: datetime | None
     next_deadline: datetime | None
@@ -154,6 +164,12 @@ class DamageReport:
     # ("none": no report yet, or one stored before it kept all of this).
     carries: ReportState = "read"
     final: bool = False  # the incident's last report (最終報): no reminders follow
+    # Per department, the key of its reading in ``readings``: equal keys, equal readings
+    # (a writer can keep what it made from a reading and reuse it while the key stands).
+    reading_keys: dict[str, str] = field(default_factory=dict, repr=False)
+    # The departments whose sheet was read in this run; the others' readings are the ones
+    # stored by an earlier run (their sheets did not change since).
+    reread: frozenset[str] = frozenset()
 
     @property
     def as_of_ja(self) -> str:
@@ -254,7 +270,7 @@ def plan(
     statuses = _statuses(params, departments, dept_states, reference, sheets.carried)
     problems, carries = _shown_problems(
         departments,
-        readings,
+        sheets.problems,
         previous.snapshot,
         read=inputs.workbook is not None,
         stored=stored is not None,
@@ -277,6 +293,8 @@ def plan(
         carries=carries,
         open_incidents=incident_log.open_incidents(incidents, closed),
         final=inputs.final,
+        reading_keys={d: r.content for d, r in sheets.stored.items() if d in readings},
+        reread=frozenset(sheets.reread),
     )
     artefact = params.artefact_name.format(number=number) if is_new else None
     feedback_on = sheets if inputs.workbook is not None else None
@@ -284,13 +302,18 @@ def plan(
     if previous.incident:
         messages = [replace(m, occasion=previous.occasion(m.occasion)) for m in messages]
 
-    snapshot = _snapshot(report, incidents) if is_new else previous.snapshot
+    snapshot = (
+        _snapshot(report, incidents, _new_sources(sheets, previous))
+        if is_new
+        else previous.snapshot
+    )
     state = replace(
         previous,
         version=inputs.version,
         report_number=number,
         snapshot=snapshot,
         departments=dept_states,
+        readings=sheets.stored if inputs.workbook is not None else previous.readings,
     )
     return DamagePlan("ok" if is_new else "unchanged", report, messages, state, artefact)
 
@@ -301,9 +324,12 @@ class SheetsRead:
 
     states: dict[str, DepartmentState]
     figures: dict[str, Figures]
-    readings: dict[str, SheetReading] = field(default_factory=dict)
+    readings: Mapping[str, SheetReading] = field(default_factory=dict)
+    problems: dict[str, list[CellProblem]] = field(default_factory=dict)
     carried: set[str] = field(default_factory=set)  # figures kept from the previous run
     changed: set[str] = field(default_factory=set)  # new content worth feedback
+    stored: dict[str, StoredReading] = field(default_factory=dict)  # readings to keep
+    reread: set[str] = field(default_factory=set)  # sheets read (not reused) in this run
 
 
 def _read_sheets(
@@ -315,43 +341,133 @@ def _read_sheets(
     catalogue: Catalogue,
     now: datetime,
 ) -> SheetsRead:
-    """Read each department's sheet; one that is missing or unreadable keeps its old figures."""
+    """Read each department's sheet; one that is missing or unreadable keeps its old figures.
+
+    A sheet whose stored reading is still valid (:mod:`automation.damage.stored`) is not
+    read again (its package key unchanged, not even parsed), and its figures are the
+    previous report's when they came from that same reading."""
     sheets = SheetsRead(dict(previous.departments), {})
     municipalities = municipality_index(params.municipalities)
+    sources = _sources(previous.snapshot)
+    fresh: dict[str, SheetReading] = {}
     for dept in departments:
-        sheet = workbook.sheets.get(dept.sheet or "")
         old = previous.departments.get(dept.name)
-        if sheet is None:
+        if (dept.sheet or "") not in workbook.sheets:
             sheets.states[dept.name] = DepartmentState(None, old.changed_at if old else None, 0)
+            if dept.name in previous.readings:  # kept for when the sheet comes back
+                sheets.stored[dept.name] = previous.readings[dept.name]
             if dept.name in previous_figures:
                 sheets.figures[dept.name] = previous_figures[dept.name]
                 sheets.carried.add(dept.name)
             continue
         layout = params.layouts.get(dept.name, params.default_layout)
-        if layout.type == "records":
-            reading = read_records(sheet, dept.name, layout, catalogue, municipalities)
-        else:
-            reading = read_matrix(sheet, dept.name, layout, catalogue, municipalities)
-        sheets.readings[dept.name] = reading
-        fingerprint = sheet.fingerprint
+        taken = _sheet_reading(
+            workbook,
+            dept.sheet or "",
+            previous.readings.get(dept.name),
+            config_key(dept.name, layout, catalogue, params.municipalities),
+            partial(
+                _read,
+                department=dept.name,
+                layout=layout,
+                catalogue=catalogue,
+                known=municipalities,
+            ),
+        )
+        sheets.stored[dept.name] = taken.stored
+        if taken.reading is not None:
+            sheets.reread.add(dept.name)
+            fresh[dept.name] = taken.reading
+        head = taken.head
+        sheets.problems[dept.name] = head.problems
+        fingerprint = taken.stored.fingerprint
         is_new_content = old is None or old.fingerprint != fingerprint
         # A sheet counts as updated only when it changed and holds something to count:
         # the blank template sent out before the disaster is not a report.
-        if is_new_content and reading.reported:
+        if is_new_content and head.reported:
             changed_at: datetime | None = now
         else:
             changed_at = old.changed_at if old else None
-        if is_new_content and (reading.reported or reading.problems):
+        if is_new_content and (head.reported or head.problems):
             sheets.changed.add(dept.name)
         sheets.states[dept.name] = DepartmentState(
-            fingerprint, changed_at, len(reading.problems), reading.table_found
+            fingerprint, changed_at, len(head.problems), head.table_found
         )
-        if reading.table_found:
-            sheets.figures[dept.name] = Figures.of(reading)
+        if head.table_found:
+            if taken.reading is None and sources.get(dept.name) == taken.stored.content:
+                sheets.figures[dept.name] = previous_figures[dept.name]
+            else:
+                reading = fresh.get(dept.name) or taken.stored.decode(catalogue)
+                fresh[dept.name] = reading
+                sheets.figures[dept.name] = Figures.of(reading)
         elif dept.name in previous_figures:
             sheets.figures[dept.name] = previous_figures[dept.name]
             sheets.carried.add(dept.name)
+    order = [d.name for d in departments if d.name in sheets.problems]
+    sheets.readings = Readings(fresh, sheets.stored, order, catalogue)
     return sheets
+
+
+def _sources(snapshot: Mapping[str, Any] | None) -> dict[str, str]:
+    """Per department, the content key of the reading the report's figures came from."""
+    sources = snapshot.get("sources") if snapshot else None
+    return dict(sources) if isinstance(sources, dict) else {}
+
+
+def _read(
+    sheet: Sheet,
+    *,
+    department: str,
+    layout: MatrixLayout | RecordsLayout,
+    catalogue: Catalogue,
+    known: Mapping[str, str] | None,
+) -> SheetReading:
+    if isinstance(layout, RecordsLayout):
+        return read_records(sheet, department, layout, catalogue, known)
+    return read_matrix(sheet, department, layout, catalogue, known)
+
+
+@dataclass(frozen=True)
+class _Taken:
+    """A department's reading in this run, and how it is kept for the next one."""
+
+    stored: StoredReading
+    head: Head
+    reading: SheetReading | None  # read in this run; None: the stored reading holds
+
+
+def _sheet_reading(
+    workbook: Workbook,
+    sheet_name: str,
+    stored: StoredReading | None,
+    config: str,
+    read: Callable[[Sheet], SheetReading],
+) -> _Taken:
+    """The stored reading while its package key (then its content key) holds, else the
+    sheet read again."""
+    package = workbook.packages.get(sheet_name)
+    package_key = keyed(config, package) if package else None
+    if stored is not None and package_key is not None and stored.package == package_key:
+        head = _head(stored)
+        if head is not None:
+            return _Taken(stored, head, None)
+    sheet = workbook.sheets[sheet_name]
+    content = keyed(config, sheet.content)
+    if stored is not None and stored.content == content:
+        head = _head(stored)
+        if head is not None:
+            return _Taken(replace(stored, package=package_key), head, None)
+    reading = read(sheet)
+    kept = StoredReading.of(reading, package_key, content, sheet.fingerprint)
+    return _Taken(kept, Head(reading.table_found, reading.reported, reading.problems), reading)
+
+
+def _head(stored: StoredReading) -> Head | None:
+    """A stored reading's head, or None when it cannot be decoded (the sheet is read)."""
+    try:
+        return stored.summary()
+    except (ValueError, KeyError, TypeError, zlib.error):
+        return None
 
 
 def _changes(
@@ -412,7 +528,7 @@ def _statuses(
 
 def _shown_problems(
     departments: list[Department],
-    readings: Mapping[str, SheetReading],
+    found: Mapping[str, list[CellProblem]],
     snapshot: Mapping[str, Any] | None,
     *,
     read: bool,
@@ -422,12 +538,26 @@ def _shown_problems(
     read) the current report as stored, or none when there is no such report or it was
     stored without them."""
     if read:
-        return [p for d in departments if (r := readings.get(d.name)) for p in r.problems], "read"
+        return [p for d in departments for p in found.get(d.name, ())], "read"
     kept = _stored_problems(snapshot)
     return (kept, "stored") if stored and kept is not None else ([], "none")
 
 
-def _snapshot(report: DamageReport, incidents: list[IncidentState]) -> dict[str, Any]:
+def _new_sources(sheets: SheetsRead, previous: DamageState) -> dict[str, str]:
+    """Per department, the content key of the reading its figures in this report came
+    from (a carried department's: the previous report's)."""
+    old = _sources(previous.snapshot)
+    sources = {}
+    for dept in sheets.figures:
+        source = old.get(dept) if dept in sheets.carried else sheets.stored[dept].content
+        if source is not None:
+            sources[dept] = source
+    return dict(sorted(sources.items()))
+
+
+def _snapshot(
+    report: DamageReport, incidents: list[IncidentState], sources: Mapping[str, str]
+) -> dict[str, Any]:
     """What a new report keeps for the next run's comparison and for unchanged polls."""
     consolidated = report.consolidated
     return {
@@ -438,7 +568,9 @@ def _snapshot(report: DamageReport, incidents: list[IncidentState]) -> dict[str,
         "statuses": consolidated.statuses,
         "figures": consolidated.figures_dump,
         "incidents": incident_log.dump(incidents),
-        "problems": [asdict(p) for p in report.problems],
+        # Not dataclasses.asdict: it deep-copies every field (10x slower, measured).
+        "problems": [{f: getattr(p, f) for f in PROBLEM_FIELDS} for p in report.problems],
+        "sources": dict(sources),
         **({"final": True} if report.final else {}),
     }
 
@@ -543,9 +675,11 @@ def _feedback_messages(
 ) -> list[Message]:
     messages = []
     for dept in departments:
+        if dept.name not in changed:  # looked up first: the others' readings stay encoded
+            continue
         reading = report.readings.get(dept.name)
         state = states.get(dept.name)
-        if dept.name not in changed or reading is None or state is None:
+        if reading is None or state is None:
             continue
         counted = _counted(reading, catalogue)
         context = {"report": report, "department": dept, "reading": reading, "counted": counted}

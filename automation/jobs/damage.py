@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from automation.config.loader import LoadedConfig
 from automation.config.models import DamageRollupFlow, DamageRollupParams, FileRef
+from automation.damage.stored import StoredReading
 from automation.damage.workbook import parse_workbook
 from automation.flows import damage_rollup, incident
 from automation.flows.damage_rollup import DamageInputs, DamagePlan, DamageState, DepartmentState
@@ -16,7 +17,7 @@ from automation.jobs import Artefact, Prepared
 from automation.merged_workbook import build_merged_workbook
 from automation.record import damage_record
 from automation.render import environment, render
-from automation.state import Fingerprint, Incident, Store
+from automation.state import Fingerprint, Incident, SheetRecord, Store
 
 if TYPE_CHECKING:
     from automation.ports import Backend
@@ -48,8 +49,9 @@ async def prepare(
         previous = replace(previous, incident=current.name)
     workbook = None
     if fetched.data is not None:
+        # Lazily: the plan parses only the sheets whose stored reading no longer holds.
         workbook = parse_workbook(
-            fetched.data, fetched.name, max_bytes=int(params.max_workbook_mb * MB)
+            fetched.data, fetched.name, max_bytes=int(params.max_workbook_mb * MB), lazy=True
         )
     catalogue = damage_rollup.build_catalogue(params)
     plan = damage_rollup.plan(
@@ -68,7 +70,7 @@ async def prepare(
     )
 
     def save(store: Store, run_id: int, now: datetime) -> None:
-        _save_state(store, flow.id, plan, run_id, now)
+        _save_state(store, flow.id, plan, previous, run_id, now)
 
     return Prepared(
         status=plan.status,
@@ -114,6 +116,7 @@ def _idle(flow_id: str, closed: Incident) -> Prepared:
 
 
 def _load_state(store: Store | None, flow_id: str, *, figures: bool) -> DamageState:
+    """The previous run's state; the per-sheet readings only when the workbook changed."""
     if store is None:
         return DamageState()
     version, number = store.flow_state(flow_id)
@@ -121,10 +124,26 @@ def _load_state(store: Store | None, flow_id: str, *, figures: bool) -> DamageSt
         p.department: DepartmentState(p.fingerprint, p.changed_at, p.problems, p.table_found)
         for p in store.fingerprints(flow_id)
     }
-    return DamageState(version, number, store.latest_report(flow_id, figures=figures), departments)
+    readings = (
+        {
+            r.department: StoredReading(r.package, r.content, r.fingerprint, r.head, r.body)
+            for r in store.sheet_readings(flow_id)
+        }
+        if figures
+        else {}
+    )
+    snapshot = store.latest_report(flow_id, figures=figures)
+    return DamageState(version, number, snapshot, departments, readings=readings)
 
 
-def _save_state(store: Store, flow_id: str, plan: DamagePlan, run_id: int, now: datetime) -> None:
+def _save_state(
+    store: Store,
+    flow_id: str,
+    plan: DamagePlan,
+    previous: DamageState,
+    run_id: int,
+    now: datetime,
+) -> None:
     state = plan.state
     store.save_flow_state(flow_id, state.version, state.report_number, now)
     if plan.report.new and state.snapshot is not None:
@@ -136,3 +155,13 @@ def _save_state(store: Store, flow_id: str, plan: DamagePlan, run_id: int, now: 
             for name, s in state.departments.items()
         ],
     )
+    if state.readings is previous.readings:
+        return  # nothing was read (the workbook is unchanged): the stored readings stand
+    # Only the readings that changed are written; the others stay as stored.
+    changed = [
+        SheetRecord(dept, r.package, r.content, r.fingerprint, r.head, r.body)
+        for dept, r in state.readings.items()
+        if previous.readings.get(dept) != r
+    ]
+    unchanged = frozenset(state.readings) - {r.department for r in changed}
+    store.save_sheet_readings(flow_id, changed, keep=unchanged)

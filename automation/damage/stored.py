@@ -1,0 +1,219 @@
+"""A department's sheet reading kept between runs, so that a save which changed one sheet
+reads that sheet only (pure: bytes in, readings out).
+
+A stored reading is valid for two keys, each folded with the reading's configuration
+(:func:`config_key`: the department, its layout, the catalogue, the municipalities and the
+readers' own code, so that a change to any of them reads every sheet again):
+
+- ``package``: the sheet's key in the package (:func:`automation.damage.workbook.package_keys`,
+  from the zip directory alone): when it is unchanged the sheet is not even parsed;
+- ``content``: the digest of the parsed sheet (``Sheet.content``): a sheet whose package key
+  moved (Excel rewrote the shared strings, or the styles) but whose values did not is
+  parsed, not read again.
+
+The reading itself is JSON compressed with zlib, in two parts: the head every run needs (the
+problems) and the body (figures and rows as read, a 300-row sheet: about 25 kB), decoded
+only when something asks for it (:class:`Readings`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from automation.damage.catalogue import Catalogue
+from automation.damage.reading import CellProblem, Incident, SheetReading
+
+# The modules whose code decides what a sheet reads as: a stored reading made by other
+# code is not reused (an upgrade reads every sheet once).
+_READERS = ("cells.py", "damage/reading.py", "damage/catalogue.py", "damage/text.py")
+FORMAT = 1  # of the stored JSON
+
+
+def _readers_digest() -> str:
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.blake2b(str(FORMAT).encode(), digest_size=16)
+    for name in _READERS:
+        digest.update((root / name).read_bytes())
+    return digest.hexdigest()
+
+
+READERS = _readers_digest()
+
+
+@dataclass(frozen=True)
+class StoredReading:
+    """A department's reading as stored, with the keys it is valid for.
+
+    ``head`` holds what every run needs (the problems, whether the table was found and
+    anything counted); ``body`` the rest (figures, rows as read), decoded only when asked.
+    """
+
+    package: str | None  # None: the sheet had no package key (always parsed)
+    content: str
+    fingerprint: str  # the sheet's value digest (``Sheet.fingerprint``) when it was read
+    head: bytes = field(repr=False)
+    body: bytes = field(repr=False)
+
+    @classmethod
+    def of(
+        cls, reading: SheetReading, package: str | None, content: str, fingerprint: str
+    ) -> StoredReading:
+        """``reading`` stored under its keys."""
+        head, body = encode(reading)
+        return cls(package, content, fingerprint, head, body)
+
+    def summary(self) -> Head:
+        """The head: problems, whether the table was found and anything counted."""
+        return decode_head(self.head)
+
+    def decode(self, catalogue: Catalogue) -> SheetReading:
+        """The reading as it was read."""
+        return decode(self.head, self.body, catalogue)
+
+
+@dataclass(frozen=True)
+class Head:
+    """What a run needs of every department's reading, its sheet changed or not."""
+
+    table_found: bool
+    reported: bool
+    problems: list[CellProblem]
+
+
+def config_key(
+    department: str, layout: Any, catalogue: Catalogue, municipalities: tuple[str, ...] | None
+) -> str:
+    """A digest of everything besides the sheet that a reading depends on."""
+    items = [(i.code, i.label, i.unit, i.category, i.aliases, i.qualified) for i in catalogue]
+    text = repr((READERS, department, layout, items, municipalities))
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def keyed(config: str, key: str) -> str:
+    """A package or content key folded with the configuration's key."""
+    return hashlib.blake2b(f"{config}:{key}".encode(), digest_size=16).hexdigest()
+
+
+def encode(reading: SheetReading) -> tuple[bytes, bytes]:
+    """The reading as compressed JSON, head and body (:func:`decode` gives it back)."""
+    problems = list(reading.problems)
+    index = {id(p): n for n, p in enumerate(problems)}
+    extra = [p for p in reading.unreadable.values() if id(p) not in index]
+    for problem in extra:  # never so today: each unreadable cell is one of the problems
+        index[id(problem)] = len(problems)
+        problems.append(problem)
+    amounts: dict[str, dict[str, str]] = {}
+    for (municipality, code), value in reading.amounts.items():
+        amounts.setdefault(municipality, {})[code] = str(value)
+    head = {
+        "format": FORMAT,
+        "table_found": reading.table_found,
+        "reported": reading.reported,
+        "problems": [_problem(p) for p in reading.problems],
+    }
+    body = {
+        "format": FORMAT,
+        "department": reading.department,
+        "sheet": reading.sheet,
+        "layout": reading.layout,
+        "columns": [item.code for item in reading.columns],
+        "amounts": amounts,
+        "unconfirmed": [list(cell) for cell in reading.unconfirmed],
+        "unreadable": [[m, c, index[id(p)]] for (m, c), p in reading.unreadable.items()],
+        "statuses": {code: dict(counts) for code, counts in reading.statuses.items()},
+        "extra": [_problem(p) for p in extra],
+        "rows": reading.rows,
+        "record_columns": reading.record_columns,
+        "incidents": [_incident(i) for i in reading.incidents],
+    }
+    return _pack(head), _pack(body)
+
+
+def _pack(data: dict[str, Any]) -> bytes:
+    return zlib.compress(json.dumps(data, ensure_ascii=False).encode(), 1)
+
+
+def _unpack(blob: bytes) -> dict[str, Any]:
+    data = json.loads(zlib.decompress(blob))
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError("stored reading of another format")
+    return data
+
+
+def decode_head(blob: bytes) -> Head:
+    """The head :func:`encode` stored; ValueError when it cannot be decoded."""
+    data = _unpack(blob)
+    problems = [CellProblem(*p) for p in data["problems"]]
+    return Head(bool(data["table_found"]), bool(data["reported"]), problems)
+
+
+def decode(head: bytes, body: bytes, catalogue: Catalogue) -> SheetReading:
+    """The reading :func:`encode` stored; ValueError or KeyError when it cannot be."""
+    summary, data = decode_head(head), _unpack(body)
+    by_code = {item.code: item for item in catalogue}
+    problems = summary.problems + [CellProblem(*p) for p in data["extra"]]
+    return SheetReading(
+        department=data["department"],
+        sheet=data["sheet"],
+        layout=data["layout"],
+        table_found=summary.table_found,
+        columns=[by_code[code] for code in data["columns"]],
+        amounts={(m, c): Decimal(v) for m, row in data["amounts"].items() for c, v in row.items()},
+        unconfirmed={(m, c) for m, c in data["unconfirmed"]},
+        unreadable={(m, c): problems[n] for m, c, n in data["unreadable"]},
+        statuses={code: Counter(counts) for code, counts in data["statuses"].items()},
+        problems=summary.problems,
+        rows=[(m, values) for m, values in data["rows"]],
+        record_columns=data["record_columns"],
+        incidents=[Incident(*i) for i in data["incidents"]],
+    )
+
+
+def _problem(p: CellProblem) -> list[str]:
+    return [p.department, p.where, p.value, p.message, p.municipality, p.item]
+
+
+def _incident(i: Incident) -> list[str]:
+    return [i.key, i.code, i.label, i.municipality, i.place, i.status, i.where]
+
+
+class Readings(Mapping[str, SheetReading]):
+    """The departments' readings: this run's, and the stored ones decoded when looked up
+    (a run that changed one sheet need not decode the others' unless it shows them)."""
+
+    def __init__(
+        self,
+        fresh: Mapping[str, SheetReading],
+        stored: Mapping[str, StoredReading],
+        order: list[str],
+        catalogue: Catalogue,
+    ) -> None:
+        self._fresh = dict(fresh)
+        self._stored = stored
+        self._order = order
+        self._catalogue = catalogue
+
+    def __getitem__(self, department: str) -> SheetReading:
+        reading = self._fresh.get(department)
+        if reading is None:
+            if department not in self._order:
+                raise KeyError(department)
+            reading = self._fresh[department] = self._stored[department].decode(self._catalogue)
+        return reading
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._order)
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __contains__(self, department: object) -> bool:
+        return department in self._order

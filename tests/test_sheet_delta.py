@@ -1,0 +1,245 @@
+"""Specs for reading only what changed (issue 18): a save that changed one department's sheet
+reads that sheet again and reuses the stored readings of the others, and the result is the
+one a full re-read gives, whatever was edited (values, text, rows, a renamed, added or
+removed sheet, a change that only moved the shared strings)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from automation.config.models import Contact, Department, Directory
+from automation.damage.workbook import Sheet, Workbook, parse_workbook
+from automation.flows import damage_rollup
+from automation.flows.damage_rollup import DamageInputs, DamagePlan, DamageState
+from automation.timeutil import JST
+from tests.workbook_builders import (
+    MATRIX_SHEET,
+    RECORDS_SHEET,
+    STATUSES,
+    TOWNS,
+    WRITERS,
+    DrawnSheet,
+    Layout,
+    cell_values,
+    fuzz_params,
+    matrix_sheets,
+    records_sheets,
+    town_cells,
+)
+
+START = datetime(2026, 9, 1, 9, 0, tzinfo=JST)
+THIRD, LATE = "農政部", "企業局"  # 企業局's sheet comes and goes
+MEMO = "メモ"  # a sheet no department reads: its text moves only the shared strings
+DIRECTORY = Directory(
+    departments=tuple(
+        Department(
+            name=name, sheet=name, contacts=(Contact(channel="mail", address=f"{n}@example.jp"),)
+        )
+        for n, name in enumerate((MATRIX_SHEET, RECORDS_SHEET, THIRD, LATE))
+    )
+)
+PARAMS = fuzz_params(STATUSES)
+DELTA = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+@dataclass
+class Book:
+    """The workbook as the departments keep it: sheets by name, in order."""
+
+    sheets: dict[str, DrawnSheet]
+    writer: str
+
+    def data(self) -> bytes:
+        return WRITERS[self.writer](self.sheets)
+
+
+@st.composite
+def books(draw: st.DrawFn) -> Book:
+    """Three department sheets (two tables, one incident list), a memo sheet after them."""
+    sheets = {
+        MATRIX_SHEET: draw(matrix_sheets()),
+        RECORDS_SHEET: draw(records_sheets()),
+        THIRD: draw(matrix_sheets()),
+        MEMO: DrawnSheet([["覚え書き"]], [], layout=draw(matrix_sheets()).layout),
+    }
+    return Book(sheets, draw(st.sampled_from(sorted(WRITERS))))
+
+
+def _free_rows(sheet: DrawnSheet) -> int:
+    """The first row no merged range reaches (rows from there can move)."""
+    return max((bottom + 1 for _, _, bottom, _ in sheet.merges), default=0)
+
+
+@st.composite
+def edits(draw: st.DrawFn, book: Book) -> str:
+    """One save: an edit applied to ``book`` in place; returns what it did."""
+    kind = draw(
+        st.sampled_from(
+            ["value", "value", "town", "add_row", "remove_row", "rename", "late", "memo"]
+        )
+    )
+    names = [n for n in book.sheets if n != MEMO]
+    name = draw(st.sampled_from(names))
+    sheet = book.sheets[name]
+    free = _free_rows(sheet)
+    if kind in ("value", "town") and sheet.rows:
+        r = draw(st.integers(0, len(sheet.rows) - 1))
+        row = sheet.rows[r]
+        c = draw(st.integers(0, len(row)))
+        row.extend([None] * (c + 1 - len(row)))
+        row[c] = draw(cell_values if kind == "value" else town_cells)
+    elif kind == "add_row":
+        width = max((len(r) for r in sheet.rows), default=2)
+        values = draw(st.lists(cell_values, min_size=width - 1, max_size=width - 1))
+        at = draw(st.integers(free, len(sheet.rows)))
+        sheet.rows.insert(at, [draw(st.sampled_from(TOWNS)), *values])
+    elif kind == "remove_row" and len(sheet.rows) > free:
+        del sheet.rows[draw(st.integers(free, len(sheet.rows) - 1))]
+    elif kind == "rename":
+        renamed = name[:-1] if name.endswith("_") else name + "_"
+        book.sheets = {(renamed if n == name else n): s for n, s in book.sheets.items()}
+    elif kind == "late":
+        if LATE in book.sheets:
+            del book.sheets[LATE]
+        else:
+            book.sheets = {**book.sheets, LATE: draw(matrix_sheets())}
+            book.sheets[MEMO] = book.sheets.pop(MEMO)  # the memo stays the last sheet
+    elif kind == "memo":
+        book.sheets[MEMO].rows.append([draw(st.text("あいうえお備考", min_size=1, max_size=6))])
+    return f"{kind} {name}"
+
+
+def run(book: Book, previous: DamageState, now: datetime, version: str) -> DamagePlan:
+    """The flow on the workbook as it is now, lazily parsed as a run parses it."""
+    workbook = parse_workbook(book.data(), "book.xlsx", max_bytes=10**8, lazy=True)
+    return damage_rollup.plan(PARAMS, DIRECTORY, DamageInputs(version, workbook), previous, now)
+
+
+def observed(plan: DamagePlan) -> dict[str, Any]:
+    """Everything a run shows or keeps besides how it read: the report, what the merged
+    workbook is made from, the messages and the state."""
+    report = plan.report
+    consolidated = report.consolidated
+    return {
+        "status": plan.status,
+        "artefact": plan.artefact,
+        "report": (report.number, report.new, report.as_of, report.previous_number),
+        "totals": consolidated.totals,
+        "by_municipality": consolidated.by_municipality,
+        "by_department": consolidated.by_department,
+        "statuses": consolidated.statuses,
+        "figures": consolidated.figures,
+        "changes": report.changes,
+        "departments": report.departments,
+        "problems": report.problems,
+        "readings": dict(report.readings),
+        "incidents": (report.incident_changes, report.open_incidents, report.carries),
+        "messages": [
+            (m.kind, m.occasion, m.audience, m.contact, m.template) for m in plan.messages
+        ],
+        "feedback": [m.context.get("reading") for m in plan.messages if m.kind == "feedback"],
+        "snapshot": plan.state.snapshot,
+        "state": (plan.state.version, plan.state.report_number, plan.state.departments),
+    }
+
+
+@DELTA
+@given(st.data())
+def test_reading_only_what_changed_gives_what_a_full_re_read_gives(data: st.DataObject) -> None:
+    """After any sequence of saves, the run that reuses stored readings reports, sends and
+    keeps exactly what a run reading every sheet again does."""
+    book = data.draw(books())
+    state = DamageState()
+    now = START
+    for round_ in range(data.draw(st.integers(1, 4))):
+        if round_:
+            data.draw(edits(book), label=f"save {round_}")
+        now += timedelta(hours=1)
+        version = f"v{round_}"
+        incremental = run(book, state, now, version)
+        full = run(book, replace(state, readings={}), now, version)
+        event(f"reused {len(full.report.reread) - len(incremental.report.reread)}")
+        assert observed(incremental) == observed(full)
+        assert incremental.report.reading_keys == full.report.reading_keys
+        state = incremental.state
+
+
+def _table(figure: int) -> DrawnSheet:
+    """A one-row damage table whose 死者 figure is ``figure``."""
+    return DrawnSheet([["市町村", "死者(人)", "備考"], ["前橋市", figure, "確認中"]], [], Layout(0))
+
+
+def _book(writer: str, first: int = 1, note: str = "覚え書き") -> Book:
+    sheets = {MATRIX_SHEET: _table(first), THIRD: _table(2), MEMO: _table(0)}
+    sheets[MEMO].rows.append([note])
+    return Book(sheets, writer)
+
+
+def _parsed(book: Book) -> tuple[Workbook, set[str]]:
+    """The workbook lazily parsed, and the set that fills with the sheets parsed."""
+    workbook = parse_workbook(book.data(), "book.xlsx", max_bytes=10**8, lazy=True)
+    parsed: set[str] = set()
+    sheets = workbook.sheets
+
+    class Watched(dict[str, Sheet]):
+        def __contains__(self, name: object) -> bool:
+            return name in sheets
+
+        def __getitem__(self, name: str) -> Sheet:
+            parsed.add(name)
+            return sheets[name]
+
+    return replace(workbook, sheets=Watched()), parsed
+
+
+def test_a_save_that_changed_one_sheet_reads_and_parses_that_sheet_only() -> None:
+    """The sheets whose parts are unchanged in the package are neither parsed nor read."""
+    first = run(_book("openpyxl"), DamageState(), START, "v1")
+    workbook, parsed = _parsed(_book("openpyxl", first=5))
+    second = damage_rollup.plan(
+        PARAMS, DIRECTORY, DamageInputs("v2", workbook), first.state, START + timedelta(hours=1)
+    )
+    assert (second.report.reread, parsed) == ({MATRIX_SHEET}, {MATRIX_SHEET})
+    assert second.report.new and second.report.consolidated.totals[0].value == 7
+
+
+def test_shared_strings_rewritten_by_a_save_parse_the_sheets_but_read_none_again() -> None:
+    """When only the shared strings moved (another sheet's text), the sheets that use them
+    are parsed to compare their values, and read again only when those changed."""
+    first = run(_book("xlsxwriter"), DamageState(), START, "v1")
+    workbook, parsed = _parsed(_book("xlsxwriter", note="別の覚え書き"))
+    second = damage_rollup.plan(
+        PARAMS, DIRECTORY, DamageInputs("v2", workbook), first.state, START + timedelta(hours=1)
+    )
+    assert parsed == {MATRIX_SHEET, THIRD} and second.report.reread == frozenset()
+    assert second.status == "unchanged"
+
+
+def test_a_changed_reading_configuration_reads_every_sheet_again() -> None:
+    """Stored readings hold for the layout and catalogue they were read with only."""
+    first = run(_book("openpyxl"), DamageState(), START, "v1")
+    params = PARAMS.model_copy(update={"municipalities": (*TOWNS, "草津町")})
+    workbook = parse_workbook(_book("openpyxl").data(), "book.xlsx", max_bytes=10**8, lazy=True)
+    second = damage_rollup.plan(params, DIRECTORY, DamageInputs("v2", workbook), first.state, START)
+    assert second.report.reread == {MATRIX_SHEET, THIRD}
+
+
+def test_a_stored_reading_that_cannot_be_decoded_is_read_again() -> None:
+    """A damaged stored reading is never trusted: the sheet is read as if new."""
+    first = run(_book("openpyxl"), DamageState(), START, "v1")
+    damaged = {d: replace(r, head=b"not zlib") for d, r in first.state.readings.items()}
+    state = replace(first.state, readings=damaged)
+    second = run(_book("openpyxl"), state, START + timedelta(hours=1), "v2")
+    assert second.report.reread == {MATRIX_SHEET, THIRD}
+    assert observed(second) == observed(
+        run(_book("openpyxl"), replace(state, readings={}), START + timedelta(hours=1), "v2")
+    )
