@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from automation.config.models import Contact, Department, Directory
+from automation.damage.catalogue import DEFAULT_CATALOGUE
+from automation.damage.totals import Figures, _cell_changes, consolidate
 from automation.damage.workbook import Sheet, Workbook, parse_workbook
 from automation.flows import damage_rollup
 from automation.flows.damage_rollup import DamageInputs, DamagePlan, DamageState
@@ -243,3 +246,33 @@ def test_a_stored_reading_that_cannot_be_decoded_is_read_again() -> None:
     assert observed(second) == observed(
         run(_book("openpyxl"), replace(state, readings={}), START + timedelta(hours=1), "v2")
     )
+
+
+decimals = st.sampled_from([Decimal(0), Decimal(1), Decimal(3), Decimal("1.50"), Decimal(-2)])
+cells = st.tuples(st.sampled_from(TOWNS[:3]), st.sampled_from(["dead", "injured"]))
+
+
+@st.composite
+def department_figures(draw: st.DrawFn) -> dict[str, Figures]:
+    """Up to four departments' figures over three towns and two items, zeros included."""
+    figures = {}
+    for dept in draw(st.sets(st.sampled_from(["a", "b", "c", "d"]))):
+        figures[dept] = Figures(
+            draw(st.dictionaries(cells, decimals)),
+            draw(st.sets(cells)),
+            unreadable=draw(st.sets(cells)),
+        )
+    return figures
+
+
+@DELTA
+@given(department_figures(), department_figures(), st.data())
+def test_the_diff_from_the_consolidated_sums_is_the_diff_summed_cell_by_cell(
+    before: dict[str, Figures], after: dict[str, Figures], data: st.DataObject
+) -> None:
+    """What changed per municipality is the same whether the unchanged departments' part of a
+    cell comes from the consolidated sums or from adding up their figures again."""
+    for dept in data.draw(st.sets(st.sampled_from(sorted(before)))) if before else ():
+        after[dept] = before[dept]  # unchanged departments: the very same figures
+    sums = consolidate(after, DEFAULT_CATALOGUE).by_municipality
+    assert _cell_changes(before, after, TOWNS, sums) == _cell_changes(before, after, TOWNS)

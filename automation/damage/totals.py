@@ -316,7 +316,9 @@ def diff(
         return []
     before_totals: Mapping[str, Mapping[str, Any]] = previous.get("totals", {})
     after_totals = current.totals_dump()
-    parts = _cell_changes(previous_figures or {}, current.figures, order)
+    parts = _cell_changes(
+        previous_figures or {}, current.figures, order, current.by_municipality or None
+    )
     changes: list[Change] = []
     codes = [t.code for t in current.totals] + [c for c in before_totals if c not in after_totals]
     codes += [c for c in parts if c not in codes]
@@ -390,18 +392,29 @@ def _moved_cells(old: Figures | None, new: Figures | None) -> set[Cell]:
 
 
 def _cell_changes(
-    before: Mapping[str, Figures], after: Mapping[str, Figures], order: Sequence[str]
+    before: Mapping[str, Figures],
+    after: Mapping[str, Figures],
+    order: Sequence[str],
+    after_sums: Mapping[str, Mapping[str, Decimal]] | None = None,
 ) -> dict[str, list[CellChange]]:
-    """Per item code, the municipalities whose figure changed (summed over departments)."""
+    """Per item code, the municipalities whose figure changed (summed over departments).
+
+    ``after_sums``: ``after`` summed per municipality and item (``Consolidated.by_municipality``);
+    with it, what the unchanged departments add to a moved cell is that sum less the changed
+    departments' part, not a walk through every department's figures."""
     moved: dict[Cell, set[str]] = {}  # cell -> departments whose part of it changed
+    changed: set[str] = set()
     for dept in set(before) | set(after):
         old, new = before.get(dept), after.get(dept)
-        if old != new:
+        if old is not new and old != new:
+            changed.add(dept)
             for cell in _moved_cells(old, new):
                 moved.setdefault(cell, set()).add(dept)
     if not moved:
         return {}
-    b_sums, a_sums = _summed(before, moved.keys()), _summed(after, moved.keys())
+    kept = _kept_sums(after, changed, moved.keys(), after_sums)
+    b_sums = _summed([f for d, f in before.items() if d in changed], kept)
+    a_sums = _summed([f for d, f in after.items() if d in changed], kept)
     rank = {name: index for index, name in enumerate(order)}
     result: dict[str, list[CellChange]] = {}
     for cell in sorted(moved, key=lambda c: (rank.get(c[0], len(rank)), c[0])):
@@ -414,22 +427,60 @@ def _cell_changes(
     return result
 
 
-def _summed(
-    figures: Mapping[str, Figures], cells: Iterable[Cell]
-) -> dict[Cell, tuple[Decimal | None, str]]:
-    """Each cell's figure over all departments, and its mark (未確認, 読めず)."""
-    values: dict[Cell, Decimal | None] = dict.fromkeys(cells)
-    marks: dict[Cell, list[str]] = {cell: [] for cell in values}
-    for fig in figures.values():
+MARKS = ("未確認", "読めず")  # in this order beside a figure, whichever departments set them
+Sums = dict[Cell, tuple[Decimal | None, set[str]]]
+
+
+def _kept_sums(
+    after: Mapping[str, Figures],
+    changed: set[str],
+    cells: Iterable[Cell],
+    after_sums: Mapping[str, Mapping[str, Decimal]] | None,
+) -> Sums:
+    """Each cell's figure over the departments whose figures did not change, and its marks:
+    the same before and after, so summed once."""
+    kept = [f for d, f in after.items() if d not in changed]
+    fresh = [f for d, f in after.items() if d in changed]
+    sums: Sums = {}
+    for cell in cells:
+        total = None if after_sums is None else after_sums.get(cell[0], {}).get(cell[1])
+        if after_sums is None or (total is not None and total == 0):
+            # No shortcut: walk the unchanged departments (a zero may be a typed 0).
+            present = [f.amounts[cell] for f in kept if cell in f.amounts]
+            value = sum(present[1:], present[0]) if present else None
+        elif total is None:
+            value = None  # nobody has a figure there now, so no unchanged department has
+        else:
+            value = total - sum((f.amounts.get(cell, 0) for f in fresh), Decimal(0))
+            if value == 0 and not any(cell in f.amounts for f in kept):
+                value = None
+        sums[cell] = (value, set())
+    for fig in kept:
+        for cell in fig.unconfirmed & sums.keys():
+            sums[cell][1].add("未確認")
+        for cell in fig.unreadable & sums.keys():
+            sums[cell][1].add("読めず")
+    return sums
+
+
+def _summed(figures: list[Figures], kept: Sums) -> dict[Cell, tuple[Decimal | None, str]]:
+    """Each cell's figure over the unchanged departments (``kept``) and ``figures``, and
+    its marks (未確認, 読めず)."""
+    values = {cell: value for cell, (value, _) in kept.items()}
+    marks = {cell: set(found) for cell, (_, found) in kept.items()}
+    for fig in figures:
         for cell in values.keys() & fig.amounts.keys():
             amount = fig.amounts[cell]
             total = values[cell]
             values[cell] = amount if total is None else total + amount
         for cell in fig.unconfirmed & marks.keys():
-            marks[cell].append("未確認")
+            marks[cell].add("未確認")
         for cell in fig.unreadable & marks.keys():
-            marks[cell].append("読めず")
-    return {cell: (value, "・".join(dict.fromkeys(marks[cell]))) for cell, value in values.items()}
+            marks[cell].add("読めず")
+    return {
+        cell: (value, "・".join(m for m in MARKS if m in marks[cell]))
+        for cell, value in values.items()
+    }
 
 
 def _dec(value: str | None) -> Decimal | None:
