@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from automation.state import MIGRATIONS, Fingerprint, Store
+from automation.state import MIGRATIONS, Fingerprint, SheetRecord, Store
 from automation.state_migrate import migrate_state
 from automation.timeutil import JST
 from tests.pg_server import PgServer
@@ -47,14 +47,17 @@ def test_an_incident_starts_its_reports_at_1_beside_the_earlier_ones(store: Stor
 
 
 def test_opening_an_incident_starts_the_flow_afresh(store: Store) -> None:
-    """No workbook version seen, report number 0, no sheet fingerprints after open."""
+    """No workbook version seen, report number 0, no sheet fingerprints or stored sheet
+    readings after open."""
     store.save_flow_state("f", "etag-1", 7, NOON)
     store.save_fingerprints("f", [Fingerprint("危機管理課", "x", NOON, 0, True)])
+    store.save_sheet_readings("f", [SheetRecord("危機管理課", "p", "c", "x", b"h", b"b")])
 
     store.open_incident("f", "台風第10号", '"b.xlsx"', None, NOON)
 
     assert store.flow_state("f") == (None, 0)
     assert store.fingerprints("f") == []
+    assert store.sheet_readings("f") == []
 
 
 def test_runs_carry_the_open_incident_and_history_filters_by_it(store: Store) -> None:

@@ -31,9 +31,15 @@ from typing import Any
 from automation.damage.catalogue import Catalogue
 from automation.damage.reading import CellProblem, Incident, SheetReading
 
-# The modules whose code decides what a sheet reads as: a stored reading made by other
-# code is not reused (an upgrade reads every sheet once).
-_READERS = ("cells.py", "damage/reading.py", "damage/catalogue.py", "damage/text.py")
+# The modules whose code decides what a sheet reads as (parsing included): a stored reading
+# made by other code is not reused (an upgrade reads every sheet once).
+_READERS = (
+    "cells.py",
+    "damage/workbook.py",
+    "damage/reading.py",
+    "damage/catalogue.py",
+    "damage/text.py",
+)
 FORMAT = 1  # of the stored JSON
 
 
@@ -89,7 +95,7 @@ class Head:
 
 
 def config_key(
-    department: str, layout: Any, catalogue: Catalogue, municipalities: tuple[str, ...] | None
+    department: str, layout: object, catalogue: Catalogue, municipalities: tuple[str, ...] | None
 ) -> str:
     """A digest of everything besides the sheet that a reading depends on."""
     items = [(i.code, i.label, i.unit, i.category, i.aliases, i.qualified) for i in catalogue]
