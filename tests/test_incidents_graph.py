@@ -172,3 +172,21 @@ def test_a_close_refused_403_keeps_the_incident_open_to_close_again(tmp_path: Pa
         (incident,) = store.incidents("damage")
     assert incident.is_open and incident.closing
     assert fake.file_at(DRIVE, BOOK) is not None
+
+
+def test_an_open_refused_403_names_the_grant_and_records_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """403 on the channel's site: exit 1 naming Sites.Selected (write); no file, no incident."""
+    fake = tenant()
+    fake.fail("GET", r"/items/[^/]+:/", 403, times=None)
+    with fake.serve() as base_url:
+        path = config(tmp_path, base_url)
+        code = main(["incident", "open", "-c", str(path), "--flow", "damage", "--name", NAME])
+
+    assert code == 1
+    assert "Sites.Selected (write) on the site" in capsys.readouterr().err
+    assert fake.file_at(DRIVE, BOOK) is None
+    assert [c for c in fake.calls if c.method in ("PUT", "POST")] == []
+    with Store(load_config(path).state_target) as store:
+        assert store.incidents("damage") == []
