@@ -286,7 +286,18 @@ def close_incident(
         ref = plans.load_ref(current.workbook)
         if dry_run:
             return _print_close_plan(flow, current, ref, store, out)
-        store.mark_closing(current.id, now)
+        with store.transaction():
+            store.mark_closing(current.id, now)
+            dropped = store.drop_queued(
+                flow.id,
+                f"incident:{current.name}:reminder:",
+                f"not sent: incident {current.name!r} was closed before it could be delivered",
+                now,
+            )
+        if dropped:
+            print(
+                f"dropped {dropped} reminders still queued for incident {current.name!r}", file=out
+            )
     finally:
         if store is not None:
             store.close()

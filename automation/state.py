@@ -1034,6 +1034,20 @@ class Store:
         )
 
     @_writes
+    def drop_queued(self, flow: str, occasion_prefix: str, reason: str, now: datetime) -> int:
+        """Give up the messages of ``flow`` whose occasion starts with ``occasion_prefix`` and
+        that never left (``pending``, or ``failed`` with a definite answer): each becomes
+        ``dead`` with ``reason``. One that may have left (``sending``, ``uncertain``) is left
+        to be reconciled. Returns how many were dropped."""
+        cursor = self._db.execute(
+            "UPDATE outbox SET status = 'dead', last_error = ?, updated_at = ?, not_before = NULL "
+            "WHERE flow = ? AND status IN ('pending', 'failed') "
+            "AND substr(occasion, 1, ?) = ?",
+            (reason, now.isoformat(), flow, len(occasion_prefix), occasion_prefix),
+        )
+        return int(cursor.rowcount)
+
+    @_writes
     def close_incident(self, incident_id: int, archived: str | None, now: datetime) -> None:
         """The incident is over: keep where its workbook went and its report numbers."""
         self._db.execute(

@@ -14,7 +14,7 @@ from automation.state import MIGRATIONS, Fingerprint, SheetRecord, Store
 from automation.state_migrate import migrate_state
 from automation.timeutil import JST
 from tests.pg_server import PgServer
-from tests.test_state_store import state_target
+from tests.test_state_store import entry, state_target
 
 NOON = datetime(2026, 9, 1, 12, 0, tzinfo=JST)
 
@@ -126,3 +126,24 @@ def test_state_migrate_copies_incidents_and_their_reports(tmp_path: Path, pg: Pg
         (incident,) = db.incidents("f")
         assert (incident.name, incident.first_report) == ("台風第10号", 1)
         assert db.open_incident("f", "次", '"c.xlsx"', None, NOON) == incident.id + 1
+
+
+def test_dropping_queued_messages_spares_those_that_may_have_left(store: Store) -> None:
+    """pending and failed messages of the prefix become dead; uncertain ones and others stay."""
+    run = store.start_run("f", NOON, NOON)
+    for key, occasion, status in (
+        ("a", "incident:台風:reminder:1", "pending"),
+        ("b", "incident:台風:reminder:2", "failed"),
+        ("c", "incident:台風:reminder:3", "uncertain"),
+        ("d", "incident:台風:report:1", "pending"),
+        ("e", "incident:台風2:reminder:1", "pending"),
+    ):
+        store.enqueue(entry(key, run, occasion), NOON)
+        if status != "pending":
+            store.mark(key, status, NOON)
+
+    dropped = store.drop_queued("f", "incident:台風:reminder:", "closed", NOON)
+
+    assert dropped == 2
+    statuses = {e.key: e.status for e in store.outbox("f")}
+    assert statuses == {"a": "dead", "b": "dead", "c": "uncertain", "d": "pending", "e": "pending"}

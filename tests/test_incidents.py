@@ -20,7 +20,7 @@ from automation.errors import ConfigError
 from automation.incident import OpenRequest, Tools, close_incident, open_incident
 from automation.inputs_check import check_inputs
 from automation.runner import run_flow
-from automation.state import Store
+from automation.state import OutboxEntry, Store
 from automation.timeutil import JST
 
 CONFIG = """\
@@ -361,3 +361,40 @@ def test_check_inputs_reads_the_open_incident_workbook(loaded: LoadedConfig) -> 
         "OK",
     )
     assert {r.result for r in rows} == {"OK"}
+
+
+def test_close_drops_the_incident_reminders_still_queued(loaded: LoadedConfig) -> None:
+    """A reminder of the incident still waiting in the outbox is given up, never sent."""
+    opened(loaded)
+    key = "damage:reminder-left-over"
+    with Store(loaded.state_target) as store:
+        (run,) = store.runs("damage")
+        store.enqueue(
+            OutboxEntry(
+                key=key,
+                flow="damage",
+                run_id=int(run["id"]),
+                kind="reminder",
+                audience="危機管理課",
+                channel="mail",
+                recipient="kikikanri@example.jp",
+                recipient_label="kikikanri@example.jp",
+                subject="督促",
+                bodies={"text": "更新をお願いします"},
+                attachments=(),
+                digest="d",
+                occasion=f"incident:{NAME}:reminder:2026-09-01T12:00:00+09:00",
+            ),
+            NOW,
+        )
+
+    printed = closed(loaded, NOW + timedelta(hours=1))
+
+    assert printed.startswith(f"dropped 1 reminders still queued for incident '{NAME}'\n")
+    assert sent(loaded, "reminder") == []
+    with Store(loaded.state_target) as store:
+        entry = store.get_entry(key)
+    assert entry is not None and entry.status == "dead"
+    assert entry.last_error == (
+        f"not sent: incident '{NAME}' was closed before it could be delivered"
+    )
