@@ -493,7 +493,12 @@ def _history(args: argparse.Namespace) -> int:
     if args.json:
         print(
             json.dumps(
-                [json.loads(r["record"]) if r["record"] else r for r in runs],
+                [
+                    {**json.loads(r["record"]), "incident": r["incident_name"]}
+                    if r["record"]
+                    else r
+                    for r in runs
+                ],
                 ensure_ascii=False,
                 indent=2,
             )

@@ -398,3 +398,16 @@ def test_close_drops_the_incident_reminders_still_queued(loaded: LoadedConfig) -
     assert entry.last_error == (
         f"not sent: incident '{NAME}' was closed before it could be delivered"
     )
+
+
+def test_history_json_names_each_run_incident(
+    loaded: LoadedConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """history --json gives each run record the name of its incident (null: none open)."""
+    run(loaded, NOW - timedelta(hours=1))
+    opened(loaded)
+    capsys.readouterr()
+
+    main(["history", "-c", str(loaded.path), "--json"])
+
+    assert [r["incident"] for r in json.loads(capsys.readouterr().out)] == [NAME, None]
