@@ -48,11 +48,14 @@ class _XmlSheet(Worksheet):  # type: ignore[misc]  # XlsxWriter is untyped
 
     def __init__(self) -> None:
         super().__init__()
-        self._rows_xml: list[str] = []
+        self._rows_xml = ""
 
     def set_rows_xml(self, rows_xml: list[str], last_row: int, last_col: int) -> None:
-        """The sheet's rows as XML (rows 0..last_row, columns 0..last_col)."""
-        self._rows_xml = rows_xml
+        """The sheet's rows as XML (rows 0..last_row, columns 0..last_col).
+
+        Kept as one string until the workbook is closed: a list of a string per cell
+        would take about three times the memory."""
+        self._rows_xml = "".join(rows_xml)
         self._check_dimensions(0, 0)  # the <dimension> element and the "has data" test
         self._check_dimensions(last_row, last_col)
 
@@ -61,8 +64,9 @@ class _XmlSheet(Worksheet):  # type: ignore[misc]  # XlsxWriter is untyped
             super()._write_sheet_data()
             return
         self.fh.write("<sheetData>")
-        self.fh.write("".join(self._rows_xml))
+        self.fh.write(self._rows_xml)
         self.fh.write("</sheetData>")
+        self._rows_xml = ""  # written: the package holds its own copy
 
 
 class _XmlRows:
@@ -385,9 +389,9 @@ def _matrix_as_read(out: _Writer, ws: _XmlSheet, reading: SheetReading) -> None:
     parts = [f'<row r="1">{header}</row>']
     unreadable = reading.unreadable
     for row, (municipality, values) in enumerate(reading.rows, start=2):
-        parts.append(
+        cells = [
             f'<row r="{row}"><c r="A{row}" t="s"><v>{string(_cell_text(municipality))}</v></c>'
-        )
+        ]
         for col, code in enumerate(codes, start=1):
             shown = values.get(code)
             if shown is None:
@@ -396,12 +400,13 @@ def _matrix_as_read(out: _Writer, ws: _XmlSheet, reading: SheetReading) -> None:
                 problem = unreadable.get((municipality, code))
                 style = problem_s if problem else flag_s
                 index = string(_cell_text(shown))
-                parts.append(f'<c r="{letters[col]}{row}" s="{style}" t="s"><v>{index}</v></c>')
+                cells.append(f'<c r="{letters[col]}{row}" s="{style}" t="s"><v>{index}</v></c>')
                 if problem is not None:
                     ws.write_comment(row - 1, col, _comment([problem]))
             else:
-                parts.append(f'<c r="{letters[col]}{row}"><v>{shown:.16G}</v></c>')
-        parts.append("</row>")
+                cells.append(f'<c r="{letters[col]}{row}"><v>{shown:.16G}</v></c>')
+        cells.append("</row>")
+        parts.append("".join(cells))
     ws.set_rows_xml(parts, len(reading.rows), len(codes))
 
 

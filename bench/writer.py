@@ -11,7 +11,11 @@ so never in the timed passes).
 With ``--command``, ``automation run`` is also run as a subprocess on the same workbook
 (first report): its wall, CPU and peak RSS and the run record's own ``compute`` phase.
 
-Usage: python bench/writer.py [--sheets 60] [--rows 300] [--columns 12] [--repeat 3] [--command]
+With ``--modes``, the 60 読取_ sheets are also written through XlsxWriter's per-cell API, in
+memory and in its constant_memory mode, for their CPU and allocation peak.
+
+Usage: python bench/writer.py [--sheets 60] [--rows 300] [--columns 12] [--repeat 3]
+       [--command] [--modes] [--label NAME]
 Prints a table and writes bench/results/writer_SxR.json.
 """
 
@@ -100,6 +104,56 @@ def sections(report: Any) -> dict[str, Any]:
     }
 
 
+def per_cell(report: Any, constant_memory: bool) -> None:
+    """The 60 読取_ sheets through XlsxWriter's per-cell API (the writer before its XML rows),
+    in memory or in XlsxWriter's constant_memory mode (rows to temporary files, inline
+    strings), into a workbook of their own."""
+    import tempfile  # noqa: PLC0415
+
+    import xlsxwriter  # noqa: PLC0415
+
+    from automation.merged_workbook import SAFE_STRINGS, _comment  # noqa: PLC0415
+
+    mode = {"constant_memory": True, "tmpdir": tempfile.gettempdir()}
+    book = xlsxwriter.Workbook(
+        io.BytesIO(), {**(mode if constant_memory else {"in_memory": True}), **SAFE_STRINGS}
+    )
+    head = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
+    problem = book.add_format({"bg_color": "#FCE4D6"})
+    flag = book.add_format({"bg_color": "#FFF2CC"})
+    for dept, reading in report.readings.items():
+        ws = book.add_worksheet(f"読取_{dept}"[:31])
+        ws.write_row(0, 0, ["市町村", *(item.title for item in reading.columns)], head)
+        codes = [item.code for item in reading.columns]
+        for row, (municipality, values) in enumerate(reading.rows, start=1):
+            ws.write_string(row, 0, municipality)
+            for col, code in enumerate(codes, start=1):
+                shown = values.get(code)
+                if isinstance(shown, str):
+                    cell = reading.unreadable.get((municipality, code))
+                    ws.write_string(row, col, shown, problem if cell else flag)
+                    if cell is not None:
+                        ws.write_comment(row, col, _comment([cell]))
+                elif shown is not None:
+                    ws.write_number(row, col, shown)
+    book.close()
+
+
+def modes(report: Any) -> dict[str, Any]:
+    """Option (b): XlsxWriter's per-cell API in memory vs constant_memory, CPU and allocations."""
+    figures: dict[str, Any] = {}
+    for label, constant in (("per_cell_in_memory", False), ("per_cell_constant_memory", True)):
+        cpu = time.process_time()
+        per_cell(report, constant)
+        spent = time.process_time() - cpu
+        tracemalloc.start()
+        per_cell(report, constant)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        figures[label] = {"cpu_s": round(spent, 3), "allocation_peak_mb": round(peak / 1e6, 1)}
+    return figures
+
+
 def allocation_peak(report: Any) -> float:
     """The writer's peak of Python allocations (MB) while it builds once."""
     from automation.merged_workbook import build_merged_workbook  # noqa: PLC0415
@@ -121,6 +175,11 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--command", action="store_true", help="also run automation run")
     parser.add_argument("--label", default="", help="a suffix for the results file")
+    parser.add_argument(
+        "--modes",
+        action="store_true",
+        help="also the 読取_ sheets per cell, constant_memory or not",
+    )
     args = parser.parse_args()
     folder = damage_rollup.OUT / f"writer_{args.sheets}x{args.rows}x{args.columns}"
     shutil.rmtree(folder, ignore_errors=True)
@@ -139,6 +198,7 @@ def main() -> int:
         "by_section": sections(report),
         "allocation_peak_mb": allocation_peak(report),
         "command_first_report": command,
+        "as_read_per_cell_modes": modes(report) if args.modes else None,
     }
     damage_rollup.RESULTS.mkdir(exist_ok=True)
     suffix = f"_{args.label}" if args.label else ""
@@ -167,6 +227,11 @@ def table(result: dict[str, Any]) -> str:
         *(f"| {k} | {v:.3f} |" for k, v in s["sections_cpu_s"].items()),
         f"| total | {s['total_cpu_s']:.3f} |",
     ]
+    for label, figures in (result.get("as_read_per_cell_modes") or {}).items():
+        lines.append(
+            f"{label}: 読取_ sheets alone {figures['cpu_s']:.2f} s CPU, "
+            f"allocation peak {figures['allocation_peak_mb']} MB"
+        )
     command = result.get("command_first_report")
     if command:
         t = command.get("timings_s") or {}
