@@ -332,3 +332,15 @@ def test_a_path_out_of_the_static_folder_is_a_404(tmp_path: Path, path: str) -> 
 def test_the_static_files_are_served(tmp_path: Path) -> None:
     """The packaged stylesheet itself is served (the 404s above are not everything's)."""
     assert _client(_state(tmp_path)).get("/static/console.css").status_code == 200
+
+
+def test_an_api_address_answers_its_errors_as_json(tmp_path: Path) -> None:
+    """A method the API does not take, or a state database gone, is JSON with the message."""
+    path = _state(tmp_path)
+    client = _client(path)
+    _signed_in(client)
+    refused = client.delete("/api/runs")
+    assert refused.status_code == 405 and "を受け付けません" in refused.json()["error"]
+    path.unlink()
+    gone = client.get("/api/runs")
+    assert gone.status_code == 503 and "state.path" in gone.json()["error"]

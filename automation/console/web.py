@@ -122,7 +122,10 @@ class Console:
         return secure(HTMLResponse(body, status_code=status))
 
     def error(self, request: Request, status: int, message: str) -> Response:
-        """The Japanese error page with ``message``."""
+        """The Japanese error page with ``message``; under ``/api/`` the same message as
+        JSON (``{"error": message}``), which is what an API client reads."""
+        if request.url.path.startswith("/api/"):
+            return secure(JSONResponse({"error": message}, status_code=status))
         return self.page(request, "error.html.j2", status, message=message)
 
     def open_store(self) -> Store:
