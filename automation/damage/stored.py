@@ -24,12 +24,12 @@ import zlib
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from automation.damage.catalogue import Catalogue
 from automation.damage.reading import CellProblem, Incident, SheetReading
+from automation.damage.totals import DecimalTexts
 
 # The modules whose code decides what a sheet reads as (parsing included): a stored reading
 # made by other code is not reused (an upgrade reads every sheet once).
@@ -165,6 +165,7 @@ def decode(head: bytes, body: bytes, catalogue: Catalogue) -> SheetReading:
     """The reading :func:`encode` stored; ValueError or KeyError when it cannot be."""
     summary, data = decode_head(head), _unpack(body)
     by_code = {item.code: item for item in catalogue}
+    decimals = DecimalTexts()
     problems = summary.problems + [CellProblem(*p) for p in data["extra"]]
     return SheetReading(
         department=data["department"],
@@ -172,7 +173,7 @@ def decode(head: bytes, body: bytes, catalogue: Catalogue) -> SheetReading:
         layout=data["layout"],
         table_found=summary.table_found,
         columns=[by_code[code] for code in data["columns"]],
-        amounts={(m, c): Decimal(v) for m, row in data["amounts"].items() for c, v in row.items()},
+        amounts={(m, c): decimals[v] for m, row in data["amounts"].items() for c, v in row.items()},
         unconfirmed={(m, c) for m, c in data["unconfirmed"]},
         unreadable={(m, c): problems[n] for m, c, n in data["unreadable"]},
         statuses={code: Counter(counts) for code, counts in data["statuses"].items()},
