@@ -312,6 +312,7 @@ def measure(plan: Plan) -> dict[str, Any]:
     departments = sheet_names(fake)
     saves: list[dict[str, Any]] = []
     load_before = os.getloadavg()
+    stopped = None
     with fake.serve() as base_url:
         fake.latency = plan.latency
         daemon = Daemon(work, configure(seeded, base_url, plan.poll))
@@ -322,10 +323,15 @@ def measure(plan: Plan) -> dict[str, Any]:
                 saves.append(save_once(fake, daemon, plan, rng, departments))
                 print(f"  save {n + 1:>3}: {describe(saves[-1])}", flush=True)
             idle(daemon, plan.poll + 2)  # one more poll: an unchanged workbook sends nothing
-            saves[-1]["reports"] = len(channel_messages(fake)) - saves[-1]["message_index"]
+        except (BenchError, SystemExit, KeyboardInterrupt) as err:
+            if not saves:
+                raise
+            stopped = f"{type(err).__name__}: {err}".splitlines()[0]  # keep what was measured
         finally:
             daemon.stop()
-    return summarise(plan, saves, channel_messages(fake), load_before)
+    saves[-1]["reports"] = len(channel_messages(fake)) - saves[-1]["message_index"]
+    result = summarise(plan, saves, channel_messages(fake), load_before)
+    return result | {"complete": stopped is None, "stopped_by": stopped}
 
 
 def sheet_names(fake: Any) -> list[str]:
@@ -484,8 +490,9 @@ def markdown(results: list[dict[str, Any]]) -> str:
         m = r["machine"]
         load = f"{m['load_average_before'][0]:.2f} -> {m['load_average_after'][0]:.2f}"
         target = f"{r['target_p95_s']:g} ({'met' if r['target_met'] else '**missed**'})"
+        saves = str(r["saves"]) if r.get("complete", True) else f"{r['saves']} (stopped early)"
         lines.append(
-            f"| {r['sheets']} x {r['rows']:,} | {r['saves']} | {r['poll_s']} | "
+            f"| {r['sheets']} x {r['rows']:,} | {saves} | {r['poll_s']} | "
             f"{r['latency_s'] * 1000:g} | {r['save_to_post_p50_s']:.2f} | "
             f"{r['save_to_post_p95_s']:.2f} | {r['save_to_post_max_s']:.2f} | {target} | "
             f"{_fmt(r['poll_wait_p50_s'])} | "
@@ -578,6 +585,8 @@ def main() -> int:
         print(f"save_to_post: {err}", file=sys.stderr)
         return 1
     path = write_results(result, args.out, args.quick)
+    if not result["complete"]:
+        print(f"save_to_post: stopped after {result['saves']} saves ({result['stopped_by']})")
     print(
         f"  save -> posted     p50 {result['save_to_post_p50_s']:.2f} s, "
         f"p95 {result['save_to_post_p95_s']:.2f} s (target p95 <= {result['target_p95_s']:g} s: "
@@ -587,7 +596,7 @@ def main() -> int:
         f"  one report per save: {'yes' if result['one_report_per_save'] else 'NO'}; "
         f"written to {path}"
     )
-    return 0
+    return 0 if result["complete"] else 1
 
 
 if __name__ == "__main__":

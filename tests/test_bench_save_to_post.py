@@ -72,7 +72,7 @@ def test_the_quick_run_gets_exactly_one_report_per_save(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     result = json.loads((tmp_path / "save_to_post_5x20_quick.json").read_text(encoding="utf-8"))
     assert result["saves"] == len(result["saves_detail"]) == 3
-    assert result["one_report_per_save"] and result["numbers_consecutive"]
+    assert result["complete"] and result["one_report_per_save"] and result["numbers_consecutive"]
     assert [s["reports"] for s in result["saves_detail"]] == [1, 1, 1]
     assert result["channel_messages"] == 4  # the first report, then one per save
     for key in ("save_to_post_p50_s", "save_to_post_p95_s", "poll_s", "target_p95_s"):
