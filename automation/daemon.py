@@ -4,7 +4,9 @@ APScheduler 3.x's AsyncIOScheduler runs each flow on its schedule (crontab or an
 Asia/Tokyo, optionally business days only). Jobs live in the state database, so after
 downtime a missed run is made up once (coalesce) if it is no later than the flow's
 misfire grace; jobs are reconciled with the configuration at start and on reload without
-dropping missed runs (an unchanged job keeps its stored next run time).
+dropping missed runs (an unchanged job keeps its stored next run time). In a pair only
+the lease holder runs a scheduler, and its job store checks the fence in every
+transaction (:mod:`automation.job_store`).
 
 An outbox worker delivers what runs left queued (retries after backoff, messages
 interrupted by a crash) under the same per-flow lock as runs. SIGTERM/SIGINT stop new
@@ -27,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from apscheduler.jobstores.memory import MemoryJobStore
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
@@ -40,6 +41,7 @@ from automation.config.models import Flow, Schedule
 from automation.configuration import load_config
 from automation.errors import AutomationError, ConfigError, TransientError
 from automation.fiscal import is_business_day
+from automation.job_store import FencedJobStore
 from automation.memory import release_memory
 from automation.metrics import METRICS
 from automation.pair import LeaseKeeper
@@ -227,9 +229,7 @@ class Daemon:
         """Start the scheduler on the shared job store (paused until the caller resumes it)."""
         self.scheduler = AsyncIOScheduler(
             jobstores={
-                "default": SQLAlchemyJobStore(
-                    url=job_store_url(self.state_target), tablename=JOBS_TABLE
-                ),
+                "default": FencedJobStore(job_store_url(self.state_target), JOBS_TABLE),
                 "internal": MemoryJobStore(),
             },
             job_defaults={"coalesce": True, "max_instances": 1},
@@ -575,7 +575,10 @@ class Daemon:
         else:
             stored = {}
         for flow in self.scheduled_flows():
-            job = self.scheduler.get_job(flow.id) if self.scheduler is not None else None
+            job = None
+            if self.scheduler is not None:  # a leader losing its lease may read it no more
+                with contextlib.suppress(AutomationError):
+                    job = self.scheduler.get_job(flow.id)
             last = stored.get(flow.id) or {}
             flows[flow.id] = {
                 "last_status": last.get("status"),

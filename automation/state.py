@@ -376,6 +376,41 @@ def _renewed(fence: Fence | None) -> Fence | None:
     return fence
 
 
+def current_fence() -> Fence | None:
+    """The fence this process writes under now (None: no lease, as with SQLite)."""
+    return _FENCE
+
+
+def check_fence(
+    fence: Fence | None,
+    stored: Callable[[str], tuple[str, int] | None],
+    *,
+    sending: bool = False,
+) -> None:
+    """Raise FencedError unless ``fence`` (as last renewed) is still valid by the local clock
+    and ``stored(name)``, the lease's holder and token as the database has them, carries its
+    token. ``sending``: also refuse when less than the fence's send margin is left."""
+    fence = _renewed(fence)
+    if fence is None:
+        return
+    margin = fence.send_margin if sending else 0.0
+    if time.monotonic() > fence.valid_until - margin:
+        raise FencedError(
+            f"the leader lease of {fence.holder} (token {fence.token}) ran out before it "
+            "could be renewed; this daemon stops writing and sending until it leads again"
+            if not sending or time.monotonic() > fence.valid_until
+            else f"the leader lease of {fence.holder} (token {fence.token}) has less than "
+            f"{margin:g} s left and was not renewed; no message is sent until it is"
+        )
+    row = stored(fence.name)
+    if row is None or row[1] != fence.token:
+        now = "nobody" if row is None else f"{row[0]} with token {row[1]}"
+        raise FencedError(
+            f"this daemon ({fence.holder}, token {fence.token}) no longer holds the leader "
+            f"lease: {now} does; it wrote and sent nothing more, the leader carries on"
+        )
+
+
 def _writes(method: Callable[P, R]) -> Callable[P, R]:
     """A write: under a fence it runs in a transaction that first checks the token."""
 
@@ -469,28 +504,15 @@ class Store:
         """Raise FencedError unless this process's lease token is still the current one; on
         PostgreSQL the row stays share-locked, so no takeover commits before this write.
         ``sending``: also refuse when less than the fence's send margin of the lease is left."""
-        fence = _renewed(self.fence)
-        if fence is None:
-            return
-        margin = fence.send_margin if sending else 0.0
-        if time.monotonic() > fence.valid_until - margin:
-            raise FencedError(
-                f"the leader lease of {fence.holder} (token {fence.token}) ran out before it "
-                "could be renewed; this daemon stops writing and sending until it leads again"
-                if not sending or time.monotonic() > fence.valid_until
-                else f"the leader lease of {fence.holder} (token {fence.token}) has less than "
-                f"{margin:g} s left and was not renewed; no message is sent until it is"
-            )
         lock = " FOR SHARE" if self.dialect == POSTGRESQL else ""
-        row = self._db.execute(
-            f"SELECT holder, token FROM leader_lease WHERE name = ?{lock}", (fence.name,)
-        ).fetchone()
-        if row is None or int(row["token"]) != fence.token:
-            now = "nobody" if row is None else f"{row['holder']} with token {row['token']}"
-            raise FencedError(
-                f"this daemon ({fence.holder}, token {fence.token}) no longer holds the leader "
-                f"lease: {now} does; it wrote and sent nothing more, the leader carries on"
-            )
+
+        def stored(name: str) -> tuple[str, int] | None:
+            row = self._db.execute(
+                f"SELECT holder, token FROM leader_lease WHERE name = ?{lock}", (name,)
+            ).fetchone()
+            return None if row is None else (str(row["holder"]), int(row["token"]))
+
+        check_fence(self.fence, stored, sending=sending)
 
     # leader lease ---------------------------------------------------------
     def claim_lease(self, holder: str, now: datetime, seconds: float, name: str = LEASE) -> Lease:
