@@ -184,6 +184,7 @@ class Daemon:
         self._fingerprint = _fingerprint(self.loaded)
         self._health_server: asyncio.base_events.Server | None = None
         self._pair: LeaseKeeper | None = None
+        self._invalid: str | None = None  # the error of configuration files not adopted
 
     @property
     def state_path(self) -> Path:
@@ -222,6 +223,7 @@ class Daemon:
                 self.clock,
                 self._gained,
                 self._lost,
+                self.lead_refusal,
             )
         return self._pair
 
@@ -534,6 +536,32 @@ class Daemon:
                     continue  # a run of that flow is delivering right now
 
     # ---- reloads -----------------------------------------------------------------------
+    def lead_refusal(self) -> str | None:
+        """Asked by a standby before it claims the lease: load the configuration as deployed
+        now (a change made on this host while it stood by is honoured from the first run it
+        leads); None when it is valid, else why this daemon must not lead. Files are read
+        again only when they changed; an invalid version is logged once."""
+        if _fingerprint(self.loaded) == self._fingerprint:
+            return self._invalid
+        try:
+            loaded = load_config(self.config_path)
+        except ConfigError as err:
+            self._fingerprint = _fingerprint(self.loaded)
+            self._invalid = _invalid(err)
+            LOG.error("will not lead: %s", self._invalid, extra={"event": "lead_refused"})
+            return self._invalid
+        self._adopt(loaded)
+        LOG.info("reloaded before leading", extra={"event": "reloaded"})
+        _log_warnings(loaded)
+        return None
+
+    def _adopt(self, loaded: LoadedConfig) -> None:
+        """Run ``loaded`` from now on (validated already)."""
+        self.loaded = loaded
+        self._fingerprint = _fingerprint(loaded)
+        self._invalid = None
+        self.backend = self.backend_factory(loaded)
+
     async def check_config(self) -> None:
         """Reload when the configuration files changed."""
         if _fingerprint(self.loaded) != self._fingerprint:
@@ -545,6 +573,7 @@ class Daemon:
             loaded = load_config(self.config_path)
         except ConfigError as err:
             self._fingerprint = _fingerprint(self.loaded)
+            self._invalid = _invalid(err)
             LOG.error(
                 "reload (%s) refused; still running the previous configuration:\n%s",
                 why,
@@ -552,9 +581,7 @@ class Daemon:
                 extra={"event": "reload_refused"},
             )
             return False
-        self.loaded = loaded
-        self._fingerprint = _fingerprint(loaded)
-        self.backend = self.backend_factory(loaded)
+        self._adopt(loaded)
         self.reconcile()
         LOG.info("reloaded (%s)", why, extra={"event": "reloaded"})
         _log_warnings(loaded)
@@ -615,6 +642,14 @@ class Daemon:
                 f"automation_leadership_changes_total {self.pair.role.changes}\n",
             )
         )
+
+
+def _invalid(err: ConfigError) -> str:
+    """Why a daemon whose configuration files are invalid must not lead, and the fix."""
+    return (
+        "the configuration is invalid; this daemon stays standby until it is fixed "
+        f"(it checks again when the files change):\n{err.message}"
+    )
 
 
 def _log_warnings(loaded: LoadedConfig) -> None:

@@ -48,6 +48,7 @@ class Role:
     expires_at: datetime | None = None
     database: str = "reachable"
     changes: int = 0  # how many times this daemon gained or lost the lead
+    refused: str | None = None  # why this daemon will not lead now (its configuration)
 
     def as_dict(self) -> dict[str, Any]:
         """The health endpoint's ``pair`` section."""
@@ -57,6 +58,7 @@ class Role:
             "fencing_token": self.token,
             "lease_expires_at": self.expires_at.isoformat() if self.expires_at else None,
             "database": self.database,
+            "refused_to_lead": self.refused,
         }
 
 
@@ -70,12 +72,14 @@ class LeaseKeeper:
         clock: Callable[[], datetime],
         gained: Callable[[Lease, str | None], Awaitable[None]],
         lost: Callable[[str], Awaitable[None]],
+        refusal: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.target = target
         self.seconds = seconds
         self.clock = clock
         self.gained = gained
         self.lost = lost
+        self.refusal = refusal  # asked before a standby claims: why it must not lead, or None
         self.holder = holder_name()
         self.role = Role()
         self._valid_until = 0.0
@@ -90,8 +94,10 @@ class LeaseKeeper:
         backoff = self.every
         while not stopping.is_set():
             started = time.monotonic()
+            if not self.role.leader:
+                self.role.refused = self.refusal()
             try:
-                lease = await asyncio.to_thread(self._claim)
+                lease = await asyncio.to_thread(self._claim, self.role.refused is None)
             except AutomationError as err:
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                 await self._unreachable(err, backoff)
@@ -103,15 +109,21 @@ class LeaseKeeper:
                 await asyncio.wait_for(stopping.wait(), timeout=wait)
         await self._release()
 
-    def _claim(self) -> Lease:
+    def _claim(self, claiming: bool) -> Lease | None:
+        """Claim the lease; a daemon that must not lead only reads who holds it."""
         with Store(self.target) as store:
+            if not claiming:
+                return store.lease()
             return store.claim_lease(self.holder, self.clock(), self.seconds)
 
-    async def _apply(self, lease: Lease, started: float) -> None:
+    async def _apply(self, lease: Lease | None, started: float) -> None:
         if self.role.database != "reachable":
             LOG.warning("state database reachable again", extra={"event": "database_back"})
-        previous = self.role.holder
         self.role.database = "reachable"
+        if lease is None:  # nobody ever claimed it, and this daemon may not
+            self.role.holder = self.role.token = self.role.expires_at = None
+            return
+        previous = self.role.holder
         self.role.holder, self.role.token = lease.holder, lease.token
         self.role.expires_at = lease.expires_at
         if lease.holder == self.holder:
