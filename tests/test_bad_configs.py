@@ -384,6 +384,13 @@ CASES = [
         "write postgresql+psycopg://user:${PGPASSWORD}",
     ),
     Case("state_url_unknown_scheme", 18, 8, "state.url", "write sqlite:///path"),
+    Case(
+        "state_url_password_in_query",
+        18,
+        8,
+        "state.url",
+        "write postgresql+psycopg://user:${PGPASSWORD}",
+    ),
 ]
 
 # Run end to end as `python -m automation`: one per family of mistake.
