@@ -37,6 +37,7 @@ def main() -> int:
     args = parser.parse_args()
     fake = h.seeded_fake()
     started = time.monotonic()
+    began_at, load_before = time.strftime("%Y-%m-%d %H:%M", time.gmtime()), os.getloadavg()[0]
     folder = tempfile.mkdtemp(prefix="failover-")  # kept: the daemons' logs, to read a miss
     print(f"daemon logs in {folder}", flush=True)
     with pg_server() as pg, fake.serve() as served:
@@ -50,6 +51,8 @@ def main() -> int:
         )
     row = tally.row()
     summary = {
+        "measured": f"{began_at}-{time.strftime('%H:%M', time.gmtime())} UTC",
+        "load_average_1min": f"{load_before:.2f} at the start, {os.getloadavg()[0]:.2f} at the end",
         "machine": f"{platform.platform()}, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()} (shared with other work)",
         "lease_seconds": args.lease,
