@@ -91,9 +91,25 @@ def graph_yaml(workspace: Path, base_url: str, webhook: str | None) -> str:
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
-    """A demo workspace on the local backend."""
+    """A demo workspace on the local backend, its damage workbook as provision builds it."""
     write_workspace(tmp_path / "local")
+    provisioned(tmp_path / "local")
     return tmp_path / "local"
+
+
+def provisioned(workspace: Path) -> bytes:
+    """Replace the demo's hand-made damage workbook with the provisioned one; the old bytes."""
+    from automation.config.loader import load_config  # noqa: PLC0415
+    from automation.config.models import DamageRollupFlow  # noqa: PLC0415
+    from automation.flows.provision import workbook_plan  # noqa: PLC0415
+    from automation.input_workbook import build_input_workbook  # noqa: PLC0415
+
+    loaded = load_config(workspace / "automation.yaml")
+    (flow,) = [f for f in loaded.config.flows if isinstance(f, DamageRollupFlow)]
+    path = workspace / "inputs" / str(flow.params.workbook)
+    old = path.read_bytes()
+    path.write_bytes(build_input_workbook(workbook_plan(flow.params, loaded.config.directory)))
+    return old
 
 
 @pytest.fixture
@@ -168,6 +184,7 @@ def test_a_seeded_tenant_passes_every_check(config: Path, fake: FakeGraph) -> No
         ("config", "OK"),
         ("credential", "OK"),
         ("workbook", "OK"),
+        ("workbook design", "OK"),
         ("list", "OK"),
         ("mailbox", "OK"),
         ("mail send", "SKIP"),
@@ -311,13 +328,15 @@ def test_a_workbook_missing_from_the_channel_folder_names_its_path(
     )
 
 
-def test_the_workbook_probe_reads_metadata_not_content(config: Path, fake: FakeGraph) -> None:
-    """The workbook is probed with $select=id,name,eTag,size; nothing is downloaded."""
+def test_the_workbook_is_probed_by_metadata_and_downloaded_once(
+    config: Path, fake: FakeGraph
+) -> None:
+    """The workbook row reads $select=id,name,eTag,size; the design row downloads it once."""
     doctor(config, fake)
-    (probe,) = fake.requests_to(r"/items/[^/]+:/")
+    (probe, _) = fake.requests_to(r"/items/[^/]+:/")
     assert probe.query == {"$select": "id,name,eTag,size"}
-    assert fake.downloads == []
-    assert fake.requests_to(r"/content$") == []
+    assert len(fake.requests_to(r"/content$")) == 1
+    assert len(fake.downloads) == 1
 
 
 def test_denied_sent_items_names_mail_read(config: Path, fake: FakeGraph) -> None:
@@ -425,8 +444,9 @@ def test_a_credential_without_a_token_names_the_ids_to_check(
         "ID) in Entra admin center → App registrations; the secret must be the Value of a "
         "secret that has not expired"
     )
-    assert [(r.check, r.result) for r in rows[2:6]] == [
+    assert [(r.check, r.result) for r in rows[2:7]] == [
         ("workbook", "SKIP"),
+        ("workbook design", "SKIP"),
         ("list", "SKIP"),
         ("mailbox", "SKIP"),
         ("mail send", "SKIP"),
@@ -539,7 +559,7 @@ def test_the_table_shows_a_failure_with_its_fix_and_readme_link(
     assert lines[at + 2] == " " * detail_column + f"see: {SEE_SITES}"
     assert (
         lines[-1]
-        == "1 failed, 8 passed, 1 skipped; fix the failures and run `automation doctor` again"
+        == "1 failed, 9 passed, 1 skipped; fix the failures and run `automation doctor` again"
     )
     assert code == 1
 
@@ -556,7 +576,7 @@ def test_an_invalid_config_exits_2_with_its_problems(tmp_path: Path) -> None:
 
 
 def test_a_local_config_has_nothing_to_check(workspace: Path) -> None:
-    """The local backend needs no Microsoft 365: one OK row, exit 0."""
+    """The local backend needs no Microsoft 365: the config row and each workbook's design."""
     out = io.StringIO()
     code = run_doctor(workspace / "automation.yaml", send_test=None, out=out, as_json=True)
     assert json.loads(out.getvalue()) == [
@@ -567,8 +587,68 @@ def test_a_local_config_has_nothing_to_check(workspace: Path) -> None:
             "detail": "local backend: nothing in Microsoft 365 to check",
             "fix": "",
             "see": "",
-        }
+        },
+        {
+            "check": "workbook design",
+            "target": "typhoon_damage: 被害状況報告.xlsx",
+            "result": "OK",
+            "detail": "matches what `automation provision workbook` would build (8 department "
+            "sheets, validation on every input column, protected)",
+            "fix": "",
+            "see": "",
+        },
     ]
+    assert code == 0
+
+
+def test_a_workbook_without_a_departments_sheet_fails_with_the_fix(tmp_path: Path) -> None:
+    """The demo's hand-made workbook has no sheet for 企業局: the design row fails, naming it,
+    and says to provision the workbook again."""
+    write_workspace(tmp_path)
+    out = io.StringIO()
+
+    code = run_doctor(tmp_path / "automation.yaml", send_test=None, out=out, as_json=True)
+
+    row = Row(**json.loads(out.getvalue())[1])
+    assert (row.check, row.result, code) == ("workbook design", "FAIL", 1)
+    assert row.detail.splitlines()[:2] == [
+        "the run cannot read it as configured:",
+        "no sheet 「企業局」 for 企業局 (sheets: 危機管理課、県土整備部、農政部、環境森林部、"
+        "健康福祉部、教育委員会、産業経済部)",
+    ]
+    assert row.fix == (
+        f"run `automation provision workbook -c {tmp_path / 'automation.yaml'} --flow "
+        "typhoon_damage --upload --replace` (the old workbook is kept as an archived copy), or "
+        "fix the sheet by hand or the department's sheet name in the directory"
+    )
+
+
+def test_a_readable_hand_made_workbook_warns_and_passes(tmp_path: Path) -> None:
+    """A hand-made workbook the run reads (every sheet there) but without validation or
+    protection is a warning with the fix, and the doctor still exits 0."""
+    import openpyxl  # noqa: PLC0415
+
+    write_workspace(tmp_path)
+    path = tmp_path / "inputs" / "被害状況報告.xlsx"
+    book = openpyxl.load_workbook(path)
+    book.copy_worksheet(book["危機管理課"]).title = "企業局"
+    book.save(path)
+    out = io.StringIO()
+
+    code = run_doctor(tmp_path / "automation.yaml", send_test=None, out=out)
+
+    lines = out.getvalue().splitlines()
+    (at,) = [i for i, line in enumerate(lines) if line.startswith("workbook design")]
+    assert re.split(r"\s{2,}", lines[at])[2:4] == [
+        "WARN",
+        "readable, but not what `automation provision workbook` would build:",
+    ]
+    shown = [line.strip() for line in lines[at + 1 : at + 9]]
+    assert "「危機管理課」: not protected (its headers can be edited)" in shown
+    assert any(
+        line.strip().startswith("fix: a hand-made workbook is read as it is") for line in lines
+    )
+    assert lines[-1] == "0 failed, 1 warning, 1 passed, 0 skipped"
     assert code == 0
 
 
@@ -603,7 +683,7 @@ def test_validate_check_inputs_on_graph_runs_the_read_only_probes(
     from automation.inputs_check import check_inputs  # noqa: PLC0415
 
     rows = check_inputs(load_config(config), gateway_factory=factory(dated(fake.app, timedelta(0))))
-    assert [r.check for r in rows][:3] == ["credential", "workbook", "list"]
+    assert [r.check for r in rows][:4] == ["credential", "workbook", "workbook design", "list"]
     assert all(r.result in ("OK", "SKIP") for r in rows)
     assert {call.method for call in fake.calls} == {"GET"}
 

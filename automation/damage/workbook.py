@@ -478,6 +478,28 @@ def _inspect_package(data: bytes, name: str) -> Package:
     return package
 
 
+def worksheet_xml(data: bytes, name: str) -> dict[str, bytes]:
+    """Each worksheet's XML by sheet name, for what cell values do not show (protection,
+    data validation). Call it on bytes :func:`parse_workbook` accepted: the parts are
+    unpacked under the same caps, and XML with a DOCTYPE or ENTITY is refused."""
+    _inspect_package(data, name)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        by_name = {info.filename: info for info in archive.infolist()}
+    view = memoryview(data)
+    rels = by_name.get(WORKBOOK_RELS)
+    parts = _sheet_parts(
+        _unpack(view, by_name[WORKBOOK_PART], name),
+        _unpack(view, rels, name) if rels is not None else None,
+    )
+    found = {}
+    for part, sheet in parts.items():
+        info = by_name.get(part)
+        xml = _unpack(view, info, name) if info is not None else None
+        if xml is not None:
+            found[sheet] = xml
+    return found
+
+
 def _check_directory(infos: list[zipfile.ZipInfo], name: str) -> None:
     """Refuse by the zip directory alone: encryption, methods, sizes and packing ratio."""
     total = 0

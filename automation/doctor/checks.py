@@ -27,6 +27,7 @@ from automation.config.models import (
     SiteFile,
     SiteList,
 )
+from automation.doctor import design
 from automation.doctor.credential import credential_row
 from automation.doctor.files import list_row, list_target, workbook_row, workbook_target
 from automation.doctor.hints import SEE_MAIL
@@ -100,9 +101,10 @@ class GraphChecks:
 
     def _app_targets(self, send_test: str | None) -> list[Row]:
         """The rows the app's token is needed for (as SKIPs, when there is none)."""
-        rows = [
-            Row("workbook", workbook_target(ids, ref), "SKIP", "") for ids, ref in self._workbooks()
-        ]
+        rows = []
+        for ids, ref in self._workbooks():
+            rows.append(Row("workbook", workbook_target(ids, ref), "SKIP", ""))
+            rows.append(Row(design.CHECK, workbook_target(ids, ref), "SKIP", ""))
         rows += [Row("list", list_target(ids, ref), "SKIP", "") for ids, ref in self._lists()]
         mailbox = self._mailbox(send_test)
         if mailbox:
@@ -112,7 +114,18 @@ class GraphChecks:
 
     async def _app_probes(self, app: GraphGateway, send_test: str | None) -> list[Row]:
         probe = self.probe
-        rows = [await workbook_row(probe, app, ids, ref) for ids, ref in self._workbooks()]
+        rows = []
+        flows = design.damage_flows(self.loaded)
+        for ids, ref in self._workbooks():
+            row = await workbook_row(probe, app, ids, ref)
+            rows.append(row)
+            if row.result != "OK":
+                rows.append(
+                    Row(design.CHECK, row.target, "SKIP", "not checked: see the workbook row")
+                )
+                continue
+            rows.append(await design.graph_design_row(self.loaded, flows[ref], row.target, app))
+            probe.saw(app)
         rows += [
             await list_row(probe, app, ids, ref, self._list_plan(ref)) for ids, ref in self._lists()
         ]

@@ -12,7 +12,7 @@ from automation.doctor.hints import Hint
 from automation.errors import AutomationError
 from automation.summary import clean_terminal
 
-Result = Literal["OK", "FAIL", "SKIP"]
+Result = Literal["OK", "WARN", "FAIL", "SKIP"]  # WARN: works, but differs from the plan
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from automation.config.loader import ConfigValidationError, LoadedConfig
 from automation.config.models import GraphBackend, GraphLimits
 from automation.configuration import load_config
 from automation.doctor.checks import GatewayFactory, GraphChecks, TokenFactory
+from automation.doctor.design import local_design_rows
 from automation.doctor.rows import Row
 from automation.doctor.state import state_rows
 from automation.doctor.table import format_table
@@ -89,6 +90,7 @@ def check(
                 "OK",
                 "local backend: nothing in Microsoft 365 to check",
             ),
+            *asyncio.run(local_design_rows(loaded)),
             *state_rows(loaded),
         ]
     flows = len(loaded.config.flows)

@@ -56,16 +56,18 @@ def format_table(
         out.append(line(row.check, row.target, row.result, details[0]))
         extra = details[1:]
         if row.fix:
-            extra.append(f"{'fix' if row.result == 'FAIL' else 'to check'}: {row.fix}")
+            extra.append(f"{'fix' if row.result in ('FAIL', 'WARN') else 'to check'}: {row.fix}")
         if row.see:
             extra.append(f"see: {row.see}")
         out += [indent + text for text in extra]
     failed = sum(r.result == "FAIL" for r in rows)
     passed = sum(r.result == "OK" for r in rows)
     skipped = sum(r.result == "SKIP" for r in rows)
+    warned = sum(r.result == "WARN" for r in rows)
+    warnings = f"{warned} warning{'s' if warned != 1 else ''}, " if warned else ""
     out.append("")
     out.append(
-        f"{failed} failed, {passed} passed, {skipped} skipped"
+        f"{failed} failed, {warnings}{passed} passed, {skipped} skipped"
         + (f"; fix the failures and run `{again}` again" if failed else "")
     )
     return "\n".join(clean_terminal(text).rstrip() for text in out) + "\n"
