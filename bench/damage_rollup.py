@@ -31,6 +31,7 @@ import random
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -283,8 +284,10 @@ def main() -> int:
         return 0
     folder = OUT / f"damage_{args.sheets}x{args.rows}x{args.columns}"
     result = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="minutes"),
         "machine": machine(),
         **measure(folder, args.sheets, args.rows, args.columns, args.repeat),
+        "load_after": round(os.getloadavg()[0], 2),
     }
     RESULTS.mkdir(exist_ok=True)
     target = RESULTS / f"damage_rollup_{args.sheets}x{args.rows}.json"
