@@ -256,20 +256,22 @@ class Daemon:
             misfire_grace_time=None,
         )
 
-    async def _gained(self, lease: Lease, previous: str | None) -> None:
-        """This daemon leads now: run schedules and deliveries; say so when the lead moved."""
+    async def _gained(self, lease: Lease, previous: str | None) -> bool:
+        """This daemon leads now: run schedules and deliveries; say so when the lead moved.
+        False when it cannot (the lease keeper then gives the lease up)."""
         try:
             await self._lead()
         except AutomationError as err:
             LOG.error("cannot lead: %s", err.message, extra={"event": "lead_failed"})
             await self._stop_scheduler()
-            return
+            return False
         if previous and previous != lease.holder:
             METRICS_PAIR["moves"] += 1
             with contextlib.suppress(AutomationError), Store(self.state_target) as store:
                 Alerts(self.loaded).leadership_moved(store, previous, lease, self.clock())
         if self.scheduler is not None:
             self.scheduler.resume()
+        return True
 
     async def _lost(self, why: str) -> None:
         """Another daemon leads: stop schedules and deliveries at once (writes are fenced)."""

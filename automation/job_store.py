@@ -5,8 +5,9 @@ pair both daemons could reach it, and APScheduler writes it on its own (each job
 time after it fires, the pickled trigger on every reconcile): a leader paused past its
 lease would, when it wakes, write a stale trigger or next run time over the new leader's.
 Here every transaction of the job store first checks the fence the store was opened under,
-like every write of :class:`~automation.state.Store`: once this daemon is no longer the
-lease holder its scheduler can neither read nor write the table (APScheduler logs the
+like every write of :class:`~automation.state.Store` (by the token in the database; the
+local clock is left to the state writes and sends): once another daemon holds the lease
+this daemon's scheduler can neither read nor write the table (APScheduler logs the
 refusal and retries; the daemon shuts that scheduler down as it steps down).
 """
 
@@ -30,6 +31,9 @@ class FencedEngine:
     def __init__(self, engine: Engine, fence: Fence) -> None:
         self.inner = engine
         self.fence = fence
+        # By the token in the database, not the local clock: a busy leader whose local lease
+        # time ran out but whose token still stands has not been replaced, and a refused
+        # write here would stop its scheduler for good (APScheduler does not retry it).
         self._lock = " FOR SHARE" if engine.dialect.name == "postgresql" else ""
 
     @contextmanager
@@ -44,7 +48,7 @@ class FencedEngine:
                 ).first()
                 return None if row is None else (str(row[0]), int(row[1]))
 
-            check_fence(self.fence, stored)
+            check_fence(self.fence, stored, by_clock=False)
             yield connection
 
     def __getattr__(self, name: str) -> Any:

@@ -63,14 +63,16 @@ class Role:
 
 
 class LeaseKeeper:
-    """Claims and renews the lease; calls ``gained`` / ``lost`` when the lead moves."""
+    """Claims and renews the lease; calls ``gained`` / ``lost`` when the lead moves. When
+    ``gained`` answers False (the daemon could not start leading) the lease is given up at
+    once, so the other daemon may lead; this one claims again at its next renewal."""
 
     def __init__(
         self,
         target: str,
         seconds: float,
         clock: Callable[[], datetime],
-        gained: Callable[[Lease, str | None], Awaitable[None]],
+        gained: Callable[[Lease, str | None], Awaitable[bool]],
         lost: Callable[[str], Awaitable[None]],
         refusal: Callable[[], str | None] = lambda: None,
     ) -> None:
@@ -138,7 +140,10 @@ class LeaseKeeper:
                     previous or "none",
                     extra={"event": "leader", "token": lease.token, "previous": previous},
                 )
-                await self.gained(lease, previous)
+                if not await self.gained(lease, previous):  # it could not start leading
+                    await self._step_down("it could not start leading (the error is above)")
+                    with contextlib.suppress(AutomationError):
+                        await asyncio.to_thread(self._release_now)  # the other may lead
         elif self.role.leader:
             await self._step_down(f"{lease.holder} holds the lease (token {lease.token})")
         elif previous != lease.holder:

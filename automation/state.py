@@ -386,15 +386,17 @@ def check_fence(
     stored: Callable[[str], tuple[str, int] | None],
     *,
     sending: bool = False,
+    by_clock: bool = True,
 ) -> None:
     """Raise FencedError unless ``fence`` (as last renewed) is still valid by the local clock
     and ``stored(name)``, the lease's holder and token as the database has them, carries its
-    token. ``sending``: also refuse when less than the fence's send margin is left."""
+    token. ``sending``: also refuse when less than the fence's send margin is left;
+    ``by_clock=False``: the token alone decides."""
     fence = _renewed(fence)
     if fence is None:
         return
     margin = fence.send_margin if sending else 0.0
-    if time.monotonic() > fence.valid_until - margin:
+    if by_clock and time.monotonic() > fence.valid_until - margin:
         raise FencedError(
             f"the leader lease of {fence.holder} (token {fence.token}) ran out before it "
             "could be renewed; this daemon stops writing and sending until it leads again"

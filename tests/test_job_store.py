@@ -93,3 +93,20 @@ def test_a_replaced_leader_neither_writes_nor_reads_the_job_table(url: str) -> N
     finally:
         scheduler.shutdown(wait=False)
     assert stored_triggers(url) == before
+
+
+def test_a_busy_leader_whose_token_stands_still_writes_its_jobs(url: str) -> None:
+    """The job table goes by the token in the database: a leader whose local lease time ran
+    out (a slow renewal) but which was not replaced keeps its scheduler working."""
+    set_fence(Fence("a", 1, valid_until=0.0))
+    scheduler = scheduler_of(url)
+    try:
+        scheduler.add_job(
+            "automation.daemon:scheduled_run",
+            IntervalTrigger(minutes=10),
+            id="f",
+            kwargs={"flow_id": "f"},
+        )
+    finally:
+        scheduler.shutdown(wait=False)
+    assert list(stored_triggers(url)) == ["f"]

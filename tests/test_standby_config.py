@@ -87,7 +87,7 @@ def test_a_standby_that_must_not_lead_does_not_claim_the_lease(pg: PgServer) -> 
         stopping.set()  # one pass of the keeper is enough
         return "the configuration is invalid"
 
-    async def gained(lease: Lease, previous: str | None) -> None:
+    async def gained(lease: Lease, previous: str | None) -> bool:
         raise AssertionError("a refusing standby gained the lead")
 
     async def lost(why: str) -> None:
@@ -99,3 +99,27 @@ def test_a_standby_that_must_not_lead_does_not_claim_the_lease(pg: PgServer) -> 
         assert store.lease() is None
     shown = keeper.role.as_dict()
     assert (shown["role"], shown["refused_to_lead"]) == ("standby", "the configuration is invalid")
+
+
+def test_a_daemon_that_cannot_start_leading_gives_the_lease_up(pg: PgServer) -> None:
+    """A lease won by a daemon that then fails to start leading is released at once, so the
+    other daemon need not wait for it to expire."""
+    url = pg.new_database()
+    stopping = asyncio.Event()
+
+    async def gained(lease: Lease, previous: str | None) -> bool:
+        stopping.set()  # one pass of the keeper is enough
+        return False  # e.g. its scheduler could not read the job table
+
+    whys: list[str] = []
+
+    async def lost(why: str) -> None:
+        whys.append(why)
+
+    keeper = LeaseKeeper(url, 10, lambda: NOON, gained, lost)
+    asyncio.run(keeper.run(stopping))
+    with Store(url) as store:
+        lease = store.lease()
+    assert whys == ["it could not start leading (the error is above)"]
+    assert lease is not None and lease.expires_at == NOON  # released when won
+    assert (keeper.role.leader, keeper.role.changes) == (False, 2)
