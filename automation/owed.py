@@ -18,18 +18,24 @@ between the store and the transaction of 3 stores the same name again (the same 
 overwritten: artefact names are fixed by the report number) before queueing.
 
 The recipe is kept with :mod:`pickle`: it holds only what this program planned (its own
-dataclasses and a module-level builder), it lives in the state database, which already
-decides what is sent to whom, and only this program reads it back.
+dataclasses and a module-level builder) and lives in the state database, which already
+decides what is sent to whom. It is read back by a restricted unpickler (``_Loader``) that
+resolves only this program's classes, its two workbook builders and a few value types of
+the standard library, so a row written into the database by anyone else cannot make the
+daemon call an arbitrary function (``os.system`` and the like): it is refused as unreadable.
 """
 
 from __future__ import annotations
 
+import importlib
+import io
 import logging
 import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from automation.errors import AutomationError
 from automation.jobs import Artefact
@@ -76,6 +82,67 @@ def owe(
         store.hold_artefact(
             flow_id, run_id, artefact.name, _dumps(Recipe(artefact, near, mine)), now
         )
+
+
+# What a recipe may name besides this program's own classes: the artefacts' builders and
+# the standard library's value types its data holds (module, name).
+BUILDERS = frozenset(
+    {
+        ("automation.merged_workbook", "build_merged_workbook"),
+        ("automation.progress.export", "build_progress_workbook"),
+    }
+)
+VALUE_TYPES = frozenset(
+    {
+        ("builtins", "set"),
+        ("builtins", "frozenset"),
+        ("collections", "Counter"),
+        ("collections", "OrderedDict"),
+        ("decimal", "Decimal"),
+        ("datetime", "date"),
+        ("datetime", "datetime"),
+        ("datetime", "time"),
+        ("datetime", "timedelta"),
+        ("datetime", "timezone"),
+        ("zoneinfo", "ZoneInfo"),
+        ("zoneinfo._zoneinfo", "ZoneInfo"),
+    }
+)
+
+
+class UnsafeRecipeError(pickle.UnpicklingError):
+    """A kept recipe names something this program never writes into one."""
+
+
+class _Loader(pickle.Unpickler):
+    """Unpickles a recipe, resolving only what ``owe`` can have written (see module doc)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("builtins", "getattr"):  # how an Enum member is pickled
+            return _member
+        if (module, name) in VALUE_TYPES or (module, name) in BUILDERS:
+            return super().find_class(module, name)
+        if module == "automation" or module.startswith("automation."):
+            found = getattr(importlib.import_module(module), name, None)
+            if isinstance(found, type):  # a class of ours: built with its own checks
+                return found
+        raise UnsafeRecipeError(f"a recipe may not name {module}.{name}")
+
+
+def _member(owner: object, name: str) -> object:
+    """``getattr`` as pickle uses it for an Enum member or ZoneInfo's own constructor, and
+    for nothing else: the owner is a class the loader let through and the attribute one of
+    its own instances (or ``ZoneInfo._unpickle``, which only looks up a time zone)."""
+    found = getattr(owner, name, None)
+    if isinstance(owner, type) and isinstance(found, owner):
+        return found
+    if owner is ZoneInfo and name == "_unpickle":
+        return found
+    raise UnsafeRecipeError(f"a recipe may not read {name!r} of {owner!r}")
+
+
+def _loads(data: bytes) -> object:
+    return _Loader(io.BytesIO(data)).load()
 
 
 def _dumps(recipe: Recipe) -> bytes:
@@ -137,7 +204,7 @@ def _recipe(store: Store, held: HeldArtefact, clock: Callable[[], datetime]) -> 
     """The owed artefact's recipe; one this program cannot read any more (kept by a version
     whose classes have since changed) is dropped once, with an error saying what was lost."""
     try:
-        recipe = pickle.loads(held.recipe)  # written by owe() into our own state
+        recipe = _loads(held.recipe)  # written by owe(); anything else is refused
     except Exception as err:  # any unpickling failure means the same: unreadable
         recipe = err
     if isinstance(recipe, Recipe):
@@ -150,7 +217,7 @@ def _recipe(store: Store, held: HeldArtefact, clock: Callable[[], datetime]) -> 
         held.flow,
         held.name,
         held.run_id,
-        type(recipe).__name__,
+        f"{type(recipe).__name__}: {recipe}",
         extra={"flow": held.flow, "event": "artefact_dropped"},
     )
     return None

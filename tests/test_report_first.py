@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import pickle
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -94,6 +95,8 @@ def logged_build(report: Any) -> bytes:
 def builds_logged(monkeypatch: pytest.MonkeyPatch) -> None:
     """The damage job builds its merged workbook with :func:`logged_build`."""
     monkeypatch.setattr("automation.jobs.damage.build_merged_workbook", logged_build)
+    allowed = {*owed.BUILDERS, (__name__, "logged_build")}
+    monkeypatch.setattr("automation.owed.BUILDERS", frozenset(allowed))
 
 
 class NotedStore(LocalArtefactStore):
@@ -283,6 +286,44 @@ def test_a_recipe_this_program_cannot_read_is_dropped_once_with_an_error(
     assert caplog.text.count(f"{WORKBOOK} of run 1 was not stored") == 1
     with Store(workspace / "state" / "db.sqlite") as store:
         assert store.held_artefacts("damage") == []
+
+
+calls: list[str] = []
+
+
+def noted_call(what: str) -> str:
+    """A callable a forged recipe tries to have the loader call."""
+    calls.append(what)
+    return what
+
+
+class Forged:
+    """Pickles as a call of ``target(*args)``, as a row forged into the database would."""
+
+    def __init__(self, target: Any, *args: Any) -> None:
+        self.target, self.args = target, args
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return self.target, self.args
+
+
+def test_a_recipe_calling_a_function_outside_the_program_is_refused() -> None:
+    """A kept recipe is read back by a loader that calls nothing but the program's own
+    classes and builders: a forged row naming another function is refused, never called."""
+    forged = pickle.dumps(Forged(noted_call, "forged"))
+    with pytest.raises(
+        owed.UnsafeRecipeError, match=r"may not name tests\.test_report_first\.noted_call"
+    ):
+        owed._loads(forged)
+    assert calls == []
+
+
+def test_a_recipe_reaching_a_method_through_getattr_is_refused() -> None:
+    """``getattr`` in a recipe yields only an Enum member of a class of ours, never one of
+    its methods (which a forged row could then call)."""
+    forged = pickle.dumps(Forged(getattr, Store, "close"))
+    with pytest.raises(owed.UnsafeRecipeError, match="may not read 'close'"):
+        owed._loads(forged)
 
 
 def test_a_workbook_stored_by_a_later_run_is_found_with_the_report_that_owed_it(
