@@ -44,6 +44,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
+def _not_an_overlap(record: logging.LogRecord) -> bool:
+    """Drop APScheduler's warning for each tick that fell inside a run still going: a poll
+    every 10-30 s overlaps every run longer than that, once per tick (a tick, not a change
+    of state); the run's own start and end are logged by the daemon."""
+    return "maximum number of running instances reached" not in record.getMessage()
+
+
 def setup(stream: TextIO | None = None, level: int = logging.INFO) -> Redactor:
     """Log to ``stream`` (stdout): JSON unless it is a terminal. Returns the redactor."""
     stream = stream or sys.stdout
@@ -58,6 +65,9 @@ def setup(stream: TextIO | None = None, level: int = logging.INFO) -> Redactor:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every tick at INFO
+    scheduler = logging.getLogger("apscheduler.scheduler")
+    if _not_an_overlap not in scheduler.filters:
+        scheduler.addFilter(_not_an_overlap)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # request lines carry URLs
     for name in QUIET_BELOW_WARNING:
         logging.getLogger(name).setLevel(logging.WARNING)
