@@ -18,6 +18,7 @@ only when something asks for it (:class:`Readings`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import zlib
@@ -43,15 +44,15 @@ _READERS = (
 FORMAT = 1  # of the stored JSON
 
 
-def _readers_digest() -> str:
+@functools.cache
+def readers_digest() -> str:
+    """A digest of the reader's and parser's code: read on first use (a run that reads a
+    changed workbook), not when the module is imported by every command."""
     root = Path(__file__).resolve().parent.parent
     digest = hashlib.blake2b(str(FORMAT).encode(), digest_size=16)
     for name in _READERS:
         digest.update((root / name).read_bytes())
     return digest.hexdigest()
-
-
-READERS = _readers_digest()
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def config_key(
 ) -> str:
     """A digest of everything besides the sheet that a reading depends on."""
     items = [(i.code, i.label, i.unit, i.category, i.aliases, i.qualified) for i in catalogue]
-    text = repr((READERS, department, layout, items, municipalities))
+    text = repr((readers_digest(), department, layout, items, municipalities))
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
