@@ -28,13 +28,18 @@ def main(argv: list[str]) -> int:
     module = importlib.import_module(MODULES[contender])
     module.warm_up()
     state_dir = job_path.parent / contender
-    wall0, cpu0 = time.perf_counter(), time.process_time()
+    started_at, wall0, cpu0 = time.monotonic(), time.perf_counter(), time.process_time()
     try:
         outcome = module.run(job, state_dir, poll=mode == "poll")
     except Exception as exc:  # report, do not hide: the table shows the error
         outcome = {"status": "error", "error": f"{type(exc).__name__}: {exc}"}
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-    measured = {"wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak_rss_mb()}
+    measured = {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "peak_rss_mb": peak_rss_mb(),
+        "started_at": started_at,  # monotonic: the fake's arrival times are on the same clock
+    }
     # A contender that runs a command reports that process's own figures (bench/process.py)
     measured |= {k: v for k, v in outcome.pop("process", {}).items() if k in measured}
     print(json.dumps({**measured, **outcome}))

@@ -208,6 +208,9 @@ def run_measured(
     mark = len(fake.calls)
     result = run_child(contender, mode, job_path)
     result |= traffic(fake, mark, scenario)
+    posted = report_posted_s(fake, mark, result.get("started_at"))
+    if posted is not None:
+        result["report_s"] = posted
     if contender == "pattern" and "wall_s" in result:
         delay = throttle_delay(fake.calls[mark:], fake.meters[mark:])
         result["throttled_wall_s"] = result["wall_s"] + delay
@@ -258,6 +261,20 @@ def traffic(fake: Any, mark: int, scenario: Scenario) -> dict[str, Any]:
         result["items_served"] = served
         result["item_requests"] = sum(1 for c in calls if c.path.endswith("/items"))
     return result
+
+
+def report_posted_s(fake: Any, mark: int, started_at: float | None) -> float | None:
+    """When the first message was answered by the fake, in seconds since the contender
+    started (its process for ours, its job for the peers): the report in the channel.
+
+    Both clocks are the same (``time.monotonic``, system-wide on Linux)."""
+    if started_at is None:
+        return None
+    for call, meter in zip(fake.calls[mark:], fake.meters[mark:], strict=False):
+        if is_send(call):
+            answered: float = meter.finished or meter.started
+            return answered - started_at
+    return None
 
 
 def throttle_delay(calls: list[Any], meters: list[Any]) -> float:
@@ -360,6 +377,8 @@ def floor(scenario: Scenario, latency: float, contenders: dict[str, Any]) -> dic
         sends = scenario.recipients
         wall = (requests - sends + 1) * latency + (sends - 1) * max(scenario.interval, latency)
     result = {"requests": requests, "wall_s": wall, "read_s": read}
+    if scenario.kind == "rollup":
+        result["report_s"] = scenarios.REPORT_FLOOR_REQUESTS * latency + read
     if contenders.get("ours_poll") is not None:
         result["poll_requests"] = 1
         result["poll_wall_s"] = latency

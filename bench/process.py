@@ -35,6 +35,7 @@ class Measured:
     starter_rss_mb: float
     stdout: str
     stderr: str
+    started_at: float = 0.0  # time.monotonic() just before the process was started
 
     def record(self) -> dict[str, Any]:
         """The run record the command printed with ``--json`` (the last JSON object)."""
@@ -52,6 +53,7 @@ class Measured:
             "peak_rss_mb": round(self.peak_rss_mb, 1),
             "starter_rss_mb": round(self.starter_rss_mb, 1),
             "exit": self.returncode,
+            "started_at": self.started_at,
         }
 
 
@@ -59,7 +61,7 @@ def run(argv: list[str], cwd: Path | None = None, timeout: float = 1800) -> Meas
     """Run ``argv`` to completion and measure it (stdout and stderr are captured)."""
     starter = _rss_mb()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        started = time.perf_counter()
+        started_at, started = time.monotonic(), time.perf_counter()
         child = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=err, text=True)
         deadline = started + timeout
         while True:  # os.wait4 reaps the child itself: Popen.wait would lose its rusage
@@ -82,6 +84,7 @@ def run(argv: list[str], cwd: Path | None = None, timeout: float = 1800) -> Meas
             starter_rss_mb=starter,
             stdout=out.read(),
             stderr=err.read(),
+            started_at=started_at,
         )
 
 

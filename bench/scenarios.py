@@ -280,6 +280,10 @@ def write_config(seeded: Seeded, base_url: str) -> Path:
     return path
 
 
+# Before a rollup's report can be in the channel: the download URL, the download, the post.
+REPORT_FLOOR_REQUESTS = 3
+
+
 def floor_requests(scenario: Scenario) -> int:
     """The fewest requests the job needs on Graph.
 
