@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import report, scenarios
 from bench.damage_rollup import write_workbook
+from bench.process import calamine_read_s
 from bench.scenarios import Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -332,34 +333,6 @@ def max_in_window(times: list[float], window: float) -> int:
             start += 1
         best = max(best, end - start + 1)
     return best
-
-
-CALAMINE_READ = """
-import sys, time
-from python_calamine import CalamineWorkbook
-data = open(sys.argv[1], "rb").read()
-best = None
-for _ in range(3):
-    start = time.perf_counter()
-    book = CalamineWorkbook.from_filelike(__import__("io").BytesIO(data))
-    for name in book.sheet_names:
-        book.get_sheet_by_name(name).to_python()
-    took = time.perf_counter() - start
-    best = took if best is None else min(best, took)
-print(best)
-"""
-
-
-def calamine_read_s(workbook: Path) -> float:
-    """The fastest library read of the workbook's bytes: python-calamine, every sheet to
-    Python values (best of three, in a fresh process, imports not counted)."""
-    done = subprocess.run(
-        [sys.executable, "-c", CALAMINE_READ, str(workbook)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return float(done.stdout.strip())
 
 
 def floor(scenario: Scenario, latency: float, contenders: dict[str, Any]) -> dict[str, Any]:

@@ -224,9 +224,7 @@ def measure(folder: Path, sheets: int, rows: int, columns: int, repeat: int) -> 
         generate_in_child(folder, sheets, rows, columns, seed=last_seed, edit_first=n % 2 == 0)
         one_sheet.append(run_once(config, ONE_SHEET_AT))
     polls = [run_once(config, POLL_AT) for _ in range(POLLS)]
-    from bench.compare import calamine_read_s  # noqa: PLC0415  # compare imports this module
-
-    floor = calamine_read_s(folder / "inputs" / "book.xlsx")
+    floor = process.calamine_read_s(folder / "inputs" / "book.xlsx")
     median_changed = _median(changed)
     median_poll = _median(polls)
     return {
