@@ -27,6 +27,7 @@ daemon call an arbitrary function (``os.system`` and the like): it is refused as
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import io
 import logging
@@ -174,7 +175,11 @@ async def _settle_one(
     recipe: Recipe,
     clock: Callable[[], datetime],
 ) -> dict[str, Any]:
-    data = recipe.built if recipe.built is not None else recipe.artefact.data()
+    # Building is pure CPU work (seconds for a large workbook): a worker thread keeps the
+    # event loop (a daemon's lease renewal, /healthz, the console) answering meanwhile.
+    data = (
+        recipe.built if recipe.built is not None else await asyncio.to_thread(recipe.artefact.data)
+    )
     try:
         location = await backend.artefacts.put(held.name, data, near=recipe.near)
     except AutomationError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -16,11 +17,12 @@ from automation.flows.damage_rollup import DamageInputs, DamagePlan, DamageState
 from automation.jobs import Artefact, Prepared
 from automation.merged_workbook import build_merged_workbook
 from automation.record import damage_record
-from automation.render import environment, render
+from automation.render import Rendered, environment, render
 from automation.state import Fingerprint, Incident, SheetRecord, Store
 
 if TYPE_CHECKING:
-    from automation.ports import Backend
+    from automation.plan import Message
+    from automation.ports import Backend, FetchedWorkbook
 
 MB = 1024 * 1024
 
@@ -47,23 +49,12 @@ async def prepare(
     previous = _load_state(store, flow.id, figures=fetched.data is not None)
     if current is not None:
         previous = replace(previous, incident=current.name)
-    workbook = None
-    if fetched.data is not None:
-        # Lazily: the plan parses only the sheets whose stored reading no longer holds.
-        workbook = parse_workbook(
-            fetched.data, fetched.name, max_bytes=int(params.max_workbook_mb * MB), lazy=True
-        )
-    catalogue = damage_rollup.build_catalogue(params)
-    plan = damage_rollup.plan(
-        params,
-        loaded.config.directory,
-        DamageInputs(fetched.version, workbook, final=current is not None and current.closing),
-        previous,
-        now,
-        catalogue=catalogue,
+    final = current is not None and current.closing
+    # Parsing, planning and rendering hold no I/O and can take seconds on a large workbook:
+    # they run in a worker thread, so a daemon's lease renewal and /healthz keep answering.
+    plan, rendered = await asyncio.to_thread(
+        _plan_and_render, loaded, params, fetched, previous, now, final
     )
-    env = environment(loaded.resolve(params.templates) if params.templates else None)
-    rendered = [(message, render(env, message)) for message in plan.messages]
     # Built by the runner once the report went out: the report does not wait for it.
     artefacts = (
         [Artefact(plan.artefact, build_merged_workbook, (plan.report,))] if plan.artefact else []
@@ -84,6 +75,33 @@ async def prepare(
         save=save,
         plan=plan,
     )
+
+
+def _plan_and_render(
+    loaded: LoadedConfig,
+    params: DamageRollupParams,
+    fetched: FetchedWorkbook,
+    previous: DamageState,
+    now: datetime,
+    final: bool,
+) -> tuple[DamagePlan, list[tuple[Message, Rendered]]]:
+    """The pure part of a run: parse what changed, plan, render (no state, no network)."""
+    workbook = None
+    if fetched.data is not None:
+        # Lazily: the plan parses only the sheets whose stored reading no longer holds.
+        workbook = parse_workbook(
+            fetched.data, fetched.name, max_bytes=int(params.max_workbook_mb * MB), lazy=True
+        )
+    plan = damage_rollup.plan(
+        params,
+        loaded.config.directory,
+        DamageInputs(fetched.version, workbook, final=final),
+        previous,
+        now,
+        catalogue=damage_rollup.build_catalogue(params),
+    )
+    env = environment(loaded.resolve(params.templates) if params.templates else None)
+    return plan, [(message, render(env, message)) for message in plan.messages]
 
 
 def params_in_use(flow: DamageRollupFlow, current: Incident | None) -> DamageRollupParams:

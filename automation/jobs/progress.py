@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -11,11 +12,12 @@ from automation.flows import progress_collection
 from automation.flows.progress_collection import ProgressPlan
 from automation.flows.progress_memory import ProgressMemory
 from automation.jobs import Artefact, Prepared
-from automation.render import environment, render
+from automation.render import Rendered, environment, render
 from automation.state import Store
 
 if TYPE_CHECKING:
-    from automation.ports import Backend
+    from automation.plan import Message
+    from automation.ports import Backend, ListItem
 
 
 def list_columns(params: ProgressCollectionParams) -> list[str]:
@@ -59,18 +61,10 @@ async def prepare(
     sent = store.sent_occasions(flow.id) if store is not None else frozenset()
     key = memory_key(flow.id)
     previous = ProgressMemory.loads(store.lookup(key)) if store is not None else None
-    plan = progress_collection.plan(
-        params,
-        loaded.config.directory,
-        items,
-        now,
-        sent=sent,
-        summary_requested=summary,
-        previous=previous,
-        admins=loaded.config.service.alerts,
+    # Planning and rendering hold no I/O: off the event loop, as the damage job does.
+    plan, rendered = await asyncio.to_thread(
+        _plan_and_render, loaded, params, items, now, sent, summary, previous
     )
-    env = environment(loaded.resolve(params.templates) if params.templates else None)
-    rendered = [(message, render(env, message)) for message in plan.messages]
     export_columns = [c for c in columns if c not in (f.department, f.project)]
     numeric = [*params.numeric, *([params.budget.amount] if params.budget else [])]
     artefacts = (
@@ -87,6 +81,30 @@ async def prepare(
         save=lambda store, run_id, when: store.remember(key, plan.memory.dumps(), when),
         plan=plan,
     )
+
+
+def _plan_and_render(
+    loaded: LoadedConfig,
+    params: ProgressCollectionParams,
+    items: list[ListItem],
+    now: datetime,
+    sent: frozenset[str],
+    summary: bool,
+    previous: ProgressMemory | None,
+) -> tuple[ProgressPlan, list[tuple[Message, Rendered]]]:
+    """The pure part of a run: plan the round's messages and render them."""
+    plan = progress_collection.plan(
+        params,
+        loaded.config.directory,
+        items,
+        now,
+        sent=sent,
+        summary_requested=summary,
+        previous=previous,
+        admins=loaded.config.service.alerts,
+    )
+    env = environment(loaded.resolve(params.templates) if params.templates else None)
+    return plan, [(message, render(env, message)) for message in plan.messages]
 
 
 def memory_key(flow_id: str) -> str:
