@@ -11,28 +11,45 @@ in every part: every ``{{ value }}`` loses its invisible characters (control cha
 terminal escapes, bidi overrides, zero-width characters), HTML parts escape it, card
 parts escape its Markdown with ``md`` and emit it through ``tojson``, subjects are one
 line, and item links are used only when they are plain web addresses (``weblink``).
+
+Compiling a template costs far more than rendering it (about 5 ms a part), so each
+environment is built once per process and folder of overrides (:func:`environment`), and
+the compiled code is kept between processes in a per-user cache (:func:`template_cache_dir`:
+``$XDG_CACHE_HOME/m365-automation/templates``, by default ``~/.cache/...``): Jinja2's
+bytecode cache, each entry checked against the template's own source, so an edited override
+or an upgraded package compiles afresh. A cache folder that cannot be made private to the
+user, or written, is not used; rendering is the same either way. jinja2 itself is imported
+only when a message is rendered.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
+import os
 import re
+import stat
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-import jinja2
-from jinja2.filters import do_tojson
-from jinja2.nodes import EvalContext
 from markupsafe import Markup
 
 from automation.errors import ConfigError
 from automation.plan import LIST_LIMIT, Message
 from automation.timeutil import clock_ja, time_ja
 
+if TYPE_CHECKING:
+    import jinja2
+    from jinja2.bccache import Bucket
+    from jinja2.nodes import EvalContext
+
+log = logging.getLogger(__name__)
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
 PARTS_BY_CHANNEL: dict[str, tuple[str, ...]] = {
     "mail": ("subject", "txt", "html"),
@@ -150,10 +167,11 @@ def _visible_data(value: object) -> object:
     return value
 
 
-@jinja2.pass_eval_context
 def json_value(eval_ctx: EvalContext, value: object, indent: int | None = None) -> Markup:
     """``tojson`` of the value without invisible characters (JSON would keep them as
     ``\\u001b`` escapes, which the card would show)."""
+    from jinja2.filters import do_tojson  # noqa: PLC0415  # jinja2 loads with the first render
+
     return do_tojson(eval_ctx, _visible_data(value), indent)
 
 
@@ -161,26 +179,93 @@ def _autoescape(name: str | None) -> bool:
     return bool(name) and ".html" in (name or "")
 
 
+# The environment's options, one place: the compiled code depends on them, so they are part
+# of the bytecode cache's key (with jinja2's version) beside each template's name and file.
+OPTIONS: dict[str, bool] = {
+    "trim_blocks": True,
+    "lstrip_blocks": True,
+    "keep_trailing_newline": True,
+}
+
+
+def template_cache_dir(environ: Mapping[str, str] | None = None) -> Path | None:
+    """The per-user folder of compiled templates, created owner-only (0700) when missing;
+    None when it cannot be (no home, a read-only file system) or is not private to the user
+    (another owner, or writable by others: code is loaded from it)."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_CACHE_HOME") or ""
+    if not os.path.isabs(base):  # the XDG spec: a relative value is ignored
+        home = env.get("HOME") or os.path.expanduser("~")
+        if not os.path.isabs(home):
+            return None
+        base = os.path.join(home, ".cache")
+    folder = Path(base) / "m365-automation" / "templates"
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        found = os.lstat(folder)
+    except OSError as err:
+        log.debug("no template cache at %s: %s", folder, err)
+        return None
+    private = stat.S_ISDIR(found.st_mode) and not found.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    if found.st_uid != os.getuid() or not private:
+        log.debug("no template cache at %s: not private to this user", folder)
+        return None
+    return folder
+
+
+def _bytecode_cache(folder: Path) -> jinja2.BytecodeCache:
+    """Jinja2's file-system bytecode cache, keyed also by our options and jinja2's version;
+    an entry that cannot be read or written is compiled again, never an error."""
+    import jinja2  # noqa: PLC0415
+
+    tag = f"automation|jinja2 {jinja2.__version__}|{sorted(OPTIONS.items())}|finalize=_visible"
+
+    class TemplateCache(jinja2.FileSystemBytecodeCache):
+        def get_cache_key(self, name: str, filename: str | None = None) -> str:
+            return super().get_cache_key(f"{tag}|{name}", filename)
+
+        def load_bytecode(self, bucket: Bucket) -> None:
+            try:
+                super().load_bytecode(bucket)
+            except Exception as err:  # a damaged entry: compile instead
+                log.debug("template cache entry for %s unreadable: %s", bucket.key, err)
+                bucket.reset()
+
+        def dump_bytecode(self, bucket: Bucket) -> None:
+            try:
+                super().dump_bytecode(bucket)
+            except OSError as err:
+                log.debug("template cache entry for %s not written: %s", bucket.key, err)
+
+    return TemplateCache(str(folder), "%s.j2c")
+
+
+@functools.lru_cache(maxsize=16)
 def environment(override_dir: Path | None = None) -> jinja2.Environment:
-    """A Jinja2 environment over the packaged templates and optional overrides."""
+    """The Jinja2 environment over the packaged templates and optional overrides, built once
+    per process and folder (it keeps its compiled templates, reloading an edited file)."""
+    import jinja2  # noqa: PLC0415  # only a run that renders a message pays for it
+
     loaders: list[jinja2.BaseLoader] = []
     if override_dir is not None:
         loaders.append(jinja2.FileSystemLoader(str(override_dir)))
     loaders.append(jinja2.FileSystemLoader(str(PACKAGE_TEMPLATES)))
+    folder = template_cache_dir()
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
         autoescape=_autoescape,
         undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
         finalize=_visible,
+        bytecode_cache=None if folder is None else _bytecode_cache(folder),
+        trim_blocks=OPTIONS["trim_blocks"],
+        lstrip_blocks=OPTIONS["lstrip_blocks"],
+        keep_trailing_newline=OPTIONS["keep_trailing_newline"],
     )
     env.filters["num"] = number
     env.filters["signed"] = signed
     env.filters["md"] = markdown_text
     env.filters["weblink"] = web_link
-    env.filters["tojson"] = json_value
+    env.filters["tojson"] = jinja2.pass_eval_context(json_value)
     env.filters["jtime"] = time_ja
     env.filters["jclock"] = clock_ja
     env.globals["list_limit"] = LIST_LIMIT
@@ -190,6 +275,8 @@ def environment(override_dir: Path | None = None) -> jinja2.Environment:
 
 def render(env: jinja2.Environment, message: Message) -> Rendered:
     """Render the parts of ``message`` its channel needs."""
+    import jinja2  # noqa: PLC0415  # loaded already by environment()
+
     parts = PARTS_BY_CHANNEL[message.contact.channel]
     context = {**message.context, "contact": message.contact, "message": message}
     out: dict[str, str] = {}

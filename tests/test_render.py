@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import jinja2
 import pytest
 
 from automation.config.loader import LoadedConfig, load_config
@@ -16,7 +19,7 @@ from automation.damage.workbook import parse_workbook
 from automation.demo import ROUND_1, ROUND_2, build_workbook, edit_workbook, write_workspace
 from automation.flows.damage_rollup import DamageInputs, DamagePlan, DamageState, plan
 from automation.plan import Message
-from automation.render import Rendered, environment, render
+from automation.render import Rendered, environment, render, template_cache_dir
 from automation.timeutil import parse_now
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -203,3 +206,115 @@ def test_progress_reminder_greets_by_the_contacts_name_alone(
     contact = Contact(channel="mail", address=message.contact.address, name=name)
     rendered = _render(Message(**{**message.__dict__, "contact": contact}))
     assert (rendered.text or "").splitlines()[0] == greeting
+
+
+# compiled once: per process, and between processes ------------------------------------------
+
+GOLDEN_DAMAGE = (
+    ("report", "mail", None, "report_mail"),
+    ("report", "teams_webhook", None, "report_webhook"),
+    ("feedback", "mail", "危機管理課", "feedback_mail"),
+    ("reminder", "mail", "産業経済部", "reminder_mail"),
+)
+
+
+@pytest.fixture
+def template_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An empty per-user cache folder, and no environment left over from other specs."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    environment.cache_clear()
+    yield tmp_path / "cache" / "m365-automation" / "templates"
+    environment.cache_clear()
+
+
+def _compiles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Names of the templates Jinja2 compiles from source from now on."""
+    compiled: list[str] = []
+    original = jinja2.Environment.compile
+
+    def counting(self: jinja2.Environment, source: Any, name: str | None = None, *a: Any) -> Any:
+        compiled.append(name or "")
+        return original(self, source, name, *a)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+    return compiled
+
+
+def _render_golden(second_round: DamagePlan) -> None:
+    for kind, channel, audience, stem in GOLDEN_DAMAGE:
+        rendered = _render(_pick(second_round, kind, channel, audience))
+        _check(f"{stem}.subject.txt", rendered.subject + "\n")
+        for suffix, body in rendered.bodies().items():
+            _check(f"{stem}.{suffix}", body)
+
+
+def test_environment_is_built_once_per_process_and_folder(template_cache: Path) -> None:
+    """The same folder of overrides gets the same environment, which keeps what it compiled."""
+    assert environment() is environment()
+    assert environment(template_cache.parent) is not environment()
+
+
+def test_cold_and_warm_template_cache_render_the_golden_files(
+    second_round: DamagePlan, template_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rendering is byte for byte the same with a cold and a warm cache; warm compiles nothing."""
+    compiled = _compiles(monkeypatch)
+    _render_golden(second_round)  # cold: every part compiled, and kept
+    assert compiled
+    assert sorted(p.stat().st_mode & 0o777 for p in [template_cache]) == [0o700]
+    assert len(list(template_cache.glob("*.j2c"))) == len(set(compiled))
+    environment.cache_clear()  # as a new process finds it
+    compiled.clear()
+    _render_golden(second_round)
+    assert compiled == []
+
+
+def test_damaged_cache_entries_are_compiled_again(
+    second_round: DamagePlan, template_cache: Path
+) -> None:
+    """A truncated or foreign cache file is no error: the template compiles from its source."""
+    _render_golden(second_round)
+    for entry in template_cache.glob("*.j2c"):
+        entry.write_bytes(entry.read_bytes()[:20])
+    environment.cache_clear()
+    _render_golden(second_round)
+
+
+def test_cache_folder_writable_by_others_is_not_used(
+    template_cache: Path, second_round: DamagePlan
+) -> None:
+    """Compiled code is loaded from the cache, so a folder others may write is left alone."""
+    template_cache.mkdir(parents=True)
+    template_cache.chmod(0o777)
+    assert template_cache_dir() is None
+    _render_golden(second_round)
+    assert list(template_cache.iterdir()) == []
+
+
+def test_unwritable_cache_folder_renders_all_the_same(
+    template_cache: Path, second_round: DamagePlan
+) -> None:
+    """A cache that cannot be written (a read-only home) costs compiling, never a message."""
+    template_cache.mkdir(parents=True)
+    template_cache.chmod(0o500)
+    try:
+        _render_golden(second_round)
+    finally:
+        template_cache.chmod(0o700)
+
+
+def test_edited_override_is_not_served_from_the_cache(
+    second_round: DamagePlan, template_cache: Path, tmp_path: Path
+) -> None:
+    """An override changed between processes renders its new text (entries go by source)."""
+    overrides = tmp_path / "overrides"
+    overrides.mkdir()
+    subject = overrides / "damage_report.subject.j2"
+    message = _pick(second_round, "report", "mail")
+    subject.write_text("第{{ report.number }}報 旧", encoding="utf-8")
+    assert "旧" in render(environment(overrides), message).subject
+    stat_before = subject.stat()
+    subject.write_text("第{{ report.number }}報 新", encoding="utf-8")
+    os.utime(subject, ns=(stat_before.st_atime_ns, stat_before.st_mtime_ns))  # same mtime
+    environment.cache_clear()
+    assert "新" in render(environment(overrides), message).subject
