@@ -26,7 +26,6 @@ class Alerts:
     def __init__(self, loaded: LoadedConfig) -> None:
         self.contacts = loaded.config.service.alerts
         self.after_failures = loaded.config.service.alert_after_failures
-        self._env = environment()
 
     def dead(self, store: Store, entry: OutboxEntry, now: datetime) -> None:
         """A message was given up: say which, to whom, why, and how to send it again."""
@@ -124,7 +123,7 @@ class Alerts:
     def _queue(self, store: Store, run_id: int, occasion: str, alert: Alert, now: datetime) -> None:
         for contact in self.contacts:
             message = Message("alert", occasion, "admins", contact, "admin_alert", {"alert": alert})
-            body = render(self._env, message)
+            body = render(environment(), message)  # built once per process, on first use
             store.enqueue(
                 outbox_entry(ALERT_FLOW, run_id, message, body),
                 now,

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from automation.demo import ROUND_1, write_workspace
+
 CHECK = """
 import asyncio, sys
 from automation.config.loader import load_config
@@ -52,3 +54,38 @@ def test_validate_does_not_scan_installed_packages_for_pydantic_plugins(tmp_path
     )
 
     assert result.stdout.strip().splitlines()[-1] == "0 True", result.stdout + result.stderr
+
+
+RUN_AND_LIST = """
+import sys
+from automation.cli import main
+code = main(["run", "typhoon_damage", "-c", sys.argv[1], "--now", sys.argv[2], "--json"])
+loaded = sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[3].split(",")))
+print("\\nexit", code, "loaded", ",".join(loaded) or "-")
+"""
+RENDERING = ("jinja2", "xlsxwriter", "openpyxl")
+GRAPH = ("msgraph", "msgraph_core", "kiota_http", "azure", "httpx", "tenacity")
+
+
+def _run_listing(config: Path, now: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", RUN_AND_LIST, str(config), now, ",".join(RENDERING + GRAPH)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        cwd=config.parent,
+    )
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_an_unchanged_local_poll_loads_neither_templates_nor_writers_nor_graph(
+    tmp_path: Path,
+) -> None:
+    """`automation run` on an unchanged workbook renders and writes nothing, so jinja2,
+    xlsxwriter and openpyxl stay unloaded, and on the local backend no Graph library loads."""
+    config = write_workspace(tmp_path / "ws")
+    first = _run_listing(config, ROUND_1)
+    assert first.startswith("exit 0 loaded ")
+    assert not set(first.removeprefix("exit 0 loaded ").split(",")) & set(GRAPH)
+    assert _run_listing(config, "2026-09-01T09:11:00+09:00") == "exit 0 loaded -"

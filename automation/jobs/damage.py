@@ -15,7 +15,6 @@ from automation.damage.workbook import parse_workbook
 from automation.flows import damage_rollup, incident
 from automation.flows.damage_rollup import DamageInputs, DamagePlan, DamageState, DepartmentState
 from automation.jobs import Artefact, Prepared
-from automation.merged_workbook import build_merged_workbook
 from automation.record import damage_record
 from automation.render import Rendered, environment, render
 from automation.state import Fingerprint, Incident, SheetRecord, Store
@@ -55,10 +54,12 @@ async def prepare(
     plan, rendered = await asyncio.to_thread(
         _plan_and_render, loaded, params, fetched, previous, now, final
     )
-    # Built by the runner once the report went out: the report does not wait for it.
-    artefacts = (
-        [Artefact(plan.artefact, build_merged_workbook, (plan.report,))] if plan.artefact else []
-    )
+    artefacts = []
+    if plan.artefact:  # xlsxwriter loads only for a run that builds the workbook
+        from automation.merged_workbook import build_merged_workbook  # noqa: PLC0415
+
+        # Built by the runner once the report went out: the report does not wait for it.
+        artefacts = [Artefact(plan.artefact, build_merged_workbook, (plan.report,))]
 
     def save(store: Store, run_id: int, now: datetime) -> None:
         _save_state(store, flow.id, plan, previous, run_id, now)
@@ -100,6 +101,8 @@ def _plan_and_render(
         now,
         catalogue=damage_rollup.build_catalogue(params),
     )
+    if not plan.messages:  # an unchanged poll: jinja2 is not even loaded
+        return plan, []
     env = environment(loaded.resolve(params.templates) if params.templates else None)
     return plan, [(message, render(env, message)) for message in plan.messages]
 
