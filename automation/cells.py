@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+from typing import ClassVar
 
 MAX_VALUE = Decimal(10) ** 12
 
@@ -229,6 +230,8 @@ def _number(value: Decimal, shown: str, unit: str, decimals: bool) -> Reading:
         return Problem(shown, "マイナスの値は入力できません", "被害の数を0以上で入力してください。")
     if value >= MAX_VALUE:
         return Problem(shown, "値が大きすぎます", "桁の誤りがないか確認してください。")
+    if value.is_zero():  # -0 too: zero is spelt 0 in the figures
+        return Amount(Decimal(0))
     if value != value.to_integral_value():
         if not decimals:
             return Problem(shown, f"{unit}の項目に小数は入力できません", "整数で入力してください。")
@@ -244,3 +247,62 @@ def _show(raw: object) -> str:
     if isinstance(raw, float) and math.isfinite(raw) and raw.is_integer():
         return str(int(raw))
     return str(raw)
+
+
+# A reading's kind, first of a memoised entry (see ``CellMemo``).
+BLANK_KIND, AMOUNT, UNCONFIRMED, PROBLEM = 0, 1, 2, 3
+# (kind, the amount's value, the amount as Excel stores it or the raw text, the reading)
+Entry = tuple[int, Decimal | None, int | float | str, Reading]
+MEMO_SIZE = 4096  # distinct values kept per column kind and value type; then started over
+
+
+def entry(result: Reading) -> Entry:
+    """A reading as a memo entry."""
+    if isinstance(result, Amount):
+        return (AMOUNT, result.value, result.plain, result)
+    if isinstance(result, Unconfirmed | Problem):
+        return (
+            UNCONFIRMED if isinstance(result, Unconfirmed) else PROBLEM,
+            None,
+            result.raw,
+            result,
+        )
+    return (BLANK_KIND, None, "", result)
+
+
+class CellMemo:
+    """:func:`read_cell` for one column kind (unit, decimals), memoised by value.
+
+    A department's sheet repeats the same few values (12.0, "-", "未確認", "１２") thousands
+    of times, so most cells of a sheet cost one dictionary look-up. Only floats and strings
+    are memoised (what calamine gives for numbers and text): they never compare equal to
+    each other, but ``1.0 == 1 == True`` share a hash while a bool or a 13-digit int reads
+    differently, so :attr:`table` may be looked up for a float or a str only."""
+
+    __slots__ = ("decimals", "table", "unit")
+    _kinds: ClassVar[dict[tuple[str, bool], CellMemo]] = {}
+
+    def __init__(self, unit: str, decimals: bool) -> None:
+        self.unit = unit
+        self.decimals = decimals
+        self.table: dict[object, Entry] = {}  # float or str -> its entry
+
+    @classmethod
+    def of(cls, unit: str, decimals: bool) -> CellMemo:
+        """The memo of a column kind, shared by every sheet of the process."""
+        memo = cls._kinds.get((unit, decimals))
+        if memo is None:
+            memo = cls._kinds[(unit, decimals)] = cls(unit, decimals)
+        return memo
+
+    def get(self, raw: object) -> Entry:
+        """``read_cell(raw, unit, decimals)`` as a memo entry."""
+        kind = type(raw)
+        if kind is not float and kind is not str:
+            return entry(read_cell(raw, self.unit, self.decimals))
+        found = self.table.get(raw)
+        if found is None:
+            if len(self.table) >= MEMO_SIZE:
+                self.table.clear()
+            found = self.table[raw] = entry(_safe(raw, self.unit, self.decimals))
+        return found

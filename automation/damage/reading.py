@@ -7,22 +7,30 @@ Readers find the header, skip what is not data, and never count a total row twic
 
 from __future__ import annotations
 
+import gc
 import unicodedata
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from functools import lru_cache
+from weakref import WeakKeyDictionary
 
 from automation.cells import (
+    PROBLEM,
+    UNCONFIRMED,
     Amount,
+    CellMemo,
     Problem,
+    Reading,
     Uncalculated,
     Unconfirmed,
     read_cell,
     uncalculated,
 )
 from automation.config.models import MatrixLayout, RecordsLayout
-from automation.damage.catalogue import Catalogue, Item
+from automation.damage.catalogue import Catalogue, HeaderMatch, Item
 from automation.damage.text import normalize
 from automation.damage.workbook import Sheet, address
 
@@ -278,19 +286,56 @@ def read_matrix(
             f"{sheet.name}!{address(key_row, key_col)}",
             "被害項目の列が見つかりません。様式の見出し（死者、全壊など）を元に戻してください。",
         )
-    seen_rows: dict[str, str] = {}
+    with collector_paused():
+        _read_matrix_rows(sheet, reading, key_row + depth, key_col, columns, municipalities)
+    return reading
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused while a sheet is read.
+
+    Reading a sheet allocates tens of thousands of small containers (a key per figure, a
+    dict per row) that live on, none of them in a cycle; the collector would walk them
+    again and again as they pile up (a third of the reading time, measured). Reference
+    counting still frees what dies. Safe from several threads: the collector is enabled
+    again by whoever found it enabled."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _read_matrix_rows(
+    sheet: Sheet,
+    reading: SheetReading,
+    first: int,
+    key_col: int,
+    columns: list[tuple[int, Item]],
+    municipalities: Mapping[str, str] | None,
+) -> None:
+    """Read the table's rows from ``first`` down to a note (or the sheet's end)."""
+    department = reading.department
+    seen_rows: dict[str, int] = {}  # municipality -> its row
     segment: list[str] = []  # municipalities since the last total row
-    for row in range(key_row + depth, sheet.bottom):
-        key_value = sheet.value(row, key_col)
+    width = max(col for col, _ in columns) + 1 - sheet.left
+    row_reader = _RowReader(sheet, reading, columns)
+    key = key_col - sheet.left
+    for row in range(first, sheet.bottom):
+        values = sheet.rows[row - sheet.top]
+        if len(values) < width:
+            values = values + (None,) * (width - len(values))
+        key_value = values[key] if key < len(values) else None
         if isinstance(key_value, Uncalculated):
             where = f"{sheet.name}!{address(row, key_col)}"
             reading.problems.append(_formula_problem(department, where, "市町村名", key_value))
             continue
         name = _text(key_value)
-        values = sheet.row(row)
-        cells = [(col, item, values[col] if col < len(values) else None) for col, item in columns]
         if not name:
-            if all(_text(v) == "" for _, _, v in cells):
+            if row_reader.blank(values):
                 continue  # blank separator row
             reading.problems.append(
                 CellProblem(
@@ -301,24 +346,29 @@ def read_matrix(
                 )
             )
             continue
-        if _is_note(name):
+        kind = _row_name(name)
+        if kind.note:
             break
-        if _is_total(name):
+        if kind.total:
             # Never counted; compared with the rows it sums, and a mismatch reported.
+            cells = row_reader.cells(values)
             _check_total(sheet, reading, row, cells, [segment, list(seen_rows)])
             segment = []
             continue
-        where_key = f"{sheet.name}!{address(row, key_col)}"
-        municipality = _municipality(name, municipalities)
+        municipality = kind.cleaned if municipalities is None else municipalities.get(kind.key)
         if municipality is None or municipality in seen_rows:
+            where_key = f"{sheet.name}!{address(row, key_col)}"
+            first_row = seen_rows.get(municipality or "")
+            first_where = (
+                f"{sheet.name}!{address(first_row, key_col)}" if first_row is not None else ""
+            )
             reading.problems.append(
-                _matrix_row_problem(department, where_key, name, municipality, seen_rows)
+                _matrix_row_problem(department, where_key, name, municipality, first_where)
             )
             continue
-        seen_rows[municipality] = where_key
+        seen_rows[municipality] = row
         segment.append(municipality)
-        _read_row(sheet, reading, row, municipality, cells)
-    return reading
+        row_reader.read(row, municipality, values)
 
 
 def _matrix_row_problem(
@@ -326,7 +376,7 @@ def _matrix_row_problem(
     where: str,
     name: str,
     municipality: str | None,
-    seen_rows: Mapping[str, str],
+    first: str,
 ) -> CellProblem:
     """Why a table row named ``name`` is not counted: an unknown or a repeated municipality."""
     if municipality is None:
@@ -341,7 +391,7 @@ def _matrix_row_problem(
         department,
         where,
         name,
-        f"「{municipality}」の行が2つあります（{seen_rows[municipality]} と重複）。"
+        f"「{municipality}」の行が2つあります（{first} と重複）。"
         "この行は集計されません。1行にまとめてください。",
     )
 
@@ -389,6 +439,23 @@ def _plain(value: Decimal) -> str:
     return f"{value.normalize():f}" if value != value.to_integral_value() else str(int(value))
 
 
+_HEADER_MATCHES: WeakKeyDictionary[Catalogue, dict[tuple[str, ...], HeaderMatch]] = (
+    WeakKeyDictionary()
+)
+
+
+def _match_header(catalogue: Catalogue, parts: tuple[str, ...]) -> HeaderMatch:
+    """``catalogue.match_header(parts)``, once per catalogue and header (every department's
+    sheet has the same header row)."""
+    matches = _HEADER_MATCHES.setdefault(catalogue, {})
+    match = matches.get(parts)
+    if match is None:
+        if len(matches) >= 4096:
+            matches.clear()
+        match = matches[parts] = catalogue.match_header(parts)
+    return match
+
+
 def _matrix_columns(
     sheet: Sheet,
     reading: SheetReading,
@@ -405,7 +472,7 @@ def _matrix_columns(
         parts = _header_parts(sheet, header_rows, col)
         if not parts:
             continue
-        match = catalogue.match_header(parts)
+        match = _match_header(catalogue, tuple(parts))
         if match.ignored:
             continue
         where = f"{sheet.name}!{address(key_row, col)}"
@@ -440,38 +507,91 @@ def _matrix_columns(
     return columns
 
 
-def _read_row(
-    sheet: Sheet,
-    reading: SheetReading,
-    row: int,
-    municipality: str,
-    cells: list[tuple[int, Item, object]],
-) -> None:
-    """Read one municipality's cells into the reading."""
-    as_read: dict[str, AsRead] = {}
-    for col, item, raw in cells:
-        result = read_cell(raw, item.unit, item.decimals)
-        if isinstance(result, Amount):
-            reading.amounts[(municipality, item.code)] = result.value
-            as_read[item.code] = result.plain
-        elif isinstance(result, Unconfirmed):
-            reading.unconfirmed.add((municipality, item.code))
-            as_read[item.code] = UNCONFIRMED_TEXT
-        elif isinstance(result, Problem):
-            # An item is named by its label unless another column shares it (全壊 棟/世帯).
-            labels = Counter(column.label for column in reading.columns)
-            problem = CellProblem(
-                reading.department,
-                f"{sheet.name}!{address(row, col)}",
-                result.raw,
-                f"{item.title}: {result.message}",
-                municipality,
-                item.label if labels[item.label] == 1 else item.title,
-            )
-            reading.problems.append(problem)
-            reading.unreadable[(municipality, item.code)] = problem
-            as_read[item.code] = PROBLEM_PREFIX + result.raw
-    reading.rows.append((municipality, as_read))
+@dataclass(frozen=True, slots=True)
+class _RowName:
+    """What a table row's name cell says: a note, a total row or a municipality's name."""
+
+    note: bool
+    total: bool
+    cleaned: str  # spaces removed: the municipality as written
+    key: str  # normalised, to look the municipality up by
+
+
+@lru_cache(maxsize=8192)
+def _row_name(name: str) -> _RowName:
+    """A row name's kind (the same municipality names recur on every department's sheet)."""
+    cleaned = "".join(name.split())
+    return _RowName(_is_note(name), _is_total(name), cleaned, normalize(cleaned))
+
+
+class _RowReader:
+    """Reads a table's figure cells row by row into a reading.
+
+    A cell's value is read by :func:`read_cell` once per column kind (unit and decimals)
+    and value: a sheet repeats the same few values (12.0, "-", "未確認", "１２") thousands
+    of times, so most cells cost one dictionary look-up (:class:`CellMemo`)."""
+
+    def __init__(self, sheet: Sheet, reading: SheetReading, columns: list[tuple[int, Item]]):
+        self.sheet = sheet
+        self.reading = reading
+        self.columns = columns
+        memos = [CellMemo.of(item.unit, item.decimals) for _, item in columns]
+        self.plan = [
+            (col - sheet.left, item.code, memo, memo.table)
+            for (col, item), memo in zip(columns, memos, strict=True)
+        ]
+        labels = Counter(item.label for _, item in columns)
+        # An item is named by its label unless another column shares it (全壊 棟/世帯).
+        self.names = {
+            item.code: item.label if labels[item.label] == 1 else item.title for _, item in columns
+        }
+
+    def blank(self, values: tuple[object, ...]) -> bool:
+        """Whether the row's figure cells hold nothing (blank or spaces)."""
+        return all(values[index] is None or _text(values[index]) == "" for index, *_ in self.plan)
+
+    def cells(self, values: tuple[object, ...]) -> list[tuple[int, Item, object]]:
+        """The row's figure cells: column, item and raw value."""
+        return [(col, item, values[col - self.sheet.left]) for col, item in self.columns]
+
+    def read(self, row: int, municipality: str, values: tuple[object, ...]) -> None:
+        """Read one municipality's cells into the reading."""
+        reading = self.reading
+        amounts, unconfirmed = reading.amounts, reading.unconfirmed
+        as_read: dict[str, AsRead] = {}
+        for index, code, memo, table in self.plan:
+            raw = values[index]
+            if raw is None:
+                continue
+            entry = table.get(raw) if (cls := type(raw)) is float or cls is str else None
+            if entry is None:
+                entry = memo.get(raw)
+            value = entry[1]
+            if value is not None:  # an amount
+                amounts[(municipality, code)] = value
+                as_read[code] = entry[2]
+            elif entry[0] == UNCONFIRMED:
+                unconfirmed.add((municipality, code))
+                as_read[code] = UNCONFIRMED_TEXT
+            elif entry[0] == PROBLEM:
+                self._problem(row, index, municipality, code, entry[3])
+                as_read[code] = PROBLEM_PREFIX + str(entry[2])
+        reading.rows.append((municipality, as_read))
+
+    def _problem(self, row: int, index: int, municipality: str, code: str, result: Reading) -> None:
+        assert isinstance(result, Problem)
+        item = next(item for _, item in self.columns if item.code == code)
+        reading = self.reading
+        problem = CellProblem(
+            reading.department,
+            f"{self.sheet.name}!{address(row, index + self.sheet.left)}",
+            result.raw,
+            f"{item.title}: {result.message}",
+            municipality,
+            self.names[code],
+        )
+        reading.problems.append(problem)
+        reading.unreadable[(municipality, code)] = problem
 
 
 def read_records(
@@ -482,6 +602,17 @@ def read_records(
     municipalities: Mapping[str, str] | None,
 ) -> SheetReading:
     """Read one-row-per-incident records, counting rows per item and status."""
+    with collector_paused():
+        return _read_records(sheet, department, layout, catalogue, municipalities)
+
+
+def _read_records(
+    sheet: Sheet,
+    department: str,
+    layout: RecordsLayout,
+    catalogue: Catalogue,
+    municipalities: Mapping[str, str] | None,
+) -> SheetReading:
     reading = SheetReading(department, sheet.name, "records")
     found_type = _find_cell(sheet, layout.type_column)
     if found_type is None:

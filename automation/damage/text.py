@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 _BRACKETS = re.compile(r"[()\[\]{}【】〔〕<>「」『』/_:;、,。]+")
 # A short label spaced out to fill its cell (死　者, 全　壊): single characters between spaces.
@@ -11,6 +12,7 @@ _SPACED_OUT = re.compile(r"(?<!\S)\S(?:\s+\S)+(?!\S)")
 _DOTS = str.maketrans("", "", "・･")
 
 
+@lru_cache(maxsize=8192)  # headers and names recur on every department's sheet
 def normalize(text: str) -> str:
     """Fold full-width forms (NFKC), drop spaces and middle dots, lower-case ASCII."""
     folded = unicodedata.normalize("NFKC", text).translate(_DOTS)

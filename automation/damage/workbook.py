@@ -122,7 +122,7 @@ class Sheet:
         """One past the last row index."""
         return self.top + len(self.rows)
 
-    @property
+    @cached_property
     def right(self) -> int:
         """One past the last column index."""
         return self.left + max((len(row) for row in self.rows), default=0)
