@@ -13,7 +13,8 @@ from __future__ import annotations
 import io
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +22,8 @@ import xlsxwriter
 from xlsxwriter.utility import xl_col_to_name
 from xlsxwriter.worksheet import Worksheet
 
+from automation.damage.catalogue import Catalogue, Item
+from automation.damage.incidents import IncidentState
 from automation.damage.reading import (
     PROBLEM_PREFIX,
     UNCONFIRMED_TEXT,
@@ -28,7 +31,9 @@ from automation.damage.reading import (
     CellProblem,
     SheetReading,
 )
-from automation.flows.damage_rollup import DamageReport
+from automation.damage.stored import Readings, StoredReading
+from automation.damage.totals import Change, ItemTotal
+from automation.flows.damage_rollup import DamageReport, DepartmentStatus
 
 SHEET_NAME_BAD = re.compile(r"[\[\]:*?/\\]")
 SAFE_STRINGS = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
@@ -151,7 +156,89 @@ class _Writer:
             self.value(ws, row, col, value, fmt)
 
 
-def build_merged_workbook(report: DamageReport) -> bytes:
+class KeptReadings(Mapping[str, SheetReading]):
+    """The departments' readings in their stored form (compressed JSON, as the state keeps
+    them): each is decoded when looked up and not kept, so the writer holds one sheet's
+    cells at a time. In the process that read them, a reading already decoded is used as
+    it is; pickled (an owed workbook's recipe), only the stored form goes."""
+
+    def __init__(
+        self,
+        stored: dict[str, StoredReading],
+        catalogue: Catalogue,
+        decoded: Callable[[str], SheetReading | None] | None = None,
+    ) -> None:
+        self.stored = stored
+        self.catalogue = catalogue
+        self._decoded = decoded
+
+    @classmethod
+    def of(cls, readings: Mapping[str, SheetReading]) -> KeptReadings:
+        """``readings`` in their stored form (a run's :class:`Readings` has it already)."""
+        if isinstance(readings, Readings):
+            stored, catalogue = readings.kept()
+            return cls(stored, catalogue, readings.decoded)
+        items: dict[str, Item] = {}  # any other mapping (made by hand): encoded here
+        for reading in readings.values():
+            items.update((item.code, item) for item in reading.columns)
+        kept = {d: StoredReading.of(r, None, "", "") for d, r in readings.items()}
+        return cls(kept, Catalogue(items.values()), readings.get)
+
+    def __getitem__(self, department: str) -> SheetReading:
+        reading = self._decoded(department) if self._decoded is not None else None
+        if reading is None:
+            reading = self.stored[department].decode(self.catalogue)
+        return reading
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.stored)
+
+    def __len__(self) -> int:
+        return len(self.stored)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"stored": self.stored, "catalogue": self.catalogue, "_decoded": None}
+
+
+@dataclass(frozen=True)
+class MergedSource:
+    """What the merged workbook shows of a report, and no more: the recipe an owed workbook
+    is kept as (:mod:`automation.owed`), small enough to store before the report goes out."""
+
+    disaster: str
+    number: int
+    as_of_ja: str
+    previous_number: int | None
+    totals: list[ItemTotal] = field(repr=False)
+    by_municipality: dict[str, dict[str, Decimal]] = field(repr=False)
+    statuses: dict[str, dict[str, int]] = field(repr=False)
+    changes: list[Change] = field(repr=False)
+    departments: list[DepartmentStatus] = field(repr=False)
+    problems: list[CellProblem] = field(repr=False)
+    open_incidents: list[IncidentState] = field(repr=False)
+    readings: KeptReadings = field(repr=False)
+
+    @classmethod
+    def of(cls, report: DamageReport) -> MergedSource:
+        """What ``report``'s merged workbook needs."""
+        consolidated = report.consolidated
+        return cls(
+            report.disaster,
+            report.number,
+            report.as_of_ja,
+            report.previous_number,
+            consolidated.totals,
+            consolidated.by_municipality,
+            consolidated.statuses,
+            report.changes,
+            report.departments,
+            report.problems,
+            report.open_incidents,
+            KeptReadings.of(report.readings),
+        )
+
+
+def build_merged_workbook(report: DamageReport | MergedSource) -> bytes:
     """Render the report as an .xlsx file and return its bytes."""
     buffer = io.BytesIO()
     for _, step in build_steps(report, buffer):
@@ -162,44 +249,70 @@ def build_merged_workbook(report: DamageReport) -> bytes:
 Step = Callable[[], None]
 
 
+@dataclass
+class _Seen:
+    """What the 読取_ sheets saw, for 市町村別: the municipalities in order of appearance and
+    every unreadable cell's problems."""
+
+    municipalities: dict[str, None] = field(default_factory=dict)
+    unreadable: dict[tuple[str, str], list[CellProblem]] = field(default_factory=dict)
+
+    def add(self, reading: SheetReading) -> None:
+        """Note one department's reading."""
+        for municipality, _ in reading.rows:
+            self.municipalities.setdefault(municipality, None)
+        for key, problem in reading.unreadable.items():
+            self.unreadable.setdefault(key, []).append(problem)
+
+
 def build_steps(
-    report: DamageReport,
+    report: DamageReport | MergedSource,
     buffer: io.BytesIO,
     *,
     on_sheet: Callable[[str, float], None] | None = None,
 ) -> list[tuple[str, Step]]:
     """The writer's steps in order, each named (``bench/writer.py`` times them one by one).
 
+    The sheets are added in the order they appear; 市町村別 is filled after the 読取_ sheets,
+    from what they saw, so that each department's reading is decoded once and dropped.
     ``on_sheet(department, seconds)`` hears how long each 読取_ sheet took."""
+    src = report if isinstance(report, MergedSource) else MergedSource.of(report)
     out = _Writer(buffer)
+    seen = _Seen()
+    summary, by_municipality = out.sheet("集計"), out.sheet("市町村別", _XmlSheet)
     steps: list[tuple[str, Step]] = [
-        ("集計", lambda: _summary(out, report)),
-        ("市町村別", lambda: _by_municipality(out, report)),
-        ("報告状況", lambda: _status(out, report)),
-        ("要修正セル", lambda: _problems(out, report)),
+        ("集計", lambda: _summary(out, summary, src)),
+        ("報告状況", lambda: _status(out, src)),
+        ("要修正セル", lambda: _problems(out, src)),
     ]
-    if report.open_incidents:
-        steps.append(("箇所一覧", lambda: _open_incidents(out, report)))
-    steps.append(("読取_ sheets", lambda: _as_read_sheets(out, report, on_sheet)))
+    if src.open_incidents:
+        steps.append(("箇所一覧", lambda: _open_incidents(out, src)))
+    steps.append(("読取_ sheets", lambda: _as_read_sheets(out, src, seen, on_sheet)))
+    steps.append(("市町村別", lambda: _by_municipality(out, by_municipality, src, seen)))
     steps.append(("package (close)", out.book.close))
     return steps
 
 
 def _as_read_sheets(
-    out: _Writer, report: DamageReport, on_sheet: Callable[[str, float], None] | None
+    out: _Writer,
+    src: MergedSource,
+    seen: _Seen,
+    on_sheet: Callable[[str, float], None] | None,
 ) -> None:
-    for dept, reading in report.readings.items():
+    for dept in src.readings:
         started = time.perf_counter()
+        reading = src.readings[dept]
+        seen.add(reading)
         if reading.layout == "records":
             _records_as_read(out, out.sheet(f"読取_{dept}"), reading.rows)
         else:
             _matrix_as_read(out, out.sheet(f"読取_{dept}", _XmlSheet), reading)
+        del reading  # one department's cells at a time
         if on_sheet is not None:
             on_sheet(dept, time.perf_counter() - started)
 
 
-def _summary(out: _Writer, report: DamageReport) -> None:
-    ws = out.sheet("集計")
+def _summary(out: _Writer, ws: Any, report: MergedSource) -> None:
     ws.set_column(0, 0, 14)
     ws.set_column(1, 1, 22)
     ws.set_column(4, 5, 40)
@@ -213,7 +326,7 @@ def _summary(out: _Writer, report: DamageReport) -> None:
         out.head,
     )
     previous = None
-    for total in report.consolidated.totals:
+    for total in report.totals:
         row += 1
         category = total.category if total.category != previous else ""
         previous = total.category
@@ -234,11 +347,11 @@ def _summary(out: _Writer, report: DamageReport) -> None:
             ws.write_string(
                 row, 4, f"{total.unconfirmed}件: {'、'.join(total.unconfirmed_where)}", out.flag
             )
-    if report.consolidated.statuses:
+    if report.statuses:
         row += 2
         out.row(ws, row, ["箇所の状況", "項目", "状況", "件数"], out.head)
-        labels = {t.code: t.label for t in report.consolidated.totals}
-        for code, counts in report.consolidated.statuses.items():
+        labels = {t.code: t.label for t in report.totals}
+        for code, counts in report.statuses.items():
             for status, n in counts.items():
                 row += 1
                 out.row(ws, row, ["", labels.get(code, code), status, n])
@@ -259,16 +372,15 @@ def _summary(out: _Writer, report: DamageReport) -> None:
                 ws.write_string(row, 1, "　" + part.text)
 
 
-def _by_municipality(out: _Writer, report: DamageReport) -> None:
-    ws = out.sheet("市町村別", _XmlSheet)
+def _by_municipality(out: _Writer, ws: _XmlSheet, report: MergedSource, seen: _Seen) -> None:
     rows = _XmlRows(out.book)
-    totals = report.consolidated.totals
+    totals = report.totals
     titles = ["市町村", *(f"{t.label}({t.unit})" for t in totals)]
     rows.add(0, [(col, title, out.head) for col, title in enumerate(titles)])
     flagged = {(m, t.code) for t in totals for m in t.unconfirmed_where}
-    unreadable = _unreadable_cells(report)
-    for row, municipality in enumerate(_municipality_order(report), start=1):
-        values = report.consolidated.by_municipality.get(municipality, {})
+    unreadable = seen.unreadable
+    for row, municipality in enumerate(_municipality_order(report, seen), start=1):
+        values = report.by_municipality.get(municipality, {})
         cells: list[tuple[int, object, Any]] = [(0, municipality, None)]
         for col, total in enumerate(totals, start=1):
             value = values.get(total.code)
@@ -286,14 +398,6 @@ def _by_municipality(out: _Writer, report: DamageReport) -> None:
     ws.set_rows_xml(rows.parts, rows.last_row, rows.last_col)
 
 
-def _unreadable_cells(report: DamageReport) -> dict[tuple[str, str], list[CellProblem]]:
-    cells: dict[tuple[str, str], list[CellProblem]] = {}
-    for reading in report.readings.values():
-        for key, problem in reading.unreadable.items():
-            cells.setdefault(key, []).append(problem)
-    return cells
-
-
 def _comment(problems: list[CellProblem]) -> str:
     """What a problem cell held and why it is not counted, for its comment."""
     return "\n".join(
@@ -302,20 +406,17 @@ def _comment(problems: list[CellProblem]) -> str:
     )
 
 
-def _municipality_order(report: DamageReport) -> list[str]:
-    seen: dict[str, None] = {}
-    for reading in report.readings.values():
-        for municipality, _ in reading.rows:
-            seen.setdefault(municipality, None)
-    for municipality in report.consolidated.by_municipality:
-        seen.setdefault(municipality, None)
-    for total in report.consolidated.totals:
+def _municipality_order(report: MergedSource, seen: _Seen) -> list[str]:
+    order = dict(seen.municipalities)
+    for municipality in report.by_municipality:
+        order.setdefault(municipality, None)
+    for total in report.totals:
         for municipality in total.unconfirmed_where:
-            seen.setdefault(municipality, None)
-    return list(seen)
+            order.setdefault(municipality, None)
+    return list(order)
 
 
-def _status(out: _Writer, report: DamageReport) -> None:
+def _status(out: _Writer, report: MergedSource) -> None:
     ws = out.sheet("報告状況")
     out.row(
         ws,
@@ -343,7 +444,7 @@ def _status(out: _Writer, report: DamageReport) -> None:
         ws.write_string(row, 2, dept.status_ja, fmt)
 
 
-def _open_incidents(out: _Writer, report: DamageReport) -> None:
+def _open_incidents(out: _Writer, report: MergedSource) -> None:
     """Every open incident, newest change first (the report lists the first few)."""
     ws = out.sheet("箇所一覧")
     ws.set_column(3, 3, 40)
@@ -352,7 +453,7 @@ def _open_incidents(out: _Writer, report: DamageReport) -> None:
         out.row(ws, row, [i.department, i.label, i.municipality, i.place, i.status, i.since_ja])
 
 
-def _problems(out: _Writer, report: DamageReport) -> None:
+def _problems(out: _Writer, report: MergedSource) -> None:
     ws = out.sheet("要修正セル", _XmlSheet)
     ws.set_column(3, 3, 80)
     rows = _XmlRows(out.book)

@@ -10,6 +10,9 @@ A run that issues a report goes in this order (see :mod:`automation.runner`):
 3. each owed artefact is built and stored, then one transaction queues its waiting
    messages (linking it where it landed) and marks it stored; then they are delivered.
 
+The recipe of 1 is kept in the database for that crash only: the run that made it builds
+from the recipe it holds in memory, not from the database's copy.
+
 A crash before 1 sends nothing and owes nothing. A crash after 1 leaves the artefact owed:
 the next run (or the daemon when it starts) builds and stores it before anything else,
 and queues its waiting messages then; what was sent stays sent in the outbox and is not
@@ -62,6 +65,10 @@ class Recipe:
     built: bytes | None = None
 
 
+# The recipes this process kept, by (run, artefact name): built from as they are.
+Made = dict[tuple[int, str], Recipe]
+
+
 def waits_for(message: Message, artefacts: Sequence[Artefact]) -> str | None:
     """The artefact ``message`` carries (and so waits for), if any of ``artefacts``."""
     names = {a.name for a in artefacts}
@@ -76,13 +83,22 @@ def owe(
     near: Near,
     waiting: Sequence[Rendition],
     now: datetime,
-) -> None:
-    """Keep each of ``artefacts`` as owed by ``run_id``, with the messages that carry it."""
+) -> Made:
+    """Keep each of ``artefacts`` as owed by ``run_id``, with the messages that carry it;
+    the recipes as made, for :func:`settle` in this process (the database's copy is for a
+    later run, after a crash)."""
+    made: Made = {}
     for artefact in artefacts:
-        mine = tuple(r for r in waiting if waits_for(r[0], [artefact]) == artefact.name)
-        store.hold_artefact(
-            flow_id, run_id, artefact.name, _dumps(Recipe(artefact, near, mine)), now
+        # Rendered already: the context a template was rendered from (the whole report
+        # with every reading) is not kept.
+        mine = tuple(
+            (replace(m, context={}), body)
+            for m, body in waiting
+            if waits_for(m, [artefact]) == artefact.name
         )
+        recipe = made[run_id, artefact.name] = Recipe(artefact, near, mine)
+        store.hold_artefact(flow_id, run_id, artefact.name, _dumps(recipe), now)
+    return made
 
 
 # What a recipe may name besides this program's own classes: the artefacts' builders and
@@ -151,14 +167,19 @@ def _dumps(recipe: Recipe) -> bytes:
 
 
 async def settle(
-    store: Store, backend: Backend, flow_id: str, clock: Callable[[], datetime]
+    store: Store,
+    backend: Backend,
+    flow_id: str,
+    clock: Callable[[], datetime],
+    made: Made | None = None,
 ) -> tuple[list[dict[str, Any]], list[AutomationError]]:
     """Build and store every artefact the flow owes, oldest first, and queue the messages
     waiting for each: (name, location, run) of each stored, and why any was not (those stay
-    owed; one that failed does not hold back the others)."""
+    owed; one that failed does not hold back the others). A recipe this process ``made``
+    is used as it is, not read back from the database."""
     stored, failures = [], []
     for held in store.held_artefacts(flow_id):
-        recipe = _recipe(store, held, clock)
+        recipe = (made or {}).get((held.run_id, held.name)) or _recipe(store, held, clock)
         if recipe is None:
             continue
         try:

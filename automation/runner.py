@@ -226,11 +226,11 @@ async def _complete(
         prepared.save(store, run_id, now)
         for message, body in early:
             store.enqueue(outbox_entry(flow.id, run_id, message, body), now)
-        owed.owe(store, flow.id, run_id, prepared.artefacts, prepared.near, waiting, now)
+        made = owed.owe(store, flow.id, run_id, prepared.artefacts, prepared.near, waiting, now)
     policy = loaded.config.service.outbox
     alerts = Alerts(loaded)
     await deliver_pending(store, backend, flow.id, clock, prepared.near, policy, alerts)
-    stored, failure = await store_owed(store, backend, flow.id, clock)
+    stored, failure = await store_owed(store, backend, flow.id, clock, made)
     artefacts = [{"name": a.name, "location": stored.get(a.name)} for a in prepared.artefacts]
     if stored and waiting:
         await deliver_pending(store, backend, flow.id, clock, prepared.near, policy, alerts)
@@ -255,11 +255,16 @@ async def _complete(
 
 
 async def store_owed(
-    store: Store, backend: Backend, flow_id: str, clock: Callable[[], datetime]
+    store: Store,
+    backend: Backend,
+    flow_id: str,
+    clock: Callable[[], datetime],
+    made: owed.Made | None = None,
 ) -> tuple[dict[str, str], AutomationError | None]:
-    """Build and store what the flow owes (name -> location); a known failure (an upload
-    refused or timed out) leaves that artefact owed to the next run, which stores it first."""
-    stored, failures = await owed.settle(store, backend, flow_id, clock)
+    """Build and store what the flow owes (name -> location), the recipes this run ``made``
+    from memory; a known failure (an upload refused or timed out) leaves that artefact owed
+    to the next run, which stores it first."""
+    stored, failures = await owed.settle(store, backend, flow_id, clock, made)
     for err in failures:
         LOG.warning(
             "flow %s: an artefact could not be stored; the next run stores it: %s",

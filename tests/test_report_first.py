@@ -373,3 +373,19 @@ def test_a_run_that_cannot_store_an_owed_workbook_is_partial(
         "the next run stores it, then sends what waits"
     )
     assert run(config, 3, ports(workspace)).record["status"] == "unchanged"
+
+
+def test_the_run_that_owes_the_workbook_builds_it_from_the_recipe_it_holds(
+    config: LoadedConfig, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database's copy of the recipe is for a crash only: the run that kept it builds
+    and stores the workbook without reading it back (here: unreadable)."""
+
+    def unreadable(data: bytes) -> object:
+        raise pickle.UnpicklingError("read back")
+
+    monkeypatch.setattr(owed, "_loads", unreadable)
+    record = run(config, 1, ports(workspace)).record
+    assert record["status"] == "ok"
+    assert (workspace / "out" / WORKBOOK).exists()
+    assert delivered(workspace) == EVERY_MESSAGE

@@ -225,3 +225,11 @@ class Readings(Mapping[str, SheetReading]):
 
     def __contains__(self, department: object) -> bool:
         return department in self._order
+
+    def kept(self) -> tuple[dict[str, StoredReading], Catalogue]:
+        """Each department's reading as stored, in order, and the catalogue decoding them."""
+        return {d: self._stored[d] for d in self._order}, self._catalogue
+
+    def decoded(self, department: str) -> SheetReading | None:
+        """The department's reading if this run already has it decoded (none is decoded)."""
+        return self._fresh.get(department)

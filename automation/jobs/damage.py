@@ -56,10 +56,12 @@ async def prepare(
     )
     artefacts = []
     if plan.artefact:  # xlsxwriter loads only for a run that builds the workbook
-        from automation.merged_workbook import build_merged_workbook  # noqa: PLC0415
+        from automation.merged_workbook import MergedSource, build_merged_workbook  # noqa: PLC0415
 
         # Built by the runner once the report went out: the report does not wait for it.
-        artefacts = [Artefact(plan.artefact, build_merged_workbook, (plan.report,))]
+        # Its recipe holds what the workbook shows, the readings in their stored form.
+        source = MergedSource.of(plan.report)
+        artefacts = [Artefact(plan.artefact, build_merged_workbook, (source,))]
 
     def save(store: Store, run_id: int, now: datetime) -> None:
         _save_state(store, flow.id, plan, previous, run_id, now)
