@@ -94,7 +94,7 @@ def logged_build(report: Any) -> bytes:
 @pytest.fixture
 def builds_logged(monkeypatch: pytest.MonkeyPatch) -> None:
     """The damage job builds its merged workbook with :func:`logged_build`."""
-    monkeypatch.setattr("automation.jobs.damage.build_merged_workbook", logged_build)
+    monkeypatch.setattr("automation.merged_workbook.build_merged_workbook", logged_build)
     allowed = {*owed.BUILDERS, (__name__, "logged_build")}
     monkeypatch.setattr("automation.owed.BUILDERS", frozenset(allowed))
 
