@@ -119,6 +119,10 @@ class SheetReading:
     rows: list[tuple[str, dict[str, AsRead]]] = field(default_factory=list, repr=False)
     record_columns: list[str] = field(default_factory=list, repr=False)
     incidents: list[Incident] = field(default_factory=list, repr=False)
+    # Whether the figures, flags and unreadable cells are exactly what ``rows`` shows (a
+    # number is an amount, 未確認 a flag, 要修正 text an unreadable cell), as the matrix
+    # reader leaves them: then the rows alone are stored (automation.damage.stored).
+    tabular: bool = field(default=False, repr=False, compare=False)
 
     @property
     def reported(self) -> bool:
@@ -264,7 +268,7 @@ def read_matrix(
     municipalities: Mapping[str, str] | None,
 ) -> SheetReading:
     """Read a municipality x item table."""
-    reading = SheetReading(department, sheet.name, "matrix")
+    reading = SheetReading(department, sheet.name, "matrix", tabular=True)
     listed = records_headers(sheet)
     if listed is not None:
         return _unreadable(reading, sheet.name, records_layout_hint(department, listed))

@@ -25,11 +25,19 @@ import zlib
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from automation.damage.catalogue import Catalogue
-from automation.damage.reading import CellProblem, Incident, SheetReading
+from automation.damage.reading import (
+    PROBLEM_PREFIX,
+    UNCONFIRMED_TEXT,
+    CellProblem,
+    Incident,
+    SheetReading,
+    collector_paused,
+)
 from automation.damage.totals import DecimalTexts
 
 # The modules whose code decides what a sheet reads as (parsing included): a stored reading
@@ -41,7 +49,7 @@ _READERS = (
     "damage/catalogue.py",
     "damage/text.py",
 )
-FORMAT = 1  # of the stored JSON
+FORMAT = 2  # of the stored JSON: 2 stores a table's rows once (see _table)
 
 
 @functools.cache
@@ -117,9 +125,6 @@ def encode(reading: SheetReading) -> tuple[bytes, bytes]:
     for problem in extra:  # never so today: each unreadable cell is one of the problems
         index[id(problem)] = len(problems)
         problems.append(problem)
-    amounts: dict[str, dict[str, str]] = {}
-    for (municipality, code), value in reading.amounts.items():
-        amounts.setdefault(municipality, {})[code] = str(value)
     head = {
         "format": FORMAT,
         "table_found": reading.table_found,
@@ -132,16 +137,68 @@ def encode(reading: SheetReading) -> tuple[bytes, bytes]:
         "sheet": reading.sheet,
         "layout": reading.layout,
         "columns": [item.code for item in reading.columns],
-        "amounts": amounts,
-        "unconfirmed": [list(cell) for cell in reading.unconfirmed],
-        "unreadable": [[m, c, index[id(p)]] for (m, c), p in reading.unreadable.items()],
         "statuses": {code: dict(counts) for code, counts in reading.statuses.items()},
         "extra": [_problem(p) for p in extra],
-        "rows": reading.rows,
         "record_columns": reading.record_columns,
         "incidents": [_incident(i) for i in reading.incidents],
     }
+    table = _table(reading, index)
+    body.update(table if table is not None else _cells(reading, index))
     return _pack(head), _pack(body)
+
+
+def _cells(reading: SheetReading, index: Mapping[int, int]) -> dict[str, Any]:
+    """Figures, flags, unreadable cells and rows as read, each stored on its own."""
+    texts: dict[Decimal, str] = {}  # the same few values recur thousands of times
+    amounts: dict[str, dict[str, str]] = {}
+    for (municipality, code), value in reading.amounts.items():
+        text = texts.get(value)
+        if text is None:
+            text = texts[value] = str(value)
+        amounts.setdefault(municipality, {})[code] = text
+    return {
+        "amounts": amounts,
+        "unconfirmed": [list(cell) for cell in reading.unconfirmed],
+        "unreadable": [[m, c, index[id(p)]] for (m, c), p in reading.unreadable.items()],
+        "rows": reading.rows,
+    }
+
+
+def _table(reading: SheetReading, index: Mapping[int, int]) -> dict[str, Any] | None:
+    """A table's rows as read, one list a row in column order, from which :func:`_read_table`
+    tells the figures and flags again (as the matrix reader leaves them: a number is the
+    cell's amount, 未確認 its flag, 要修正 text an unreadable cell); None for a reading
+    that is not such a table (a records sheet). Four times smaller than storing each on
+    its own, and it costs no work per cell but the row lists (``SheetReading.tabular``
+    says the figures are the rows'; the specs hold the matrix reader to it).
+
+    Only amounts that are not whole (columns in ha or 千円) may need their exact text kept
+    beside the number as Excel stores it (a float)."""
+    if not reading.tabular:
+        return None
+    codes = [item.code for item in reading.columns]
+    rows = reading.rows
+    cells = sum(len(as_read) for _, as_read in rows)
+    towns = {municipality: r for r, (municipality, _) in enumerate(rows)}
+    counted = len(reading.amounts) + len(reading.unconfirmed) + len(reading.unreadable)
+    if cells != counted or len(towns) != len(rows):
+        return None  # not as the matrix reader leaves a reading
+    table: list[list[Any]] = [[m, *map(as_read.get, codes)] for m, as_read in rows]
+    exact = {}
+    for c, item in enumerate(reading.columns, start=1):
+        if not item.decimals:  # a whole number: its amount is the int as read
+            continue
+        for r, line in enumerate(table):
+            value = line[c]
+            if type(value) is float:
+                amount = reading.amounts[(rows[r][0], item.code)]
+                if str(amount) != str(Decimal(repr(value))):
+                    exact[f"{r}:{c - 1}"] = str(amount)
+    where = {code: c for c, code in enumerate(codes)}
+    unreadable = [
+        [towns[m], where[code], index[id(p)]] for (m, code), p in reading.unreadable.items()
+    ]
+    return {"table": table, "exact": exact, "unreadable": unreadable}
 
 
 def _pack(data: dict[str, Any]) -> bytes:
@@ -166,23 +223,73 @@ def decode(head: bytes, body: bytes, catalogue: Catalogue) -> SheetReading:
     """The reading :func:`encode` stored; ValueError or KeyError when it cannot be."""
     summary, data = decode_head(head), _unpack(body)
     by_code = {item.code: item for item in catalogue}
-    decimals = DecimalTexts()
     problems = summary.problems + [CellProblem(*p) for p in data["extra"]]
-    return SheetReading(
+    reading = SheetReading(
         department=data["department"],
         sheet=data["sheet"],
         layout=data["layout"],
         table_found=summary.table_found,
         columns=[by_code[code] for code in data["columns"]],
-        amounts={(m, c): decimals[v] for m, row in data["amounts"].items() for c, v in row.items()},
-        unconfirmed={(m, c) for m, c in data["unconfirmed"]},
-        unreadable={(m, c): problems[n] for m, c, n in data["unreadable"]},
         statuses={code: Counter(counts) for code, counts in data["statuses"].items()},
         problems=summary.problems,
-        rows=[(m, values) for m, values in data["rows"]],
         record_columns=data["record_columns"],
         incidents=[Incident(*i) for i in data["incidents"]],
     )
+    with collector_paused():
+        try:
+            if "table" in data:
+                _read_table(reading, data, problems)
+            else:
+                _read_cells(reading, data, problems)
+        except (TypeError, IndexError, ArithmeticError) as err:  # not what encode stores
+            raise ValueError(f"stored reading that cannot be decoded: {err}") from err
+    return reading
+
+
+def _read_cells(reading: SheetReading, data: dict[str, Any], problems: list[CellProblem]) -> None:
+    decimals = DecimalTexts()
+    reading.amounts = {
+        (m, c): decimals[v] for m, row in data["amounts"].items() for c, v in row.items()
+    }
+    reading.unconfirmed = {(m, c) for m, c in data["unconfirmed"]}
+    reading.unreadable = {(m, c): problems[n] for m, c, n in data["unreadable"]}
+    reading.rows = [(m, values) for m, values in data["rows"]]
+
+
+def _read_table(reading: SheetReading, data: dict[str, Any], problems: list[CellProblem]) -> None:
+    """The figures, flags, unreadable cells and rows of a table stored by :func:`_table`."""
+    codes = [item.code for item in reading.columns]
+    reading.rows = rows = [
+        (m, {c: v for c, v in zip(codes, line, strict=True) if v is not None})
+        for m, *line in data["table"]
+    ]
+    numbers = _Numbers()
+    amounts = {(m, c): numbers[v] for m, row in rows for c, v in row.items() if type(v) is not str}
+    for key, text in data["exact"].items():
+        r, c = map(int, key.split(":"))
+        amounts[(rows[r][0], codes[c])] = Decimal(text)
+    reading.amounts = amounts
+    reading.unconfirmed = {
+        (m, c) for m, row in rows for c, v in row.items() if v == UNCONFIRMED_TEXT
+    }
+    reading.unreadable = {(rows[r][0], codes[c]): problems[n] for r, c, n in data["unreadable"]}
+    reading.tabular = True
+    shown = [rows[r][1].get(codes[c]) for r, c, _ in data["unreadable"]]
+    if len(amounts) + len(reading.unconfirmed) + len(reading.unreadable) != sum(
+        len(row) for _, row in rows
+    ) or not all(isinstance(text, str) and text.startswith(PROBLEM_PREFIX) for text in shown):
+        raise ValueError("stored table whose cells are not figures, flags or unreadable cells")
+
+
+class _Numbers(dict[int | float, Decimal]):
+    """The amount of a number as read, each number converted once (a whole number is an
+    int: a float as read is never whole, so 1 and 1.0 never meet here)."""
+
+    def __missing__(self, value: int | float) -> Decimal:
+        if type(value) is not int and type(value) is not float:
+            raise ValueError(f"stored cell of type {type(value).__name__}")
+        amount = self[value] = Decimal(value if type(value) is int else repr(value))
+        return amount
 
 
 def _problem(p: CellProblem) -> list[str]:
