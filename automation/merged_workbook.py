@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import xlsxwriter
 from xlsxwriter.utility import xl_col_to_name
 from xlsxwriter.worksheet import Worksheet
 
@@ -36,6 +35,7 @@ from automation.damage.reading import (
 from automation.damage.stored import Readings, StoredReading
 from automation.damage.totals import Change, ItemTotal
 from automation.flows.damage_rollup import DamageReport, DepartmentStatus
+from automation.xlsx_notes import NotesWorkbook
 
 SHEET_NAME_BAD = re.compile(r"[\[\]:*?/\\]")
 SAFE_STRINGS = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
@@ -116,7 +116,7 @@ class _Writer:
     """A thin helper over one XlsxWriter workbook: formats and row appends."""
 
     def __init__(self, buffer: io.BytesIO) -> None:
-        self.book = xlsxwriter.Workbook(buffer, {"in_memory": True, **SAFE_STRINGS})
+        self.book = NotesWorkbook(buffer, {"in_memory": True, **SAFE_STRINGS})
         self.head = self.book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
         self.title = self.book.add_format({"bold": True, "font_size": 14})
         self.problem = self.book.add_format({"bg_color": "#FCE4D6"})
