@@ -139,21 +139,22 @@ def to(host: str, requests: list[Request]) -> list[Request]:
 # files ---------------------------------------------------------------------------------------
 
 
-def test_download_follows_the_redirect_to_the_preauthenticated_url() -> None:
-    """/content answers 302; the workbook bytes come from the download URL, with its ETag."""
-    with replay("download_redirect.yaml") as (cassette, _):
+def test_download_reads_the_item_then_its_preauthenticated_url() -> None:
+    """One request to the item (eTag, webUrl, download URL), one to the URL for the bytes."""
+    with replay("download_url.yaml") as (cassette, _):
         result = run(new_gateway(), lambda g: g.download_if_changed(WORKBOOK, None))
     assert cassette.all_played
+    assert cassette.play_count == 2
     assert result.etag == ETAG
     assert result.data is not None
     assert load_workbook(io.BytesIO(result.data))["総務部"]["A2"].value == "前橋市"
 
 
-def test_a_download_reads_the_workbooks_web_address() -> None:
-    """After the first download the item's webUrl is read once ($select=eTag,webUrl)."""
-    with replay("download_redirect.yaml") as (cassette, _):
+def test_a_download_brings_the_workbooks_web_address_with_it() -> None:
+    """The item's webUrl comes in the request that gives the download URL: no third request."""
+    with replay("download_url.yaml") as (cassette, _):
         result = run(new_gateway(), lambda g: g.download_if_changed(WORKBOOK, None))
-    assert cassette.all_played
+    assert cassette.play_count == 2
     assert result.web_url == (
         "https://contoso.sharepoint.com/sites/bousai/Shared%20Documents/General/"
         "%E8%A2%AB%E5%AE%B3%E5%A0%B1%E5%91%8A.xlsx"
@@ -161,11 +162,21 @@ def test_a_download_reads_the_workbooks_web_address() -> None:
 
 
 def test_download_url_never_receives_the_authorization_header() -> None:
-    """The bearer token goes to Graph only; the redirect to SharePoint drops it."""
-    with replay("download_redirect.yaml") as (_, sent):
+    """The bearer token goes to Graph only; the preauthenticated URL is asked without it."""
+    with replay("download_url.yaml") as (_, sent):
         run(new_gateway(), lambda g: g.download_if_changed(WORKBOOK, None))
-    graph = to("graph.microsoft.com", sent)  # the download and the item's webUrl
-    assert [r.headers.get("Authorization") for r in graph] == ["Bearer t", "Bearer t"]
+    graph = to("graph.microsoft.com", sent)  # the item, with its eTag, webUrl and download URL
+    assert [r.headers.get("Authorization") for r in graph] == ["Bearer t"]
+    assert [r.headers.get("Authorization") for r in to("contoso.sharepoint.com", sent)] == [None]
+
+
+def test_an_item_without_a_download_url_is_downloaded_through_content() -> None:
+    """No download URL in the item's answer: /content, whose 302 is followed without the token."""
+    with replay("download_redirect.yaml") as (cassette, sent):
+        result = run(new_gateway(), lambda g: g.download_if_changed(WORKBOOK, None))
+    assert cassette.all_played
+    assert result.etag == ETAG
+    assert result.data is not None
     assert [r.headers.get("Authorization") for r in to("contoso.sharepoint.com", sent)] == [None]
 
 

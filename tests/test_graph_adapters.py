@@ -216,8 +216,8 @@ BOOK_WEB_URL = (
 
 
 def test_a_downloaded_workbook_comes_with_its_web_address() -> None:
-    """The workbook's webUrl is read with its first download; an unchanged poll (304)
-    keeps it without asking again."""
+    """The workbook's webUrl comes in the same request as its eTag and download URL; an
+    unchanged poll (304) keeps it without asking again."""
     fake = FakeGraph(token="t")
     fake.add_drive_item("b!d", "01BOOK", "被害報告.xlsx", b"PK", web_url=BOOK_WEB_URL)
     ref = DriveFile(drive_id="b!d", item_id="01BOOK")
@@ -235,4 +235,5 @@ def test_a_downloaded_workbook_comes_with_its_web_address() -> None:
         return first.web_url, again.web_url
 
     assert asyncio.run(download_then_poll()) == (BOOK_WEB_URL, BOOK_WEB_URL)
-    assert len(fake.requests_to(r"/items/01BOOK$", "GET")) == 1
+    assert [c.status for c in fake.requests_to(r"/items/01BOOK$", "GET")] == [200, 304]
+    assert (len(fake.downloads), len(fake.calls)) == (1, 3)

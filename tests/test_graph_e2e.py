@@ -143,6 +143,27 @@ def test_an_unchanged_workbook_costs_one_request_on_graph(
     assert [(c.method, c.status) for c in fake.calls[before:]] == [("GET", 304)]
 
 
+def test_a_changed_workbook_costs_the_fewest_requests_on_graph(
+    workspace: Path, fake: FakeGraph, graph_config: Path
+) -> None:
+    """A new version: its item (eTag, webUrl, download URL) and the download, one upload and
+    one request per message; the web address costs no request of its own."""
+    cli(graph_config, "typhoon_damage", "--now", ROUND_1)
+    edit_workbook(workspace / "inputs" / WORKBOOK)
+    fake.set_content(
+        graph_tenant.DRIVE, graph_tenant.BOOK, (workspace / "inputs" / WORKBOOK).read_bytes()
+    )
+    before = len(fake.calls)
+    record = cli(graph_config, "typhoon_damage", "--now", ROUND_2)
+    calls = fake.calls[before:]
+    reads = [c for c in calls if c.method == "GET" and WORKBOOK in c.path]
+    sent = [d for d in record["deliveries"] if d["status"] == "sent"]
+    assert record["source_workbook"]["web_url"] is not None
+    assert [c.query for c in reads] == [{"select": "eTag,webUrl,@microsoft.graph.downloadUrl"}]
+    assert len([c for c in calls if c.path.startswith("/download/")]) == 1
+    assert len(calls) == 2 + 1 + len(sent), [(c.method, c.path) for c in calls]
+
+
 def test_a_moved_channel_folder_is_looked_up_again(
     fake: FakeGraph, graph_config: Path, workspace: Path
 ) -> None:

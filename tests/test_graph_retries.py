@@ -24,6 +24,7 @@ T = TypeVar("T")
 SITE = "contoso.sharepoint.com,00000000-0000-0000-0000-0000000000a1,00000000-0000-0000-0000-0000000000b1"
 DRIVE = "b!retry-drive"
 BOOK_PATH = "被害報告/被害報告.xlsx"
+BOOK_ITEM = r"\.xlsx:$"  # the workbook's item: its eTag check and download URL
 CONTENT = b"PK\x03\x04 workbook bytes"
 
 
@@ -69,9 +70,11 @@ def download(gateway: GraphGateway) -> Awaitable[object]:
     return gateway.download_if_changed(SiteFile(site_id=SITE, path=BOOK_PATH), None)
 
 
-def test_a_download_after_a_reset_still_follows_its_redirect(fake: FakeGraph) -> None:
-    """The retried request goes through the redirect handler again: the 302 is followed."""
-    fake.reset_connection("GET", r"/content$")
+def test_a_download_after_a_reset_still_fetches_the_bytes_without_the_token(
+    fake: FakeGraph,
+) -> None:
+    """The item's read is retried after a reset; its download URL is then asked without a token."""
+    fake.reset_connection("GET", BOOK_ITEM)
     result = run(gateway_on(fake), download)
     assert getattr(result, "data", None) == CONTENT
     assert fake.authorization_leaks() == []
@@ -80,11 +83,11 @@ def test_a_download_after_a_reset_still_follows_its_redirect(fake: FakeGraph) ->
 @pytest.mark.parametrize("status", [429, 503])
 def test_a_reset_then_throttling_is_retried_within_one_budget(fake: FakeGraph, status: int) -> None:
     """A reset followed by 429/503 uses the same retry budget and succeeds on the next try."""
-    fake.reset_connection("GET", r"/content$")
-    fake.fail("GET", r"/content$", status, times=2, retry_after=1)
+    fake.reset_connection("GET", BOOK_ITEM)
+    fake.fail("GET", BOOK_ITEM, status, times=2, retry_after=1)
     result = run(gateway_on(fake), download)
     assert getattr(result, "data", None) == CONTENT
-    assert len(fake.requests_to(r"/content$")) == 4
+    assert len(fake.requests_to(BOOK_ITEM)) == 4
 
 
 @pytest.mark.parametrize("max_retries", [0, 3, 5])
@@ -92,27 +95,27 @@ def test_a_read_under_persistent_503_is_sent_max_retries_plus_one_times(
     fake: FakeGraph, max_retries: int
 ) -> None:
     """One engine decides: total attempts are max_retries + 1, not retries of retries."""
-    fake.fail("GET", r"/content$", 503, times=None, retry_after=1)
+    fake.fail("GET", BOOK_ITEM, 503, times=None, retry_after=1)
     with pytest.raises(TransientError, match="HTTP 503"):
         run(gateway_on(fake, max_retries), download)
-    assert len(fake.requests_to(r"/content$")) == max_retries + 1
+    assert len(fake.requests_to(BOOK_ITEM)) == max_retries + 1
 
 
 def test_resets_and_503s_together_stop_at_the_same_budget(fake: FakeGraph) -> None:
     """Resets count against the same budget as throttling: four attempts in all, then transient."""
-    fake.reset_connection("GET", r"/content$", times=2)
-    fake.fail("GET", r"/content$", 503, times=None)
+    fake.reset_connection("GET", BOOK_ITEM, times=2)
+    fake.fail("GET", BOOK_ITEM, 503, times=None)
     with pytest.raises(TransientError):
         run(gateway_on(fake), download)
-    assert len(fake.requests_to(r"/content$")) == 4
+    assert len(fake.requests_to(BOOK_ITEM)) == 4
 
 
 def test_a_retry_after_too_long_for_a_run_is_not_waited_out(fake: FakeGraph) -> None:
     """A 429 asking for 300 s ends the call at once as transient, naming the wait."""
-    fake.fail("GET", r"/content$", 429, times=None, retry_after=300)
+    fake.fail("GET", BOOK_ITEM, 429, times=None, retry_after=300)
     with pytest.raises(TransientError, match="Graph asked to wait 300 s"):
         run(gateway_on(fake), download)
-    assert len(fake.requests_to(r"/content$")) == 1
+    assert len(fake.requests_to(BOOK_ITEM)) == 1
 
 
 def test_a_list_read_whose_reply_was_lost_is_read_again(fake: FakeGraph) -> None:

@@ -82,8 +82,8 @@ def test_throttling_and_outages_delay_deliveries_but_lose_none(
 ) -> None:
     """429 with Retry-After, 503, 504, connection resets and a 401 only delay the report."""
     fake.fail("POST", r"/sendMail$", 429, times=3, retry_after=1)
-    fake.fail("GET", r"/content$", 503, times=2, retry_after=1)
-    fake.fail("GET", r"/content$", 504, times=1)
+    fake.fail("GET", rf"/items/{h.BOOK}$", 503, times=2, retry_after=1)  # the workbook's read
+    fake.fail("GET", rf"/items/{h.BOOK}$", 504, times=1)
     fake.reset_connection("POST", r"/messages$", times=2)
     fake.fail("POST", r"/messages$", 401, times=1)
     fake.reset_connection("PUT", r"/content$", times=1)
