@@ -511,6 +511,14 @@ def _matrix_columns(
     return columns
 
 
+@lru_cache(maxsize=16384)
+def cell_keys(municipality: str, codes: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """The keys ``(municipality, code)`` of a row's cells, one tuple each shared by every
+    sheet and reading of the process: the same municipalities and items recur on every
+    department's sheet (at 60 x 2,000 this saves 50 MB and a tuple a cell)."""
+    return tuple((municipality, code) for code in codes)
+
+
 @dataclass(frozen=True, slots=True)
 class _RowName:
     """What a table row's name cell says: a note, a total row or a municipality's name."""
@@ -544,6 +552,7 @@ class _RowReader:
             (col - sheet.left, item.code, memo, memo.table)
             for (col, item), memo in zip(columns, memos, strict=True)
         ]
+        self.codes = tuple(item.code for _, item in columns)
         labels = Counter(item.label for _, item in columns)
         # An item is named by its label unless another column shares it (全壊 棟/世帯).
         self.names = {
@@ -563,7 +572,8 @@ class _RowReader:
         reading = self.reading
         amounts, unconfirmed = reading.amounts, reading.unconfirmed
         as_read: dict[str, AsRead] = {}
-        for index, code, memo, table in self.plan:
+        keys = cell_keys(municipality, self.codes)
+        for (index, code, memo, table), key in zip(self.plan, keys, strict=True):
             raw = values[index]
             if raw is None:
                 continue
@@ -572,10 +582,10 @@ class _RowReader:
                 entry = memo.get(raw)
             value = entry[1]
             if value is not None:  # an amount
-                amounts[(municipality, code)] = value
+                amounts[key] = value
                 as_read[code] = entry[2]
             elif entry[0] == UNCONFIRMED:
-                unconfirmed.add((municipality, code))
+                unconfirmed.add(key)
                 as_read[code] = UNCONFIRMED_TEXT
             elif entry[0] == PROBLEM:
                 self._problem(row, index, municipality, code, entry[3])
