@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from xlsxwriter.utility import xl_col_to_name
 from xlsxwriter.worksheet import Worksheet
@@ -158,11 +158,26 @@ class _Writer:
             self.value(ws, row, col, value, fmt)
 
 
-class KeptReadings(Mapping[str, SheetReading]):
+class AsReadSheet(Protocol):
+    """What a 読取_ sheet shows of a reading (a :class:`SheetReading` or, decoded without
+    its figures, :class:`automation.damage.stored.Shown`)."""
+
+    @property
+    def layout(self) -> str: ...
+    @property
+    def columns(self) -> list[Item]: ...
+    @property
+    def rows(self) -> list[tuple[str, dict[str, AsRead]]]: ...
+    @property
+    def unreadable(self) -> dict[tuple[str, str], CellProblem]: ...
+
+
+class KeptReadings(Mapping[str, AsReadSheet]):
     """The departments' readings in their stored form (compressed JSON, as the state keeps
-    them): each is decoded when looked up and not kept, so the writer holds one sheet's
-    cells at a time. In the process that read them, a reading already decoded is used as
-    it is; pickled (an owed workbook's recipe), only the stored form goes."""
+    them): each is decoded (what the workbook shows of it) when looked up and not kept, so
+    the writer holds one sheet's cells at a time. In the process that read them, a reading
+    already decoded is used as it is; pickled (an owed workbook's recipe), only the stored
+    form goes."""
 
     def __init__(
         self,
@@ -186,10 +201,10 @@ class KeptReadings(Mapping[str, SheetReading]):
         kept = {d: StoredReading.of(r, None, "", "") for d, r in readings.items()}
         return cls(kept, Catalogue(items.values()), readings.get)
 
-    def __getitem__(self, department: str) -> SheetReading:
+    def __getitem__(self, department: str) -> AsReadSheet:
         reading = self._decoded(department) if self._decoded is not None else None
         if reading is None:
-            reading = self.stored[department].decode(self.catalogue)
+            return self.stored[department].shown(self.catalogue)
         return reading
 
     def __iter__(self) -> Iterator[str]:
@@ -282,7 +297,7 @@ class _Seen:
     municipalities: dict[str, None] = field(default_factory=dict)
     unreadable: dict[tuple[str, str], list[CellProblem]] = field(default_factory=dict)
 
-    def add(self, reading: SheetReading) -> None:
+    def add(self, reading: AsReadSheet) -> None:
         """Note one department's reading."""
         for municipality, _ in reading.rows:
             self.municipalities.setdefault(municipality, None)
@@ -507,7 +522,7 @@ def _problems(out: _Writer, problems: list[CellProblem]) -> None:
     ws.set_rows_xml(rows.parts, rows.last_row, rows.last_col)
 
 
-def _matrix_as_read(out: _Writer, ws: _XmlSheet, reading: SheetReading) -> None:
+def _matrix_as_read(out: _Writer, ws: _XmlSheet, reading: AsReadSheet) -> None:
     """The sheet as read, its rows composed as XML text in one pass (see _XmlSheet).
 
     Cell for cell what XlsxWriter's write_string/write_number would store: strings in the

@@ -124,3 +124,22 @@ def test_a_message_waiting_for_the_workbook_is_kept_rendered_without_its_context
         ({}, ("x",), "本文")
     ]
     assert b"DamageReport" not in held.recipe
+
+
+@settings(max_examples=25, deadline=None)
+@given(kiki_rows, road_rows)
+def test_a_stored_reading_shown_equals_its_full_decoding_where_the_workbook_looks(
+    kiki: list[list[object]], roads: list[tuple[str, str]]
+) -> None:
+    """Decoded without its figures, a stored reading has the layout, columns, rows and
+    unreadable cells of the reading decoded in full (matrix and records sheets)."""
+    stored, catalogue = _report(kiki, roads).readings.kept()
+    assert set(stored) == {"危機管理課", "県土整備部"}
+    for kept in stored.values():
+        shown, full = kept.shown(catalogue), kept.decode(catalogue)
+        assert (shown.layout, shown.columns, shown.rows, shown.unreadable) == (
+            full.layout,
+            full.columns,
+            full.rows,
+            full.unreadable,
+        )

@@ -29,10 +29,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from automation.damage.catalogue import Catalogue
+from automation.damage.catalogue import Catalogue, Item
 from automation.damage.reading import (
     PROBLEM_PREFIX,
     UNCONFIRMED_TEXT,
+    AsRead,
     CellProblem,
     Incident,
     SheetReading,
@@ -92,6 +93,36 @@ class StoredReading:
     def decode(self, catalogue: Catalogue) -> SheetReading:
         """The reading as it was read."""
         return decode(self.head, self.body, catalogue)
+
+    def shown(self, catalogue: Catalogue) -> Shown:
+        """What the merged workbook shows of the reading, decoded without its figures (a
+        sixth of :meth:`decode`'s work); ValueError or KeyError when it cannot be."""
+        problems, data = decode_head(self.head).problems, _unpack(self.body)
+        problems += [CellProblem(*p) for p in data["extra"]]
+        by_code = {item.code: item for item in catalogue}
+        columns = [by_code[code] for code in data["columns"]]
+        if "table" not in data:
+            rows = [(m, values) for m, values in data["rows"]]
+            unreadable = {(m, c): problems[n] for m, c, n in data["unreadable"]}
+            return Shown(data["layout"], columns, rows, unreadable)
+        codes = [item.code for item in columns]
+        rows = [
+            (m, {c: v for c, v in zip(codes, line, strict=True) if v is not None})
+            for m, *line in data["table"]
+        ]
+        unreadable = {(rows[r][0], codes[c]): problems[n] for r, c, n in data["unreadable"]}
+        return Shown(data["layout"], columns, rows, unreadable)
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A stored reading as the merged workbook shows it: the rows as read and the cells
+    that could not be read (:meth:`StoredReading.shown`)."""
+
+    layout: str
+    columns: list[Item] = field(repr=False)
+    rows: list[tuple[str, dict[str, AsRead]]] = field(repr=False)
+    unreadable: dict[tuple[str, str], CellProblem] = field(repr=False)
 
 
 @dataclass(frozen=True)
