@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from automation.errors import ConfigError, TransientError
+from automation.jsontext import compact, snapshot_of, snapshot_text
 from automation.redaction import scrub
 from automation.state_db import POSTGRESQL, Database, Row, open_database
 
 P = ParamSpec("P")
 R = TypeVar("R")
 LEASE = "serve"  # the one lease a pair of daemons shares
+SUMS = "sums"  # a report snapshot's key for what its figures add up to (not shown)
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: initial schema
@@ -642,13 +644,31 @@ class Store:
     def latest_report(self, flow: str, *, figures: bool = True) -> dict[str, Any] | None:
         """The snapshot of the newest report of a flow; without ``figures``, only its summary
         (totals and statuses), which stays small however large the workbook grows."""
-        column = "snapshot" if figures else "COALESCE(summary, snapshot)"
-        row = self._db.execute(
+        if not figures:
+            row = self._latest(flow, "COALESCE(summary, snapshot)")
+            return None if row is None else dict(json.loads(row["data"]))
+        snapshot, _ = self.latest_report_and_sums(flow)
+        return snapshot
+
+    def latest_report_and_sums(
+        self, flow: str
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """The newest report's snapshot with its figures (each department's kept as text
+        until read, :mod:`automation.jsontext`), and the sums it was saved with."""
+        row = self._latest(flow, "snapshot")
+        if row is None:
+            return None, None
+        snapshot = snapshot_of(row["data"])
+        sums = snapshot.pop(SUMS, None)
+        return snapshot, sums if isinstance(sums, dict) else None
+
+    def _latest(self, flow: str, column: str) -> Row | None:
+        row: Row | None = self._db.execute(
             f"SELECT {column} AS data FROM reports WHERE flow = ? AND incident = {LATEST_INCIDENT} "
             "ORDER BY number DESC LIMIT 1",
             (flow, flow),
         ).fetchone()
-        return None if row is None else dict(json.loads(row["data"]))
+        return row
 
     def report_of_run(self, run_id: int) -> int | None:
         """The number of the report a run issued, if it issued one."""
@@ -656,10 +676,18 @@ class Store:
         return None if row is None else int(row["number"])
 
     @_writes
-    def save_report(self, flow: str, snapshot: Mapping[str, Any], run_id: int) -> None:
+    def save_report(
+        self,
+        flow: str,
+        snapshot: Mapping[str, Any],
+        run_id: int,
+        sums: Mapping[str, Any] | None = None,
+    ) -> None:
         """Store a new report's snapshot under the flow's incident (numbers are never reused
-        within an incident)."""
+        within an incident), with ``sums``: what its figures add up to, kept so that the
+        next report adds up only what changed (:func:`latest_report_and_sums`)."""
         summary = {k: v for k, v in snapshot.items() if k != "figures"}
+        stored = {**snapshot, SUMS: sums} if sums is not None else snapshot
         self._db.execute(
             "INSERT INTO reports (flow, incident, number, as_of, signature, snapshot, run_id, "
             f"summary) VALUES (?, {LATEST_INCIDENT}, ?, ?, ?, ?, ?, ?)",
@@ -669,9 +697,9 @@ class Store:
                 snapshot["number"],
                 snapshot["as_of"],
                 snapshot["signature"],
-                json.dumps(snapshot, ensure_ascii=False),
+                snapshot_text(stored),
                 run_id,
-                json.dumps(summary, ensure_ascii=False),
+                compact(summary),
             ),
         )
 

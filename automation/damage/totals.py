@@ -3,32 +3,81 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, Inexact, localcontext
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar
 
 from automation.damage.catalogue import Catalogue, Item
 from automation.damage.reading import SheetReading
+from automation.jsontext import JSONTexts, compact
 
 Cell = tuple[str, str]  # (municipality, item code)
 
 
-@dataclass
 class Figures:
-    """What one department contributes: numbers, 未確認 flags and incident statuses."""
+    """What one department contributes: numbers, 未確認 flags and incident statuses.
 
-    # Data, not a debugging aid: kept out of the repr (a department can have thousands of cells).
-    amounts: dict[Cell, Decimal] = field(default_factory=dict, repr=False)
-    unconfirmed: set[Cell] = field(default_factory=set, repr=False)
-    statuses: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
-    unreadable: set[Cell] = field(default_factory=set, repr=False)  # cells left out
-    # incident key -> (item code, item label, municipality, place, status)
-    incidents: dict[str, tuple[str, str, str, str, str]] = field(default_factory=dict, repr=False)
-    # The dump these figures were loaded from (a report's figures, unchanged since): it is
-    # what ``dump`` would give, so a 60-sheet report need not dump every sheet again.
-    loaded_from: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
+    Figures loaded from a report's text (:meth:`of_text`) stay text until a field is read:
+    a run that reuses a department's figures unchanged never decodes them."""
+
+    __slots__ = ("_amounts", "_incidents", "_statuses", "_text", "_unconfirmed", "_unreadable")
+
+    def __init__(
+        self,
+        amounts: dict[Cell, Decimal] | None = None,
+        unconfirmed: set[Cell] | None = None,
+        statuses: dict[str, dict[str, int]] | None = None,
+        unreadable: set[Cell] | None = None,
+        # incident key -> (item code, item label, municipality, place, status)
+        incidents: dict[str, tuple[str, str, str, str, str]] | None = None,
+    ) -> None:
+        self._amounts = {} if amounts is None else amounts
+        self._unconfirmed = set() if unconfirmed is None else unconfirmed
+        self._statuses = {} if statuses is None else statuses
+        self._unreadable = set() if unreadable is None else unreadable  # cells left out
+        self._incidents = {} if incidents is None else incidents
+        self._text: str | None = None  # the compact JSON of ``dump``, once known
+
+    @property
+    def amounts(self) -> dict[Cell, Decimal]:
+        """(municipality, item code) -> figure."""
+        self._decoded()
+        return self._amounts
+
+    @property
+    def unconfirmed(self) -> set[Cell]:
+        """Cells flagged 未確認/調査中."""
+        self._decoded()
+        return self._unconfirmed
+
+    @property
+    def statuses(self) -> dict[str, dict[str, int]]:
+        """Item code -> incident status -> count."""
+        self._decoded()
+        return self._statuses
+
+    @property
+    def unreadable(self) -> set[Cell]:
+        """Cells left out because they could not be read."""
+        self._decoded()
+        return self._unreadable
+
+    @property
+    def incidents(self) -> dict[str, tuple[str, str, str, str, str]]:
+        """Incident key -> (item code, item label, municipality, place, status)."""
+        if self._incidents is _UNKNOWN:
+            self._decoded()
+        return self._incidents
+
+    def _decoded(self) -> None:
+        if self._amounts is _PENDING:
+            loaded = Figures.load(json.loads(self._text or "{}"))
+            self._amounts, self._unconfirmed = loaded._amounts, loaded._unconfirmed
+            self._statuses, self._unreadable = loaded._statuses, loaded._unreadable
+            self._incidents = loaded._incidents
 
     @classmethod
     def of(cls, reading: SheetReading) -> Figures:
@@ -44,26 +93,45 @@ class Figures:
             },
         )
 
+    @classmethod
+    def of_text(cls, text: str, *, incidents: bool = True) -> Figures:
+        """Figures as ``text`` (the JSON of ``dump``) holds them, decoded when first read;
+        ``incidents`` False: the text is known to hold none (so listing them decodes
+        nothing)."""
+        figures = cls()
+        figures._amounts = _PENDING
+        figures._incidents = _UNKNOWN if incidents else {}
+        figures._text = text
+        return figures
+
+    @property
+    def text(self) -> str:
+        """The compact JSON of ``dump`` (kept: a report's unchanged figures are written
+        back as they were read)."""
+        if self._text is None:
+            self._text = compact(self.dump())
+        return self._text
+
     def dump(self) -> Mapping[str, Any]:
         """A JSON-ready form, stable in order: municipality -> item code -> value."""
-        if self.loaded_from is not None:
-            return self.loaded_from
+        if self._amounts is _PENDING:
+            return dict(json.loads(self.text))
         texts: dict[Decimal, str] = {}  # the same few values recur thousands of times
         rows: dict[str, dict[str, str]] = {}
-        for (municipality, code), value in self.amounts.items():
+        for (municipality, code), value in self._amounts.items():
             text = texts.get(value)
             if text is None:
                 text = texts[value] = str(value)
             rows.setdefault(municipality, {})[code] = text
         dumped: dict[str, Any] = {
             "amounts": {m: dict(sorted(row.items())) for m, row in sorted(rows.items())},
-            "unconfirmed": sorted([m, c] for m, c in self.unconfirmed),
-            "statuses": {c: dict(sorted(s.items())) for c, s in sorted(self.statuses.items())},
+            "unconfirmed": sorted([m, c] for m, c in self._unconfirmed),
+            "statuses": {c: dict(sorted(s.items())) for c, s in sorted(self._statuses.items())},
         }
-        if self.unreadable:  # absent when empty: a sheet without one keeps its signature
-            dumped["unreadable"] = sorted([m, c] for m, c in self.unreadable)
-        if self.incidents:  # in sheet order, which ``load`` keeps: the report lists them so
-            dumped["incidents"] = {k: list(v) for k, v in self.incidents.items()}
+        if self._unreadable:  # absent when empty: a sheet without one keeps its signature
+            dumped["unreadable"] = sorted([m, c] for m, c in self._unreadable)
+        if self._incidents:  # in sheet order, which ``load`` keeps: the report lists them so
+            dumped["incidents"] = {k: list(v) for k, v in self._incidents.items()}
         return dumped
 
     @classmethod
@@ -80,8 +148,28 @@ class Figures:
             {c: dict(s) for c, s in data.get("statuses", {}).items()},
             {(m, c) for m, c in data.get("unreadable", [])},
             {k: (v[0], v[1], v[2], v[3], v[4]) for k, v in data.get("incidents", {}).items()},
-            loaded_from=data,
         )
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self.amounts, self.unconfirmed, self.statuses, self.unreadable, self.incidents)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Figures):
+            return NotImplemented
+        if self is other or (self._text is not None and self._text == other._text):
+            return True
+        return self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+
+    def __repr__(self) -> str:
+        if self._amounts is _PENDING:
+            return "Figures(<not decoded>)"
+        return f"Figures({len(self._amounts)} amounts, {len(self._unconfirmed)} unconfirmed)"
+
+
+_PENDING: dict[Cell, Decimal] = {}  # a marker: the figures are still text
+_UNKNOWN: dict[str, tuple[str, str, str, str, str]] = {}  # a marker: incidents still text
 
 
 class DecimalTexts(dict[str, Decimal]):
@@ -200,27 +288,156 @@ class Change:
         return self.after - self.before
 
 
-@dataclass
+ZERO = Decimal(0)
+CellSum = list[Any]  # [figure or None, departments with a figure, with 未確認, with 読めず]
+Cells = dict[Cell, CellSum]
+
+
+@dataclass(frozen=True)
+class Part:
+    """What one department's figures add to the totals (its part of each item)."""
+
+    amounts: dict[str, Decimal]  # item code -> sum of the department's figures
+    unconfirmed: dict[str, list[str]]  # item code -> municipalities flagged 未確認
+    unreadable: dict[str, list[str]]  # item code -> municipalities with an unreadable cell
+    statuses: dict[str, dict[str, int]]
+    incidents: bool  # whether the figures list incidents
+    digest: str  # of the figures' text: equal digests, equal figures
+
+    @classmethod
+    def of(cls, figures: Figures, amounts: dict[str, Decimal] | None = None) -> Part:
+        """The part of ``figures`` (``amounts``: their sums per item, when known)."""
+        if amounts is None:
+            amounts = {}
+            get = amounts.get
+            for (_, code), value in figures.amounts.items():
+                amounts[code] = get(code, ZERO) + value
+        return cls(
+            amounts,
+            _where(figures.unconfirmed),
+            _where(figures.unreadable),
+            figures.statuses,
+            bool(figures.incidents),
+            hashlib.sha256(figures.text.encode()).hexdigest(),
+        )
+
+    def dump(self) -> dict[str, Any]:
+        """JSON-ready; statuses sorted as ``Figures.dump`` sorts them (a reused department's
+        figures are loaded from that dump)."""
+        return {
+            "amounts": {c: str(v) for c, v in self.amounts.items()},
+            "unconfirmed": {c: sorted(m) for c, m in self.unconfirmed.items()},
+            "unreadable": {c: sorted(m) for c, m in self.unreadable.items()},
+            "statuses": {c: dict(sorted(s.items())) for c, s in sorted(self.statuses.items())},
+            "incidents": self.incidents,
+            "digest": self.digest,
+        }
+
+    @classmethod
+    def load(cls, data: Mapping[str, Any], decimals: DecimalTexts) -> Part:
+        """Inverse of ``dump``."""
+        return cls(
+            {c: decimals[v] for c, v in data["amounts"].items()},
+            {c: list(m) for c, m in data["unconfirmed"].items()},
+            {c: list(m) for c, m in data["unreadable"].items()},
+            {c: dict(s) for c, s in data["statuses"].items()},
+            bool(data["incidents"]),
+            str(data["digest"]),
+        )
+
+
+def _where(cells: set[Cell]) -> dict[str, list[str]]:
+    where: dict[str, list[str]] = {}
+    for municipality, code in cells:
+        where.setdefault(code, []).append(municipality)
+    return where
+
+
+@dataclass(frozen=True)
+class Sums:
+    """What a report's figures add up to, kept with it so that the next report adds up only
+    the departments whose figures changed: each department's part, and per cell the sum
+    over departments with how many of them have a figure, a 未確認 flag, an unreadable
+    cell there."""
+
+    parts: dict[str, Part]
+    cells: Cells
+
+    VERSION: ClassVar[int] = 1
+
+    def dump(self) -> dict[str, Any]:
+        """JSON-ready: municipality -> item code -> [figure, figures, flags, unreadable]."""
+        rows: dict[str, dict[str, list[Any]]] = {}
+        for (municipality, code), (value, n, flags, unread) in self.cells.items():
+            shown = None if value is None else str(value)
+            rows.setdefault(municipality, {})[code] = [shown, n, flags, unread]
+        return {
+            "version": self.VERSION,
+            "parts": {d: p.dump() for d, p in self.parts.items()},
+            "cells": rows,
+        }
+
+    @classmethod
+    def load(cls, data: Mapping[str, Any] | None) -> Sums | None:
+        """Inverse of ``dump``; None for none, or sums kept in another form."""
+        if not data or data.get("version") != cls.VERSION:
+            return None
+        decimals = DecimalTexts()
+        try:
+            return cls(
+                {d: Part.load(p, decimals) for d, p in data["parts"].items()},
+                {
+                    (m, c): [None if v is None else decimals[v], int(n), int(f), int(u)]
+                    for m, row in data["cells"].items()
+                    for c, (v, n, f, u) in row.items()
+                },
+            )
+        except (KeyError, TypeError, ValueError, ArithmeticError):
+            return None
+
+
+@dataclass(eq=False)
 class Consolidated:
     """All departments' figures added up."""
 
     # Data, not a debugging aid: kept out of the repr (every department's every cell).
     figures: dict[str, Figures] = field(repr=False)
     totals: list[ItemTotal] = field(repr=False)
-    by_municipality: dict[str, dict[str, Decimal]] = field(repr=False)
     by_department: dict[str, dict[str, Decimal]] = field(repr=False)
     statuses: dict[str, dict[str, int]] = field(repr=False)
+    # None: a report as stored, or figures whose sums could not be kept exactly.
+    sums: Sums | None = field(default=None, repr=False)
+    # By municipality, when added up in the order ``by_municipality`` has (else computed
+    # when first read: the merged workbook needs it, the report does not).
+    municipality_sums: dict[str, dict[str, Decimal]] | None = field(default=None, repr=False)
 
     @cached_property
-    def figures_dump(self) -> dict[str, Mapping[str, Any]]:
-        """Every department's figures, JSON-ready (computed once; used for snapshots)."""
-        return {d: f.dump() for d, f in sorted(self.figures.items())}
+    def by_municipality(self) -> dict[str, dict[str, Decimal]]:
+        """Municipality -> item code -> the sum of every department's figure there."""
+        if self.municipality_sums is not None:
+            return self.municipality_sums
+        by_municipality: dict[str, dict[str, Decimal]] = {}
+        for fig in self.figures.values():
+            for (municipality, code), value in fig.amounts.items():
+                row = by_municipality.setdefault(municipality, {})
+                row[code] = row.get(code, ZERO) + value
+        return by_municipality
+
+    @cached_property
+    def figure_texts(self) -> JSONTexts:
+        """Every department's figures as JSON text, by department (for snapshots)."""
+        return JSONTexts({d: f.text for d, f in sorted(self.figures.items())})
 
     @cached_property
     def signature(self) -> str:
         """Digest of everything a report shows: equal signatures need no new report."""
-        # repr of nested lists/dicts of str and int is deterministic and much faster than JSON
-        return hashlib.sha256(repr(self.figures_dump).encode()).hexdigest()
+        digests = (
+            {d: p.digest for d, p in self.sums.parts.items()}
+            if self.sums is not None
+            else {d: hashlib.sha256(f.text.encode()).hexdigest() for d, f in self.figures.items()}
+        )
+        listed = "".join(f"{d}\0{digest}\n" for d, digest in sorted(digests.items()))
+        return hashlib.sha256(listed.encode()).hexdigest()
 
     def totals_dump(self) -> dict[str, dict[str, Any]]:
         """Totals keyed by code, JSON-ready, as stored in a report snapshot."""
@@ -261,29 +478,164 @@ class Consolidated:
                 )
             )
         statuses = {c: dict(s) for c, s in snapshot.get("statuses", {}).items()}
-        return cls({}, totals, {}, {}, statuses)
+        return cls({}, totals, {}, statuses, municipality_sums={})
 
 
-def consolidate(figures: Mapping[str, Figures], catalogue: Catalogue) -> Consolidated:
-    """Add up department figures per item, municipality and department."""
+def consolidate(
+    figures: Mapping[str, Figures],
+    catalogue: Catalogue,
+    previous: tuple[Mapping[str, Figures], Sums] | None = None,
+) -> Consolidated:
+    """Add up department figures per item, municipality and department.
+
+    ``previous``: the previous report's figures and their sums. A department whose figures
+    are the very same object contributes the part it did then; only the others are added
+    up again, and the cells they touch updated. Every figure is a non-negative Decimal, so
+    an exact sum is the same whatever the order: when any step would round, everything is
+    added up again from the figures as before."""
+    if previous is not None and set(previous[1].parts) == set(previous[0]):
+        try:
+            with localcontext() as context:
+                context.traps[Inexact] = True
+                return _incremental(figures, catalogue, *previous)
+        except (Inexact, KeyError):  # KeyError: sums that do not hold those figures
+            pass
+    return _full(figures, catalogue)
+
+
+def _full(figures: Mapping[str, Figures], catalogue: Catalogue) -> Consolidated:
+    """Every department's figures added up, cell by cell."""
+    cells: Cells = {}
+    by_department: dict[str, dict[str, Decimal]] = {}
+    with localcontext() as context:
+        context.clear_flags()
+        for dept, fig in figures.items():
+            by_department[dept] = _added(cells, fig)
+        by_municipality: dict[str, dict[str, Decimal]] = {}
+        for (municipality, code), entry in cells.items():  # only figures so far: in order
+            by_municipality.setdefault(municipality, {})[code] = entry[0]
+        for fig in figures.values():
+            _flagged(cells, fig, 1)
+        parts = {dept: Part.of(fig, by_department[dept]) for dept, fig in figures.items()}
+        consolidated = _assembled(figures, parts, catalogue, Sums(parts, cells), by_municipality)
+        if not context.flags[Inexact]:
+            return consolidated
+    # A sum was rounded (more than 28 digits): the totals as they always were added up,
+    # figure by figure in department order, and no sums kept to build on.
     amount: dict[str, Decimal] = {}
+    for fig in figures.values():
+        for (_, code), value in fig.amounts.items():
+            amount[code] = amount.get(code, ZERO) + value
+    return _assembled(figures, parts, catalogue, None, by_municipality, amount)
+
+
+def _added(cells: Cells, figures: Figures) -> dict[str, Decimal]:
+    """Add a department's figures to ``cells``; return its sum per item."""
+    amounts: dict[str, Decimal] = {}
+    get = amounts.get
+    find = cells.get
+    for cell, value in figures.amounts.items():
+        code = cell[1]
+        amounts[code] = get(code, ZERO) + value
+        entry = find(cell)
+        if entry is None:
+            cells[cell] = [ZERO + value, 1, 0, 0]
+        elif entry[0] is None:
+            entry[0] = ZERO + value
+            entry[1] += 1
+        else:
+            entry[0] += value
+            entry[1] += 1
+    return amounts
+
+
+def _flagged(cells: Cells, figures: Figures, sign: int) -> None:
+    """Count (``sign`` 1) or uncount (-1) a department's 未確認 and unreadable cells."""
+    for index, marked in ((2, figures.unconfirmed), (3, figures.unreadable)):
+        for cell in marked:
+            entry = cells.get(cell)
+            if entry is None:
+                entry = cells[cell] = [None, 0, 0, 0]
+            entry[index] += sign
+
+
+def _removed(cells: Cells, figures: Figures) -> None:
+    """Take a department's figures out of ``cells`` (the inverse of ``_added``)."""
+    for cell, value in figures.amounts.items():
+        entry = cells[cell]
+        entry[1] -= 1
+        entry[0] = None if entry[1] == 0 else entry[0] - value
+    _flagged(cells, figures, -1)
+
+
+def _incremental(
+    figures: Mapping[str, Figures],
+    catalogue: Catalogue,
+    before: Mapping[str, Figures],
+    sums: Sums,
+) -> Consolidated:
+    """``figures`` added up from the previous report's sums and the departments changed."""
+    parts: dict[str, Part] = {}
+    changed: list[tuple[Figures | None, Figures | None]] = []
+    for dept, fig in figures.items():
+        old = before.get(dept)
+        if old is fig:
+            parts[dept] = sums.parts[dept]
+        else:
+            parts[dept] = Part.of(fig)
+            changed.append((old, fig))
+    changed += [(old, None) for dept, old in before.items() if dept not in figures]
+    touched = {
+        cell for old, new in changed for f in (old, new) if f is not None for cell in _cells_of(f)
+    }
+    cells = dict(sums.cells)
+    for cell in touched:
+        entry = cells.get(cell)
+        cells[cell] = [None, 0, 0, 0] if entry is None else list(entry)
+    for old, new in changed:
+        if old is not None:
+            _removed(cells, old)
+        if new is not None:
+            _added(cells, new)
+            _flagged(cells, new, 1)
+    for cell in touched:
+        if cells[cell][1:] == [0, 0, 0]:
+            del cells[cell]
+    return _assembled(figures, parts, catalogue, Sums(parts, cells))
+
+
+def _ordered(catalogue: Catalogue, codes: set[str]) -> list[Item]:
+    return [item for item in catalogue.items if item.code in codes]
+
+
+def _cells_of(figures: Figures) -> set[Cell]:
+    return figures.amounts.keys() | figures.unconfirmed | figures.unreadable
+
+
+def _assembled(
+    figures: Mapping[str, Figures],
+    parts: Mapping[str, Part],
+    catalogue: Catalogue,
+    sums: Sums | None,
+    by_municipality: dict[str, dict[str, Decimal]] | None = None,
+    summed: dict[str, Decimal] | None = None,
+) -> Consolidated:
+    """The totals and statuses of the departments' parts (in ``figures`` order); ``summed``:
+    the totals per item, when added up otherwise."""
+    amount: dict[str, Decimal] = {} if summed is None else summed
     flagged: dict[str, list[str]] = {}
     unread: dict[str, list[str]] = {}
-    by_municipality: dict[str, dict[str, Decimal]] = {}
-    by_department: dict[str, dict[str, Decimal]] = {}
     statuses: dict[str, dict[str, int]] = {}
-    for dept, fig in figures.items():
-        dept_totals = by_department.setdefault(dept, {})
-        for (municipality, code), value in fig.amounts.items():
-            amount[code] = amount.get(code, Decimal(0)) + value
-            row = by_municipality.setdefault(municipality, {})
-            row[code] = row.get(code, Decimal(0)) + value
-            dept_totals[code] = dept_totals.get(code, Decimal(0)) + value
-        for municipality, code in fig.unconfirmed:
-            flagged.setdefault(code, []).append(municipality)
-        for municipality, code in fig.unreadable:
-            unread.setdefault(code, []).append(municipality)
-        for code, counts in fig.statuses.items():
+    for dept in figures:
+        part = parts[dept]
+        if summed is None:
+            for code, value in part.amounts.items():
+                amount[code] = amount.get(code, ZERO) + value
+        for code, towns in part.unconfirmed.items():
+            flagged.setdefault(code, []).extend(towns)
+        for code, towns in part.unreadable.items():
+            unread.setdefault(code, []).extend(towns)
+        for code, counts in part.statuses.items():
             merged = statuses.setdefault(code, {})
             for status, n in counts.items():
                 merged[status] = merged.get(status, 0) + n
@@ -304,11 +656,8 @@ def consolidate(figures: Mapping[str, Figures], catalogue: Catalogue) -> Consoli
                 unread_where,
             )
         )
-    return Consolidated(dict(figures), totals, by_municipality, by_department, statuses)
-
-
-def _ordered(catalogue: Catalogue, codes: set[str]) -> list[Item]:
-    return [item for item in catalogue.items if item.code in codes]
+    by_department = {dept: parts[dept].amounts for dept in figures}
+    return Consolidated(dict(figures), totals, by_department, statuses, sums, by_municipality)
 
 
 def diff(
@@ -326,9 +675,7 @@ def diff(
         return []
     before_totals: Mapping[str, Mapping[str, Any]] = previous.get("totals", {})
     after_totals = current.totals_dump()
-    parts = _cell_changes(
-        previous_figures or {}, current.figures, order, current.by_municipality or None
-    )
+    parts = _moved_parts(previous_figures or {}, current, order)
     changes: list[Change] = []
     codes = [t.code for t in current.totals] + [c for c in before_totals if c not in after_totals]
     codes += [c for c in parts if c not in codes]
@@ -360,6 +707,21 @@ def diff(
             )
     changes += _status_changes(previous, current, {**before_totals, **after_totals})
     return changes
+
+
+def _moved_parts(
+    before: Mapping[str, Figures], current: Consolidated, order: Sequence[str]
+) -> dict[str, list[CellChange]]:
+    """``_cell_changes`` from the current sums per cell when they are kept (the unchanged
+    departments' figures are not read), else from the sums per municipality."""
+    if current.sums is not None:
+        try:
+            with localcontext() as context:
+                context.traps[Inexact] = True
+                return _cell_changes(before, current.figures, order, after_cells=current.sums.cells)
+        except Inexact:
+            pass
+    return _cell_changes(before, current.figures, order, current.by_municipality or None)
 
 
 def _status_changes(
@@ -406,12 +768,16 @@ def _cell_changes(
     after: Mapping[str, Figures],
     order: Sequence[str],
     after_sums: Mapping[str, Mapping[str, Decimal]] | None = None,
+    *,
+    after_cells: Cells | None = None,
 ) -> dict[str, list[CellChange]]:
     """Per item code, the municipalities whose figure changed (summed over departments).
 
     ``after_sums``: ``after`` summed per municipality and item (``Consolidated.by_municipality``);
     with it, what the unchanged departments add to a moved cell is that sum less the changed
-    departments' part, not a walk through every department's figures."""
+    departments' part, not a walk through every department's figures. ``after_cells``
+    (``Sums.cells``) also counts the departments with a figure or mark in each cell: with
+    it, the unchanged departments' figures are not read at all."""
     moved: dict[Cell, set[str]] = {}  # cell -> departments whose part of it changed
     changed: set[str] = set()
     for dept in set(before) | set(after):
@@ -422,7 +788,11 @@ def _cell_changes(
                 moved.setdefault(cell, set()).add(dept)
     if not moved:
         return {}
-    kept = _kept_sums(after, changed, moved.keys(), after_sums)
+    kept = (
+        _kept_sums(after, changed, moved.keys(), after_sums)
+        if after_cells is None
+        else _kept_cells(after, changed, moved.keys(), after_cells)
+    )
     b_sums = _summed([f for d, f in before.items() if d in changed], kept)
     a_sums = _summed([f for d, f in after.items() if d in changed], kept)
     rank = {name: index for index, name in enumerate(order)}
@@ -438,7 +808,7 @@ def _cell_changes(
 
 
 MARKS = ("未確認", "読めず")  # in this order beside a figure, whichever departments set them
-Sums = dict[Cell, tuple[Decimal | None, set[str]]]
+KeptSums = dict[Cell, tuple[Decimal | None, set[str]]]
 
 
 def _kept_sums(
@@ -446,12 +816,12 @@ def _kept_sums(
     changed: set[str],
     cells: Iterable[Cell],
     after_sums: Mapping[str, Mapping[str, Decimal]] | None,
-) -> Sums:
+) -> KeptSums:
     """Each cell's figure over the departments whose figures did not change, and its marks:
     the same before and after, so summed once."""
     kept = [f for d, f in after.items() if d not in changed]
     fresh = [f for d, f in after.items() if d in changed]
-    sums: Sums = {}
+    sums: KeptSums = {}
     for cell in cells:
         total = None if after_sums is None else after_sums.get(cell[0], {}).get(cell[1])
         if after_sums is None or (total is not None and total == 0):
@@ -473,7 +843,33 @@ def _kept_sums(
     return sums
 
 
-def _summed(figures: list[Figures], kept: Sums) -> dict[Cell, tuple[Decimal | None, str]]:
+def _kept_cells(
+    after: Mapping[str, Figures], changed: set[str], cells: Iterable[Cell], after_cells: Cells
+) -> KeptSums:
+    """``_kept_sums`` from the sums per cell: each less what the changed departments add."""
+    fresh = [f for d, f in after.items() if d in changed]
+    sums: KeptSums = {}
+    for cell in cells:
+        entry = after_cells.get(cell) or (None, 0, 0, 0)
+        value: Decimal | None = entry[0]
+        figures, flags, unread = entry[1], entry[2], entry[3]
+        marks = set()
+        for fig in fresh:
+            amount = fig.amounts.get(cell)
+            if amount is not None:
+                figures -= 1
+                value = (ZERO if value is None else value) - amount
+            flags -= cell in fig.unconfirmed
+            unread -= cell in fig.unreadable
+        if flags:
+            marks.add("未確認")
+        if unread:
+            marks.add("読めず")
+        sums[cell] = (value if figures else None, marks)
+    return sums
+
+
+def _summed(figures: list[Figures], kept: KeptSums) -> dict[Cell, tuple[Decimal | None, str]]:
     """Each cell's figure over the unchanged departments (``kept``) and ``figures``, and
     its marks (未確認, 読めず)."""
     values = {cell: value for cell, (value, _) in kept.items()}

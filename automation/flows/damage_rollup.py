@@ -36,8 +36,9 @@ from automation.damage.reading import (
 )
 from automation.damage.stored import Head, Readings, StoredReading, config_key, keyed
 from automation.damage.text import normalize
-from automation.damage.totals import Change, Consolidated, Figures, consolidate, diff
+from automation.damage.totals import Change, Consolidated, Figures, Sums, consolidate, diff
 from automation.damage.workbook import Sheet, Workbook
+from automation.jsontext import JSONTexts
 from automation.plan import Message
 from automation.timeutil import as_of_ja, time_ja
 
@@ -88,6 +89,9 @@ class DamageState:
     # scopes every message's occasion, so its 第1報 is not taken for an earlier incident's.
     incident: str = ""
     readings: Mapping[str, StoredReading] = field(default_factory=dict, repr=False)
+    # What the report's figures add up to (``Sums.dump``), kept with its snapshot: the next
+    # report adds up only the departments whose figures changed.
+    sums: Mapping[str, Any] | None = field(default=None, repr=False)
 
     def occasion(self, name: str) -> str:
         """``name`` as the occasion of a message in this state's incident."""
@@ -247,7 +251,9 @@ def plan(
     readings, dept_states, figures = sheets.readings, sheets.states, sheets.figures
 
     # An unchanged workbook shows the last report as stored: nothing to add up again.
-    consolidated = stored or consolidate(figures, catalogue)
+    consolidated = stored or consolidate(
+        figures, catalogue, _previous_sums(previous, previous_figures)
+    )
     signature = consolidated.signature
     old_signature = previous.snapshot.get("signature") if previous.snapshot else None
     read = inputs.workbook is not None and signature != old_signature and bool(figures)
@@ -312,6 +318,7 @@ def plan(
         version=inputs.version,
         report_number=number,
         snapshot=snapshot,
+        sums=_sums(consolidated) if is_new else previous.sums,
         departments=dept_states,
         readings=sheets.stored if inputs.workbook is not None else previous.readings,
     )
@@ -566,7 +573,7 @@ def _snapshot(
         "signature": consolidated.signature,
         "totals": consolidated.totals_dump(),
         "statuses": consolidated.statuses,
-        "figures": consolidated.figures_dump,
+        "figures": consolidated.figure_texts,
         "incidents": incident_log.dump(incidents),
         # Not dataclasses.asdict: it deep-copies every field (10x slower, measured).
         "problems": [{f: getattr(p, f) for f in PROBLEM_FIELDS} for p in report.problems],
@@ -611,10 +618,35 @@ def _stored_problems(snapshot: Mapping[str, Any] | None) -> list[CellProblem] | 
 
 
 def _previous_figures(previous: DamageState) -> dict[str, Figures]:
+    """The figures of the current report, each department's kept as text until read (a run
+    reads those of the departments whose sheets changed)."""
     if previous.snapshot is None:
         return {}
     stored = previous.snapshot.get("figures", {})
-    return {dept: Figures.load(data) for dept, data in stored.items()}
+    if not isinstance(stored, JSONTexts):
+        return {dept: Figures.load(data) for dept, data in stored.items()}
+    parts = (previous.sums or {}).get("parts", {})
+    return {
+        dept: Figures.of_text(stored.text(dept), incidents=_listed(parts.get(dept)))
+        for dept in stored
+    }
+
+
+def _listed(part: Any) -> bool:
+    """Whether a department's figures may list incidents (unless its sums say none)."""
+    return not isinstance(part, dict) or part.get("incidents") is not False
+
+
+def _previous_sums(
+    previous: DamageState, figures: Mapping[str, Figures]
+) -> tuple[Mapping[str, Figures], Sums] | None:
+    """The current report's figures with what they add up to, when that was kept."""
+    sums = Sums.load(previous.sums) if figures else None
+    return None if sums is None else (figures, sums)
+
+
+def _sums(consolidated: Consolidated) -> dict[str, Any] | None:
+    return None if consolidated.sums is None else consolidated.sums.dump()
 
 
 def _status(

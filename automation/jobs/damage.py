@@ -155,8 +155,11 @@ def _load_state(store: Store | None, flow_id: str, *, figures: bool) -> DamageSt
         if figures
         else {}
     )
-    snapshot = store.latest_report(flow_id, figures=figures)
-    return DamageState(version, number, snapshot, departments, readings=readings)
+    if figures:
+        snapshot, sums = store.latest_report_and_sums(flow_id)
+    else:
+        snapshot, sums = store.latest_report(flow_id, figures=False), None
+    return DamageState(version, number, snapshot, departments, readings=readings, sums=sums)
 
 
 def _save_state(
@@ -170,7 +173,7 @@ def _save_state(
     state = plan.state
     store.save_flow_state(flow_id, state.version, state.report_number, now)
     if plan.report.new and state.snapshot is not None:
-        store.save_report(flow_id, state.snapshot, run_id)
+        store.save_report(flow_id, state.snapshot, run_id, state.sums)
     store.save_fingerprints(
         flow_id,
         [

@@ -1,0 +1,213 @@
+"""Specs for adding up only what changed (issue 18): a report's totals, sums per department
+and per cell, signature and diff are the same whether the departments whose figures did
+not change contribute what the previous report's sums kept for them, or everything is
+added up again from every department's figures; and a report's figures and sums come back
+from the state database as they were saved."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from automation.damage.catalogue import DEFAULT_CATALOGUE
+from automation.damage.totals import Consolidated, Figures, Sums, consolidate, diff
+from automation.jsontext import JSONTexts, compact, snapshot_of, snapshot_text
+from automation.state import Store
+from automation.timeutil import JST
+
+DEPARTMENTS = ("危機管理課", "土木部", "農政部", "企業局", "健康福祉部")
+TOWNS = ("前橋市", "高崎市", "桐生市", "館林市")
+CODES = ("dead", "injured", "houses_full", "roads")
+# Non-negative as the reader gives them (integers, normalised decimals), with some that
+# need all 28 digits of the decimal context when added up: those sums would round.
+VALUES = st.one_of(
+    st.integers(0, 30).map(Decimal),
+    st.sampled_from([Decimal("1.5"), Decimal("0.25"), Decimal("10")]),
+    st.sampled_from([Decimal("999999999999"), Decimal("0.12345678901234567")]),
+)
+CELLS = st.tuples(st.sampled_from(TOWNS), st.sampled_from(CODES))
+STEPS = settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+@st.composite
+def figures(draw: st.DrawFn) -> Figures:
+    """One department's figures: amounts, 未確認 and unreadable cells, statuses, incidents."""
+    statuses = draw(
+        st.dictionaries(
+            st.sampled_from(CODES),
+            st.dictionaries(st.sampled_from(["通行止め", "解除"]), st.integers(1, 3), min_size=1),
+            max_size=2,
+        )
+    )
+    incidents = {
+        f"k{n}": ("roads", "道路", town, f"国道{n}号", "通行止め")
+        for n, town in enumerate(draw(st.lists(st.sampled_from(TOWNS), max_size=2)))
+    }
+    return Figures(
+        draw(st.dictionaries(CELLS, VALUES, max_size=10)),
+        draw(st.sets(CELLS, max_size=4)),
+        statuses,
+        draw(st.sets(CELLS, max_size=3)),
+        incidents,
+    )
+
+
+@dataclass
+class Report:
+    """A report as the next run gets it back: its snapshot and sums through JSON."""
+
+    snapshot: dict[str, Any]
+    sums: dict[str, Any] | None
+    figures: dict[str, Figures]  # as the next run loads them (kept as text until read)
+
+
+def saved(consolidated: Consolidated) -> Report:
+    """What the state database gives the next run for this report."""
+    texts = consolidated.figure_texts
+    snapshot = {
+        "totals": consolidated.totals_dump(),
+        "statuses": consolidated.statuses,
+        "signature": consolidated.signature,
+        "figures": texts,
+    }
+    sums = None if consolidated.sums is None else json.loads(compact(consolidated.sums.dump()))
+    loaded = {d: Figures.of_text(texts.text(d)) for d in texts}
+    return Report(snapshot, sums, loaded)
+
+
+def edited(draw: st.DrawFn, before: dict[str, Figures]) -> dict[str, Figures]:
+    """The next run's figures: each department kept (the very same figures: its sheet did
+    not change, or it is missing and carried), read again, added or gone."""
+    after: dict[str, Figures] = {}
+    for dept in DEPARTMENTS:
+        action = draw(st.sampled_from(["keep", "keep", "new", "gone", "same"]))
+        if dept in before and action == "keep":
+            after[dept] = before[dept]
+        elif dept in before and action == "same":  # read again, nothing changed
+            after[dept] = Figures.load(before[dept].dump())
+        elif action in ("new", "same") or (action == "keep" and draw(st.booleans())):
+            after[dept] = draw(figures())
+    return after
+
+
+def observed(consolidated: Consolidated) -> dict[str, Any]:
+    """Everything a report shows or keeps of its consolidation."""
+    sums = consolidated.sums
+    return {
+        "totals": consolidated.totals,
+        "by_municipality": consolidated.by_municipality,
+        "by_department": consolidated.by_department,
+        "statuses": (
+            consolidated.statuses,
+            [list(s.items()) for s in consolidated.statuses.values()],
+        ),
+        "signature": consolidated.signature,
+        "figures": {d: consolidated.figure_texts.text(d) for d in consolidated.figure_texts},
+        "parts": None if sums is None else {d: p.dump() for d, p in sums.parts.items()},
+        "cells": None if sums is None else {c: e for c, e in sums.cells.items()},
+    }
+
+
+@STEPS
+@given(st.data())
+def test_adding_up_what_changed_gives_what_adding_up_everything_gives(data: st.DataObject) -> None:
+    """Over a run of edits, the consolidation built on the previous report's sums equals the
+    one added up from every department's figures, and so does the diff against it."""
+    first = consolidate(
+        data.draw(st.dictionaries(st.sampled_from(DEPARTMENTS), figures())), DEFAULT_CATALOGUE
+    )
+    report = saved(first)
+    for _ in range(data.draw(st.integers(1, 4))):
+        after = edited(data.draw, report.figures)
+        sums = Sums.load(report.sums)
+        incremental = consolidate(
+            after, DEFAULT_CATALOGUE, None if sums is None else (report.figures, sums)
+        )
+        full = consolidate(after, DEFAULT_CATALOGUE)
+        assert observed(incremental) == observed(full)
+        towns = list(TOWNS)
+        unkept = replace(full, sums=None)  # its diff adds up the unchanged departments again
+        assert diff(report.snapshot, incremental, report.figures, towns) == diff(
+            report.snapshot, unkept, report.figures, towns
+        )
+        report = saved(incremental)
+
+
+def test_a_sum_that_would_round_is_added_up_from_every_figure() -> None:
+    """Sums past the 28 digits of the decimal context are not built on: the totals are
+    added up figure by figure, as they always were."""
+    big = Figures({("前橋市", "dead"): Decimal("999999999999")})
+    fine = Figures({("前橋市", "dead"): Decimal("0.12345678901234567")})
+    one = Figures({("前橋市", "dead"): Decimal(1)})
+    first = consolidate({"a": fine, "b": one}, DEFAULT_CATALOGUE)
+    assert first.sums is not None
+    again = consolidate(
+        {"a": fine, "b": one, "c": big}, DEFAULT_CATALOGUE, ({"a": fine, "b": one}, first.sums)
+    )
+    rounded = Decimal(0) + Decimal("0.12345678901234567") + Decimal(1) + Decimal("999999999999")
+    assert again.sums is None
+    assert again.totals[0].value == rounded != Decimal("1000000000000.12345678901234567")
+
+
+def test_figures_read_from_text_are_decoded_only_when_read() -> None:
+    """A department's figures kept as text give back their text unread, and the figures it
+    holds when read."""
+    figures = Figures({("前橋市", "dead"): Decimal(2)}, {("高崎市", "dead")})
+    loaded = Figures.of_text(figures.text, incidents=False)
+    assert loaded.incidents == {}
+    assert repr(loaded) == "Figures(<not decoded>)"
+    assert loaded.text == figures.text
+    assert loaded == figures and loaded.amounts == {("前橋市", "dead"): Decimal(2)}
+
+
+@given(st.dictionaries(st.sampled_from(DEPARTMENTS), figures()))
+def test_a_snapshot_comes_back_from_its_text_with_every_department_s_figures(
+    departments: dict[str, Figures],
+) -> None:
+    """The snapshot text keeps one department per line and reads back equal, as JSON too."""
+    snapshot = {
+        "number": 3,
+        "problems": [{"value": "多数\n約10"}],
+        "figures": JSONTexts({d: f.text for d, f in departments.items()}),
+    }
+    text = snapshot_text(snapshot)
+    back = snapshot_of(text)
+    assert back == snapshot == json.loads(text)
+    assert isinstance(back["figures"], JSONTexts)
+
+
+def test_a_report_is_saved_and_loaded_with_its_sums(tmp_path: Path) -> None:
+    """The state database gives back a report's snapshot, figures and sums as saved; the
+    console's reading of the report does not see the sums."""
+    consolidated = consolidate(
+        {"危機管理課": Figures({("前橋市", "dead"): Decimal(2)}, {("高崎市", "dead")})},
+        DEFAULT_CATALOGUE,
+    )
+    assert consolidated.sums is not None
+    snapshot = {
+        "number": 1,
+        "as_of": datetime(2026, 9, 1, 9, tzinfo=JST).isoformat(),
+        "signature": consolidated.signature,
+        "totals": consolidated.totals_dump(),
+        "figures": consolidated.figure_texts,
+    }
+    with Store(tmp_path / "state.sqlite") as store:
+        run = store.start_run(
+            "damage", datetime(2026, 9, 1, 9, tzinfo=JST), datetime(2026, 9, 1, 9, tzinfo=JST)
+        )
+        store.save_report("damage", snapshot, run, consolidated.sums.dump())
+        back, sums = store.latest_report_and_sums("damage")
+        shown = store.latest_report("damage")
+    assert back == snapshot and shown == snapshot
+    assert sums == json.loads(compact(consolidated.sums.dump()))
