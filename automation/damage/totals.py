@@ -407,8 +407,10 @@ class Consolidated:
     statuses: dict[str, dict[str, int]] = field(repr=False)
     # None: a report as stored, or figures whose sums could not be kept exactly.
     sums: Sums | None = field(default=None, repr=False)
-    # By municipality, when added up in the order ``by_municipality`` has (else computed
-    # when first read: the merged workbook needs it, the report does not).
+    # By municipality, when added up with the rest (else computed from the figures when
+    # first read). Added up incrementally, a municipality that is new to this report comes
+    # last, where adding up everything names it as the departments' figures first do:
+    # only the merged workbook orders by it, and only rows no sheet lists as read.
     municipality_sums: dict[str, dict[str, Decimal]] | None = field(default=None, repr=False)
 
     @cached_property
@@ -601,7 +603,11 @@ def _incremental(
     for cell in touched:
         if cells[cell][1:] == [0, 0, 0]:
             del cells[cell]
-    return _assembled(figures, parts, catalogue, Sums(parts, cells))
+    by_municipality: dict[str, dict[str, Decimal]] = {}
+    for (municipality, code), entry in cells.items():
+        if entry[1]:
+            by_municipality.setdefault(municipality, {})[code] = entry[0]
+    return _assembled(figures, parts, catalogue, Sums(parts, cells), by_municipality)
 
 
 def _ordered(catalogue: Catalogue, codes: set[str]) -> list[Item]:
