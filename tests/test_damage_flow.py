@@ -268,6 +268,24 @@ def test_feedback_lists_the_departments_problem_cells(
     assert [p.where for p in feedback.context["reading"].problems] == ["危機管理課!B2"]
 
 
+def test_feedback_keeps_the_counts_and_problems_not_the_cells(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """A feedback message holds what it shows (problems, items counted), not the sheet's
+    cells: 60 waiting messages would otherwise keep every department's cells alive."""
+    result = run(
+        params, directory, inputs([["前橋市", "多数", 1, 1]], ROADS), DamageState(), at(9, 10)
+    )
+    feedback = next(
+        m for m in result.messages if m.kind == "feedback" and m.audience == "危機管理課"
+    )
+    reading = feedback.context["reading"]
+    assert (reading.amounts, reading.rows, reading.unreadable) == ({}, [], {})
+    assert [p.where for p in reading.problems] == ["危機管理課!B2"]
+    counted = {c.item.code: (c.value, c.unreadable) for c in feedback.context["counted"]}
+    assert counted["dead"] == (None, 1) and counted["injured_minor"] == (1, 0)
+
+
 def test_reminder_goes_to_departments_not_updated_inside_window(
     params: DamageRollupParams, directory: Directory
 ) -> None:

@@ -304,7 +304,7 @@ def plan(
     )
     artefact = params.artefact_name.format(number=number) if is_new else None
     feedback_on = sheets if inputs.workbook is not None else None
-    messages = _messages(params, departments, report, artefact, feedback_on, catalogue, now)
+    messages = _messages(params, departments, report, artefact, feedback_on, now)
     if previous.incident:
         messages = [replace(m, occasion=previous.occasion(m.occasion)) for m in messages]
 
@@ -337,6 +337,9 @@ class SheetsRead:
     changed: set[str] = field(default_factory=set)  # new content worth feedback
     stored: dict[str, StoredReading] = field(default_factory=dict)  # readings to keep
     reread: set[str] = field(default_factory=set)  # sheets read (not reused) in this run
+    # Per changed department, what its feedback shows: the reading without its cells, and
+    # the items counted (the cells stay in the stored form: see ``_feedback_of``).
+    feedback: dict[str, tuple[SheetReading, list[CountedItem]]] = field(default_factory=dict)
 
 
 def _read_sheets(
@@ -356,7 +359,6 @@ def _read_sheets(
     sheets = SheetsRead(dict(previous.departments), {})
     municipalities = municipality_index(params.municipalities)
     sources = _sources(previous.snapshot)
-    fresh: dict[str, SheetReading] = {}
     for dept in departments:
         old = previous.departments.get(dept.name)
         if (dept.sheet or "") not in workbook.sheets:
@@ -384,7 +386,6 @@ def _read_sheets(
         sheets.stored[dept.name] = taken.stored
         if taken.reading is not None:
             sheets.reread.add(dept.name)
-            fresh[dept.name] = taken.reading
         head = taken.head
         sheets.problems[dept.name] = head.problems
         fingerprint = taken.stored.fingerprint
@@ -400,19 +401,43 @@ def _read_sheets(
         sheets.states[dept.name] = DepartmentState(
             fingerprint, changed_at, len(head.problems), head.table_found
         )
+        reading = taken.reading
         if head.table_found:
-            if taken.reading is None and sources.get(dept.name) == taken.stored.content:
+            if reading is None and sources.get(dept.name) == taken.stored.content:
                 sheets.figures[dept.name] = previous_figures[dept.name]
             else:
-                reading = fresh.get(dept.name) or taken.stored.decode(catalogue)
-                fresh[dept.name] = reading
+                reading = reading or taken.stored.decode(catalogue)
                 sheets.figures[dept.name] = Figures.of(reading)
         elif dept.name in previous_figures:
             sheets.figures[dept.name] = previous_figures[dept.name]
             sheets.carried.add(dept.name)
+        if dept.name in sheets.changed:
+            sheets.feedback[dept.name] = _feedback_of(
+                reading or taken.stored.decode(catalogue), catalogue
+            )
     order = [d.name for d in departments if d.name in sheets.problems]
-    sheets.readings = Readings(fresh, sheets.stored, order, catalogue)
+    # The readings are not kept: what the run needs of them is in the figures, the heads
+    # and the feedback; the merged workbook decodes one sheet at a time from the stored
+    # form (60 sheets of 2,000 rows held together are 70 MB).
+    sheets.readings = Readings({}, sheets.stored, order, catalogue)
     return sheets
+
+
+def _feedback_of(
+    reading: SheetReading, catalogue: Catalogue
+) -> tuple[SheetReading, list[CountedItem]]:
+    """What a department's feedback shows of its reading: the sheet, its problems and the
+    items counted (not the cells, which a message would keep alive until it is sent)."""
+    shown = SheetReading(
+        reading.department,
+        reading.sheet,
+        reading.layout,
+        reading.table_found,
+        columns=reading.columns,
+        statuses=reading.statuses,
+        problems=reading.problems,
+    )
+    return shown, _counted(reading, catalogue)
 
 
 def _sources(snapshot: Mapping[str, Any] | None) -> dict[str, str]:
@@ -497,7 +522,6 @@ def _messages(
     report: DamageReport,
     artefact: str | None,
     sheets: SheetsRead | None,
-    catalogue: Catalogue,
     now: datetime,
 ) -> list[Message]:
     """The report when it is new, feedback on the sheets read (if any), and reminders due."""
@@ -505,9 +529,7 @@ def _messages(
     if report.new:
         messages.extend(_report_messages(params, report, artefact))
     if params.feedback and sheets is not None:
-        messages.extend(
-            _feedback_messages(departments, report, sheets.changed, sheets.states, catalogue)
-        )
+        messages.extend(_feedback_messages(departments, report, sheets))
     if not report.final:  # the final report ends the incident: no deadline follows it
         messages.extend(_reminders(params, departments, report, now))
     return messages
@@ -699,21 +721,15 @@ def _report_messages(
 
 
 def _feedback_messages(
-    departments: list[Department],
-    report: DamageReport,
-    changed: set[str],
-    states: Mapping[str, DepartmentState],
-    catalogue: Catalogue,
+    departments: list[Department], report: DamageReport, sheets: SheetsRead
 ) -> list[Message]:
     messages = []
     for dept in departments:
-        if dept.name not in changed:  # looked up first: the others' readings stay encoded
+        shown = sheets.feedback.get(dept.name)
+        state = sheets.states.get(dept.name)
+        if shown is None or state is None:
             continue
-        reading = report.readings.get(dept.name)
-        state = states.get(dept.name)
-        if reading is None or state is None:
-            continue
-        counted = _counted(reading, catalogue)
+        reading, counted = shown
         context = {"report": report, "department": dept, "reading": reading, "counted": counted}
         for contact in dept.contacts:
             messages.append(
