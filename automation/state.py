@@ -1117,45 +1117,80 @@ class Store:
         rows = self._db.execute("SELECT DISTINCT flow FROM reports ORDER BY flow")
         return [str(row["flow"]) for row in rows]
 
-    def reports(self, flow: str, limit: int = 200) -> list[dict[str, Any]]:
-        """The summaries (totals, no per-sheet figures) of the reports of a flow's current
-        incident (see ``LATEST_INCIDENT``), newest first; each names its ``incident`` (None
-        for reports issued before the flow had incidents)."""
+    def reports(
+        self, flow: str, limit: int = 200, incident: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The summaries (totals, no per-sheet figures) of the reports of one incident of a
+        flow, newest first: its current incident (see ``LATEST_INCIDENT``) unless
+        ``incident`` gives an id (0: the reports issued outside any incident); each names
+        its ``incident`` (None for reports issued before the flow had incidents)."""
+        which, args = _incident_clause(flow, incident)
         rows = self._db.execute(
             "SELECT COALESCE(summary, snapshot) AS data, incidents.name AS incident "
             "FROM reports LEFT JOIN incidents ON incidents.id = reports.incident "
-            f"WHERE reports.flow = ? AND reports.incident = {LATEST_INCIDENT} "
+            f"WHERE reports.flow = ? AND reports.incident = {which} "
             "ORDER BY number DESC LIMIT ?",
-            (flow, flow, limit),
+            (flow, *args, limit),
         )
         return [{**json.loads(row["data"]), "incident": row["incident"]} for row in rows]
 
-    def report_record(self, flow: str, number: int) -> dict[str, Any] | None:
-        """The run record of the run that issued a report, if it has one; its artefacts
-        where they were stored (also when a later run stored one the issuing run owed)."""
-        row = self._db.execute(
-            "SELECT runs.id AS run_id, runs.record AS record FROM reports "
-            "JOIN runs ON runs.id = reports.run_id "
-            f"WHERE reports.flow = ? AND reports.incident = {LATEST_INCIDENT} "
-            "AND reports.number = ?",
-            (flow, flow, number),
-        ).fetchone()
-        if row is None or not row["record"]:
-            return None
-        try:
-            record = json.loads(row["record"])
-        except ValueError:
-            return None
-        if not isinstance(record, dict):
-            return None
-        stored = self._db.execute(
-            "SELECT name, location FROM artefacts WHERE flow = ? AND run_id = ? "
-            "AND status = 'stored' ORDER BY name",
-            (flow, row["run_id"]),
-        ).fetchall()
-        if stored:
-            record["artefacts"] = [{"name": s["name"], "location": s["location"]} for s in stored]
-        return record
+    def report_incidents(self, flow: str, number: int) -> list[int]:
+        """The incidents (ids, newest first; 0: outside any incident) in which ``flow``
+        issued a report numbered ``number``: one, unless numbering restarted since."""
+        rows = self._db.execute(
+            "SELECT incident FROM reports WHERE flow = ? AND number = ? ORDER BY incident DESC",
+            (flow, number),
+        )
+        return [int(row["incident"]) for row in rows]
+
+    def report_record(
+        self, flow: str, number: int, incident: int | None = None
+    ) -> dict[str, Any] | None:
+        """The run record of the run that issued a report (of the flow's current incident,
+        or of the incident with id ``incident``), if it has one; its artefacts where they
+        were stored (also when a later run stored one the issuing run owed)."""
+        return self._report_records(flow, incident, number).get(number)
+
+    def report_records(self, flow: str, incident: int | None = None) -> dict[int, dict[str, Any]]:
+        """``report_record`` of every report of one incident (as ``reports`` chooses it),
+        by report number, read in two queries."""
+        return self._report_records(flow, incident, None)
+
+    def _report_records(
+        self, flow: str, incident: int | None, number: int | None
+    ) -> dict[int, dict[str, Any]]:
+        which, args = _incident_clause(flow, incident)
+        where = f"WHERE reports.flow = ? AND reports.incident = {which}"
+        params: tuple[Any, ...] = (flow, *args)
+        if number is not None:
+            where += " AND reports.number = ?"
+            params += (number,)
+        records: dict[int, dict[str, Any]] = {}
+        runs: dict[int, int] = {}
+        for row in self._db.execute(
+            "SELECT reports.number AS number, runs.id AS run_id, runs.record AS record "
+            f"FROM reports JOIN runs ON runs.id = reports.run_id {where}",
+            params,
+        ):
+            record = _record(row["record"])
+            if record is not None:
+                records[int(row["number"])] = record
+                runs[int(row["run_id"])] = int(row["number"])
+        stored: dict[int, list[dict[str, Any]]] = {}
+        for row in self._db.execute(
+            "SELECT artefacts.run_id AS run_id, artefacts.name AS name, "
+            "artefacts.location AS location FROM artefacts "
+            "JOIN reports ON reports.run_id = artefacts.run_id "
+            f"{where} AND artefacts.flow = reports.flow AND artefacts.status = 'stored' "
+            "ORDER BY artefacts.name",
+            params,
+        ):
+            found = {"name": row["name"], "location": row["location"]}
+            stored.setdefault(int(row["run_id"]), []).append(found)
+        for run_id, artefacts in stored.items():
+            if run_id in runs:
+                records[runs[run_id]]["artefacts"] = artefacts
+        return records
 
     @_writes
     def save_user(self, name: str, password_hash: str, role: str, now: datetime) -> None:
@@ -1186,6 +1221,23 @@ class Store:
         """The newest operator actions first."""
         rows = self._db.execute("SELECT * FROM audit_log ORDER BY id DESC LIMIT ?", (limit,))
         return [dict(row) for row in rows]
+
+
+def _incident_clause(flow: str, incident: int | None) -> tuple[str, tuple[Any, ...]]:
+    """The SQL for "the reports' incident" and its arguments: the flow's current incident
+    (``LATEST_INCIDENT``) when ``incident`` is None, else that id."""
+    return (LATEST_INCIDENT, (flow,)) if incident is None else ("?", (incident,))
+
+
+def _record(text: str | None) -> dict[str, Any] | None:
+    """A stored run record as a dict, or None (none kept, or not a JSON object)."""
+    if not text:
+        return None
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def _entry(row: Row) -> OutboxEntry:

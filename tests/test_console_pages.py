@@ -534,14 +534,14 @@ def _incident_state(tmp_path: Path) -> Path:
     return path
 
 
-def test_the_current_report_names_its_incident_and_the_final_report(tmp_path: Path) -> None:
-    """現在の報告 heads the report with its incident, marked 終了 and 最終報 once closed."""
+def test_the_current_report_of_a_closed_incident_heads_the_flow_idle(tmp_path: Path) -> None:
+    """現在の報告 heads a flow whose incident closed 待機中, the incident marked 終了."""
     client = _client(_incident_state(tmp_path))
     _signed_in(client)
 
     body = client.get("/").text
 
-    assert "<h2>typhoon（令和8年台風第10号・終了）: 第1報（最終報）</h2>" in body
+    assert "<h2>typhoon: 待機中（令和8年台風第10号・終了）</h2>" in body
 
 
 def test_the_timeline_shows_only_the_incident_reports_under_its_name(tmp_path: Path) -> None:

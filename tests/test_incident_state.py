@@ -147,3 +147,43 @@ def test_dropping_queued_messages_spares_those_that_may_have_left(store: Store) 
     assert dropped == 2
     statuses = {e.key: e.status for e in store.outbox("f")}
     assert statuses == {"a": "dead", "b": "dead", "c": "uncertain", "d": "pending", "e": "pending"}
+
+
+def _two_first_reports(store: Store) -> tuple[int, int]:
+    """第1報 before incidents, then 第1報 of incident 台風第10号; their run ids."""
+    before = report(store, "f", 1, NOON)
+    store.finish_run(before, "ok", NOON, {"artefacts": [{"name": "old.xlsx", "location": "o"}]})
+    store.open_incident("f", "台風第10号", '"b.xlsx"', None, NOON)
+    after = report(store, "f", 1, NOON + timedelta(hours=1))
+    store.finish_run(after, "ok", NOON, {"artefacts": []})
+    store.hold_artefact("f", after, "new.xlsx", b"recipe", NOON)
+    store.artefact_done("f", after, "new.xlsx", "stored", "https://example.jp/new.xlsx", NOON)
+    return before, after
+
+
+def test_an_earlier_incidents_reports_are_read_by_its_id(store: Store) -> None:
+    """``reports(incident=ID)`` reads that incident's reports (0: those outside any)."""
+    _two_first_reports(store)
+    assert [r["as_of"][:13] for r in store.reports("f", incident=0)] == ["2026-09-01T12"]
+    assert [r["incident"] for r in store.reports("f")] == ["台風第10号"]
+
+
+def test_every_incident_that_issued_a_report_number_is_listed_newest_first(store: Store) -> None:
+    """``report_incidents`` names each incident with a 第N報 of that number, newest first."""
+    _two_first_reports(store)
+    incident = store.incidents("f")[0].id
+    assert store.report_incidents("f", 1) == [incident, 0]
+    assert store.report_incidents("f", 2) == []
+
+
+def test_report_records_of_an_incident_carry_its_stored_artefacts(store: Store) -> None:
+    """``report_records`` gives each report's run record of one incident, with the artefacts
+    stored after the report, in place of the record's own list."""
+    _two_first_reports(store)
+    incident = store.incidents("f")[0].id
+    assert store.report_records("f", incident) == {
+        1: {"artefacts": [{"name": "new.xlsx", "location": "https://example.jp/new.xlsx"}]}
+    }
+    assert store.report_records("f", 0) == {
+        1: {"artefacts": [{"name": "old.xlsx", "location": "o"}]}
+    }

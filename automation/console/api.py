@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from automation.console import progress, trend
+from automation.console import incidents, progress, trend
 from automation.console.export import municipalities_csv, report_csv
 from automation.console.municipalities import rows_of
 from automation.console.reports import current_reports
@@ -86,12 +86,20 @@ def _latest(console: Console) -> Endpoint:
 
 
 def _timeline(console: Console) -> Endpoint:
-    """Every report of a flow, newest first, each with the totals that moved."""
+    """Every report of a flow's current incident (or of the one ``?incident=`` names),
+    newest first, each with the totals that moved."""
 
     async def view(request: Request, session: Session) -> Response:
         flow = request.path_params["flow"]
-        with console.open_store() as store:
-            reports = store.reports(flow, limit=_limit(request, 200))
+        limit = _limit(request, 200)
+        try:
+            with console.open_store() as store:
+                chosen = incidents.choose(
+                    incidents.choices(store, flow), request.query_params.get("incident")
+                )
+                reports = store.reports(flow, limit=limit, incident=chosen.id)
+        except incidents.UnknownIncidentError as exc:
+            return console.error(request, 404, str(exc))
         if not reports:
             return console.error(request, 404, NO_REPORT)
         moved = trend.changes(reports)

@@ -9,11 +9,14 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from automation.console import municipalities, progress, trend
+from automation.console import incidents, municipalities, progress
+from automation.console import timeline as timeline_data
 from automation.console.accounts import allows
+from automation.console.incidents import UnknownIncidentError
 from automation.console.reports import current_reports, local_file
 from automation.console.sessions import Session
 from automation.console.web import Console, secure
+from automation.state import Store
 
 NO_WORKBOOK = (
     "この報告の集約ブックはこのコンソールから取り出せません"
@@ -29,22 +32,19 @@ def routes(console: Console) -> list[Route]:
         direction = request.query_params.get("dir", "asc")
         with console.open_store() as store:
             reports = current_reports(store, sort, direction)
-        return console.page(request, "current.html.j2", reports=reports)
+        sorting = "sort" in request.query_params  # a heading was clicked: keep the table open
+        return console.page(request, "current.html.j2", reports=reports, sorting=sorting)
 
     async def timeline(request: Request, session: Session) -> Response:
-        with console.open_store() as store:
-            flows = []
-            for flow in store.report_flows():
-                reports = store.reports(flow)
-                flows.append(
-                    {
-                        "flow": flow,
-                        "reports": reports,
-                        "charts": trend.charts(reports),
-                        "changes": trend.changes(reports),
-                    }
-                )
-        return console.page(request, "timeline.html.j2", flows=flows)
+        flow = request.query_params.get("flow")
+        wanted = request.query_params.get("incident")
+        try:
+            with console.open_store() as store:
+                flows = timeline_data.flows(store, flow, wanted)
+        except UnknownIncidentError as exc:
+            return console.error(request, 404, str(exc))
+        chosen = flow is not None or wanted is not None
+        return console.page(request, "timeline.html.j2", flows=flows, chosen=chosen)
 
     async def progress_page(request: Request, session: Session) -> Response:
         with console.open_store() as store:
@@ -57,8 +57,19 @@ def routes(console: Console) -> list[Route]:
     async def merged_workbook(request: Request, session: Session) -> Response:
         flow = request.path_params["flow"]
         number = request.path_params["number"]
-        with console.open_store() as store:
-            path = local_file(store, flow, number, console.settings.artefacts)
+        try:
+            with console.open_store() as store:
+                found = report_incidents(store, flow, number, request.query_params.get("incident"))
+                path = (
+                    local_file(store, flow, number, found[0].id, console.settings.artefacts)
+                    if len(found) == 1
+                    else None
+                )
+        except UnknownIncidentError as exc:
+            return console.error(request, 404, str(exc))
+        if len(found) > 1:
+            context = {"flow": flow, "number": number, "found": found}
+            return console.page(request, "which_incident.html.j2", 300, **context)
         if path is None:
             return console.error(request, 404, NO_WORKBOOK)
         return secure(FileResponse(path, filename=path.name))
@@ -70,6 +81,20 @@ def routes(console: Console) -> list[Route]:
         Route("/ops", console.guarded("viewer", ops)),
         Route("/reports/{flow}/{number:int}/workbook", console.guarded("viewer", merged_workbook)),
     ]
+
+
+def report_incidents(
+    store: Store, flow: str, number: int, wanted: str | None
+) -> list[incidents.Choice]:
+    """The incidents report ``number`` of ``flow`` may belong to: the one ``?incident=``
+    names, else every incident of the flow that issued a 第N報 of that number (several
+    once numbering restarted: an address without ``?incident=`` from before then cannot
+    say which it meant)."""
+    listed = incidents.choices(store, flow)
+    if wanted is not None:
+        return [incidents.choose(listed, wanted)]
+    issued = store.report_incidents(flow, number)
+    return [choice for choice in listed if choice.id in issued]
 
 
 def ops_view(console: Console, session: Session) -> dict[str, Any]:

@@ -6,11 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from automation.config.loader import LoadedConfig
 from automation.config.models import LocalBackend, Schedule
-from automation.console import municipalities
+from automation.console import incidents, municipalities
 from automation.render import web_link
 from automation.state import Store
 
@@ -33,27 +32,43 @@ def current_reports(
     for flow in store.report_flows():
         report = store.latest_report(flow) or {}
         number = report.get("number")
+        listed = incidents.choices(store, flow)
+        current = listed[0]
         result.append(
             {
                 "flow": flow,
                 "report": {k: v for k, v in report.items() if k != "figures"},
                 "departments": departments(store, flow),
                 "table": municipalities.table(report, sort, direction),
-                "workbook": workbook(store, flow, number) if isinstance(number, int) else None,
+                "workbook": workbook(store, current, number) if isinstance(number, int) else None,
                 "source": source(store, flow, number) if isinstance(number, int) else None,
-                "incident": incident(store, flow),
+                "incident": incident(listed),
             }
         )
     return result
 
 
-def incident(store: Store, flow: str) -> dict[str, Any] | None:
-    """The incident the flow's current reports belong to (``automation incident``), if any:
-    its name and whether it is closed."""
-    current = store.current_incident(flow)
-    if current is None:
+def incident(listed: list[incidents.Choice]) -> dict[str, Any] | None:
+    """The incident the flow's current reports belong to (``automation incident``), if any
+    (``listed``: the flow's choices, current first): its name, dates and whether it is
+    closed (the flow idles until the next one opens), where 報告の推移 shows its reports,
+    and the incident before it."""
+    current = listed[0]
+    found = current.incident
+    if found is None:
         return None
-    return {"name": current.name, "closed": not current.is_open}
+    before = listed[1] if len(listed) > 1 else None
+    return {
+        "name": found.name,
+        "closed": not found.is_open,
+        "opened_at": found.opened_at.isoformat(),
+        "closed_at": found.closed_at.isoformat() if found.closed_at else None,
+        "last_report": found.last_report,
+        "timeline": f"/timeline?{current.query()}",
+        "before": (
+            {"name": before.name, "timeline": f"/timeline?{before.query()}"} if before else None
+        ),
+    }
 
 
 def departments(store: Store, flow: str) -> list[dict[str, Any]]:
@@ -69,10 +84,18 @@ def departments(store: Store, flow: str) -> list[dict[str, Any]]:
     ]
 
 
-def workbook(store: Store, flow: str, number: int) -> Workbook | None:
-    """Where the merged workbook of report ``number`` was stored, from its run record."""
-    record = store.report_record(flow, number) or {}
-    for artefact in record.get("artefacts") or ():
+def workbook(store: Store, chosen: incidents.Choice, number: int) -> Workbook | None:
+    """Where the merged workbook of report ``number`` of an incident was stored, from its
+    run record."""
+    return stored_workbook(store.report_record(chosen.flow, number, chosen.id), chosen, number)
+
+
+def stored_workbook(
+    record: dict[str, Any] | None, chosen: incidents.Choice, number: int
+) -> Workbook | None:
+    """The merged workbook a report's run record names: its SharePoint address, or the
+    console's incident-qualified download address for a local file."""
+    for artefact in (record or {}).get("artefacts") or ():
         name = str(artefact.get("name") or "")
         location = str(artefact.get("location") or "")
         if not name.endswith(".xlsx"):
@@ -80,7 +103,7 @@ def workbook(store: Store, flow: str, number: int) -> Workbook | None:
         url = web_link(location)
         if url:
             return Workbook(name, url=url)
-        return Workbook(name, download=f"/reports/{quote(flow, safe='')}/{number}/workbook")
+        return Workbook(name, download=chosen.workbook(number))
     return None
 
 
@@ -95,12 +118,15 @@ def source(store: Store, flow: str, number: int) -> Workbook | None:
     return Workbook(str(found["name"]), url=web_link(found.get("web_url")))
 
 
-def local_file(store: Store, flow: str, number: int, folder: Path | None) -> Path | None:
-    """The merged workbook of a report as a file inside ``folder`` (the local backend's
-    artefacts), or None: no folder, no such report, or a location outside the folder."""
+def local_file(
+    store: Store, flow: str, number: int, incident: int, folder: Path | None
+) -> Path | None:
+    """The merged workbook of a report (of the incident with id ``incident``) as a file
+    inside ``folder`` (the local backend's artefacts), or None: no folder, no such report,
+    or a location outside the folder."""
     if folder is None:
         return None
-    record = store.report_record(flow, number) or {}
+    record = store.report_record(flow, number, incident) or {}
     root = folder.resolve()
     for artefact in record.get("artefacts") or ():
         location = str(artefact.get("location") or "")
