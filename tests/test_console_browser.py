@@ -19,6 +19,7 @@ from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 from automation.console.app import ConsoleSettings, create_app
 from tests.injection_corpus import CORPUS
 from tests.test_console import NOW, PASSWORD, SECRET, _snapshot, _state
+from tests.test_console_incidents import A, B, _two_incidents
 from tests.test_console_pages import add_figures_report, add_progress_round
 
 CHROMIUM = "/usr/bin/chromium"
@@ -254,3 +255,58 @@ def test_entra_sign_in_against_a_fake_openid_provider(browser: Browser, tmp_path
         page.wait_for_url(f"{base}/")
         assert "sato@pref.example.lg.jp（operator）" in page.inner_text("header")
         assert "第3報" in page.inner_text("main")
+
+
+@pytest.fixture
+def idle_console(tmp_path: Path) -> Iterator[str]:
+    """A console over a flow that had two incidents, both closed: it idles between them."""
+    settings = ConsoleSettings(
+        state_path=_two_incidents(tmp_path, second_closed=True),
+        secret=SECRET,
+        clock=lambda: NOW,
+        secure_cookies=False,
+    )
+    with _serving(settings) as base:
+        yield base
+
+
+@pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
+@pytest.mark.parametrize("path", ["/", "/timeline"])
+def test_the_pages_between_incidents_fit_the_viewport(
+    browser: Browser, idle_console: str, viewport: str, path: str
+) -> None:
+    """現在の報告 of an idle flow and 報告の推移 with its incidents to choose from render
+    without sideways scrolling at 360 px and desktop."""
+    page = browser.new_page(viewport=VIEWPORTS[viewport])
+    _sign_in(page, idle_console)
+    page.goto(f"{idle_console}{path}")
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    name = "timeline-incidents" if path == "/timeline" else "current-idle"
+    page.screenshot(path=str(ARTEFACTS / f"{name}-{viewport}.png"), full_page=True)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= VIEWPORTS[viewport]["width"]
+
+
+def test_the_idle_notice_leads_to_the_ended_incidents_reports(
+    browser: Browser, idle_console: str
+) -> None:
+    """On an idle flow's 現在の報告 the notice links the ended incident's 報告の推移."""
+    page = browser.new_page(viewport=VIEWPORTS["phone"])
+    _sign_in(page, idle_console)
+    assert "待機中" in page.inner_text("main")
+    page.click(f"text=「{B}」の報告の推移")
+    assert page.url.startswith(f"{idle_console}/timeline?flow=typhoon&incident=")
+    assert f"typhoon（{B}）" in page.inner_text("h2")
+
+
+def test_a_past_incident_is_picked_on_the_timeline(browser: Browser, idle_console: str) -> None:
+    """A click on a past incident in 報告の推移's list shows that incident's reports."""
+    page = browser.new_page(viewport=VIEWPORTS["phone"])
+    _sign_in(page, idle_console)
+    page.goto(f"{idle_console}/timeline")
+    page.click(f"nav.incidents >> text={A}")
+    assert f"typhoon（{A}）" in page.inner_text("h2")
+    assert page.locator("article.report time").all_inner_texts() == [
+        "2026-09-01 11:00",
+        "2026-09-01 10:00",
+    ]
