@@ -651,8 +651,10 @@ def _read_records(
     place_cols = _place_columns(sheet, header_row, layout)
     keys: Counter[str] = Counter()
     allowed = {normalize(s): s for s in layout.statuses} if layout.statuses else None
+    width = sheet.right - sheet.left
     for row in range(header_row + 1, sheet.bottom):
-        values = [sheet.value(row, c) for c in range(sheet.left, sheet.right)]
+        values = list(sheet.rows[row - sheet.top])
+        values += [None] * (width - len(values))
         if all(_text(v) == "" for v in values):
             continue
         kind = _text(sheet.value(row, type_col))
