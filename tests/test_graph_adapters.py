@@ -215,6 +215,32 @@ BOOK_WEB_URL = (
 )
 
 
+def test_every_request_carries_a_fresh_client_request_id() -> None:
+    """Graph echoes client-request-id for support cases: each request to Graph has its own,
+    and the preauthenticated download gets neither it nor the token."""
+    fake = FakeGraph(token="t")
+    fake.add_drive_item("b!d", "01BOOK", "被害報告.xlsx", b"PK", web_url=BOOK_WEB_URL)
+    ref = DriveFile(drive_id="b!d", item_id="01BOOK")
+
+    async def download_twice() -> None:
+        gateway = GraphGateway(
+            "https://graph.microsoft.com/v1.0",
+            StaticToken("t"),
+            transport=httpx.ASGITransport(app=fake.app),
+        )
+        await gateway.download_if_changed(ref, None)
+        await gateway.download_if_changed(ref, None)
+        await gateway.aclose()
+
+    asyncio.run(download_twice())
+    to_graph = [c for c in fake.calls if c.path.startswith("/v1.0/")]
+    ids = [c.headers.get("client-request-id") for c in to_graph]
+    assert len(ids) == 2
+    assert len(set(ids)) == 2
+    assert all(i and len(i) == 36 for i in ids)
+    assert [c.headers.get("authorization") for c in fake.downloads] == [None, None]
+
+
 def test_a_downloaded_workbook_comes_with_its_web_address() -> None:
     """The workbook's webUrl comes in the same request as its eTag and download URL; an
     unchanged poll (304) keeps it without asking again."""
