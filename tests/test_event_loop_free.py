@@ -104,7 +104,8 @@ def test_building_the_merged_workbook_leaves_the_event_loop_free(
     from automation.jobs import Artefact  # noqa: PLC0415
 
     stall = Stall(Artefact.data)
-    monkeypatch.setattr(Artefact, "data", lambda self: stall(self))
+    # a lambda, not the Stall itself: an instance is not bound as a method, so self would be lost
+    monkeypatch.setattr(Artefact, "data", lambda self: stall(self))  # noqa: PLW0108
     result = run_with(stall, workspace)
     assert result.record["status"] == "ok"
     assert stall.saw_loop == [True]
