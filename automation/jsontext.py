@@ -1,22 +1,22 @@
-"""JSON values kept as their text until one is read, and a report snapshot's text.
+"""JSON values kept as their text until one is read.
 
 A damage report keeps every department's figures (megabytes at 60 sheets of 2,000 rows);
-a run that read one changed sheet needs the others' only as they were. So a snapshot is
-stored with one department's figures per line: loading it parses the rest and keeps each
-department's figures as text (decoded on first access), and the next report writes the
-same text back without encoding it again. The text stays one JSON document that any JSON
-reader reads whole.
+a run that read one changed sheet needs the others' only as they were. So each
+department's figures are stored as their own JSON text, named by digest, and loaded as
+text: decoded on first access, never encoded again for a report that keeps them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-KEY = "figures"  # the snapshot's key whose values are kept one per line
-_OPEN = f'"{KEY}":{{'
-_DECODE = json.JSONDecoder().raw_decode
+
+def digest(text: str) -> str:
+    """The SHA-256 of a JSON text, in hex."""
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def compact(value: Any) -> str:
@@ -27,11 +27,12 @@ def compact(value: Any) -> str:
 class JSONTexts(Mapping[str, Any]):
     """Names to JSON values, each kept as its compact text and decoded once, when read."""
 
-    __slots__ = ("_texts", "_values")
+    __slots__ = ("_digests", "_texts", "_values")
 
-    def __init__(self, texts: Mapping[str, str]) -> None:
+    def __init__(self, texts: Mapping[str, str], digests: Mapping[str, str] | None = None) -> None:
         self._texts = dict(texts)
         self._values: dict[str, Any] = {}
+        self._digests = dict(digests or {})  # name -> ``digest`` of its text, where known
 
     def __getitem__(self, key: str) -> Any:
         try:
@@ -53,37 +54,12 @@ class JSONTexts(Mapping[str, Any]):
         """The compact JSON text of one value (not decoded)."""
         return self._texts[key]
 
+    def digest(self, key: str) -> str:
+        """The SHA-256 of one value's text (hex): equal digests, equal texts."""
+        found = self._digests.get(key)
+        if found is None:
+            found = self._digests[key] = digest(self._texts[key])
+        return found
+
     def __repr__(self) -> str:
         return f"JSONTexts({len(self._texts)} values)"
-
-
-def snapshot_text(snapshot: Mapping[str, Any]) -> str:
-    """``snapshot`` as JSON, its ``figures`` one value per line (the last key)."""
-    figures = snapshot.get(KEY)
-    if not isinstance(figures, Mapping):
-        return compact(dict(snapshot))
-    head = compact({k: v for k, v in snapshot.items() if k != KEY})
-    texts = figures.text if isinstance(figures, JSONTexts) else None
-    lines = [
-        compact(name) + ":" + (texts(name) if texts else compact(figures[name])) for name in figures
-    ]
-    return head[:-1] + ("," if len(head) > 2 else "") + _OPEN + "\n" + ",\n".join(lines) + "\n}}"
-
-
-def snapshot_of(text: str) -> dict[str, Any]:
-    """Inverse of ``snapshot_text`` (and plain JSON): ``figures`` as :class:`JSONTexts`."""
-    lines = text.split("\n")
-    if len(lines) < 3 or not lines[0].endswith(_OPEN) or lines[-1] != "}}":
-        return dict(json.loads(text))
-    head = lines[0][: -len(_OPEN)]
-    snapshot = dict(json.loads(head.removesuffix(",") + "}"))
-    texts = {}
-    for line in lines[1:-1]:
-        if not line:
-            continue
-        name, end = _DECODE(line.removesuffix(","))
-        if not isinstance(name, str) or line[end] != ":":
-            return dict(json.loads(text))
-        texts[name] = line[end + 1 :].removesuffix(",")
-    snapshot[KEY] = JSONTexts(texts)
-    return snapshot

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from automation.errors import ConfigError, TransientError
-from automation.jsontext import compact, snapshot_of, snapshot_text
+from automation.jsontext import JSONTexts, compact
 from automation.redaction import scrub
 from automation.state_db import POSTGRESQL, Database, Row, open_database
 
@@ -27,6 +27,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 LEASE = "serve"  # the one lease a pair of daemons shares
 SUMS = "sums"  # a report snapshot's key for what its figures add up to (not shown)
+FIGURE_DIGESTS = "figure_digests"  # ... for its figures' digests (in report_figures)
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: initial schema
@@ -213,6 +214,16 @@ MIGRATIONS: tuple[str, ...] = (
         head BLOB NOT NULL,
         body BLOB NOT NULL,
         PRIMARY KEY (flow, department)
+    );
+    """,
+    # 12: a report's figures per department, each stored once however many reports keep it
+    # (a report's snapshot names them by digest, and holds only what its summary does not)
+    """
+    CREATE TABLE report_figures (
+        flow TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        figures TEXT NOT NULL,
+        PRIMARY KEY (flow, digest)
     );
     """,
 )
@@ -654,13 +665,31 @@ class Store:
         self, flow: str
     ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         """The newest report's snapshot with its figures (each department's kept as text
-        until read, :mod:`automation.jsontext`), and the sums it was saved with."""
-        row = self._latest(flow, "snapshot")
+        until read, :class:`automation.jsontext.JSONTexts`), and the sums it was saved with."""
+        row = self._latest(flow, "summary AS summary, snapshot")
         if row is None:
             return None, None
-        snapshot = snapshot_of(row["data"])
+        # The summary, and the rest (stored before report_figures: the whole snapshot).
+        snapshot = dict(json.loads(row["summary"])) if row["summary"] else {}
+        snapshot.update(json.loads(row["data"]))
+        digests = snapshot.pop(FIGURE_DIGESTS, None)
+        if isinstance(digests, dict):
+            snapshot["figures"] = self._figure_texts(flow, digests)
         sums = snapshot.pop(SUMS, None)
         return snapshot, sums if isinstance(sums, dict) else None
+
+    def _figure_texts(self, flow: str, digests: Mapping[str, str]) -> JSONTexts:
+        wanted = sorted(set(digests.values()))
+        texts: dict[str, str] = {}
+        for start in range(0, len(wanted), 500):  # under any driver's limit of parameters
+            batch = wanted[start : start + 500]
+            rows = self._db.execute(
+                "SELECT digest, figures FROM report_figures WHERE flow = ? AND digest IN "
+                f"({', '.join('?' * len(batch))})",
+                (flow, *batch),
+            )
+            texts.update((row["digest"], row["figures"]) for row in rows)
+        return JSONTexts({name: texts[d] for name, d in digests.items()}, digests)
 
     def _latest(self, flow: str, column: str) -> Row | None:
         row: Row | None = self._db.execute(
@@ -685,9 +714,23 @@ class Store:
     ) -> None:
         """Store a new report's snapshot under the flow's incident (numbers are never reused
         within an incident), with ``sums``: what its figures add up to, kept so that the
-        next report adds up only what changed (:func:`latest_report_and_sums`)."""
+        next report adds up only what changed (:func:`latest_report_and_sums`). Each
+        department's figures are stored once, by digest: a report that reuses them (the
+        department's sheet did not change) names them only."""
         summary = {k: v for k, v in snapshot.items() if k != "figures"}
-        stored = {**snapshot, SUMS: sums} if sums is not None else snapshot
+        stored: dict[str, Any] = {}  # what the summary does not hold
+        figures = snapshot.get("figures")
+        if isinstance(figures, Mapping):
+            texts = (
+                figures
+                if isinstance(figures, JSONTexts)
+                else JSONTexts({name: compact(value) for name, value in figures.items()})
+            )
+            stored[FIGURE_DIGESTS] = self._save_figures(flow, texts)
+        elif "figures" in snapshot:
+            stored["figures"] = figures
+        if sums is not None:
+            stored[SUMS] = sums
         self._db.execute(
             "INSERT INTO reports (flow, incident, number, as_of, signature, snapshot, run_id, "
             f"summary) VALUES (?, {LATEST_INCIDENT}, ?, ?, ?, ?, ?, ?)",
@@ -697,11 +740,26 @@ class Store:
                 snapshot["number"],
                 snapshot["as_of"],
                 snapshot["signature"],
-                snapshot_text(stored),
+                compact(stored),
                 run_id,
                 compact(summary),
             ),
         )
+
+    def _save_figures(self, flow: str, texts: JSONTexts) -> dict[str, str]:
+        """Store the figures not stored yet; return each department's digest."""
+        digests = {name: texts.digest(name) for name in texts}
+        known = {
+            row["digest"]
+            for row in self._db.execute("SELECT digest FROM report_figures WHERE flow = ?", (flow,))
+        }
+        new = {d: name for name, d in digests.items() if d not in known}
+        self._db.executemany(
+            "INSERT INTO report_figures (flow, digest, figures) VALUES (?, ?, ?) "
+            "ON CONFLICT (flow, digest) DO NOTHING",
+            [(flow, d, texts.text(name)) for d, name in new.items()],
+        )
+        return digests
 
     def fingerprints(self, flow: str) -> list[Fingerprint]:
         """Every department's last seen sheet digest for a flow."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from decimal import Decimal, Inexact, localcontext
 from functools import cached_property
@@ -12,7 +13,7 @@ from typing import Any, ClassVar
 
 from automation.damage.catalogue import Catalogue, Item
 from automation.damage.reading import SheetReading
-from automation.jsontext import JSONTexts, compact
+from automation.jsontext import JSONTexts, compact, digest
 
 Cell = tuple[str, str]  # (municipality, item code)
 
@@ -318,7 +319,7 @@ class Part:
             _where(figures.unreadable),
             figures.statuses,
             bool(figures.incidents),
-            hashlib.sha256(figures.text.encode()).hexdigest(),
+            digest(figures.text),
         )
 
     def dump(self) -> dict[str, Any]:
@@ -428,7 +429,11 @@ class Consolidated:
     @cached_property
     def figure_texts(self) -> JSONTexts:
         """Every department's figures as JSON text, by department (for snapshots)."""
-        return JSONTexts({d: f.text for d, f in sorted(self.figures.items())})
+        parts = self.sums.parts if self.sums is not None else {}
+        return JSONTexts(
+            {d: f.text for d, f in sorted(self.figures.items())},
+            {d: p.digest for d, p in parts.items()},
+        )
 
     @cached_property
     def signature(self) -> str:
@@ -436,7 +441,7 @@ class Consolidated:
         digests = (
             {d: p.digest for d, p in self.sums.parts.items()}
             if self.sums is not None
-            else {d: hashlib.sha256(f.text.encode()).hexdigest() for d, f in self.figures.items()}
+            else {d: digest(f.text) for d, f in self.figures.items()}
         )
         listed = "".join(f"{d}\0{digest}\n" for d, digest in sorted(digests.items()))
         return hashlib.sha256(listed.encode()).hexdigest()
@@ -814,7 +819,7 @@ def _cell_changes(
 
 
 MARKS = ("未確認", "読めず")  # in this order beside a figure, whichever departments set them
-KeptSums = dict[Cell, tuple[Decimal | None, set[str]]]
+KeptSums = dict[Cell, tuple[Decimal | None, AbstractSet[str]]]
 
 
 def _kept_sums(
@@ -827,7 +832,7 @@ def _kept_sums(
     the same before and after, so summed once."""
     kept = [f for d, f in after.items() if d not in changed]
     fresh = [f for d, f in after.items() if d in changed]
-    sums: KeptSums = {}
+    sums: dict[Cell, tuple[Decimal | None, set[str]]] = {}
     for cell in cells:
         total = None if after_sums is None else after_sums.get(cell[0], {}).get(cell[1])
         if after_sums is None or (total is not None and total == 0):
@@ -846,51 +851,58 @@ def _kept_sums(
             sums[cell][1].add("未確認")
         for cell in fig.unreadable & sums.keys():
             sums[cell][1].add("読めず")
-    return sums
+    return dict(sums)
 
 
 def _kept_cells(
     after: Mapping[str, Figures], changed: set[str], cells: Iterable[Cell], after_cells: Cells
 ) -> KeptSums:
     """``_kept_sums`` from the sums per cell: each less what the changed departments add."""
-    fresh = [f for d, f in after.items() if d in changed]
+    fresh = [(f.amounts, f.unconfirmed, f.unreadable) for d, f in after.items() if d in changed]
+    find = after_cells.get
     sums: KeptSums = {}
     for cell in cells:
-        entry = after_cells.get(cell) or (None, 0, 0, 0)
+        entry = find(cell) or _NO_CELL
         value: Decimal | None = entry[0]
         figures, flags, unread = entry[1], entry[2], entry[3]
-        marks = set()
-        for fig in fresh:
-            amount = fig.amounts.get(cell)
+        for amounts, unconfirmed, unreadable in fresh:
+            amount = amounts.get(cell)
             if amount is not None:
                 figures -= 1
                 value = (ZERO if value is None else value) - amount
-            flags -= cell in fig.unconfirmed
-            unread -= cell in fig.unreadable
-        if flags:
-            marks.add("未確認")
-        if unread:
-            marks.add("読めず")
-        sums[cell] = (value if figures else None, marks)
+            flags -= cell in unconfirmed
+            unread -= cell in unreadable
+        sums[cell] = (value if figures else None, _MARK_SETS[bool(flags), bool(unread)])
     return sums
+
+
+_NO_CELL = (None, 0, 0, 0)
+_MARK_SETS = {  # shared, never changed: ``_summed`` copies what it adds to
+    (False, False): frozenset(),
+    (True, False): frozenset({"未確認"}),
+    (False, True): frozenset({"読めず"}),
+    (True, True): frozenset(MARKS),
+}
+_MARK_TEXTS = {key: "・".join(m for m in MARKS if m in marks) for key, marks in _MARK_SETS.items()}
 
 
 def _summed(figures: list[Figures], kept: KeptSums) -> dict[Cell, tuple[Decimal | None, str]]:
     """Each cell's figure over the unchanged departments (``kept``) and ``figures``, and
     its marks (未確認, 読めず)."""
     values = {cell: value for cell, (value, _) in kept.items()}
-    marks = {cell: set(found) for cell, (_, found) in kept.items()}
+    flagged = {cell for cell, (_, found) in kept.items() if "未確認" in found}
+    unread = {cell for cell, (_, found) in kept.items() if "読めず" in found}
+    cells = values.keys()
     for fig in figures:
-        for cell in values.keys() & fig.amounts.keys():
-            amount = fig.amounts[cell]
+        amounts = fig.amounts
+        for cell in cells & amounts.keys():
+            amount = amounts[cell]
             total = values[cell]
             values[cell] = amount if total is None else total + amount
-        for cell in fig.unconfirmed & marks.keys():
-            marks[cell].add("未確認")
-        for cell in fig.unreadable & marks.keys():
-            marks[cell].add("読めず")
+        flagged |= fig.unconfirmed & cells
+        unread |= fig.unreadable & cells
     return {
-        cell: (value, "・".join(m for m in MARKS if m in marks[cell]))
+        cell: (value, _MARK_TEXTS[cell in flagged, cell in unread])
         for cell, value in values.items()
     }
 
