@@ -539,23 +539,30 @@ def _matrix_as_read(out: _Writer, ws: _XmlSheet, reading: AsReadSheet) -> None:
     )
     parts = [f'<row r="1">{header}</row>']
     unreadable = reading.unreadable
+    columns = [(col, code, f'<c r="{letters[col]}') for col, code in enumerate(codes, start=1)]
+    whole: dict[int, str] = {}  # a whole number's text, formatted once (the same few recur)
     for row, (municipality, values) in enumerate(reading.rows, start=2):
         cells = [
             f'<row r="{row}"><c r="A{row}" t="s"><v>{string(_cell_text(municipality))}</v></c>'
         ]
-        for col, code in enumerate(codes, start=1):
+        for col, code, opening in columns:
             shown = values.get(code)
             if shown is None:
                 continue
-            if isinstance(shown, str):
+            if type(shown) is int:
+                text = whole.get(shown)
+                if text is None:
+                    text = whole[shown] = f"{shown:.16G}"
+                cells.append(f'{opening}{row}"><v>{text}</v></c>')
+            elif isinstance(shown, str):
                 problem = unreadable.get((municipality, code))
                 style = problem_s if problem else flag_s
                 index = string(_cell_text(shown))
-                cells.append(f'<c r="{letters[col]}{row}" s="{style}" t="s"><v>{index}</v></c>')
+                cells.append(f'{opening}{row}" s="{style}" t="s"><v>{index}</v></c>')
                 if problem is not None:
                     ws.write_comment(row - 1, col, _comment([problem]))
             else:
-                cells.append(f'<c r="{letters[col]}{row}"><v>{shown:.16G}</v></c>')
+                cells.append(f'{opening}{row}"><v>{shown:.16G}</v></c>')
         cells.append("</row>")
         parts.append("".join(cells))
     ws.set_rows_xml(parts, len(reading.rows), len(codes))
