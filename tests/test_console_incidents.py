@@ -214,6 +214,23 @@ def test_an_unknown_incident_on_the_api_is_a_json_404(tmp_path: Path) -> None:
     }
 
 
+def test_the_incidents_api_lists_each_flows_incidents_current_first(tmp_path: Path) -> None:
+    """/api/incidents gives each flow's incidents, current first, with dates, report numbers
+    and the address of their reports."""
+    body = _signed_in(_two_incidents(tmp_path)).get("/api/incidents").json()
+    assert [(i["name"], i["current"]) for i in body["typhoon"]] == [(B, True), (A, False)]
+    assert body["typhoon"][1] == {
+        "name": A,
+        "current": False,
+        "opened_at": OPENED_A.isoformat(),
+        "closed_at": CLOSED_A.isoformat(),
+        "closing": False,
+        "first_report": 1,
+        "last_report": 2,
+        "reports": f"/api/reports/typhoon?incident={quote(A)}",
+    }
+
+
 # access ------------------------------------------------------------------------------------
 
 
@@ -223,6 +240,7 @@ def test_past_incidents_need_a_session(tmp_path: Path) -> None:
     page = client.get(f"/timeline?incident={quote(A)}", follow_redirects=False)
     assert page.headers["location"] == "/login"
     assert client.get(f"/api/reports/typhoon?incident={quote(A)}").status_code == 401
+    assert client.get("/api/incidents").status_code == 401
 
 
 def test_a_viewer_reads_past_incidents(tmp_path: Path) -> None:

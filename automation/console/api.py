@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -21,7 +22,7 @@ from automation.console.municipalities import rows_of
 from automation.console.reports import current_reports
 from automation.console.sessions import Session
 from automation.console.web import Console, secure
-from automation.state import STATUSES
+from automation.state import STATUSES, Incident
 
 NO_REPORT = "このフローの報告はまだありません。"
 MAX_LIMIT = 500
@@ -69,6 +70,7 @@ def routes(console: Console) -> list[Route]:
             "/api/reports/{flow}/municipalities.csv",
             _csv(console, municipalities_csv, True, "municipalities.csv"),
         ),
+        viewer("/api/incidents", _incidents(console)),
         viewer("/api/progress", _progress(console)),
         viewer("/api/runs", _runs(console)),
         viewer("/api/runs/{run_id:int}", _run(console)),
@@ -114,6 +116,40 @@ def _timeline(console: Console) -> Endpoint:
         )
 
     return view
+
+
+def _incidents(console: Console) -> Endpoint:
+    """Each flow's incidents as 報告の推移 offers them (current first, then the past ones
+    newest first), with their dates and report numbers; ?flow= for one flow."""
+
+    async def view(request: Request, session: Session) -> Response:
+        wanted = request.query_params.get("flow") or None
+        with console.open_store() as store:
+            flows = [wanted] if wanted else store.report_flows()
+            listed = {flow: incidents.choices(store, flow) for flow in flows}
+        return _json(
+            {
+                flow: [incident_json(flow, c.incident, c.current) for c in found if c.incident]
+                for flow, found in listed.items()
+            }
+        )
+
+    return view
+
+
+def incident_json(flow: str, found: Incident, current: bool) -> dict[str, Any]:
+    """One incident as the API gives it: what ``automation incident list`` shows, less the
+    workbook's place, and the address of its reports."""
+    return {
+        "name": found.name,
+        "current": current,
+        "opened_at": found.opened_at.isoformat(),
+        "closed_at": found.closed_at.isoformat() if found.closed_at else None,
+        "closing": found.closing,
+        "first_report": found.first_report,
+        "last_report": found.last_report,
+        "reports": f"/api/reports/{quote(flow, safe='')}?{urlencode({'incident': found.name})}",
+    }
 
 
 def _flow_latest(console: Console) -> Endpoint:
