@@ -491,7 +491,7 @@ class Consolidated:
 def consolidate(
     figures: Mapping[str, Figures],
     catalogue: Catalogue,
-    previous: tuple[Mapping[str, Figures], Sums] | None = None,
+    previous: tuple[Mapping[str, Figures], Sums | None] | None = None,
 ) -> Consolidated:
     """Add up department figures per item, municipality and department.
 
@@ -500,14 +500,28 @@ def consolidate(
     up again, and the cells they touch updated. Every figure is a non-negative Decimal, so
     an exact sum is the same whatever the order: when any step would round, everything is
     added up again from the figures as before."""
-    if previous is not None and set(previous[1].parts) == set(previous[0]):
+    before, sums = previous or ({}, None)
+    if sums is not None and _worth_building_on(figures, before, sums):
         try:
             with localcontext() as context:
                 context.traps[Inexact] = True
-                return _incremental(figures, catalogue, *previous)
+                return _incremental(figures, catalogue, before, sums)
         except (Inexact, KeyError):  # KeyError: sums that do not hold those figures
             pass
     return _full(figures, catalogue)
+
+
+def _worth_building_on(
+    figures: Mapping[str, Figures], before: Mapping[str, Figures], sums: Sums
+) -> bool:
+    """Whether the sums hold the previous figures, and few enough departments changed that
+    taking theirs out and adding the new ones is cheaper than adding everything up (a
+    changed department costs about three times what adding it up does)."""
+    if set(sums.parts) != set(before):
+        return False
+    changed = sum(before.get(d) is not f for d, f in figures.items())
+    changed += sum(d not in figures for d in before)
+    return changed * 3 <= len(figures)
 
 
 def _full(figures: Mapping[str, Figures], catalogue: Catalogue) -> Consolidated:
@@ -676,17 +690,19 @@ def diff(
     current: Consolidated,
     previous_figures: Mapping[str, Figures] | None = None,
     order: Sequence[str] = (),
+    previous_sums: Sums | None = None,
 ) -> list[Change]:
     """Item and status changes since the previous snapshot (empty for the first report).
 
     An item changes when its total, its 未確認 or unreadable count, or any municipality's
     figure changed; each change lists the municipalities that moved, in ``order`` (the
-    configured municipality list) and then by name, with the departments behind them."""
+    configured municipality list) and then by name, with the departments behind them.
+    ``previous_sums``: what ``previous_figures`` add up to (the previous report's sums)."""
     if previous is None:
         return []
     before_totals: Mapping[str, Mapping[str, Any]] = previous.get("totals", {})
     after_totals = current.totals_dump()
-    parts = _moved_parts(previous_figures or {}, current, order)
+    parts = _moved_parts(previous_figures or {}, current, order, previous_sums)
     changes: list[Change] = []
     codes = [t.code for t in current.totals] + [c for c in before_totals if c not in after_totals]
     codes += [c for c in parts if c not in codes]
@@ -721,10 +737,18 @@ def diff(
 
 
 def _moved_parts(
-    before: Mapping[str, Figures], current: Consolidated, order: Sequence[str]
+    before: Mapping[str, Figures],
+    current: Consolidated,
+    order: Sequence[str],
+    before_sums: Sums | None,
 ) -> dict[str, list[CellChange]]:
-    """``_cell_changes`` from the current sums per cell when they are kept (the unchanged
-    departments' figures are not read), else from the sums per municipality."""
+    """``_cell_changes`` from the sums per cell before and after when both are kept (a
+    moved cell's figures are looked up, the unchanged departments' never read), from the
+    current ones (less the changed departments' share), else from the sums per
+    municipality."""
+    if current.sums is not None and before_sums is not None:
+        cells = (before_sums.cells, current.sums.cells)
+        return _cell_changes(before, current.figures, order, both_cells=cells)
     if current.sums is not None:
         try:
             with localcontext() as context:
@@ -767,8 +791,9 @@ def _moved_cells(old: Figures | None, new: Figures | None) -> set[Cell]:
     tens of thousands of cells)."""
     empty = Figures()
     old, new = old or empty, new or empty
-    a, b = old.amounts, new.amounts
-    moved = {cell for cell in a.keys() | b.keys() if a.get(cell) != b.get(cell)}
+    # (cell, figure) pairs in one but not the other: equal Decimals hash alike, so a cell
+    # whose figure is equal on both sides is not one of them.
+    moved = {cell for cell, _ in old.amounts.items() ^ new.amounts.items()}
     moved |= old.unconfirmed ^ new.unconfirmed
     moved |= old.unreadable ^ new.unreadable
     return moved
@@ -781,6 +806,7 @@ def _cell_changes(
     after_sums: Mapping[str, Mapping[str, Decimal]] | None = None,
     *,
     after_cells: Cells | None = None,
+    both_cells: tuple[Cells, Cells] | None = None,
 ) -> dict[str, list[CellChange]]:
     """Per item code, the municipalities whose figure changed (summed over departments).
 
@@ -788,24 +814,34 @@ def _cell_changes(
     with it, what the unchanged departments add to a moved cell is that sum less the changed
     departments' part, not a walk through every department's figures. ``after_cells``
     (``Sums.cells``) also counts the departments with a figure or mark in each cell: with
-    it, the unchanged departments' figures are not read at all."""
-    moved: dict[Cell, set[str]] = {}  # cell -> departments whose part of it changed
+    it, the unchanged departments' figures are not read at all. ``both_cells``: the sums
+    per cell of ``before`` and of ``after``: a moved cell's figure before and after is
+    looked up."""
+    moved: dict[Cell, list[str]] = {}  # cell -> departments whose part of it changed
     changed: set[str] = set()
-    for dept in set(before) | set(after):
+    find = moved.get
+    for dept in sorted(set(before) | set(after)):  # so each cell lists them sorted
         old, new = before.get(dept), after.get(dept)
         if old is not new and old != new:
             changed.add(dept)
             for cell in _moved_cells(old, new):
-                moved.setdefault(cell, set()).add(dept)
+                listed = find(cell)
+                if listed is None:
+                    moved[cell] = [dept]
+                else:
+                    listed.append(dept)
     if not moved:
         return {}
-    kept = (
-        _kept_sums(after, changed, moved.keys(), after_sums)
-        if after_cells is None
-        else _kept_cells(after, changed, moved.keys(), after_cells)
-    )
-    b_sums = _summed([f for d, f in before.items() if d in changed], kept)
-    a_sums = _summed([f for d, f in after.items() if d in changed], kept)
+    if both_cells is not None:
+        b_sums, a_sums = (_looked_up(cells, moved.keys()) for cells in both_cells)
+    else:
+        kept = (
+            _kept_sums(after, changed, moved.keys(), after_sums)
+            if after_cells is None
+            else _kept_cells(after, changed, moved.keys(), after_cells)
+        )
+        b_sums = _summed([f for d, f in before.items() if d in changed], kept)
+        a_sums = _summed([f for d, f in after.items() if d in changed], kept)
     rank = {name: index for index, name in enumerate(order)}
     result: dict[str, list[CellChange]] = {}
     for cell in sorted(moved, key=lambda c: (rank.get(c[0], len(rank)), c[0])):
@@ -813,7 +849,7 @@ def _cell_changes(
         if (b_value, b_mark) == (a_value, a_mark):
             continue  # two departments' changes cancel out in this municipality
         result.setdefault(cell[1], []).append(
-            CellChange(cell[0], b_value, a_value, b_mark, a_mark, tuple(sorted(moved[cell])))
+            CellChange(cell[0], b_value, a_value, b_mark, a_mark, tuple(moved[cell]))
         )
     return result
 
@@ -884,6 +920,15 @@ _MARK_SETS = {  # shared, never changed: ``_summed`` copies what it adds to
     (True, True): frozenset(MARKS),
 }
 _MARK_TEXTS = {key: "・".join(m for m in MARKS if m in marks) for key, marks in _MARK_SETS.items()}
+
+
+def _looked_up(cells: Cells, wanted: Iterable[Cell]) -> dict[Cell, tuple[Decimal | None, str]]:
+    """``_summed`` of every department, from their sums per cell."""
+    found = {}
+    for cell in wanted:
+        entry = cells.get(cell) or _NO_CELL
+        found[cell] = (entry[0] if entry[1] else None, _MARK_TEXTS[entry[2] > 0, entry[3] > 0])
+    return found
 
 
 def _summed(figures: list[Figures], kept: KeptSums) -> dict[Cell, tuple[Decimal | None, str]]:

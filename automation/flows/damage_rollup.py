@@ -251,9 +251,8 @@ def plan(
     readings, dept_states, figures = sheets.readings, sheets.states, sheets.figures
 
     # An unchanged workbook shows the last report as stored: nothing to add up again.
-    consolidated = stored or consolidate(
-        figures, catalogue, _previous_sums(previous, previous_figures)
-    )
+    kept = _previous_sums(previous, previous_figures)
+    consolidated = stored or consolidate(figures, catalogue, kept)
     signature = consolidated.signature
     old_signature = previous.snapshot.get("signature") if previous.snapshot else None
     read = inputs.workbook is not None and signature != old_signature and bool(figures)
@@ -263,9 +262,7 @@ def plan(
     else:
         incidents = incident_log.follow(figures, previous.snapshot, now)
     changes, incident_changes = (
-        _changes(params, previous, consolidated, previous_figures, incidents, closed)
-        if read
-        else ([], [])
+        _changes(params, previous, consolidated, kept, incidents, closed) if read else ([], [])
     )
     # A new number only when its message has something to say changed (or, closing an
     # incident, to say that this is the last report, once).
@@ -506,13 +503,14 @@ def _changes(
     params: DamageRollupParams,
     previous: DamageState,
     consolidated: Consolidated,
-    previous_figures: Mapping[str, Figures],
+    before: tuple[Mapping[str, Figures], Sums | None],
     incidents: list[IncidentState],
     closed: Mapping[str, frozenset[str]],
 ) -> tuple[list[Change], list[IncidentChange]]:
-    """What changed since the previous report: figures per municipality, and incidents."""
+    """What changed since the previous report (``before``: its figures, and their sums
+    when kept): figures per municipality, and incidents."""
     order = params.municipalities or ()
-    changes = diff(previous.snapshot, consolidated, previous_figures, order)
+    changes = diff(previous.snapshot, consolidated, before[0], order, before[1])
     return changes, incident_log.changes(previous.snapshot, incidents, closed)
 
 
@@ -661,10 +659,9 @@ def _listed(part: Any) -> bool:
 
 def _previous_sums(
     previous: DamageState, figures: Mapping[str, Figures]
-) -> tuple[Mapping[str, Figures], Sums] | None:
+) -> tuple[Mapping[str, Figures], Sums | None]:
     """The current report's figures with what they add up to, when that was kept."""
-    sums = Sums.load(previous.sums) if figures else None
-    return None if sums is None else (figures, sums)
+    return figures, Sums.load(previous.sums) if figures else None
 
 
 def _sums(consolidated: Consolidated) -> dict[str, Any] | None:
