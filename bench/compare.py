@@ -377,8 +377,7 @@ IMPORT_CHECK = """
 import sys
 from automation.cli import main
 code = main(["validate", "-c", sys.argv[1]])
-graph = ("msgraph", "msgraph_core", "kiota_http", "azure", "httpx", "tenacity")
-heavy = sorted(m for m in sys.modules if m.split(".")[0] in graph)
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("msgraph", "msgraph_core", "kiota_http", "azure"))
 print("HEAVY:" + ",".join(heavy))
 """
 
@@ -454,7 +453,7 @@ def machine() -> dict[str, Any]:
         "cpu": cpu,
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
-        "versions": {p: version(p) for p in ("O365", "httpx", "tenacity", "uvicorn")},
+        "versions": {p: version(p) for p in ("O365", "httpx", "msgraph-core", "uvicorn")},
     }
 
 

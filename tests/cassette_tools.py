@@ -3,12 +3,11 @@
 The cassettes pin ``GraphGateway`` to the wire format of Microsoft Graph. They are written by
 hand from the Microsoft Graph reference pages (each names its page in a comment at the top) and
 replayed with ``record_mode="none"``: a request that no cassette holds fails the test, and
-nothing reaches the network. vcrpy patches httpx's transport, which sits *below* the
-gateway's client, so every retry and every redirect hop is an interaction of its own.
+nothing reaches the network. vcrpy patches httpx's transport, which sits *below* kiota's
+middleware, so every retry and every redirect hop is an interaction of its own.
 
 Requests are matched on method, path, query and body, never on host or headers: the host of a
-pre-authenticated download URL changes per tenant, and each request carries a random
-client-request-id.
+pre-authenticated download URL changes per tenant, and kiota adds random telemetry headers.
 
 Placeholders
 ------------

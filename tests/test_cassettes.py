@@ -1,7 +1,7 @@
 """GraphGateway replayed against cassettes written from the Microsoft Graph reference pages.
 
-Each cassette in ``cassettes/`` names the page it follows. vcrpy sits below the gateway's
-httpx client, so redirects and retries are interactions of their own and ``cassette.all_played`` pins how
+Each cassette in ``cassettes/`` names the page it follows. vcrpy sits below kiota's middleware,
+so redirects and retries are interactions of their own and ``cassette.all_played`` pins how
 many HTTP requests a call makes. Nothing reaches the network (``record_mode="none"``).
 """
 
@@ -619,7 +619,7 @@ TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 
 
 def test_scrub_request_drops_the_token_and_telemetry() -> None:
-    """Authorization and the per-request client-request-id never reach a cassette."""
+    """Authorization and kiota's per-run headers never reach a cassette."""
     request = Request(
         "GET",
         "https://graph.microsoft.com/v1.0/me",

@@ -1,7 +1,7 @@
 """The one retry engine of the Graph gateway, against the fake Graph in process.
 
-Each attempt is a fresh request (redirects followed again, the token left off the
-preauthenticated download), and one engine decides: an idempotent request is sent at most
+Each attempt is a fresh request through kiota's whole pipeline (so a download after a reset
+still follows its redirect), and one engine decides: an idempotent request is sent at most
 ``max_retries + 1`` times, whatever mix of resets, 429s and 503s it meets.
 """
 

@@ -1,5 +1,5 @@
 """The Microsoft Graph backend: a thin gateway with plain-named methods, and port adapters.
 
-Only commands that talk to Graph import this package (it pulls in httpx and tenacity, and
-azure-identity where a credential needs it).
+Only commands that talk to Graph import this package (it pulls in msgraph-core, kiota
+and azure-identity).
 """

@@ -1,14 +1,11 @@
 """A thin gateway over Microsoft Graph with plain-named methods.
 
-Requests go through one httpx client: it follows redirects and drops the Authorization
-header when one leads to another origin (``/content``'s 302 to a preauthenticated URL), and
-every attempt carries a fresh ``client-request-id`` (Graph echoes it for support cases).
-Neither msgraph-sdk's generated models nor msgraph-core's middleware are used: our calls are
-few, the models cost over a second per process, and the middleware stack (kiota, azure-core,
-urllib3) about 0.15 s of every Graph command's start for what httpx does itself (its retry
-handler was switched off anyway). Retries have one engine, here: idempotent requests (reads,
-uploads) are tried at most ``max_retries + 1`` times on 429/503/504 and connection errors,
-honouring Retry-After, each attempt a fresh request (redirects followed again).
+Requests go through msgraph-core's HTTP pipeline (kiota's RedirectHandler dropping the
+Authorization header when a download redirects to another origin). The generated msgraph
+models are not used: our calls are few, and loading the models costs over a second per
+process. Retries have one engine, here: idempotent requests (reads, uploads) are tried at
+most ``max_retries + 1`` times on 429/503/504 and connection errors, honouring Retry-After,
+each attempt a fresh request through the whole pipeline (kiota's RetryHandler is off).
 Sends (mail, channel posts, webhooks) get one attempt, because only the outbox may decide
 to send again; a send whose answer was lost is ``uncertain``. Every failure is translated
 in ``errors``.
@@ -19,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,7 +33,6 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
-from automation import __version__
 from automation.backends.graph import errors
 from automation.config.models import ChannelFile, DriveFile, FileRef, GraphLimits, SiteFile
 from automation.errors import ConfigError, TransientError
@@ -45,7 +40,6 @@ from automation.metrics import METRICS
 
 SIMPLE_UPLOAD_LIMIT = 4 * 1024 * 1024
 UPLOAD_CHUNK = 32 * 320 * 1024  # 10 MiB: a multiple of 320 KiB under 60 MiB, as sessions require
-USER_AGENT = f"m365-automation/{__version__}"
 READ = "Sites.Selected (read) on the site"
 # What a workbook download reads from its item, in the same request as the eTag check
 DOWNLOAD_SELECT = "eTag,webUrl,@microsoft.graph.downloadUrl"
@@ -247,15 +241,23 @@ class GraphGateway:
         transport: httpx.AsyncBaseTransport | None = None,
         lookups: Lookups | None = None,
     ) -> None:
+        from kiota_http.middleware.options import RetryHandlerOption  # noqa: PLC0415
+        from msgraph_core import GraphClientFactory  # noqa: PLC0415
+
         self.base_url = base_url.rstrip("/")
         self.limits = limits or GraphLimits()
         self._tokens = tokens
-        self._http = httpx.AsyncClient(
+        # kiota's RetryHandler is switched off: our retry engine alone decides (one layer),
+        # and each of its attempts is a fresh request through the whole middleware pipeline.
+        self._retry_key = RetryHandlerOption.get_key()
+        self._no_retry = RetryHandlerOption(max_retries=0, should_retry=False)
+        client = httpx.AsyncClient(
             base_url=self.base_url,
             transport=MeteredTransport(transport or httpx.AsyncHTTPTransport()),
             timeout=httpx.Timeout(100, connect=30),
-            follow_redirects=True,  # at most 20 hops; Authorization dropped off-origin
-            headers={"User-Agent": USER_AGENT},
+        )
+        self._http: httpx.AsyncClient = GraphClientFactory.create_with_default_middleware(
+            client=client, options={self._retry_key: self._no_retry}
         )
         self._found: dict[str, tuple[str, str]] = {}  # remembered lookups by key
         self._lookups = lookups
@@ -299,10 +301,10 @@ class GraphGateway:
                 all_headers["Authorization"] = f"Bearer {await self._tokens.token()}"
             if number > 1:
                 all_headers["Retry-Attempt"] = str(number - 1)
-            all_headers["client-request-id"] = str(uuid.uuid4())
             request = self._http.build_request(
                 method, url, headers=all_headers, json=json, content=content, params=params
             )
+            request.extensions["kiota_request_options"] = {self._retry_key: self._no_retry}
             self.requests += 1
             return await self._http.send(request)
 
