@@ -21,6 +21,7 @@ TABLES: tuple[tuple[str, str], ...] = (
     ("incidents", "id"),
     ("flow_state", "flow"),
     ("reports", "flow, incident, number"),
+    ("report_figures", "flow, digest"),
     ("sheet_fingerprints", "flow, department"),
     ("sheet_readings", "flow, department"),
     ("outbox", "created_at, rowid"),

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from automation.damage.catalogue import DEFAULT_CATALOGUE
 from automation.damage.totals import Consolidated, Figures, Sums, consolidate, diff
-from automation.jsontext import JSONTexts, compact
+from automation.jsontext import compact
 from automation.state import Store
 from automation.timeutil import JST
 
@@ -169,45 +169,6 @@ def test_figures_read_from_text_are_decoded_only_when_read() -> None:
     assert repr(loaded) == "Figures(<not decoded>)"
     assert loaded.text == figures.text
     assert loaded == figures and loaded.amounts == {("前橋市", "dead"): Decimal(2)}
-
-
-def report_snapshot(number: int, consolidated: Consolidated) -> dict[str, Any]:
-    """A report's snapshot as the flow keeps it (the parts this spec needs)."""
-    return {
-        "number": number,
-        "as_of": datetime(2026, 9, 1, 8 + number, tzinfo=JST).isoformat(),
-        "signature": consolidated.signature,
-        "totals": consolidated.totals_dump(),
-        "figures": consolidated.figure_texts,
-    }
-
-
-def test_a_report_is_saved_and_loaded_with_its_sums_and_figures_stored_once(
-    tmp_path: Path,
-) -> None:
-    """The state database gives back a report's snapshot, figures and sums as saved (the
-    console's reading of it does not see the sums); a department's figures that the next
-    report keeps unchanged are not stored again."""
-    kept = Figures({("前橋市", "dead"): Decimal(2)}, {("高崎市", "dead")})
-    first = consolidate({"危機管理課": kept}, DEFAULT_CATALOGUE)
-    second = consolidate(
-        {"危機管理課": kept, "土木部": Figures({("前橋市", "dead"): Decimal("1.5")})},
-        DEFAULT_CATALOGUE,
-    )
-    assert first.sums is not None and second.sums is not None
-    at = datetime(2026, 9, 1, 9, tzinfo=JST)
-    with Store(tmp_path / "state.sqlite") as store:
-        store.save_report("damage", report_snapshot(1, first), store.start_run("damage", at, at))
-        run = store.start_run("damage", at, at)
-        store.save_report("damage", report_snapshot(2, second), run, second.sums.dump())
-        back, sums = store.latest_report_and_sums("damage")
-        shown = store.latest_report("damage")
-        stored = store._db.execute("SELECT COUNT(*) FROM report_figures").fetchone()[0]
-    assert back == report_snapshot(2, second) == shown
-    assert back is not None and isinstance(back["figures"], JSONTexts)
-    assert back["figures"].text("土木部") == second.figures["土木部"].text
-    assert sums == json.loads(compact(second.sums.dump()))
-    assert stored == 2  # 危機管理課's figures once, 土木部's once
 
 
 def test_a_report_stored_with_its_figures_inline_is_read_as_before(tmp_path: Path) -> None:

@@ -3,16 +3,22 @@ rules hold whichever database ``state.url`` names."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
 from automation.cli import main
+from automation.damage.catalogue import DEFAULT_CATALOGUE
+from automation.damage.totals import Consolidated, Figures, consolidate
 from automation.errors import ConfigError, TransientError
+from automation.jsontext import JSONTexts, compact
 from automation.state import (
     SCHEMA_VERSION,
     Fence,
@@ -404,3 +410,55 @@ def test_a_connection_lost_mid_run_ends_the_run_transient(pg: PgServer) -> None:
         ) as caught:
             db.start_run("f", NOON, NOON)
     assert PASSWORD not in caught.value.message
+
+
+def report_snapshot(number: int, consolidated: Consolidated) -> dict[str, Any]:
+    """A damage report's snapshot as the flow keeps it (the parts these specs need)."""
+    return {
+        "number": number,
+        "as_of": NOON.isoformat(),
+        "signature": consolidated.signature,
+        "totals": consolidated.totals_dump(),
+        "figures": consolidated.figure_texts,
+    }
+
+
+def test_a_report_s_figures_are_stored_once_and_read_back_with_its_sums(store: Store) -> None:
+    """A report comes back with its snapshot, figures and sums as saved (the console's
+    reading of it does not see the sums); a department's figures that the next report keeps
+    unchanged are not stored again."""
+    kept = Figures({("前橋市", "dead"): Decimal(2)}, {("高崎市", "dead")})
+    first = consolidate({"危機管理課": kept}, DEFAULT_CATALOGUE)
+    second = consolidate(
+        {"危機管理課": kept, "土木部": Figures({("前橋市", "dead"): Decimal("1.5")})},
+        DEFAULT_CATALOGUE,
+    )
+    assert second.sums is not None
+    store.save_report("damage", report_snapshot(1, first), store.start_run("damage", NOON, NOON))
+    run = store.start_run("damage", NOON, NOON)
+    store.save_report("damage", report_snapshot(2, second), run, second.sums.dump())
+    back, sums = store.latest_report_and_sums("damage")
+    assert back == report_snapshot(2, second) == store.latest_report("damage")
+    assert back is not None and isinstance(back["figures"], JSONTexts)
+    assert back["figures"].text("土木部") == second.figures["土木部"].text
+    assert sums == json.loads(compact(second.sums.dump()))
+    stored = store._db.execute("SELECT COUNT(*) AS n FROM report_figures").fetchone()
+    assert stored["n"] == 2  # 危機管理課's figures once, 土木部's once
+
+
+def test_migrate_keeps_each_report_s_figures(tmp_path: Path) -> None:
+    """state migrate copies the figures a report names by digest along with the report."""
+    source, target = tmp_path / "state.sqlite", tmp_path / "moved.sqlite"
+    consolidated = consolidate(
+        {"危機管理課": Figures({("前橋市", "dead"): Decimal(2)})}, DEFAULT_CATALOGUE
+    )
+    with Store(source) as db:
+        db.save_report(
+            "damage", report_snapshot(1, consolidated), db.start_run("damage", NOON, NOON)
+        )
+    migrate_state(source, target)
+    with Store(target) as db:
+        back, _ = db.latest_report_and_sums("damage")
+    assert back is not None and dict(back["figures"]) == {
+        "危機管理課": {"amounts": {"前橋市": {"dead": "2"}}, "unconfirmed": [], "statuses": {}}
+    }
