@@ -299,8 +299,8 @@ def read_matrix(
 def collector_paused() -> Iterator[None]:
     """The cyclic garbage collector paused while a sheet is read.
 
-    Reading a sheet allocates tens of thousands of small containers (a key per figure, a
-    dict per row) that live on, none of them in a cycle; the collector would walk them
+    Reading a sheet allocates tens of thousands of small containers (a dict per row, the
+    figures' dict) that live on, none of them in a cycle; the collector would walk them
     again and again as they pile up (a third of the reading time, measured). Reference
     counting still frees what dies. Safe from several threads: the collector is enabled
     again by whoever found it enabled."""
