@@ -35,7 +35,7 @@ from automation.damage.reading import (
 from automation.damage.stored import Readings, StoredReading
 from automation.damage.totals import Change, ItemTotal
 from automation.flows.damage_rollup import DamageReport, DepartmentStatus
-from automation.xlsx_notes import NotesWorkbook
+from automation.xlsx_package import PACK_ABOVE, PackageWorkbook
 
 SHEET_NAME_BAD = re.compile(r"[\[\]:*?/\\]")
 SAFE_STRINGS = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
@@ -55,23 +55,26 @@ class _XmlSheet(Worksheet):  # type: ignore[misc]  # XlsxWriter is untyped
 
     def __init__(self) -> None:
         super().__init__()
-        self._rows_xml = ""
+        self._rows_xml: str | bytes = ""
 
     def set_rows_xml(self, rows_xml: list[str], last_row: int, last_col: int) -> None:
         """The sheet's rows as XML (rows 0..last_row, columns 0..last_col).
 
-        Kept as one string until the workbook is closed: a list of a string per cell
-        would take about three times the memory."""
-        self._rows_xml = "".join(rows_xml)
+        Kept as one string until the workbook is closed (a list of a string per cell would
+        take about three times the memory), compressed when large (a tenth of the memory:
+        the 60 sheets of 60 x 2,000 hold some 50 MB of XML; see ``PACK_ABOVE``)."""
+        xml = "".join(rows_xml)
+        self._rows_xml = zlib.compress(xml.encode(), 1) if len(xml) > PACK_ABOVE else xml
         self._check_dimensions(0, 0)  # the <dimension> element and the "has data" test
         self._check_dimensions(last_row, last_col)
 
     def _write_sheet_data(self) -> None:
-        if not self._rows_xml:
+        rows = self._rows_xml
+        if not rows:
             super()._write_sheet_data()
             return
         self.fh.write("<sheetData>")
-        self.fh.write(self._rows_xml)
+        self.fh.write(rows if isinstance(rows, str) else zlib.decompress(rows).decode())
         self.fh.write("</sheetData>")
         self._rows_xml = ""  # written: the package holds its own copy
 
@@ -116,7 +119,7 @@ class _Writer:
     """A thin helper over one XlsxWriter workbook: formats and row appends."""
 
     def __init__(self, buffer: io.BytesIO) -> None:
-        self.book = NotesWorkbook(buffer, {"in_memory": True, **SAFE_STRINGS})
+        self.book = PackageWorkbook(buffer, {"in_memory": True, **SAFE_STRINGS})
         self.head = self.book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
         self.title = self.book.add_format({"bold": True, "font_size": 14})
         self.problem = self.book.add_format({"bg_color": "#FCE4D6"})

@@ -1,14 +1,23 @@
-"""XlsxWriter's cell notes (comments), each written as one string.
+"""XlsxWriter's package, cheaper: cell notes written one string each, parts kept compressed.
 
 The merged workbook notes every unreadable cell (thousands at 60 x 2,000). XlsxWriter writes
 each note's VML shape and comment element through a dozen generic XML calls: about 0.25 ms a
-note, a third of the workbook's package time. ``NotesWorkbook`` packages the same bytes (the
-specs compare them with XlsxWriter's own) with one format string per note, and leaves every
-other part to XlsxWriter. It relies on XlsxWriter's internals (pinned below 3.4).
+note, a third of the workbook's package time. ``PackageWorkbook`` packages the same bytes
+(the specs compare them with XlsxWriter's own) with one format string per note, and leaves
+every other part to XlsxWriter.
+
+An in-memory XlsxWriter package holds every part as text until the last is written, then
+zips them: at 60 x 2,000 some 70 MB of XML at once, the run's peak. Here a large part (over
+``PACK_ABOVE`` characters: a sheet of a thousand rows or more) is compressed (zlib, level 1)
+as soon as the next one starts and expanded again only when the zip takes it; small parts,
+where compressing would cost more CPU than the memory is worth, stay as they are. It relies
+on XlsxWriter's internals (pinned below 3.4).
 """
 
 from __future__ import annotations
 
+import zlib
+from io import StringIO
 from typing import Any
 
 import xlsxwriter
@@ -60,9 +69,50 @@ class _NotesComments(Comments):  # type: ignore[misc]  # XlsxWriter is untyped
         )
 
 
-class _NotesPackager(Packager):  # type: ignore[misc]  # XlsxWriter is untyped
+PACK_ABOVE = 256 * 1024  # characters of a part (or a sheet's rows) kept compressed
+
+
+class PackedPart(StringIO):
+    """A package part written as text, then, if large, kept compressed until the zip asks."""
+
+    _packed: bytes | None = None
+
+    def pack(self) -> None:
+        """Compress the text written so far and let it go (the part is complete), if it is
+        over ``PACK_ABOVE`` characters."""
+        if self._packed is None and self.tell() > PACK_ABOVE:
+            self._packed = zlib.compress(super().getvalue().encode(), 1)
+            self.seek(0)
+            self.truncate()
+
+    def getvalue(self) -> str:
+        """The part's text."""
+        if self._packed is None:
+            return super().getvalue()
+        return zlib.decompress(self._packed).decode()
+
+
+class _Packager(Packager):  # type: ignore[misc]  # XlsxWriter is untyped
     """XlsxWriter's packager with the note parts above (sheets with notes only: a workbook
-    with buttons or header images is left to XlsxWriter as a whole)."""
+    with buttons or header images is left to XlsxWriter as a whole), and each part of an
+    in-memory package compressed once written."""
+
+    def _filename(self, xml_filename: str) -> Any:
+        if not self.in_memory:
+            return super()._filename(xml_filename)
+        self._pack_last()  # parts are written one after the other: the last one is done
+        part = PackedPart()
+        self.filenames.append((part, xml_filename, False))
+        return part
+
+    def _create_package(self) -> Any:
+        files = super()._create_package()
+        self._pack_last()
+        return files
+
+    def _pack_last(self) -> None:
+        if self.filenames and isinstance(self.filenames[-1][0], PackedPart):
+            self.filenames[-1][0].pack()
 
     def _write_vml_files(self) -> None:
         sheets = self.workbook.worksheets()
@@ -94,8 +144,9 @@ class _NotesPackager(Packager):  # type: ignore[misc]  # XlsxWriter is untyped
             index += 1
 
 
-class NotesWorkbook(xlsxwriter.Workbook):  # type: ignore[misc]  # XlsxWriter is untyped
-    """An XlsxWriter workbook packaged with the faster note parts (same bytes)."""
+class PackageWorkbook(xlsxwriter.Workbook):  # type: ignore[misc]  # XlsxWriter is untyped
+    """An XlsxWriter workbook packaged with the faster note parts and its parts kept
+    compressed until zipped (the same bytes)."""
 
     def _get_packager(self) -> Packager:
-        return _NotesPackager()
+        return _Packager()
