@@ -225,9 +225,10 @@ class MergedSource:
     """What the merged workbook shows of a report, and no more: the recipe an owed workbook
     is kept as (:mod:`automation.owed`), small enough to store before the report goes out.
 
-    The bulk (every problem cell, the figures per municipality) is kept as compressed JSON
-    (``packed``), a few milliseconds to write where thousands of objects took a tenth of a
-    second to pickle; the readings as the state stores them (:class:`KeptReadings`)."""
+    The bulk (every problem cell, the figures per municipality) is kept as compressed JSON,
+    a few milliseconds to write where thousands of objects took a tenth of a second to
+    pickle, and decoded by the sheet that shows it, then let go; the readings as the state
+    stores them (:class:`KeptReadings`)."""
 
     disaster: str
     number: int
@@ -239,18 +240,16 @@ class MergedSource:
     departments: list[DepartmentStatus] = field(repr=False)
     open_incidents: list[IncidentState] = field(repr=False)
     readings: KeptReadings = field(repr=False)
-    packed: bytes = field(repr=False)  # problems and by_municipality (see unpacked)
+    packed_problems: bytes = field(repr=False)  # see problems()
+    packed_figures: bytes = field(repr=False)  # see by_municipality()
 
     @classmethod
     def of(cls, report: DamageReport) -> MergedSource:
         """What ``report``'s merged workbook needs."""
         consolidated = report.consolidated
-        bulk = {
-            "problems": [_problem_row(p) for p in report.problems],
-            "by_municipality": {
-                m: {code: _number(value) for code, value in values.items()}
-                for m, values in consolidated.by_municipality.items()
-            },
+        figures = {
+            m: {code: _number(value) for code, value in values.items()}
+            for m, values in consolidated.by_municipality.items()
         }
         return cls(
             report.disaster,
@@ -263,13 +262,26 @@ class MergedSource:
             report.departments,
             report.open_incidents,
             KeptReadings.of(report.readings),
-            zlib.compress(json.dumps(bulk, ensure_ascii=False).encode(), 1),
+            _pack([_problem_row(p) for p in report.problems]),
+            _pack(figures),
         )
 
-    def unpacked(self) -> tuple[list[CellProblem], dict[str, dict[str, int | float]]]:
-        """Every problem cell, and each municipality's figures (as the cells show them)."""
-        bulk = json.loads(zlib.decompress(self.packed))
-        return [CellProblem(*p) for p in bulk["problems"]], bulk["by_municipality"]
+    def problems(self) -> list[CellProblem]:
+        """Every problem cell."""
+        return [CellProblem(*p) for p in _unpack(self.packed_problems)]
+
+    def by_municipality(self) -> dict[str, dict[str, int | float]]:
+        """Each municipality's figures, as the cells show them."""
+        figures: dict[str, dict[str, int | float]] = _unpack(self.packed_figures)
+        return figures
+
+
+def _pack(data: object) -> bytes:
+    return zlib.compress(json.dumps(data, ensure_ascii=False).encode(), 1)
+
+
+def _unpack(blob: bytes) -> Any:
+    return json.loads(zlib.decompress(blob))
 
 
 def _problem_row(p: CellProblem) -> list[str]:
@@ -320,20 +332,22 @@ def build_steps(
     from what they saw, so that each department's reading is decoded once and dropped.
     ``on_sheet(department, seconds)`` hears how long each 読取_ sheet took."""
     src = report if isinstance(report, MergedSource) else MergedSource.of(report)
-    problems, figures = src.unpacked()
     out = _Writer(buffer)
     seen = _Seen()
     summary, by_municipality = out.sheet("集計"), out.sheet("市町村別", _XmlSheet)
     steps: list[tuple[str, Step]] = [
         ("集計", lambda: _summary(out, summary, src)),
         ("報告状況", lambda: _status(out, src)),
-        ("要修正セル", lambda: _problems(out, problems)),
+        ("要修正セル", lambda: _problems(out, src.problems())),
     ]
     if src.open_incidents:
         steps.append(("箇所一覧", lambda: _open_incidents(out, src)))
     steps.append(("読取_ sheets", lambda: _as_read_sheets(out, src, seen, on_sheet)))
     steps.append(
-        ("市町村別", lambda: _by_municipality(out, by_municipality, src.totals, figures, seen))
+        (
+            "市町村別",
+            lambda: _by_municipality(out, by_municipality, src.totals, src.by_municipality(), seen),
+        )
     )
     steps.append(("package (close)", out.book.close))
     return steps
