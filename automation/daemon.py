@@ -34,10 +34,11 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from automation import owed
 from automation.alerts import ALERT_FLOW, Alerts
 from automation.backends import configured_backend
 from automation.config.loader import LoadedConfig
-from automation.config.models import Flow, Schedule
+from automation.config.models import Flow, OutboxPolicy, Schedule
 from automation.configuration import load_config
 from automation.errors import AutomationError, ConfigError, TransientError
 from automation.fiscal import is_business_day
@@ -181,6 +182,7 @@ class Daemon:
         self.running: set[asyncio.Task[Any]] = set()
         self.last: dict[str, dict[str, Any]] = {}
         self._run_errors: dict[str, str] = {}  # the last error that kept a run from starting
+        self._owed_tries: dict[str, int] = {}  # owed-artefact tries between runs, per flow
         self._fingerprint = _fingerprint(self.loaded)
         self._health_server: asyncio.base_events.Server | None = None
         self._pair: LeaseKeeper | None = None
@@ -536,6 +538,36 @@ class Daemon:
                         )
                 except TransientError:
                     continue  # a run of that flow is delivering right now
+            await self._store_owed(store, policy)
+
+    async def _store_owed(self, store: Store, policy: OutboxPolicy) -> None:
+        """Store what a run could not (its upload failed) and deliver the messages that
+        waited for it, so a flow that runs rarely (a half-year round) does not hold them
+        until its next run. Tries back off as the outbox's sends do (30 s, 60 s, ... by
+        default); a failure that repeats is logged at debug (the run logged the first)."""
+        for flow_id, tried in store.artefacts_last_tried().items():
+            tries = self._owed_tries.get(flow_id, 0)
+            wait = policy.backoff_seconds[min(tries, len(policy.backoff_seconds) - 1)]
+            if self.clock() - tried < timedelta(seconds=wait):
+                continue
+            try:
+                with flow_lock(self.state_path, flow_id):
+                    stored, failures = await owed.settle(store, self.backend, flow_id, self.clock)
+                    if stored:
+                        await deliver_pending(
+                            store,
+                            self.backend,
+                            flow_id,
+                            self.clock,
+                            None,
+                            policy,
+                            Alerts(self.loaded),
+                        )
+            except TransientError:
+                continue  # a run of that flow holds it: the run stores it first
+            self._owed_tries[flow_id] = tries + 1 if failures else 0
+            for err in failures:
+                LOG.debug("flow %s: an owed artefact is still not stored: %s", flow_id, err)
 
     # ---- reloads -----------------------------------------------------------------------
     def lead_refusal(self) -> str | None:

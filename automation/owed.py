@@ -207,6 +207,8 @@ async def _settle_one(
         if recipe.built is None:  # the next try uploads these bytes instead of building again
             kept = replace(recipe, artefact=replace(recipe.artefact, inputs=()), built=data)
             store.keep_recipe(held.flow, held.run_id, held.name, _dumps(kept), clock())
+        else:
+            store.artefact_tried(held.flow, held.run_id, held.name, clock())
         raise
     web = location.startswith(("https://", "http://"))
     messages = fitted(held.flow, list(recipe.waiting), location)

@@ -1014,6 +1014,25 @@ class Store:
         ]
 
     @_writes
+    def artefact_tried(self, flow: str, run_id: int, name: str, now: datetime) -> None:
+        """An owed artefact's store failed again at ``now`` (the daemon waits before the next)."""
+        self._db.execute(
+            "UPDATE artefacts SET updated_at = ? WHERE flow = ? AND run_id = ? AND name = ? "
+            "AND status = 'pending'",
+            (now.isoformat(), flow, run_id, name),
+        )
+
+    def artefacts_last_tried(self) -> dict[str, datetime]:
+        """Per flow that still owes an artefact, when one of them was last tried (or
+        recorded): the daemon's outbox worker stores them between runs, backing off."""
+        rows = self._db.execute("SELECT flow, updated_at FROM artefacts WHERE status = 'pending'")
+        last: dict[str, datetime] = {}
+        for row in rows:
+            tried = datetime.fromisoformat(row["updated_at"])
+            last[row["flow"]] = max(tried, last.get(row["flow"], tried))
+        return last
+
+    @_writes
     def artefact_done(
         self, flow: str, run_id: int, name: str, status: str, location: str | None, now: datetime
     ) -> None:
