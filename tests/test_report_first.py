@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import pickle
+import shutil
+import zipfile
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -389,3 +391,28 @@ def test_the_run_that_owes_the_workbook_builds_it_from_the_recipe_it_holds(
     assert record["status"] == "ok"
     assert (workspace / "out" / WORKBOOK).exists()
     assert delivered(workspace) == EVERY_MESSAGE
+
+
+def _package_parts(path: Path) -> dict[str, bytes]:
+    """A workbook's parts, but for its creation time."""
+    with zipfile.ZipFile(path) as package:
+        return {n: package.read(n) for n in package.namelist() if n != "docProps/core.xml"}
+
+
+def test_a_workbook_built_after_a_crash_equals_the_one_an_uncrashed_run_stores(
+    workspace: Path, tmp_path: Path
+) -> None:
+    """Built by the next run from the kept recipe alone, the workbook is part for part the
+    one the run that kept it would have stored (cells, styles, notes, sheets)."""
+    sheet = [["市町村", "死者", "軽傷者"], ["前橋市", 1, "多数"], ["高崎市", "未確認", 2]]
+    (workspace / "inputs" / "book.xlsx").write_bytes(xlsx_bytes({"危機管理課": sheet}))
+    calm = tmp_path / "calm"
+    shutil.copytree(workspace, calm)
+    run(load_config(calm / "automation.yaml"), 1, ports(calm))
+    config = load_config(workspace / "automation.yaml")
+    with pytest.raises(Crash):
+        run(config, 1, ports(workspace, NotedStore(workspace / "out", crash="before")))
+    run(config, 2, ports(workspace))
+    stored = _package_parts(workspace / "out" / WORKBOOK)
+    assert any(n.startswith("xl/comments") for n in stored)
+    assert stored == _package_parts(calm / "out" / WORKBOOK)
