@@ -31,6 +31,7 @@ daemon call an arbitrary function (``os.system`` and the like): it is refused as
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib
 import io
 import logging
@@ -131,6 +132,10 @@ class UnsafeRecipeError(pickle.UnpicklingError):
     """A kept recipe names something this program never writes into one."""
 
 
+class StaleRecipeError(pickle.UnpicklingError):
+    """A kept recipe's objects lack fields their classes have now (another version kept it)."""
+
+
 class _Loader(pickle.Unpickler):
     """Unpickles a recipe, resolving only what ``owe`` can have written (see module doc)."""
 
@@ -160,6 +165,19 @@ def _member(owner: object, name: str) -> object:
 
 def _loads(data: bytes) -> object:
     return _Loader(io.BytesIO(data)).load()
+
+
+def _check_fields(recipe: Recipe) -> None:
+    """Refuse a recipe whose inputs lack a field their class has now: pickle restores an
+    object's attributes as kept, so one kept by a version whose dataclass has since gained
+    or renamed a field would load and fail only while building (every run again)."""
+    for value in (recipe.artefact, *recipe.artefact.inputs):
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            fields = dataclasses.fields(value)
+            missing = [f.name for f in fields if f.init and f.name not in vars(value)]
+            if missing:
+                kind = type(value).__name__
+                raise StaleRecipeError(f"its {kind} was kept without {', '.join(missing)}")
 
 
 def _dumps(recipe: Recipe) -> bytes:
@@ -233,6 +251,8 @@ def _recipe(store: Store, held: HeldArtefact, clock: Callable[[], datetime]) -> 
     whose classes have since changed) is dropped once, with an error saying what was lost."""
     try:
         recipe = _loads(held.recipe)  # written by owe(); anything else is refused
+        if isinstance(recipe, Recipe):
+            _check_fields(recipe)
     except Exception as err:  # any unpickling failure means the same: unreadable
         recipe = err
     if isinstance(recipe, Recipe):

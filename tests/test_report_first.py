@@ -416,3 +416,25 @@ def test_a_workbook_built_after_a_crash_equals_the_one_an_uncrashed_run_stores(
     stored = _package_parts(workspace / "out" / WORKBOOK)
     assert any(n.startswith("xl/comments") for n in stored)
     assert stored == _package_parts(calm / "out" / WORKBOOK)
+
+
+def test_a_recipe_kept_without_a_field_the_program_now_has_is_dropped_once(
+    config: LoadedConfig, workspace: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A recipe that reads back but whose workbook source lacks a field (kept by another
+    version) would fail while building, every run again: it is dropped once, with an error
+    naming the field."""
+    with pytest.raises(Crash):
+        run(config, 1, ports(workspace, NotedStore(workspace / "out", crash="before")))
+    with Store(workspace / "state" / "db.sqlite") as store:
+        (held,) = store.held_artefacts("damage")
+        recipe = owed._loads(held.recipe)
+        assert isinstance(recipe, owed.Recipe)
+        (source,) = recipe.artefact.inputs
+        del source.__dict__["packed_figures"]  # as an older MergedSource had it
+        store.database.execute("UPDATE artefacts SET recipe = ?", (owed._dumps(recipe),))
+    run(config, 2, ports(workspace))
+    run(config, 3, ports(workspace))
+    assert caplog.text.count(f"{WORKBOOK} of run 1 was not stored") == 1
+    assert "MergedSource was kept without packed_figures" in caplog.text
+    assert delivered(workspace) == ["feedback mail", "report teams_webhook"]
