@@ -275,23 +275,30 @@ def test_an_idle_flow_links_its_last_incident_on_the_timeline(tmp_path: Path) ->
     )
 
 
-def test_an_idle_flow_folds_its_final_report_away(tmp_path: Path) -> None:
-    """Idle, the final report is behind a closed 最終報 disclosure, not shown as live."""
+def test_an_idle_flow_shows_its_final_report_only_when_asked(tmp_path: Path) -> None:
+    """Idle, the final report is a link to show it, not a live report on the page."""
     body = _signed_in(_two_incidents(tmp_path, second_closed=True)).get("/").text
-    assert "<details>\n    <summary>最終報（第2報）の内容</summary>" in body
-    assert "<h2>typhoon（" not in body
+    assert '<a href="/?final=1#final-1">最終報（第2報）の内容を表示</a>' in body
+    assert "被害の合計" not in body and "<h2>typhoon（" not in body
 
 
-def test_sorting_an_idle_flows_table_keeps_the_final_report_open(tmp_path: Path) -> None:
-    """A heading clicked in the folded final report reopens the page with it unfolded."""
+def test_an_idle_flows_final_report_is_shown_by_its_address(tmp_path: Path) -> None:
+    """/?final=1 shows the final report under the idle notice (kept by the page's reload)."""
+    body = _signed_in(_two_incidents(tmp_path, second_closed=True)).get("/?final=1").text
+    assert '<h3 id="final-1">最終報（第2報）の内容</h3>' in body and "被害の合計" in body
+    assert "待機中" in body
+
+
+def test_sorting_an_idle_flows_table_keeps_the_final_report_shown(tmp_path: Path) -> None:
+    """A heading clicked in the shown final report's table keeps it shown."""
     body = _signed_in(_two_incidents(tmp_path, second_closed=True)).get("/?sort=dead").text
-    assert "<details open>" in body
+    assert '<h3 id="final-1">' in body and "被害の合計" in body
 
 
 def test_an_open_incident_is_shown_as_a_live_report(tmp_path: Path) -> None:
     """While its incident is open the flow's latest report is shown as before, unfolded."""
     body = _signed_in(_two_incidents(tmp_path)).get("/").text
-    assert f"<h2>typhoon（{B}）: 第2報</h2>" in body and "<details" not in body
+    assert f"<h2>typhoon（{B}）: 第2報</h2>" in body and "被害の合計" in body
 
 
 def test_a_new_incident_before_its_first_report_says_it_waits(tmp_path: Path) -> None:

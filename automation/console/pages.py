@@ -32,8 +32,10 @@ def routes(console: Console) -> list[Route]:
         direction = request.query_params.get("dir", "asc")
         with console.open_store() as store:
             reports = current_reports(store, sort, direction)
-        sorting = "sort" in request.query_params  # a heading was clicked: keep the table open
-        return console.page(request, "current.html.j2", reports=reports, sorting=sorting)
+        # An idle flow's final report is shown when asked for (or a heading of its table was
+        # clicked); by the address, so the page's reload every minute keeps it shown.
+        show_final = "final" in request.query_params or "sort" in request.query_params
+        return console.page(request, "current.html.j2", reports=reports, show_final=show_final)
 
     async def timeline(request: Request, session: Session) -> Response:
         flow = request.query_params.get("flow")
