@@ -15,13 +15,13 @@ own or offer no such call.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import gc
 import logging
 import os
 import sys
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from functools import cache
 
 LOG = logging.getLogger(__name__)
@@ -30,6 +30,9 @@ LOG = logging.getLogger(__name__)
 @cache
 def _malloc_trim() -> Callable[[int], int] | None:
     """glibc's ``malloc_trim``, if this process runs on glibc."""
+    import ctypes  # noqa: PLC0415  # only the daemon trims: a run's start-up skips ctypes
+    import ctypes.util  # noqa: PLC0415
+
     name = ctypes.util.find_library("c")
     if name is None:
         return None
@@ -50,6 +53,47 @@ def release_memory() -> bool:
         return False
     trim(0)
     return True
+
+
+# The cyclic collector's thresholds while a run is on (CPython's own: 700, 10, 10). A 60 x
+# 2,000 run keeps millions of small containers alive, none of them garbage cycles: at 700
+# the collector ran 3,000 young and 21 full collections over them (1.2-2.3 s of a 12 s
+# run), finding about 3,400 objects in cycles. Measured, at 10,000: 169 young collections,
+# no full one, the same objects found, the same peak memory.
+RUN_THRESHOLDS = (10_000, 10, 10)
+
+
+class _Collector:
+    """The runs in progress, which share the process's one collector."""
+
+    lock = threading.Lock()
+    runs = 0
+    saved = gc.get_threshold()
+
+
+@contextmanager
+def collector_for_a_run() -> Iterator[None]:
+    """The cyclic collector tuned for one run, then put back as it was.
+
+    What exists when a run starts (modules, configuration, a daemon's state) is frozen out
+    of the collections (``gc.freeze``), and young collections are rarer
+    (:data:`RUN_THRESHOLDS`); reference counting still frees whatever dies. When the last
+    run in progress ends, the thresholds are restored and the frozen objects unfrozen (the
+    daemon's :func:`release_memory` after each run then collects over all of them)."""
+    with _Collector.lock:
+        _Collector.runs += 1
+        if _Collector.runs == 1:
+            _Collector.saved = gc.get_threshold()
+            gc.freeze()
+            gc.set_threshold(*RUN_THRESHOLDS)
+    try:
+        yield
+    finally:
+        with _Collector.lock:
+            _Collector.runs -= 1
+            if _Collector.runs == 0:
+                gc.set_threshold(*_Collector.saved)
+                gc.unfreeze()
 
 
 ALLOCATOR = "PYTHONMALLOC"

@@ -33,6 +33,7 @@ from automation.config.loader import LoadedConfig
 from automation.config.models import DamageRollupFlow, Flow, OutboxPolicy
 from automation.errors import AutomationError, ConfigError, TransientError, UncertainError
 from automation.jobs import Prepared
+from automation.memory import collector_for_a_run
 from automation.outcome import UNDELIVERED_ACTION, delivery_outcome, exit_code
 from automation.plan import Message
 from automation.ports import Backend, Near
@@ -101,17 +102,18 @@ async def run_flow(
     timer = PhaseTimer()
     backend = _timed(backend or configured_backend(loaded), timer)
     state_path = loaded.resolve(config.state.path)
-    if dry_run:
-        store = _read_only_store(loaded.state_target)
-        try:
-            result = await _run(loaded, flow, now, dry_run, backend, store, clock, summary)
-        finally:
-            if store is not None:
-                store.close()
-    else:
-        with flow_lock(state_path, flow.id), Store(loaded.state_target) as store:
-            await close_interrupted(loaded, store, backend, flow.id, clock)
-            result = await _run(loaded, flow, now, dry_run, backend, store, clock, summary)
+    with collector_for_a_run():  # a large run's millions of objects are not walked again
+        if dry_run:
+            store = _read_only_store(loaded.state_target)
+            try:
+                result = await _run(loaded, flow, now, dry_run, backend, store, clock, summary)
+            finally:
+                if store is not None:
+                    store.close()
+        else:
+            with flow_lock(state_path, flow.id), Store(loaded.state_target) as store:
+                await close_interrupted(loaded, store, backend, flow.id, clock)
+                result = await _run(loaded, flow, now, dry_run, backend, store, clock, summary)
     result.record["timings_s"] = timer.as_record()
     return result
 

@@ -6,11 +6,18 @@ bench/serve_runs.py; here, the mechanism: freed heap pages go back when asked.
 
 from __future__ import annotations
 
+import gc
+import weakref
 from pathlib import Path
 
 import pytest
 
-from automation.memory import reexec_with_system_allocator, release_memory
+from automation.memory import (
+    RUN_THRESHOLDS,
+    collector_for_a_run,
+    reexec_with_system_allocator,
+    release_memory,
+)
 
 MB = 1024 * 1024
 
@@ -38,3 +45,44 @@ def test_pages_freed_between_live_objects_go_back_to_the_system() -> None:
 def test_an_allocator_chosen_by_the_operator_is_kept() -> None:
     """PYTHONMALLOC already set (pymalloc too): serve starts as it is, no re-execution."""
     assert reexec_with_system_allocator({"PYTHONMALLOC": "pymalloc"}) is None
+
+
+class Node:
+    """An object that can sit in a reference cycle."""
+
+    def __init__(self) -> None:
+        self.other: object = self
+
+
+def test_a_run_freezes_what_exists_and_collects_young_objects_less_often() -> None:
+    """During a run the objects that existed are frozen and the thresholds raised; after
+    it, nothing is frozen and the thresholds are the ones before."""
+    before = gc.get_threshold()
+    with collector_for_a_run():
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == RUN_THRESHOLDS
+    assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == before
+
+
+def test_overlapping_runs_put_the_collector_back_when_the_last_one_ends() -> None:
+    """Two runs in progress share the collector: the first to end leaves it tuned."""
+    before = gc.get_threshold()
+    first, second = collector_for_a_run(), collector_for_a_run()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert gc.get_threshold() == RUN_THRESHOLDS
+    second.__exit__(None, None, None)
+    assert (gc.get_threshold(), gc.get_freeze_count()) == (before, 0)
+
+
+def test_a_cycle_left_by_a_run_is_collected_after_it() -> None:
+    """A cycle made before the run (frozen) or during it is freed by release_memory after."""
+    old = Node()
+    with collector_for_a_run():
+        young = Node()
+        gone = [weakref.ref(old), weakref.ref(young)]
+        del old, young
+    release_memory()
+    assert [ref() for ref in gone] == [None, None]
