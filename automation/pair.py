@@ -130,7 +130,15 @@ class LeaseKeeper:
         self.role.expires_at = lease.expires_at
         if lease.holder == self.holder:
             self._valid_until = started + self.seconds
-            set_fence(Fence(self.holder, lease.token, self._valid_until, send_margin=self.every))
+            set_fence(
+                Fence(
+                    self.holder,
+                    lease.token,
+                    self._valid_until,
+                    send_margin=self.every,
+                    lease_seconds=self.seconds,
+                )
+            )
             if not self.role.leader:
                 self.role.leader = True
                 self.role.changes += 1

@@ -362,6 +362,7 @@ class Fence:
     valid_until: float = math.inf
     name: str = LEASE
     send_margin: float = 0.0
+    lease_seconds: float | None = None  # on PostgreSQL: a transaction idle longer is ended
 
 
 class FencedError(TransientError):
@@ -510,10 +511,22 @@ class Store:
         with self._db.transaction():
             self.in_transaction = True
             try:
+                self._bound_idle()
                 self._check_fence()
                 yield
             finally:
                 self.in_transaction = False
+
+    def _bound_idle(self) -> None:
+        """Under a fence on PostgreSQL, the server ends this transaction (and frees the lease
+        row it share-locks) once it has waited idle for the client longer than the lease:
+        a leader frozen mid-transaction (SIGSTOP, a paused VM) cannot hold off the standby's
+        takeover, and when it wakes its transaction is gone, nothing of it committed."""
+        fence = _renewed(self.fence)
+        if fence is None or fence.lease_seconds is None or self.dialect != POSTGRESQL:
+            return
+        milliseconds = max(1, round(fence.lease_seconds * 1000))
+        self._db.execute(f"SET LOCAL idle_in_transaction_session_timeout = {milliseconds}")
 
     def _check_fence(self, *, sending: bool = False) -> None:
         """Raise FencedError unless this process's lease token is still the current one; on

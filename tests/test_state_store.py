@@ -462,3 +462,23 @@ def test_migrate_keeps_each_report_s_figures(tmp_path: Path) -> None:
     assert back is not None and dict(back["figures"]) == {
         "危機管理課": {"amounts": {"前橋市": {"dead": "2"}}, "unconfirmed": [], "statuses": {}}
     }
+
+
+def test_a_leaders_transaction_on_postgresql_ends_when_idle_past_the_lease(pg: PgServer) -> None:
+    """Under a fence, PostgreSQL ends a transaction left idle longer than the lease, so a
+    leader frozen mid-transaction cannot keep the lease row locked against the standby."""
+    url = pg.new_database()
+    with Store(url) as db:
+        lease = db.claim_lease("a", NOON, 10)
+    set_fence(Fence("a", lease.token, lease_seconds=2.5))
+    try:
+        with Store(url) as leader, leader.transaction():
+            row = leader.database.execute("SHOW idle_in_transaction_session_timeout").fetchone()
+            setting = next(iter(row.values())) if isinstance(row, dict) else row[0]
+        with Store(url) as other:
+            outside = other.database.execute("SHOW idle_in_transaction_session_timeout")
+            default = outside.fetchone()
+    finally:
+        set_fence(None)
+    assert setting == "2500ms"
+    assert (next(iter(default.values())) if isinstance(default, dict) else default[0]) == "0"
