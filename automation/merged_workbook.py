@@ -312,6 +312,11 @@ class _Seen:
     municipalities: dict[str, None] = field(default_factory=dict)
     unreadable: dict[tuple[str, str], list[CellProblem]] = field(default_factory=dict)
 
+    def forget(self) -> None:
+        """Let what was seen go (市町村別 is written)."""
+        self.municipalities.clear()
+        self.unreadable.clear()
+
     def add(self, reading: AsReadSheet) -> None:
         """Note one department's reading."""
         for municipality, _ in reading.rows:
@@ -343,12 +348,12 @@ def build_steps(
     if src.open_incidents:
         steps.append(("箇所一覧", lambda: _open_incidents(out, src)))
     steps.append(("読取_ sheets", lambda: _as_read_sheets(out, src, seen, on_sheet)))
-    steps.append(
-        (
-            "市町村別",
-            lambda: _by_municipality(out, by_municipality, src.totals, src.by_municipality(), seen),
-        )
-    )
+
+    def municipalities() -> None:
+        _by_municipality(out, by_municipality, src.totals, src.by_municipality(), seen)
+        seen.forget()  # every unreadable cell's problem: not needed while the package closes
+
+    steps.append(("市町村別", municipalities))
     steps.append(("package (close)", out.book.close))
     return steps
 
