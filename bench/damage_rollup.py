@@ -113,32 +113,38 @@ def write_workbook(
 ) -> None:
     """A damage workbook: per department a title, a header, ``rows`` rows, a total and a note.
 
-    ``edit_first``: the first department's figures differ, every other sheet is as ``seed``
-    writes it (one department saved its sheet)."""
-    from openpyxl import Workbook  # noqa: PLC0415
+    Written as Excel writes one: text in a shared-strings table, numbered in the order the
+    cells come (so a department's edit that adds a new text shifts the numbers of every
+    sheet after it, as a save from Excel does). ``edit_first``: the first department's
+    figures differ, every other sheet is as ``seed`` writes it (one department saved)."""
+    import xlsxwriter  # noqa: PLC0415
 
     rng = random.Random(seed)
     edits = random.Random(seed + 1_000_000)
-    book = Workbook(write_only=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    book = xlsxwriter.Workbook(str(path))
     for index, name in enumerate(department_names(sheets)):
-        ws = book.create_sheet(name)
-        ws.append([f"{name} 被害状況報告"])
-        ws.append([])
-        ws.append(["市町村", *ITEM_HEADERS[:columns]])
+        lines: list[list[object]] = [
+            [f"{name} 被害状況報告"],
+            [],
+            ["市町村", *ITEM_HEADERS[:columns]],
+        ]
         total = [0] * columns
         for r in range(rows):
             values = [cell(rng) for _ in range(columns)]  # drawn always: other sheets stay
             if edit_first and index == 0:
                 values = [cell(edits) for _ in range(columns)]
-            ws.append([f"地区{r + 1:04d}", *values])
+            lines.append([f"地区{r + 1:04d}", *values])
             total = [
                 t + (v if isinstance(v, int) else 0) for t, v in zip(total, values, strict=True)
             ]
-        ws.append(["計", *total])
-        ws.append([])
-        ws.append(["※ 注記"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    book.save(path)
+        lines += [["計", *total], [], ["※ 注記"]]
+        sheet = book.add_worksheet(name)
+        for r, line in enumerate(lines):
+            for c, value in enumerate(line):
+                if value is not None:
+                    sheet.write(r, c, value)
+    book.close()
 
 
 def generate(folder: Path, sheets: int, rows: int, columns: int, seed: int = 1) -> Path:

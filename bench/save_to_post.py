@@ -106,7 +106,7 @@ def sheet_parts(package: zipfile.ZipFile) -> dict[str, str]:
 def edit_figures(xml: str, rows: int, rng: random.Random) -> str:
     """Raise one to three numeric figures of municipality rows, and the total row with them."""
     total_row = rows + 4  # title, blank, header, the rows, then 計
-    numbers = re.compile(r'<c r="([A-Z]+)(\d+)" t="n"><v>(\d+)</v></c>')
+    numbers = re.compile(r'<c r="([A-Z]+)(\d+)"( t="n")?><v>(\d+)</v></c>')  # n: the default
     figures = [m for m in numbers.finditer(xml) if 4 <= int(m.group(2)) < total_row]
     if not figures:
         raise BenchError("the department's sheet has no numeric figure to edit")
@@ -118,9 +118,10 @@ def edit_figures(xml: str, rows: int, rng: random.Random) -> str:
         raised[column] = raised.get(column, 0) + delta
 
     def replace(match: re.Match[str]) -> str:
-        column, row, value = match.group(1), int(match.group(2)), int(match.group(3))
+        column, row, value = match.group(1), int(match.group(2)), int(match.group(4))
         delta = edits.get((column, row), 0) + (raised.get(column, 0) if row == total_row else 0)
-        return f'<c r="{column}{row}" t="n"><v>{value + delta}</v></c>' if delta else match[0]
+        kind = match.group(3) or ""
+        return f'<c r="{column}{row}"{kind}><v>{value + delta}</v></c>' if delta else match[0]
 
     return numbers.sub(replace, xml)
 
