@@ -59,8 +59,9 @@ async def prepare(
         from automation.merged_workbook import MergedSource, build_merged_workbook  # noqa: PLC0415
 
         # Built by the runner once the report went out: the report does not wait for it.
-        # Its recipe holds what the workbook shows, the readings in their stored form.
-        source = MergedSource.of(plan.report)
+        # Its recipe holds what the workbook shows, the readings in their stored form
+        # (packing it is CPU work too: off the event loop, as the plan is).
+        source = await asyncio.to_thread(MergedSource.of, plan.report)
         artefacts = [Artefact(plan.artefact, build_merged_workbook, (source,))]
 
     def save(store: Store, run_id: int, now: datetime) -> None:
