@@ -1203,8 +1203,11 @@ class Store:
 
     # console: reports, accounts and the audit log --------------------------
     def report_flows(self) -> list[str]:
-        """Flows that have issued at least one report, by name."""
-        rows = self._db.execute("SELECT DISTINCT flow FROM reports ORDER BY flow")
+        """Flows that have issued at least one report or opened an incident, by name (a
+        flow whose first incident is open before its first report waits for it)."""
+        rows = self._db.execute(
+            "SELECT flow FROM reports UNION SELECT flow FROM incidents ORDER BY flow"
+        )
         return [str(row["flow"]) for row in rows]
 
     def reports(

@@ -311,6 +311,25 @@ def test_a_new_incident_before_its_first_report_says_it_waits(tmp_path: Path) ->
     assert f'href="/timeline?flow=typhoon&amp;incident={quote(B)}">前の災害「{B}」' in body
 
 
+def test_a_flows_first_incident_before_any_report_says_it_waits(tmp_path: Path) -> None:
+    """A flow whose first incident opened before it ever reported is shown waiting too."""
+    path = _state(tmp_path)
+    with Store(path) as store:
+        store.open_incident("landslide", "令和8年豪雨", '"d.xlsx"', None, OPENED_B)
+    body = _signed_in(path).get("/").text
+    assert "<h2>landslide（令和8年豪雨）: 第1報を待っています</h2>" in body
+    assert "<h2>typhoon: 第3報</h2>" in body
+
+
+def test_the_incidents_api_lists_a_flow_that_has_not_reported_yet(tmp_path: Path) -> None:
+    """/api/incidents lists an opened incident of a flow with no report yet."""
+    path = _state(tmp_path)
+    with Store(path) as store:
+        store.open_incident("landslide", "令和8年豪雨", '"d.xlsx"', None, OPENED_B)
+    found = _signed_in(path).get("/api/incidents").json()
+    assert [i["name"] for i in found["landslide"]] == ["令和8年豪雨"]
+
+
 def test_the_timeline_of_an_incident_without_reports_says_so(tmp_path: Path) -> None:
     """報告の推移 of an incident with no report yet says the first one is still to come."""
     path = _two_incidents(tmp_path, second_closed=True)
