@@ -47,6 +47,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/console_pages.py
 	$(BIN)/python bench/save_to_post.py
 	$(BIN)/python bench/save_to_post.py --rows 2000
+	$(BIN)/python bench/save_to_post.py --every-sheet
 	$(BIN)/python bench/report_first.py
 
 clean:

@@ -15,7 +15,7 @@ import pytest
 from python_calamine import CalamineWorkbook
 
 from bench.damage_rollup import write_workbook
-from bench.save_to_post import department_saved
+from bench.save_to_post import department_saved, departments_saved
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,6 +49,25 @@ def test_a_simulated_save_changes_one_sheet_and_keeps_its_total_right(tmp_path: 
         numbers = [r[column] for r in figures if isinstance(r[column], float)]
         assert total[column] == sum(numbers)
     assert rows != sheet_rows(before, "部局003")
+
+
+def test_a_save_of_every_department_changes_every_sheet_and_nothing_else(tmp_path: Path) -> None:
+    """--every-sheet's save rewrites each department's sheet part, every other part as before."""
+    path = tmp_path / "book.xlsx"
+    write_workbook(path, 4, 20, 12)
+    before = path.read_bytes()
+    names = ["部局001", "部局002", "部局003", "部局004"]
+
+    after = departments_saved(before, names, 20, random.Random(7))
+
+    with zipfile.ZipFile(io.BytesIO(before)) as old, zipfile.ZipFile(io.BytesIO(after)) as new:
+        changed = [
+            a.filename
+            for a, b in zip(old.infolist(), new.infolist(), strict=True)
+            if a.CRC != b.CRC
+        ]
+    assert changed == [f"xl/worksheets/sheet{n}.xml" for n in range(1, 5)]
+    assert all(sheet_rows(after, n) != sheet_rows(before, n) for n in names)
 
 
 @pytest.mark.e2e
