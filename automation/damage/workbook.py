@@ -37,7 +37,7 @@ import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from operator import itemgetter
 from typing import Any
 from weakref import WeakValueDictionary
@@ -75,6 +75,7 @@ DECLARATION = re.compile(rb"<!\s*(?i:doctype|entity)")
 ENTITY = re.compile(rb"<!\s*(?i:entity)")
 CELL_REF = re.compile(rb'<c r="([A-Za-z]{1,3})([0-9]{1,7})"')
 NOT_SMALL_CELL = re.compile(rb'<c(?! r="[A-Za-z][0-9]{1,3}")')  # beyond Z999, or unusual
+DIMENSION = re.compile(rb'<dimension\s+ref="(?:[A-Z]{1,3}[0-9]{1,7}:)?([A-Z])([1-9][0-9]{0,6})"')
 PREFIXED_CELL = re.compile(rb":[cfv][\s/>]")  # <x:c>, <x:f>: calamine reads any prefix
 FORMULA_TAG = re.compile(rb"<f[\s/>]")
 FORMULA_THEN_VALUE = re.compile(rb"<f(?:\s[^>]*)?(?:/>|>[^<]*</f\s*>)\s*<v(/>|>)")
@@ -697,12 +698,42 @@ def _quick_rectangle(xml: bytes, start: int, end: int) -> int | None:
             formula = xml.find(b"<f", formula + 2, end)
     if NOT_SMALL_CELL.search(xml, start, end) is None:
         return SMALL_SHEET
+    declared = DIMENSION.search(xml, 0, start)
+    if declared is not None:  # the corner the writer declared, up to Z: is every cell in?
+        column, row = declared[1].decode(), int(declared[2])
+        if _outside(column, row).search(xml, start, end) is None:
+            return row * (_column(column) + 1)
     refs = CELL_REF.findall(xml, start, end)
     if len(refs) != xml.count(b"<c", start, end):
         return None
     columns = [_column(letters.decode()) for letters in set(map(itemgetter(0), refs))]
     rows = [int(number) for number in set(map(itemgetter(1), refs))]
     return (max(rows) - min(rows) + 1) * (max(columns) - min(columns) + 1)
+
+
+@lru_cache(maxsize=64)
+def _outside(column: str, row: int) -> re.Pattern[bytes]:
+    """A cell tag that is not ``<c r="..."`` with a reference in A1:``column````row`` (or
+    anything unusual): where none is found, every cell lies in that rectangle (an upper
+    bound of the sheet's, like ``SMALL_SHEET``; a search, not a list of every reference:
+    a sixth of the time)."""
+    letters = f"[A-{column}a-{column.lower()}]"
+    return re.compile(f'<c(?! r="{letters}0*(?:{_at_most(row)})")'.encode())
+
+
+def _at_most(number: int) -> str:
+    """A regular expression for the whole numbers 1 to ``number`` (no leading zero)."""
+    digits = str(number)
+    size = len(digits)
+    options = [f"[1-9][0-9]{{0,{size - 2}}}"] if size > 1 else []
+    for place, digit in enumerate(digits):
+        lowest = 1 if place == 0 else 0
+        if int(digit) > lowest:
+            options.append(
+                f"{digits[:place]}[{lowest}-{int(digit) - 1}][0-9]{{{size - place - 1}}}"
+            )
+    options.append(digits)
+    return "|".join(options)
 
 
 def _walk_cells(xml: bytes, where: str, name: str) -> tuple[int, dict[Cell, object]]:
