@@ -5,6 +5,8 @@ removed sheet, a change that only moved the shared strings)."""
 
 from __future__ import annotations
 
+import io
+import zipfile
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -181,10 +183,18 @@ def _table(figure: int) -> DrawnSheet:
     return DrawnSheet([["市町村", "死者(人)", "備考"], ["前橋市", figure, "確認中"]], [], Layout(0))
 
 
-def _book(writer: str, first: int = 1, note: str = "覚え書き") -> Book:
+def _book(writer: str, first: int = 1, note: str = "覚え書き", remark: str = "確認中") -> Book:
+    """Two department tables and a memo; ``remark`` is a text of the first table only."""
     sheets = {MATRIX_SHEET: _table(first), THIRD: _table(2), MEMO: _table(0)}
+    sheets[MATRIX_SHEET].rows[1][2] = remark
     sheets[MEMO].rows.append([note])
     return Book(sheets, writer)
+
+
+def _part(book: Book, sheet: str) -> bytes:
+    """The XML of ``sheet``'s part in the package as written."""
+    with zipfile.ZipFile(io.BytesIO(book.data())) as archive:
+        return archive.read(f"xl/worksheets/sheet{list(book.sheets).index(sheet) + 1}.xml")
 
 
 def _parsed(book: Book) -> tuple[Workbook, set[str]]:
@@ -215,15 +225,29 @@ def test_a_save_that_changed_one_sheet_reads_and_parses_that_sheet_only() -> Non
     assert second.report.new and second.report.consolidated.totals[0].value == 7
 
 
-def test_shared_strings_rewritten_by_a_save_parse_the_sheets_but_read_none_again() -> None:
-    """When only the shared strings moved (another sheet's text), the sheets that use them
-    are parsed to compare their values, and read again only when those changed."""
+def test_a_sheet_whose_shared_strings_were_only_renumbered_is_neither_parsed_nor_read() -> None:
+    """A new text in the first sheet renumbers the shared strings of the sheets after it (in
+    order of first use, as Excel and XlsxWriter do): their parts' bytes change, their values
+    do not, and their stored readings are reused without parsing them."""
+    before, after = _book("xlsxwriter"), _book("xlsxwriter", remark="新たな備考")
+    assert _part(before, THIRD) != _part(after, THIRD)
+    first = run(before, DamageState(), START, "v1")
+    workbook, parsed = _parsed(after)
+    second = damage_rollup.plan(
+        PARAMS, DIRECTORY, DamageInputs("v2", workbook), first.state, START + timedelta(hours=1)
+    )
+    assert (parsed, second.report.reread) == ({MATRIX_SHEET}, {MATRIX_SHEET})
+
+
+def test_a_new_text_in_a_sheet_no_department_reads_parses_no_sheet() -> None:
+    """The memo's new text changes the shared strings only: no department's sheet is parsed
+    and the report is unchanged."""
     first = run(_book("xlsxwriter"), DamageState(), START, "v1")
     workbook, parsed = _parsed(_book("xlsxwriter", note="別の覚え書き"))
     second = damage_rollup.plan(
         PARAMS, DIRECTORY, DamageInputs("v2", workbook), first.state, START + timedelta(hours=1)
     )
-    assert parsed == {MATRIX_SHEET, THIRD} and second.report.reread == frozenset()
+    assert parsed == set() and second.report.reread == frozenset()
     assert second.status == "unchanged"
 
 

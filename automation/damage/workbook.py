@@ -358,8 +358,16 @@ def _merges(
 # a sheet whose cells refer to them), the styles (a number format can make a number a
 # date) and the workbook's date system.
 SHARED_STRINGS = "sharedStrings.xml"
+STRINGS_PART = "xl/sharedStrings.xml"  # the one calamine reads
 STYLES = "styles.xml"
+ROOT_RELS = "_rels/.rels"  # where the workbook is: calamine reads the parts beside it
 DATE1904 = re.compile(rb"date1904\s*=\s*[\"'](?:1|true)[\"']")
+# A cell that refers to a shared string, written as Excel writes one: the reference first,
+# no other type attribute (no other "t" at all), the type last, the index and nothing else.
+# calamine reads it as that string whatever the other attributes are.
+SHARED_CELL = re.compile(rb'(<c r="[^"]*"[^<>t]* t="s"><v>)([0-9]{1,9})</v></c>')
+STRINGS_HEAD = re.compile(rb"(?:<\?xml[^<>]*\?>)?\s*<sst(?:\s[^<>]*)?>")
+STRING_COUNTS = re.compile(rb"\s(?:count|uniqueCount)\s*=\s*\"[0-9]*\"")
 
 
 class SheetChecks:
@@ -434,29 +442,39 @@ class SheetChecks:
 @dataclass
 class Package:
     """What inspecting a package found: the checks still to make on each sheet's part, and
-    the directory entries (CRC-32 and size) of the parts each sheet's values come from."""
+    what each sheet's values are read from (see :func:`package_keys`)."""
 
     checks: SheetChecks
     sheet_parts: dict[str, str] = field(default_factory=dict)  # sheet name -> its part's entry
     shared: set[str] = field(default_factory=set)  # sheets whose cells refer to shared strings
+    texts: dict[str, str] = field(default_factory=dict)  # sheet name -> :func:`_text_key`
     shared_strings: str = ""  # the shared strings part's entry ("" when there is none)
-    common: str = ""  # styles part's entry and the date system
+    common: str = ""  # styles part's entry, the package's root relationships, the date system
 
 
 def package_keys(package: Package) -> dict[str, str]:
-    """Per sheet, a digest of the directory entries its values are read from.
+    """Per sheet, a digest of what its values are read from: equal keys read the same values.
 
-    The zip directory records each part's CRC-32 and size, so this needs no unpacking: a
-    sheet whose part, styles and (when it uses them) shared strings have the same entries
-    reads the same values. Excel rewrites the shared strings on every save, so a sheet that
-    uses them gets a new key whenever any sheet's text changed; the flow then compares the
-    parsed values (``Sheet.content``) before reading the sheet again.
+    A sheet that refers to no shared string is keyed by its part's entry in the zip
+    directory (CRC-32 and size: no unpacking). A sheet that does is keyed by its part's XML
+    with each shared-string reference replaced by that string's own XML (:func:`_text_key`):
+    Excel numbers the shared strings in order of first use, so a save that adds a text to
+    one sheet renumbers the references of every later sheet, whose key stays. When a sheet
+    or the strings table is written in a form that key does not recognise, the sheet is
+    keyed by the entries of its part and of the whole shared strings part (any other sheet's
+    new text then moves its key; the flow compares its parsed values, ``Sheet.content``).
+    Every key also covers the styles (a number format makes a number a date), the package's
+    root relationships (where calamine finds the workbook) and the date system.
     """
     keys = {}
     for sheet_name, entry in package.sheet_parts.items():
-        strings = package.shared_strings if sheet_name in package.shared else ""
-        text = repr((sheet_name, entry, strings, package.common)).encode()
-        keys[sheet_name] = hashlib.blake2b(text, digest_size=16).hexdigest()
+        text = package.texts.get(sheet_name)
+        if text is not None:
+            material = ("text", sheet_name, text, package.common)
+        else:
+            strings = package.shared_strings if sheet_name in package.shared else ""
+            material = (sheet_name, entry, strings, package.common)
+        keys[sheet_name] = hashlib.blake2b(repr(material).encode(), digest_size=16).hexdigest()
     return keys
 
 
@@ -464,10 +482,81 @@ def _entry(info: zipfile.ZipInfo) -> str:
     return f"{info.CRC:08x}:{info.file_size}"
 
 
+def _normal(part: str) -> str:
+    """A part's name as calamine looks parts up: case and slashes aside."""
+    return part.replace("\\", "/").lower()
+
+
 def _refers_to_shared_strings(xml: bytes) -> bool:
     """Whether a sheet may have a cell of type "s" (a quoted s anywhere: cheap and never
     misses one, whatever the spacing or quotes of the attribute)."""
     return b'"s"' in xml or b"'s'" in xml
+
+
+@dataclass(frozen=True)
+class _Strings:
+    """The shared strings table cut into its items as calamine numbers them."""
+
+    head: bytes  # a digest of what precedes the items (the counts aside)
+    items: dict[bytes, bytes]  # an item's index as a cell writes it -> a digest of its XML
+
+
+def _string_items(xml: bytes) -> _Strings | None:
+    """The shared strings table's items; None unless the part is plainly its root tag, then
+    ``<si>`` elements one after the other, then the root's end.
+
+    calamine reads the n-th ``<si>`` element as string n; an item whose XML is unchanged
+    reads the same text (its rich text and phonetic runs are part of its XML). Nothing else
+    may hold or hide an item: no comment or CDATA section, nothing between the items, no
+    ``<si`` that does not start one nor ``</si`` that does not end one.
+    """
+    first = xml.find(b"<si>")
+    if first == -1 or b"<!" in xml or STRINGS_HEAD.fullmatch(xml, 0, first) is None:
+        return None
+    pieces = xml[first:].split(b"</si>")
+    if pieces.pop().strip() != b"</sst>":
+        return None
+    count = len(pieces)
+    if (xml.count(b"<si"), xml.count(b"</si"), xml.count(b"</si><si>")) != (
+        count,
+        count,
+        count - 1,
+    ):
+        return None
+    head = hashlib.blake2b(STRING_COUNTS.sub(b"", xml[:first]), digest_size=16).digest()
+    items = {
+        str(index).encode(): hashlib.blake2b(piece, digest_size=16).digest()
+        for index, piece in enumerate(pieces)
+    }
+    return _Strings(head, items)
+
+
+def _text_key(xml: bytes, strings: _Strings) -> str | None:
+    """A digest of a sheet's part with each shared-string reference replaced by the digest
+    of that string's XML; None when a cell may refer to a string in another form.
+
+    Every cell calamine reads as a shared string has a type attribute "s", so every quoted
+    s in the part must be in a cell of :data:`SHARED_CELL`'s form; a CDATA section (whose
+    text an inline string would read) or a comment makes it unsure too. What is left of the
+    part once the indices are taken out, with the strings they name in order, gives the
+    part back but for how the strings are numbered.
+    """
+    if b"!" in xml and b"<!" in xml:  # "!" alone: one fast scan for the usual part
+        return None
+    pieces = SHARED_CELL.split(xml)
+    found = pieces[2::3]
+    quoted = xml.count(b'"s"') + (xml.count(b"'s'") if b"'" in xml else 0)
+    if quoted != len(found):
+        return None
+    try:  # an index past the table, or written with a leading zero: not keyed by text
+        used = b"".join(map(strings.items.__getitem__, found))
+    except KeyError:
+        return None
+    del pieces[2::3]
+    digest = hashlib.sha256(b"".join(pieces))  # with SHA instructions: 2x blake2b
+    digest.update(used)
+    digest.update(strings.head)
+    return digest.hexdigest()
 
 
 # --- Package inspection -------------------------------------------------------------------
@@ -514,19 +603,25 @@ def _inspect_package(data: bytes, name: str) -> Package:
         _unpack(view, by_name[WORKBOOK_RELS], name) if WORKBOOK_RELS in by_name else None,
     )
     package = Package(SheetChecks(data, name))
-    styles = [_entry(info) for info in infos if info.filename.endswith(STYLES)]
+    styles = [_entry(i) for i in infos if _normal(i.filename).endswith(STYLES.lower())]
+    roots = [_entry(i) for i in infos if _normal(i.filename) == ROOT_RELS]
     date1904 = bool(workbook_xml and DATE1904.search(workbook_xml))
-    package.common = repr((sorted(styles), date1904))
-    strings = sorted(_entry(info) for info in infos if info.filename.endswith(SHARED_STRINGS))
-    package.shared_strings = repr(strings)
+    package.common = repr((sorted(styles), sorted(roots), date1904))
+    tables = [i for i in infos if _normal(i.filename).endswith(SHARED_STRINGS.lower())]
+    package.shared_strings = repr(sorted(_entry(info) for info in tables))
+    table_xml = _unpack(view, tables[0], name) if len(tables) == 1 else None
+    table = None
+    if table_xml is not None and _normal(tables[0].filename) == STRINGS_PART.lower():
+        table = _string_items(table_xml)  # its declarations are refused with the others'
     for info in infos:
         sheet = sheet_names.get(info.filename)
         if sheet is not None:
             package.sheet_parts[sheet] = _entry(info)
-            if not strings:  # nothing to key by its content: the whole check waits
+            if not tables:  # nothing to key by its content: the whole check waits
                 package.checks.defer(sheet, info, unpacked=False)
                 continue
-        xml = _unpack(view, info, name)
+        xml = table_xml if table_xml is not None and info is tables[0] else None
+        xml = xml or _unpack(view, info, name)
         if xml is None:
             continue
         _refuse_declarations(xml, info.filename, name)
@@ -536,6 +631,9 @@ def _inspect_package(data: bytes, name: str) -> Package:
         package.checks.defer(sheet, info, unpacked=True)
         if _refers_to_shared_strings(xml):
             package.shared.add(sheet)
+            text = _text_key(xml, table) if table is not None else None
+            if text is not None:
+                package.texts[sheet] = text
     return package
 
 
@@ -664,6 +762,8 @@ def _binary(head: bytes) -> bool:
 def _refuse_declarations(xml: bytes, part: str, name: str) -> None:
     """Refuse DOCTYPE/ENTITY declarations (images in xl/media may carry a plain DOCTYPE)."""
     encoding = UTF16_STARTS.get(xml[:2])
+    if encoding is None and b"!" not in xml:  # one fast scan for the usual part
+        return
     if encoding is not None:  # calamine reads no UTF-16 part, but the rule holds for all
         xml = xml.decode(encoding, errors="replace").encode("utf-8")
     pattern = ENTITY if part.startswith("xl/media/") else DECLARATION

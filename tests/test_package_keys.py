@@ -1,0 +1,193 @@
+"""Specs for the sheets' package keys (issue 18): equal keys read equal values, whatever the
+package holds, and a save that only renumbered the shared strings keeps a sheet's key.
+
+A sheet's stored reading is reused, unparsed, while its package key holds, so a key that
+stayed while the values changed would report stale figures: the soundness spec draws pairs
+of packages, hostile cell forms and duplicate shared strings included, and requires that
+equal keys parse to equal contents."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass, replace
+
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+
+from automation.damage.workbook import parse_workbook
+from automation.errors import DataError
+from tests.workbook_builders import MAIN_NS, SHEET_NAME, XML_DECL, workbook_xml, xlsx
+
+# <si> items: some read the same text from different XML (rich text runs, phonetic runs).
+ITEMS = (
+    "<si><t>市町村</t></si>",
+    "<si><t>前橋市</t></si>",
+    "<si><r><t>前橋</t></r><r><rPr><b/></rPr><t>市</t></r></si>",
+    '<si><t>課</t><rPh sb="0" eb="1"><t>カ</t></rPh><phoneticPr fontId="1"/></si>',
+    '<si><t>課</t><rPh sb="0" eb="1"><t>ケ</t></rPh><phoneticPr fontId="1"/></si>',
+    '<si><t xml:space="preserve"> 死者 </t></si>',
+    "<si><t>死者</t></si>",
+)
+# How a cell refers to shared string N: as Excel writes it, then forms calamine also reads
+# (or reads as something else: a second type attribute, a CDATA text that looks like one).
+EXCEL_FORMS = (
+    '<c r="{ref}" t="s"><v>{n}</v></c>',
+    '<c r="{ref}" s="1" t="s"><v>{n}</v></c>',
+)
+OTHER_FORMS = (
+    '<c t="s" r="{ref}"><v>{n}</v></c>',
+    '<c r="{ref}" t = "s"><v>{n}</v></c>',
+    "<c r=\"{ref}\" t='s'><v>{n}</v></c>",
+    '<c r="{ref}" t="n" s="0" t="s"><v>{n}</v></c>',
+    '<c r="{ref}" t="s"><v>0{n}</v></c>',
+    '<c r="{ref}" t="inlineStr"><is><t><![CDATA[<c r="A1" t="s"><v>{n}</v></c>]]></t></is></c>',
+)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A cell of column A..: shared string ``item`` in ``form``, or the number ``number``."""
+
+    form: str
+    item: int = 0
+    number: int = 0
+
+
+@dataclass(frozen=True)
+class Book:
+    """A one-sheet package: its shared strings' items and its cells, one a row."""
+
+    items: tuple[str, ...]
+    cells: tuple[Cell, ...]
+    junk: tuple[int, str] = (0, "")  # written before the item at that position
+
+    def data(self, order: tuple[int, ...]) -> bytes:
+        """The package with the items written in ``order`` (item ``order[k]`` at k)."""
+        at = {item: k for k, item in enumerate(order)}
+        rows = "".join(
+            f'<row r="{r}">'
+            + cell.form.format(ref=f"A{r}", n=at[cell.item], number=cell.number)
+            + "</row>"
+            for r, cell in enumerate(self.cells, start=1)
+        )
+        written = [self.items[k] for k in order]
+        written.insert(min(self.junk[0], len(written)), self.junk[1])
+        strings = "".join(written)
+        return xlsx(
+            sheet=f'{XML_DECL}<worksheet xmlns="{MAIN_NS}"><sheetData>{rows}</sheetData></worksheet>',
+            strings=f'{XML_DECL}<sst xmlns="{MAIN_NS}" count="{len(self.cells)}" '
+            f'uniqueCount="{len(order)}">{strings}</sst>',
+        )
+
+
+NUMBER_FORM = '<c r="{ref}"><v>{number}</v></c>'
+# What a crafted table may hold between its items that calamine numbers, or skips, or that
+# hides an item: an empty item, a prefixed one, a comment, a CDATA section.
+JUNK = (
+    "",
+    "<si/>",
+    f'<x:si xmlns:x="{MAIN_NS}"><t>市町村</t></x:si>',
+    "<!-- <si><t>前橋市</t></si> -->",
+    "<si><t><![CDATA[</si><si>]]></t></si>",
+)
+
+
+@st.composite
+def books(draw: st.DrawFn, forms: tuple[str, ...] = EXCEL_FORMS + OTHER_FORMS) -> Book:
+    """Items (repeats allowed: a crafted table may hold one text twice), junk among them and
+    cells using them."""
+    items = tuple(draw(st.lists(st.sampled_from(ITEMS), min_size=1, max_size=5)))
+    cell = st.one_of(
+        st.builds(Cell, st.sampled_from(forms), st.integers(0, len(items) - 1)),
+        st.builds(Cell, st.just(NUMBER_FORM), number=st.integers(0, 12)),
+    )
+    junk = draw(st.tuples(st.integers(0, len(items)), st.sampled_from(JUNK)))
+    return Book(items, tuple(draw(st.lists(cell, min_size=1, max_size=6))), junk)
+
+
+@st.composite
+def saves(draw: st.DrawFn, book: Book) -> Book:
+    """``book`` after one save: a cell, an item or the junk changed, or nothing."""
+    kind = draw(st.sampled_from(["nothing", "cell", "cell", "item", "junk"]))
+    if kind == "junk":
+        return replace(book, junk=draw(books()).junk)
+    if kind == "cell":
+        r = draw(st.integers(0, len(book.cells) - 1))
+        new = draw(books()).cells[0]
+        cell = replace(new, item=min(new.item, len(book.items) - 1))
+        return replace(book, cells=(*book.cells[:r], cell, *book.cells[r + 1 :]))
+    if kind == "item":
+        k = draw(st.integers(0, len(book.items) - 1))
+        items = (*book.items[:k], draw(st.sampled_from(ITEMS)), *book.items[k + 1 :])
+        return replace(book, items=items)
+    return book
+
+
+def orders(book: Book) -> st.SearchStrategy[tuple[int, ...]]:
+    return st.permutations(range(len(book.items))).map(tuple)
+
+
+def key_and_content(data: bytes) -> tuple[str, str]:
+    """The sheet's package key, and its parsed content (or why it could not be parsed)."""
+    workbook = parse_workbook(data, "book.xlsx", max_bytes=10**7, lazy=True)
+    try:
+        content = workbook.sheets[SHEET_NAME].content
+    except DataError as err:
+        content = str(err)
+    return workbook.packages[SHEET_NAME], content
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_equal_package_keys_read_equal_values(data: st.DataObject) -> None:
+    """Two saves whose sheet has the same package key parse to the same values and merged
+    cells, whatever the cells' forms, the strings' order and repeats, or the edit."""
+    before = data.draw(books())
+    after = data.draw(saves(before))
+    key_before, content_before = key_and_content(before.data(data.draw(orders(before))))
+    key_after, content_after = key_and_content(after.data(data.draw(orders(after))))
+    event("same key" if key_before == key_after else "new key")
+    if key_before == key_after:
+        assert content_before == content_after
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_a_save_that_only_renumbered_the_shared_strings_keeps_the_key(
+    data: st.DataObject,
+) -> None:
+    """Cells written as Excel writes them keep their sheet's key when the shared strings are
+    renumbered and the table grows by strings the sheet does not use."""
+    book = replace(data.draw(books(EXCEL_FORMS)), junk=(0, ""))
+    unused = tuple(data.draw(st.lists(st.sampled_from(ITEMS), max_size=3)))
+    grown = replace(book, items=book.items + unused)
+    first = key_and_content(book.data(tuple(range(len(book.items)))))
+    assert key_and_content(grown.data(data.draw(orders(grown)))) == first
+
+
+def test_a_changed_string_moves_the_key_of_the_sheets_that_use_it() -> None:
+    """The text of a string a sheet shows is part of its key (the index alone is not)."""
+    book = Book(ITEMS[:2], (Cell(EXCEL_FORMS[0], 1),))
+    changed = replace(book, items=(ITEMS[0], "<si><t>高崎市</t></si>"))
+    assert key_and_content(book.data((0, 1)))[0] != key_and_content(changed.data((0, 1)))[0]
+
+
+def test_the_date_system_and_the_styles_are_part_of_every_key() -> None:
+    """A number's date format and the 1904 date system change what a number reads as."""
+    book = Book(ITEMS[:1], (Cell(EXCEL_FORMS[0], 0), Cell(NUMBER_FORM, number=3)))
+    data = book.data((0,))
+    base = key_and_content(data)[0]
+    styles = f'<styleSheet xmlns="{MAIN_NS}"><numFmts count="0"/></styleSheet>'
+    with_styles = xlsx(**_parts_of(book), **{"xl/styles.xml": styles})
+    date1904 = xlsx(**_parts_of(book), book=workbook_xml('<workbookPr date1904="1"/>'))
+    assert len({base, key_and_content(with_styles)[0], key_and_content(date1904)[0]}) == 3
+
+
+def _parts_of(book: Book) -> dict[str, str]:
+    """``book``'s sheet and strings parts, to build it with other parts beside them."""
+    with zipfile.ZipFile(io.BytesIO(book.data(tuple(range(len(book.items)))))) as archive:
+        return {
+            "sheet": archive.read("xl/worksheets/sheet1.xml").decode(),
+            "strings": archive.read("xl/sharedStrings.xml").decode(),
+        }
