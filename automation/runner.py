@@ -396,7 +396,7 @@ def _record(
         "run_id": run_id,
         "status": status,
         "dry_run": dry_run,
-        **prepared.record,
+        **prepared.details(),
         "deliveries": deliveries,
         "undelivered": undelivered,
         "artefacts": artefacts,

@@ -32,6 +32,7 @@ from automation.daemon import Daemon
 from automation.errors import TransientError
 from automation.merged_workbook import build_merged_workbook
 from automation.ports import Backend, Near
+from automation.record import damage_record
 from automation.runner import RunResult, run_flow
 from automation.state import OutboxEntry, Store
 from automation.timeutil import JST
@@ -174,6 +175,22 @@ def test_the_report_and_feedback_go_out_before_the_workbook_is_built(
         f"put {WORKBOOK}",
         "report mail",
     ]
+
+
+def test_the_run_record_which_repeats_the_report_is_made_after_the_report_went_out(
+    config: LoadedConfig, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A changed run's record (totals, changes, problems) does not delay the post."""
+    made = damage_record
+
+    def noted(*args: Any) -> dict[str, Any]:
+        events.append("record")
+        return made(*args)
+
+    monkeypatch.setattr("automation.jobs.damage.damage_record", noted)
+    result = run(config, 1, ports(workspace))
+    assert events.index("report teams_webhook") < events.index("record")
+    assert result.record["report_number"] == 1 and result.record["totals"]
 
 
 def test_the_mail_attaching_the_workbook_links_where_it_was_stored(

@@ -40,10 +40,16 @@ class Prepared:
     """Everything a run decided, before anything is recorded or sent."""
 
     status: str  # "ok" or "unchanged"
-    record: dict[str, Any]  # the kind-specific part of the run record
+    # The kind-specific part of the run record, or what makes it once the report went out
+    # (a changed damage run's record repeats the report: making it need not delay the post).
+    record: dict[str, Any] | Callable[[], dict[str, Any]]
     rendered: list[tuple[Message, Rendered]]
     artefacts: list[Artefact] = field(default_factory=list)
     near: Near = None  # where artefacts belong (next to the source)
     report_number: int | None = None
     save: Callable[[Store, int, datetime], None] = lambda store, run_id, now: None
     plan: object = None  # the flow's plan, for display
+
+    def details(self) -> dict[str, Any]:
+        """The kind-specific part of the run record."""
+        return self.record() if callable(self.record) else self.record

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -69,8 +70,8 @@ async def prepare(
 
     return Prepared(
         status=plan.status,
-        record=damage_record(
-            plan, fetched.version, {"name": fetched.name, "web_url": fetched.web_url}
+        record=partial(
+            damage_record, plan, fetched.version, {"name": fetched.name, "web_url": fetched.web_url}
         ),
         rendered=rendered,
         artefacts=artefacts,
