@@ -34,12 +34,15 @@ ITEMS = (
 EXCEL_FORMS = (
     '<c r="{ref}" t="s"><v>{n}</v></c>',
     '<c r="{ref}" s="1" t="s"><v>{n}</v></c>',
+    '<c r="{ref}" s="1" t="s" ph="1"><v>{n}</v></c>',
 )
 OTHER_FORMS = (
     '<c t="s" r="{ref}"><v>{n}</v></c>',
     '<c r="{ref}" t = "s"><v>{n}</v></c>',
     "<c r=\"{ref}\" t='s'><v>{n}</v></c>",
     '<c r="{ref}" t="n" s="0" t="s"><v>{n}</v></c>',
+    '<c r="{ref}" s="1" s="2" t="s"><v>{n}</v></c>',
+    '<c r="{ref}" r="{ref}" r="{ref}" t="s"><v>{n}</v></c>',
     '<c r="{ref}" t="s"><v>0{n}</v></c>',
     '<c r="{ref}" t="inlineStr"><is><t><![CDATA[<c r="A1" t="s"><v>{n}</v></c>]]></t></is></c>',
 )

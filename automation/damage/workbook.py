@@ -362,10 +362,13 @@ STRINGS_PART = "xl/sharedStrings.xml"  # the one calamine reads
 STYLES = "styles.xml"
 ROOT_RELS = "_rels/.rels"  # where the workbook is: calamine reads the parts beside it
 DATE1904 = re.compile(rb"date1904\s*=\s*[\"'](?:1|true)[\"']")
-# A cell that refers to a shared string, written as Excel writes one: the reference first,
-# no other type attribute (no other "t" at all), the type last, the index and nothing else.
-# calamine reads it as that string whatever the other attributes are.
-SHARED_CELL = re.compile(rb'(<c r="[^"]*"[^<>t]* t="s"><v>)([0-9]{1,9})</v></c>')
+# A cell that refers to a shared string, written as Excel writes one: the reference, the
+# style, the type (attributes without a "t" after it: cm, vm, ph), the index, nothing else.
+# calamine reads it as that string: it takes the attributes r, s and t, the last of each
+# seen, and stops once it has seen three, so the type must come before any repeat.
+SHARED_CELL = re.compile(
+    rb'(<c r="[^"]*"(?: s="[0-9]{1,9}")? t="s"[^<>t]*><v>)([0-9]{1,9})</v></c>'
+)
 STRINGS_HEAD = re.compile(rb"(?:<\?xml[^<>]*\?>)?\s*<sst(?:\s[^<>]*)?>")
 STRING_COUNTS = re.compile(rb"\s(?:count|uniqueCount)\s*=\s*\"[0-9]*\"")
 
