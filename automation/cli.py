@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from automation.errors import AutomationError, ConfigError
+from automation.memory import freeze_at_exit, start_up_collector
 from automation.timeutil import JST, parse_now
 
 if TYPE_CHECKING:
@@ -244,7 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     # first model is built (~30 ms of each command's start); the service uses none. Set
     # PYDANTIC_DISABLE_PLUGINS yourself (e.g. to "") to have them loaded.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-    args = _parser().parse_args(argv)
+    freeze_at_exit()  # the exit does not walk what the command built
+    with start_up_collector():  # nor does the start-up: all of it lives until the exit
+        args = _parser().parse_args(argv)
     try:
         if args.command == "validate":
             return _validate(args.config, check_inputs=args.check_inputs)
@@ -427,10 +430,6 @@ def _schema() -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import asyncio  # noqa: PLC0415  # only commands that run flows pay for it
-
-    from automation.configuration import load_config  # noqa: PLC0415
-
     try:
         now = parse_now(args.now) if args.now else datetime.now(JST)
     except ValueError:
@@ -439,7 +438,13 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_CONFIG
-    loaded = load_config(args.config)
+    with start_up_collector():  # modules and the configuration: nothing to collect yet
+        import asyncio  # noqa: PLC0415  # only commands that run flows pay for it
+
+        from automation import runner, summary  # noqa: F401, PLC0415  # used by _run_and_print
+        from automation.configuration import load_config  # noqa: PLC0415
+
+        loaded = load_config(args.config)
     # Only the exit code comes back through asyncio.run: it builds the repr of whatever the
     # coroutine returns, and a run's result can be megabytes.
     return asyncio.run(_run_and_print(args, loaded, now))

@@ -15,6 +15,7 @@ own or offer no such call.
 
 from __future__ import annotations
 
+import atexit
 import gc
 import logging
 import os
@@ -94,6 +95,37 @@ def collector_for_a_run() -> Iterator[None]:
             if _Collector.runs == 0:
                 gc.set_threshold(*_Collector.saved)
                 gc.unfreeze()
+
+
+@contextmanager
+def start_up_collector() -> Iterator[None]:
+    """No cyclic collection while a command starts; what it built is then frozen out of them.
+
+    Start-up builds modules, classes and the configuration, which live as long as the
+    command: the young collections CPython runs every 700 new objects (and a full one now
+    and then) find nothing in them to free. Frozen (``gc.freeze``), they are not walked by
+    the collections after start-up either, as :func:`collector_for_a_run` does for a run's
+    start; that run's end unfreezes them with its own."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was_on:
+            gc.enable()
+
+
+@cache
+def freeze_at_exit() -> None:
+    """Have the process end without walking what it built (once per process).
+
+    At exit CPython collects over every object still alive, modules and classes included
+    (70-120 ms of an ``automation run`` that takes 0.4-0.7 s); frozen (``gc.freeze``, at the
+    start of the exit, after the handlers registered later), they are skipped and freed with
+    the process. Files, connections and locks are closed by the code that opened them, and
+    the exit handlers (logging's flush among them) still run."""
+    atexit.register(gc.freeze)
 
 
 ALLOCATOR = "PYTHONMALLOC"

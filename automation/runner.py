@@ -33,7 +33,7 @@ from automation.config.loader import LoadedConfig
 from automation.config.models import DamageRollupFlow, Flow, OutboxPolicy
 from automation.errors import AutomationError, ConfigError, TransientError, UncertainError
 from automation.jobs import Prepared
-from automation.memory import collector_for_a_run
+from automation.memory import collector_for_a_run, start_up_collector
 from automation.outcome import UNDELIVERED_ACTION, delivery_outcome, exit_code
 from automation.plan import Message
 from automation.ports import Backend, Near
@@ -99,8 +99,11 @@ async def run_flow(
     if flow is None:
         known = ", ".join(f.id for f in config.flows)
         raise ConfigError(f"no flow {flow_id!r} in {loaded.path}; configured flows: {known}")
+    if backend is None:  # a command's run: Graph's libraries load here, nothing to collect
+        with start_up_collector():
+            backend = configured_backend(loaded)
     timer = PhaseTimer()
-    backend = _timed(backend or configured_backend(loaded), timer)
+    backend = _timed(backend, timer)
     state_path = loaded.resolve(config.state.path)
     with collector_for_a_run():  # a large run's millions of objects are not walked again
         if dry_run:

@@ -17,6 +17,7 @@ from automation.memory import (
     collector_for_a_run,
     reexec_with_system_allocator,
     release_memory,
+    start_up_collector,
 )
 
 MB = 1024 * 1024
@@ -86,3 +87,28 @@ def test_a_cycle_left_by_a_run_is_collected_after_it() -> None:
         del old, young
     release_memory()
     assert [ref() for ref in gone] == [None, None]
+
+
+def test_start_up_collects_nothing_and_freezes_what_it_built() -> None:
+    """While a command starts the collector is off; after, it is on again and what start-up
+    built is frozen, so no later collection walks it."""
+    try:
+        with start_up_collector():
+            assert not gc.isenabled()
+            built = Node()
+        assert gc.isenabled()
+        assert not any(tracked is built for tracked in gc.get_objects())
+    finally:
+        gc.unfreeze()
+
+
+def test_start_up_leaves_a_collector_its_caller_switched_off_off() -> None:
+    """A caller that turned the collector off finds it off after a start-up inside."""
+    gc.disable()
+    try:
+        with start_up_collector():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+        gc.unfreeze()
