@@ -1,12 +1,14 @@
 """Specs for XlsxWriter's package made cheaper (``automation/xlsx_package.py``): cell notes
-written one string each, parts kept compressed; the package is XlsxWriter's own, part for
-part."""
+written one string each, parts streamed into the zip; the package is XlsxWriter's own, part
+for part (and byte for byte where every part is small)."""
 
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
-from io import StringIO
+import zlib
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -15,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from automation.merged_workbook import build_merged_workbook
-from automation.xlsx_package import PACK_ABOVE, PackageWorkbook, PackedPart
+from automation.xlsx_package import CHUNK, PackageWorkbook
 from tests.test_owed_recipe import _report, kiki_rows, road_rows
 
 texts = st.one_of(
@@ -78,36 +80,98 @@ def test_a_workbook_with_a_button_is_packaged_by_xlsxwriter_itself() -> None:
     assert packages[0] == packages[1]
 
 
-def test_a_large_part_gives_its_text_back_and_holds_it_compressed_meanwhile() -> None:
-    """Once packed, a part over PACK_ABOVE characters holds no text (only its compressed
-    bytes) until the zip asks for it."""
-    part, row = PackedPart(), '<row r="1"><c r="A1" t="s"><v>0</v></c></row>'
-    text = "<sheetData>" + row * (PACK_ABOVE // len(row) + 1) + "前橋市😀"
-    part.write(text)
-    part.pack()
-    assert StringIO.getvalue(part) == ""
-    assert part.getvalue() == text
+CREATED = datetime(2026, 9, 1, 9, 0)  # docProps/core.xml's time, fixed to compare whole files
 
 
-def test_a_small_part_stays_as_written() -> None:
-    """A part under PACK_ABOVE characters is not worth compressing: it stays text."""
-    part = PackedPart()
-    part.write("<sheetData>前橋市</sheetData>")
-    part.pack()
-    assert StringIO.getvalue(part) == part.getvalue() == "<sheetData>前橋市</sheetData>"
+def _png() -> bytes:
+    """A 1 x 1 PNG image."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\xff\x00\x00")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
+def _with_image(kind: Any, notes: list[list[tuple[int, int, str, dict[str, Any]]]]) -> bytes:
+    buffer = io.BytesIO()
+    book = kind(buffer, {"in_memory": True})
+    book.set_properties({"created": CREATED})
+    for n, sheet_notes in enumerate(notes):
+        sheet = book.add_worksheet(f"s{n}")
+        sheet.insert_image(0, 0, "dot.png", {"image_data": io.BytesIO(_png())})
+        for row, col, text, opts in sheet_notes:
+            sheet.write_comment(row, col, text, opts)
+            sheet.write_string(row, col + 1, text)
+    book.close()
+    return buffer.getvalue()
+
+
+@settings(max_examples=30, deadline=None)
+@given(sheets)
+def test_a_small_package_is_byte_for_byte_xlsxwriters_zip(
+    notes: list[list[tuple[int, int, str, dict[str, Any]]]],
+) -> None:
+    """Streamed into the zip part by part, a package of small parts (images among them) is
+    the very file XlsxWriter's own zip writes: same entries, order, headers and bytes."""
+    assert _with_image(PackageWorkbook, notes) == _with_image(xlsxwriter.Workbook, notes)
+
+
+@settings(max_examples=20, deadline=None)
+@given(sheets)
+def test_a_large_part_holds_the_same_text_deflated_faster(
+    notes: list[list[tuple[int, int, str, dict[str, Any]]]],
+) -> None:
+    """Every part over CHUNK characters (here: every part) is deflated at level 1 and holds
+    the text XlsxWriter's would, in a valid package."""
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr("automation.xlsx_package.CHUNK", 0)
+        fast = _with_image(PackageWorkbook, notes)
+    plain = _with_image(xlsxwriter.Workbook, notes)
+    with zipfile.ZipFile(io.BytesIO(fast)) as package:
+        assert package.testzip() is None
+    assert _parts(fast) == _parts(plain)
+
+
+def test_a_large_part_is_deflated_at_level_1() -> None:
+    """A part over CHUNK characters is stored deflated at level 1, a small one at zlib's
+    default (6), as XlsxWriter stores every part."""
+    notes = [[(row, 0, f"読めない値 {row}", {}) for row in range(2_000)]]
+    ours = zipfile.ZipFile(io.BytesIO(_with_image(PackageWorkbook, notes)))
+    levels = set()
+    for info in ours.infolist():
+        data = ours.read(info.filename)
+        level = 1 if info.filename.endswith((".xml", ".vml")) and len(data.decode()) > CHUNK else 6
+        deflater = zlib.compressobj(level, zlib.DEFLATED, -15)
+        assert _raw(ours, info) == deflater.compress(data) + deflater.flush(), info.filename
+        levels.add(level)
+    assert levels == {1, 6}
+
+
+def _raw(package: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """An entry's deflated bytes as stored."""
+    assert package.fp is not None
+    package.fp.seek(info.header_offset + 26)
+    name_length, extra_length = struct.unpack("<HH", package.fp.read(4))
+    package.fp.seek(info.header_offset + 30 + name_length + extra_length)
+    return package.fp.read(info.compress_size)
 
 
 @settings(max_examples=15, deadline=None)
 @given(kiki_rows, road_rows)
-def test_a_merged_workbook_with_every_part_packed_is_the_same_package(
+def test_a_merged_workbook_with_every_part_packed_and_streamed_is_the_same_package(
     kiki: list[list[object]], roads: list[tuple[str, str]]
 ) -> None:
-    """Compressing every part and every sheet's rows (PACK_ABOVE 0) changes no byte of the
-    merged workbook (but its creation time)."""
+    """Compressing every sheet's rows (PACK_ABOVE 0) and deflating every part as a large one
+    (CHUNK 0) changes no part of the merged workbook (but its creation time)."""
     report = _report(kiki, roads)
     plain = _parts(build_merged_workbook(report))
     with pytest.MonkeyPatch.context() as patched:
-        patched.setattr("automation.xlsx_package.PACK_ABOVE", 0)
+        patched.setattr("automation.xlsx_package.CHUNK", 0)
         patched.setattr("automation.merged_workbook.PACK_ABOVE", 0)
         packed = _parts(build_merged_workbook(report))
     assert packed == plain
