@@ -274,6 +274,8 @@ def _recipe(store: Store, held: HeldArtefact, clock: Callable[[], datetime]) -> 
 def fitted(flow_id: str, rendered: list[Rendition], link: str | None) -> list[Rendition]:
     """Each message within its channel's size limit (mail 4 MB, channel post and webhook
     28 KB), cut where needed with a note linking the merged workbook; fixed before queueing."""
+    if not rendered:
+        return []
     from automation.fit import fit_message  # noqa: PLC0415  # only runs with messages need it
 
     return [(message, fit_message(flow_id, message, body, link)) for message, body in rendered]

@@ -13,7 +13,7 @@ from automation.config.loader import LoadedConfig
 from automation.config.models import DamageRollupFlow, DamageRollupParams, FileRef
 from automation.damage.stored import StoredReading
 from automation.damage.workbook import parse_workbook
-from automation.flows import damage_rollup, incident
+from automation.flows import damage_rollup
 from automation.flows.damage_rollup import DamageInputs, DamagePlan, DamageState, DepartmentState
 from automation.jobs import Artefact, Prepared
 from automation.record import damage_record
@@ -116,6 +116,8 @@ def params_in_use(flow: DamageRollupFlow, current: Incident | None) -> DamageRol
     (``automation incident open``), else as configured."""
     if current is None or not current.is_open:
         return flow.params
+    from automation.flows import incident  # noqa: PLC0415  # only a flow with incidents needs it
+
     ref = incident.load_ref(current.workbook)
     return incident.incident_params(flow.params, current.name, ref)
 
