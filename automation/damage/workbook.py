@@ -369,6 +369,13 @@ DATE1904 = re.compile(rb"date1904\s*=\s*[\"'](?:1|true)[\"']")
 SHARED_CELL = re.compile(
     rb'(<c r="[^"]*"(?: s="[0-9]{1,9}")? t="s"[^<>t]*><v>)([0-9]{1,9})</v></c>'
 )
+# What calamine reads text from in a sheet: an inline string (<is>, any prefix) and the
+# value of a cell typed "str" or "d". Markup nested in one is skipped but its text is read,
+# so a reference nested there would be read as digits: a part with an inline string or a
+# "d" cell is not keyed by text, nor one with a "str" cell (a formula's text result) other
+# than as Excel writes it, its formula and value plain text.
+TEXT_HOLDERS = (b"<is", b":is", b'"d"', b"'d'")
+TEXT_RESULT = re.compile(rb't="str"[^<>t]*>(?:<f(?:\s[^<>]*)?(?:/>|>[^<]*</f>))?<v>[^<]*</v></c>')
 STRINGS_HEAD = re.compile(rb"(?:<\?xml[^<>]*\?>)?\s*<sst(?:\s[^<>]*)?>")
 STRING_COUNTS = re.compile(rb"\s(?:count|uniqueCount)\s*=\s*\"[0-9]*\"")
 
@@ -539,12 +546,17 @@ def _text_key(xml: bytes, strings: _Strings) -> str | None:
     of that string's XML; None when a cell may refer to a string in another form.
 
     Every cell calamine reads as a shared string has a type attribute "s", so every quoted
-    s in the part must be in a cell of :data:`SHARED_CELL`'s form; a CDATA section (whose
-    text an inline string would read) or a comment makes it unsure too. What is left of the
-    part once the indices are taken out, with the strings they name in order, gives the
+    s in the part must be in a cell of :data:`SHARED_CELL`'s form; a comment or CDATA
+    section, or an element calamine reads text from (:data:`TEXT_HOLDERS`: the digits of a
+    reference nested in one would be read as text), makes it unsure too. What is left of
+    the part once the indices are taken out, with the strings they name in order, gives the
     part back but for how the strings are numbered.
     """
     if b"!" in xml and b"<!" in xml:  # "!" alone: one fast scan for the usual part
+        return None
+    if any(holder in xml for holder in TEXT_HOLDERS):
+        return None
+    if b"str" in xml and xml.count(b"str") != len(TEXT_RESULT.findall(xml)):
         return None
     pieces = SHARED_CELL.split(xml)
     found = pieces[2::3]
