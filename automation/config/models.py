@@ -4,13 +4,11 @@ Every model forbids unknown keys, so a typo is an error with its line, not a sil
 ignored setting. A flow's ``kind`` selects the model of its ``params``.
 """
 
-from __future__ import annotations
-
 import hashlib
 import re
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
 
 from pydantic import (
@@ -88,7 +86,7 @@ class Contact(Model):
     )
 
     @model_validator(mode="after")
-    def _channel_rules(self) -> Contact:
+    def _channel_rules(self) -> Self:
         if self.channel != "teams_channel" and (self.mentions or self.mention_channel):
             raise ValueError("mentions and mention_channel are only for teams_channel contacts")
         check = {
@@ -137,7 +135,7 @@ class Directory(Model):
     departments: tuple[Department, ...]
 
     @model_validator(mode="after")
-    def _unique(self) -> Directory:
+    def _unique(self) -> Self:
         seen: set[str] = set()
         for index, dept in enumerate(self.departments):
             if dept.name in seen:
@@ -462,7 +460,7 @@ class Deadlines(Model):
     since: datetime | None = Field(default=None, description="No deadline before this time.")
 
     @model_validator(mode="after")
-    def _one_rule(self) -> Deadlines:
+    def _one_rule(self) -> Self:
         if self.times and self.every_hours is not None:
             raise ValueError("give exactly one of 'times' or 'every_hours', not both; remove one")
         if not self.times and self.every_hours is None:
@@ -553,7 +551,7 @@ class Schedule(Model):
         return (value,) if isinstance(value, str) else value
 
     @model_validator(mode="after")
-    def _one_rule(self) -> Schedule:
+    def _one_rule(self) -> Self:
         if self.cron and self.every_seconds is not None:
             raise ValueError("give exactly one of 'cron' or 'every_seconds', not both; remove one")
         return self
@@ -891,7 +889,7 @@ class EntraConsoleSignIn(Model):
     app_roles: ConsoleAppRoles = Field(default_factory=ConsoleAppRoles)
 
     @model_validator(mode="after")
-    def _someone_may_sign_in(self) -> EntraConsoleSignIn:
+    def _someone_may_sign_in(self) -> Self:
         if not (self.roles.anyone() or self.app_roles.anyone()):
             raise PlacedValueError(
                 "roles lists nobody, so no one could sign in with Entra ID; add object ids "
