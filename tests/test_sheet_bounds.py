@@ -17,16 +17,21 @@ from automation.errors import DataError
 from tests.workbook_builders import MAIN_NS, XML_DECL, xlsx
 
 Cells = list[tuple[int, int]]  # 0-based (row, col)
+ERROR = ' t="e"'  # a cell holding a saved error value
 
 
-def part(cells: Cells, dimension: str | None) -> bytes:
-    """A sheet part holding a 1 in each cell, row by row, with the ``dimension`` declared."""
-    rows: dict[int, list[int]] = {}
-    for row, col in cells:
-        rows.setdefault(row, []).append(col)
+def part(cells: Cells, dimension: str | None, contents: list[str] | None = None) -> bytes:
+    """A sheet part holding a 1 in each cell (or the cell's ``contents``), row by row, with
+    the ``dimension`` declared."""
+    rows: dict[int, list[tuple[int, str]]] = {}
+    for n, (row, col) in enumerate(cells):
+        rows.setdefault(row, []).append((col, contents[n] if contents else "<v>1</v>"))
     data = "".join(
         f'<row r="{row + 1}">'
-        + "".join(f'<c r="{address(row, col)}"><v>1</v></c>' for col in cols)
+        + "".join(
+            f'<c r="{address(row, col)}"{ERROR if ">#" in inner else ""}>{inner}</c>'
+            for col, inner in cols
+        )
         + "</row>"
         for row, cols in sorted(rows.items())
     )
@@ -54,6 +59,27 @@ CORNER = st.one_of(
         st.builds(address, st.integers(0, 5000), st.integers(0, 27)),
     ),
 )
+
+
+CONTENT = st.sampled_from(
+    ["<v>1</v>", "<v>#DIV/0!</v>", "<f>SUM(A1:A2)</f>", "<f>A1</f><v>3</v>", "<f>B2</f><v></v>"]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    cells=st.lists(CELL, min_size=1, max_size=30, unique=True),
+    contents=st.lists(CONTENT, min_size=30, max_size=30),
+    dimension=CORNER,
+)
+def test_the_cells_calamine_misreads_are_found_however_the_part_is_bounded(
+    cells: Cells, contents: list[str], dimension: str | None
+) -> None:
+    """Saved errors and formulas without a result are put back exactly as a walk over every
+    cell finds them, whichever way the rectangle was bounded."""
+    xml = part(cells, dimension, contents)
+    checks = workbook.SheetChecks(b"", "book.xlsx")
+    assert checks.bound(xml, "s") == workbook._walk_cells(xml, "s", "book.xlsx")[1]
 
 
 @settings(max_examples=200, deadline=None)

@@ -796,9 +796,13 @@ def _quick_rectangle(xml: bytes, start: int, end: int) -> int | None:
     Sure only for sheets written the usual way (every cell ``<c r="A1"``, unprefixed), with
     no cached error value and a saved result for every formula; else take the full walk.
     """
-    if PREFIXED_CELL.search(xml, start, end) or xml.find(b">#", start, end) != -1:
+    # A byte looked for alone is found a hundred times sooner than a pair starting with
+    # ">" or "<" (memchr): without a "#" there is no error value, without an "f" no formula.
+    if PREFIXED_CELL.search(xml, start, end) or (
+        xml.find(b"#", start, end) != -1 and xml.find(b">#", start, end) != -1
+    ):
         return None
-    formulas = len(FORMULA_TAG.findall(xml, start, end))
+    formulas = len(FORMULA_TAG.findall(xml, start, end)) if xml.find(b"f", start, end) != -1 else 0
     if formulas and len(FORMULA_WITH_RESULT.findall(xml, start, end)) != formulas:
         formula = xml.find(b"<f", start, end)
         while formula != -1:  # which formulas lack a result: only text ones may be empty
@@ -811,9 +815,10 @@ def _quick_rectangle(xml: bytes, start: int, end: int) -> int | None:
                 ):
                     return None
             formula = xml.find(b"<f", formula + 2, end)
-    if NOT_SMALL_CELL.search(xml, start, end) is None:
-        return SMALL_SHEET
     declared = DIMENSION.search(xml, 0, start)
+    small = declared is None or int(declared[2]) < 1000  # else the search below is in vain
+    if small and NOT_SMALL_CELL.search(xml, start, end) is None:
+        return SMALL_SHEET
     if declared is not None:  # the corner the writer declared, up to Z: is every cell in?
         column, row = declared[1].decode(), int(declared[2])
         if _outside(column, row).search(xml, start, end) is None:
