@@ -374,7 +374,7 @@ SHARED_CELL = re.compile(
 # so a reference nested there would be read as digits: a part with an inline string or a
 # "d" cell is not keyed by text, nor one with a "str" cell (a formula's text result) other
 # than as Excel writes it, its formula and value plain text.
-TEXT_HOLDERS = (b"<is", b":is", b'"d"', b"'d'")
+TEXT_HOLDERS = (b"<is", b":is", b'"d"')  # and 'd', looked for where there is a '
 TEXT_RESULT = re.compile(rb't="str"[^<>t]*>(?:<f(?:\s[^<>]*)?(?:/>|>[^<]*</f>))?<v>[^<]*</v></c>')
 STRINGS_HEAD = re.compile(rb"(?:<\?xml[^<>]*\?>)?\s*<sst(?:\s[^<>]*)?>")
 STRING_COUNTS = re.compile(rb"\s(?:count|uniqueCount)\s*=\s*\"[0-9]*\"")
@@ -554,14 +554,16 @@ def _text_key(xml: bytes, strings: _Strings) -> str | None:
     """
     if b"!" in xml and b"<!" in xml:  # "!" alone: one fast scan for the usual part
         return None
-    if any(holder in xml for holder in TEXT_HOLDERS):
-        return None
-    if b"str" in xml and xml.count(b"str") != len(TEXT_RESULT.findall(xml)):
-        return None
     pieces = SHARED_CELL.split(xml)
     found = pieces[2::3]
-    quoted = xml.count(b'"s"') + (xml.count(b"'s'") if b"'" in xml else 0)
-    if quoted != len(found):
+    # The checks look at the rest of the part only (a third less to scan), its pieces
+    # joined by "<" so that no text or formula result reads across a reference taken out.
+    rest = b"<".join(pieces[0::3])
+    if b'"s"' in rest or any(holder in rest for holder in TEXT_HOLDERS):
+        return None
+    if b"'" in rest and (b"'s'" in rest or b"'d'" in rest):
+        return None
+    if b"str" in rest and rest.count(b"str") != len(TEXT_RESULT.findall(rest)):
         return None
     try:  # an index past the table, or written with a leading zero: not keyed by text
         used = b"".join(map(strings.items.__getitem__, found))
