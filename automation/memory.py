@@ -49,6 +49,17 @@ def _malloc_trim() -> Callable[[int], int] | None:
 def release_memory() -> bool:
     """Collect cyclic garbage and hand free heap pages back; True when malloc_trim ran."""
     gc.collect()
+    return trim_heap()
+
+
+def trim_heap() -> bool:
+    """Hand the heap's free pages back to the system, collecting nothing (a few ms); True
+    when malloc_trim ran.
+
+    For the peaks of one run: the plan of a 60 x 2,000 run frees about 25 MB that the
+    allocator keeps (freed texts and buffers between live objects) before the merged
+    workbook's build takes its own; handed back first, the build's peak sits that much
+    lower."""
     trim = _malloc_trim()
     if trim is None:
         return False

@@ -18,6 +18,7 @@ from automation.memory import (
     reexec_with_system_allocator,
     release_memory,
     start_up_collector,
+    trim_heap,
 )
 
 MB = 1024 * 1024
@@ -40,6 +41,26 @@ def test_pages_freed_between_live_objects_go_back_to_the_system() -> None:
     before = resident_mb()
     assert release_memory(), "not glibc: nothing to trim"
     assert resident_mb() < before - 100
+    assert len(kept) == 200 * 64
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_trimming_the_heap_alone_returns_freed_pages_and_collects_nothing() -> None:
+    """trim_heap hands freed pages back as release_memory does, leaving cycles alone."""
+    blocks = [bytearray(1024) for _ in range(200 * 1024)]
+    kept = blocks[::16]
+    del blocks
+    cycle = Node()
+    alive = weakref.ref(cycle)
+    del cycle
+    gc.disable()
+    try:
+        before = resident_mb()
+        assert trim_heap(), "not glibc: nothing to trim"
+        assert resident_mb() < before - 100
+        assert alive() is not None  # no collection ran
+    finally:
+        gc.enable()
     assert len(kept) == 200 * 64
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from automation.memory import trim_heap
 from automation.plan import Message
 from automation.ports import Near
 from automation.render import Rendered
@@ -31,8 +32,14 @@ class Artefact:
     inputs: tuple[Any, ...]
 
     def data(self) -> bytes:
-        """The artefact's bytes."""
-        return self.build(*self.inputs)
+        """The artefact's bytes. Built between two trims of the heap: what the plan freed
+        goes back to the system before the build's peak, and what the build freed before
+        the messages that wait for it (see :func:`automation.memory.trim_heap`)."""
+        trim_heap()
+        try:
+            return self.build(*self.inputs)
+        finally:
+            trim_heap()
 
 
 @dataclass
