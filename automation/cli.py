@@ -22,7 +22,7 @@ import os
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from automation.errors import AutomationError, ConfigError
 from automation.memory import freeze_at_exit, start_up_collector
@@ -290,6 +290,18 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_CONFIG  # pragma: no cover - argparse requires a command
 
 
+def _print_json(record: dict[str, Any]) -> None:
+    """``record`` as indented JSON on stdout, scrubbed, a piece at a time: the record of a
+    changed 60 x 2,000 run is 58 MB of text, which json.dumps, the scrub and the encoding
+    held in three copies beside the encoder's millions of pieces (about 200 MB)."""
+    from automation.redaction import scrub_pieces  # noqa: PLC0415
+
+    encoder = json.JSONEncoder(ensure_ascii=False, indent=2)  # as json.dumps(..., indent=2)
+    for piece in scrub_pieces(encoder.iterencode(record)):
+        sys.stdout.write(piece)
+    sys.stdout.write("\n")
+
+
 def _scrub(text: str) -> str:
     from automation.redaction import scrub  # noqa: PLC0415
 
@@ -456,7 +468,7 @@ async def _run_and_print(args: argparse.Namespace, loaded: LoadedConfig, now: da
 
     result = await run_flow(loaded, args.flow, now, dry_run=args.dry_run, summary=args.summary)
     if args.json:
-        print(_scrub(json.dumps(result.record, ensure_ascii=False, indent=2)))
+        _print_json(result.record)
     else:
         print(format_summary(result.record))
     if args.show:

@@ -10,7 +10,7 @@ URL, a template that prints a contact's address), and this is where such an acci
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 PLACEHOLDER = "[REDACTED]"
 
@@ -34,6 +34,23 @@ class Redactor(logging.Filter):
                 text = text.replace(secret, PLACEHOLDER)
         return text
 
+    def scrub_pieces(self, pieces: Iterable[str], size: int = 1 << 20) -> Iterator[str]:
+        """The text ``pieces`` make, scrubbed, in pieces of about ``size`` characters: a
+        secret cut across pieces is still found, as each scrubbed piece keeps back as many
+        characters as the longest secret has, less one, for the next."""
+        keep = max(map(len, self.secrets), default=1) - 1
+        gathered: list[str] = []
+        length = 0
+        for piece in pieces:
+            gathered.append(piece)
+            length += len(piece)
+            if length >= size + keep:
+                text = self.scrub("".join(gathered))
+                cut = len(text) - keep
+                yield text[:cut]
+                gathered, length = [text[cut:]], keep
+        yield self.scrub("".join(gathered))
+
     def filter(self, record: logging.LogRecord) -> bool:
         """Redact the rendered message (and the exception) of ``record``."""
         record.msg = self.scrub(record.getMessage())
@@ -56,3 +73,9 @@ def register(secrets: Iterable[str]) -> None:
 def scrub(text: str) -> str:
     """``text`` with every registered secret replaced."""
     return REDACTOR.scrub(text)
+
+
+def scrub_pieces(pieces: Iterable[str]) -> Iterator[str]:
+    """The text ``pieces`` make, with every registered secret replaced, a piece at a time
+    (a large run's JSON record is tens of MB: never held whole)."""
+    return REDACTOR.scrub_pieces(pieces)

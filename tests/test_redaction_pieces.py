@@ -1,0 +1,59 @@
+"""Specs for scrubbing a long text a piece at a time (``Redactor.scrub_pieces``): the
+output is the text scrubbed whole, wherever the pieces cut a secret."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from automation import cli
+from automation.redaction import PLACEHOLDER, REDACTOR, Redactor
+
+# Secrets over alphabets of their own, so no two occurrences overlap: scrubbing whole and
+# in pieces then have one answer.
+URL = "https://hooks.example/abc"
+TOKEN = "0123456789"
+texts = st.lists(
+    st.one_of(st.sampled_from([URL, TOKEN, URL[:9], TOKEN[3:]]), st.text("xyz 前橋\n", max_size=6))
+).map("".join)
+
+
+def _cut(text: str, cuts: list[int]) -> list[str]:
+    points = sorted({min(c, len(text)) for c in cuts})
+    return [text[a:b] for a, b in zip([0, *points], [*points, len(text)], strict=True)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts, st.lists(st.integers(0, 200), max_size=12), st.integers(1, 40))
+def test_a_text_scrubbed_in_pieces_is_the_text_scrubbed_whole(
+    text: str, cuts: list[int], size: int
+) -> None:
+    """However the pieces and the output's size cut the text, no secret is left and the
+    output is what scrubbing the whole text gives."""
+    redactor = Redactor([URL, TOKEN])
+    out = "".join(redactor.scrub_pieces(_cut(text, cuts), size))
+    assert out == redactor.scrub(text)
+    assert URL not in out
+    assert TOKEN not in out
+
+
+def test_the_output_comes_in_pieces_of_about_the_size_asked() -> None:
+    """A long text is given out in several pieces, none much over the size asked."""
+    pieces = list(Redactor([URL]).scrub_pieces(["x" * 10] * 1000, 100))
+    assert len(pieces) > 50
+    assert max(map(len, pieces)) < 200
+
+
+def test_the_json_record_is_printed_as_json_dumps_indents_it_scrubbed(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`automation run --json` prints the record as json.dumps(indent=2) does, secrets
+    replaced, even where they straddle the pieces it is written in."""
+    monkeypatch.setattr(REDACTOR, "secrets", [URL])
+    record = {"deliveries": [{"to": URL, "n": i, "名": "前橋市"} for i in range(30_000)]}
+    cli._print_json(record)
+    expected = json.dumps(record, ensure_ascii=False, indent=2).replace(URL, PLACEHOLDER)
+    assert capsys.readouterr().out == expected + "\n"
