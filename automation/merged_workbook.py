@@ -25,7 +25,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from automation.damage.catalogue import Catalogue, Item
 from automation.damage.incidents import IncidentState
-from automation.damage.reading import (
+from automation.damage.sheet_reading import (
     PROBLEM_PREFIX,
     UNCONFIRMED_TEXT,
     AsRead,

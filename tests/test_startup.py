@@ -66,8 +66,15 @@ print("\\nexit", code, "loaded", ",".join(loaded) or "-")
 """
 RENDERING = ("jinja2", "xlsxwriter", "openpyxl")
 GRAPH = ("msgraph", "msgraph_core", "kiota_http", "azure", "httpx", "tenacity")
-# Ours, needed only by a run with messages to fit (fit) or a flow with incidents (incident).
-LAZY = ("automation.fit", "automation.flows.incident")
+# Ours, needed only by a run with messages to fit (fit), a flow with incidents (incident) or
+# a changed workbook to parse and read (workbook, reading, cells).
+LAZY = (
+    "automation.fit",
+    "automation.flows.incident",
+    "automation.damage.workbook",
+    "automation.damage.reading",
+    "automation.cells",
+)
 
 
 def _run_listing(config: Path, now: str) -> str:
@@ -85,9 +92,10 @@ def _run_listing(config: Path, now: str) -> str:
 def test_an_unchanged_local_poll_loads_neither_templates_nor_writers_nor_graph(
     tmp_path: Path,
 ) -> None:
-    """`automation run` on an unchanged workbook renders, fits and writes nothing, so jinja2,
-    xlsxwriter, openpyxl and our message fitting stay unloaded (and the incidents, the flow
-    having none), and on the local backend no Graph library loads."""
+    """`automation run` on an unchanged workbook parses, reads, renders, fits and writes
+    nothing, so jinja2, xlsxwriter, openpyxl, our workbook parser, sheet readers and message
+    fitting stay unloaded (and the incidents, the flow having none), and on the local
+    backend no Graph library loads."""
     config = write_workspace(tmp_path / "ws")
     first = _run_listing(config, ROUND_1)
     assert first.startswith("exit 0 loaded ")

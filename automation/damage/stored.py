@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from automation.damage.catalogue import Catalogue, Item
-from automation.damage.reading import (
+from automation.damage.sheet_reading import (
     PROBLEM_PREFIX,
     UNCONFIRMED_TEXT,
     AsRead,
@@ -47,6 +47,7 @@ _READERS = (
     "cells.py",
     "damage/workbook.py",
     "damage/reading.py",
+    "damage/sheet_reading.py",
     "damage/catalogue.py",
     "damage/text.py",
 )

@@ -12,7 +12,7 @@ from functools import cached_property
 from typing import Any, ClassVar
 
 from automation.damage.catalogue import Catalogue, Item
-from automation.damage.reading import SheetReading
+from automation.damage.sheet_reading import SheetReading
 from automation.jsontext import JSONTexts, compact, digest
 
 Cell = tuple[str, str]  # (municipality, item code)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from functools import partial
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from automation.config.models import (
     DamageRollupParams,
@@ -27,20 +27,16 @@ from automation.damage import incidents as incident_log
 from automation.damage.catalogue import DEFAULT_ITEMS, Catalogue, Item
 from automation.damage.deadlines import last_deadline, next_deadline, reminder_due
 from automation.damage.incidents import IncidentChange, IncidentState
-from automation.damage.reading import (
-    CellProblem,
-    SheetReading,
-    municipality_index,
-    read_matrix,
-    read_records,
-)
+from automation.damage.sheet_reading import CellProblem, SheetReading
 from automation.damage.stored import Head, Readings, StoredReading, config_key, keyed
 from automation.damage.text import normalize
 from automation.damage.totals import Change, Consolidated, Figures, Sums, consolidate, diff
-from automation.damage.workbook import Sheet, Workbook
 from automation.jsontext import JSONTexts
 from automation.plan import Message
 from automation.timeutil import as_of_ja, time_ja
+
+if TYPE_CHECKING:  # parsed and read only for a changed workbook: loaded there
+    from automation.damage.workbook import Sheet, Workbook
 
 DepartmentStatusName = Literal[
     "updated", "current", "not_updated", "not_reported", "problems", "missing"
@@ -353,6 +349,8 @@ def _read_sheets(
     A sheet whose stored reading is still valid (:mod:`automation.damage.stored`) is not
     read again (its package key unchanged, not even parsed), and its figures are the
     previous report's when they came from that same reading."""
+    from automation.damage.reading import municipality_index  # noqa: PLC0415  # see _read
+
     sheets = SheetsRead(dict(previous.departments), {})
     municipalities = municipality_index(params.municipalities)
     sources = _sources(previous.snapshot)
@@ -451,6 +449,9 @@ def _read(
     catalogue: Catalogue,
     known: Mapping[str, str] | None,
 ) -> SheetReading:
+    # The readers load with the first sheet read: an unchanged workbook needs none of them.
+    from automation.damage.reading import read_matrix, read_records  # noqa: PLC0415
+
     if isinstance(layout, RecordsLayout):
         return read_records(sheet, department, layout, catalogue, known)
     return read_matrix(sheet, department, layout, catalogue, known)

@@ -17,7 +17,8 @@ from typing import Literal
 
 from automation.config.models import DamageRollupParams, RecordsLayout
 from automation.damage.catalogue import Catalogue
-from automation.damage.reading import SheetReading, municipality_index, read_matrix, read_records
+from automation.damage.reading import municipality_index, read_matrix, read_records
+from automation.damage.sheet_reading import SheetReading
 from automation.damage.sheet_rules import SheetRules, list_choices, sheet_rules
 from automation.damage.text import normalize
 from automation.damage.workbook import Sheet, Workbook, address, parse_workbook, worksheet_xml

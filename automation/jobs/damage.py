@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 from automation.config.loader import LoadedConfig
 from automation.config.models import DamageRollupFlow, DamageRollupParams, FileRef
 from automation.damage.stored import StoredReading
-from automation.damage.workbook import parse_workbook
 from automation.flows import damage_rollup
 from automation.flows.damage_rollup import DamageInputs, DamagePlan, DamageState, DepartmentState
 from automation.jobs import Artefact, Prepared
@@ -93,6 +92,8 @@ def _plan_and_render(
     """The pure part of a run: parse what changed, plan, render (no state, no network)."""
     workbook = None
     if fetched.data is not None:
+        from automation.damage.workbook import parse_workbook  # noqa: PLC0415  # changed only
+
         # Lazily: the plan parses only the sheets whose stored reading no longer holds.
         workbook = parse_workbook(
             fetched.data, fetched.name, max_bytes=int(params.max_workbook_mb * MB), lazy=True
