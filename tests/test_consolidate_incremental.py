@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from automation.damage.catalogue import DEFAULT_CATALOGUE
-from automation.damage.totals import Consolidated, Figures, Sums, consolidate, diff
+from automation.damage.totals import Consolidated, Figures, Sums, _moved_cells, consolidate, diff
 from automation.jsontext import compact
 from automation.state import Store
 from automation.timeutil import JST
@@ -188,3 +188,28 @@ def test_a_report_stored_with_its_figures_inline_is_read_as_before(tmp_path: Pat
         )
         back, sums = store.latest_report_and_sums("damage")
     assert back == {**snapshot, "figures": figures} and sums is None
+
+
+@STEPS
+@given(figures(), figures(), st.booleans())
+def test_the_cells_a_department_moved_are_those_whose_figure_or_mark_differs(
+    old: Figures, new: Figures, gone: bool
+) -> None:
+    """A cell moved when its figure (compared as a number: 1.5 is 1.50), its 未確認 flag or
+    its unreadable mark differs between a department's figures before and after, or the
+    department came or went."""
+    relisted = Figures(
+        {
+            cell: Decimal(f"{value}.00") if value == value.to_integral_value() else value
+            for cell, value in old.amounts.items()
+        },
+        set(old.unconfirmed),
+        old.statuses,
+        set(old.unreadable),
+    )
+    for before, after in ((old, new), (old, relisted), (None, new), (old, None if gone else old)):
+        b = before or Figures()
+        a = after or Figures()
+        plain = {cell for cell, _ in b.amounts.items() ^ a.amounts.items()}
+        plain |= (b.unconfirmed ^ a.unconfirmed) | (b.unreadable ^ a.unreadable)
+        assert _moved_cells(before, after) == plain
