@@ -17,7 +17,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from automation.damage.catalogue import DEFAULT_CATALOGUE
-from automation.damage.totals import Consolidated, Figures, Sums, _moved_cells, consolidate, diff
+from automation.damage.totals import (
+    GRID_AT,
+    Consolidated,
+    Figures,
+    Sums,
+    _moved_cells,
+    amounts_of,
+    consolidate,
+    diff,
+)
 from automation.jsontext import compact
 from automation.state import Store
 from automation.timeutil import JST
@@ -213,3 +222,44 @@ def test_the_cells_a_department_moved_are_those_whose_figure_or_mark_differs(
         plain = {cell for cell, _ in b.amounts.items() ^ a.amounts.items()}
         plain |= (b.unconfirmed ^ a.unconfirmed) | (b.unreadable ^ a.unreadable)
         assert _moved_cells(before, after) == plain
+
+
+@st.composite
+def sheet_figures(draw: st.DrawFn) -> Figures:
+    """A large sheet's figures: most of its municipalities' rows filled (some cells empty,
+    flagged or unreadable), or scattered thinly over many rows."""
+    thin = draw(st.booleans())  # each municipality 5 of the 12 items, over 3x the rows
+    towns = [f"地区{n}" for n in range(draw(st.integers(84, 130)) * (3 if thin else 1))]
+    codes = [f"item{n:02d}" for n in range(12)]
+    cells = [(t, c) for t in draw(st.permutations([*towns, '"市,\\町"'])) for c in codes]
+    if thin:
+        cells = [cell for index, cell in enumerate(cells) if (index + index // 12) % 12 < 5]
+    empty = draw(st.sets(st.integers(0, len(cells) - 1), max_size=len(cells) // 4))
+    spread = draw(st.lists(VALUES | st.just(Decimal("1.50")), min_size=1, max_size=5))
+    amounts = {
+        cell: spread[index % len(spread)] for index, cell in enumerate(cells) if index not in empty
+    }
+    unconfirmed = {cells[index] for index in sorted(empty)[::2]}
+    return Figures(amounts, unconfirmed, {}, {cells[index] for index in sorted(empty)[1::4]})
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(sheet_figures())
+def test_a_large_sheet_s_figures_are_stored_as_a_grid_and_read_back_as_they_were(
+    figures: Figures,
+) -> None:
+    """A sheet of at least GRID_AT figures filling most of its rows is stored as a grid of
+    figures, others as rows of (item, figure); either way its figures come back equal, in
+    the order of municipality then item, each written as the first of its equal figures
+    met, and the console reads the same rows from both."""
+    data = json.loads(figures.text)
+    texts = {value: str(value) for value in reversed(figures.amounts.values())}  # first wins
+    rows: dict[str, dict[str, str]] = {}
+    for (town, code), value in sorted(figures.amounts.items()):
+        rows.setdefault(town, {})[code] = texts[value]
+    grid = len(figures.amounts) >= GRID_AT and len(rows) * 12 <= 2 * len(figures.amounts)
+    assert ("grid" in data, "amounts" in data) == (grid, not grid)
+    back = Figures.load(data)
+    assert back == figures and list(back.amounts) == sorted(figures.amounts)
+    assert amounts_of(data) == rows
+    assert Figures.of_text(figures.text).dump() == data

@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from automation import local_governments as lg
+from automation.damage.totals import amounts_of
 
 DIRECTIONS = ("asc", "desc")
 NAME_COLUMN = "name"
@@ -89,7 +90,7 @@ def rows_of(report: Mapping[str, Any]) -> list[Row]:
     """Every municipality of the report's figures, in the order first met, with its code."""
     rows: dict[str, Row] = {}
     for figures in (report.get("figures") or {}).values():
-        for name, amounts in (figures.get("amounts") or {}).items():
+        for name, amounts in amounts_of(figures).items():
             row = rows.setdefault(name, Row(name, ""))
             for item, text in amounts.items():
                 try:
