@@ -309,9 +309,10 @@ def _scrub(text: str) -> str:
 
 
 def _validate(path: Path, *, check_inputs: bool = False) -> int:
-    from automation.configuration import load_config  # noqa: PLC0415
+    with start_up_collector():  # modules and the configuration: nothing to collect yet
+        from automation.configuration import load_config  # noqa: PLC0415
 
-    loaded = load_config(path)
+        loaded = load_config(path)
     flows = ", ".join(f"{f.id} ({f.kind})" for f in loaded.config.flows)
     print(f"{path}: OK; flows: {flows}; departments: {len(loaded.config.directory.departments)}")
     for warning in loaded.warnings:
@@ -493,10 +494,11 @@ def clean_terminal(text: str) -> str:
 
 
 def _open_store(config_path: Path) -> tuple[LoadedConfig, Store]:
-    from automation.configuration import load_config  # noqa: PLC0415
-    from automation.state import Store  # noqa: PLC0415
+    with start_up_collector():  # modules and the configuration: nothing to collect yet
+        from automation.configuration import load_config  # noqa: PLC0415
+        from automation.state import Store  # noqa: PLC0415
 
-    loaded = load_config(config_path)
+        loaded = load_config(config_path)
     target = loaded.state_target
     if isinstance(target, Path) and not target.exists():
         raise ConfigError(f"no state database at {target} yet; run a flow first")

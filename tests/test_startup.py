@@ -161,3 +161,27 @@ def test_a_command_ends_without_the_collector_walking_what_it_built() -> None:
         timeout=60,
     )
     assert result.stdout.strip().splitlines()[-1] == "walked at exit: False", result.stdout
+
+
+COLLECTIONS_IN_VALIDATE = """
+import gc, sys
+from automation.cli import main
+collections = []
+gc.callbacks.append(lambda phase, info: phase == "start" and collections.append(info))
+main(["validate", "-c", sys.argv[1]])
+print("collections:", len(collections))
+"""
+
+
+def test_validate_runs_without_a_cyclic_collection() -> None:
+    """`automation validate` imports and checks its configuration with the collector off:
+    what it builds lives until the exit (about 50 collections before, in vain)."""
+    config = Path(__file__).parent.parent / "config" / "progress_halfyear.yaml"
+    result = subprocess.run(
+        [sys.executable, "-c", COLLECTIONS_IN_VALIDATE, str(config)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert result.stdout.strip().splitlines()[-1] == "collections: 0", result.stdout
