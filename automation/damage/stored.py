@@ -6,10 +6,11 @@ A stored reading is valid for two keys, each folded with the reading's configura
 readers' own code, so that a change to any of them reads every sheet again):
 
 - ``package``: the sheet's key in the package (:func:`automation.damage.workbook.package_keys`,
-  from the zip directory alone): when it is unchanged the sheet is not even parsed;
+  from the zip directory, or for a sheet with text from its XML with the shared strings it
+  names in place of their numbers): when it is unchanged the sheet is not even parsed;
 - ``content``: the digest of the parsed sheet (``Sheet.content``): a sheet whose package key
-  moved (Excel rewrote the shared strings, or the styles) but whose values did not is
-  parsed, not read again.
+  moved (the styles changed, or a part the package key does not recognise) but whose values
+  did not is parsed, not read again.
 
 The reading itself is JSON compressed with zlib, in two parts: the head every run needs (the
 problems) and the body (figures and rows as read, a 300-row sheet: about 25 kB), decoded
