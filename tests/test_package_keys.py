@@ -93,9 +93,11 @@ TEXT_FORMS = (  # a formula's text result, as Excel writes it (calamine reads it
     '<c r="{ref}" t="str"><f t="shared" si="0"/><v>x{number}</v></c>',
 )
 # What a crafted table may hold between its items that calamine numbers, or skips, or that
-# hides an item: an empty item, a prefixed one, a comment, a CDATA section.
+# hides an item: an item without text, an empty or a prefixed one, a comment, a CDATA section.
 JUNK = (
     "",
+    "<si></si>",
+    '<si><rPh sb="0" eb="1"><t>カ</t></rPh></si>',
     "<si/>",
     f'<x:si xmlns:x="{MAIN_NS}"><t>市町村</t></x:si>',
     "<!-- <si><t>前橋市</t></si> -->",
