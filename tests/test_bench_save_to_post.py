@@ -94,7 +94,7 @@ def test_the_quick_run_gets_exactly_one_report_per_save(tmp_path: Path) -> None:
     assert result["complete"] and result["one_report_per_save"] and result["numbers_consecutive"]
     assert [s["reports"] for s in result["saves_detail"]] == [1, 1, 1]
     assert result["channel_messages"] == 4  # the first report, then one per save
-    for key in ("save_to_post_p50_s", "save_to_post_p95_s", "poll_s", "target_p95_s"):
+    for key in ("save_to_post_p50_s", "save_to_post_p95_s", "poll_to_post_p50_s", "poll_s"):
         assert isinstance(result[key], int | float)
     assert "load_average_before" in result["machine"]
-    assert "| 5 x 20 | 3 | 1 |" in (tmp_path / "save_to_post.md").read_text(encoding="utf-8")
+    assert "| 5 x 20 | one | 3 | 1 |" in (tmp_path / "save_to_post.md").read_text(encoding="utf-8")
