@@ -36,8 +36,9 @@ class Redactor(logging.Filter):
 
     def scrub_pieces(self, pieces: Iterable[str], size: int = 1 << 20) -> Iterator[str]:
         """The text ``pieces`` make, scrubbed, in pieces of about ``size`` characters: a
-        secret cut across pieces is still found, as each scrubbed piece keeps back as many
-        characters as the longest secret has, less one, for the next."""
+        secret cut across pieces is still found, as each piece is scrubbed only up to a
+        point no secret crosses, at least as many characters before the end of what came
+        as the longest secret has, less one; the rest waits for the next, unscrubbed."""
         keep = max(map(len, self.secrets), default=1) - 1
         gathered: list[str] = []
         length = 0
@@ -45,11 +46,22 @@ class Redactor(logging.Filter):
             gathered.append(piece)
             length += len(piece)
             if length >= size + keep:
-                text = self.scrub("".join(gathered))
-                cut = len(text) - keep
-                yield text[:cut]
-                gathered, length = [text[cut:]], keep
+                text = "".join(gathered)
+                cut = self._uncrossed(text, len(text) - keep)
+                yield self.scrub(text[:cut])
+                gathered, length = [text[cut:]], len(text) - cut
         yield self.scrub("".join(gathered))
+
+    def _uncrossed(self, text: str, cut: int) -> int:
+        """The last point at or before ``cut`` that no secret in ``text`` crosses."""
+        moved = True
+        while moved:
+            moved = False
+            for secret in self.secrets:
+                found = text.find(secret, max(0, cut - len(secret) + 1), cut + len(secret) - 1)
+                if found != -1 and found < cut:
+                    cut, moved = found, True
+        return cut
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Redact the rendered message (and the exception) of ``record``."""
