@@ -168,7 +168,9 @@ def _totals(consolidated: Consolidated) -> dict[str, Any]:
 
 
 def _change(c: Change) -> dict[str, Any]:
-    """One changed item, with its change per municipality."""
+    """One changed item, with its change per municipality (the first ``LIST_LIMIT``;
+    ``parts_total`` counts them all: a record that listed every moved cell of a large
+    workbook ran to tens of megabytes, held whole while it is stored)."""
     return {
         "code": c.code,
         "label": c.label,
@@ -190,8 +192,9 @@ def _change(c: Change) -> dict[str, Any]:
                 "departments": list(p.departments),
                 "text": p.text,
             }
-            for p in c.parts
+            for p in c.parts[:LIST_LIMIT]
         ],
+        "parts_total": len(c.parts),
     }
 
 

@@ -142,8 +142,9 @@ def _changes(record: dict[str, Any]) -> list[str]:
         )
         parts = change.get("parts") or []
         lines += [f"      {p['text']}" for p in parts[:5]]
-        if len(parts) > 5:
-            lines.append(f"      ほか {len(parts) - 5}市町村")
+        moved = change.get("parts_total", len(parts))
+        if moved > 5:
+            lines.append(f"      ほか {moved - 5}市町村")
     lines += [f"    {i['text']}" for i in incidents]
     return lines
 

@@ -131,6 +131,7 @@ def test_changed_workbook_gets_next_number(config: LoadedConfig, workspace: Path
                 "text": "前橋市 1 → 2（+1、危機管理課）",
             }
         ],
+        "parts_total": 1,
     }
 
 
@@ -343,6 +344,22 @@ def test_the_record_lists_at_most_list_limit_problems_and_counts_them_all(
     assert len(record["problems"]) == LIST_LIMIT
     assert record["problems_total"] == 5_000
     assert all(len(t["unreadable_where"]) <= LIST_LIMIT for t in record["totals"].values())
+
+
+def test_the_record_lists_at_most_list_limit_moved_municipalities_per_item(
+    workspace: Path,
+) -> None:
+    """150 municipalities moved: each change lists 100 of them and says how many moved."""
+    path = workspace / "automation.yaml"
+    path.write_text(CONFIG.replace("      municipalities: [前橋市, 高崎市]\n", ""), "utf-8")
+    config = load_config(path)
+    write_book(workspace, [[f"前橋市{n}", 1, 2] for n in range(150)])
+    run(config, at(9))
+    write_book(workspace, [[f"前橋市{n}", 3, 2] for n in range(150)])
+    record = run(config, at(10)).record
+    moved = [c for c in record["changes"] if c["parts"]]
+    assert moved and all(len(c["parts"]) == LIST_LIMIT for c in moved)
+    assert all(c["parts_total"] == 150 for c in moved)
 
 
 CHANNEL_CONFIG = """\

@@ -110,3 +110,12 @@ def test_an_unchanged_summary_says_whose_content_it_shows() -> None:
     assert (
         "  示せる報告の内容はありません（ブックは前回から変わっていません）。" in none.splitlines()
     )
+
+
+def test_a_change_counts_every_moved_municipality_beyond_those_listed() -> None:
+    """The record lists 100 moved municipalities at most; ほか counts from parts_total."""
+    parts = [{"text": f"地区{n} 1 → 2（+1、危機管理課）"} for n in range(100)]
+    change = {"label": "死者", "unit": "人", "status": None, "before": 150, "after": 300}
+    record = damage_record(changes=[change | {"parts": parts, "parts_total": 150}])
+    lines = format_summary(record).splitlines()
+    assert "      ほか 145市町村" in lines
