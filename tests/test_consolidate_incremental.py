@@ -180,6 +180,46 @@ def test_figures_read_from_text_are_decoded_only_when_read() -> None:
     assert loaded == figures and loaded.amounts == {("前橋市", "dead"): Decimal(2)}
 
 
+def test_a_diff_leaves_the_previous_report_s_figures_as_text_and_they_read_the_same() -> None:
+    """A changed department's previous figures, compared against the previous report's sums,
+    are dropped back to their text (one held decoded at a time), and read again as they were."""
+    incidents = {"k1": ("roads", "道路", "前橋市", "国道1号", "通行止め")}
+    old = Figures(
+        {("前橋市", "dead"): Decimal("1.50"), ("高崎市", "dead"): Decimal("1.5")},
+        {("桐生市", "roads")},
+        {"roads": {"通行止め": 1}},
+        {("館林市", "injured")},
+        incidents,
+    )
+    kept = Figures({("前橋市", "injured"): Decimal(4)})
+    report = saved(consolidate({"土木部": old, "農政部": kept}, DEFAULT_CATALOGUE))
+    sums = Sums.load(report.sums)
+    assert sums is not None
+    after = {
+        "土木部": Figures({("前橋市", "dead"): Decimal(3)}),
+        "農政部": report.figures["農政部"],
+    }
+    current = consolidate(after, DEFAULT_CATALOGUE, (report.figures, sums))
+    changes = diff(report.snapshot, current, report.figures, TOWNS, sums)
+    assert repr(report.figures["土木部"]) == "Figures(<not decoded>)"
+    assert report.figures["土木部"].incidents == incidents
+    assert report.figures["土木部"] == old
+    fresh = Figures.of_text(report.snapshot["figures"].text("土木部"))
+    assert [str(v) for v in report.figures["土木部"].amounts.values()] == [
+        str(v) for v in fresh.amounts.values()
+    ]
+    assert diff(report.snapshot, current, report.figures, TOWNS, sums) == changes
+
+
+def test_figures_not_loaded_from_text_keep_what_they_hold_when_forgotten() -> None:
+    """Only figures loaded from text are dropped back to it: figures read from a sheet keep
+    theirs (their text writes the first of equal figures, 1.50 for a later 1.5)."""
+    figures = Figures({("前橋市", "dead"): Decimal("1.50"), ("高崎市", "dead"): Decimal("1.5")})
+    assert figures.text
+    figures.forget()
+    assert str(figures.amounts[("高崎市", "dead")]) == "1.5"
+
+
 def test_a_report_stored_with_its_figures_inline_is_read_as_before(tmp_path: Path) -> None:
     """A report saved before figures were stored apart keeps them in its snapshot: it is
     read back with them, and the next run adds everything up from them."""
