@@ -9,9 +9,11 @@ message sent once and the workbook stored.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import pickle
 import shutil
+import weakref
 import zipfile
 from collections.abc import Mapping
 from datetime import datetime
@@ -30,6 +32,7 @@ from automation.backends.local import (
 from automation.config.loader import LoadedConfig, load_config
 from automation.daemon import Daemon
 from automation.errors import TransientError
+from automation.jobs import damage as damage_job
 from automation.merged_workbook import build_merged_workbook
 from automation.ports import Backend, Near
 from automation.record import damage_record
@@ -191,6 +194,40 @@ def test_the_run_record_which_repeats_the_report_is_made_after_the_report_went_o
     result = run(config, 1, ports(workspace))
     assert events.index("report teams_webhook") < events.index("record")
     assert result.record["report_number"] == 1 and result.record["totals"]
+
+
+def test_the_previous_report_is_let_go_once_the_state_is_saved(
+    config: LoadedConfig, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The previous report's state (tens of MB at 60 x 2,000) is not held while the workbook
+    is built: the run saved the new one before."""
+    run(config, 1, ports(workspace))
+    load = damage_job._load_state
+
+    def kept(*args: Any, **kwargs: Any) -> Any:
+        state = load(*args, **kwargs)
+        previous_states.append(weakref.ref(state))
+        return state
+
+    monkeypatch.setattr(damage_job, "_load_state", kept)
+    monkeypatch.setattr("automation.merged_workbook.build_merged_workbook", build_noting_previous)
+    allowed = {*owed.BUILDERS, (__name__, "build_noting_previous")}
+    monkeypatch.setattr("automation.owed.BUILDERS", frozenset(allowed))
+    edited = [["市町村", "死者"], ["前橋市", 2]]
+    (workspace / "inputs" / "book.xlsx").write_bytes(xlsx_bytes({"危機管理課": edited}))
+    events.clear()
+    run(config, 2, ports(workspace))
+    assert "previous let go" in events and "previous held" not in events
+
+
+previous_states: list[weakref.ref[Any]] = []
+
+
+def build_noting_previous(report: Any) -> bytes:
+    """The merged workbook, noting whether the run's previous state is still held."""
+    gc.collect()
+    events.append("previous held" if previous_states[-1]() is not None else "previous let go")
+    return build_merged_workbook(report)
 
 
 def test_the_mail_attaching_the_workbook_links_where_it_was_stored(

@@ -64,8 +64,13 @@ async def prepare(
         source = await asyncio.to_thread(MergedSource.of, plan.report)
         artefacts = [Artefact(plan.artefact, build_merged_workbook, (source,))]
 
+    # Let go once the new state is saved: at 60 x 2,000 the previous report's is tens of MB,
+    # which the merged workbook's build, after it, would otherwise hold.
+    held = [previous]
+
     def save(store: Store, run_id: int, now: datetime) -> None:
-        _save_state(store, flow.id, plan, previous, run_id, now)
+        _save_state(store, flow.id, plan, held[0], run_id, now)
+        held.clear()
 
     return Prepared(
         status=plan.status,
