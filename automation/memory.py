@@ -31,7 +31,7 @@ LOG = logging.getLogger(__name__)
 @cache
 def _malloc_trim() -> Callable[[int], int] | None:
     """glibc's ``malloc_trim``, if this process runs on glibc."""
-    import ctypes  # noqa: PLC0415  # only the daemon trims: a run's start-up skips ctypes
+    import ctypes  # noqa: PLC0415  # at the first trim (a changed run, the daemon): start-up skips ctypes
     import ctypes.util  # noqa: PLC0415
 
     name = ctypes.util.find_library("c")
