@@ -377,6 +377,13 @@ CASES = [
     ),
     Case("service_reload_zero", 18, 25, "service.reload_check_seconds", "set a value above 0"),
     Case(
+        "cpu_processes_zero",
+        18,
+        14,
+        "cpu.processes",
+        "(got 0); write auto (the CPUs this host gives the run) or a number from 1 to 64",
+    ),
+    Case(
         "state_url_password_written",
         18,
         8,

@@ -21,6 +21,7 @@ from automation.damage.totals import Figures, _cell_changes, consolidate
 from automation.damage.workbook import Sheet, Workbook, parse_workbook
 from automation.flows import damage_rollup
 from automation.flows.damage_rollup import DamageInputs, DamagePlan, DamageState
+from automation.parallel import Forked, Mapper, serial
 from automation.timeutil import JST
 from tests.workbook_builders import (
     MATRIX_SHEET,
@@ -123,10 +124,13 @@ def edits(draw: st.DrawFn, book: Book) -> str:
     return f"{kind} {name}"
 
 
-def run(book: Book, previous: DamageState, now: datetime, version: str) -> DamagePlan:
+def run(
+    book: Book, previous: DamageState, now: datetime, version: str, mapper: Mapper = serial
+) -> DamagePlan:
     """The flow on the workbook as it is now, lazily parsed as a run parses it."""
     workbook = parse_workbook(book.data(), "book.xlsx", max_bytes=10**8, lazy=True)
-    return damage_rollup.plan(PARAMS, DIRECTORY, DamageInputs(version, workbook), previous, now)
+    inputs = DamageInputs(version, workbook)
+    return damage_rollup.plan(PARAMS, DIRECTORY, inputs, previous, now, mapper=mapper)
 
 
 def observed(plan: DamagePlan) -> dict[str, Any]:
@@ -176,6 +180,27 @@ def test_reading_only_what_changed_gives_what_a_full_re_read_gives(data: st.Data
         assert observed(incremental) == observed(full)
         assert incremental.report.reading_keys == full.report.reading_keys
         state = incremental.state
+
+
+@settings(DELTA, max_examples=25)
+@given(st.data())
+def test_reading_in_helper_processes_gives_what_one_process_gives(data: st.DataObject) -> None:
+    """After any sequence of saves, a run whose sheets are read by forked helpers
+    (automation.parallel) reports, sends and keeps exactly what a one-process run does."""
+    book = data.draw(books())
+    state = DamageState()
+    now = START
+    for round_ in range(data.draw(st.integers(1, 3))):
+        if round_:
+            data.draw(edits(book), label=f"save {round_}")
+        now += timedelta(hours=1)
+        version = f"v{round_}"
+        forked = run(book, state, now, version, Forked(3))
+        alone = run(book, state, now, version)
+        assert observed(forked) == observed(alone)
+        assert forked.report.reread == alone.report.reread
+        assert forked.state.readings == alone.state.readings
+        state = alone.state
 
 
 def _table(figure: int) -> DrawnSheet:

@@ -797,6 +797,29 @@ class ServiceConfig(Model):
     )
 
 
+class CpuConfig(Model):
+    """How much of the machine a run may use."""
+
+    processes: int | Literal["auto"] = Field(
+        default="auto",
+        description="Processes a run may use to read a changed workbook's sheets, itself "
+        "included: auto = the CPUs it may run on, at most 4; 1 = read in one process.",
+    )
+
+    @field_validator("processes", mode="before")
+    @classmethod
+    def _processes(cls, value: object) -> object:
+        if value == "auto" or (type(value) is int and 1 <= value <= MAX_PROCESSES):
+            return value
+        raise ValueError(
+            f"processes is how many processes read a workbook's sheets (got {value!r}); "
+            f"write auto (the CPUs this host gives the run) or a number from 1 to {MAX_PROCESSES}"
+        )
+
+
+MAX_PROCESSES = 64
+
+
 GUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
 
@@ -917,6 +940,7 @@ class AppConfig(Model):
     backend: Backend = Field(default_factory=LocalBackend)
     directory: Directory
     service: ServiceConfig = Field(default_factory=ServiceConfig)
+    cpu: CpuConfig = Field(default_factory=CpuConfig)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
     flows: tuple[Flow, ...] = Field(min_length=1)
 

@@ -185,10 +185,53 @@ class Figures:
 
     __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled (a helper process sends a sheet's figures back, :mod:`automation.parallel`):
+        still text, as text; else each figure's own text (1.50 stays 1.50, which a Decimal
+        key would merge with 1.5) beside its cell, in order, each distinct text converted
+        once on the way back (a fifth of pickling every Decimal)."""
+        if self._amounts is _PENDING:
+            return (_revived_text, (self._text, self._incidents is _UNKNOWN))
+        amounts = self._amounts
+        return (
+            _revived,
+            (
+                list(amounts),
+                list(map(str, amounts.values())),
+                (self._unconfirmed, self._statuses, self._unreadable, self._incidents),
+                self._text,
+                self._loaded,
+            ),
+        )
+
     def __repr__(self) -> str:
         if self._amounts is _PENDING:
             return "Figures(<not decoded>)"
         return f"Figures({len(self._amounts)} amounts, {len(self._unconfirmed)} unconfirmed)"
+
+
+def _revived(
+    cells: list[Cell],
+    texts: list[str],
+    rest: tuple[
+        set[Cell],
+        dict[str, dict[str, int]],
+        set[Cell],
+        dict[str, tuple[str, str, str, str, str]],
+    ],
+    text: str | None,
+    loaded: bool,
+) -> Figures:
+    """Figures as ``Figures.__reduce__`` sent them."""
+    decimals = DecimalTexts()
+    figures = Figures(dict(zip(cells, map(decimals.__getitem__, texts), strict=True)), *rest)
+    figures._text, figures._loaded = text, loaded  # its own pickled state
+    return figures
+
+
+def _revived_text(text: str, incidents: bool) -> Figures:
+    """Figures still text as ``Figures.__reduce__`` sent them."""
+    return Figures.of_text(text, incidents=incidents)
 
 
 _PENDING: dict[Cell, Decimal] = {}  # a marker: the figures are still text

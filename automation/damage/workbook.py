@@ -195,6 +195,7 @@ class Workbook:
     name: str
     sheets: Mapping[str, Sheet] = field(repr=False)  # data: a repr would copy every cell
     packages: Mapping[str, str] = field(default_factory=dict, repr=False)
+    sizes: Mapping[str, int] = field(default_factory=dict, repr=False)  # sheet part's bytes
 
 
 def address(row: int, col: int) -> str:
@@ -234,7 +235,8 @@ def parse_workbook(data: bytes, name: str, *, max_bytes: int, lazy: bool = False
         book = CalamineWorkbook.from_filelike(io.BytesIO(data))
         found = _LazySheets(book, package.checks, name)
         sheets: Mapping[str, Sheet] = found if lazy else {n: found[n] for n in found}
-    return Workbook(name, sheets, package_keys(package))
+    sizes = {n: int(entry.rsplit(":", 1)[1]) for n, entry in package.sheet_parts.items()}
+    return Workbook(name, sheets, package_keys(package), sizes)
 
 
 @contextmanager

@@ -32,6 +32,7 @@ from automation.damage.stored import Head, Readings, StoredReading, config_key, 
 from automation.damage.text import normalize
 from automation.damage.totals import Change, Consolidated, Figures, Sums, consolidate, diff
 from automation.jsontext import JSONTexts
+from automation.parallel import Mapper, serial
 from automation.plan import Message
 from automation.timeutil import as_of_ja, time_ja
 
@@ -227,8 +228,10 @@ def plan(
     now: datetime,
     *,
     catalogue: Catalogue | None = None,
+    mapper: Mapper = serial,
 ) -> DamagePlan:
-    """Decide this run's report, feedback and reminders."""
+    """Decide this run's report, feedback and reminders (``mapper`` reads the sheets: in
+    this process, or shared among several, :mod:`automation.parallel`)."""
     catalogue = catalogue or build_catalogue(params)
     departments = reporting_departments(params, directory)
     reference = _reference_time(params, previous, now)
@@ -242,7 +245,7 @@ def plan(
         sheets = SheetsRead(dict(previous.departments), dict(previous_figures))
     else:
         sheets = _read_sheets(
-            params, departments, inputs.workbook, previous, previous_figures, catalogue, now
+            params, departments, inputs.workbook, previous, previous_figures, catalogue, now, mapper
         )
     readings, dept_states, figures = sheets.readings, sheets.states, sheets.figures
 
@@ -343,20 +346,38 @@ def _read_sheets(
     previous_figures: Mapping[str, Figures],
     catalogue: Catalogue,
     now: datetime,
+    mapper: Mapper = serial,
 ) -> SheetsRead:
     """Read each department's sheet; one that is missing or unreadable keeps its old figures.
 
     A sheet whose stored reading is still valid (:mod:`automation.damage.stored`) is not
     read again (its package key unchanged, not even parsed), and its figures are the
-    previous report's when they came from that same reading."""
+    previous report's when they came from that same reading. The sheets are read by
+    ``mapper`` (one process, or several: :mod:`automation.parallel`), each on its own."""
     from automation.damage.reading import municipality_index  # noqa: PLC0415  # see _read
 
     sheets = SheetsRead(dict(previous.departments), {})
-    municipalities = municipality_index(params.municipalities)
-    sources = _sources(previous.snapshot)
+    present = [d for d in departments if (d.sheet or "") in workbook.sheets]
+    take = partial(
+        _take,
+        params=params,
+        workbook=workbook,
+        previous=previous,
+        sources=_sources(previous.snapshot),
+        catalogue=catalogue,
+        known=municipality_index(params.municipalities),
+    )
+    sizes = workbook.sizes
+    taken = dict(
+        zip(
+            [d.name for d in present],
+            mapper(take, present, [sizes.get(d.sheet or "", 0) for d in present]),
+            strict=True,
+        )
+    )
     for dept in departments:
         old = previous.departments.get(dept.name)
-        if (dept.sheet or "") not in workbook.sheets:
+        if dept.name not in taken:  # the sheet is not in the workbook
             sheets.states[dept.name] = DepartmentState(None, old.changed_at if old else None, 0)
             if dept.name in previous.readings:  # kept for when the sheet comes back
                 sheets.stored[dept.name] = previous.readings[dept.name]
@@ -364,58 +385,94 @@ def _read_sheets(
                 sheets.figures[dept.name] = previous_figures[dept.name]
                 sheets.carried.add(dept.name)
             continue
-        layout = params.layouts.get(dept.name, params.default_layout)
-        taken = _sheet_reading(
-            workbook,
-            dept.sheet or "",
-            previous.readings.get(dept.name),
-            config_key(dept.name, layout, catalogue, params.municipalities),
-            partial(
-                _read,
-                department=dept.name,
-                layout=layout,
-                catalogue=catalogue,
-                known=municipalities,
-            ),
-        )
-        sheets.stored[dept.name] = taken.stored
-        if taken.reading is not None:
-            sheets.reread.add(dept.name)
-        head = taken.head
-        sheets.problems[dept.name] = head.problems
-        fingerprint = taken.stored.fingerprint
-        is_new_content = old is None or old.fingerprint != fingerprint
-        # A sheet counts as updated only when it changed and holds something to count:
-        # the blank template sent out before the disaster is not a report.
-        if is_new_content and head.reported:
-            changed_at: datetime | None = now
-        else:
-            changed_at = old.changed_at if old else None
-        if is_new_content and (head.reported or head.problems):
-            sheets.changed.add(dept.name)
-        sheets.states[dept.name] = DepartmentState(
-            fingerprint, changed_at, len(head.problems), head.table_found
-        )
-        reading = taken.reading
-        if head.table_found:
-            if reading is None and sources.get(dept.name) == taken.stored.content:
-                sheets.figures[dept.name] = previous_figures[dept.name]
-            else:
-                reading = reading or taken.stored.decode(catalogue)
-                sheets.figures[dept.name] = Figures.of(reading)
-        elif dept.name in previous_figures:
-            sheets.figures[dept.name] = previous_figures[dept.name]
-            sheets.carried.add(dept.name)
-        if dept.name in sheets.changed:
-            sheets.feedback[dept.name] = _feedback_of(
-                reading or taken.stored.decode(catalogue), catalogue
-            )
+        _took(sheets, dept.name, taken.pop(dept.name), old, previous_figures, now)
     order = [d.name for d in departments if d.name in sheets.problems]
     # The readings are not kept: what the run needs of them is in the figures, the heads
     # and the feedback; the merged workbook decodes one sheet at a time from the stored
     # form (60 sheets of 2,000 rows held together are 70 MB).
     sheets.readings = Readings({}, sheets.stored, order, catalogue)
     return sheets
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What a run keeps of one department's sheet: small enough to come back from a helper
+    process (:mod:`automation.parallel`), the cells left behind."""
+
+    stored: StoredReading
+    head: Head
+    reread: bool  # read in this run, not taken from the stored reading
+    figures: Figures | None  # None: the previous report's hold (same reading), or no table
+    feedback: tuple[SheetReading, list[CountedItem]] | None  # when the content is new
+
+
+def _take(
+    dept: Department,
+    *,
+    params: DamageRollupParams,
+    workbook: Workbook,
+    previous: DamageState,
+    sources: Mapping[str, str],
+    catalogue: Catalogue,
+    known: Mapping[str, str] | None,
+) -> _Outcome:
+    """One department's sheet: its stored reading or a new one, its figures and feedback."""
+    layout = params.layouts.get(dept.name, params.default_layout)
+    taken = _sheet_reading(
+        workbook,
+        dept.sheet or "",
+        previous.readings.get(dept.name),
+        config_key(dept.name, layout, catalogue, params.municipalities),
+        partial(_read, department=dept.name, layout=layout, catalogue=catalogue, known=known),
+    )
+    head, reading = taken.head, taken.reading
+    old = previous.departments.get(dept.name)
+    is_new_content = old is None or old.fingerprint != taken.stored.fingerprint
+    figures = None
+    if head.table_found and (reading is not None or sources.get(dept.name) != taken.stored.content):
+        reading = reading or taken.stored.decode(catalogue)
+        figures = Figures.of(reading)
+        # Its text (what the totals digest) made here, with the reading: a helper process
+        # sends it back made (see :mod:`automation.parallel`).
+        _ = figures.text
+    feedback = None
+    if is_new_content and (head.reported or head.problems):
+        feedback = _feedback_of(reading or taken.stored.decode(catalogue), catalogue)
+    return _Outcome(taken.stored, head, taken.reading is not None, figures, feedback)
+
+
+def _took(
+    sheets: SheetsRead,
+    name: str,
+    outcome: _Outcome,
+    old: DepartmentState | None,
+    previous_figures: Mapping[str, Figures],
+    now: datetime,
+) -> None:
+    """Add one department's outcome to what the run read."""
+    sheets.stored[name] = outcome.stored
+    if outcome.reread:
+        sheets.reread.add(name)
+    head = outcome.head
+    sheets.problems[name] = head.problems
+    fingerprint = outcome.stored.fingerprint
+    is_new_content = old is None or old.fingerprint != fingerprint
+    # A sheet counts as updated only when it changed and holds something to count:
+    # the blank template sent out before the disaster is not a report.
+    changed_at = now if is_new_content and head.reported else (old.changed_at if old else None)
+    if outcome.feedback is not None:
+        sheets.changed.add(name)
+        sheets.feedback[name] = outcome.feedback
+    sheets.states[name] = DepartmentState(
+        fingerprint, changed_at, len(head.problems), head.table_found
+    )
+    if outcome.figures is not None:
+        sheets.figures[name] = outcome.figures
+    elif head.table_found:  # the stored reading the previous report's figures came from
+        sheets.figures[name] = previous_figures[name]
+    elif name in previous_figures:
+        sheets.figures[name] = previous_figures[name]
+        sheets.carried.add(name)
 
 
 def _feedback_of(

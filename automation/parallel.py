@@ -1,0 +1,325 @@
+"""Map a pure function over items on several cores: the same list as ``[f(x) for x in xs]``.
+
+A large workbook's sheets are read one by one, each on its own; on a machine with more than
+one core the run forks helper processes that read a share each while this process reads its
+own, so the report is out sooner. Forking shares what is already loaded (the workbook, the
+configuration, the imported readers): nothing is sent to a helper; each result comes back
+pickled, through an unlinked temporary file (a pipe would stall a helper that runs ahead of
+this process's reading).
+
+The helpers are an optimisation that can never change the result:
+
+- this process, done with its own share, takes over a helper's unstarted items from the end
+  of its list, so a slow, stuck or killed helper costs time, never a wrong or missing item;
+- whatever a helper could not finish (its function raised, its result would not pickle, it
+  died) is computed here, in order, so an exception is the one a plain map raises first;
+- a helper touches nothing but its function and its own file: no logging, no database, no
+  network, signals as the system's defaults, and it leaves with ``os._exit``.
+
+Only a pure function belongs here (a flow's reading of one sheet): it must not write
+anything, since a helper's effects are lost and an item may be computed twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import pickle
+import select
+import signal
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Protocol, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+MAX_AUTO_PROCESSES = 4  # beyond this the results' unpickling here outweighs a fifth core
+_DONE = b"!"  # a helper's last byte on its progress pipe: every item of its share is written
+
+
+class Mapper(Protocol):
+    """``mapper(function, items, costs)`` returns ``[function(x) for x in items]``."""
+
+    def __call__(
+        self, function: Callable[[T], R], items: Sequence[T], costs: Sequence[int] | None = None
+    ) -> list[R]: ...
+
+
+def serial(
+    function: Callable[[T], R], items: Sequence[T], costs: Sequence[int] | None = None
+) -> list[R]:
+    """The plain map, in this process."""
+    return [function(item) for item in items]
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
+def processes_for(setting: int | str) -> int:
+    """How many processes (this one included) a run uses for ``setting``: ``auto`` is the
+    usable CPUs, at most ``MAX_AUTO_PROCESSES``; 1 without ``os.fork``."""
+    if not hasattr(os, "fork"):
+        return 1
+    if setting == "auto":
+        return max(1, min(usable_cpus(), MAX_AUTO_PROCESSES))
+    return max(1, int(setting))
+
+
+@dataclass(frozen=True)
+class Forked:
+    """A mapper that shares the items among ``processes`` processes (this one included)."""
+
+    processes: int
+    min_weight: int = 0  # items of less cost than this in all are not worth a fork
+
+    def __call__(
+        self, function: Callable[[T], R], items: Sequence[T], costs: Sequence[int] | None = None
+    ) -> list[R]:
+        weights = list(costs) if costs is not None else [1] * len(items)
+        if self.processes <= 1 or len(items) < 2 or sum(weights) < self.min_weight:
+            return serial(function, items)
+        if not hasattr(os, "fork"):
+            return serial(function, items)
+        shares = _shares(weights, min(self.processes, len(items)))
+        known: dict[int, R] = {}
+        helpers: list[_Helper] = []
+        try:
+            for share in shares[1:]:
+                helper = _Helper.start(function, items, share)
+                if helper is not None:
+                    helpers.append(helper)
+                else:  # no fork today (out of processes or memory): this process reads it
+                    shares[0].extend(share)
+            _run_own(function, items, shares[0], known, helpers, weights)
+        finally:
+            for helper in helpers:
+                helper.stop()
+        # What no helper delivered is computed here, in order: a raise is map's first raise.
+        return [known[i] if i in known else function(items[i]) for i in range(len(items))]
+
+
+def _run_own(
+    function: Callable[[T], R],
+    items: Sequence[T],
+    own: list[int],
+    known: dict[int, R],
+    helpers: list[_Helper],
+    weights: list[int],
+) -> None:
+    """This process's share, then helpers' unstarted items from the end of their lists,
+    then the results the helpers wrote. An item that raises here ends this process's part:
+    which error the call raises is decided in item order (see ``Forked``)."""
+    clock = _Clock()
+    try:
+        for index in own:
+            with clock.timing(weights[index]):
+                known[index] = function(items[index])
+        while (stolen := _next_item(helpers, known, clock, weights)) is not None:
+            with clock.timing(weights[stolen]):
+                known[stolen] = function(items[stolen])
+    except Exception:  # raised again in order by the caller's map
+        pass
+    finally:
+        for helper in helpers:
+            helper.collect(known)
+
+
+def _next_item(
+    helpers: list[_Helper], known: dict[int, Any], clock: _Clock, weights: list[int]
+) -> int | None:
+    """The next item this process takes over from a helper, or None when the helpers have
+    the rest in hand: from the end of the list of the helper with the most left; a
+    helper's last item only once it took three times what it takes here."""
+    while True:
+        for helper in helpers:
+            helper.poll()
+        behind = [h for h in helpers if h.running and h.unstarted(known) > 1]
+        if behind:
+            return max(behind, key=lambda h: h.left_weight(known, weights)).last_unstarted(known)
+        waiting = [h for h in helpers if h.running and h.unstarted(known) == 1]
+        if not waiting:
+            return None
+        index = waiting[0].last_unstarted(known)
+        if not waiting[0].wait(clock.expected(weights[index])):
+            return index
+
+
+@dataclass
+class _Clock:
+    """Seconds per unit of cost, as this process measured its own items."""
+
+    seconds: float = 0.0
+    weight: int = 0
+
+    @contextlib.contextmanager
+    def timing(self, weight: int) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        self.seconds += time.perf_counter() - started
+        self.weight += max(weight, 1)
+
+    def expected(self, weight: int) -> float:
+        """How long to wait for a helper's item of ``weight``: three times what this
+        process took for as much, and never less than 50 ms (a helper shares the machine)."""
+        per_unit = self.seconds / self.weight if self.weight else 0.0
+        return max(0.05, 3 * per_unit * max(weight, 1))
+
+
+def _shares(weights: list[int], count: int) -> list[list[int]]:
+    """Item indexes in ``count`` shares of about equal weight, each share in item order
+    (heaviest item first to the lightest share)."""
+    shares: list[list[int]] = [[] for _ in range(count)]
+    loads = [0] * count
+    for index in sorted(range(len(weights)), key=lambda i: -weights[i]):
+        lightest = loads.index(min(loads))
+        shares[lightest].append(index)
+        loads[lightest] += max(weights[index], 1)
+    return [sorted(share) for share in shares]
+
+
+@dataclass
+class _Helper:
+    """A forked process computing ``share`` in order; one progress byte per item written."""
+
+    pid: int
+    share: list[int]
+    progress: int  # read end of the progress pipe
+    results: BinaryIO
+    done: int = 0  # items written, as the progress pipe says
+    running: bool = True  # until the pipe closes
+    complete: bool = False
+    reaped: bool = False
+
+    @classmethod
+    def start(
+        cls, function: Callable[[T], R], items: Sequence[T], share: list[int]
+    ) -> _Helper | None:
+        results = tempfile.TemporaryFile()  # noqa: SIM115  # closed by stop()
+        read_end, write_end = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:
+            for fd in (read_end, write_end):
+                os.close(fd)
+            results.close()
+            return None
+        if pid == 0:  # pragma: no cover  # the helper: measured through its results
+            os.close(read_end)
+            _helper_main(function, items, share, results, write_end)
+        os.close(write_end)
+        os.set_blocking(read_end, False)
+        return cls(pid, share, read_end, results)
+
+    def poll(self) -> None:
+        """Read what the helper has said so far, without waiting."""
+        while self.running:
+            try:
+                chunk = os.read(self.progress, 4096)
+            except BlockingIOError:
+                return
+            if not chunk:
+                self.running = False
+                return
+            self.done += chunk.count(b".")
+            self.complete = self.complete or chunk.endswith(_DONE)
+
+    def wait(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for the helper to finish; True when it has."""
+        deadline = time.monotonic() + seconds
+        while self.running:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            readable, _, _ = select.select([self.progress], [], [], left)
+            if readable:
+                self.poll()
+        return True
+
+    def unstarted(self, known: dict[int, Any]) -> int:
+        """Items of the share neither written by the helper nor computed here."""
+        return sum(1 for index in self.share[self.done :] if index not in known)
+
+    def last_unstarted(self, known: dict[int, Any]) -> int:
+        return next(i for i in reversed(self.share[self.done :]) if i not in known)
+
+    def left_weight(self, known: dict[int, Any], weights: list[int]) -> int:
+        return sum(weights[i] for i in self.share[self.done :] if i not in known)
+
+    def collect(self, known: dict[int, Any]) -> None:
+        """End the helper, then take its written results for the items not computed here
+        (not before it ended: the file's offset is shared with it)."""
+        self.halt()
+        wanted = {i for i in self.share[: self.done] if i not in known}
+        if not wanted:
+            return
+        self.results.seek(0)
+        try:
+            for _ in range(self.done):
+                index, result = pickle.load(self.results)
+                if index in wanted:
+                    known[index] = result
+        except Exception:  # a torn file: the rest is computed here
+            return
+
+    def halt(self) -> None:
+        """End the helper (it may still run when this process did its items) and reap it;
+        then read what it said before it ended."""
+        if self.reaped:
+            return
+        self.poll()
+        if self.running:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+        self.reaped = True
+        os.set_blocking(self.progress, True)  # it ended: the pipe is at its end
+        while chunk := os.read(self.progress, 4096):
+            self.done += chunk.count(b".")
+            self.complete = self.complete or chunk.endswith(_DONE)
+        self.running = False
+
+    def stop(self) -> None:
+        """Halt the helper and close what it shared with this process."""
+        self.halt()
+        with contextlib.suppress(OSError):
+            os.close(self.progress)
+        self.results.close()
+
+
+def _helper_main(
+    function: Callable[[T], Any],
+    items: Sequence[T],
+    share: list[int],
+    results: BinaryIO,
+    progress: int,
+) -> None:  # pragma: no cover  # runs in the forked helper
+    """Compute the share, writing each result then its progress byte; never return."""
+    code = 1
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_DFL)
+        with contextlib.suppress(ValueError):
+            signal.set_wakeup_fd(-1)  # the parent's event loop must not hear our signals
+        gc.disable()  # short-lived: what it builds is freed when it leaves
+        pickler = pickle.Pickler(results, protocol=pickle.HIGHEST_PROTOCOL)
+        for index in share:
+            pickler.dump((index, function(items[index])))
+            pickler.clear_memo()
+            results.flush()
+            os.write(progress, b".")
+        os.write(progress, _DONE)
+        code = 0
+    except BaseException:  # the parent computes what is missing
+        pass
+    finally:
+        os._exit(code)

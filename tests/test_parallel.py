@@ -1,0 +1,167 @@
+"""Specs for mapping a pure function on several processes (automation.parallel): the result
+is the plain map's, whatever the helpers do (die, hang, raise, return what cannot be
+pickled), and no helper outlives the call."""
+
+from __future__ import annotations
+
+import os
+import select
+from collections.abc import Callable, Iterator
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from automation import parallel
+from automation.config.models import CpuConfig
+from automation.jobs.damage import FORK_AT_BYTES, sheet_mapper
+from automation.parallel import Forked, processes_for, serial
+
+PARENT = os.getpid()
+
+
+def in_helper() -> bool:
+    return os.getpid() != PARENT
+
+
+def square(x: int) -> tuple[int, str]:
+    return x * x, "x" * (x % 7)
+
+
+@pytest.fixture(autouse=True)
+def no_helper_left() -> Iterator[None]:
+    """Every helper a call forked is reaped before the call returns."""
+    yield
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(st.integers(0, 1000), max_size=30),
+    st.integers(1, 4),
+    st.lists(st.integers(0, 5000), min_size=30, max_size=30),
+)
+def test_the_result_is_the_plain_map_in_item_order(
+    items: list[int], processes: int, costs: list[int]
+) -> None:
+    """Whatever the number of processes and the items' costs, the list is [f(x) for x]."""
+    assert Forked(processes)(square, items, costs[: len(items)]) == [square(x) for x in items]
+
+
+def test_the_helpers_compute_their_shares() -> None:
+    """With two processes, part of the items are computed by a helper, not here."""
+    started, tell = os.pipe()
+
+    def where(x: int) -> int:
+        if in_helper():
+            os.write(tell, b".")
+        elif x == 0:  # this process's first item ends once the helper has begun its own
+            select.select([started], [], [], 30)
+        return os.getpid()
+
+    try:
+        found = Forked(2)(where, list(range(8)))
+    finally:
+        os.close(started)
+        os.close(tell)
+    assert PARENT in found
+    assert set(found) - {PARENT}
+
+
+def test_items_of_too_little_cost_in_all_are_mapped_here() -> None:
+    """Below ``min_weight`` nothing is forked: the fork would cost more than it saves."""
+    where = Forked(2, min_weight=100)(lambda _: os.getpid(), [1, 2, 3], [30, 30, 30])
+    assert where == [PARENT] * 3
+
+
+def test_a_helper_that_dies_costs_time_not_results() -> None:
+    """A helper killed mid-share: its unwritten items are computed here."""
+
+    def dies_on_5(x: int) -> int:
+        if x == 5 and in_helper():
+            os._exit(3)
+        return x + 1
+
+    assert Forked(2)(dies_on_5, list(range(10))) == list(range(1, 11))
+
+
+def test_a_helper_that_hangs_is_taken_over_and_ended() -> None:
+    """A helper stuck on an item: this process computes the item after waiting what such an
+    item takes here, and the helper is killed and reaped."""
+
+    def hangs_in_helper(x: int) -> int:
+        if in_helper():
+            select.select([], [], [])  # blocks for ever: the parent must not wait for it
+        return -x
+
+    assert Forked(3)(hangs_in_helper, list(range(9))) == [-x for x in range(9)]
+
+
+def test_a_raise_is_the_one_the_plain_map_raises_first() -> None:
+    """Items 3 and 7 raise: the call raises item 3's error, as [f(x) for x] would, even
+    when a helper met it and this process met item 7 first."""
+
+    def fails(x: int) -> int:
+        if x in (3, 7):
+            raise ValueError(f"item {x}")
+        return x
+
+    with pytest.raises(ValueError, match="item 3"):
+        Forked(2)(fails, list(range(10)), [1, 1, 1, 1, 1, 1, 1, 9, 1, 1])
+
+
+def test_a_result_that_cannot_be_pickled_is_computed_here() -> None:
+    """A helper's result that pickle refuses: the item is computed in this process."""
+    items = list(range(6))
+    results = Forked(2)(lambda x: lambda: x, items)
+    assert [f() for f in results] == items
+
+
+def test_without_fork_this_process_maps_everything(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the system refuses a fork (out of processes), the map still completes here."""
+
+    def refuse() -> int:
+        raise OSError("fork refused")
+
+    monkeypatch.setattr(parallel.os, "fork", refuse)
+    assert Forked(3)(square, [1, 2, 3, 4]) == [square(x) for x in (1, 2, 3, 4)]
+
+
+def test_the_shares_are_about_equal_in_cost() -> None:
+    """Heaviest first to the lightest share: no share weighs more than half plus an item."""
+    weights = [9, 1, 1, 1, 8, 2, 2, 7, 3, 3]
+    shares = parallel._shares(weights, 2)
+    loads = [sum(weights[i] for i in share) for share in shares]
+    assert sorted(i for share in shares for i in share) == list(range(10))
+    assert max(loads) - min(loads) <= max(weights)
+    assert all(share == sorted(share) for share in shares)
+
+
+@pytest.mark.parametrize(
+    ("setting", "cpus", "expected"),
+    [("auto", 2, 2), ("auto", 16, parallel.MAX_AUTO_PROCESSES), ("auto", 1, 1), (3, 16, 3)],
+)
+def test_processes_for_a_setting(
+    monkeypatch: pytest.MonkeyPatch, setting: int | str, cpus: int, expected: int
+) -> None:
+    """auto: the CPUs this process may use, at most MAX_AUTO_PROCESSES; a number as written."""
+    monkeypatch.setattr(parallel, "usable_cpus", lambda: cpus)
+    assert processes_for(setting) == expected
+
+
+def test_serial_is_the_plain_map() -> None:
+    """The one-process mapper is [f(x) for x in items]."""
+    f: Callable[[int], tuple[int, str]] = square
+    assert serial(f, [3, 1, 2]) == [f(3), f(1), f(2)]
+
+
+def test_a_run_reads_sheets_in_the_configured_number_of_processes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """cpu.processes decides the run's mapper; under FORK_AT_BYTES of XML nothing forks."""
+    monkeypatch.setattr(parallel, "usable_cpus", lambda: 8)
+    assert sheet_mapper(CpuConfig(processes=1)).processes == 1
+    assert sheet_mapper(CpuConfig(processes=3)).processes == 3
+    assert sheet_mapper(CpuConfig()).processes == parallel.MAX_AUTO_PROCESSES
+    assert sheet_mapper(CpuConfig()).min_weight == FORK_AT_BYTES
