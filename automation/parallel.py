@@ -203,8 +203,15 @@ class _Helper:
     def start(
         cls, function: Callable[[T], R], items: Sequence[T], share: list[int]
     ) -> _Helper | None:
-        results = tempfile.TemporaryFile()  # noqa: SIM115  # closed by stop()
-        read_end, write_end = os.pipe()
+        try:
+            results = tempfile.TemporaryFile()  # noqa: SIM115  # closed by stop()
+        except OSError:  # no room for a temporary file: this process reads it all
+            return None
+        try:
+            read_end, write_end = os.pipe()
+        except OSError:
+            results.close()
+            return None
         try:
             pid = os.fork()
         except OSError:
@@ -296,6 +303,24 @@ class _Helper:
         self.results.close()
 
 
+def _close_inherited(*kept: int) -> None:  # pragma: no cover  # runs in the forked helper
+    """Close every descriptor the helper inherited but ``kept`` and the standard three: a
+    daemon's listening sockets, its database connections and lock files stay the
+    daemon's alone (a helper that outlived a killed daemon would hold its port)."""
+    low = 3
+    for fd in sorted(kept):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, _max_fd())
+
+
+def _max_fd() -> int:  # pragma: no cover  # runs in the forked helper
+    try:
+        return int(os.sysconf("SC_OPEN_MAX"))
+    except (ValueError, OSError):
+        return 65536
+
+
 def _helper_main(
     function: Callable[[T], Any],
     items: Sequence[T],
@@ -310,6 +335,7 @@ def _helper_main(
             signal.signal(signum, signal.SIG_DFL)
         with contextlib.suppress(ValueError):
             signal.set_wakeup_fd(-1)  # the parent's event loop must not hear our signals
+        _close_inherited(results.fileno(), progress)
         gc.disable()  # short-lived: what it builds is freed when it leaves
         pickler = pickle.Pickler(results, protocol=pickle.HIGHEST_PROTOCOL)
         for index in share:

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import os
 import select
+import socket
+import tempfile
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import pytest
 from hypothesis import given, settings
@@ -18,6 +21,7 @@ from automation.jobs.damage import FORK_AT_BYTES, sheet_mapper
 from automation.parallel import Forked, processes_for, serial
 
 PARENT = os.getpid()
+T = TypeVar("T")
 
 
 def in_helper() -> bool:
@@ -49,24 +53,59 @@ def test_the_result_is_the_plain_map_in_item_order(
     assert Forked(processes)(square, items, costs[: len(items)]) == [square(x) for x in items]
 
 
+def with_a_helper(function: Callable[[int], T], count: int = 8) -> list[tuple[bool, T]]:
+    """``function`` over ``range(count)`` with two processes, each result with whether a
+    helper computed it; this process's first item waits until the helper began its own,
+    so that a helper computes at least one (told through a named pipe: a helper keeps no
+    descriptor of this process's)."""
+    with tempfile.TemporaryDirectory() as folder:
+        fifo = os.path.join(folder, "started")
+        os.mkfifo(fifo)
+        started = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+
+        def where(x: int) -> tuple[bool, T]:
+            if in_helper():
+                with open(fifo, "wb", buffering=0) as tell:
+                    tell.write(b".")
+            elif x == 0:
+                select.select([started], [], [], 30)
+            return in_helper(), function(x)
+
+        try:
+            return Forked(2)(where, list(range(count)))
+        finally:
+            os.close(started)
+
+
 def test_the_helpers_compute_their_shares() -> None:
     """With two processes, part of the items are computed by a helper, not here."""
-    started, tell = os.pipe()
+    found = with_a_helper(lambda x: x * 2)
+    assert [value for _, value in found] == [x * 2 for x in range(8)]
+    assert {helped for helped, _ in found} == {True, False}
 
-    def where(x: int) -> int:
-        if in_helper():
-            os.write(tell, b".")
-        elif x == 0:  # this process's first item ends once the helper has begun its own
-            select.select([started], [], [], 30)
-        return os.getpid()
 
+def test_a_helper_holds_none_of_this_process_s_sockets_or_files() -> None:
+    """A helper closes what it inherited (a daemon's listening socket, its database): a
+    helper that outlived a killed daemon must not hold its port."""
+    with socket.socket() as listening, tempfile.TemporaryFile() as database:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        fds = (listening.fileno(), database.fileno())
+
+        def open_fds(_: int) -> list[int]:
+            return [fd for fd in fds if _is_open(fd)]
+
+        found = with_a_helper(open_fds)
+    assert {tuple(fds_open) for helped, fds_open in found if helped} == {()}
+    assert {tuple(fds_open) for helped, fds_open in found if not helped} == {fds}
+
+
+def _is_open(fd: int) -> bool:
     try:
-        found = Forked(2)(where, list(range(8)))
-    finally:
-        os.close(started)
-        os.close(tell)
-    assert PARENT in found
-    assert set(found) - {PARENT}
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
 
 
 def test_items_of_too_little_cost_in_all_are_mapped_here() -> None:
