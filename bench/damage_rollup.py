@@ -8,7 +8,9 @@ measured from outside (``bench/process.py``: wall, CPU and peak RSS from ``os.wa
   alternating two versions, median by wall time;
 - one department saved: the same workbook with one department's sheet edited, ``--repeat``
   times alternating edited and as before (each run sees one sheet changed), median by wall;
-- unchanged poll: the same workbook again (one version check, no parsing), median of 5.
+- unchanged poll: the same workbook again (one version check, no parsing), median of 5;
+- first and changed report read in one process (``cpu.processes: 1``), once each, beside
+  the default (``auto``: the sheets shared among the usable CPUs, at most 4).
 
 The issue-18 floor beside them: python-calamine alone reading the same workbook's sheets to
 Python (best of 3, fresh process), against the one-department run's compute.
@@ -214,11 +216,39 @@ def run_once(config: Path, now: str) -> dict[str, Any]:
     }
 
 
+def one_process_config(config: Path) -> Path:
+    """``config`` with ``cpu.processes: 1``: every sheet read in the command's own process."""
+    one = config.with_name("bench-one-process.yaml")
+    text = config.read_text(encoding="utf-8").replace(
+        "version: 1\n", "version: 1\ncpu: {processes: 1}\n", 1
+    )
+    one.write_text(text, encoding="utf-8")
+    return one
+
+
+def fresh_state(folder: Path) -> None:
+    """Forget every report: the next run is a first report."""
+    for name in ("state", "artefacts", "deliveries"):
+        shutil.rmtree(folder / name, ignore_errors=True)
+
+
+def one_process_runs(folder: Path, sheets: int, rows: int, columns: int) -> dict[str, Any]:
+    """A first and a changed report read in one process (then the state is fresh again)."""
+    one = one_process_config(folder / "bench.yaml")
+    first = run_once(one, FIRST_AT)
+    generate_in_child(folder, sheets, rows, columns, seed=2)
+    changed = run_once(one, CHANGED_AT)
+    fresh_state(folder)
+    generate_in_child(folder, sheets, rows, columns, seed=1)
+    return {"first": first, "changed": changed}
+
+
 def measure(folder: Path, sheets: int, rows: int, columns: int, repeat: int) -> dict[str, Any]:
     """First report, changed reports and unchanged polls of one workbook size."""
     shutil.rmtree(folder, ignore_errors=True)
     generate_in_child(folder, sheets, rows, columns, seed=1)
     config = folder / "bench.yaml"
+    one_process = one_process_runs(folder, sheets, rows, columns)
     first = run_once(config, FIRST_AT)
     changed = []
     for n in range(repeat):
@@ -246,6 +276,8 @@ def measure(folder: Path, sheets: int, rows: int, columns: int, repeat: int) -> 
             {k: r[k] for k in ("wall_s", "cpu_s", "peak_rss_mb")} for r in one_sheet
         ],
         "unchanged_poll": median_poll,
+        "processes": processes(),
+        "one_process": one_process,
         "calamine_read_s": floor,
     }
 
@@ -331,13 +363,18 @@ def table(result: dict[str, Any]) -> str:
         "| in the run: fetch / compute / store / deliver s |",
         "|---|---:|---:|---:|---:|---|---:|---|",
     ]
-    for label, key in (
-        ("first report", "first"),
-        ("changed report (median)", "changed"),
-        ("one department saved (median)", "one_sheet_changed"),
-        ("unchanged poll (median)", "unchanged_poll"),
+    shared = f"{result.get('processes', '?')} processes"
+    one = result.get("one_process") or {}
+    for label, r in (
+        (f"first report ({shared})", result["first"]),
+        ("first report (1 process)", one.get("first")),
+        (f"changed report (median, {shared})", result["changed"]),
+        ("changed report (1 process)", one.get("changed")),
+        ("one department saved (median)", result["one_sheet_changed"]),
+        ("unchanged poll (median)", result["unchanged_poll"]),
     ):
-        r = result[key]
+        if r is None:
+            continue
         t = r.get("timings_s") or {}
         phases = " / ".join(f"{t.get(p, 0):.3f}" for p in ("fetch", "compute", "store", "deliver"))
         lines.append(
@@ -382,6 +419,13 @@ def report_by_s(run: dict[str, Any]) -> float | None:
     if "report_delivered_s" not in t or "total" not in t:
         return None
     return float(run["wall_s"] - (t["total"] - t["report_delivered_s"]))
+
+
+def processes() -> int:
+    """The processes ``cpu.processes: auto`` gives a run on this machine."""
+    from automation.parallel import processes_for  # noqa: PLC0415
+
+    return processes_for("auto")
 
 
 def machine() -> str:
