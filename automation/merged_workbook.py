@@ -15,9 +15,10 @@ import json
 import re
 import time
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import Any, Protocol
 
 from xlsxwriter.utility import xl_col_to_name
@@ -35,11 +36,15 @@ from automation.damage.sheet_reading import (
 from automation.damage.stored import Readings, StoredReading
 from automation.damage.totals import Change, ItemTotal
 from automation.flows.damage_rollup import DamageReport, DepartmentStatus
+from automation.parallel import Forked
 from automation.xlsx_package import PACK_ABOVE, PackageWorkbook
 
 SHEET_NAME_BAD = re.compile(r"[\[\]:*?/\\]")
 SAFE_STRINGS = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
 CELL_TEXT_MAX = 32767  # UTF-16 units, Excel's limit
+# Readings of less stored (compressed) size than this in all are written in one process:
+# about 0.1 s of composing (a 60 x 300 workbook's readings take some 0.5 MB).
+COMPOSE_FORK_AT = 256 * 1024
 
 
 class _XmlSheet(Worksheet):  # type: ignore[misc]  # XlsxWriter is untyped
@@ -293,10 +298,11 @@ def _number(value: Decimal) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
-def build_merged_workbook(report: DamageReport | MergedSource) -> bytes:
-    """Render the report as an .xlsx file and return its bytes."""
+def build_merged_workbook(report: DamageReport | MergedSource, processes: int = 1) -> bytes:
+    """Render the report as an .xlsx file and return its bytes (the 読取_ sheets' rows
+    composed by ``processes`` processes, :mod:`automation.parallel`)."""
     buffer = io.BytesIO()
-    for _, step in build_steps(report, buffer):
+    for _, step in build_steps(report, buffer, processes=processes):
         step()
     return buffer.getvalue()
 
@@ -317,11 +323,15 @@ class _Seen:
         self.municipalities.clear()
         self.unreadable.clear()
 
-    def add(self, reading: AsReadSheet) -> None:
-        """Note one department's reading."""
-        for municipality, _ in reading.rows:
+    def add(
+        self,
+        rows: Iterable[tuple[str, object]],
+        unreadable: Mapping[tuple[str, str], CellProblem],
+    ) -> None:
+        """Note one department's rows (municipality first) and unreadable cells."""
+        for municipality, _ in rows:
             self.municipalities.setdefault(municipality, None)
-        for key, problem in reading.unreadable.items():
+        for key, problem in unreadable.items():
             self.unreadable.setdefault(key, []).append(problem)
 
 
@@ -330,6 +340,7 @@ def build_steps(
     buffer: io.BytesIO,
     *,
     on_sheet: Callable[[str, float], None] | None = None,
+    processes: int = 1,
 ) -> list[tuple[str, Step]]:
     """The writer's steps in order, each named (``bench/writer.py`` times them one by one).
 
@@ -347,7 +358,7 @@ def build_steps(
     ]
     if src.open_incidents:
         steps.append(("箇所一覧", lambda: _open_incidents(out, src)))
-    steps.append(("読取_ sheets", lambda: _as_read_sheets(out, src, seen, on_sheet)))
+    steps.append(("読取_ sheets", lambda: _as_read_sheets(out, src, seen, on_sheet, processes)))
 
     def municipalities() -> None:
         _by_municipality(out, by_municipality, src.totals, src.by_municipality(), seen)
@@ -363,18 +374,30 @@ def _as_read_sheets(
     src: MergedSource,
     seen: _Seen,
     on_sheet: Callable[[str, float], None] | None,
+    processes: int = 1,
 ) -> None:
-    for dept in src.readings:
+    """Each department's sheet as read. A table's rows are composed apart (``_compose``),
+    by ``processes`` processes (:mod:`automation.parallel`) when there is enough to write,
+    then added in department order: the shared strings are numbered as one process would."""
+    styles = (out.head.xf_index, out.problem.xf_index, out.flag.xf_index)
+    departments = list(src.readings)
+    weights = [len(src.readings.stored[d].body) for d in departments]
+    mapper = Forked(processes, min_weight=COMPOSE_FORK_AT)
+    started = time.perf_counter()
+    composed = mapper(partial(_composed, src.readings, styles), departments, weights)
+    share = (time.perf_counter() - started) / max(len(departments), 1)
+    for dept, sheet in zip(departments, composed, strict=True):
         started = time.perf_counter()
-        reading = src.readings[dept]
-        seen.add(reading)
-        if reading.layout == "records":
+        if sheet is None:  # an incident list: XlsxWriter's own cells
+            reading = src.readings[dept]
+            seen.add(reading.rows, reading.unreadable)
             _records_as_read(out, out.sheet(f"読取_{dept}"), reading.rows)
+            del reading  # one department's cells at a time
         else:
-            _matrix_as_read(out, out.sheet(f"読取_{dept}", _XmlSheet), reading)
-        del reading  # one department's cells at a time
+            seen.add(sheet.rows, sheet.unreadable)
+            sheet.write(out, out.sheet(f"読取_{dept}", _XmlSheet))
         if on_sheet is not None:
-            on_sheet(dept, time.perf_counter() - started)
+            on_sheet(dept, share + time.perf_counter() - started)
 
 
 def _summary(out: _Writer, ws: Any, report: MergedSource) -> None:
@@ -544,29 +567,67 @@ def _problems(out: _Writer, problems: list[CellProblem]) -> None:
     ws.set_rows_xml(rows.parts, rows.last_row, rows.last_col)
 
 
-def _matrix_as_read(out: _Writer, ws: _XmlSheet, reading: AsReadSheet) -> None:
+@dataclass(frozen=True)
+class _Composed:
+    """A table's 読取_ sheet composed apart from the workbook: its rows' XML cut where each
+    shared string's index goes, those strings in order, its comments, and what 市町村別
+    sees of it. Small to send back from a helper process: text, no cell objects."""
+
+    segments: list[str]  # one more than strings: the XML before, between and after them
+    strings: list[str]
+    comments: list[tuple[int, int, str]]  # (row, column, text), 0-based
+    last_row: int
+    last_col: int
+    rows: list[tuple[str, None]]  # the municipalities in order (as ``_Seen.add`` reads)
+    unreadable: dict[tuple[str, str], CellProblem]
+
+    def write(self, out: _Writer, ws: _XmlSheet) -> None:
+        """Into ``ws``: each string numbered in the workbook's table, in order."""
+        string = out.book.str_table._get_shared_string_index  # see _XmlSheet
+        indexes = [str(string(text)) for text in self.strings]
+        pieces = [piece for pair in zip(self.segments, indexes, strict=False) for piece in pair]
+        pieces.append(self.segments[-1])
+        ws.set_rows_xml(pieces, self.last_row, self.last_col)
+        for row, col, text in self.comments:
+            ws.write_comment(row, col, text)
+
+
+def _composed(
+    readings: Mapping[str, AsReadSheet], styles: tuple[int, int, int], department: str
+) -> _Composed | None:
+    """``department``'s table composed (``_compose``); None for an incident list."""
+    reading = readings[department]
+    if reading.layout == "records":
+        return None
+    return _compose(reading, styles)
+
+
+def _compose(reading: AsReadSheet, styles: tuple[int, int, int]) -> _Composed:
     """The sheet as read, its rows composed as XML text in one pass (see _XmlSheet).
 
     Cell for cell what XlsxWriter's write_string/write_number would store: strings in the
-    shared string table, numbers as ``%.16G``, the problem fill and comment on an
-    unreadable cell, the 未確認 fill on other text."""
+    shared string table (their indexes filled in by ``_Composed.write``), numbers as
+    ``%.16G``, the problem fill and comment on an unreadable cell, the 未確認 fill on
+    other text. ``styles``: the head, problem and 未確認 formats' indexes."""
     codes = [item.code for item in reading.columns]
     letters = [xl_col_to_name(col) for col in range(len(codes) + 1)]
-    string = out.book.str_table._get_shared_string_index  # see _XmlSheet
-    head, problem_s, flag_s = out.head.xf_index, out.problem.xf_index, out.flag.xf_index
+    head, problem_s, flag_s = styles
     titles = ["市町村", *(item.title for item in reading.columns)]
-    header = "".join(
-        f'<c r="{letters[col]}1" s="{head}" t="s"><v>{string(_cell_text(title))}</v></c>'
-        for col, title in enumerate(titles)
-    )
-    parts = [f'<row r="1">{header}</row>']
+    segments = ['<row r="1">']
+    strings: list[str] = []
+    for col, title in enumerate(titles):
+        segments[-1] += f'<c r="{letters[col]}1" s="{head}" t="s"><v>'
+        strings.append(_cell_text(title))
+        segments.append("</v></c>")
+    segments[-1] += "</row>"
+    comments: list[tuple[int, int, str]] = []
     unreadable = reading.unreadable
     columns = [(col, code, f'<c r="{letters[col]}') for col, code in enumerate(codes, start=1)]
     whole: dict[int, str] = {}  # a whole number's text, formatted once (the same few recur)
     for row, (municipality, values) in enumerate(reading.rows, start=2):
-        cells = [
-            f'<row r="{row}"><c r="A{row}" t="s"><v>{string(_cell_text(municipality))}</v></c>'
-        ]
+        segments[-1] += f'<row r="{row}"><c r="A{row}" t="s"><v>'
+        strings.append(_cell_text(municipality))
+        cells = ["</v></c>"]
         for col, code, opening in columns:
             shown = values.get(code)
             if shown is None:
@@ -579,15 +640,20 @@ def _matrix_as_read(out: _Writer, ws: _XmlSheet, reading: AsReadSheet) -> None:
             elif isinstance(shown, str):
                 problem = unreadable.get((municipality, code))
                 style = problem_s if problem else flag_s
-                index = string(_cell_text(shown))
-                cells.append(f'{opening}{row}" s="{style}" t="s"><v>{index}</v></c>')
+                cells.append(f'{opening}{row}" s="{style}" t="s"><v>')
+                segments.append("".join(cells))
+                strings.append(_cell_text(shown))
+                cells = ["</v></c>"]
                 if problem is not None:
-                    ws.write_comment(row - 1, col, _comment([problem]))
+                    comments.append((row - 1, col, _comment([problem])))
             else:
                 cells.append(f'{opening}{row}"><v>{shown:.16G}</v></c>')
         cells.append("</row>")
-        parts.append("".join(cells))
-    ws.set_rows_xml(parts, len(reading.rows), len(codes))
+        segments.append("".join(cells))
+    rows = [(municipality, None) for municipality, _ in reading.rows]
+    return _Composed(
+        segments, strings, comments, len(reading.rows), len(codes), rows, dict(unreadable)
+    )
 
 
 def _cell_text(text: str) -> str:

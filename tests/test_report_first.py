@@ -91,10 +91,10 @@ def config(workspace: Path) -> LoadedConfig:
     return load_config(workspace / "automation.yaml")
 
 
-def logged_build(report: Any) -> bytes:
+def logged_build(report: Any, processes: int = 1) -> bytes:
     """The merged workbook, its build noted in the event log (module-level: kept as a recipe)."""
     events.append("build")
-    return build_merged_workbook(report)
+    return build_merged_workbook(report, processes)
 
 
 @pytest.fixture
@@ -223,11 +223,11 @@ def test_the_previous_report_is_let_go_once_the_state_is_saved(
 previous_states: list[weakref.ref[Any]] = []
 
 
-def build_noting_previous(report: Any) -> bytes:
+def build_noting_previous(report: Any, processes: int = 1) -> bytes:
     """The merged workbook, noting whether the run's previous state is still held."""
     gc.collect()
     events.append("previous held" if previous_states[-1]() is not None else "previous let go")
-    return build_merged_workbook(report)
+    return build_merged_workbook(report, processes)
 
 
 def test_the_mail_attaching_the_workbook_links_where_it_was_stored(
@@ -484,7 +484,7 @@ def test_a_recipe_kept_without_a_field_the_program_now_has_is_dropped_once(
         (held,) = store.held_artefacts("damage")
         recipe = owed._loads(held.recipe)
         assert isinstance(recipe, owed.Recipe)
-        (source,) = recipe.artefact.inputs
+        source, _processes = recipe.artefact.inputs
         del source.__dict__["packed_figures"]  # as an older MergedSource had it
         store.database.execute("UPDATE artefacts SET recipe = ?", (owed._dumps(recipe),))
     run(config, 2, ports(workspace))

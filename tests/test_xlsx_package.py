@@ -175,3 +175,18 @@ def test_a_merged_workbook_with_every_part_packed_and_streamed_is_the_same_packa
         patched.setattr("automation.merged_workbook.PACK_ABOVE", 0)
         packed = _parts(build_merged_workbook(report))
     assert packed == plain
+
+
+@settings(max_examples=10, deadline=None)
+@given(kiki_rows, road_rows)
+def test_a_merged_workbook_composed_by_helper_processes_is_the_same_package(
+    kiki: list[list[object]], roads: list[tuple[str, str]]
+) -> None:
+    """The 読取_ sheets composed by forked helpers (automation.parallel) give the package one
+    process gives: the shared strings numbered in the same order, every part equal."""
+    report = _report(kiki, roads)
+    alone = _parts(build_merged_workbook(report))
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr("automation.merged_workbook.COMPOSE_FORK_AT", 0)
+        shared = _parts(build_merged_workbook(report, processes=3))
+    assert shared == alone

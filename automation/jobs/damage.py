@@ -66,7 +66,8 @@ async def prepare(
         # Its recipe holds what the workbook shows, the readings in their stored form
         # (packing it is CPU work too: off the event loop, as the plan is).
         source = await asyncio.to_thread(MergedSource.of, plan.report)
-        artefacts = [Artefact(plan.artefact, build_merged_workbook, (source,))]
+        processes = processes_for(loaded.config.cpu.processes)
+        artefacts = [Artefact(plan.artefact, build_merged_workbook, (source, processes))]
 
     # Let go once the new state is saved: at 60 x 2,000 the previous report's is tens of MB,
     # which the merged workbook's build, after it, would otherwise hold.
