@@ -21,7 +21,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -49,14 +49,15 @@ LOG = logging.getLogger("automation.runs")
 
 @dataclass
 class RunResult:
-    """The outcome of one run: the JSON run record and, for display, the plan."""
+    """The outcome of one run: the JSON run record and, for ``--show``, each message as
+    rendered (not the plan it came from: a large run lets that go before its artefacts'
+    build, see :class:`_Issued`)."""
 
     record: dict[str, Any]
-    plan: object = None
     rendered: list[tuple[Message, Rendered]] = field(default_factory=list)
 
     def __repr__(self) -> str:
-        # Short on purpose: the record and plan of a large run are megabytes, and asyncio
+        # Short on purpose: the record of a large run is megabytes, and asyncio
         # builds the repr of a coroutine's result on its own (Python 3.11's asyncio.run does
         # so while restoring the SIGINT handler).
         record = self.record
@@ -213,36 +214,38 @@ async def _complete(
     summary: bool,
 ) -> RunResult:
     """Prepare, queue and deliver the report, then build and store the artefacts it owes."""
-    leftover = None
-    if not dry_run and store is not None:  # what a crash or a failed upload left owed, once
-        leftover = (await store_owed(store, backend, flow.id, clock))[1]
-    prepared = await _prepare(loaded, flow, now, store, backend, summary)
-    rendered = prepared.rendered
     if dry_run or store is None or run_id is None:
-        rendered = owed.fitted(flow.id, rendered, None)
+        prepared = await _prepare(loaded, flow, now, store, backend, summary)
+        rendered = owed.fitted(flow.id, _as_rendered(prepared.rendered), None)
         deliveries = [_delivery(flow.id, m, r, "dry-run", None) for m, r in rendered]
         artefacts = [{"name": a.name, "location": None} for a in prepared.artefacts]
-        record = _record(flow.id, prepared, deliveries, artefacts, dry_run=True, run_id=None)
-        return RunResult(record, prepared.plan, rendered)
+        details = prepared.details()
+        record = _record(
+            flow.id, prepared.status, details, deliveries, artefacts, run_id=None, undelivered=None
+        )
+        return RunResult(record, rendered)
 
-    waiting = [r for r in rendered if owed.waits_for(r[0], prepared.artefacts)]
-    early = owed.fitted(flow.id, [r for r in rendered if r not in waiting], None)
-    with store.transaction():
-        prepared.save(store, run_id, now)
-        for message, body in early:
-            store.enqueue(outbox_entry(flow.id, run_id, message, body), now)
-        made = owed.owe(store, flow.id, run_id, prepared.artefacts, prepared.near, waiting, now)
-    policy = loaded.config.service.outbox
-    alerts = Alerts(loaded)
-    await deliver_pending(store, backend, flow.id, clock, prepared.near, policy, alerts)
-    stored, failure = await store_owed(store, backend, flow.id, clock, made)
-    artefacts = [{"name": a.name, "location": stored.get(a.name)} for a in prepared.artefacts]
-    if stored and waiting:
-        await deliver_pending(store, backend, flow.id, clock, prepared.near, policy, alerts)
-    deliveries = [
-        _delivery_of(store, flow.id, run_id, message, body) for message, body in early + waiting
-    ]
-    record = _record(flow.id, prepared, deliveries, artefacts, dry_run=False, run_id=run_id)
+    # What a crash or a failed upload left owed, once.
+    leftover = (await store_owed(store, backend, flow.id, clock))[1]
+    issued = await _issue(loaded, flow, now, backend, store, run_id, clock, summary)
+    stored, failure = await store_owed(store, backend, flow.id, clock, issued.made)
+    artefacts = [{"name": name, "location": stored.get(name)} for name in issued.artefacts]
+    if stored and issued.waiting:
+        policy = loaded.config.service.outbox
+        alerts = Alerts(loaded)
+        await deliver_pending(store, backend, flow.id, clock, issued.near, policy, alerts)
+    rendered = issued.early + issued.waiting
+    deliveries = [_delivery_of(store, flow.id, run_id, message, body) for message, body in rendered]
+    status, undelivered = delivery_outcome(issued.status, deliveries)
+    record = _record(
+        flow.id,
+        status,
+        issued.details,
+        deliveries,
+        artefacts,
+        run_id=run_id,
+        undelivered=undelivered,
+    )
     failure = failure or leftover
     owing = store.owed_artefacts(flow.id)
     if failure is not None and owing:
@@ -252,11 +255,69 @@ async def _complete(
         record["status"],
         clock(),
         for_history(record),
-        report_number=prepared.report_number,
+        report_number=issued.report_number,
         error=(record.get("undelivered") or {}).get("message"),
     )
     await _after_run(loaded, store, backend, flow.id, run_id, record, clock)
-    return RunResult(record, prepared.plan, early + waiting)
+    return RunResult(record, rendered)
+
+
+@dataclass(frozen=True)
+class _Issued:
+    """What a run recorded and sent before building its artefacts, and what that build and
+    the run's record still need: not the plan it came from. A large run's plan (at 60 x
+    2,000 its new figures, their texts and every moved cell, some 60 MB) is let go before
+    the artefacts' build, the run's peak."""
+
+    status: str
+    details: dict[str, Any]  # the kind-specific part of the run record
+    artefacts: list[str]  # the names of those owed, in order
+    report_number: int | None
+    near: Near
+    made: owed.Made
+    early: list[owed.Rendition]  # queued and delivered
+    waiting: list[owed.Rendition]  # queued once their artefact is stored
+
+
+async def _issue(
+    loaded: LoadedConfig,
+    flow: Flow,
+    now: datetime,
+    backend: Backend,
+    store: Store,
+    run_id: int,
+    clock: Callable[[], datetime],
+    summary: bool,
+) -> _Issued:
+    """Prepare, record (state, messages, owed artefacts), deliver what does not wait for an
+    artefact, and make the record's details; the prepared run is dropped on return."""
+    prepared = await _prepare(loaded, flow, now, store, backend, summary)
+    rendered = _as_rendered(prepared.rendered)
+    waiting = [r for r in rendered if owed.waits_for(r[0], prepared.artefacts)]
+    early = owed.fitted(flow.id, [r for r in rendered if r not in waiting], None)
+    with store.transaction():
+        prepared.save(store, run_id, now)
+        for message, body in early:
+            store.enqueue(outbox_entry(flow.id, run_id, message, body), now)
+        made = owed.owe(store, flow.id, run_id, prepared.artefacts, prepared.near, waiting, now)
+    policy = loaded.config.service.outbox
+    await deliver_pending(store, backend, flow.id, clock, prepared.near, policy, Alerts(loaded))
+    return _Issued(
+        prepared.status,
+        prepared.details(),  # after the report went out: a changed run's record repeats it
+        [a.name for a in prepared.artefacts],
+        prepared.report_number,
+        prepared.near,
+        made,
+        early,
+        waiting,
+    )
+
+
+def _as_rendered(rendered: list[owed.Rendition]) -> list[owed.Rendition]:
+    """Each message as rendered, without the context its template was rendered from (a
+    damage run's whole report, each feedback with its department's reading)."""
+    return [(replace(message, context={}), body) for message, body in rendered]
 
 
 async def store_owed(
@@ -384,22 +445,20 @@ async def _prepare(
 
 def _record(
     flow_id: str,
-    prepared: Prepared,
+    status: str,
+    details: dict[str, Any],
     deliveries: list[dict[str, Any]],
     artefacts: list[dict[str, Any]],
     *,
-    dry_run: bool,
     run_id: int | None,
+    undelivered: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    status, undelivered = (
-        (prepared.status, None) if dry_run else delivery_outcome(prepared.status, deliveries)
-    )
     return {
         "flow": flow_id,
         "run_id": run_id,
         "status": status,
-        "dry_run": dry_run,
-        **prepared.details(),
+        "dry_run": run_id is None,
+        **details,
         "deliveries": deliveries,
         "undelivered": undelivered,
         "artefacts": artefacts,

@@ -14,7 +14,11 @@ from typing import Any
 import pytest
 
 from automation import cli
+from automation.config.loader import LoadedConfig
+from automation.config.models import DamageRollupFlow
 from automation.demo import ROUND_1, write_workspace
+from automation.flows import damage_rollup
+from automation.flows.damage_rollup import DamageInputs, DamagePlan, DamageState
 from automation.runner import run_flow
 from automation.timeutil import parse_now
 
@@ -29,12 +33,13 @@ def config(tmp_path: Path) -> Path:
 
 
 def test_the_reprs_of_a_run_and_its_plan_stay_short(config: Path) -> None:
-    """The run result, its plan, report, readings and inputs have reprs of bounded length."""
+    """The run result, the flow's plan of the same workbook, its report, readings and
+    inputs have reprs of bounded length."""
     from automation.config.loader import load_config  # noqa: PLC0415
 
     loaded = load_config(config)
     result = asyncio.run(run_flow(loaded, "typhoon_damage", parse_now(ROUND_1), dry_run=True))
-    plan: Any = result.plan
+    plan = _plan(loaded, config.parent / "inputs")
     report = plan.report
     large = [
         result,
@@ -46,6 +51,23 @@ def test_the_reprs_of_a_run_and_its_plan_stay_short(config: Path) -> None:
     ]
     assert report.readings and len(result.record["deliveries"]) > 5  # a run with real content
     assert max(len(repr(obj)) for obj in large) < REPR_BOUND
+
+
+def _plan(loaded: LoadedConfig, inputs: Path) -> DamagePlan:
+    """The damage flow's plan of its workbook in ``inputs`` at ROUND_1 (pure path)."""
+    from automation.damage.workbook import parse_workbook  # noqa: PLC0415
+
+    flow = loaded.config.flow("typhoon_damage")
+    assert isinstance(flow, DamageRollupFlow) and isinstance(flow.params.workbook, str)
+    data = (inputs / flow.params.workbook).read_bytes()
+    book = parse_workbook(data, flow.params.workbook, max_bytes=10**8)
+    return damage_rollup.plan(
+        flow.params,
+        loaded.config.directory,
+        DamageInputs("v1", book),
+        DamageState(),
+        parse_now(ROUND_1),
+    )
 
 
 def test_a_workbook_repr_names_it_without_its_cells() -> None:

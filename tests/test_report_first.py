@@ -31,7 +31,10 @@ from automation.backends.local import (
 )
 from automation.config.loader import LoadedConfig, load_config
 from automation.daemon import Daemon
+from automation.damage.sheet_reading import SheetReading
+from automation.damage.totals import Consolidated, Figures
 from automation.errors import TransientError
+from automation.flows.damage_rollup import DamagePlan, DamageReport
 from automation.jobs import damage as damage_job
 from automation.merged_workbook import build_merged_workbook
 from automation.ports import Backend, Near
@@ -228,6 +231,31 @@ def build_noting_previous(report: Any, processes: int = 1) -> bytes:
     gc.collect()
     events.append("previous held" if previous_states[-1]() is not None else "previous let go")
     return build_merged_workbook(report, processes)
+
+
+def test_the_plan_is_let_go_before_the_workbook_is_built(
+    config: LoadedConfig, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the workbook is built (a large run's peak) the run holds its recipe, not the
+    plan: no plan, report, added-up figures or sheet reading of the run is alive, and none
+    waits for the cyclic collector either."""
+    monkeypatch.setattr("automation.merged_workbook.build_merged_workbook", build_noting_plans)
+    allowed = {*owed.BUILDERS, (__name__, "build_noting_plans")}
+    monkeypatch.setattr("automation.owed.BUILDERS", frozenset(allowed))
+    result = run(config, 1, ports(workspace))
+    assert result.record["report_number"] == 1 and result.record["totals"]
+    assert [e for e in events if e.startswith("alive")] == ["alive while built: []"]
+
+
+PLANNED = (DamagePlan, DamageReport, Consolidated, Figures, SheetReading)
+
+
+def build_noting_plans(report: Any) -> bytes:
+    """The merged workbook, noting which of the run's planned objects are still alive
+    (objects made before the run are frozen out of ``gc.get_objects``)."""
+    alive = sorted({type(o).__name__ for o in gc.get_objects() if isinstance(o, PLANNED)})
+    events.append(f"alive while built: {alive}")
+    return build_merged_workbook(report)
 
 
 def test_the_mail_attaching_the_workbook_links_where_it_was_stored(

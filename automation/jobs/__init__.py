@@ -55,7 +55,6 @@ class Prepared:
     near: Near = None  # where artefacts belong (next to the source)
     report_number: int | None = None
     save: Callable[[Store, int, datetime], None] = lambda store, run_id, now: None
-    plan: object = None  # the flow's plan, for display
 
     def details(self) -> dict[str, Any]:
         """The kind-specific part of the run record."""

@@ -87,7 +87,6 @@ async def prepare(
         near=params.workbook,
         report_number=plan.report.number or None,
         save=save,
-        plan=plan,
     )
 
 

@@ -79,7 +79,6 @@ async def prepare(
         artefacts=artefacts,
         near=params.list,
         save=lambda store, run_id, when: store.remember(key, plan.memory.dumps(), when),
-        plan=plan,
     )
 
 
