@@ -250,12 +250,12 @@ def test_the_plan_is_let_go_before_the_workbook_is_built(
 PLANNED = (DamagePlan, DamageReport, Consolidated, Figures, SheetReading)
 
 
-def build_noting_plans(report: Any) -> bytes:
+def build_noting_plans(report: Any, processes: int = 1) -> bytes:
     """The merged workbook, noting which of the run's planned objects are still alive
     (objects made before the run are frozen out of ``gc.get_objects``)."""
     alive = sorted({type(o).__name__ for o in gc.get_objects() if isinstance(o, PLANNED)})
     events.append(f"alive while built: {alive}")
-    return build_merged_workbook(report)
+    return build_merged_workbook(report, processes)
 
 
 def test_the_mail_attaching_the_workbook_links_where_it_was_stored(
