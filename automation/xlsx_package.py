@@ -25,6 +25,7 @@ from zipfile import ZIP_DEFLATED, ZipFile, ZipInfo
 import xlsxwriter
 from xlsxwriter.comments import Comments
 from xlsxwriter.packager import Packager
+from xlsxwriter.sharedstrings import SharedStrings
 from xlsxwriter.utility import _preserve_whitespace, xl_rowcol_to_cell
 from xlsxwriter.vml import Vml
 
@@ -127,6 +128,18 @@ class StreamedPart(StringIO):
         self._size = 0
 
 
+class _TextStrings(SharedStrings):  # type: ignore[misc]  # XlsxWriter is untyped
+    """The shared strings part with every string written as text. XlsxWriter writes a
+    string that starts with ``<r>`` and ends with ``</r>`` unescaped, as the markup of its
+    rich strings (which this workbook never writes): a department's cell holding such text
+    would be markup in the package, shown empty or breaking the part."""
+
+    def _write_si(self, string: str) -> None:
+        string = self._escape_control_characters(string)
+        attributes = [("xml:space", "preserve")] if _preserve_whitespace(string) else []
+        self._xml_si_element(string, attributes)
+
+
 class _Packager(Packager):  # type: ignore[misc]  # XlsxWriter is untyped
     """XlsxWriter's packager with the note parts above (sheets with notes only: a workbook
     with buttons or header images is left to XlsxWriter as a whole); an in-memory package's
@@ -159,6 +172,14 @@ class _Packager(Packager):  # type: ignore[misc]  # XlsxWriter is untyped
                 data = part.getvalue()
                 package.writestr(_entry(name), data if is_binary else data.encode())
         self.filenames.clear()
+
+    def _write_shared_strings_file(self) -> None:
+        if not self.workbook.str_table.count:
+            return
+        sst = _TextStrings()
+        sst.string_table = self.workbook.str_table
+        sst._set_xml_writer(self._filename("xl/sharedStrings.xml"))
+        sst._assemble_xml_file()
 
     def _write_vml_files(self) -> None:
         sheets = self.workbook.worksheets()

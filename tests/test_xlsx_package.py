@@ -15,6 +15,7 @@ import pytest
 import xlsxwriter
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from openpyxl import load_workbook
 
 from automation.merged_workbook import build_merged_workbook
 from automation.xlsx_package import CHUNK, PackageWorkbook
@@ -190,3 +191,17 @@ def test_a_merged_workbook_composed_by_helper_processes_is_the_same_package(
         patched.setattr("automation.merged_workbook.COMPOSE_FORK_AT", 0)
         shared = _parts(build_merged_workbook(report, processes=3))
     assert shared == alone
+
+
+def test_a_text_that_looks_like_rich_text_markup_is_written_as_text() -> None:
+    """A cell's "<r>...</r>" is text, not markup in the package: XlsxWriter would write it
+    raw into the shared strings (shown empty, or a broken part for a crafted one)."""
+    texts = ["<r>x</r>", "<r></t></si><si><t>y</r>", " <r>z</r> "]
+    buffer = io.BytesIO()
+    book = PackageWorkbook(buffer, {"in_memory": True, "strings_to_formulas": False})
+    sheet = book.add_worksheet("s")
+    for row, text in enumerate(texts):
+        sheet.write_string(row, 0, text)
+    book.close()
+    read = load_workbook(io.BytesIO(buffer.getvalue()))["s"]
+    assert [row[0].value for row in read.iter_rows()] == texts
