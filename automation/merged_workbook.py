@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import pickle
 import re
 import time
 import zlib
@@ -20,8 +21,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
 from typing import Any, Protocol
+from xml.sax.saxutils import escape
 
-from xlsxwriter.utility import xl_col_to_name
+from xlsxwriter.utility import _preserve_whitespace, xl_col_to_name
 from xlsxwriter.worksheet import Worksheet
 
 from automation.damage.catalogue import Catalogue, Item
@@ -62,14 +64,18 @@ class _XmlSheet(Worksheet):  # type: ignore[misc]  # XlsxWriter is untyped
         super().__init__()
         self._rows_xml: str | bytes = ""
 
-    def set_rows_xml(self, rows_xml: list[str], last_row: int, last_col: int) -> None:
-        """The sheet's rows as XML (rows 0..last_row, columns 0..last_col).
+    def set_rows_xml(self, rows_xml: list[str] | str | bytes, last_row: int, last_col: int) -> None:
+        """The sheet's rows as XML (rows 0..last_row, columns 0..last_col), or as bytes
+        that XML zlib-packed.
 
         Kept as one string until the workbook is closed (a list of a string per cell would
         take about three times the memory), compressed when large (a tenth of the memory:
         the 60 sheets of 60 x 2,000 hold some 50 MB of XML; see ``PACK_ABOVE``)."""
-        xml = "".join(rows_xml)
-        self._rows_xml = zlib.compress(xml.encode(), 1) if len(xml) > PACK_ABOVE else xml
+        if isinstance(rows_xml, bytes):
+            self._rows_xml = rows_xml
+        else:
+            xml = rows_xml if isinstance(rows_xml, str) else "".join(rows_xml)
+            self._rows_xml = zlib.compress(xml.encode(), 1) if len(xml) > PACK_ABOVE else xml
         self._check_dimensions(0, 0)  # the <dimension> element and the "has data" test
         self._check_dimensions(last_row, last_col)
 
@@ -324,12 +330,10 @@ class _Seen:
         self.unreadable.clear()
 
     def add(
-        self,
-        rows: Iterable[tuple[str, object]],
-        unreadable: Mapping[tuple[str, str], CellProblem],
+        self, municipalities: Iterable[str], unreadable: Mapping[tuple[str, str], CellProblem]
     ) -> None:
-        """Note one department's rows (municipality first) and unreadable cells."""
-        for municipality, _ in rows:
+        """Note one department's rows' municipalities, in order, and unreadable cells."""
+        for municipality in municipalities:
             self.municipalities.setdefault(municipality, None)
         for key, problem in unreadable.items():
             self.unreadable.setdefault(key, []).append(problem)
@@ -378,24 +382,31 @@ def _as_read_sheets(
 ) -> None:
     """Each department's sheet as read. A table's rows are composed apart (``_compose``),
     by ``processes`` processes (:mod:`automation.parallel`) when there is enough to write,
-    then added in department order: the shared strings are numbered as one process would."""
+    then added in department order with their notes."""
     styles = (out.head.xf_index, out.problem.xf_index, out.flag.xf_index)
     departments = list(src.readings)
     weights = [len(src.readings.stored[d].body) for d in departments]
-    mapper = Forked(processes, min_weight=COMPOSE_FORK_AT)
     started = time.perf_counter()
-    composed = mapper(partial(_composed, src.readings, styles), departments, weights)
+    composed: Iterable[_Composed | _Packed | None]
+    if processes > 1 and sum(weights) >= COMPOSE_FORK_AT:
+        # Every sheet's result is held until the helpers are done: packed, a tenth.
+        compose = partial(_composed, src.readings, styles, packed=True)
+        composed = Forked(processes)(compose, departments, weights)
+    else:  # one sheet composed, written and let go at a time
+        composed = map(partial(_composed, src.readings, styles, packed=False), departments)
     share = (time.perf_counter() - started) / max(len(departments), 1)
     for dept, sheet in zip(departments, composed, strict=True):
         started = time.perf_counter()
         if sheet is None:  # an incident list: XlsxWriter's own cells
             reading = src.readings[dept]
-            seen.add(reading.rows, reading.unreadable)
+            seen.add((municipality for municipality, _ in reading.rows), reading.unreadable)
             _records_as_read(out, out.sheet(f"読取_{dept}"), reading.rows)
             del reading  # one department's cells at a time
         else:
-            seen.add(sheet.rows, sheet.unreadable)
-            sheet.write(out, out.sheet(f"読取_{dept}", _XmlSheet))
+            table = sheet.unpacked() if isinstance(sheet, _Packed) else sheet
+            seen.add(table.municipalities, table.unreadable)
+            table.write(out.sheet(f"読取_{dept}", _XmlSheet))
+            del table
         if on_sheet is not None:
             on_sheet(dept, share + time.perf_counter() - started)
 
@@ -569,65 +580,80 @@ def _problems(out: _Writer, problems: list[CellProblem]) -> None:
 
 @dataclass(frozen=True)
 class _Composed:
-    """A table's 読取_ sheet composed apart from the workbook: its rows' XML cut where each
-    shared string's index goes, those strings in order, its comments, and what 市町村別
-    sees of it. Small to send back from a helper process: text, no cell objects."""
+    """A table's 読取_ sheet composed apart from the workbook: its rows' XML (its text as
+    inline strings), its notes, and what 市町村別 sees of it (text only: no cell objects)."""
 
-    segments: list[str]  # one more than strings: the XML before, between and after them
-    strings: list[str]
+    xml: str | bytes  # the rows; zlib-packed (as ``_XmlSheet`` keeps a large sheet) or not
     comments: list[tuple[int, int, str]]  # (row, column, text), 0-based
     last_row: int
     last_col: int
-    rows: list[tuple[str, None]]  # the municipalities in order (as ``_Seen.add`` reads)
+    municipalities: list[str]  # each row's, in order (for 市町村別's order)
     unreadable: dict[tuple[str, str], CellProblem]
 
-    def write(self, out: _Writer, ws: _XmlSheet) -> None:
-        """Into ``ws``: each string numbered in the workbook's table, in order."""
-        string = out.book.str_table._get_shared_string_index  # see _XmlSheet
-        indexes = [str(string(text)) for text in self.strings]
-        pieces = [piece for pair in zip(self.segments, indexes, strict=False) for piece in pair]
-        pieces.append(self.segments[-1])
-        ws.set_rows_xml(pieces, self.last_row, self.last_col)
+    def write(self, ws: _XmlSheet) -> None:
+        """Into ``ws``: the rows, then the notes."""
+        ws.set_rows_xml(self.xml, self.last_row, self.last_col)
         for row, col, text in self.comments:
             ws.write_comment(row, col, text)
 
 
+@dataclass(frozen=True)
+class _Packed:
+    """A composed sheet pickled and zlib-packed (a tenth of its memory), as it waits with
+    the others for the helpers (:mod:`automation.parallel`) before it is written; made and
+    read only within one run, never stored."""
+
+    blob: bytes
+
+    @classmethod
+    def of(cls, composed: _Composed) -> _Packed:
+        return cls(zlib.compress(pickle.dumps(composed, pickle.HIGHEST_PROTOCOL), 1))
+
+    def unpacked(self) -> _Composed:
+        composed: _Composed = pickle.loads(zlib.decompress(self.blob))  # see class
+        return composed
+
+
 def _composed(
-    readings: Mapping[str, AsReadSheet], styles: tuple[int, int, int], department: str
-) -> _Composed | None:
-    """``department``'s table composed (``_compose``); None for an incident list."""
+    readings: Mapping[str, AsReadSheet],
+    styles: tuple[int, int, int],
+    department: str,
+    *,
+    packed: bool,
+) -> _Composed | _Packed | None:
+    """``department``'s table composed (``_compose``), ``packed`` or not; None for an
+    incident list."""
     reading = readings[department]
     if reading.layout == "records":
         return None
-    return _compose(reading, styles)
+    composed = _compose(reading, styles, packed=packed)
+    return _Packed.of(composed) if packed else composed
 
 
-def _compose(reading: AsReadSheet, styles: tuple[int, int, int]) -> _Composed:
+def _compose(reading: AsReadSheet, styles: tuple[int, int, int], *, packed: bool) -> _Composed:
     """The sheet as read, its rows composed as XML text in one pass (see _XmlSheet).
 
-    Cell for cell what XlsxWriter's write_string/write_number would store: strings in the
-    shared string table (their indexes filled in by ``_Composed.write``), numbers as
-    ``%.16G``, the problem fill and comment on an unreadable cell, the 未確認 fill on
-    other text. ``styles``: the head, problem and 未確認 formats' indexes."""
+    Cell for cell what XlsxWriter's write_string/write_number would show: each text an
+    inline string, as XlsxWriter's constant_memory mode writes it (so that a sheet is
+    composed whole, in a helper process too), numbers as ``%.16G``, the problem fill and
+    note on an unreadable cell, the 未確認 fill on other text. ``styles``: the head,
+    problem and 未確認 formats' indexes; ``packed``: the XML zlib-packed."""
     codes = [item.code for item in reading.columns]
     letters = [xl_col_to_name(col) for col in range(len(codes) + 1)]
     head, problem_s, flag_s = styles
+    inline = _InlineTexts()
     titles = ["市町村", *(item.title for item in reading.columns)]
-    segments = ['<row r="1">']
-    strings: list[str] = []
-    for col, title in enumerate(titles):
-        segments[-1] += f'<c r="{letters[col]}1" s="{head}" t="s"><v>'
-        strings.append(_cell_text(title))
-        segments.append("</v></c>")
-    segments[-1] += "</row>"
+    header = "".join(
+        f'<c r="{letters[col]}1" s="{head}" t="inlineStr">{inline[title]}</c>'
+        for col, title in enumerate(titles)
+    )
+    parts = [f'<row r="1">{header}</row>']
     comments: list[tuple[int, int, str]] = []
     unreadable = reading.unreadable
     columns = [(col, code, f'<c r="{letters[col]}') for col, code in enumerate(codes, start=1)]
     whole: dict[int, str] = {}  # a whole number's text, formatted once (the same few recur)
     for row, (municipality, values) in enumerate(reading.rows, start=2):
-        segments[-1] += f'<row r="{row}"><c r="A{row}" t="s"><v>'
-        strings.append(_cell_text(municipality))
-        cells = ["</v></c>"]
+        cells = [f'<row r="{row}"><c r="A{row}" t="inlineStr">{inline[municipality]}</c>']
         for col, code, opening in columns:
             shown = values.get(code)
             if shown is None:
@@ -640,20 +666,35 @@ def _compose(reading: AsReadSheet, styles: tuple[int, int, int]) -> _Composed:
             elif isinstance(shown, str):
                 problem = unreadable.get((municipality, code))
                 style = problem_s if problem else flag_s
-                cells.append(f'{opening}{row}" s="{style}" t="s"><v>')
-                segments.append("".join(cells))
-                strings.append(_cell_text(shown))
-                cells = ["</v></c>"]
+                cells.append(f'{opening}{row}" s="{style}" t="inlineStr">{inline[shown]}</c>')
                 if problem is not None:
                     comments.append((row - 1, col, _comment([problem])))
             else:
                 cells.append(f'{opening}{row}"><v>{shown:.16G}</v></c>')
         cells.append("</row>")
-        segments.append("".join(cells))
-    rows = [(municipality, None) for municipality, _ in reading.rows]
+        parts.append("".join(cells))
+    xml = "".join(parts)
     return _Composed(
-        segments, strings, comments, len(reading.rows), len(codes), rows, dict(unreadable)
+        zlib.compress(xml.encode(), 1) if packed else xml,
+        comments,
+        len(reading.rows),
+        len(codes),
+        [municipality for municipality, _ in reading.rows],
+        dict(unreadable),
     )
+
+
+class _InlineTexts(dict[str, str]):
+    """A text's ``<is>`` element, as XlsxWriter's constant_memory mode writes an inline
+    string (control characters as ``_xHHHH_``, ``&<>`` escaped, surrounding spaces kept),
+    each text made once. Unlike XlsxWriter, a text that looks like its rich-text markup
+    (``<r>...</r>``) is escaped as any other: a department's text is never markup."""
+
+    def __missing__(self, text: str) -> str:
+        escaped = Worksheet._escape_control_characters(_cell_text(text))
+        space = ' xml:space="preserve"' if _preserve_whitespace(escaped) else ""
+        made = self[text] = f"<is><t{space}>{escape(escaped)}</t></is>"
+        return made
 
 
 def _cell_text(text: str) -> str:
