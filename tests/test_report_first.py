@@ -223,6 +223,35 @@ def test_the_previous_report_is_let_go_once_the_state_is_saved(
     assert "previous let go" in events and "previous held" not in events
 
 
+def test_the_previous_report_is_let_go_before_the_new_one_is_written(
+    config: LoadedConfig, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writing the new report (a large run's peak before the post) does not stack on the
+    previous report's figures and sums: the previous state is gone by then."""
+    run(config, 1, ports(workspace))
+    load = damage_job._load_state
+
+    def kept(*args: Any, **kwargs: Any) -> Any:
+        state = load(*args, **kwargs)
+        previous_states.append(weakref.ref(state))
+        return state
+
+    save_report = Store.save_report
+
+    def noted(store: Store, *args: Any, **kwargs: Any) -> None:
+        gc.collect()
+        events.append("previous held" if previous_states[-1]() is not None else "let go")
+        save_report(store, *args, **kwargs)
+
+    monkeypatch.setattr(damage_job, "_load_state", kept)
+    monkeypatch.setattr(Store, "save_report", noted)
+    edited = [["市町村", "死者"], ["前橋市", 2]]
+    (workspace / "inputs" / "book.xlsx").write_bytes(xlsx_bytes({"危機管理課": edited}))
+    events.clear()
+    assert run(config, 2, ports(workspace)).record["report_number"] == 2
+    assert [e for e in events if e in ("let go", "previous held")] == ["let go"]
+
+
 previous_states: list[weakref.ref[Any]] = []
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
@@ -69,13 +70,13 @@ async def prepare(
         processes = processes_for(loaded.config.cpu.processes)
         artefacts = [Artefact(plan.artefact, build_merged_workbook, (source, processes))]
 
-    # Let go once the new state is saved: at 60 x 2,000 the previous report's is tens of MB,
-    # which the merged workbook's build, after it, would otherwise hold.
+    # Let go as the new state is saved: at 60 x 2,000 the previous report's figures and sums
+    # are tens of MB, which writing the new report's (the run's peak) would otherwise stack
+    # on; only its readings are compared with the new ones.
     held = [previous]
 
     def save(store: Store, run_id: int, now: datetime) -> None:
-        _save_state(store, flow.id, plan, held[0], run_id, now)
-        held.clear()
+        _save_state(store, flow.id, plan, held.pop().readings, run_id, now)
 
     return Prepared(
         status=plan.status,
@@ -187,10 +188,11 @@ def _save_state(
     store: Store,
     flow_id: str,
     plan: DamagePlan,
-    previous: DamageState,
+    previous: Mapping[str, StoredReading],
     run_id: int,
     now: datetime,
 ) -> None:
+    """Save the plan's state; ``previous``: the readings the run started from."""
     state = plan.state
     store.save_flow_state(flow_id, state.version, state.report_number, now)
     if plan.report.new and state.snapshot is not None:
@@ -202,13 +204,13 @@ def _save_state(
             for name, s in state.departments.items()
         ],
     )
-    if state.readings is previous.readings:
+    if state.readings is previous:
         return  # nothing was read (the workbook is unchanged): the stored readings stand
     # Only the readings that changed are written; the others stay as stored.
     changed = [
         SheetRecord(dept, r.package, r.content, r.fingerprint, r.head, r.body)
         for dept, r in state.readings.items()
-        if previous.readings.get(dept) != r
+        if previous.get(dept) != r
     ]
     unchanged = frozenset(state.readings) - {r.department for r in changed}
     store.save_sheet_readings(flow_id, changed, keep=unchanged)
