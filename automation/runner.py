@@ -15,16 +15,18 @@ Order matters for "nothing lost, nothing sent twice", and for the report arrivin
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import fcntl
 import logging
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from automation import owed
 from automation.alerts import ALERT_FLOW, Alerts
@@ -45,6 +47,7 @@ from automation.timeutil import JST
 from automation.timings import PhaseTimer
 
 LOG = logging.getLogger("automation.runs")
+T = TypeVar("T")
 
 
 @dataclass
@@ -228,12 +231,22 @@ async def _complete(
     # What a crash or a failed upload left owed, once.
     leftover = (await store_owed(store, backend, flow.id, clock))[1]
     issued = await _issue(loaded, flow, now, backend, store, run_id, clock, summary)
-    stored, failure = await store_owed(store, backend, flow.id, clock, issued.made)
+    policy, alerts = loaded.config.service.outbox, Alerts(loaded)
+
+    async def artefacts_then_their_mail() -> tuple[dict[str, str], AutomationError | None]:
+        stored, failure = await store_owed(store, backend, flow.id, clock, issued.made)
+        if stored and issued.waiting:  # not behind the feedback: queued just now, sent now
+            keys = {message.key(flow.id) for message, _ in issued.waiting}
+            await deliver_pending(store, backend, flow.id, clock, issued.near, policy, alerts, keys)
+        return stored, failure
+
+    # The rest of the messages (the departments' feedback: minutes at a mailbox's rate)
+    # go out while the workbook is built and stored, and the mail attaching it after that.
+    stored, failure = await _alongside(
+        deliver_pending(store, backend, flow.id, clock, issued.near, policy, alerts),
+        artefacts_then_their_mail,
+    )
     artefacts = [{"name": name, "location": stored.get(name)} for name in issued.artefacts]
-    if stored and issued.waiting:
-        policy = loaded.config.service.outbox
-        alerts = Alerts(loaded)
-        await deliver_pending(store, backend, flow.id, clock, issued.near, policy, alerts)
     rendered = issued.early + issued.waiting
     deliveries = [_delivery_of(store, flow.id, run_id, message, body) for message, body in rendered]
     status, undelivered = delivery_outcome(issued.status, deliveries)
@@ -289,8 +302,9 @@ async def _issue(
     clock: Callable[[], datetime],
     summary: bool,
 ) -> _Issued:
-    """Prepare, record (state, messages, owed artefacts), deliver what does not wait for an
-    artefact, and make the record's details; the prepared run is dropped on return."""
+    """Prepare, record (state, messages, owed artefacts), deliver the report's messages that
+    do not wait for an artefact, and make the record's details; the prepared run is dropped
+    on return."""
     prepared = await _prepare(loaded, flow, now, store, backend, summary)
     rendered = _as_rendered(prepared.rendered)
     waiting = [r for r in rendered if owed.waits_for(r[0], prepared.artefacts)]
@@ -301,7 +315,12 @@ async def _issue(
             store.enqueue(outbox_entry(flow.id, run_id, message, body), now)
         made = owed.owe(store, flow.id, run_id, prepared.artefacts, prepared.near, waiting, now)
     policy = loaded.config.service.outbox
-    await deliver_pending(store, backend, flow.id, clock, prepared.near, policy, Alerts(loaded))
+    reports = {message.key(flow.id) for message, _ in early if message.kind == "report"}
+    if reports:  # the report first, before anything competes with it
+        alerts = Alerts(loaded)
+        await deliver_pending(
+            store, backend, flow.id, clock, prepared.near, policy, alerts, reports
+        )
     return _Issued(
         prepared.status,
         prepared.details(),  # after the report went out: a changed run's record repeats it
@@ -312,6 +331,25 @@ async def _issue(
         early,
         waiting,
     )
+
+
+async def _alongside(background: Awaitable[None], foreground: Callable[[], Awaitable[T]]) -> T:
+    """``foreground()``'s result, ``background`` running meanwhile; both have ended when this
+    returns or raises. A cancellation cancels both; any other error in the foreground lets
+    the background finish first (its messages are not cut off mid-send)."""
+    task = asyncio.ensure_future(background)
+    try:
+        result = await foreground()
+    except asyncio.CancelledError:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        raise
+    except BaseException:
+        await task
+        raise
+    await task
+    return result
 
 
 def _as_rendered(rendered: list[owed.Rendition]) -> list[owed.Rendition]:
@@ -481,8 +519,10 @@ async def deliver_pending(
     near: Near = None,
     policy: OutboxPolicy | None = None,
     dead_letters: DeadLetters | None = None,
+    only: Collection[str] | None = None,
 ) -> None:
-    """Deliver every queued message of a flow whose backoff has passed.
+    """Deliver every queued message of a flow whose backoff has passed (``only``: those of
+    these keys).
 
     States: pending -> sending -> sent; a failed send is ``failed`` until its next try
     (waits from ``policy.backoff_seconds``, at least what Graph's Retry-After asked) and
@@ -503,7 +543,7 @@ async def deliver_pending(
     policy = policy or OutboxPolicy()
     backing_off: set[str] = set()
     for due in store.due(flow_id, clock()):
-        if due.channel in backing_off:
+        if due.channel in backing_off or (only is not None and due.key not in only):
             continue
         interrupted = due.status in ("sending", "uncertain")
         if interrupted and not await _reconciled_to_send(

@@ -8,9 +8,11 @@ import sqlite3
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from automation import runner
 from automation.backends.local import (
     LocalArtefactStore,
     LocalDeliverer,
@@ -418,3 +420,48 @@ def test_a_feedback_on_thousands_of_unreadable_cells_is_queued_small(
         (entry,) = [e for e in store.outbox("damage") if e.kind == "feedback"]
     assert entry.bodies["html"].count("<tr><td>") == LIST_LIMIT
     assert len(json.dumps(dict(entry.bodies))) < 100_000
+
+
+def test_a_cancelled_run_cancels_the_deliveries_going_on_beside_its_build() -> None:
+    """Cancelled while its workbook is built, a run leaves no delivery task running."""
+
+    async def scenario() -> list[asyncio.Task[Any]]:
+        started = asyncio.Event()
+
+        async def deliveries() -> None:
+            await asyncio.Event().wait()
+
+        async def build() -> None:
+            started.set()
+            await asyncio.Event().wait()
+
+        run = asyncio.ensure_future(runner._alongside(deliveries(), build))
+        await started.wait()
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+        return [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+
+    assert asyncio.run(scenario()) == []
+
+
+def test_deliveries_beside_a_failed_build_finish_before_the_error_is_raised() -> None:
+    """A build that fails does not cut the messages being delivered beside it."""
+    finished: list[str] = []
+
+    async def scenario() -> None:
+        begun = asyncio.Event()
+
+        async def deliveries() -> None:
+            await begun.wait()
+            finished.append("delivered")
+
+        async def build() -> None:
+            begun.set()
+            raise RuntimeError("build failed")
+
+        await runner._alongside(deliveries(), build)
+
+    with pytest.raises(RuntimeError, match="build failed"):
+        asyncio.run(scenario())
+    assert finished == ["delivered"]
