@@ -382,14 +382,18 @@ def test_a_sheet_parsed_on_demand_is_bounded_when_it_is_parsed(shared_strings: b
     )
 
 
-def test_a_declaration_in_a_sheet_parsed_on_demand_is_refused_when_it_is_parsed() -> None:
-    """Without shared strings a sheet's part is first unpacked when its sheet is looked up:
-    a DOCTYPE there is refused then, naming the part."""
+@pytest.mark.parametrize("shared_strings", [True, False], ids=["shared", "inline"])
+def test_a_declaration_in_a_sheet_parsed_on_demand_is_refused_when_it_is_parsed(
+    shared_strings: bool,
+) -> None:
+    """A sheet's part is first unpacked when its sheet (or its package key) is looked up: a
+    DOCTYPE there is refused when the sheet is parsed, naming the part."""
     hostile = sheet_xml(INLINE, prolog='<!DOCTYPE x SYSTEM "http://attacker.example/x.dtd">')
     book = parse_workbook(
-        two_sheets(hostile, shared_strings=False), "book.xlsx", max_bytes=MB, lazy=True
+        two_sheets(hostile, shared_strings=shared_strings), "book.xlsx", max_bytes=MB, lazy=True
     )
     assert book.sheets[SHEET_NAME].rows[0][0] == "市町村"
+    assert book.packages["b"]  # keyed without a parser: the refusal is the parse's
     with pytest.raises(DataError) as caught:
         book.sheets["b"]
     assert "部品 xl/worksheets/sheet2.xml に XML の DOCTYPE/ENTITY 宣言があります" in (

@@ -4,20 +4,32 @@ package holds, and a save that only renumbered the shared strings keeps a sheet'
 A sheet's stored reading is reused, unparsed, while its package key holds, so a key that
 stayed while the values changed would report stale figures: the soundness spec draws pairs
 of packages, hostile cell forms and duplicate shared strings included, and requires that
-equal keys parse to equal contents."""
+equal keys parse to equal contents. A stored key is kept without unpacking anything while the
+zip directory entries it was computed from are the same, so equal entries must give equal
+keys whatever else a save changed."""
 
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
 from dataclasses import dataclass, replace
 
+import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from automation.damage.workbook import parse_workbook
 from automation.errors import DataError
-from tests.workbook_builders import MAIN_NS, SHEET_NAME, XML_DECL, workbook_xml, xlsx
+from tests.workbook_builders import (
+    MAIN_NS,
+    SHEET_NAME,
+    XML_DECL,
+    package,
+    parts,
+    workbook_xml,
+    xlsx,
+)
 
 # <si> items: some read the same text from different XML (rich text runs, phonetic runs).
 ITEMS = (
@@ -201,10 +213,119 @@ def test_the_date_system_and_the_styles_are_part_of_every_key() -> None:
     assert len({base, key_and_content(with_styles)[0], key_and_content(date1904)[0]}) == 3
 
 
-def _parts_of(book: Book) -> dict[str, str]:
-    """``book``'s sheet and strings parts, to build it with other parts beside them."""
-    with zipfile.ZipFile(io.BytesIO(book.data(tuple(range(len(book.items)))))) as archive:
+def _parts_of(book: Book, order: tuple[int, ...] | None = None) -> dict[str, str]:
+    """``book``'s sheet and strings parts (its strings in ``order``, else as listed), to
+    build it with other parts beside them."""
+    written = order if order is not None else tuple(range(len(book.items)))
+    with zipfile.ZipFile(io.BytesIO(book.data(written))) as archive:
         return {
             "sheet": archive.read("xl/worksheets/sheet1.xml").decode(),
             "strings": archive.read("xl/sharedStrings.xml").decode(),
         }
+
+
+# What else a save may change that a sheet's values are read with: the styles, the date
+# system, and where the shared strings table is (calamine reads xl/sharedStrings.xml only).
+STYLES = (
+    None,
+    f'<styleSheet xmlns="{MAIN_NS}"><numFmts count="0"/></styleSheet>',
+    f'<styleSheet xmlns="{MAIN_NS}"><numFmts count="1"><numFmt numFmtId="164" '
+    'formatCode="yyyy/m/d"/></numFmts><cellXfs count="2"><xf numFmtId="0"/>'
+    '<xf numFmtId="164" applyNumberFormat="1"/></cellXfs></styleSheet>',
+)
+TABLES = ("xl/sharedStrings.xml", "xl/strings/sharedStrings.xml")
+
+
+@dataclass(frozen=True)
+class Saved:
+    """How a book is saved: its strings' order, the styles, the date system, the table."""
+
+    order: tuple[int, ...]
+    styles: str | None = None
+    date1904: bool = False
+    table: str = TABLES[0]
+
+    def data(self, book: Book) -> bytes:
+        members = parts(**_parts_of(book, self.order))
+        if self.styles is not None:
+            members["xl/styles.xml"] = self.styles
+        if self.date1904:
+            members["xl/workbook.xml"] = workbook_xml('<workbookPr date1904="1"/>')
+        members[self.table] = members.pop("xl/sharedStrings.xml")
+        return package(members)
+
+
+@st.composite
+def saved(draw: st.DrawFn, book: Book, like: Saved | None = None) -> Saved:
+    """How ``book`` is saved; with ``like``, some of its choices kept (any, all or none)."""
+    drawn = Saved(
+        draw(orders(book)),
+        draw(st.sampled_from(STYLES)),
+        draw(st.booleans()),
+        draw(st.sampled_from(TABLES)),
+    )
+    if like is None:
+        return drawn
+    kept = draw(st.sets(st.sampled_from(["order", "styles", "date1904", "table"])))
+    if len(like.order) != len(book.items):
+        kept.discard("order")
+    return replace(drawn, **{name: getattr(like, name) for name in kept})
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_equal_directory_entries_give_equal_package_keys(data: st.DataObject) -> None:
+    """Two saves in which the directory entries of the parts a sheet is keyed by are the
+    same give it the same package key, whatever else changed (strings, their order, the
+    styles, the date system, where the table is)."""
+    before = data.draw(books())
+    after = data.draw(saves(before))
+    first = data.draw(saved(before))
+    second = data.draw(saved(after, first))
+    one, two = (
+        parse_workbook(how.data(book), "book.xlsx", max_bytes=10**7, lazy=True)
+        for book, how in ((before, first), (after, second))
+    )
+    same = one.entries[SHEET_NAME] == two.entries[SHEET_NAME]
+    event("same entries" if same else "new entries")
+    if same:
+        assert one.packages[SHEET_NAME] == two.packages[SHEET_NAME]
+
+
+def test_the_directory_entries_name_every_part_the_key_is_read_from() -> None:
+    """The styles, the date system and the table's place each move a sheet's entries (a
+    stored key computed without them would be kept while they changed)."""
+    book = Book(ITEMS[:1], (Cell(EXCEL_FORMS[0], 0), Cell(NUMBER_FORM, number=3)))
+    members = parts(**_parts_of(book))
+    variants = [
+        members,
+        {**members, "xl/styles.xml": STYLES[1]},
+        {**members, "xl/workbook.xml": workbook_xml('<workbookPr date1904="1"/>')},
+        {k if k != "xl/sharedStrings.xml" else TABLES[1]: v for k, v in members.items()},
+    ]
+    entries = {
+        parse_workbook(package(v), "book.xlsx", max_bytes=10**7, lazy=True).entries[SHEET_NAME]
+        for v in variants
+    }
+    assert len(entries) == len(variants)
+
+
+def test_a_sheet_s_part_is_unpacked_only_when_its_key_is_looked_up() -> None:
+    """Inspecting a package leaves the sheets' parts packed: a part whose bytes do not match
+    its directory entry is refused when its key is looked up, naming the part."""
+    data = xlsx(**_parts_of(Book(ITEMS[:1], (Cell(EXCEL_FORMS[0], 0),))))
+    offset = _local_data_offset(data, "xl/worksheets/sheet1.xml")
+    damaged = data[:offset] + bytes([data[offset] ^ 0xFF]) + data[offset + 1 :]
+    workbook = parse_workbook(damaged, "book.xlsx", max_bytes=10**7, lazy=True)
+    assert SHEET_NAME in workbook.entries
+    with pytest.raises(DataError) as caught:
+        workbook.packages[SHEET_NAME]
+    assert "部品 xl/worksheets/sheet1.xml の内容が目録と一致しません" in caught.value.message
+
+
+def _local_data_offset(data: bytes, member: str) -> int:
+    """Where ``member``'s packed bytes start in ``data``."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        info = archive.getinfo(member)
+    name_length, extra_length = struct.unpack_from("<HH", data, info.header_offset + 26)
+    return int(info.header_offset + 30 + name_length + extra_length)

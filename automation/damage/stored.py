@@ -7,7 +7,10 @@ readers' own code, so that a change to any of them reads every sheet again):
 
 - ``package``: the sheet's key in the package (:func:`automation.damage.workbook.package_keys`,
   from the zip directory, or for a sheet with text from its XML with the shared strings it
-  names in place of their numbers): when it is unchanged the sheet is not even parsed;
+  names in place of their numbers): when it is unchanged the sheet is not even parsed. The
+  key is kept with a digest of the zip directory entries it was computed from
+  (``Workbook.entries``): while they are the same the stored key holds without unpacking
+  or hashing anything (:func:`package_key`);
 - ``content``: the digest of the parsed sheet (``Sheet.content``): a sheet whose package key
   moved (the styles changed, or a part the package key does not recognise) but whose values
   did not is parsed, not read again.
@@ -24,8 +27,8 @@ import hashlib
 import json
 import zlib
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -67,6 +70,46 @@ def readers_digest() -> str:
 
 
 @dataclass(frozen=True)
+class PackageKey:
+    """A sheet's package key in a run, and the digest of the directory entries it was
+    computed from, each folded with the reading's configuration (:func:`keyed`); None
+    where the sheet has no package key (it is always parsed)."""
+
+    key: str | None
+    entries: str | None = None
+
+    @property
+    def stored(self) -> str | None:
+        """As ``StoredReading.package`` keeps it: the key, a space, the entries' digest."""
+        if self.key is None or self.entries is None:
+            return self.key
+        return f"{self.key} {self.entries}"
+
+
+def package_key(
+    stored: StoredReading | None,
+    config: str,
+    entries: str | None,
+    compute: Callable[[], str | None],
+) -> PackageKey:
+    """The sheet's package key folded with ``config``: the stored reading's while the zip
+    directory entries it was computed from are the same (``entries``, this run's digest of
+    them: nothing is unpacked or hashed), else ``compute()`` (the package key itself, as
+    ``Workbook.packages`` gives it; None when the sheet has none).
+
+    The two agree wherever the stored key was computed from the same entries: the package
+    key is a function of the parts those entries name (their CRC-32s and sizes, the same
+    trust the package key puts in them for a sheet without text)."""
+    folded = keyed(config, entries) if entries is not None else None
+    if stored is not None and folded is not None and stored.keys.entries == folded:
+        return stored.keys
+    package = compute()
+    if not package:
+        return PackageKey(None)
+    return PackageKey(keyed(config, package), folded)
+
+
+@dataclass(frozen=True)
 class StoredReading:
     """A department's reading as stored, with the keys it is valid for.
 
@@ -74,7 +117,10 @@ class StoredReading:
     anything counted); ``body`` the rest (figures, rows as read), decoded only when asked.
     """
 
-    package: str | None  # None: the sheet had no package key (always parsed)
+    # The package key (None: the sheet had none and is always parsed), then a space and the
+    # digest of the directory entries it was computed from (:class:`PackageKey`); a reading
+    # stored before the entries were kept has the key alone and is keyed as before.
+    package: str | None
     content: str
     fingerprint: str  # the sheet's value digest (``Sheet.fingerprint``) when it was read
     head: bytes = field(repr=False)
@@ -82,11 +128,25 @@ class StoredReading:
 
     @classmethod
     def of(
-        cls, reading: SheetReading, package: str | None, content: str, fingerprint: str
+        cls, reading: SheetReading, package: PackageKey | None, content: str, fingerprint: str
     ) -> StoredReading:
-        """``reading`` stored under its keys."""
+        """``reading`` stored under its keys (``package`` None: without a package key)."""
         head, body = encode(reading)
-        return cls(package, content, fingerprint, head, body)
+        return cls(package.stored if package else None, content, fingerprint, head, body)
+
+    @property
+    def keys(self) -> PackageKey:
+        """The package key the reading is stored under, and the entries it was computed from."""
+        if self.package is None:
+            return PackageKey(None)
+        key, _, entries = self.package.partition(" ")
+        return PackageKey(key, entries or None)
+
+    def keyed_by(self, package: PackageKey) -> StoredReading:
+        """The same reading stored under ``package`` (itself when it already is)."""
+        if package.stored == self.package:
+            return self
+        return replace(self, package=package.stored)
 
     def summary(self) -> Head:
         """The head: problems, whether the table was found and anything counted."""

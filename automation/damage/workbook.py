@@ -188,14 +188,18 @@ class Workbook:
 
     ``packages`` gives, per sheet name, a key of what the sheet's values are read from in
     the package (see :func:`package_keys`): equal keys read the same values, so a sheet
-    whose key is unchanged need not be parsed again. Parsed lazily (``lazy=True``), a
-    sheet is parsed when it is first looked up.
+    whose key is unchanged need not be parsed again. Each key is computed when looked up;
+    ``entries`` gives, per sheet name, a digest of the zip directory entries its key is
+    computed from (``Package.entries``, read without unpacking anything): a sheet whose
+    entries are those a stored key was computed from has that key still. Parsed lazily
+    (``lazy=True``), a sheet is parsed when it is first looked up.
     """
 
     name: str
     sheets: Mapping[str, Sheet] = field(repr=False)  # data: a repr would copy every cell
     packages: Mapping[str, str] = field(default_factory=dict, repr=False)
     sizes: Mapping[str, int] = field(default_factory=dict, repr=False)  # sheet part's bytes
+    entries: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
 def address(row: int, col: int) -> str:
@@ -235,8 +239,9 @@ def parse_workbook(data: bytes, name: str, *, max_bytes: int, lazy: bool = False
         book = CalamineWorkbook.from_filelike(io.BytesIO(data))
         found = _LazySheets(book, package.checks, name)
         sheets: Mapping[str, Sheet] = found if lazy else {n: found[n] for n in found}
-    sizes = {n: int(entry.rsplit(":", 1)[1]) for n, entry in package.sheet_parts.items()}
-    return Workbook(name, sheets, package_keys(package), sizes)
+    sizes = {n: info.file_size for n, info in package.sheet_parts.items()}
+    keys = package_keys(package, data, name)
+    return Workbook(name, sheets, keys, sizes, package.entries())
 
 
 @contextmanager
@@ -457,37 +462,105 @@ class Package:
     what each sheet's values are read from (see :func:`package_keys`)."""
 
     checks: SheetChecks
-    sheet_parts: dict[str, str] = field(default_factory=dict)  # sheet name -> its part's entry
-    shared: set[str] = field(default_factory=set)  # sheets whose cells refer to shared strings
-    texts: dict[str, str] = field(default_factory=dict)  # sheet name -> :func:`_text_key`
-    shared_strings: str = ""  # the shared strings part's entry ("" when there is none)
+    sheet_parts: dict[str, zipfile.ZipInfo] = field(default_factory=dict)  # by sheet name
+    tables: list[zipfile.ZipInfo] = field(default_factory=list)  # the shared strings parts
     common: str = ""  # styles part's entry, the package's root relationships, the date system
+    directory: str = ""  # the same parts' names and entries, and the tables': see ``entries``
+
+    @property
+    def shared_strings(self) -> str:
+        """The shared strings parts' entries ("" when there is none)."""
+        return repr(sorted(_entry(info) for info in self.tables))
+
+    def entries(self) -> dict[str, str]:
+        """Per sheet, a digest of the zip directory entries (names, CRC-32s and sizes) of
+        every part its package key is computed from: its own part, the shared strings, the
+        styles and the root relationships, with the date system. Read from the directory
+        alone; while a sheet's digest is the same, so is its package key."""
+        return {
+            sheet: _digest(repr((sheet, info.filename, _entry(info), self.directory)))
+            for sheet, info in self.sheet_parts.items()
+        }
 
 
-def package_keys(package: Package) -> dict[str, str]:
+class PackageKeys(Mapping[str, str]):
+    """Per sheet name, its package key (see :func:`package_keys`), computed when looked up.
+
+    Only a sheet whose key is looked up has its part unpacked (and the shared strings
+    table cut into its items, once for all sheets): a run whose stored readings hold by
+    the directory entries (``Workbook.entries``) unpacks and hashes no sheet. A broken part
+    (not the size or CRC-32 its entry records) raises DataError when its key is looked up.
+    Safe to look up from several threads (or forked processes): at worst a key, or the
+    table's items, are computed twice, alike."""
+
+    def __init__(self, package: Package, data: bytes | memoryview, name: str) -> None:
+        self._package = package
+        self._view = memoryview(data)
+        self._name = name
+        self._keys: dict[str, str] = {}
+        self._table: tuple[_Strings | None] | None = None  # once cut: (the table or None,)
+
+    def __getitem__(self, sheet_name: str) -> str:
+        key = self._keys.get(sheet_name)
+        if key is None:
+            info = self._package.sheet_parts[sheet_name]  # KeyError: no part for that sheet
+            key = self._keys[sheet_name] = self._key(sheet_name, info)
+        return key
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._package.sheet_parts)
+
+    def __len__(self) -> int:
+        return len(self._package.sheet_parts)
+
+    def _key(self, sheet_name: str, info: zipfile.ZipInfo) -> str:
+        package = self._package
+        strings = ""
+        xml = _unpack(self._view, info, self._name) if package.tables else None
+        if xml is not None and _refers_to_shared_strings(xml):
+            table = self._strings()
+            text = _text_key(xml, table) if table is not None else None
+            if text is not None:
+                return _digest(repr(("text", sheet_name, text, package.common)))
+            strings = package.shared_strings
+        return _digest(repr((sheet_name, _entry(info), strings, package.common)))
+
+    def _strings(self) -> _Strings | None:
+        """The shared strings table calamine reads, cut into its items; None when there is
+        none or it is not in the form :func:`_string_items` recognises."""
+        if self._table is None:
+            tables = self._package.tables
+            table = None
+            if len(tables) == 1 and _normal(tables[0].filename) == STRINGS_PART.lower():
+                xml = _unpack(self._view, tables[0], self._name)
+                table = _string_items(xml) if xml is not None else None
+            self._table = (table,)
+        return self._table[0]
+
+
+def package_keys(package: Package, data: bytes | memoryview, name: str) -> PackageKeys:
     """Per sheet, a digest of what its values are read from: equal keys read the same values.
 
     A sheet that refers to no shared string is keyed by its part's entry in the zip
-    directory (CRC-32 and size: no unpacking). A sheet that does is keyed by its part's XML
-    with each shared-string reference replaced by that string's own XML (:func:`_text_key`):
-    Excel numbers the shared strings in order of first use, so a save that adds a text to
-    one sheet renumbers the references of every later sheet, whose key stays. When a sheet
-    or the strings table is written in a form that key does not recognise, the sheet is
-    keyed by the entries of its part and of the whole shared strings part (any other sheet's
-    new text then moves its key; the flow compares its parsed values, ``Sheet.content``).
-    Every key also covers the styles (a number format makes a number a date), the package's
-    root relationships (where calamine finds the workbook) and the date system.
+    directory (CRC-32 and size). A sheet that does is keyed by its part's XML with each
+    shared-string reference replaced by that string's own XML (:func:`_text_key`): Excel
+    numbers the shared strings in order of first use, so a save that adds a text to one
+    sheet renumbers the references of every later sheet, whose key stays. When a sheet or
+    the strings table is written in a form that key does not recognise, the sheet is keyed
+    by the entries of its part and of the whole shared strings part (any other sheet's new
+    text then moves its key; the flow compares its parsed values, ``Sheet.content``). Every
+    key also covers the styles (a number format makes a number a date), the package's root
+    relationships (where calamine finds the workbook) and the date system.
+
+    Each key is computed when first looked up (:class:`PackageKeys`): the XML of a sheet
+    (``data`` is the package's bytes, ``name`` the file's name in errors) is unpacked and
+    scanned only for a sheet whose key is asked for.
     """
-    keys = {}
-    for sheet_name, entry in package.sheet_parts.items():
-        text = package.texts.get(sheet_name)
-        if text is not None:
-            material = ("text", sheet_name, text, package.common)
-        else:
-            strings = package.shared_strings if sheet_name in package.shared else ""
-            material = (sheet_name, entry, strings, package.common)
-        keys[sheet_name] = hashlib.blake2b(repr(material).encode(), digest_size=16).hexdigest()
-    return keys
+    return PackageKeys(package, data, name)
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 def _entry(info: zipfile.ZipInfo) -> str:
@@ -622,37 +695,24 @@ def _inspect_package(data: bytes, name: str) -> Package:
         _unpack(view, by_name[WORKBOOK_RELS], name) if WORKBOOK_RELS in by_name else None,
     )
     package = Package(SheetChecks(data, name))
-    styles = [_entry(i) for i in infos if _normal(i.filename).endswith(STYLES.lower())]
-    roots = [_entry(i) for i in infos if _normal(i.filename) == ROOT_RELS]
+    styles = [i for i in infos if _normal(i.filename).endswith(STYLES.lower())]
+    roots = [i for i in infos if _normal(i.filename) == ROOT_RELS]
+    package.tables = [i for i in infos if _normal(i.filename).endswith(SHARED_STRINGS.lower())]
     date1904 = bool(workbook_xml and DATE1904.search(workbook_xml))
-    package.common = repr((sorted(styles), sorted(roots), date1904))
-    tables = [i for i in infos if _normal(i.filename).endswith(SHARED_STRINGS.lower())]
-    package.shared_strings = repr(sorted(_entry(info) for info in tables))
-    table_xml = _unpack(view, tables[0], name) if len(tables) == 1 else None
-    table = None
-    if table_xml is not None and _normal(tables[0].filename) == STRINGS_PART.lower():
-        table = _string_items(table_xml)  # its declarations are refused with the others'
+    package.common = repr((sorted(map(_entry, styles)), sorted(map(_entry, roots)), date1904))
+    named = [sorted((i.filename, _entry(i)) for i in p) for p in (package.tables, styles, roots)]
+    package.directory = repr((*named, date1904))
     for info in infos:
         sheet = sheet_names.get(info.filename)
-        if sheet is not None:
-            package.sheet_parts[sheet] = _entry(info)
-            if not tables:  # nothing to key by its content: the whole check waits
-                package.checks.defer(sheet, info, unpacked=False)
-                continue
-        xml = table_xml if table_xml is not None and info is tables[0] else None
-        xml = xml or _unpack(view, info, name)
+        if sheet is not None:  # checked when the sheet is parsed, keyed when asked (see above)
+            package.sheet_parts[sheet] = info
+            package.checks.defer(sheet, info, unpacked=False)
+            continue
+        xml = _unpack(view, info, name)
         if xml is None:
             continue
         _refuse_declarations(xml, info.filename, name)
-        if sheet is None:
-            package.checks.bound(xml, None, info.filename)
-            continue
-        package.checks.defer(sheet, info, unpacked=True)
-        if _refers_to_shared_strings(xml):
-            package.shared.add(sheet)
-            text = _text_key(xml, table) if table is not None else None
-            if text is not None:
-                package.texts[sheet] = text
+        package.checks.bound(xml, None, info.filename)
     return package
 
 

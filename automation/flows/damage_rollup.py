@@ -28,7 +28,14 @@ from automation.damage.catalogue import DEFAULT_ITEMS, Catalogue, Item
 from automation.damage.deadlines import last_deadline, next_deadline, reminder_due
 from automation.damage.incidents import IncidentChange, IncidentState
 from automation.damage.sheet_reading import CellProblem, SheetReading
-from automation.damage.stored import Head, Readings, StoredReading, config_key, keyed
+from automation.damage.stored import (
+    Head,
+    Readings,
+    StoredReading,
+    config_key,
+    keyed,
+    package_key,
+)
 from automation.damage.text import normalize
 from automation.damage.totals import Change, Consolidated, Figures, Sums, consolidate, diff
 from automation.jsontext import JSONTexts
@@ -532,20 +539,24 @@ def _sheet_reading(
 ) -> _Taken:
     """The stored reading while its package key (then its content key) holds, else the
     sheet read again."""
-    package = workbook.packages.get(sheet_name)
-    package_key = keyed(config, package) if package else None
-    if stored is not None and package_key is not None and stored.package == package_key:
+    package = package_key(
+        stored,
+        config,
+        workbook.entries.get(sheet_name),
+        lambda: workbook.packages.get(sheet_name),
+    )
+    if stored is not None and package.key is not None and stored.keys.key == package.key:
         head = _head(stored)
         if head is not None:
-            return _Taken(stored, head, None)
+            return _Taken(stored.keyed_by(package), head, None)
     sheet = workbook.sheets[sheet_name]
     content = keyed(config, sheet.content)
     if stored is not None and stored.content == content:
         head = _head(stored)
         if head is not None:
-            return _Taken(replace(stored, package=package_key), head, None)
+            return _Taken(stored.keyed_by(package), head, None)
     reading = read(sheet)
-    kept = StoredReading.of(reading, package_key, content, sheet.fingerprint)
+    kept = StoredReading.of(reading, package, content, sheet.fingerprint)
     return _Taken(kept, Head(reading.table_found, reading.reported, reading.problems), reading)
 
 
