@@ -28,6 +28,7 @@ import os
 import pickle
 import select
 import signal
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -64,12 +65,16 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def processes_for(setting: int | str) -> int:
+def processes_for(setting: int | str, platform: str = sys.platform) -> int:
     """How many processes (this one included) a run uses for ``setting``: ``auto`` is the
-    usable CPUs, at most ``MAX_AUTO_PROCESSES``; 1 without ``os.fork``."""
+    usable CPUs, at most ``MAX_AUTO_PROCESSES``, on Linux (elsewhere a fork without exec is
+    unsafe with some system libraries, macOS's among them: 1 unless a number is set); 1
+    without ``os.fork``."""
     if not hasattr(os, "fork"):
         return 1
     if setting == "auto":
+        if not platform.startswith("linux"):
+            return 1
         return max(1, min(usable_cpus(), MAX_AUTO_PROCESSES))
     return max(1, int(setting))
 

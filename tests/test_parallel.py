@@ -178,15 +178,23 @@ def test_the_shares_are_about_equal_in_cost() -> None:
 
 
 @pytest.mark.parametrize(
-    ("setting", "cpus", "expected"),
-    [("auto", 2, 2), ("auto", 16, parallel.MAX_AUTO_PROCESSES), ("auto", 1, 1), (3, 16, 3)],
+    ("setting", "cpus", "platform", "expected"),
+    [
+        ("auto", 2, "linux", 2),
+        ("auto", 16, "linux", parallel.MAX_AUTO_PROCESSES),
+        ("auto", 1, "linux", 1),
+        (3, 16, "linux", 3),
+        ("auto", 8, "darwin", 1),
+        (2, 8, "darwin", 2),
+    ],
 )
 def test_processes_for_a_setting(
-    monkeypatch: pytest.MonkeyPatch, setting: int | str, cpus: int, expected: int
+    monkeypatch: pytest.MonkeyPatch, setting: int | str, cpus: int, platform: str, expected: int
 ) -> None:
-    """auto: the CPUs this process may use, at most MAX_AUTO_PROCESSES; a number as written."""
+    """auto: the CPUs this process may use, at most MAX_AUTO_PROCESSES, on Linux only (a
+    fork without exec is unsafe on macOS); a number as written."""
     monkeypatch.setattr(parallel, "usable_cpus", lambda: cpus)
-    assert processes_for(setting) == expected
+    assert processes_for(setting, platform) == expected
 
 
 def test_serial_is_the_plain_map() -> None:
