@@ -802,8 +802,9 @@ class CpuConfig(Model):
 
     processes: int | Literal["auto"] = Field(
         default="auto",
-        description="Processes a run may use to read a changed workbook's sheets, itself "
-        "included: auto = the CPUs it may run on, at most 4; 1 = read in one process.",
+        description="Processes a run may use to read a changed workbook's sheets and compose "
+        "its merged workbook, itself included: auto = on Linux the CPUs it may run on, at "
+        "most 4, elsewhere 1; 1 = one process.",
     )
 
     @field_validator("processes", mode="before")
