@@ -56,8 +56,13 @@ async def prepare(
     final = current is not None and current.closing
     # Parsing, planning and rendering hold no I/O and can take seconds on a large workbook:
     # they run in a worker thread, so a daemon's lease renewal and /healthz keep answering.
+    # Let go as the new state is saved: at 60 x 2,000 the previous report's figures and sums
+    # are tens of MB, which writing the new report's (the run's peak) would otherwise stack
+    # on; only its readings are compared with the new ones. Reached through ``held`` only
+    # (the worker thread can hold its call's arguments a moment after it answered).
+    held = [previous]
     plan, rendered = await asyncio.to_thread(
-        _plan_and_render, loaded, params, fetched, previous, now, final
+        lambda: _plan_and_render(loaded, params, fetched, held[0], now, final)
     )
     artefacts = []
     if plan.artefact:  # xlsxwriter loads only for a run that builds the workbook
@@ -69,11 +74,6 @@ async def prepare(
         source = await asyncio.to_thread(MergedSource.of, plan.report)
         processes = processes_for(loaded.config.cpu.processes)
         artefacts = [Artefact(plan.artefact, build_merged_workbook, (source, processes))]
-
-    # Let go as the new state is saved: at 60 x 2,000 the previous report's figures and sums
-    # are tens of MB, which writing the new report's (the run's peak) would otherwise stack
-    # on; only its readings are compared with the new ones.
-    held = [previous]
 
     def save(store: Store, run_id: int, now: datetime) -> None:
         _save_state(store, flow.id, plan, held.pop().readings, run_id, now)
