@@ -16,6 +16,7 @@ a cell at XFD1048576 makes it allocate the whole rectangle (550 GB: the process 
 from __future__ import annotations
 
 import asyncio
+import gc
 import io
 import struct
 import zipfile
@@ -380,6 +381,28 @@ def test_a_sheet_parsed_on_demand_is_bounded_when_it_is_parsed(shared_strings: b
     assert caught.value.message.startswith(
         "book.xlsx: シート「b」のセル範囲が 17,179,869,184 セルあり、1シートの上限"
     )
+
+
+def test_a_sheet_parsed_again_after_its_first_parse_was_let_go_reads_the_same() -> None:
+    """A lazily parsed sheet is kept only while someone holds it: parsed again, its formula
+    without a result is still Uncalculated, and the other sheet's is still its own."""
+    members = parts(
+        book=workbook_xml().replace(
+            "</sheets>", '<sheet name="b" sheetId="2" r:id="rId3"/></sheets>'
+        ),
+        rels=workbook_rels(
+            f'<Relationship Id="rId3" Type="{REL_NS}/worksheet" Target="worksheets/sheet2.xml"/>'
+        ),
+        sheet=sheet_xml('<row r="1"><c r="A1"><f>1+1</f></c></row>'),
+        **{"xl/worksheets/sheet2.xml": sheet_xml('<row r="1"><c r="A1"><f>2+2</f></c></row>')},
+    )
+    book = parse_workbook(package(members), "book.xlsx", max_bytes=MB, lazy=True)
+    first = book.sheets[SHEET_NAME]
+    assert first.rows == ((Uncalculated("1+1"),),)
+    del first
+    gc.collect()
+    assert book.sheets[SHEET_NAME].rows == ((Uncalculated("1+1"),),)
+    assert book.sheets["b"].rows == ((Uncalculated("2+2"),),)
 
 
 @pytest.mark.parametrize("shared_strings", [True, False], ids=["shared", "inline"])

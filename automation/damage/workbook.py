@@ -401,6 +401,7 @@ class SheetChecks:
         self._view = memoryview(data)
         self._name = name
         self._waiting: dict[str, list[tuple[zipfile.ZipInfo, bool]]] = {}  # by sheet name
+        self._found: dict[str, dict[Cell, object]] = {}  # by sheet name, once checked
         self.cells = 0
         self.sheets = 0
 
@@ -411,14 +412,21 @@ class SheetChecks:
 
     def check(self, sheet: str) -> dict[Cell, object]:
         """Check the parts of ``sheet`` not yet checked; return the cells calamine misreads
-        in them. Raises DataError naming the file, the sheet and the fix."""
+        in them. Raises DataError naming the file, the sheet and the fix.
+
+        A sheet checked before (parsed again once its first parse was let go) gets the
+        cells found then: its parts are not waiting any more, and the parts still waiting
+        are other sheets'."""
+        found = self._found.get(sheet)
+        if found is not None:
+            return found
         parts = self._waiting.pop(sheet, None)
         if parts is None:
             if not self._waiting:
                 return {}
             parts = [part for waiting in self._waiting.values() for part in waiting]
             self._waiting.clear()
-        found: dict[Cell, object] = {}
+        found = {}
         for info, unpacked in parts:
             xml = _unpack(self._view, info, self._name)
             if xml is None:
@@ -426,6 +434,7 @@ class SheetChecks:
             if not unpacked:
                 _refuse_declarations(xml, info.filename, self._name)
             found.update(self.bound(xml, sheet))
+        self._found[sheet] = found  # a few cells: formulas without a result, errors
         return found
 
     def bound(self, xml: bytes, sheet: str | None, part: str = "") -> dict[Cell, object]:
