@@ -47,6 +47,24 @@ def test_pacer_spaces_calls_by_the_interval() -> None:
     assert clock.slept == [2.0, 2.0]
 
 
+def test_pacer_spaces_calls_that_wait_at_once() -> None:
+    """Three sends waiting together (feedback and the mail attaching the workbook) go out
+    one interval apart each, not together after one interval."""
+    clock = FakeClock()
+
+    async def yielding_sleep(seconds: float) -> None:
+        clock.slept.append(round(seconds, 6))
+        await asyncio.sleep(0)  # the others wait meanwhile, as they would in a real sleep
+
+    pacer = Pacer(60 / 30, clock=clock, sleep=yielding_sleep)
+
+    async def together() -> None:
+        await asyncio.gather(pacer.wait(), pacer.wait(), pacer.wait())
+
+    asyncio.run(together())
+    assert sorted(clock.slept) == [2.0, 4.0]
+
+
 def test_pacer_does_not_wait_after_a_pause() -> None:
     """A call that comes later than the interval goes at once."""
     clock = FakeClock()

@@ -58,12 +58,17 @@ class Pacer:
         self._last = -1e18
 
     async def wait(self) -> None:
-        """Sleep until the next call is allowed."""
-        gap = self._last + self.interval - self._clock()
+        """Sleep until the next call is allowed. The slot is taken before sleeping, so calls
+        that wait at once (a run's feedback and the mail attaching its workbook) go one
+        interval apart, not together."""
+        now = self._clock()
+        slot = max(now, self._last + self.interval)
+        self._last = slot
+        gap = slot - now
         if gap > 0:
             METRICS.throttle_wait_seconds += gap
             await self._sleep(gap)
-        self._last = self._clock()
+        self._last = max(self._last, self._clock())
 
 
 def token_source(auth: object, base_url: str, base_dir: Any) -> TokenSource:
