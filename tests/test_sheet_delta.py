@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -38,6 +39,8 @@ from tests.workbook_builders import (
     town_cells,
 )
 
+T = TypeVar("T")
+R = TypeVar("R")
 START = datetime(2026, 9, 1, 9, 0, tzinfo=JST)
 THIRD, LATE = "農政部", "企業局"  # 企業局's sheet comes and goes
 MEMO = "メモ"  # a sheet no department reads: its text moves only the shared strings
@@ -248,6 +251,29 @@ def test_a_save_that_changed_one_sheet_reads_and_parses_that_sheet_only() -> Non
     )
     assert (second.report.reread, parsed) == ({MATRIX_SHEET}, {MATRIX_SHEET})
     assert second.report.new and second.report.consolidated.totals[0].value == 7
+
+
+class CostsNoted:
+    """A one-process mapper that notes the cost it was given for each item."""
+
+    def __init__(self) -> None:
+        self.costs: list[int] = []
+
+    def __call__(
+        self, function: Callable[[T], R], items: Sequence[T], costs: Sequence[int] | None = None
+    ) -> list[R]:
+        self.costs = list(costs or [])
+        return serial(function, items)
+
+
+def test_a_save_that_changed_one_sheet_gives_the_others_no_cost_to_share() -> None:
+    """Sheets whose stored readings' zip entries hold cost nothing: a save of one sheet is
+    not worth a helper process for the others (automation.parallel weighs by cost)."""
+    first = run(_book("openpyxl"), DamageState(), START, "v1")
+    noted = CostsNoted()
+    run(_book("openpyxl", first=5), first.state, START + timedelta(hours=1), "v2", noted)
+    changed = [cost for cost in noted.costs if cost]
+    assert len(noted.costs) == 2 and len(changed) == 1 and changed[0] > 100
 
 
 def test_a_sheet_whose_shared_strings_were_only_renumbered_is_neither_parsed_nor_read() -> None:

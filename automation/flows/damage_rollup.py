@@ -365,6 +365,15 @@ def _read_sheets(
 
     sheets = SheetsRead(dict(previous.departments), {})
     present = [d for d in departments if (d.sheet or "") in workbook.sheets]
+    configs = {
+        d.name: config_key(
+            d.name,
+            params.layouts.get(d.name, params.default_layout),
+            catalogue,
+            params.municipalities,
+        )
+        for d in present
+    }
     take = partial(
         _take,
         params=params,
@@ -373,15 +382,12 @@ def _read_sheets(
         sources=_sources(previous.snapshot),
         catalogue=catalogue,
         known=municipality_index(params.municipalities),
+        configs=configs,
     )
-    sizes = workbook.sizes
-    taken = dict(
-        zip(
-            [d.name for d in present],
-            mapper(take, present, [sizes.get(d.sheet or "", 0) for d in present]),
-            strict=True,
-        )
-    )
+    costs = [
+        _reading_cost(workbook, d, previous.readings.get(d.name), configs[d.name]) for d in present
+    ]
+    taken = dict(zip([d.name for d in present], mapper(take, present, costs), strict=True))
     for dept in departments:
         old = previous.departments.get(dept.name)
         if dept.name not in taken:  # the sheet is not in the workbook
@@ -413,6 +419,19 @@ class _Outcome:
     feedback: tuple[SheetReading, list[CountedItem]] | None  # when the content is new
 
 
+def _reading_cost(
+    workbook: Workbook, dept: Department, stored: StoredReading | None, config: str
+) -> int:
+    """What taking a department's sheet costs, to share the sheets among processes: nothing
+    while its stored reading's zip entries hold (no key to compute, nothing parsed: a save
+    of one sheet forks no helper for the others), else the size of its part."""
+    sheet = dept.sheet or ""
+    entries = workbook.entries.get(sheet)
+    if stored is None or entries is None or stored.keys.entries != keyed(config, entries):
+        return workbook.sizes.get(sheet, 0)
+    return 0
+
+
 def _take(
     dept: Department,
     *,
@@ -422,6 +441,7 @@ def _take(
     sources: Mapping[str, str],
     catalogue: Catalogue,
     known: Mapping[str, str] | None,
+    configs: Mapping[str, str],
 ) -> _Outcome:
     """One department's sheet: its stored reading or a new one, its figures and feedback."""
     layout = params.layouts.get(dept.name, params.default_layout)
@@ -429,7 +449,7 @@ def _take(
         workbook,
         dept.sheet or "",
         previous.readings.get(dept.name),
-        config_key(dept.name, layout, catalogue, params.municipalities),
+        configs[dept.name],
         partial(_read, department=dept.name, layout=layout, catalogue=catalogue, known=known),
     )
     head, reading = taken.head, taken.reading
