@@ -94,7 +94,13 @@ class Forked:
             return serial(function, items)
         if not hasattr(os, "fork"):
             return serial(function, items)
-        shares = _shares(weights, min(self.processes, len(items)))
+        # Items that cost nothing (a sheet whose stored reading holds) stay in this process:
+        # only items with a cost are shared, and only when two or more have one.
+        costly = [i for i, weight in enumerate(weights) if weight > 0]
+        if len(costly) < 2:
+            return serial(function, items)
+        shares = _shares(weights, costly, min(self.processes, len(costly)))
+        shares[0] = sorted(shares[0] + [i for i, weight in enumerate(weights) if weight <= 0])
         known: dict[int, R] = {}
         helpers: list[_Helper] = []
         try:
@@ -124,18 +130,28 @@ def _run_own(
     then the results the helpers wrote. An item that raises here ends this process's part:
     which error the call raises is decided in item order (see ``Forked``)."""
     clock = _Clock()
+
+    def compute(index: int) -> None:
+        with clock.timing(weights[index]):
+            try:
+                known[index] = function(items[index])
+            except Exception as err:  # raised again in item order by the caller's map
+                raise _ItemError from err
+
     try:
         for index in own:
-            with clock.timing(weights[index]):
-                known[index] = function(items[index])
+            compute(index)
         while (stolen := _next_item(helpers, known, clock, weights)) is not None:
-            with clock.timing(weights[stolen]):
-                known[stolen] = function(items[stolen])
-    except Exception:  # raised again in order by the caller's map
+            compute(stolen)
+    except _ItemError:  # only the function's own errors: the machinery's are raised
         pass
     finally:
         for helper in helpers:
             helper.collect(known)
+
+
+class _ItemError(Exception):
+    """The mapped function raised on an item computed here (see ``_run_own``)."""
 
 
 def _next_item(
@@ -179,12 +195,12 @@ class _Clock:
         return max(0.05, 3 * per_unit * max(weight, 1))
 
 
-def _shares(weights: list[int], count: int) -> list[list[int]]:
-    """Item indexes in ``count`` shares of about equal weight, each share in item order
+def _shares(weights: list[int], indexes: list[int], count: int) -> list[list[int]]:
+    """``indexes`` in ``count`` shares of about equal weight, each share in item order
     (heaviest item first to the lightest share)."""
     shares: list[list[int]] = [[] for _ in range(count)]
     loads = [0] * count
-    for index in sorted(range(len(weights)), key=lambda i: -weights[i]):
+    for index in sorted(indexes, key=lambda i: -weights[i]):
         lightest = loads.index(min(loads))
         shares[lightest].append(index)
         loads[lightest] += max(weights[index], 1)
@@ -247,12 +263,13 @@ class _Helper:
     def wait(self, seconds: float) -> bool:
         """Wait up to ``seconds`` for the helper to finish; True when it has."""
         deadline = time.monotonic() + seconds
+        watch = select.poll()  # not select.select: a daemon's descriptors pass 1024
+        watch.register(self.progress, select.POLLIN | select.POLLHUP)
         while self.running:
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
-            readable, _, _ = select.select([self.progress], [], [], left)
-            if readable:
+            if watch.poll(left * 1000):
                 self.poll()
         return True
 
@@ -294,8 +311,15 @@ class _Helper:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(self.pid, 0)
         self.reaped = True
-        os.set_blocking(self.progress, True)  # it ended: the pipe is at its end
-        while chunk := os.read(self.progress, 4096):
+        # It ended: what it wrote is in the pipe. Read that much and no more (another
+        # process forked meanwhile may hold the pipe open: its end may never come).
+        while True:
+            try:
+                chunk = os.read(self.progress, 4096)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
             self.done += chunk.count(b".")
             self.complete = self.complete or chunk.endswith(_DONE)
         self.running = False

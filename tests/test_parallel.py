@@ -108,6 +108,12 @@ def _is_open(fd: int) -> bool:
     return True
 
 
+def test_items_that_cost_nothing_stay_in_this_process() -> None:
+    """One item with a cost among free ones (a saved sheet among stored readings): no fork."""
+    where = Forked(2)(lambda _: os.getpid(), list(range(6)), [0, 0, 0, 9, 0, 0])
+    assert where == [PARENT] * 6
+
+
 def test_items_of_too_little_cost_in_all_are_mapped_here() -> None:
     """Below ``min_weight`` nothing is forked: the fork would cost more than it saves."""
     where = Forked(2, min_weight=100)(lambda _: os.getpid(), [1, 2, 3], [30, 30, 30])
@@ -170,7 +176,7 @@ def test_without_fork_this_process_maps_everything(monkeypatch: pytest.MonkeyPat
 def test_the_shares_are_about_equal_in_cost() -> None:
     """Heaviest first to the lightest share: no share weighs more than half plus an item."""
     weights = [9, 1, 1, 1, 8, 2, 2, 7, 3, 3]
-    shares = parallel._shares(weights, 2)
+    shares = parallel._shares(weights, list(range(10)), 2)
     loads = [sum(weights[i] for i in share) for share in shares]
     assert sorted(i for share in shares for i in share) == list(range(10))
     assert max(loads) - min(loads) <= max(weights)
