@@ -25,11 +25,9 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-import pickle
 import select
 import signal
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -225,6 +223,8 @@ class _Helper:
         cls, function: Callable[[T], R], items: Sequence[T], share: list[int]
     ) -> _Helper | None:
         try:
+            import tempfile  # noqa: PLC0415  # a run that forks nothing (a poll) never loads it
+
             results = tempfile.TemporaryFile()  # noqa: SIM115  # closed by stop()
         except OSError:  # no room for a temporary file: this process reads it all
             return None
@@ -290,10 +290,12 @@ class _Helper:
         wanted = {i for i in self.share[: self.done] if i not in known}
         if not wanted:
             return
+        import pickle  # noqa: PLC0415  # loaded by a run that forked (see start)
+
         self.results.seek(0)
         try:
             for _ in range(self.done):
-                index, result = pickle.load(self.results)
+                index, result = pickle.load(self.results)  # our own helper's
                 if index in wanted:
                     known[index] = result
         except Exception:  # a torn file: the rest is computed here
@@ -366,6 +368,8 @@ def _helper_main(
             signal.set_wakeup_fd(-1)  # the parent's event loop must not hear our signals
         _close_inherited(results.fileno(), progress)
         gc.disable()  # short-lived: what it builds is freed when it leaves
+        import pickle  # noqa: PLC0415  # see start
+
         pickler = pickle.Pickler(results, protocol=pickle.HIGHEST_PROTOCOL)
         for index in share:
             pickler.dump((index, function(items[index])))
