@@ -14,7 +14,9 @@ The helpers are an optimisation that can never change the result:
 - whatever a helper could not finish (its function raised, its result would not pickle, it
   died) is computed here, in order, so an exception is the one a plain map raises first;
 - a helper touches nothing but its function and its own file: no logging, no database, no
-  network, signals as the system's defaults, and it leaves with ``os._exit``.
+  network, signals as the system's defaults, and it leaves with ``os._exit``;
+- a helper never outlives this process: on Linux the kernel kills it when the thread that
+  forked it ends, however that ends (a ``SIGKILL`` included).
 
 Only a pure function belongs here (a flow's reading of one sheet): it must not write
 anything, since a helper's effects are lost and an item may be computed twice.
@@ -23,6 +25,7 @@ anything, since a helper's effects are lost and an item may be computed twice.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import os
 import select
@@ -38,6 +41,7 @@ R = TypeVar("R")
 
 MAX_AUTO_PROCESSES = 4  # beyond this the results' unpickling here outweighs a fifth core
 _DONE = b"!"  # a helper's last byte on its progress pipe: every item of its share is written
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>: the signal a process gets when its parent ends
 
 
 class Mapper(Protocol):
@@ -233,16 +237,17 @@ class _Helper:
         except OSError:
             results.close()
             return None
+        prctl = _prctl()  # looked up here: the helper only calls it
+        parent = os.getpid()
         try:
-            pid = os.fork()
+            pid, mask = _fork()
         except OSError:
             for fd in (read_end, write_end):
                 os.close(fd)
             results.close()
             return None
         if pid == 0:  # pragma: no cover  # the helper: measured through its results
-            os.close(read_end)
-            _helper_main(function, items, share, results, write_end)
+            _helper_main(function, items, share, results, write_end, _Origin(parent, mask, prctl))
         os.close(write_end)
         os.set_blocking(read_end, False)
         return cls(pid, share, read_end, results)
@@ -352,22 +357,101 @@ def _max_fd() -> int:  # pragma: no cover  # runs in the forked helper
         return 65536
 
 
+def _fork() -> tuple[int, set[int]]:
+    """``os.fork()``: the new process's pid here (0 in it) and the signal mask it restores.
+
+    Every catchable signal is blocked in this thread across the fork, and unblocked here
+    right after: one sent to the helper before it set its handlers to the system's
+    defaults waits for that, instead of running this process's Python handler in the
+    helper (where it could reach a daemon's event loop, or raise before the helper's
+    ``try`` and unwind it into this process's code).
+
+    The collector's objects are frozen across the fork (``gc.freeze``, as the gc module's
+    documentation advises before a fork), so that a collection in the helper walks none of
+    this process's objects and their pages stay shared. They are unfrozen here after the
+    fork unless something was frozen before: a run freezes at its start and unfreezes
+    everything at its end (:func:`automation.memory.collector_for_a_run`), and an unfreeze
+    here would thaw what the run froze; what this adds is then thawed with it."""
+    frozen_before = gc.get_freeze_count()
+    mask: set[int] = set(signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals()))
+    gc.freeze()
+    try:
+        pid = os.fork()
+    except BaseException:
+        _as_before(frozen_before, mask)
+        raise
+    if pid != 0:
+        _as_before(frozen_before, mask)
+    return pid, mask
+
+
+def _as_before(frozen_before: int, mask: set[int]) -> None:
+    """This process's collector and signal mask after a fork as they were before it."""
+    if frozen_before == 0:
+        gc.unfreeze()
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+@functools.cache
+def _prctl() -> Callable[..., Any] | None:
+    """The C library's ``prctl`` on Linux (looked up once, before the first fork); None
+    elsewhere or when the library has none."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes  # noqa: PLC0415  # a run that forks nothing never loads it
+
+        function = ctypes.CDLL(None, use_errno=True).prctl
+    except (ImportError, OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int] + [ctypes.c_ulong] * 4
+    function.restype = ctypes.c_int
+    return function
+
+
+@dataclass(frozen=True)
+class _Origin:
+    """What a helper knows of the process that forked it."""
+
+    pid: int
+    mask: set[int]  # its signal mask before the fork
+    prctl: Callable[..., Any] | None
+
+
+def _become_helper(origin: _Origin) -> None:  # pragma: no cover  # runs in the forked helper
+    """Signals as the system's defaults, then unblocked as they were in the parent; and
+    the helper ends with the thread that forked it (``PR_SET_PDEATHSIG``), or now when
+    that already ended (the race ``prctl(2)`` describes: it was adopted meanwhile)."""
+    for signum in signal.valid_signals():
+        try:
+            handler = signal.getsignal(signum)
+        except (ValueError, OSError):  # one the C library keeps for itself
+            continue
+        if callable(handler):  # this process's Python handler (a daemon's loop's among them)
+            signal.signal(signum, signal.SIG_DFL)
+    with contextlib.suppress(ValueError):
+        signal.set_wakeup_fd(-1)  # the parent's event loop must not hear our signals
+    if origin.prctl is not None:
+        origin.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # best effort: a 0 or -1
+    if os.getppid() != origin.pid:
+        os._exit(1)
+    signal.pthread_sigmask(signal.SIG_SETMASK, origin.mask)
+
+
 def _helper_main(
     function: Callable[[T], Any],
     items: Sequence[T],
     share: list[int],
     results: BinaryIO,
     progress: int,
+    origin: _Origin,
 ) -> None:  # pragma: no cover  # runs in the forked helper
     """Compute the share, writing each result then its progress byte; never return."""
     code = 1
     try:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, signal.SIG_DFL)
-        with contextlib.suppress(ValueError):
-            signal.set_wakeup_fd(-1)  # the parent's event loop must not hear our signals
-        _close_inherited(results.fileno(), progress)
         gc.disable()  # short-lived: what it builds is freed when it leaves
+        _become_helper(origin)
+        _close_inherited(results.fileno(), progress)
         import pickle  # noqa: PLC0415  # see start
 
         pickler = pickle.Pickler(results, protocol=pickle.HIGHEST_PROTOCOL)

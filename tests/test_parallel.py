@@ -4,10 +4,16 @@ pickled), and no helper outlives the call."""
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import select
+import signal
 import socket
+import subprocess
+import sys
 import tempfile
+import textwrap
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
@@ -106,6 +112,103 @@ def _is_open(fd: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def test_a_helper_runs_none_of_this_process_s_signal_handlers() -> None:
+    """A signal this process handles in Python (a daemon's loop handles SIGHUP) takes the
+    system's default action in a helper: the helper ends, its items are computed here."""
+    handled = signal.signal(signal.SIGUSR1, lambda *_: None)
+    try:
+        found = with_a_helper(lambda x: os.kill(os.getpid(), signal.SIGUSR1) if in_helper() else x)
+    finally:
+        signal.signal(signal.SIGUSR1, handled)
+    assert found == [(False, x) for x in range(8)]
+
+
+def test_a_helper_has_this_process_s_signal_mask_and_so_has_this_process_after() -> None:
+    """Signals are blocked only across the fork: a helper computes with the signal mask this
+    process had, and this process has it again when the call returns."""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
+    try:
+        found = with_a_helper(lambda _: signal.pthread_sigmask(signal.SIG_BLOCK, set()))
+        after = signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+    assert {frozenset(mask) for helped, mask in found if helped} == {frozenset(after)}
+    assert after == before | {signal.SIGUSR2}
+
+
+def test_a_helper_s_collections_skip_this_process_s_objects() -> None:
+    """A helper starts with this process's objects frozen out of its collections (gc.freeze
+    before the fork), and this process's collector is as it was after the call."""
+    frozen = gc.get_freeze_count()
+    gc.unfreeze()
+    try:
+        found = with_a_helper(lambda _: gc.get_freeze_count() > 0)
+        assert gc.get_freeze_count() == 0
+    finally:
+        if frozen:
+            gc.freeze()
+    assert {frozen for helped, frozen in found if helped} == {True}
+
+
+def test_what_a_run_froze_stays_frozen() -> None:
+    """Objects frozen before the call (a run freezes at its start, unfreezes at its end)
+    are still frozen after it: the call thaws nothing it did not freeze."""
+    gc.freeze()
+    frozen = gc.get_freeze_count()
+    with_a_helper(lambda x: x)
+    assert gc.get_freeze_count() >= frozen
+
+
+BLOCKED_RUN = textwrap.dedent(
+    """
+    import os, sys
+    from automation.parallel import Forked
+
+    told, gate = sys.argv[1:]
+    parent = os.getpid()
+
+    def blocks(x):
+        if os.getpid() != parent:
+            with open(told, "w") as tell:
+                tell.write(str(os.getpid()))
+        with open(gate, "rb") as wait:  # no writer ever comes
+            wait.read()
+        return x
+
+    Forked(2)(blocks, [0, 1])
+    """
+)
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="watches the helper with a pidfd")
+def test_a_helper_ends_with_the_process_that_forked_it() -> None:
+    """A run SIGKILLed while its helper works on an item: the helper ends too (the kernel
+    kills it when its parent ends); it does not live on, holding memory and a core."""
+    with tempfile.TemporaryDirectory() as folder:
+        told, gate = os.path.join(folder, "told"), os.path.join(folder, "gate")
+        for fifo in (told, gate):
+            os.mkfifo(fifo)
+        heard = os.open(told, os.O_RDONLY | os.O_NONBLOCK)
+        run = subprocess.Popen([sys.executable, "-c", BLOCKED_RUN, told, gate])
+        helper = 0
+        try:
+            assert select.select([heard], [], [], 60)[0], "the helper never began its item"
+            helper = int(os.read(heard, 64))
+            watch = os.pidfd_open(helper)
+            run.kill()
+            run.wait()
+            ended = select.select([watch], [], [], 60)[0]
+            os.close(watch)
+        finally:
+            run.kill()
+            run.wait()
+            os.close(heard)
+            if helper:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(helper, signal.SIGKILL)
+        assert ended, f"helper {helper} outlived the killed run"
 
 
 def test_items_that_cost_nothing_stay_in_this_process() -> None:
