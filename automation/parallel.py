@@ -44,6 +44,20 @@ _DONE = b"!"  # a helper's last byte on its progress pipe: every item of its sha
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>: the signal a process gets when its parent ends
 
 
+@dataclass
+class _Tally:
+    delivered: int = 0
+
+
+_TALLY = _Tally()
+
+
+def delivered_by_helpers() -> int:
+    """How many items' results this process has taken from its helpers so far (a call
+    whose helpers all failed adds none: everything was computed here)."""
+    return _TALLY.delivered
+
+
 class Mapper(Protocol):
     """``mapper(function, items, costs)`` returns ``[function(x) for x in items]``."""
 
@@ -303,6 +317,7 @@ class _Helper:
                 index, result = pickle.load(self.results)  # our own helper's
                 if index in wanted:
                     known[index] = result
+                    _TALLY.delivered += 1
         except Exception:  # a torn file: the rest is computed here
             return
 
