@@ -45,9 +45,14 @@ class PlacedValueError(ValueError):
 
 
 class Model(BaseModel):
-    """Base: unknown keys are errors; values are immutable after validation."""
+    """Base: unknown keys are errors; values are immutable after validation.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    ``defer_build``: a model's validator is built when first used, not when its class is
+    defined. Built eagerly, each of the ~40 classes built its own schema with its nested
+    models inlined again (about 0.15 s of every command's start); deferred, a command builds
+    the one tree it validates."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 Channel = Literal["mail", "teams_channel", "teams_webhook"]
