@@ -334,22 +334,48 @@ async def _issue(
 
 
 async def _alongside(background: Awaitable[None], foreground: Callable[[], Awaitable[T]]) -> T:
-    """``foreground()``'s result, ``background`` running meanwhile; both have ended when this
-    returns or raises. A cancellation cancels both; any other error in the foreground lets
-    the background finish first (its messages are not cut off mid-send)."""
+    """``foreground()``'s outcome, ``background`` running meanwhile; both have ended when this
+    returns or raises.
+
+    - The foreground's error is the one raised: the background is let finish first (its
+      messages are not cut off mid-send); an error of the background's is logged and noted
+      on the foreground's, never raised in its place.
+    - A cancellation cancels both and is raised as such, whatever the background met.
+    - The foreground done, the background's error is raised (a lost lease, a failed store):
+      the run must not be recorded as done without it.
+
+    Nothing here settles a message: one cut off mid-send stays ``sending`` and the outbox
+    reconciles it before any resend."""
     task = asyncio.ensure_future(background)
     try:
         result = await foreground()
     except asyncio.CancelledError:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await task
+            await _failure_of(task)
         raise
-    except BaseException:
-        await task
+    except BaseException as err:
+        failed = await _failure_of(task)  # a cancellation meanwhile is raised instead
+        if failed is not None:
+            err.add_note(f"the deliveries alongside it failed too: {failed!r}")
         raise
     await task
     return result
+
+
+async def _failure_of(task: asyncio.Future[None]) -> Exception | None:
+    """Wait for ``task`` to end; the error it ended with (logged here), or None."""
+    try:
+        await task
+    except Exception as err:  # the caller raises its own error, not this one
+        LOG.error(
+            "the deliveries alongside a failed or cancelled step failed: %s",
+            err,
+            exc_info=err,
+            extra={"event": "deliveries_failed"},
+        )
+        return err
+    return None
 
 
 def _as_rendered(rendered: list[owed.Rendition]) -> list[owed.Rendition]:

@@ -465,3 +465,77 @@ def test_deliveries_beside_a_failed_build_finish_before_the_error_is_raised() ->
     with pytest.raises(RuntimeError, match="build failed"):
         asyncio.run(scenario())
     assert finished == ["delivered"]
+
+
+def test_a_failed_build_raises_its_own_error_not_that_of_the_deliveries_beside_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The build's error is the run's; the deliveries' own failure is logged and noted on
+    it, not raised in its place."""
+
+    async def scenario() -> None:
+        begun = asyncio.Event()
+
+        async def deliveries() -> None:
+            await begun.wait()
+            raise OSError("outbox store gone")
+
+        async def build() -> None:
+            begun.set()
+            raise RuntimeError("build failed")
+
+        await runner._alongside(deliveries(), build)
+
+    with pytest.raises(RuntimeError, match="build failed") as raised:
+        asyncio.run(scenario())
+    assert raised.value.__notes__ == [
+        "the deliveries alongside it failed too: OSError('outbox store gone')"
+    ]
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
+        "the deliveries alongside a failed or cancelled step failed: outbox store gone"
+    ]
+
+
+def test_a_cancelled_run_raises_cancelled_even_after_its_deliveries_failed() -> None:
+    """Cancelled during its build after the deliveries beside it failed, a run raises
+    CancelledError (the deliveries' error is only logged) and leaves no task running."""
+
+    async def scenario() -> list[asyncio.Task[Any]]:
+        failed = asyncio.Event()
+
+        async def deliveries() -> None:
+            failed.set()
+            raise OSError("outbox store gone")
+
+        async def build() -> None:
+            await asyncio.Event().wait()
+
+        run = asyncio.ensure_future(runner._alongside(deliveries(), build))
+        await failed.wait()
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+        return [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+
+    assert asyncio.run(scenario()) == []
+
+
+def test_deliveries_that_fail_beside_a_finished_build_fail_the_step() -> None:
+    """The build done, the deliveries' error is raised: the run is not recorded as done
+    over a lost lease or a failed store."""
+
+    async def scenario() -> str:
+        begun = asyncio.Event()
+
+        async def deliveries() -> None:
+            await begun.wait()
+            raise OSError("outbox store gone")
+
+        async def build() -> str:
+            begun.set()
+            return "built"
+
+        return await runner._alongside(deliveries(), build)
+
+    with pytest.raises(OSError, match="outbox store gone"):
+        asyncio.run(scenario())
