@@ -233,17 +233,25 @@ async def _complete(
     issued = await _issue(loaded, flow, now, backend, store, run_id, clock, summary)
     policy, alerts = loaded.config.service.outbox, Alerts(loaded)
 
+    # Two passes at once, each given the exact messages it may deliver, none in both: the
+    # messages due now (the departments' feedback, what earlier runs left), and the mail
+    # the artefacts' step queues once they are stored (this run's never among the former).
+    mail = {message.key(flow.id) for message, _ in issued.waiting}
+    beside = _due_keys(store, flow.id, clock) - mail
+
     async def artefacts_then_their_mail() -> tuple[dict[str, str], AutomationError | None]:
         stored, failure = await store_owed(store, backend, flow.id, clock, issued.made)
-        if stored and issued.waiting:  # not behind the feedback: queued just now, sent now
-            keys = {message.key(flow.id) for message, _ in issued.waiting}
-            await deliver_pending(store, backend, flow.id, clock, issued.near, policy, alerts, keys)
+        if stored:  # not behind the feedback: queued just now, sent now
+            queued = _due_keys(store, flow.id, clock) - beside
+            await deliver_pending(
+                store, backend, flow.id, clock, issued.near, policy, alerts, queued
+            )
         return stored, failure
 
-    # The rest of the messages (the departments' feedback: minutes at a mailbox's rate)
-    # go out while the workbook is built and stored, and the mail attaching it after that.
+    # The feedback (minutes at a mailbox's rate) goes out while the workbook is built and
+    # stored, and the mail attaching it after that.
     stored, failure = await _alongside(
-        deliver_pending(store, backend, flow.id, clock, issued.near, policy, alerts),
+        deliver_pending(store, backend, flow.id, clock, issued.near, policy, alerts, beside),
         artefacts_then_their_mail,
     )
     artefacts = [{"name": name, "location": stored.get(name)} for name in issued.artefacts]
@@ -273,6 +281,11 @@ async def _complete(
     )
     await _after_run(loaded, store, backend, flow.id, run_id, record, clock)
     return RunResult(record, rendered)
+
+
+def _due_keys(store: Store, flow_id: str, clock: Callable[[], datetime]) -> set[str]:
+    """The keys of the flow's messages due now."""
+    return {entry.key for entry in store.due(flow_id, clock())}
 
 
 @dataclass(frozen=True)

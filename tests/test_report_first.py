@@ -231,6 +231,37 @@ def test_the_workbook_and_its_mail_do_not_wait_for_the_feedback(
     assert delivered(workspace) == EVERY_MESSAGE
 
 
+class Yielding(Deliverer):
+    """Deliveries that let other tasks run mid-send, as a send over the network does."""
+
+    async def deliver(self, entry: OutboxEntry, attachments: Mapping[str, bytes]) -> str:
+        await asyncio.sleep(0)  # a yield to the loop, not a wait
+        return await super().deliver(entry, attachments)
+
+
+def test_the_mail_queued_once_the_workbook_is_stored_is_delivered_once(
+    config: LoadedConfig, workspace: Path
+) -> None:
+    """The mail the workbook's storing queues is delivered by the pass after it, once: the
+    deliveries beside the build are given the messages due before it, never that mail (nor
+    take it, seen mid-send, for one a crash interrupted)."""
+    backend = Backend(
+        LocalWorkbookSource(workspace / "inputs"),
+        NotedStore(workspace / "out"),
+        Yielding(workspace / "sent"),
+        LocalListSource(workspace / "inputs"),
+    )
+    result = run(config, 1, backend)
+    assert result.record["status"] == "ok"
+    assert events.count("report mail") == 1
+    assert events.index(f"put {WORKBOOK}") < events.index("report mail")
+    assert delivered(workspace) == EVERY_MESSAGE
+    with Store(workspace / "state" / "db.sqlite") as store:
+        (mail,) = [e for e in store.outbox("damage") if e.kind == "report" and e.channel == "mail"]
+    assert (mail.status, mail.attempts, mail.last_error) == ("sent", 1, None)
+    assert Path(mail.location or "").name.endswith(".envelope.json")  # its send's, not a check's
+
+
 def test_the_run_record_which_repeats_the_report_is_made_after_the_report_went_out(
     config: LoadedConfig, workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
