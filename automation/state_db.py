@@ -53,16 +53,16 @@ def safe_url(url: str) -> str:
     """``url`` with its password replaced by ``***`` (for messages, logs and records), the
     one before the host and a ``password=`` among the query parameters alike."""
     parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if parts.password is None and all(name != "password" for name, _ in query):
+        return url  # as written: urlunsplit would turn sqlite:////abs into sqlite://abs
     if parts.password is not None:
         netloc = parts.netloc.rsplit("@", 1)
         user = netloc[0].split(":", 1)[0]
         parts = parts._replace(netloc=f"{user}:***@{netloc[1]}")
     if parts.query:
-        query = [
-            (name, "***" if name == "password" else value)
-            for name, value in parse_qsl(parts.query, keep_blank_values=True)
-        ]
-        parts = parts._replace(query=urlencode(query, safe="*/:,"))
+        masked = [(name, "***" if name == "password" else value) for name, value in query]
+        parts = parts._replace(query=urlencode(masked, safe="*/:,"))
     return urlunsplit(parts)
 
 

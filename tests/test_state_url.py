@@ -58,6 +58,15 @@ def test_a_password_in_the_query_is_masked() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "url", ["sqlite:////srv/automation/state.sqlite", "sqlite:////srv/state.sqlite?timeout=5"]
+)
+def test_a_url_without_a_password_is_shown_as_written(url: str) -> None:
+    """Nothing to mask leaves the URL as written: an absolute SQLite path keeps its four
+    slashes, so what a message shows can be copied into state.url."""
+    assert safe_url(url) == url
+
+
 def test_the_decoded_password_never_reaches_the_start_up_error() -> None:
     """An error that quotes the decoded password is masked, not only the URL's encoded form."""
     url = f"postgresql+psycopg://tricky:{ENCODED}@db.example.lg.jp:5432/s"
