@@ -90,7 +90,7 @@ def _add_record_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     history.add_argument("--limit", type=int, default=20, help="how many runs (default 20)")
     history.add_argument("--json", action="store_true", help="print the run records as JSON")
 
-    outbox = sub.add_parser("outbox", help="list queued messages; retry a failed one")
+    outbox = sub.add_parser("outbox", help="list queued messages; retry a failed or dead one")
     outbox.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
     outbox.add_argument("--flow", help="only this flow")
     outbox.add_argument(
@@ -109,7 +109,7 @@ def _add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     serve = sub.add_parser("serve", help="run the scheduled flows as a daemon (headless)")
     serve.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
     serve.add_argument(
-        "--health-port", type=int, help="serve /healthz and /metrics on this port (127.0.0.1)"
+        "--health-port", type=int, help="serve /healthz and /metrics on this port (off)"
     )
     serve.add_argument(
         "--health-host", default="127.0.0.1", help="address for --health-port (default 127.0.0.1)"
@@ -130,7 +130,9 @@ def _add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     login.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
 
     doctor = sub.add_parser(
-        "doctor", help="check a Graph set-up: token, permissions, sign-in, clock (read-only)"
+        "doctor",
+        help="check a Graph set-up (token, permissions, sign-in, clock) and each damage "
+        "workbook against what provision builds; read-only unless --send-test",
     )
     doctor.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
     doctor.add_argument(
@@ -156,7 +158,9 @@ def _add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     )
 
     console = sub.add_parser(
-        "console", help="serve the web console read-only, or 'console user add NAME'"
+        "console",
+        help="serve the web console read-only; 'user add NAME', 'user signout NAME' or "
+        "'signout all' to manage local accounts and sessions",
     )
     from automation.console.command import add_arguments  # noqa: PLC0415
 
@@ -173,7 +177,8 @@ def _add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
 def _add_provision_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """provision: build the inputs departments fill in, from the configuration."""
     provision = sub.add_parser(
-        "provision", help="build the departments' workbook from the configuration"
+        "provision",
+        help="build the departments' damage workbook or the progress list from the configuration",
     )
     what = provision.add_subparsers(dest="provision", required=True)
     workbook = what.add_parser(
@@ -213,7 +218,8 @@ def _add_provision_commands(sub: argparse._SubParsersAction[argparse.ArgumentPar
 def _add_incident_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """incident: open and close a damage flow's incidents, each with its own workbook."""
     incident = sub.add_parser(
-        "incident", help="open or close an incident of a damage flow (its own workbook, 第1報)"
+        "incident",
+        help="open, close or list the incidents of a damage flow (each its own workbook, from 第1報)",
     )
     what = incident.add_subparsers(dest="incident", required=True)
     opening = what.add_parser(
