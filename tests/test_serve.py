@@ -173,7 +173,8 @@ def test_kill_nine_at_any_point_loses_nothing_and_sends_nothing_twice(
 def test_ui_port_serves_the_console_and_sigterm_still_stops_the_daemon(
     fake: FakeGraph, base_url: str, tmp_path: Path
 ) -> None:
-    """--ui-port serves the console (sign-in required) and the daemon keeps SIGTERM."""
+    """--ui-port serves the console (sign-in required) and the daemon keeps SIGTERM: it
+    stops with exit code 0 and no traceback in its log."""
     port = free_port()
     config = h.write_config(tmp_path / "d", base_url)
     daemon = h.Daemon(config, tmp_path / "log", extra=["--ui-port", str(port)])
@@ -183,6 +184,7 @@ def test_ui_port_serves_the_console_and_sigterm_still_stops_the_daemon(
         landed, page = response.url, response.read().decode()
     assert daemon.terminate() == 0
     assert landed.endswith("/login") and "サインイン" in page
+    assert "Traceback" not in (tmp_path / "log").read_text(encoding="utf-8", errors="replace")
 
 
 def test_kill_or_lost_reply_at_each_kind_of_send_delivers_as_promised(

@@ -88,6 +88,10 @@ def start_console(
         artefacts=artefacts,
         entra=entra,
     )
-    config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning")
+    # No lifespan: the app has no start-up or shut-down hooks, and uvicorn's lifespan task,
+    # cancelled when the daemon's loop ends, would print a traceback on every clean stop.
+    config = uvicorn.Config(
+        create_app(settings), host=host, port=port, log_level="warning", lifespan="off"
+    )
     server = _QuietServer(config)
     return server, asyncio.ensure_future(server.serve())
