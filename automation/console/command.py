@@ -37,7 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     parser.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
-    parser.add_argument("--role", choices=ROLES, default="viewer", help="role of a new account")
+    parser.add_argument(
+        "--role",
+        choices=ROLES,
+        default="viewer",
+        help="role of the account added or replaced (default viewer)",
+    )
     parser.add_argument(
         "--insecure-cookies",
         action="store_true",
