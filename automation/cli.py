@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2  # the codes of a run's statuses are in automation.outcome
+EXIT_PIPE = 141  # the reader of stdout left (| head): 128 + SIGPIPE, as a shell reports it
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -255,36 +256,14 @@ def main(argv: list[str] | None = None) -> int:
     with start_up_collector():  # nor does the start-up: all of it lives until the exit
         args = _parser().parse_args(argv)
     try:
-        if args.command == "validate":
-            return _validate(args.config, check_inputs=args.check_inputs)
-        if args.command == "schema":
-            return _schema()
-        if args.command == "run":
-            return _run(args)
-        if args.command == "history":
-            return _history(args)
-        if args.command == "outbox":
-            return _outbox(args)
-        if args.command == "login":
-            return _login(args.config)
-        if args.command == "serve":
-            return _serve(args)
-        if args.command == "doctor":
-            return _doctor(args)
-        if args.command == "provision":
-            return _provision(args)
-        if args.command == "state":
-            return _state_migrate(args)
-        if args.command == "incident":
-            return _incident(args)
-        if args.command == "console":
-            from automation.console.command import run as run_console  # noqa: PLC0415
-
-            return run_console(args)
-        if args.command == "demo":
-            from automation.demo import run_demo  # noqa: PLC0415  # keeps other commands light
-
-            return run_demo(args.workspace)
+        code = _command(args)
+        sys.stdout.flush()  # a reader that left (| head) is met here, not at the exit
+        return code
+    except BrokenPipeError:
+        # Nobody reads any more: end as a filter does, quietly, with what SIGPIPE would give,
+        # and point stdout at /dev/null so the exit's own flush does not complain.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_PIPE
     except ConfigError as err:
         print(_scrub(err.message), file=sys.stderr)
         return EXIT_CONFIG
@@ -293,6 +272,40 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+
+
+def _command(args: argparse.Namespace) -> int:
+    """Run the command ``args`` name and return its exit code."""
+    if args.command == "validate":
+        return _validate(args.config, check_inputs=args.check_inputs)
+    if args.command == "schema":
+        return _schema()
+    if args.command == "run":
+        return _run(args)
+    if args.command == "history":
+        return _history(args)
+    if args.command == "outbox":
+        return _outbox(args)
+    if args.command == "login":
+        return _login(args.config)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "doctor":
+        return _doctor(args)
+    if args.command == "provision":
+        return _provision(args)
+    if args.command == "state":
+        return _state_migrate(args)
+    if args.command == "incident":
+        return _incident(args)
+    if args.command == "console":
+        from automation.console.command import run as run_console  # noqa: PLC0415
+
+        return run_console(args)
+    if args.command == "demo":
+        from automation.demo import run_demo  # noqa: PLC0415  # keeps other commands light
+
+        return run_demo(args.workspace)
     return EXIT_CONFIG  # pragma: no cover - argparse requires a command
 
 
