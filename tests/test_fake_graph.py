@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -571,11 +570,17 @@ def test_call_log_records_the_request(fake: FakeGraph) -> None:
 
 
 def test_latency_delays_each_request(fake: FakeGraph) -> None:
-    """latency adds a delay before each answer."""
+    """latency waits that many seconds before each answer, once a request."""
+    waits: list[tuple[float, int]] = []
+
+    async def recorded(seconds: float) -> None:
+        waits.append((seconds, len(fake.calls)))
+
+    fake.sleep = recorded
     fake.latency = 0.02
-    started = time.perf_counter()
     send(fake, "GET", BOOK_URL)
-    assert time.perf_counter() - started >= 0.02
+    send(fake, "GET", BOOK_URL)
+    assert waits == [(0.02, 1), (0.02, 2)]
 
 
 def test_mime_send_mail_is_accepted(fake: FakeGraph) -> None:

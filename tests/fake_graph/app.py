@@ -10,7 +10,7 @@ import itertools
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 from urllib.parse import parse_qsl, quote
 
@@ -150,6 +150,7 @@ class FakeGraph(TeamsEndpoints, ListEndpoints, DraftEndpoints, FaultsAndAuth):
         self.upload_origin = upload_origin
         self.outlook_origin = outlook_origin
         self.latency = 0.0
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # a test records it
         self.clock: Callable[[], datetime] = _utcnow
         self.channel_sender: dict[str, str] = {
             "id": "00000000-0000-0000-0000-00000000d201",
@@ -227,7 +228,7 @@ class FakeGraph(TeamsEndpoints, ListEndpoints, DraftEndpoints, FaultsAndAuth):
         state = {"request_id": request_id, "client_request_id": client_request_id}
         scope = {**scope, "state": {**scope.get("state", {}), **state}}
         if self.latency > 0:
-            await asyncio.sleep(self.latency)
+            await self.sleep(self.latency)
         fault = self._take_fault(call.method, call.path)
         replay = _replaying_receive(body, receive)
         if fault is not None and fault.status is None:
