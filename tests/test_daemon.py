@@ -12,6 +12,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MISSED,
+    JobExecutionEvent,
+)
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -114,22 +120,55 @@ def write(workspace: Path, schedule: str) -> Path:
     return path
 
 
+HANDED_OUT = EVENT_JOB_EXECUTED | EVENT_JOB_MISSED | EVENT_JOB_ERROR
+WAIT_AT_MOST = 30.0  # seconds: a bound on a wait for an event, never a timing assertion
+
+
 class CountingDaemon(Daemon):
-    """A daemon whose scheduled runs are only counted."""
+    """A daemon whose scheduled runs are only counted, and whose scheduler's hand-outs
+    (a job run, missed or failed) can be awaited."""
 
     runs: list[str]
+    handed_out: dict[str, asyncio.Event]
 
     async def run(self, flow_id: str) -> str:
         """Count the run instead of making it."""
         self.runs.append(flow_id)
         return "ok"
 
+    async def _lead(self) -> None:
+        """Lead as the daemon does, and listen for each job the scheduler hands out."""
+        await super()._lead()
+        assert self.scheduler is not None
+        self.scheduler.add_listener(self._handed, HANDED_OUT)
 
-async def serve_for(daemon: CountingDaemon, seconds: float) -> None:
-    """Serve, then stop as SIGTERM would."""
+    def _handed(self, event: JobExecutionEvent) -> None:
+        self.was_handed(event.job_id).set()
+
+    def was_handed(self, job_id: str) -> asyncio.Event:
+        """Set once the scheduler has run, missed or failed ``job_id``."""
+        return self.handed_out.setdefault(job_id, asyncio.Event())
+
+
+async def start(daemon: CountingDaemon, job_id: str = "_outbox") -> asyncio.Task[int]:
+    """Start serving and return once the scheduler has handed out ``job_id`` (by default
+    its first outbox pass, which is due at start: every due job was looked at by then)."""
     daemon.runs = []
+    daemon.handed_out = {}
     task = asyncio.create_task(daemon.serve())
-    await asyncio.sleep(seconds)
+    handed = asyncio.create_task(daemon.was_handed(job_id).wait())
+    await asyncio.wait({task, handed}, timeout=WAIT_AT_MOST, return_when=asyncio.FIRST_COMPLETED)
+    if not handed.done():
+        handed.cancel()
+        if task.done():
+            task.result()  # serve ended first: its error is the failure
+        raise AssertionError(f"the scheduler did not hand out {job_id} within {WAIT_AT_MOST} s")
+    return task
+
+
+async def serve_until(daemon: CountingDaemon, job_id: str = "_outbox") -> None:
+    """Serve until the scheduler has handed out ``job_id``, then stop as SIGTERM would."""
+    task = await start(daemon, job_id)
     daemon.stopping.set()
     assert await task == 0
 
@@ -168,27 +207,27 @@ def quiet() -> Iterator[None]:
 def test_a_scheduled_flow_becomes_a_stored_job(workspace: Path, quiet: None) -> None:
     """serve adds a job per scheduled flow to the state database."""
     daemon = CountingDaemon(write(workspace, EVERY_TEN))
-    asyncio.run(serve_for(daemon, 0.2))
+    asyncio.run(serve_until(daemon))
     assert stored_next_run(workspace, "damage") > datetime.now(JST).timestamp()
 
 
 def test_after_downtime_a_flow_runs_once_to_catch_up(workspace: Path, quiet: None) -> None:
     """Three missed ten-minute ticks within the grace give one run, not three."""
     config = write(workspace, EVERY_TEN)
-    asyncio.run(serve_for(CountingDaemon(config), 0.2))
+    asyncio.run(serve_until(CountingDaemon(config)))
     move_next_run(workspace, "damage", datetime.now(JST) - timedelta(minutes=35))
     daemon = CountingDaemon(config)
-    asyncio.run(serve_for(daemon, 0.5))
+    asyncio.run(serve_until(daemon, "damage"))
     assert daemon.runs == ["damage"]
 
 
 def test_a_run_missed_beyond_the_grace_is_skipped(workspace: Path, quiet: None) -> None:
     """A tick missed by more than misfire_grace_minutes is not made up."""
     config = write(workspace, "    schedule: {cron: '0 9 1 1 *', misfire_grace_minutes: 60}")
-    asyncio.run(serve_for(CountingDaemon(config), 0.2))
+    asyncio.run(serve_until(CountingDaemon(config)))
     move_next_run(workspace, "damage", datetime(2026, 1, 1, 9, tzinfo=JST))
     daemon = CountingDaemon(config)
-    asyncio.run(serve_for(daemon, 0.5))
+    asyncio.run(serve_until(daemon, "damage"))
     assert daemon.runs == []
 
 
@@ -197,27 +236,27 @@ def test_an_unchanged_job_keeps_its_missed_run_across_a_restart(
 ) -> None:
     """Reconciling at start does not replace a job whose schedule did not change."""
     config = write(workspace, EVERY_TEN)
-    asyncio.run(serve_for(CountingDaemon(config), 0.2))
+    asyncio.run(serve_until(CountingDaemon(config)))
     past = datetime.now(JST) - timedelta(minutes=5)
     move_next_run(workspace, "damage", past)
     daemon = CountingDaemon(config)
-    asyncio.run(serve_for(daemon, 0.5))
+    asyncio.run(serve_until(daemon, "damage"))
     assert daemon.runs == ["damage"]
 
 
 def test_a_changed_schedule_replaces_the_job(workspace: Path, quiet: None) -> None:
     """A new cron expression gives the job the new trigger."""
-    asyncio.run(serve_for(CountingDaemon(write(workspace, EVERY_TEN)), 0.2))
+    asyncio.run(serve_until(CountingDaemon(write(workspace, EVERY_TEN))))
     daemon = CountingDaemon(write(workspace, "    schedule: {cron: '0 9 * * *'}"))
-    asyncio.run(serve_for(daemon, 0.2))
+    asyncio.run(serve_until(daemon))
     fire = datetime.fromtimestamp(stored_next_run(workspace, "damage"), JST)
     assert (fire.hour, fire.minute) == (9, 0)
 
 
 def test_a_flow_without_a_schedule_loses_its_job(workspace: Path, quiet: None) -> None:
     """Removing the schedule removes the stored job."""
-    asyncio.run(serve_for(CountingDaemon(write(workspace, EVERY_TEN)), 0.2))
-    asyncio.run(serve_for(CountingDaemon(write(workspace, "")), 0.2))
+    asyncio.run(serve_until(CountingDaemon(write(workspace, EVERY_TEN))))
+    asyncio.run(serve_until(CountingDaemon(write(workspace, ""))))
     with sqlite3.connect(workspace / "state" / "db.sqlite") as db:
         assert db.execute(f"SELECT COUNT(*) FROM {JOBS_TABLE}").fetchone()[0] == 0
 
@@ -243,9 +282,7 @@ def test_a_valid_edit_is_picked_up_by_the_file_check(workspace: Path, quiet: Non
 
     async def edit_while_serving() -> Daemon:
         daemon = CountingDaemon(config)
-        daemon.runs = []
-        task = asyncio.create_task(daemon.serve())
-        await asyncio.sleep(0.2)
+        task = await start(daemon)
         config.write_text(
             CONFIG.format(schedule="    schedule: {cron: '0 9 * * *'}"), encoding="utf-8"
         )
@@ -263,9 +300,7 @@ def test_health_reports_the_scheduler_and_the_outbox(workspace: Path, quiet: Non
 
     async def probe() -> tuple[int, bytes, int, bytes]:
         daemon = CountingDaemon(write(workspace, EVERY_TEN))
-        daemon.runs = []
-        task = asyncio.create_task(daemon.serve())
-        await asyncio.sleep(0.2)
+        task = await start(daemon)
         status, _, body = answer(daemon, "GET", "/healthz")
         metrics_status, _, metrics = answer(daemon, "GET", "/metrics")
         daemon.stopping.set()
@@ -283,9 +318,7 @@ def test_a_second_daemon_on_the_same_state_is_refused(workspace: Path, quiet: No
 
     async def two() -> str:
         first = CountingDaemon(config)
-        first.runs = []
-        task = asyncio.create_task(first.serve())
-        await asyncio.sleep(0.2)
+        task = await start(first)
         try:
             await CountingDaemon(config).serve()
         except ConfigError as err:
