@@ -450,7 +450,9 @@ def test_the_corpus_has_a_row_for_every_case_file() -> None:
 
 def test_every_case_file_names_its_mistake() -> None:
     """Each case file (and each directory file of a case) opens with a comment naming the mistake."""
-    for path in sorted(CORPUS.glob("*.yaml")):
+    paths = sorted(CORPUS.glob("*.yaml"))
+    assert len(paths) >= len(CASES)
+    for path in paths:
         first = path.read_bytes().split(b"\n", 1)[0].decode("ascii", errors="replace")
         assert first.startswith(("# Mistake: ", "# Directory for ", "# A valid")), path.name
 
@@ -508,6 +510,7 @@ def test_copies_of_the_packaged_templates_pass_the_template_check(
     """The sample plans render every packaged template cleanly: the check has no false alarms."""
     environ = {"BOUSAI_TEAMS_WEBHOOK_URL": "https://example.invalid/workflows/hook"}
 
+    assert overridden_examples
     for path in overridden_examples:
         assert load_config(path, environ=environ).config.flows
 

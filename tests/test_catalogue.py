@@ -44,6 +44,7 @@ def test_item_codes_are_unique(catalogue: Catalogue) -> None:
 
 def test_every_item_has_a_label_a_unit_and_a_category(catalogue: Catalogue) -> None:
     """No item lacks the label, unit or category printed on the form."""
+    assert list(catalogue)
     for item in catalogue:
         assert item.label.strip(), item
         assert item.unit.strip(), item

@@ -113,9 +113,11 @@ def test_two_rounds_produce_two_numbered_reports(workspace: Path) -> None:
 def test_files_written_match_the_run_record(workspace: Path) -> None:
     """Every delivery in the record exists as an envelope plus bodies; the workbook opens."""
     record = run_json(workspace, ROUND_1)
+    assert record["deliveries"]
     for delivery in record["deliveries"]:
         envelope = json.loads(Path(delivery["location"]).read_text(encoding="utf-8"))
         assert envelope["key"] == delivery["key"]
+        assert envelope["bodies"]
         for body in envelope["bodies"].values():
             assert (Path(delivery["location"]).parent / body).stat().st_size > 0
     (artefact,) = record["artefacts"]

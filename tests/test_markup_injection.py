@@ -102,13 +102,17 @@ class Elements(HTMLParser):
 
 
 def html_bodies(items: tuple[Rendered, ...]) -> list[str]:
-    """The HTML bodies of rendered messages."""
-    return [r.html for r in items if r.html is not None]
+    """The HTML bodies of rendered messages (a spec looping over none would check nothing)."""
+    bodies = [r.html for r in items if r.html is not None]
+    assert bodies, "no rendered message has an HTML body"
+    return bodies
 
 
 def cards(items: tuple[Rendered, ...]) -> list[dict[str, Any]]:
-    """The Adaptive Cards of rendered messages."""
-    return [r.card for r in items if r.card is not None]
+    """The Adaptive Cards of rendered messages (a spec looping over none would check nothing)."""
+    found = [r.card for r in items if r.card is not None]
+    assert found, "no rendered message has a card"
+    return found
 
 
 def card_texts(node: object) -> Iterator[str]:
@@ -236,10 +240,15 @@ def test_card_fits_a_teams_message(key: str, template: str) -> None:
 @templates
 def test_card_with_many_rows_fits_a_teams_message(key: str, template: str) -> None:
     """With more rows of long typed text than any card lists, a card stays under 28 KB."""
-    for message in messages(LONG_ROW_TEXT[key], MANY_ROWS):
-        if message.template == template and message.contact.channel == "teams_webhook":
-            card = render(ENV, message).card
-            assert len(json.dumps(card, ensure_ascii=False).encode()) < TEAMS_LIMIT
+    planned = [
+        message
+        for message in messages(LONG_ROW_TEXT[key], MANY_ROWS)
+        if message.template == template and message.contact.channel == "teams_webhook"
+    ]
+    assert planned, f"the scenario plans no {template} card"
+    for message in planned:
+        card = render(ENV, message).card
+        assert len(json.dumps(card, ensure_ascii=False).encode()) < TEAMS_LIMIT
 
 
 @corpus
@@ -333,11 +342,13 @@ def test_clean_terminal_drops_control_characters(key: str) -> None:
 
 def link_messages(link_key: str, template: str, channel: Channel) -> list[Message]:
     """Progress messages of ``template`` on ``channel`` whose items link to LINKS[link_key]."""
-    return [
+    found = [
         m
         for m in progress_messages(HARMLESS, LINKS[link_key])
         if m.template == template and m.contact.channel == channel
     ]
+    assert found, f"the scenario plans no {template} message on {channel}"
+    return found
 
 
 SAFE_URL = re.compile(r"https?://[^\s\"'<>()\[\]\\`{}|^]+")

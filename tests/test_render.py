@@ -274,7 +274,9 @@ def test_damaged_cache_entries_are_compiled_again(
 ) -> None:
     """A truncated or foreign cache file is no error: the template compiles from its source."""
     _render_golden(second_round)
-    for entry in template_cache.glob("*.j2c"):
+    entries = list(template_cache.glob("*.j2c"))
+    assert entries
+    for entry in entries:
         entry.write_bytes(entry.read_bytes()[:20])
     environment.cache_clear()
     _render_golden(second_round)

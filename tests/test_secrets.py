@@ -132,5 +132,7 @@ def test_state_database_and_account_record_are_owner_only(tmp_path: Path) -> Non
     config = write_workspace(tmp_path / "ws")
     loaded = load_config(config)
     asyncio.run(run_flow(loaded, "typhoon_damage", parse_now(ROUND_1)))
-    for path in (tmp_path / "ws" / "state").glob("automation.sqlite*"):
+    made = sorted((tmp_path / "ws" / "state").glob("automation.sqlite*"))
+    assert "automation.sqlite" in [path.name for path in made]
+    for path in made:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
