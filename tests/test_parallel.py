@@ -59,20 +59,28 @@ def test_the_result_is_the_plain_map_in_item_order(
     assert Forked(processes)(square, items, costs[: len(items)]) == [square(x) for x in items]
 
 
-def with_a_helper(function: Callable[[int], T], count: int = 8) -> list[tuple[bool, T]]:
+def with_a_helper(
+    function: Callable[[int], T], count: int = 8, *, until_delivered: bool = True
+) -> list[tuple[bool, T]]:
     """``function`` over ``range(count)`` with two processes, each result with whether a
-    helper computed it; this process's first item waits until the helper began its own,
-    so that a helper computes at least one (told through a named pipe: a helper keeps no
-    descriptor of this process's)."""
+    helper computed it. This process's first item waits until the helper began its second
+    item, so its first one is written and reported: the helper computes at least one,
+    however slow the machine (this process takes over a reported item never). With
+    ``until_delivered`` False it waits only until the helper began its first (for a helper
+    that ends in it). Told through a named pipe: a helper keeps no descriptor of ours."""
     with tempfile.TemporaryDirectory() as folder:
         fifo = os.path.join(folder, "started")
         os.mkfifo(fifo)
         started = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        begun: list[int] = []  # the helper's items so far (its copy of this list)
+        tell_at = 2 if until_delivered else 1
 
         def where(x: int) -> tuple[bool, T]:
             if in_helper():
-                with open(fifo, "wb", buffering=0) as tell:
-                    tell.write(b".")
+                begun.append(x)
+                if len(begun) == tell_at:
+                    with open(fifo, "wb", buffering=0) as tell:
+                        tell.write(b".")
             elif x == 0:
                 select.select([started], [], [], 30)
             return in_helper(), function(x)
@@ -119,7 +127,10 @@ def test_a_helper_runs_none_of_this_process_s_signal_handlers() -> None:
     system's default action in a helper: the helper ends, its items are computed here."""
     handled = signal.signal(signal.SIGUSR1, lambda *_: None)
     try:
-        found = with_a_helper(lambda x: os.kill(os.getpid(), signal.SIGUSR1) if in_helper() else x)
+        found = with_a_helper(
+            lambda x: os.kill(os.getpid(), signal.SIGUSR1) if in_helper() else x,
+            until_delivered=False,
+        )
     finally:
         signal.signal(signal.SIGUSR1, handled)
     assert found == [(False, x) for x in range(8)]
