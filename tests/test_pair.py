@@ -92,8 +92,8 @@ def test_a_clean_stop_hands_the_lead_over_at_once(
 def test_failover_trials_lose_and_double_nothing(
     fake: FakeGraph, base_url: str, tmp_path: Path, pg: PgServer
 ) -> None:
-    """Leaders killed (SIGKILL) or paused past their lease (SIGSTOP) mid-round: every message
-    arrives exactly once and the standby takes over within the lease plus a renewal or two."""
+    """Leaders killed (SIGKILL) or paused past their lease (SIGSTOP) mid-round: the standby
+    takes over and every message arrives exactly once (bench/ measures how fast)."""
     tally = run_trials(fake, base_url, pg.new_database(), tmp_path, TRIALS, LEASE_SECONDS)
     assert (tally.duplicated, tally.lost) == ([], [])
     assert tally.delivered == tally.expected == (TRIALS + 1) * 3
