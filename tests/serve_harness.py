@@ -120,6 +120,7 @@ def write_config(folder: Path, base_url: str, grace: float = 5) -> Path:
 # Faults a trial can inject at a send: SIGKILL before the fake acts, SIGKILL after it acted
 # (before the answer leaves), or the answer lost after it acted (the daemon lives on).
 FAULTS = ("kill_before", "kill_after", "reply_lost")
+HOLD_AT_MOST = 120.0  # seconds: a held request goes on by then even if no spec lets it go
 # The request of each kind of send, as (method, path pattern).
 SENDS = {
     "mail": ("POST", re.compile(r"/sendMail$")),
@@ -142,7 +143,9 @@ class KillSwitch:
     fault: str = "kill_after"
     kills: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
-    delay: dict[str, float] = field(default_factory=dict)  # path fragment -> seconds
+    hold: set[str] = field(default_factory=set)  # path fragments held until let_go()
+    released: threading.Event = field(default_factory=threading.Event)
+    held: list[str] = field(default_factory=list)  # paths of the requests held so far
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def arm(self, pid: int, nth: int, after_acting: bool) -> None:
@@ -161,6 +164,11 @@ class KillSwitch:
         with self._lock:
             self.countdown = 0
             self.target = None
+
+    def let_go(self) -> None:
+        """Pass the held requests on to the fake, and hold no more."""
+        self.hold.clear()
+        self.released.set()
 
     def _due(self, method: str, path: str) -> str | None:
         """The fault to inject at this request, if any (counts it down)."""
@@ -188,9 +196,9 @@ class KillSwitch:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        for fragment, seconds in self.delay.items():
-            if fragment in path:
-                await asyncio.sleep(seconds)
+        if any(fragment in path for fragment in self.hold):
+            self.held.append(path)
+            await asyncio.to_thread(self.released.wait, HOLD_AT_MOST)
         fault = self._due(scope["method"], path)
         if fault == "kill_before":
             self._fire(path)
