@@ -14,9 +14,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from automation.damage import totals
 from automation.damage.catalogue import DEFAULT_CATALOGUE
 from automation.damage.totals import (
     GRID_AT,
@@ -129,11 +131,34 @@ def observed(consolidated: Consolidated) -> dict[str, Any]:
     }
 
 
+def built_on_sums(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """A note per consolidation built on the previous sums (the real code, counted)."""
+    built: list[str] = []
+    real = totals._incremental
+
+    def counted(*args: Any, **kwargs: Any) -> Consolidated:
+        result = real(*args, **kwargs)
+        built.append("built on the sums")
+        return result
+
+    monkeypatch.setattr(totals, "_incremental", counted)
+    return built
+
+
+def test_adding_up_what_changed_gives_what_adding_up_everything_gives(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Over a run of edits, the consolidation built on the previous report's sums equals the
+    one added up from every department's figures, and so does the diff against it; and
+    some were built on the sums (had each fallen back to adding up, the two would agree)."""
+    built = built_on_sums(monkeypatch)
+    _incremental_runs_equal_full_runs()
+    assert built
+
+
 @STEPS
 @given(st.data())
-def test_adding_up_what_changed_gives_what_adding_up_everything_gives(data: st.DataObject) -> None:
-    """Over a run of edits, the consolidation built on the previous report's sums equals the
-    one added up from every department's figures, and so does the diff against it."""
+def _incremental_runs_equal_full_runs(data: st.DataObject) -> None:
     first = consolidate(
         data.draw(st.dictionaries(st.sampled_from(DEPARTMENTS), figures())), DEFAULT_CATALOGUE
     )
