@@ -524,7 +524,18 @@ def _open_store(config_path: Path) -> tuple[LoadedConfig, Store]:
     return loaded, Store(target)
 
 
+def _to_the_second(when: str) -> str:
+    """An ISO time as the history table shows it: to the second (a daemon's runs carry
+    microseconds, a scheduled ``--now`` none; the column lines up either way)."""
+    try:
+        return datetime.fromisoformat(when).replace(microsecond=0).isoformat()
+    except ValueError:
+        return when
+
+
 def _history(args: argparse.Namespace) -> int:
+    from automation.textwidth import padded  # noqa: PLC0415
+
     _, store = _open_store(args.config)
     with store:
         runs = store.runs(args.flow, limit=args.limit, incident=args.incident)
@@ -542,8 +553,8 @@ def _history(args: argparse.Namespace) -> int:
             )
         )
         return EXIT_OK
-    print(
-        f"{'run':>5}  {'flow':<18} {'as of (now)':<25} {'status':<10} {'報':>3}  {'sent':>4}  "
+    print(  # 報 takes two terminal columns: " 報" fills the report number's three
+        f"{'run':>5}  {'flow':<18} {'as of (now)':<25} {'status':<10}  報  {'sent':>4}  "
         f"{'secs':>5}  {'incident':<16} error"
     )
     for run in runs:
@@ -557,10 +568,11 @@ def _history(args: argparse.Namespace) -> int:
             )
         number = run["report_number"] or ""
         error = (run["error"] or "").splitlines()[0][:60] if run["error"] else ""
+        incident = padded(clean_terminal(run["incident_name"] or "-"), 16)
         print(
             clean_terminal(
-                f"{run['id']:>5}  {run['flow']:<18} {run['now']:<25} {run['status']:<10} "
-                f"{number:>3}  {sent:>4}  {seconds:>5}  {run['incident_name'] or '-':<16} {error}"
+                f"{run['id']:>5}  {run['flow']:<18} {_to_the_second(run['now']):<25} "
+                f"{run['status']:<10} {number:>3}  {sent:>4}  {seconds:>5}  {incident} {error}"
             )
         )
     return EXIT_OK

@@ -39,6 +39,7 @@ from automation.provision import damage_flow
 from automation.queueing import outbox_entry
 from automation.render import Rendered, environment, render
 from automation.state import Incident, Store
+from automation.textwidth import padded
 from automation.timeutil import JST
 
 LOG = logging.getLogger("automation.incidents")
@@ -403,12 +404,13 @@ def list_incidents(
         )
         return 0
     print(
-        f"{'flow':<14} {'incident':<24} {'opened':<17} {'closed':<17} {'報':<7} workbook", file=out
+        f"{'flow':<14} {'incident':<24} {'opened':<17} {'closed':<17} {padded('報', 7)} workbook",
+        file=out,
     )
     for i in found:
         print(
-            f"{i.flow:<14} {i.name:<24} {i.opened_at:%Y-%m-%d %H:%M}  "
-            f"{_closed(i):<17} {_numbers(i):<7} {i.archived or i.web_url or _path(i)}",
+            f"{i.flow:<14} {padded(i.name, 24)} {i.opened_at:%Y-%m-%d %H:%M}  "
+            f"{_closed(i):<17} {padded(_numbers(i), 7)} {i.archived or i.web_url or _path(i)}",
             file=out,
         )
     return 0

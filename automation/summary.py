@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import datetime
 from typing import Any
 
 from automation.damage.totals import total_notes
 from automation.render import visible_text
+from automation.textwidth import padded
 from automation.timeutil import time_ja
 
 STATUS_JA = {
@@ -94,7 +94,7 @@ def _format_summary(record: dict[str, Any], *, max_problems: int = 15) -> str:
             total.get("unreadable_where", ()),
         )
         lines.append(
-            f"    {_pad(total['category'], 8)} {_pad(total['label'], 14)}"
+            f"    {padded(total['category'], 8)} {padded(total['label'], 14)}"
             f" {_num(total['value']):>8} {total['unit']}{flag}"
         )
     if record["statuses"]:
@@ -162,7 +162,7 @@ def _departments(record: dict[str, Any]) -> list[str]:
     for name, dept in departments.items():
         changed = dept.get("changed_at")
         when = time_ja(datetime.fromisoformat(changed)) if changed else "更新なし"
-        lines.append(f"    {_pad(name, 16)} {_pad(STATUS_JA[dept['status']], 10)} {when}")
+        lines.append(f"    {padded(name, 16)} {padded(STATUS_JA[dept['status']], 10)} {when}")
     return lines
 
 
@@ -176,12 +176,6 @@ PHASE_JA = {
 }
 
 
-def _pad(text: str, width: int) -> str:
-    """Pad to a terminal width, counting full-width characters as two columns."""
-    used = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-    return text + " " * max(0, width - used)
-
-
 def format_progress(record: dict[str, Any]) -> str:
     """Completion, incomplete items, input problems and who was told what."""
     lines = [
@@ -193,7 +187,7 @@ def format_progress(record: dict[str, Any]) -> str:
     for name, c in record["completion"].items():
         bar = "█" * (c["percent"] // 10) + "·" * (10 - c["percent"] // 10)
         lines.append(
-            f"    {_pad(name, 14)} {bar} {c['percent']:>3}% ({c['complete']}/{c['total']})"
+            f"    {padded(name, 14)} {bar} {c['percent']:>3}% ({c['complete']}/{c['total']})"
         )
     if record["incomplete"]:
         lines.append("  未完了の項目:")

@@ -21,6 +21,7 @@ from automation.incident import OpenRequest, Tools, close_incident, open_inciden
 from automation.inputs_check import check_inputs
 from automation.runner import run_flow
 from automation.state import OutboxEntry, Store
+from automation.textwidth import display_width
 from automation.timeutil import JST
 
 CONFIG = """\
@@ -327,6 +328,48 @@ def test_history_shows_and_filters_by_incident(
     lines = capsys.readouterr().out.splitlines()[1:]
     assert len(lines) == 2
     assert all(NAME in line for line in lines)
+
+
+def test_history_columns_line_up_with_a_japanese_incident_and_a_daemon_s_clock(
+    loaded: LoadedConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """history shows each run's time to the second and pads the incident by terminal
+    columns (a kanji takes two): an error starts where the header's "error" does."""
+    run(loaded, NOW - timedelta(hours=1))  # fails: no workbook before an incident opens
+    opened(loaded)
+    run(loaded, NOW + timedelta(minutes=10, microseconds=123456))  # as a daemon's clock gives
+    capsys.readouterr()
+
+    main(["history", "-c", str(loaded.path)])
+
+    header, *rows = capsys.readouterr().out.splitlines()
+    newest, failed = rows[0], rows[-1]
+    assert "2026-09-01T09:10:00+09:00 " in newest
+    assert ".123456" not in newest
+    error_at = display_width(header[: header.index("error")])
+    assert NAME in newest
+    assert display_width(newest.rstrip()) <= error_at  # no error: the row ends before it
+    assert display_width(failed[: failed.index("報告/")]) == error_at
+    assert display_width(newest[: newest.index(NAME)]) == display_width(
+        header[: header.index("incident")]
+    )
+
+
+def test_incident_list_lines_up_its_columns_by_terminal_width(
+    loaded: LoadedConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """incident list pads names and report numbers by terminal columns: the workbook column
+    starts at the same column in the header and in a row with a kanji name."""
+    opened(loaded)
+    capsys.readouterr()
+
+    main(["incident", "list", "-c", str(loaded.path)])
+
+    header, row = capsys.readouterr().out.splitlines()
+    workbook = row.split()[-1]
+    assert display_width(header[: header.index("workbook")]) == display_width(
+        row[: row.index(workbook)]
+    )
 
 
 def test_incident_list_shows_each_incident_with_its_reports(

@@ -2,33 +2,24 @@
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 
 from automation.doctor.rows import Row
 from automation.summary import clean_terminal
-
-
-def _display_width(text: str) -> int:
-    """Terminal columns of ``text``: full-width characters take two."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def _pad(text: str, width: int) -> str:
-    return text + " " * max(0, width - _display_width(text))
+from automation.textwidth import display_width, padded
 
 
 def _cut(text: str, width: int) -> str:
     """``text`` cut to ``width`` terminal columns with an ellipsis in the middle."""
-    if _display_width(text) <= width:
+    if display_width(text) <= width:
         return text
     head, tail = "", ""
     for ch in text:
-        if _display_width(head + ch) > width // 2:
+        if display_width(head + ch) > width // 2:
             break
         head += ch
     for ch in reversed(text):
-        if _display_width(head + "…" + ch + tail) > width:
+        if display_width(head + "…" + ch + tail) > width:
             break
         tail = ch + tail
     return head + "…" + tail
@@ -39,16 +30,14 @@ def format_table(
 ) -> str:
     """The rows as a terminal table; a failure's fix and README point on lines of their own;
     ``again`` is the command to run once the failures are fixed."""
-    checks = max(_display_width(r.check) for r in [*rows, Row("check", "", "OK", "")])
+    checks = max(display_width(r.check) for r in [*rows, Row("check", "", "OK", "")])
     targets = min(
-        target_width, max(_display_width(r.target) for r in [*rows, Row("", "target", "OK", "")])
+        target_width, max(display_width(r.target) for r in [*rows, Row("", "target", "OK", "")])
     )
     indent = " " * (checks + targets + 6 + 6)
 
     def line(check: str, target: str, result: str, detail: str) -> str:
-        return (
-            f"{_pad(check, checks)}  {_pad(_cut(target, targets), targets)}  {result:<6}  {detail}"
-        )
+        return f"{padded(check, checks)}  {padded(_cut(target, targets), targets)}  {result:<6}  {detail}"
 
     out = [line("check", "target", "result", "detail")]
     for row in rows:
