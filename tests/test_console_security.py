@@ -46,8 +46,7 @@ def _audit(path: Path) -> list[dict[str, object]]:
 
 
 def test_one_address_trying_many_names_is_blocked(tmp_path: Path) -> None:
-    """Twenty failures from one address under twenty names block the address, even for a
-    right password of a real account."""
+    """Twenty failures under twenty names block the address, even for a real account's password."""
     client = _client(_state(tmp_path))
     for n in range(20):
         assert _login(client, f"name{n}").status_code == 401
@@ -110,8 +109,8 @@ def _counting_scrypt(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 def test_every_name_costs_one_scrypt_derivation(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
-    """A wrong sign-in derives one scrypt key whether the name exists or not, so the time
-    of the answer does not tell which names exist."""
+    """A wrong sign-in derives one scrypt key whether or not the name exists."""
+    # so the time of the answer does not tell which names exist
     client = _client(_state(tmp_path))
     calls = _counting_scrypt(monkeypatch)
     assert _login(client, name).status_code == 401

@@ -148,9 +148,8 @@ def built_on_sums(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_adding_up_what_changed_gives_what_adding_up_everything_gives(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Over a run of edits, the consolidation built on the previous report's sums equals the
-    one added up from every department's figures, and so does the diff against it; and
-    some were built on the sums (had each fallen back to adding up, the two would agree)."""
+    """Sums built on the previous report's equal those added up afresh, and so do their diffs."""
+    # and some runs were built on the sums: had each fallen back, the two would trivially agree
     built = built_on_sums(monkeypatch)
     _incremental_runs_equal_full_runs()
     assert built
@@ -180,8 +179,7 @@ def _incremental_runs_equal_full_runs(data: st.DataObject) -> None:
 
 
 def test_a_sum_that_would_round_is_added_up_from_every_figure() -> None:
-    """Sums past the 28 digits of the decimal context are not built on: the totals are
-    added up figure by figure, as they always were."""
+    """Sums past the decimal context's 28 digits are not built on: the totals add every figure."""
     big = Figures({("前橋市", "dead"): Decimal("999999999999")})
     fine = Figures({("前橋市", "dead"): Decimal("0.12345678901234567")})
     one = Figures({("前橋市", "dead"): Decimal(1)})
@@ -196,8 +194,7 @@ def test_a_sum_that_would_round_is_added_up_from_every_figure() -> None:
 
 
 def test_figures_read_from_text_are_decoded_only_when_read() -> None:
-    """A department's figures kept as text give back their text unread, and the figures it
-    holds when read."""
+    """Figures kept as text give back their text unread, and their figures once read."""
     figures = Figures({("前橋市", "dead"): Decimal(2)}, {("高崎市", "dead")})
     loaded = Figures.of_text(figures.text, incidents=False)
     assert loaded.incidents == {}
@@ -207,8 +204,8 @@ def test_figures_read_from_text_are_decoded_only_when_read() -> None:
 
 
 def test_a_diff_leaves_the_previous_report_s_figures_as_text_and_they_read_the_same() -> None:
-    """A changed department's previous figures, compared against the previous report's sums,
-    are dropped back to their text (one held decoded at a time), and read again as they were."""
+    """A diff drops a changed department's previous figures back to text; they read the same."""
+    # (one department's previous figures held decoded at a time)
     incidents = {"k1": ("roads", "道路", "前橋市", "国道1号", "通行止め")}
     old = Figures(
         {("前橋市", "dead"): Decimal("1.50"), ("高崎市", "dead"): Decimal("1.5")},
@@ -238,8 +235,8 @@ def test_a_diff_leaves_the_previous_report_s_figures_as_text_and_they_read_the_s
 
 
 def test_figures_not_loaded_from_text_keep_what_they_hold_when_forgotten() -> None:
-    """Only figures loaded from text are dropped back to it: figures read from a sheet keep
-    theirs (their text writes the first of equal figures, 1.50 for a later 1.5)."""
+    """Only figures loaded from text are dropped back to it; those read from a sheet keep theirs."""
+    # (their text writes the first of equal figures: 1.50 for a later 1.5)
     figures = Figures({("前橋市", "dead"): Decimal("1.50"), ("高崎市", "dead"): Decimal("1.5")})
     assert figures.text
     figures.forget()
@@ -247,8 +244,7 @@ def test_figures_not_loaded_from_text_keep_what_they_hold_when_forgotten() -> No
 
 
 def test_a_report_stored_with_its_figures_inline_is_read_as_before(tmp_path: Path) -> None:
-    """A report saved before figures were stored apart keeps them in its snapshot: it is
-    read back with them, and the next run adds everything up from them."""
+    """A report saved with its figures inline reads back with them; the next run adds up afresh."""
     figures = {
         "危機管理課": {"amounts": {"前橋市": {"dead": "2"}}, "unconfirmed": [], "statuses": {}}
     }
@@ -270,9 +266,8 @@ def test_a_report_stored_with_its_figures_inline_is_read_as_before(tmp_path: Pat
 def test_the_cells_a_department_moved_are_those_whose_figure_or_mark_differs(
     old: Figures, new: Figures, gone: bool
 ) -> None:
-    """A cell moved when its figure (compared as a number: 1.5 is 1.50), its 未確認 flag or
-    its unreadable mark differs between a department's figures before and after, or the
-    department came or went."""
+    """A cell moved when its number, 未確認 flag or unreadable mark differs, or its department did."""
+    # (compared as a number: 1.5 is 1.50; a department that came or went moved its cells)
     relisted = Figures(
         {
             cell: Decimal(f"{value}.00") if value == value.to_integral_value() else value
@@ -314,10 +309,9 @@ def sheet_figures(draw: st.DrawFn) -> Figures:
 def test_a_large_sheet_s_figures_are_stored_as_a_grid_and_read_back_as_they_were(
     figures: Figures,
 ) -> None:
-    """A sheet of at least GRID_AT figures filling most of its rows is stored as a grid of
-    figures, others as rows of (item, figure); either way its figures come back equal, in
-    the order of municipality then item, each written as the first of its equal figures
-    met, and the console reads the same rows from both."""
+    """Figures stored as a grid (GRID_AT or more, dense) or as rows read back equal either way."""
+    # in municipality-then-item order, each written as its first equal figure; the console
+    # reads the same rows from both
     data = json.loads(figures.text)
     texts = {value: str(value) for value in reversed(figures.amounts.values())}  # first wins
     rows: dict[str, dict[str, str]] = {}
@@ -336,8 +330,8 @@ def test_a_large_sheet_s_figures_are_stored_as_a_grid_and_read_back_as_they_were
 def test_figures_pickled_come_back_equal_in_order_with_each_figure_s_text(
     figures: Figures, with_text: bool, as_text: bool
 ) -> None:
-    """A helper process's figures (automation.parallel) come back equal, cell for cell in
-    the same order, each figure with its own text (1.50 stays 1.50), still text if text."""
+    """Pickled figures come back equal, in order, each with its own text, still text if text."""
+    # (a helper process's figures, automation.parallel; 1.50 stays 1.50)
     figures.amounts[("館林市", "roads")] = Decimal("1.50")  # beside an equal 1.5 maybe
     if with_text:
         _ = figures.text
@@ -354,8 +348,8 @@ def test_figures_pickled_come_back_equal_in_order_with_each_figure_s_text(
 
 
 def test_figures_pickled_apart_share_their_cells_keys_when_back() -> None:
-    """Two departments' figures sent back apart hold one tuple per cell between them, as
-    the reader's do (60 sheets of 2,000 rows would otherwise hold 80 MB of keys)."""
+    """Figures pickled apart hold one tuple per cell between them once back, as the reader's do."""
+    # (60 sheets of 2,000 rows would otherwise hold 80 MB of keys)
     first = Figures({("前橋市", "dead"): Decimal(1), ("高崎市", "dead"): Decimal(2)})
     second = Figures({("前橋市", "dead"): Decimal(3)})
     one, two = pickle.loads(pickle.dumps(first)), pickle.loads(pickle.dumps(second))

@@ -358,8 +358,8 @@ def test_the_configurations_warnings_are_logged_at_start(
 def test_an_exception_before_a_run_starts_is_logged_once_not_every_tick(
     workspace: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A failure outside the run's own boundary never escapes to the scheduler, and the
-    same failure tick after tick is logged once, with its traceback."""
+    """A failure before a run starts never reaches the scheduler; logged once, not every tick."""
+    # (with its traceback)
     import automation.daemon as daemon_module  # noqa: PLC0415
 
     async def broken(*args: object, **kwargs: object) -> None:

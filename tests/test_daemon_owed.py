@@ -111,8 +111,8 @@ def passes_at(workspace: Path, store: Store, seconds: list[int]) -> None:
 
 
 def test_the_outbox_worker_stores_an_owed_workbook_and_sends_its_mail(workspace: Path) -> None:
-    """After the outbox's first backoff (30 s), the worker stores the workbook a run could not
-    and delivers the mail that waited for it, without another run."""
+    """After the first backoff (30 s) the worker stores the owed workbook and sends its mail."""
+    # without another run
     report_with_refused_upload(workspace)
     assert kinds_sent(workspace) == ["report teams_webhook"]
     store = Store(workspace / "out", refuse=False)
@@ -124,8 +124,7 @@ def test_the_outbox_worker_stores_an_owed_workbook_and_sends_its_mail(workspace:
 
 
 def test_a_refused_owed_upload_is_tried_again_backing_off(workspace: Path) -> None:
-    """While the upload is refused, the worker tries after 30 s, then 60 s after that try,
-    then 120 s: not at every pass."""
+    """A refused owed upload is tried after 30 s, then 60 s, then 120 s: not at every pass."""
     report_with_refused_upload(workspace)
     store = Store(workspace / "out", refuse=True)
     passes_at(workspace, store, [15, 30, 45, 60, 75, 89, 90, 150, 200, 209, 210])

@@ -271,8 +271,8 @@ def test_feedback_lists_the_departments_problem_cells(
 def test_feedback_keeps_the_counts_and_problems_not_the_cells(
     params: DamageRollupParams, directory: Directory
 ) -> None:
-    """A feedback message holds what it shows (problems, items counted), not the sheet's
-    cells: 60 waiting messages would otherwise keep every department's cells alive."""
+    """A feedback message keeps what it shows (problems, counts), not the sheet's cells."""
+    # 60 waiting messages would otherwise keep every department's cells alive
     result = run(
         params, directory, inputs([["前橋市", "多数", 1, 1]], ROADS), DamageState(), at(9, 10)
     )

@@ -48,8 +48,8 @@ def test_pacer_spaces_calls_by_the_interval() -> None:
 
 
 def test_pacer_spaces_calls_that_wait_at_once() -> None:
-    """Three sends waiting together (feedback and the mail attaching the workbook) go out
-    one interval apart each, not together after one interval."""
+    """Sends waiting together go out one interval apart each, not together after one interval."""
+    # (feedback and the mail attaching the workbook)
     clock = FakeClock()
 
     async def yielding_sleep(seconds: float) -> None:
@@ -234,8 +234,8 @@ BOOK_WEB_URL = (
 
 
 def test_every_request_carries_a_fresh_client_request_id() -> None:
-    """Graph echoes client-request-id for support cases: each request to Graph has its own,
-    and the preauthenticated download gets neither it nor the token."""
+    """Each Graph request has its own client-request-id; the download has neither it nor a token."""
+    # Graph echoes client-request-id for support cases; the download URL is preauthenticated
     fake = FakeGraph(token="t")
     fake.add_drive_item("b!d", "01BOOK", "被害報告.xlsx", b"PK", web_url=BOOK_WEB_URL)
     ref = DriveFile(drive_id="b!d", item_id="01BOOK")
@@ -260,8 +260,7 @@ def test_every_request_carries_a_fresh_client_request_id() -> None:
 
 
 def test_a_downloaded_workbook_comes_with_its_web_address() -> None:
-    """The workbook's webUrl comes in the same request as its eTag and download URL; an
-    unchanged poll (304) keeps it without asking again."""
+    """The webUrl comes with the eTag and download URL; an unchanged poll (304) keeps it."""
     fake = FakeGraph(token="t")
     fake.add_drive_item("b!d", "01BOOK", "被害報告.xlsx", b"PK", web_url=BOOK_WEB_URL)
     ref = DriveFile(drive_id="b!d", item_id="01BOOK")

@@ -122,8 +122,8 @@ def test_report_on_graph_is_uploaded_mailed_and_posted(fake: FakeGraph, graph_co
 def test_a_report_records_the_web_address_of_its_source_workbook(
     workspace: Path, fake: FakeGraph, graph_config: Path
 ) -> None:
-    """On Graph the run record names the channel's workbook with its webUrl (the console
-    links it); on the local backend only its name."""
+    """On Graph the run record names the source workbook with its webUrl; locally only its name."""
+    # (the console links it)
     book = fake.file_at(graph_tenant.DRIVE, f"/General/{WORKBOOK}")
     assert book is not None
     on_graph = cli(graph_config, "typhoon_damage", "--now", ROUND_1)
@@ -146,8 +146,8 @@ def test_an_unchanged_workbook_costs_one_request_on_graph(
 def test_a_changed_workbook_costs_the_fewest_requests_on_graph(
     workspace: Path, fake: FakeGraph, graph_config: Path
 ) -> None:
-    """A new version: its item (eTag, webUrl, download URL) and the download, one upload and
-    one request per message; the web address costs no request of its own."""
+    """A new version costs its item, its download, one upload and one request per message."""
+    # the web address comes with the item (eTag, webUrl, download URL): no request of its own
     cli(graph_config, "typhoon_damage", "--now", ROUND_1)
     edit_workbook(workspace / "inputs" / WORKBOOK)
     fake.set_content(
@@ -212,8 +212,8 @@ def test_a_lists_columns_are_read_once_per_installation(
 def test_reminders_link_each_sharepoint_item_without_extra_requests(
     fake: FakeGraph, graph_config: Path
 ) -> None:
-    """Each incomplete item links to its listItem webUrl, read with the items: one request
-    per page of items, none per item (listitem-list.md; resources/listitem.md webUrl)."""
+    """Reminders link each item's webUrl, read with the items: one request a page, none an item."""
+    # (listitem-list.md; resources/listitem.md webUrl)
     sp_list = fake.lists[(graph_tenant.SITE, graph_tenant.LIST)]
     web_urls = {i.item_id: i.web_url for i in sp_list.items}
     record = cli(graph_config, "dx_progress", "--now", PROGRESS_ROUND)

@@ -100,8 +100,8 @@ def test_a_replaced_leader_cannot_claim_a_message(target: str, fenced: None) -> 
 
 
 def test_a_leader_with_too_little_lease_left_claims_nothing(target: str, fenced: None) -> None:
-    """Less than the send margin left by the local clock: no message is claimed (other
-    writes still go through until the lease itself runs out)."""
+    """With less than the send margin left on the local clock, no message is claimed."""
+    # (other writes still go through until the lease itself runs out)
     with Store(target) as db:
         lease = db.claim_lease("a", NOON, 10)
         queue(db, "k")
@@ -116,8 +116,8 @@ def test_a_leader_with_too_little_lease_left_claims_nothing(target: str, fenced:
 def test_a_message_locked_by_another_transaction_is_skipped_not_waited_for(
     pg: PgServer,
 ) -> None:
-    """On PostgreSQL a message another transaction holds (FOR UPDATE) is skipped by the pass
-    (SKIP LOCKED) and delivered by a later one, once."""
+    """On PostgreSQL a message locked by another transaction is skipped, then delivered once."""
+    # (FOR UPDATE ... SKIP LOCKED)
     url = pg.new_database()
     recipient = Recipient()
     with Store(url) as store:
@@ -137,8 +137,8 @@ def test_a_message_locked_by_another_transaction_is_skipped_not_waited_for(
 def test_a_leader_replaced_after_claiming_sends_nothing_and_the_new_one_sends_once(
     target: str, fenced: None
 ) -> None:
-    """Lease lost between claim and send (a pause): nothing is sent, the message stays
-    ``sending``; the new leader reconciles it (not arrived) and sends it once."""
+    """A leader losing its lease between claim and send sends nothing; the new one sends once."""
+    # the message stays ``sending``; the new leader reconciles it (not arrived) first
     recipient = Recipient()
     with Store(target) as db:
         lease = db.claim_lease("a", NOON, 10)
@@ -162,8 +162,8 @@ def test_a_leader_replaced_after_claiming_sends_nothing_and_the_new_one_sends_on
 def test_a_leader_whose_lease_runs_short_before_the_send_sends_nothing(
     target: str, fenced: None
 ) -> None:
-    """Less than the send margin left by the local clock when the send is due (renewals
-    stalled): nothing is sent, the message waits for a leader."""
+    """Less than the send margin left when the send is due: nothing is sent, the message waits."""
+    # (renewals stalled: the message waits for a leader)
     recipient = Recipient()
     with Store(target) as db:
         lease = db.claim_lease("a", NOON, 10)

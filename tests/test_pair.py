@@ -39,8 +39,9 @@ def base_url(fake: FakeGraph) -> Iterator[str]:
 def test_a_paused_leader_is_replaced_and_steps_down_when_it_wakes(
     fake: FakeGraph, base_url: str, tmp_path: Path, pg: PgServer
 ) -> None:
-    """SIGSTOP past the lease: the standby takes over and delivers; after SIGCONT the old
-    leader stands by, the lease stays with the new one, and nothing arrives twice."""
+    """A leader paused past its lease is replaced and stands by when it wakes; nothing doubles."""
+    # SIGSTOP past the lease: the standby takes over and delivers; after SIGCONT the lease
+    # stays with it
     url = pg.new_database()
     first = h.Daemon(
         pair_config(tmp_path / "a", base_url, url, LEASE_SECONDS), tmp_path / "a.log", env=ENV
@@ -92,8 +93,8 @@ def test_a_clean_stop_hands_the_lead_over_at_once(
 def test_failover_trials_lose_and_double_nothing(
     fake: FakeGraph, base_url: str, tmp_path: Path, pg: PgServer
 ) -> None:
-    """Leaders killed (SIGKILL) or paused past their lease (SIGSTOP) mid-round: the standby
-    takes over and every message arrives exactly once (bench/ measures how fast)."""
+    """Leaders killed or paused mid-round: the standby leads and each message arrives once."""
+    # SIGKILL or SIGSTOP past the lease; bench/failover_trials.py measures how fast
     tally = run_trials(fake, base_url, pg.new_database(), tmp_path, TRIALS, LEASE_SECONDS)
     assert (tally.duplicated, tally.lost) == ([], [])
     assert tally.delivered == tally.expected == (TRIALS + 1) * 3
