@@ -202,8 +202,7 @@ def test_outbox_lists_and_retries(workspace: Path) -> None:
 
 
 def test_outbox_retry_refuses_a_message_already_sent(workspace: Path) -> None:
-    """--retry queues only a failed or dead message: a sent one is refused (exit 2), not
-    sent a second time."""
+    """--retry queues only a failed or dead message: a sent one is refused (exit 2)."""
     run_json(workspace, ROUND_1)
     with Store(workspace / "state" / "automation.sqlite") as store:
         sent = store.outbox(statuses=("sent",))[0]

@@ -65,8 +65,8 @@ def test_the_lease_holder_writes_its_jobs(url: str) -> None:
 
 
 def test_a_replaced_leader_neither_writes_nor_reads_the_job_table(url: str) -> None:
-    """After a takeover the old leader's scheduler cannot reschedule, add or fetch due jobs;
-    the table keeps what the new leader wrote."""
+    """A replaced leader's scheduler cannot reschedule, add or fetch due jobs."""
+    # the table keeps what the new leader wrote
     set_fence(Fence("a", 1))
     scheduler = scheduler_of(url)
     try:
@@ -96,8 +96,8 @@ def test_a_replaced_leader_neither_writes_nor_reads_the_job_table(url: str) -> N
 
 
 def test_a_busy_leader_whose_token_stands_still_writes_its_jobs(url: str) -> None:
-    """The job table goes by the token in the database: a leader whose local lease time ran
-    out (a slow renewal) but which was not replaced keeps its scheduler working."""
+    """A leader not replaced keeps writing its jobs though its local lease time ran out."""
+    # the job table goes by the token in the database (a slow renewal is no takeover)
     set_fence(Fence("a", 1, valid_until=0.0))
     scheduler = scheduler_of(url)
     try:

@@ -157,8 +157,8 @@ def test_an_attachment_over_3_mb_goes_through_a_draft_and_an_upload_session(
 def test_a_complete_draft_left_by_a_failed_send_is_sent_not_rebuilt(
     fake: FakeGraph, store: Store, tmp_path: Path
 ) -> None:
-    """The send's connection broke: the message is uncertain, not in Sent Items, so the
-    complete draft is found by its key and sent; no second draft is made."""
+    """An uncertain send's complete draft is found by its key and sent; no second draft is made."""
+    # the send's connection broke and the message is not in Sent Items
     data = queue(store, tmp_path, int(3.7 * MB))
     fake.reset_connection("POST", r"/send$")
     chosen = backend(fake, tmp_path)

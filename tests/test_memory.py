@@ -41,7 +41,7 @@ def test_pages_freed_between_live_objects_go_back_to_the_system() -> None:
     before = resident_mb()
     assert release_memory(), "not glibc: nothing to trim"
     assert resident_mb() < before - 100
-    assert len(kept) == 200 * 64
+    del kept  # held until measured
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
@@ -61,7 +61,7 @@ def test_trimming_the_heap_alone_returns_freed_pages_and_collects_nothing() -> N
         assert alive() is not None  # no collection ran
     finally:
         gc.enable()
-    assert len(kept) == 200 * 64
+    del kept  # held until measured
 
 
 def test_an_allocator_chosen_by_the_operator_is_kept() -> None:

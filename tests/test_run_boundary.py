@@ -115,8 +115,8 @@ def alerts(workspace: Path) -> list[str]:
 def test_a_failed_artefact_upload_leaves_the_report_issued_and_the_workbook_owed(
     config: LoadedConfig, workspace: Path
 ) -> None:
-    """A 503 on the merged workbook's upload, after the report went out, ends the run
-    partial: 第1報 stays issued, the mail that attaches the workbook waits for it."""
+    """A failed workbook upload after the report ends the run partial, the workbook owed."""
+    # a 503 on the upload: 第1報 stays issued, the mail attaching the workbook waits for it
     broken = BrokenStore(workspace / "out", TransientError("upload: Graph is busy (HTTP 503)"))
     result = run(config, 1, backend(workspace, broken))
     assert result.record["status"] == "partial"

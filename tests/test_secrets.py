@@ -58,8 +58,8 @@ def leaks(folder: Path, *texts: str) -> list[str]:
 def test_no_canary_secret_reaches_anything_the_service_writes(
     tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Tokens and webhook signatures stay out of state, outbox, files, records and output,
-    even when a template echoes a webhook address and Graph calls fail."""
+    """No token or webhook signature reaches state, outbox, files, records or output."""
+    # even when a template echoes a webhook address and Graph calls fail
     workspace = tmp_path / "ws"
     write_workspace(workspace)
     overrides = workspace / "templates"

@@ -131,8 +131,8 @@ def test_health_and_metrics_are_served_on_request(
 def test_the_daemon_runs_on_the_system_allocator_in_its_own_process(
     fake: FakeGraph, base_url: str, tmp_path: Path
 ) -> None:
-    """serve re-executes itself with PYTHONMALLOC=malloc (so a large run's memory can be
-    handed back after it), keeping its process id."""
+    """serve re-executes itself with PYTHONMALLOC=malloc, keeping its process id."""
+    # so a large run's memory can be handed back after it
     config = h.write_config(tmp_path / "d", base_url)
     daemon = h.Daemon(config, tmp_path / "log")
     assert h.wait_for(lambda: h.delivered(fake, 1), timeout=60)
@@ -174,8 +174,8 @@ def test_kill_nine_at_any_point_loses_nothing_and_sends_nothing_twice(
 def test_ui_port_serves_the_console_and_sigterm_still_stops_the_daemon(
     fake: FakeGraph, base_url: str, tmp_path: Path
 ) -> None:
-    """--ui-port serves the console (sign-in required) and the daemon keeps SIGTERM: it
-    stops with exit code 0 and no traceback in its log."""
+    """--ui-port serves the console, and SIGTERM still stops the daemon with exit code 0."""
+    # sign-in required; no traceback in the log
     port = free_port()
     config = h.write_config(tmp_path / "d", base_url)
     daemon = h.Daemon(config, tmp_path / "log", extra=["--ui-port", str(port)])
@@ -191,8 +191,9 @@ def test_ui_port_serves_the_console_and_sigterm_still_stops_the_daemon(
 def test_kill_or_lost_reply_at_each_kind_of_send_delivers_as_promised(
     fake: FakeGraph, switch: h.KillSwitch, config: Path, tmp_path: Path
 ) -> None:
-    """SIGKILL before/after Graph acts, or a lost reply, at mail, channel post, webhook and
-    upload: mail and posts exactly once, the webhook at least once, each run recorded."""
+    """A kill or lost reply at any send: mail and posts arrive once, the webhook at least once."""
+    # SIGKILL before/after Graph acts, or a lost reply, at mail, channel post, webhook and
+    # upload; each run recorded
     table = fault_trials.run_trials(fake, switch, config, tmp_path / "daemon.log", FAULT_TRIALS)
     cells = list(table.values())
     trials = sum(c.trials for c in cells)
@@ -207,8 +208,8 @@ def test_kill_or_lost_reply_at_each_kind_of_send_delivers_as_promised(
 def test_an_expired_app_secret_fails_runs_alerts_once_and_recovers_once(
     fake: FakeGraph, base_url: str, tmp_path: Path
 ) -> None:
-    """With Entra ID refusing the secret, every run is recorded failed (auth), the admins'
-    webhook gets one alert; with the renewed secret the report goes out and one recovery alert."""
+    """A refused app secret fails runs (auth) with one alert; the renewed one sends one recovery."""
+    # every run is recorded failed; with the renewed secret the report goes out
     accepts = tmp_path / "accepted-secret"
     accepts.write_text("renewed", encoding="utf-8")
     config = h.write_config(tmp_path / "d", base_url)

@@ -62,8 +62,7 @@ def test_a_change_deployed_while_standing_by_is_what_the_standby_leads_with(
 def test_an_invalid_configuration_keeps_the_standby_from_leading_until_fixed(
     config: Path,
 ) -> None:
-    """An invalid edit is refused with FILE:LINE:COL and the standby stays standby; once the
-    files are fixed it may lead with them."""
+    """An invalid edit is refused (FILE:LINE:COL); the standby stays standby until it is fixed."""
     daemon = Daemon(config, clock=lambda: NOON)
     edit(config, EVERY_MINUTE, 'schedule: {cron: "every minute"}')
     refusal = daemon.lead_refusal()
@@ -78,8 +77,8 @@ def test_an_invalid_configuration_keeps_the_standby_from_leading_until_fixed(
 
 
 def test_a_standby_that_must_not_lead_does_not_claim_the_lease(pg: PgServer) -> None:
-    """While the refusal stands the lease keeper only reads the lease: it stays unclaimed
-    and the health section says why."""
+    """While the refusal stands the lease stays unclaimed and the health section says why."""
+    # the lease keeper only reads the lease
     url = pg.new_database()
     stopping = asyncio.Event()
 
@@ -102,8 +101,8 @@ def test_a_standby_that_must_not_lead_does_not_claim_the_lease(pg: PgServer) -> 
 
 
 def test_a_daemon_that_cannot_start_leading_gives_the_lease_up(pg: PgServer) -> None:
-    """A lease won by a daemon that then fails to start leading is released at once, so the
-    other daemon need not wait for it to expire."""
+    """A daemon that wins the lease but cannot start leading releases it at once."""
+    # so the other daemon need not wait for it to expire
     url = pg.new_database()
     stopping = asyncio.Event()
 

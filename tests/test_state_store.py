@@ -125,8 +125,8 @@ def test_fingerprints_are_replaced_per_flow(store: Store) -> None:
 
 
 def test_sheet_readings_are_written_where_they_changed(store: Store) -> None:
-    """Saving sheet readings replaces the given departments' rows, keeps the ones named
-    unchanged, and drops the rest; the bytes come back as stored."""
+    """Saving readings replaces the given rows, keeps those named unchanged, drops the rest."""
+    # the bytes come back as stored
     first = SheetRecord("総務部", "p1", "c1", "f1", b"\x00head", b"\xffbody")
     second = SheetRecord("土木部", None, "c2", "f2", b"h", b"b")
     store.save_sheet_readings("f", [first, second])
@@ -149,8 +149,8 @@ def test_lookups_are_remembered_and_forgotten(store: Store) -> None:
 
 
 def test_an_owed_artefact_keeps_its_recipe_until_stored(store: Store) -> None:
-    """An owed artefact is held with its recipe (bytes as written) until it is stored or
-    dropped; then it is owed no more and its recipe is not kept."""
+    """An owed artefact keeps its recipe (bytes as written) until it is stored or dropped."""
+    # then it is owed no more and its recipe is not kept
     run = store.start_run("f", NOON, NOON)
     recipe = bytes(range(256)) * 4
     store.hold_artefact("f", run, "第1報.xlsx", recipe, NOON)
@@ -370,8 +370,8 @@ def test_a_leader_past_its_local_lease_stops_writing_without_asking(target: Path
 def test_a_store_opened_before_a_renewal_writes_while_the_lease_is_held(
     target: Path | str,
 ) -> None:
-    """A renewal extends every open store of the leader: a run longer than the lease (opened
-    under an earlier renewal whose local validity has passed) still writes."""
+    """A renewal extends every open store of the leader: a run longer than the lease writes."""
+    # (the store was opened under an earlier renewal whose local validity has passed)
     with Store(target) as db:
         lease = db.claim_lease("a", NOON, 10)
     set_fence(Fence("a", lease.token, valid_until=0.0))
@@ -385,8 +385,8 @@ def test_a_store_opened_before_a_renewal_writes_while_the_lease_is_held(
 
 
 def test_daemons_starting_together_migrate_once(pg: PgServer) -> None:
-    """Stores opening one empty PostgreSQL at the same moment: one migrates, the others wait
-    for it and find the schema current (none fails on a table the other just created)."""
+    """Stores opening one empty PostgreSQL together migrate it once; the others find it current."""
+    # none fails on a table another just created
     url = pg.new_database()
     with ThreadPoolExecutor(max_workers=4) as pool:
         versions = list(pool.map(lambda _: _opened_version(url), range(8)))
@@ -399,8 +399,8 @@ def _opened_version(url: str) -> int:
 
 
 def test_a_connection_lost_mid_run_ends_the_run_transient(pg: PgServer) -> None:
-    """PostgreSQL going away under an open store: the next write is a transient error that
-    names the database without its password, so the run ends transient and is retried."""
+    """PostgreSQL lost under an open store: the next write is transient, naming no password."""
+    # so the run ends transient and is retried
     with Store(pg.new_database()) as db:
         pid = db.database.execute("SELECT pg_backend_pid()").fetchone()[0]
         with psycopg.connect(pg.url().replace("+psycopg", ""), autocommit=True) as admin:
@@ -424,9 +424,8 @@ def report_snapshot(number: int, consolidated: Consolidated) -> dict[str, Any]:
 
 
 def test_a_report_s_figures_are_stored_once_and_read_back_with_its_sums(store: Store) -> None:
-    """A report comes back with its snapshot, figures and sums as saved (the console's
-    reading of it does not see the sums); a department's figures that the next report keeps
-    unchanged are not stored again."""
+    """A report reads back as saved; figures the next report keeps are not stored again."""
+    # snapshot, figures and sums (the console's reading of it does not see the sums)
     kept = Figures({("前橋市", "dead"): Decimal(2)}, {("高崎市", "dead")})
     first = consolidate({"危機管理課": kept}, DEFAULT_CATALOGUE)
     second = consolidate(
@@ -465,8 +464,8 @@ def test_migrate_keeps_each_report_s_figures(tmp_path: Path) -> None:
 
 
 def test_a_leaders_transaction_on_postgresql_ends_when_idle_past_the_lease(pg: PgServer) -> None:
-    """Under a fence, PostgreSQL ends a transaction left idle longer than the lease, so a
-    leader frozen mid-transaction cannot keep the lease row locked against the standby."""
+    """Under a fence, PostgreSQL ends a transaction idle longer than the lease."""
+    # so a leader frozen mid-transaction cannot keep the lease row locked against the standby
     url = pg.new_database()
     with Store(url) as db:
         lease = db.claim_lease("a", NOON, 10)
