@@ -91,8 +91,8 @@ def test_the_timeline_shows_the_current_incident_by_default(tmp_path: Path) -> N
 def test_the_selector_lists_the_current_incident_first_then_the_past_newest_first(
     tmp_path: Path,
 ) -> None:
-    """The selector offers the current incident first, then past ones newest first, then
-    the reports issued before the first incident."""
+    """The selector lists the current incident, the past ones newest first, then older reports."""
+    # (the reports issued before the first incident come last)
     path = _two_incidents(tmp_path)
     with Store(path) as store:
         _incident(store, "令和8年台風第9号", OPENED_B + timedelta(days=30), {}, None)
@@ -101,8 +101,8 @@ def test_the_selector_lists_the_current_incident_first_then_the_past_newest_firs
 
 
 def test_the_selector_gives_each_incident_its_dates_and_report_numbers(tmp_path: Path) -> None:
-    """Each incident offered shows when it opened and closed (対応中 while open) and its
-    first and last report."""
+    """Each incident offered shows its opening and closing dates and first and last report."""
+    # 対応中 while open
     body = _signed_in(_two_incidents(tmp_path)).get("/timeline").text
     assert "2026-09-01〜2026-09-05・第1〜2報" in body
     assert "2026-09-10〜対応中・第1〜2報" in body
@@ -116,8 +116,8 @@ def test_the_selector_links_each_incident_by_flow_and_name(tmp_path: Path) -> No
 
 
 def test_a_past_incident_is_shown_by_name(tmp_path: Path) -> None:
-    """?incident=NAME shows that incident's reports, its final one marked 最終報, and marks
-    it chosen in the selector."""
+    """?incident=NAME shows that incident's reports, its final one marked 最終報."""
+    # and marks it chosen in the selector
     client = _signed_in(_two_incidents(tmp_path))
     body = client.get("/timeline", params={"flow": "typhoon", "incident": A}).text
     assert f"<h2>typhoon（{A}）</h2>" in body
@@ -169,8 +169,8 @@ def test_a_hostile_name_asked_for_is_escaped_in_the_404(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", sorted(CORPUS))
 def test_hostile_incident_names_are_text_on_every_page(tmp_path: Path, name: str) -> None:
-    """An incident named with hostile text is escaped on 現在の報告 and 報告の推移, and its
-    selector link carries it percent-encoded."""
+    """A hostile incident name is escaped on every page and percent-encoded in its link."""
+    # 現在の報告 and 報告の推移, and the selector's link
     text = CORPUS[name][:MAX_NAME]  # incident open refuses longer names
     path = _two_incidents(tmp_path)
     with Store(path) as store:
@@ -215,8 +215,8 @@ def test_an_unknown_incident_on_the_api_is_a_json_404(tmp_path: Path) -> None:
 
 
 def test_the_incidents_api_lists_each_flows_incidents_current_first(tmp_path: Path) -> None:
-    """/api/incidents gives each flow's incidents, current first, with dates, report numbers
-    and the address of their reports."""
+    """/api/incidents lists each flow's incidents, current first, with dates and report numbers."""
+    # and the address of their reports
     body = _signed_in(_two_incidents(tmp_path)).get("/api/incidents").json()
     assert [(i["name"], i["current"]) for i in body["typhoon"]] == [(B, True), (A, False)]
     assert body["typhoon"][1] == {
@@ -260,8 +260,8 @@ def test_a_viewer_reads_past_incidents(tmp_path: Path) -> None:
 
 
 def test_an_idle_flow_says_its_incident_ended_and_how_to_start_the_next(tmp_path: Path) -> None:
-    """With the last incident closed 現在の報告 says when it ended, its final report, and
-    that the next one starts with automation incident open."""
+    """With no incident open 現在の報告 says when the last ended and how to open the next."""
+    # its final report too; the next starts with automation incident open
     body = _signed_in(_two_incidents(tmp_path, second_closed=True)).get("/").text
     assert f"「{B}」は 2026-09-15 12:00 に終了しました（最終報: 第2報）" in body
     assert "次の災害は <code>automation incident open</code> で開始します" in body
@@ -378,8 +378,8 @@ def test_the_current_report_links_its_workbook_with_its_incident(tmp_path: Path)
 
 
 def test_an_address_without_incident_that_fits_several_asks_which(tmp_path: Path) -> None:
-    """An address without ?incident= whose 第N報 exists in several incidents answers 300
-    with a link to each, never a guess."""
+    """A 第N報 address fitting several incidents answers 300 with a link to each, never a guess."""
+    # (an address without ?incident=)
     folder, records = _local_books(tmp_path)
     client = _signed_in(_two_incidents(tmp_path, records), artefacts=folder)
     response = client.get("/reports/typhoon/1/workbook")

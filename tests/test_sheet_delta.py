@@ -167,8 +167,7 @@ def observed(plan: DamagePlan) -> dict[str, Any]:
 @DELTA
 @given(st.data())
 def test_reading_only_what_changed_gives_what_a_full_re_read_gives(data: st.DataObject) -> None:
-    """After any sequence of saves, the run that reuses stored readings reports, sends and
-    keeps exactly what a run reading every sheet again does."""
+    """After any saves, reusing stored readings reports, sends and keeps what re-reading does."""
     book = data.draw(books())
     state = DamageState()
     now = START
@@ -186,9 +185,8 @@ def test_reading_only_what_changed_gives_what_a_full_re_read_gives(data: st.Data
 
 
 def test_reading_in_helper_processes_gives_what_one_process_gives() -> None:
-    """After any sequence of saves, a run whose sheets are read by forked helpers
-    (automation.parallel) reports, sends and keeps exactly what a one-process run does; and
-    helpers did read sheets (had they all failed, this process would have read them all)."""
+    """After any saves, helpers reading the sheets give what one process gives; helpers did read."""
+    # (had every helper failed, this process would have read them all and the two agree)
     before = delivered_by_helpers()
     _forked_runs_equal_one_process_runs()
     assert delivered_by_helpers() > before
@@ -274,8 +272,8 @@ class CostsNoted:
 
 
 def test_a_save_that_changed_one_sheet_gives_the_others_no_cost_to_share() -> None:
-    """Sheets whose stored readings' zip entries hold cost nothing: a save of one sheet is
-    not worth a helper process for the others (automation.parallel weighs by cost)."""
+    """Sheets whose stored readings hold cost nothing: one sheet's save is not worth a helper."""
+    # automation.parallel weighs by cost
     first = run(_book("openpyxl"), DamageState(), START, "v1")
     noted = CostsNoted()
     run(_book("openpyxl", first=5), first.state, START + timedelta(hours=1), "v2", noted)
@@ -284,9 +282,9 @@ def test_a_save_that_changed_one_sheet_gives_the_others_no_cost_to_share() -> No
 
 
 def test_a_sheet_whose_shared_strings_were_only_renumbered_is_neither_parsed_nor_read() -> None:
-    """A new text in the first sheet renumbers the shared strings of the sheets after it (in
-    order of first use, as Excel and XlsxWriter do): their parts' bytes change, their values
-    do not, and their stored readings are reused without parsing them."""
+    """Sheets whose shared strings were only renumbered are neither parsed nor read again."""
+    # a new text in the first sheet renumbers the strings after it (first use, as Excel and
+    # XlsxWriter do): their parts' bytes change, their values do not
     before, after = _book("xlsxwriter"), _book("xlsxwriter", remark="新たな備考")
     assert _part(before, THIRD) != _part(after, THIRD)
     first = run(before, DamageState(), START, "v1")
@@ -298,8 +296,8 @@ def test_a_sheet_whose_shared_strings_were_only_renumbered_is_neither_parsed_nor
 
 
 def test_a_new_text_in_a_sheet_no_department_reads_parses_no_sheet() -> None:
-    """The memo's new text changes the shared strings only: no department's sheet is parsed
-    and the report is unchanged."""
+    """A new text in the memo sheet parses no department's sheet; the report is unchanged."""
+    # it changes the shared strings only
     first = run(_book("xlsxwriter"), DamageState(), START, "v1")
     workbook, parsed = _parsed(_book("xlsxwriter", note="別の覚え書き"))
     second = damage_rollup.plan(
@@ -352,8 +350,8 @@ def department_figures(draw: st.DrawFn) -> dict[str, Figures]:
 def test_the_diff_from_the_consolidated_sums_is_the_diff_summed_cell_by_cell(
     before: dict[str, Figures], after: dict[str, Figures], data: st.DataObject
 ) -> None:
-    """What changed per municipality is the same whether the unchanged departments' part of a
-    cell comes from the consolidated sums or from adding up their figures again."""
+    """A diff built on the consolidated sums equals the diff that adds every figure up again."""
+    # (the unchanged departments' part of a cell, from the sums or added up afresh)
     for dept in data.draw(st.sets(st.sampled_from(sorted(before)))) if before else ():
         after[dept] = before[dept]  # unchanged departments: the very same figures
     sums = consolidate(after, DEFAULT_CATALOGUE).by_municipality

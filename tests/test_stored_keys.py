@@ -83,10 +83,9 @@ def kept(plan: DamagePlan) -> dict[str, tuple[Any, ...]]:
 def test_keeping_stored_keys_reads_and_keeps_what_computing_every_key_does(
     data: st.DataObject,
 ) -> None:
-    """After any sequence of saves (renumbered shared strings, renamed and added sheets
-    included), a run that keeps the stored package key of each sheet whose entries are
-    unchanged reads the same sheets, reports the same and keeps the same readings and keys
-    as a run that computes every key."""
+    """After any saves, keeping stored package keys reads, reports and keeps what computing does."""
+    # renumbered shared strings, renamed and added sheets included; a key is kept where its
+    # sheet's directory entries are unchanged
     book = data.draw(books())
     state = DamageState()
     now = START
@@ -108,8 +107,8 @@ def test_keeping_stored_keys_reads_and_keeps_what_computing_every_key_does(
 
 
 def test_a_sheet_whose_parts_are_unchanged_has_no_key_computed() -> None:
-    """A save that changed one sheet's figures computes that sheet's package key only: the
-    others' parts and the shared strings are the entries their stored keys were made from."""
+    """A save that changed one sheet's figures computes that sheet's package key only."""
+    # the others' parts and the shared strings are the entries their stored keys came from
     first = plan(parsed(_book("xlsxwriter")), DamageState(), START, "v1")
     second, looked = watched(_book("xlsxwriter", first=5), first.state, START + HOUR)
     assert (looked, second.report.reread) == ({MATRIX_SHEET}, {MATRIX_SHEET})
@@ -117,8 +116,8 @@ def test_a_sheet_whose_parts_are_unchanged_has_no_key_computed() -> None:
 
 
 def test_a_sheet_whose_strings_were_renumbered_is_keyed_again_then_kept() -> None:
-    """A new text renumbers the shared strings: every key is computed (the sheets after it
-    keep theirs, and are not read), and stored with the new entries the next run keeps."""
+    """Renumbered shared strings get every key computed and stored with the new entries."""
+    # the sheets after the new text keep their keys and are not read; the next run keeps them
     before, after = _book("xlsxwriter"), _book("xlsxwriter", remark="新たな備考")
     first = plan(parsed(before), DamageState(), START, "v1")
     second, looked = watched(after, first.state, START + HOUR)
@@ -128,8 +127,8 @@ def test_a_sheet_whose_strings_were_renumbered_is_keyed_again_then_kept() -> Non
 
 
 def test_a_reading_stored_before_the_entries_were_kept_is_keyed_as_before() -> None:
-    """A reading stored with its package key alone (the stored form before the entries were
-    kept) holds while the computed key is the same, and is kept with its entries from then."""
+    """A reading stored with its package key alone holds while the computed key is the same."""
+    # (the stored form before the entries were kept); it is kept with its entries from then
     first = plan(parsed(_book("xlsxwriter")), DamageState(), START, "v1")
     older = {
         d: StoredReading(r.keys.key, r.content, r.fingerprint, r.head, r.body)
