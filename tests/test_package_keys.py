@@ -170,8 +170,8 @@ def key_and_content(data: bytes) -> tuple[str, str]:
 @settings(max_examples=600, deadline=None)
 @given(st.data())
 def test_equal_package_keys_read_equal_values(data: st.DataObject) -> None:
-    """Two saves whose sheet has the same package key parse to the same values and merged
-    cells, whatever the cells' forms, the strings' order and repeats, or the edit."""
+    """Two saves whose sheet has the same package key parse to the same values and merged cells."""
+    # whatever the cells' forms, the strings' order and repeats, or the edit
     before = data.draw(books())
     after = data.draw(saves(before))
     key_before, content_before = key_and_content(before.data(data.draw(orders(before))))
@@ -186,8 +186,8 @@ def test_equal_package_keys_read_equal_values(data: st.DataObject) -> None:
 def test_a_save_that_only_renumbered_the_shared_strings_keeps_the_key(
     data: st.DataObject,
 ) -> None:
-    """Cells written as Excel writes them keep their sheet's key when the shared strings are
-    renumbered and the table grows by strings the sheet does not use."""
+    """A sheet keeps its key when the strings are renumbered and grow by ones it does not use."""
+    # for cells written as Excel writes them
     book = replace(data.draw(books(EXCEL_FORMS)), junk=(0, ""))
     unused = tuple(data.draw(st.lists(st.sampled_from(ITEMS), max_size=3)))
     grown = replace(book, items=book.items + unused)
@@ -275,9 +275,8 @@ def saved(draw: st.DrawFn, book: Book, like: Saved | None = None) -> Saved:
 @settings(max_examples=400, deadline=None)
 @given(st.data())
 def test_equal_directory_entries_give_equal_package_keys(data: st.DataObject) -> None:
-    """Two saves in which the directory entries of the parts a sheet is keyed by are the
-    same give it the same package key, whatever else changed (strings, their order, the
-    styles, the date system, where the table is)."""
+    """Equal directory entries of the parts a sheet is keyed by give it an equal package key."""
+    # whatever else changed (strings, their order, the styles, the date system, the table)
     before = data.draw(books())
     after = data.draw(saves(before))
     first = data.draw(saved(before))
@@ -293,8 +292,8 @@ def test_equal_directory_entries_give_equal_package_keys(data: st.DataObject) ->
 
 
 def test_the_directory_entries_name_every_part_the_key_is_read_from() -> None:
-    """The styles, the date system and the table's place each move a sheet's entries (a
-    stored key computed without them would be kept while they changed)."""
+    """The styles, the date system and the table's place each move a sheet's directory entries."""
+    # a stored key computed without them would be kept while they changed
     book = Book(ITEMS[:1], (Cell(EXCEL_FORMS[0], 0), Cell(NUMBER_FORM, number=3)))
     members = parts(**_parts_of(book))
     variants = [
@@ -311,8 +310,8 @@ def test_the_directory_entries_name_every_part_the_key_is_read_from() -> None:
 
 
 def test_a_sheet_s_part_is_unpacked_only_when_its_key_is_looked_up() -> None:
-    """Inspecting a package leaves the sheets' parts packed: a part whose bytes do not match
-    its directory entry is refused when its key is looked up, naming the part."""
+    """A sheet's part is unpacked, and a mismatched one refused by name, only when keyed."""
+    # inspecting a package leaves the sheets' parts packed
     data = xlsx(**_parts_of(Book(ITEMS[:1], (Cell(EXCEL_FORMS[0], 0),))))
     offset = _local_data_offset(data, "xl/worksheets/sheet1.xml")
     damaged = data[:offset] + bytes([data[offset] ^ 0xFF]) + data[offset + 1 :]

@@ -126,8 +126,8 @@ def test_without_upload_it_writes_the_output_file_only(tmp_path: Path) -> None:
 def test_replace_over_an_output_file_keeps_the_old_one_as_an_archived_copy(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """--output with --replace copies the existing file to a dated name beside it first,
-    then writes the new workbook, and says where the old one went."""
+    """--output with --replace first copies the old file to a dated name beside it, and says so."""
+    # then writes the new workbook
     path = config(tmp_path)
     output = tmp_path / "draft.xlsx"
     output.write_bytes(b"typed by departments")
@@ -303,8 +303,8 @@ def test_replace_in_the_tenant_archives_the_old_content_first() -> None:
 
 
 def test_replace_where_no_workbook_was_found_still_never_overwrites() -> None:
-    """--replace with nothing to archive uploads with conflictBehavior=fail: a file that
-    appears meanwhile is never overwritten without its archived copy."""
+    """--replace with nothing to archive uploads with conflictBehavior=fail."""
+    # a file that appears meanwhile is never overwritten without its archived copy
     fake, provisioner = tenant()
 
     create(provisioner, SiteFile(site_id=SITE, path="被害状況報告.xlsx"), replace=True)
@@ -314,8 +314,8 @@ def test_replace_where_no_workbook_was_found_still_never_overwrites() -> None:
 
 
 def test_an_archive_name_taken_in_the_tenant_stops_the_replace_before_any_change() -> None:
-    """--replace whose archived copy cannot be stored (its name is taken) names that file and
-    leaves the workbook and the file as they were."""
+    """--replace whose archive name is taken names that file and changes nothing."""
+    # the workbook and the file stay as they were
     fake, provisioner = tenant()
     fake.add_drive_item(DRIVE, "01OLD", "被害状況報告.xlsx", b"typed", parent_path="/")
     fake.add_drive_item(
@@ -358,8 +358,8 @@ class EmptyDownloads(GraphGateway):
 
 
 def test_an_empty_download_of_a_workbook_is_never_archived() -> None:
-    """The archived copy is the old workbook's content: an empty download of a non-empty
-    workbook stops the replace, and nothing is uploaded."""
+    """An empty download of a non-empty workbook stops the replace; nothing is uploaded."""
+    # the archived copy is the old workbook's content
     fake, _ = tenant()
     fake.add_drive_item(DRIVE, "01OLD", "被害状況報告.xlsx", b"typed", parent_path="/")
     gateway = EmptyDownloads(
@@ -381,8 +381,8 @@ def test_an_empty_download_of_a_workbook_is_never_archived() -> None:
 
 
 def test_a_file_created_between_the_check_and_the_upload_is_named_and_kept() -> None:
-    """409 nameAlreadyExists on the upload: the message names the file that appeared, who
-    changed it and the fix; that file is left as it is."""
+    """A 409 nameAlreadyExists names the file that appeared, who changed it and the fix."""
+    # that file is left as it is
     fake, provisioner = tenant()
     fake.add_drive_item(DRIVE, "01NEW", "被害状況報告.xlsx", b"typed meanwhile", parent_path="/")
     fake.fail("GET", "/drive/root:", 404)  # the look-up still found nothing
@@ -403,8 +403,8 @@ def test_a_file_created_between_the_check_and_the_upload_is_named_and_kept() -> 
 
 
 def test_a_lost_answer_to_our_own_upload_is_not_taken_for_a_conflict() -> None:
-    """The upload landed but its answer was lost: the retry's 409 finds our own bytes there,
-    and the workbook's URL comes back."""
+    """A retried upload's 409 over our own bytes is no conflict: the workbook's URL comes back."""
+    # the upload landed but its answer was lost
     fake, provisioner = tenant()
     fake.lose_reply("PUT", r"被害状況報告\.xlsx:/content")
 
@@ -428,8 +428,8 @@ def test_a_site_not_granted_names_the_missing_permission() -> None:
 def test_a_run_over_the_provisioned_workbook_reports_what_was_typed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Provision, type into the sheets as a department would, run: the figures and incidents
-    are reported and nothing is a problem."""
+    """A run over a provisioned workbook, typed into, reports it and finds no problem."""
+    # provision, type into the sheets as a department would, run
     import json  # noqa: PLC0415
 
     import openpyxl  # noqa: PLC0415
@@ -458,8 +458,8 @@ def test_a_run_over_the_provisioned_workbook_reports_what_was_typed(
 def test_upload_on_the_graph_backend_creates_the_workbook_in_the_channel(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The CLI on a Graph configuration uploads into the Teams channel's folder and prints the
-    web URL; a second --upload changes nothing and exits 2."""
+    """On Graph --upload creates the workbook in the channel's folder; a second exits 2."""
+    # it prints the web URL; the second --upload changes nothing
     fake, _ = tenant()
     with fake.serve() as base_url:
         text = CONFIG.replace(

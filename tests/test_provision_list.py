@@ -82,8 +82,8 @@ def test_the_plan_types_every_column_the_flow_reads(tmp_path: Path) -> None:
 
 
 def test_differences_name_what_was_found_expected_and_the_fix(tmp_path: Path) -> None:
-    """A missing column, a missing and an extra choice, a wrong type: each said with its fix;
-    choices of past periods are not extra."""
+    """Each difference from the plan is said with its fix; past periods' choices are not extra."""
+    # a missing column, a missing and an extra choice, a wrong type
     p, d = params(tmp_path)
     plan = list_plan(p, d, "進捗管理")
     existing = [
@@ -116,8 +116,8 @@ def test_differences_name_what_was_found_expected_and_the_fix(tmp_path: Path) ->
 def test_local_list_is_created_as_a_csv_the_flow_reads_and_a_checked_xlsx(
     tmp_path: Path,
 ) -> None:
-    """On the local backend: the CSV has the ID and every column; its .xlsx twin has a
-    dropdown of the statuses."""
+    """Locally the list is a CSV with the ID and every column, and an .xlsx with a dropdown."""
+    # the .xlsx twin's dropdown holds the statuses
     assert main(["provision", "list", "-c", str(config(tmp_path)), "--flow", "dx"]) == 0
     p, _ = params(tmp_path)
 
@@ -138,8 +138,7 @@ def test_local_list_is_created_as_a_csv_the_flow_reads_and_a_checked_xlsx(
 def test_an_existing_list_is_compared_and_changed_only_with_apply(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Missing columns: exit 1 naming them; --apply appends them and keeps the rows; then it
-    matches."""
+    """Missing columns exit 1 named; --apply appends them, keeping the rows; then it matches."""
     path = config(tmp_path)
     (tmp_path / "inputs").mkdir()
     csv = tmp_path / "inputs" / "進捗管理.csv"
@@ -260,8 +259,8 @@ def test_column_definitions_follow_the_documented_facets() -> None:
 
 
 def test_a_new_rounds_period_is_added_to_the_choices_with_apply(tmp_path: Path) -> None:
-    """The next round's period missing from the period column: reported, then PATCHed in with
-    --apply, the old periods kept; then the list matches."""
+    """A missing next period is reported, then added by --apply with the old ones kept."""
+    # PATCHed into the period column; then the list matches
     fake = FakeGraph(token="t")
     graph_run(tmp_path, fake)
     sp_list = next(iter(fake.lists.values()))
@@ -281,8 +280,8 @@ def test_a_new_rounds_period_is_added_to_the_choices_with_apply(tmp_path: Path) 
 
 
 def test_doctor_says_whether_the_list_is_what_provision_builds(tmp_path: Path) -> None:
-    """The doctor's list row stays OK (a hand-made list is still read) and says whether the
-    columns match the plan, naming the first difference when not."""
+    """The doctor's list row stays OK and says whether the columns match the plan."""
+    # a hand-made list is still read; the first difference is named when they do not
     from automation.config.models import GraphBackend  # noqa: PLC0415
     from automation.doctor.files import list_row  # noqa: PLC0415
     from automation.doctor.probe import Probe  # noqa: PLC0415

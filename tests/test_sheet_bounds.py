@@ -75,8 +75,8 @@ CONTENT = st.sampled_from(
 def test_the_cells_calamine_misreads_are_found_however_the_part_is_bounded(
     cells: Cells, contents: list[str], dimension: str | None
 ) -> None:
-    """Saved errors and formulas without a result are put back exactly as a walk over every
-    cell finds them, whichever way the rectangle was bounded."""
+    """Saved errors and formulas without a result are put back however the sheet is bounded."""
+    # exactly as a walk over every cell finds them
     xml = part(cells, dimension, contents)
     checks = workbook.SheetChecks(b"", "book.xlsx")
     assert checks.bound(xml, "s") == workbook._walk_cells(xml, "s", "book.xlsx")[1]
@@ -87,8 +87,8 @@ def test_the_cells_calamine_misreads_are_found_however_the_part_is_bounded(
 def test_the_bound_is_never_below_the_rectangle_calamine_allocates(
     cells: Cells, dimension: str | None
 ) -> None:
-    """Whatever corner the sheet declares (true, too small, too large or none), its
-    rectangle is bounded at or above the one calamine would allocate for its cells."""
+    """Whatever corner a sheet declares, its bound is at or above what calamine allocates."""
+    # true, too small, too large or none
     xml = part(cells, dimension)
     assert bound(xml) >= workbook._walk_cells(xml, "s", "book.xlsx")[0]
 
@@ -96,8 +96,7 @@ def test_the_bound_is_never_below_the_rectangle_calamine_allocates(
 @settings(max_examples=100, deadline=None)
 @given(cells=st.lists(CELL, min_size=1, max_size=40, unique=True))
 def test_a_true_dimension_from_a1_bounds_the_sheet_exactly(cells: Cells) -> None:
-    """A sheet declaring the corner of its cells (as Excel writes it) is bounded by the
-    rectangle from A1 to that corner."""
+    """A sheet declaring its true corner (as Excel does) is bounded from A1 to that corner."""
     bottom, right = max(r for r, _ in cells), max(c for _, c in cells)
     small = bottom < 999 and right < 26  # within Z999: counted as that many
     expected = workbook.SMALL_SHEET if small else (bottom + 1) * (right + 1)
@@ -115,8 +114,7 @@ def test_a_sheet_declaring_a_small_dimension_is_still_bounded_by_its_far_cell() 
 
 @given(number=st.integers(1, 2_000_000), other=st.integers(0, 3_000_000))
 def test_the_numbers_up_to_a_bound_are_matched_and_no_other(number: int, other: int) -> None:
-    """The pattern of 1 to N matches a number written without leading zeros exactly when
-    it is in 1 to N."""
+    """The pattern of 1 to N matches a number without leading zeros exactly when it is in 1-N."""
     pattern = re.compile(f"(?:{workbook._at_most(number)})")
     assert bool(pattern.fullmatch(str(other))) == (1 <= other <= number)
     assert pattern.fullmatch(str(number)) is not None

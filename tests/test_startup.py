@@ -92,10 +92,9 @@ def _run_listing(config: Path, now: str) -> str:
 def test_an_unchanged_local_poll_loads_neither_templates_nor_writers_nor_graph(
     tmp_path: Path,
 ) -> None:
-    """`automation run` on an unchanged workbook parses, reads, renders, fits and writes
-    nothing, so jinja2, xlsxwriter, openpyxl, our workbook parser, sheet readers and message
-    fitting stay unloaded (and the incidents, the flow having none), and on the local
-    backend no Graph library loads."""
+    """A run on an unchanged local workbook loads no template, writer, parser or Graph library."""
+    # it parses, reads, renders, fits and writes nothing: jinja2, xlsxwriter, openpyxl, our
+    # parser, sheet readers, message fitting and incidents (none here) stay unloaded
     config = write_workspace(tmp_path / "ws")
     first = _run_listing(config, ROUND_1)
     assert first.startswith("exit 0 loaded ")
@@ -122,9 +121,8 @@ main(["run", "typhoon_damage", "-c", sys.argv[1], "--now", sys.argv[2], "--json"
 
 
 def test_a_run_starts_without_a_cyclic_collection(tmp_path: Path) -> None:
-    """`automation run` parses, imports, loads its configuration and builds its backend with
-    the collector off: what start-up builds lives until the exit, so a collection (about 90
-    of them, 20-40 ms) finds nothing to free."""
+    """`automation run` starts up with the collector off: no collection before the run."""
+    # what start-up builds lives until the exit: about 90 collections (20-40 ms) found nothing
     config = write_workspace(tmp_path / "ws")
     result = subprocess.run(
         [sys.executable, "-c", COLLECTIONS_BEFORE_THE_RUN, str(config), ROUND_1],
@@ -150,8 +148,8 @@ late = [[]]  # built after the command: only a freeze at the exit keeps it out o
 
 
 def test_a_command_ends_without_the_collector_walking_what_it_built() -> None:
-    """At the exit, what is still alive is frozen before CPython's last collections, which
-    would walk every module, class and object the command built (60-120 ms of a run)."""
+    """At the exit what is alive is frozen before CPython's last collections walk it."""
+    # they would walk every module, class and object the command built (60-120 ms)
     config = Path(__file__).parent.parent / "config" / "progress_halfyear.yaml"
     result = subprocess.run(
         [sys.executable, "-c", WALKED_AT_EXIT, str(config)],
@@ -174,8 +172,8 @@ print("collections:", len(collections))
 
 
 def test_validate_runs_without_a_cyclic_collection() -> None:
-    """`automation validate` imports and checks its configuration with the collector off:
-    what it builds lives until the exit (about 50 collections before, in vain)."""
+    """`automation validate` runs with the collector off: no collection at all."""
+    # what it builds lives until the exit (about 50 collections before, in vain)
     config = Path(__file__).parent.parent / "config" / "progress_halfyear.yaml"
     result = subprocess.run(
         [sys.executable, "-c", COLLECTIONS_IN_VALIDATE, str(config)],

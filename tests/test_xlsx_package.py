@@ -118,8 +118,8 @@ def _with_image(kind: Any, notes: list[list[tuple[int, int, str, dict[str, Any]]
 def test_a_small_package_is_byte_for_byte_xlsxwriters_zip(
     notes: list[list[tuple[int, int, str, dict[str, Any]]]],
 ) -> None:
-    """Streamed into the zip part by part, a package of small parts (images among them) is
-    the very file XlsxWriter's own zip writes: same entries, order, headers and bytes."""
+    """A package of small parts, streamed part by part, is byte for byte XlsxWriter's own zip."""
+    # same entries, order, headers and bytes (images among the parts)
     assert _with_image(PackageWorkbook, notes) == _with_image(xlsxwriter.Workbook, notes)
 
 
@@ -128,8 +128,8 @@ def test_a_small_package_is_byte_for_byte_xlsxwriters_zip(
 def test_a_large_part_holds_the_same_text_deflated_faster(
     notes: list[list[tuple[int, int, str, dict[str, Any]]]],
 ) -> None:
-    """Every part over CHUNK characters (here: every part) is deflated at level 1 and holds
-    the text XlsxWriter's would, in a valid package."""
+    """A part over CHUNK characters is deflated at level 1 and holds XlsxWriter's text."""
+    # (here every part is one), in a valid package
     with pytest.MonkeyPatch.context() as patched:
         patched.setattr("automation.xlsx_package.CHUNK", 0)
         fast = _with_image(PackageWorkbook, notes)
@@ -140,8 +140,8 @@ def test_a_large_part_holds_the_same_text_deflated_faster(
 
 
 def test_a_large_part_is_deflated_at_level_1() -> None:
-    """A part over CHUNK characters is stored deflated at level 1, a small one at zlib's
-    default (6), as XlsxWriter stores every part."""
+    """A part over CHUNK characters is deflated at level 1, a small one at zlib's default (6)."""
+    # as XlsxWriter stores every part
     notes = [[(row, 0, f"読めない値 {row}", {}) for row in range(2_000)]]
     ours = zipfile.ZipFile(io.BytesIO(_with_image(PackageWorkbook, notes)))
     levels = set()
@@ -168,8 +168,8 @@ def _raw(package: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
 def test_a_merged_workbook_with_every_part_packed_and_streamed_is_the_same_package(
     kiki: list[list[object]], roads: list[tuple[str, str]]
 ) -> None:
-    """Compressing every sheet's rows (PACK_ABOVE 0) and deflating every part as a large one
-    (CHUNK 0) changes no part of the merged workbook (but its creation time)."""
+    """Packing every sheet's rows and deflating every part as large changes no part but the date."""
+    # PACK_ABOVE 0 and CHUNK 0; only the creation time differs
     report = _report(kiki, roads)
     plain = _parts(build_merged_workbook(report))
     with pytest.MonkeyPatch.context() as patched:
@@ -180,9 +180,9 @@ def test_a_merged_workbook_with_every_part_packed_and_streamed_is_the_same_packa
 
 
 def test_a_merged_workbook_composed_by_helper_processes_is_the_same_package() -> None:
-    """The 読取_ sheets composed by forked helpers (automation.parallel) give the package one
-    process gives: the shared strings numbered in the same order, every part equal; and
-    helpers did compose sheets (had they all failed, this process would have done it all)."""
+    """読取_ sheets composed by helpers give the package one process gives; helpers did compose."""
+    # the shared strings numbered in the same order, every part equal (had every helper
+    # failed, this process would have composed them all and the two agree)
     before = delivered_by_helpers()
     _packages_composed_by_helpers_equal_one_process_s()
     assert delivered_by_helpers() > before
@@ -202,8 +202,8 @@ def _packages_composed_by_helpers_equal_one_process_s(
 
 
 def test_a_text_that_looks_like_rich_text_markup_is_written_as_text() -> None:
-    """A cell's "<r>...</r>" is text, not markup in the package: XlsxWriter would write it
-    raw into the shared strings (shown empty, or a broken part for a crafted one)."""
+    """A cell's "<r>...</r>" is written as text, never as markup in the package."""
+    # XlsxWriter would write it raw into the shared strings (shown empty, or a broken part)
     texts = ["<r>x</r>", "<r></t></si><si><t>y</r>", " <r>z</r> "]
     buffer = io.BytesIO()
     book = PackageWorkbook(buffer, {"in_memory": True, "strings_to_formulas": False})
