@@ -108,8 +108,7 @@ def test_scrypt_hash_verifies_only_its_password() -> None:
 
 
 def test_pages_need_a_session_except_healthz(tmp_path: Path) -> None:
-    """Without a session every page redirects to sign-in and the API answers 401;
-    /healthz answers anyone."""
+    """Without a session pages redirect to sign-in and the API answers 401; /healthz answers."""
     client = _client(_state(tmp_path))
     assert client.get("/", follow_redirects=False).headers["location"] == "/login"
     assert client.get("/api/reports/latest", follow_redirects=False).status_code == 401

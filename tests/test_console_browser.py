@@ -215,8 +215,8 @@ def test_operator_runs_a_flow_now_from_ops(browser: Browser, tmp_path: Path) -> 
 
 
 def test_entra_sign_in_against_a_fake_openid_provider(browser: Browser, tmp_path: Path) -> None:
-    """組織アカウント goes to the tenant's authorize endpoint (served by the fake provider),
-    comes back with a code, and lands signed in with the role the configuration gives."""
+    """組織アカウント signs in through the tenant's authorize endpoint with the configured role."""
+    # served by the fake provider: out to authorize, back with a code, signed in
     from automation.config.models import ConsoleRoles, EntraConsoleSignIn  # noqa: PLC0415
     from automation.console.oidc import EntraSignIn  # noqa: PLC0415
     from tests.fake_oidc import CLIENT, HOST, TENANT, FakeEntra  # noqa: PLC0415
@@ -275,8 +275,8 @@ def idle_console(tmp_path: Path) -> Iterator[str]:
 def test_the_pages_between_incidents_fit_the_viewport(
     browser: Browser, idle_console: str, viewport: str, path: str
 ) -> None:
-    """現在の報告 of an idle flow and 報告の推移 with its incidents to choose from render
-    without sideways scrolling at 360 px and desktop."""
+    """An idle flow's 現在の報告 and 報告の推移 need no sideways scrolling at 360 px or desktop."""
+    # 報告の推移 with its incidents to choose from
     page = browser.new_page(viewport=VIEWPORTS[viewport])
     _sign_in(page, idle_console)
     page.goto(f"{idle_console}{path}")

@@ -171,8 +171,8 @@ def test_an_entra_sign_in_is_audited_with_the_object_id(tmp_path: Path) -> None:
     ],
 )
 def test_a_wrong_id_token_is_refused(tmp_path: Path, tamper: str, detail: str) -> None:
-    """An ID token with a foreign signature, issuer, audience, tenant, nonce or an expired
-    one signs nobody in; the audit log names what was wrong."""
+    """A wrong ID token signs nobody in, and the audit log names what was wrong."""
+    # a foreign signature, issuer, audience, tenant, nonce, or an expired token
     fake = FakeEntra(NOW, tamper=tamper)
     client = _client(tmp_path, fake)
     _, answer = _sign_in(client, fake)
@@ -281,8 +281,8 @@ def test_entra_roles_listing_nobody_is_refused_at_its_line(
 def test_a_sign_in_name_under_roles_is_refused_at_its_entry(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A sign-in name in console.entra.roles is an error at FILE:LINE:COL of the entry,
-    saying to write the object id (preferred_username can change)."""
+    """A sign-in name in console.entra.roles is an error at its FILE:LINE:COL asking for the id."""
+    # the object id: preferred_username can change
     from automation.configuration import load_config  # noqa: PLC0415
     from automation.errors import ConfigError  # noqa: PLC0415
 

@@ -498,8 +498,8 @@ def test_times_are_shown_in_japan_time_to_the_minute() -> None:
 def test_injection_corpus_renders_as_text_on_progress_and_the_table(
     tmp_path: Path, name: str
 ) -> None:
-    """Hostile list and workbook text (department, project, issue, recipient, municipality)
-    is escaped on 進捗 and in the per-municipality table."""
+    """Hostile list and workbook text is escaped on 進捗 and in the per-municipality table."""
+    # department, project, issue, recipient, municipality
     text = CORPUS[name]
     path = _state(tmp_path)
     record = json.loads(json.dumps(PROGRESS_RECORD))

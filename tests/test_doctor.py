@@ -602,8 +602,8 @@ def test_a_local_config_has_nothing_to_check(workspace: Path) -> None:
 
 
 def test_a_workbook_without_a_departments_sheet_fails_with_the_fix(tmp_path: Path) -> None:
-    """The demo's hand-made workbook has no sheet for 企業局: the design row fails, naming it,
-    and says to provision the workbook again."""
+    """A workbook without a department's sheet fails the design row, naming it, with the fix."""
+    # the demo's hand-made workbook has no sheet for 企業局; the fix: provision it again
     write_workspace(tmp_path)
     out = io.StringIO()
 
@@ -624,8 +624,8 @@ def test_a_workbook_without_a_departments_sheet_fails_with_the_fix(tmp_path: Pat
 
 
 def test_a_readable_hand_made_workbook_warns_and_passes(tmp_path: Path) -> None:
-    """A hand-made workbook the run reads (every sheet there) but without validation or
-    protection is a warning with the fix, and the doctor still exits 0."""
+    """A readable hand-made workbook without validation or protection warns; the doctor exits 0."""
+    # the warning carries the fix; every sheet is there, so the run reads it
     import openpyxl  # noqa: PLC0415
 
     write_workspace(tmp_path)

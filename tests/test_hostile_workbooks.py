@@ -367,8 +367,8 @@ def two_sheets(second: str, *, shared_strings: bool) -> bytes:
 
 @pytest.mark.parametrize("shared_strings", [True, False], ids=["shared", "inline"])
 def test_a_sheet_parsed_on_demand_is_bounded_when_it_is_parsed(shared_strings: bool) -> None:
-    """A lazily parsed workbook's far cell is refused when its sheet is looked up, before
-    calamine allocates it; the other sheets read meanwhile."""
+    """A lazily parsed sheet's far cell is refused when the sheet is looked up."""
+    # before calamine allocates it; the other sheets read meanwhile
     book = parse_workbook(
         two_sheets(sheet_xml(FAR), shared_strings=shared_strings),
         "book.xlsx",
@@ -384,8 +384,9 @@ def test_a_sheet_parsed_on_demand_is_bounded_when_it_is_parsed(shared_strings: b
 
 
 def test_a_sheet_parsed_again_after_its_first_parse_was_let_go_reads_the_same() -> None:
-    """A lazily parsed sheet is kept only while someone holds it: parsed again, its formula
-    without a result is still Uncalculated, and the other sheet's is still its own."""
+    """A lazily parsed sheet let go and parsed again reads the same."""
+    # it is kept only while held; its formula without a result is still Uncalculated, and the
+    # other sheet's is still its own
     members = parts(
         book=workbook_xml().replace(
             "</sheets>", '<sheet name="b" sheetId="2" r:id="rId3"/></sheets>'
@@ -409,8 +410,8 @@ def test_a_sheet_parsed_again_after_its_first_parse_was_let_go_reads_the_same() 
 def test_a_declaration_in_a_sheet_parsed_on_demand_is_refused_when_it_is_parsed(
     shared_strings: bool,
 ) -> None:
-    """A sheet's part is first unpacked when its sheet (or its package key) is looked up: a
-    DOCTYPE there is refused when the sheet is parsed, naming the part."""
+    """A DOCTYPE in a lazily parsed sheet is refused, naming the part, when the sheet is parsed."""
+    # the part is first unpacked when its sheet (or its package key) is looked up
     hostile = sheet_xml(INLINE, prolog='<!DOCTYPE x SYSTEM "http://attacker.example/x.dtd">')
     book = parse_workbook(
         two_sheets(hostile, shared_strings=shared_strings), "book.xlsx", max_bytes=MB, lazy=True

@@ -47,8 +47,7 @@ def test_an_incident_starts_its_reports_at_1_beside_the_earlier_ones(store: Stor
 
 
 def test_opening_an_incident_starts_the_flow_afresh(store: Store) -> None:
-    """No workbook version seen, report number 0, no sheet fingerprints or stored sheet
-    readings after open."""
+    """After open: no workbook version seen, report number 0, no fingerprints or readings."""
     store.save_flow_state("f", "etag-1", 7, NOON)
     store.save_fingerprints("f", [Fingerprint("危機管理課", "x", NOON, 0, True)])
     store.save_sheet_readings("f", [SheetRecord("危機管理課", "p", "c", "x", b"h", b"b")])
@@ -177,8 +176,8 @@ def test_every_incident_that_issued_a_report_number_is_listed_newest_first(store
 
 
 def test_report_records_of_an_incident_carry_its_stored_artefacts(store: Store) -> None:
-    """``report_records`` gives each report's run record of one incident, with the artefacts
-    stored after the report, in place of the record's own list."""
+    """``report_records`` gives an incident's run records with the artefacts stored after them."""
+    # in place of the record's own list
     _two_first_reports(store)
     incident = store.incidents("f")[0].id
     assert store.report_records("f", incident) == {

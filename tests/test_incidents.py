@@ -333,8 +333,8 @@ def test_history_shows_and_filters_by_incident(
 def test_history_columns_line_up_with_a_japanese_incident_and_a_daemon_s_clock(
     loaded: LoadedConfig, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """history shows each run's time to the second and pads the incident by terminal
-    columns (a kanji takes two): an error starts where the header's "error" does."""
+    """history pads by terminal columns (a kanji takes two) and shows times to the second."""
+    # an error starts where the header's "error" does
     run(loaded, NOW - timedelta(hours=1))  # fails: no workbook before an incident opens
     opened(loaded)
     run(loaded, NOW + timedelta(minutes=10, microseconds=123456))  # as a daemon's clock gives
@@ -358,8 +358,8 @@ def test_history_columns_line_up_with_a_japanese_incident_and_a_daemon_s_clock(
 def test_incident_list_lines_up_its_columns_by_terminal_width(
     loaded: LoadedConfig, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """incident list pads names and report numbers by terminal columns: the workbook column
-    starts at the same column in the header and in a row with a kanji name."""
+    """incident list pads names and numbers by terminal columns, kanji names included."""
+    # the workbook column starts at the same column in the header and in a row
     opened(loaded)
     capsys.readouterr()
 

@@ -33,8 +33,7 @@ def config(tmp_path: Path) -> Path:
 
 
 def test_the_reprs_of_a_run_and_its_plan_stay_short(config: Path) -> None:
-    """The run result, the flow's plan of the same workbook, its report, readings and
-    inputs have reprs of bounded length."""
+    """A run's result, plan, report, readings and inputs have reprs of bounded length."""
     from automation.config.loader import load_config  # noqa: PLC0415
 
     loaded = load_config(config)

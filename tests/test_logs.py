@@ -9,8 +9,8 @@ from automation import logs
 
 
 def test_a_tick_skipped_while_a_run_goes_on_is_not_logged() -> None:
-    """APScheduler's "maximum number of running instances reached" (once per tick that
-    overlaps a run) is dropped; its other warnings still reach the log."""
+    """APScheduler's "maximum number of running instances" is dropped; other warnings stay."""
+    # it comes once per tick that overlaps a run
     stream = io.StringIO()
     logs.setup(stream=stream)
     scheduler = logging.getLogger("apscheduler.scheduler")

@@ -77,8 +77,7 @@ class Node:
 
 
 def test_a_run_freezes_what_exists_and_collects_young_objects_less_often() -> None:
-    """During a run the objects that existed are frozen and the thresholds raised; after
-    it, nothing is frozen and the thresholds are the ones before."""
+    """A run freezes what exists and raises the thresholds; after it both are as before."""
     before = gc.get_threshold()
     with collector_for_a_run():
         assert gc.get_freeze_count() > 0
@@ -111,8 +110,8 @@ def test_a_cycle_left_by_a_run_is_collected_after_it() -> None:
 
 
 def test_start_up_collects_nothing_and_freezes_what_it_built() -> None:
-    """While a command starts the collector is off; after, it is on again and what start-up
-    built is frozen, so no later collection walks it."""
+    """Start-up runs with the collector off; after it, collection is on and its objects frozen."""
+    # so no later collection walks what start-up built
     try:
         with start_up_collector():
             assert not gc.isenabled()

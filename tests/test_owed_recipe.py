@@ -81,8 +81,8 @@ def _kept(report: Any) -> owed.Recipe:
 def test_a_workbook_built_from_the_kept_recipe_equals_one_built_from_the_report(
     kiki: list[list[object]], roads: list[tuple[str, str]]
 ) -> None:
-    """Read back from the database, the recipe builds the workbook part for part as the
-    report itself does (cells, styles, comments, sheets)."""
+    """The recipe read back from the database builds the report's workbook, part for part."""
+    # cells, styles, comments, sheets
     report = _report(kiki, roads)
     assert _parts(_kept(report).artefact.data()) == _parts(build_merged_workbook(report))
 
@@ -107,8 +107,8 @@ def test_a_recipe_pickled_after_its_build_holds_no_decoded_reading_either() -> N
 def test_a_message_waiting_for_the_workbook_is_kept_rendered_without_its_context(
     tmp_path: Path,
 ) -> None:
-    """The mail that attaches the workbook is kept as rendered; what its template was
-    rendered from (the report, every reading) stays out of the recipe."""
+    """The mail attaching the workbook is kept rendered; its template's context is not kept."""
+    # the report and every reading stay out of the recipe
     report = _report([[1, "多数", None]], [("前橋市", "通行止め")])
     contact = Contact(channel="mail", address="bousai@example.jp")
     mail = Message("report", "report:1", "response_team", contact, "t", {"report": report}, ("x",))
@@ -131,8 +131,8 @@ def test_a_message_waiting_for_the_workbook_is_kept_rendered_without_its_context
 def test_a_stored_reading_shown_equals_its_full_decoding_where_the_workbook_looks(
     kiki: list[list[object]], roads: list[tuple[str, str]]
 ) -> None:
-    """Decoded without its figures, a stored reading has the layout, columns, rows and
-    unreadable cells of the reading decoded in full (matrix and records sheets)."""
+    """A stored reading decoded without figures shows what its full decoding shows."""
+    # layout, columns, rows and unreadable cells; matrix and records sheets
     stored, catalogue = _report(kiki, roads).readings.kept()
     assert set(stored) == {"危機管理課", "県土整備部"}
     for kept in stored.values():

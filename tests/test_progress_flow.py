@@ -355,8 +355,8 @@ def admins() -> tuple[Contact, ...]:
 def test_a_list_without_entries_of_the_period_alerts_the_admins(
     params: ProgressCollectionParams, directory: Directory
 ) -> None:
-    """0 entries of the period in every department: the admins are alerted, and the
-    secretariat is not told department by department that each has no entry."""
+    """No entry of the period in any department alerts the admins, not each department."""
+    # the secretariat is not told department by department that each has no entry
     old = [item(1, "総務部", "電子申請", period="2025下期")]
     result = plan(params, directory, old, at(date(2026, 10, 7)), admins=admins())
     assert result.empty_round

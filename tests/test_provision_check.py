@@ -115,8 +115,8 @@ def test_statuses_changed_after_provisioning_are_named() -> None:
 
 
 def test_a_column_added_to_the_catalogue_later_is_named() -> None:
-    """An item the configuration gained after provisioning is a missing column (a warning:
-    the run reads the other columns)."""
+    """An item gained after provisioning is named as a missing column (a warning)."""
+    # the run reads the other columns
     data = generated(params(catalogue={"only": ["dead"]}), "危機管理課")
 
     found = check(params(catalogue={"only": ["dead", "missing"]}), data, "危機管理課")
@@ -133,8 +133,8 @@ def test_a_file_that_is_not_a_workbook_fails_with_the_readers_message() -> None:
 
 
 def test_validations_excel_keeps_in_its_2010_extension_are_read() -> None:
-    """A list whose source is on another sheet, as Excel saves it (x14:dataValidation with
-    xm:sqref), counts as validation: its range and source are read."""
+    """A list validation Excel keeps in its 2010 extension counts: its range and source are read."""
+    # source on another sheet, as Excel saves it (x14:dataValidation with xm:sqref)
     from automation.damage.sheet_rules import sheet_rules  # noqa: PLC0415
 
     xml = (

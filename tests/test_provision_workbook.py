@@ -346,8 +346,8 @@ def validations(ws: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize("decimals", [False, True])
 def test_every_figure_rule_refuses_what_the_reader_reports_as_a_problem(decimals: bool) -> None:
-    """Per figure column: Excel accepts a typed value only if the reader counts it (a number,
-    未確認/調査中, or zero), and refuses every value the reader would report."""
+    """Each figure column accepts exactly what the reader counts and refuses what it reports."""
+    # counted: a number, 未確認/調査中, or zero
     p = params(catalogue={"only": ["dead", "paddy_flooded"]})
     book = openpyxl.load_workbook(
         io.BytesIO(build_input_workbook(workbook_plan(p, directory("農政部"))))

@@ -317,8 +317,8 @@ def test_total_and_remark_columns_are_skipped_silently(
 def test_a_cell_problem_carries_address_raw_value_and_message(
     catalogue: Catalogue, towns: Mapping[str, str]
 ) -> None:
-    """An unreadable cell is reported at sheet!cell with what was found, the fix, and
-    whose figure (municipality and item) it leaves out."""
+    """An unreadable cell is reported at sheet!cell with what was found and the fix."""
+    # whose figure (municipality and item) it leaves out
     reading = matrix([*TITLE, *HEADER, ["前橋市", "多数", 2]], catalogue, towns)
     assert reading.problems == [
         CellProblem(

@@ -61,8 +61,8 @@ def shown(reading: Reading) -> tuple[object, ...]:
     unit=st.sampled_from(["人", "棟", "ha", "千円", "箇所"]),
 )
 def test_a_memoised_cell_reads_as_read_cell_reads_it(values: list[object], unit: str) -> None:
-    """A cell read through the memo of its column kind reads as ``read_cell`` reads it,
-    whatever was read before it (1.0, 1 and True share a hash but not a reading)."""
+    """A cell read through its column kind's memo reads as ``read_cell`` reads it."""
+    # whatever was read before it (1.0, 1 and True share a hash but not a reading)
     memo = CellMemo(unit, unit in ("ha", "千円"))
     for raw in values + values[::-1]:
         kind, value, plain, reading = memo.get(raw)
@@ -123,8 +123,8 @@ def plain_reading(rows: list[list[object]]) -> Plain:
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.lists(RAW, min_size=len(HEADER) - 1, max_size=len(HEADER) - 1), max_size=6))
 def test_a_table_reads_as_its_cells_read_one_by_one(cells_of_rows: list[list[object]]) -> None:
-    """Every figure, 未確認 flag, unreadable cell and value as read of a table is what
-    reading its cells one by one with ``read_cell`` gives."""
+    """A table reads as its cells read one by one with ``read_cell``."""
+    # every figure, 未確認 flag, unreadable cell and value as read
     rows: list[list[object]] = [
         [town, *values] for town, values in zip(TOWNS, cells_of_rows, strict=False)
     ]

@@ -31,8 +31,8 @@ def _cut(text: str, cuts: list[int]) -> list[str]:
 def test_a_text_scrubbed_in_pieces_is_the_text_scrubbed_whole(
     text: str, cuts: list[int], size: int
 ) -> None:
-    """However the pieces and the output's size cut the text, no secret is left and the
-    output is what scrubbing the whole text gives."""
+    """A text scrubbed in pieces is the text scrubbed whole, however the pieces cut it."""
+    # no secret is left, whatever the pieces and the output's size
     redactor = Redactor([URL, TOKEN])
     out = "".join(redactor.scrub_pieces(_cut(text, cuts), size))
     assert out == redactor.scrub(text)
@@ -50,8 +50,8 @@ def test_the_output_comes_in_pieces_of_about_the_size_asked() -> None:
 def test_the_json_record_is_printed_as_json_dumps_indents_it_scrubbed(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`automation run --json` prints the record as json.dumps(indent=2) does, secrets
-    replaced, even where they straddle the pieces it is written in."""
+    """`automation run --json` prints json.dumps(indent=2) of the record, secrets replaced."""
+    # even where they straddle the pieces it is written in
     monkeypatch.setattr(REDACTOR, "secrets", [URL])
     record = {"deliveries": [{"to": URL, "n": i, "名": "前橋市"} for i in range(30_000)]}
     cli._print_json(record)

@@ -62,8 +62,8 @@ def test_a_password_in_the_query_is_masked() -> None:
     "url", ["sqlite:////srv/automation/state.sqlite", "sqlite:////srv/state.sqlite?timeout=5"]
 )
 def test_a_url_without_a_password_is_shown_as_written(url: str) -> None:
-    """Nothing to mask leaves the URL as written: an absolute SQLite path keeps its four
-    slashes, so what a message shows can be copied into state.url."""
+    """A URL with nothing to mask is shown as written (an SQLite path keeps its four slashes)."""
+    # so what a message shows can be copied into state.url
     assert safe_url(url) == url
 
 
@@ -77,8 +77,8 @@ def test_the_decoded_password_never_reaches_the_start_up_error() -> None:
 def test_a_password_with_reserved_characters_connects_and_is_shown_nowhere(
     pg: PgServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The decoded password signs in; neither form is in the store's name, the start-up
-    error, the doctor's rows or a log line that quotes it."""
+    """A password with reserved characters signs in and is shown nowhere, in neither form."""
+    # not in the store's name, the start-up error, the doctor's rows or a log line quoting it
     with Store(tricky_url(pg)) as store:
         assert TRICKY not in store.where and ENCODED not in store.where
     nowhere = tricky_url(pg, port=free_port())

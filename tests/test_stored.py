@@ -46,8 +46,9 @@ def roundtrip(reading: SheetReading) -> SheetReading:
     )
 )
 def test_a_table_comes_back_as_it_was_read(rows: list[tuple[str, list[object]]]) -> None:
-    """A table sheet's reading (figures in people, ha and 千円, flags, unreadable cells,
-    total rows, unknown and repeated towns) decodes to exactly what was read."""
+    """A table sheet's reading decodes to exactly what was read."""
+    # figures in people, ha and 千円, flags, unreadable cells, total rows, unknown and
+    # repeated towns
     cells = [HEADER, *([name, *values] for name, values in rows)]
     sheet = Sheet("部局", tuple(tuple(row) for row in cells))
     reading = read_matrix(
@@ -80,8 +81,8 @@ def test_an_incident_list_comes_back_as_it_was_read() -> None:
 
 
 def test_a_reading_not_as_a_reader_leaves_it_is_stored_cell_by_cell() -> None:
-    """A reading made otherwise than by the matrix reader (its figures need not be its
-    rows') comes back whole."""
+    """A reading not made by the matrix reader is stored cell by cell and comes back whole."""
+    # (its figures need not be its rows')
     reading = SheetReading("部局", "部局", "matrix")
     reading.columns = [DEFAULT_CATALOGUE.by_code["dead"]]
     reading.amounts = {("前橋市", "dead"): Decimal("1.50")}
@@ -110,8 +111,8 @@ def _body(**change: Any) -> bytes:
     ],
 )
 def test_a_stored_body_not_as_encode_wrote_it_is_refused(change: dict[str, Any]) -> None:
-    """A body of another format, or whose cells are not figures, flags or unreadable
-    cells, raises ValueError (the sheet is then read again), never a half reading."""
+    """A body not as encode wrote it raises ValueError, never a half reading."""
+    # another format, or cells not figures, flags or unreadable cells; the sheet is read again
     sheet = Sheet("部局", (("市町村", "死者"), ("前橋市", 3.0), ("高崎市", "多数")))
     head, _ = encode(read_matrix(sheet, "部局", MatrixLayout(), DEFAULT_CATALOGUE, None))
     with pytest.raises(ValueError):
