@@ -460,11 +460,17 @@ class Daemon:
 
     async def run(self, flow_id: str) -> str:
         """One run, scheduled or asked for on the console, then its memory handed back (the
-        daemon idles small after a large run). Returns how it ended, for the audit log."""
+        daemon idles small after a large run). Returns how it ended, for the audit log.
+
+        Not after an unchanged poll: it allocated next to nothing, and the full collection
+        over the daemon's heap took about 0.1 s of CPU a poll (1 % of a core at 10 s)."""
+        outcome = ""
         try:
-            return await self._run(flow_id)
+            outcome = await self._run(flow_id)
+            return outcome
         finally:
-            release_memory()
+            if outcome != "unchanged":
+                release_memory()
 
     async def _run(self, flow_id: str) -> str:
         """One run; failures are recorded by the runner and never stop the daemon."""

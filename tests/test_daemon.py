@@ -27,6 +27,7 @@ from automation.daemon import JOBS_TABLE, BusinessDays, Daemon, trigger_of
 from automation.errors import ConfigError
 from automation.health import answer
 from automation.pair import Role
+from automation.runner import RunResult
 from automation.schedule import parse_cron
 from automation.timeutil import JST
 from tests.builders import fire_times
@@ -372,6 +373,38 @@ def test_an_exception_before_a_run_starts_is_logged_once_not_every_tick(
             asyncio.run(daemon.run("damage"))
     assert caplog.text.count("cannot run damage: OperationalError") == 1
     assert "Traceback" in caplog.text
+
+
+def runs_handing_memory_back(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, status: str
+) -> list[str]:
+    """The runs after which the daemon handed its memory back, over one run whose record
+    has ``status``."""
+    import automation.daemon as daemon_module  # noqa: PLC0415
+
+    async def ran(*args: object, **kwargs: object) -> RunResult:
+        return RunResult({"status": status})
+
+    handed: list[str] = []
+    monkeypatch.setattr(daemon_module, "run_flow", ran)
+    monkeypatch.setattr(daemon_module, "release_memory", lambda: handed.append(status) or True)
+    assert asyncio.run(Daemon(write(workspace, EVERY_TEN)).run("damage")) == status
+    return handed
+
+
+def test_an_unchanged_poll_hands_no_memory_back(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unchanged poll skips the full collection and trim that follow a run that worked."""
+    assert runs_handing_memory_back(workspace, monkeypatch, "unchanged") == []
+
+
+def test_a_run_that_reported_hands_its_memory_back(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that read, reported or failed is followed by a collection and a trim."""
+    assert runs_handing_memory_back(workspace, monkeypatch, "ok") == ["ok"]
+    assert runs_handing_memory_back(workspace, monkeypatch, "failed") == ["failed"]
 
 
 @dataclass
