@@ -100,13 +100,22 @@ def package_key(
     The two agree wherever the stored key was computed from the same entries: the package
     key is a function of the parts those entries name (their CRC-32s and sizes, the same
     trust the package key puts in them for a sheet without text)."""
-    folded = keyed(config, entries) if entries is not None else None
-    if stored is not None and folded is not None and stored.keys.entries == folded:
+    if stored is not None and entries_hold(stored, config, entries):
         return stored.keys
     package = compute()
     if not package:
         return PackageKey(None)
-    return PackageKey(keyed(config, package), folded)
+    return PackageKey(
+        keyed(config, package), keyed(config, entries) if entries is not None else None
+    )
+
+
+def entries_hold(stored: StoredReading | None, config: str, entries: str | None) -> bool:
+    """Whether ``stored``'s package key was computed from these very zip directory
+    ``entries`` under ``config`` (then it holds without unpacking or hashing anything)."""
+    return (
+        stored is not None and entries is not None and stored.keys.entries == keyed(config, entries)
+    )
 
 
 @dataclass(frozen=True)

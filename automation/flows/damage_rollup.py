@@ -33,6 +33,7 @@ from automation.damage.stored import (
     Readings,
     StoredReading,
     config_key,
+    entries_hold,
     keyed,
     package_key,
 )
@@ -426,10 +427,9 @@ def _reading_cost(
     while its stored reading's zip entries hold (no key to compute, nothing parsed: a save
     of one sheet forks no helper for the others), else the size of its part."""
     sheet = dept.sheet or ""
-    entries = workbook.entries.get(sheet)
-    if stored is None or entries is None or stored.keys.entries != keyed(config, entries):
-        return workbook.sizes.get(sheet, 0)
-    return 0
+    if entries_hold(stored, config, workbook.entries.get(sheet)):
+        return 0
+    return workbook.sizes.get(sheet, 0)
 
 
 def _take(
