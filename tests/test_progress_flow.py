@@ -443,7 +443,11 @@ def test_an_unreadable_amount_is_an_issue_without_a_content_column(
     entry = item(1, "総務部", "a", 予算要求額="未定")
     (check,) = plan(amount_only(params), directory, [entry], at(date(2026, 10, 7))).report.checks
     assert [(i.field, i.reason) for i in check.issues] == [
-        ("予算要求額", "「未定」は金額（千円）として読めません")
+        (
+            "予算要求額",
+            "「未定」は金額（千円）として読めません。千円単位の数字（1,200）か、"
+            "単位をつけて（1,200千円・120万円・1,200,000円）入力してください",
+        )
     ]
 
 

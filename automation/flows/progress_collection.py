@@ -36,6 +36,7 @@ from automation.flows.progress_memory import (
 )
 from automation.plan import LIST_LIMIT, Alert, Message
 from automation.ports import ListItem
+from automation.progress.values import amount_in_thousands, match_choice, plain_fields
 from automation.timeutil import JST
 
 Phase = Literal["before", "reminder", "deadline", "escalation", "after", "idle"]
@@ -238,7 +239,7 @@ def plan(
     """
     today = now.astimezone(JST).date()
     round_, period, phase = active_round(params, today)
-    items = with_links(items, params.link_template)
+    items = with_links(readable(items), params.link_template)
     expected = _expected_departments(params, directory)
     checks, problems = check_items(params, directory, items, period)
     empty = bool(expected) and not checks
@@ -253,6 +254,12 @@ def plan(
         _list_notices(params, result, admins or params.secretariat, items)
     _summary(params, result, now, sent, summary_requested)
     return result
+
+
+def readable(items: list[ListItem]) -> list[ListItem]:
+    """Items with every field as the list shows it: rich text as text, several choices or
+    lookups joined, a hyperlink by its description (``automation.progress.values``)."""
+    return [replace(item, fields=plain_fields(item.fields)) for item in items]
 
 
 def with_links(items: list[ListItem], template: str | None) -> list[ListItem]:
@@ -504,7 +511,8 @@ def check_items(
             continue
         if parsed != period:
             continue
-        department = _text(item.fields.get(f.department))
+        written = _text(item.fields.get(f.department))
+        department = match_choice(written, known) or written
         project = _text(item.fields.get(f.project))
         if department not in known:
             problems.append(
@@ -544,7 +552,8 @@ def _check(
     for name in params.required:
         if _is_empty(item.fields.get(name)):
             issues.append(FieldIssue(name, "未記入です"))
-    status = _text(item.fields.get(params.status_field)) or None
+    written = _text(item.fields.get(params.status_field)) or None
+    status = match_choice(written, params.statuses) or written if written else None
     if status is not None and status not in params.statuses:
         issues.append(
             FieldIssue(
@@ -558,13 +567,16 @@ def _check(
             issues.append(FieldIssue(name, f"「{_text(value)}」は数値ではありません"))
     if params.budget is not None:
         amount = item.fields.get(params.budget.amount)
-        if not _is_empty(amount) and not isinstance(read_cell(amount, "千円", True), Amount):
-            issues.append(
-                FieldIssue(
-                    params.budget.amount, f"「{_text(amount)}」は金額（千円）として読めません"
-                )
-            )
+        if not _is_empty(amount) and not isinstance(amount_in_thousands(amount), Amount):
+            issues.append(FieldIssue(params.budget.amount, _unreadable_amount(amount)))
     return ItemCheck(item, department, project, status, tuple(issues))
+
+
+def _unreadable_amount(amount: object) -> str:
+    return (
+        f"「{_text(amount)}」は金額（千円）として読めません。千円単位の数字（1,200）か、"
+        "単位をつけて（1,200千円・120万円・1,200,000円）入力してください"
+    )
 
 
 def _directory_problems(
@@ -645,7 +657,7 @@ def _budget_requests(
         return []
     requests = []
     for check in checks:
-        reading = read_cell(check.item.fields.get(budget.amount), "千円", True)
+        reading = amount_in_thousands(check.item.fields.get(budget.amount))
         if isinstance(reading, Amount) and reading.value != 0:
             content = _text(check.item.fields.get(budget.content)) if budget.content else ""
             requests.append(BudgetRequest(check, content, reading.value))

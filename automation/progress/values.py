@@ -1,0 +1,95 @@
+"""List values as the progress flow reads them, whatever the column type.
+
+SharePoint returns each column type in its own shape (fieldValueSet): text and choices as
+strings, a multi-line column with rich text as HTML (``<div class="ExternalClass..."><p>
+実施</p></div>``), a multi-choice column as an array of strings, a multi-value lookup as
+an array of ``{LookupId, LookupValue}``, a hyperlink as ``{Description, Url}``, numbers
+as JSON numbers, yes/no as booleans. ``plain`` turns each into what a person sees in the
+list, so checks, messages and the export all read the same text; numbers, booleans and
+dates stay as they are.
+
+``match_choice`` finds the configured choice a value means the way a person would: full-width
+and half-width forms alike, spaces ignored (「やや 遅れ」 is やや遅れ). ``amount_in_thousands``
+reads a budget amount in 千円, converting one written with 円, 万円 or 億円.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+
+from automation.cells import Reading, read_cell
+
+_TAG = re.compile(r"<[^>]*>")
+_BREAK = re.compile(r"<\s*(br|/p|/div|/li|/h[1-6]|/tr)\b[^>]*>", re.IGNORECASE)
+_RICH = re.compile(r"^\s*<(div|p|span|br|ul|ol|table|h[1-6]|font|strong|b|i|em)\b", re.IGNORECASE)
+_YEN = re.compile(r"^(?P<number>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<frac>\d+))?(?P<unit>円|万円|億円)$")
+_THOUSANDS_PER = {"円": Decimal("0.001"), "万円": Decimal(10), "億円": Decimal(100000)}
+_TEXT_KEYS = ("LookupValue", "Description", "Label", "Url", "Email", "DisplayName")
+
+
+def plain(value: object) -> object:
+    """``value`` as the list shows it: rich text as its text, several values joined with
+    「、」, a lookup by its value, a hyperlink by its description (else its address)."""
+    if isinstance(value, str):
+        return rich_text(value) if _RICH.match(value) else value
+    if isinstance(value, Mapping):
+        return _mapping_text(value)
+    if isinstance(value, list | tuple):
+        return "、".join(text for text in (_piece(v) for v in value) if text)
+    return value
+
+
+def plain_fields(fields: Mapping[str, object]) -> dict[str, object]:
+    """Every field of an item through ``plain``."""
+    return {name: plain(value) for name, value in fields.items()}
+
+
+def rich_text(markup: str) -> str:
+    """The text of a rich-text (HTML) value: tags dropped, entities decoded, line breaks
+    where paragraphs end; an editor's leftover ``<div><br></div>`` is empty."""
+    text = _TAG.sub("", _BREAK.sub("\n", markup))
+    text = html.unescape(text).replace("\u200b", "").replace("\xa0", " ")
+    lines = (line.strip() for line in text.splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def amount_in_thousands(value: object) -> Reading:
+    """A budget amount in 千円: a number as it is (「1,200」, 1200.0, 「1,200千円」), or an
+    amount written with 円, 万円 or 億円 converted (「120万円」 is 1,200)."""
+    if isinstance(value, str):
+        match = _YEN.match("".join(unicodedata.normalize("NFKC", value).split()))
+        if match is not None:
+            digits = match["number"].replace(",", "") + (
+                f".{match['frac']}" if match["frac"] else ""
+            )
+            thousands = Decimal(digits) * _THOUSANDS_PER[match["unit"]]
+            return read_cell(thousands.normalize(), "千円", True)
+    return read_cell(value, "千円", True)
+
+
+def choice_key(value: str) -> str:
+    """``value`` with full-width forms folded (NFKC) and every space removed."""
+    return "".join(unicodedata.normalize("NFKC", value).split())
+
+
+def match_choice(value: str, choices: Iterable[str]) -> str | None:
+    """The configured choice ``value`` means, or None."""
+    key = choice_key(value)
+    return next((c for c in choices if choice_key(c) == key), None)
+
+
+def _piece(value: object) -> str:
+    text = plain(value)
+    return "" if text is None else str(text).strip()
+
+
+def _mapping_text(value: Mapping[str, object]) -> str:
+    for key in _TEXT_KEYS:
+        text = value.get(key)
+        if isinstance(text, str) and text.strip():
+            return text.strip()
+    return ""
