@@ -1,7 +1,8 @@
 """A thin gateway over Microsoft Graph with plain-named methods.
 
-Requests go through msgraph-core's HTTP pipeline (kiota's RedirectHandler dropping the
-Authorization header when a download redirects to another origin). The generated msgraph
+Requests go through msgraph-core's HTTP pipeline; kiota's RedirectHandler follows a
+download's 302 without the Authorization header, whatever host the preauthenticated URL is on
+(``_scrub_on_every_redirect``). The generated msgraph
 models are not used: our calls are few, and loading the models costs over a second per
 process. Retries have one engine, here: idempotent requests (reads, uploads) are tried at
 most ``max_retries + 1`` times on 429/503/504 and connection errors, honouring Retry-After,
@@ -163,6 +164,17 @@ class MeteredTransport(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
+def _scrub_on_every_redirect(request: httpx.Request, _original: httpx.URL) -> None:
+    """Drop the token and cookies from every redirected request, not only across origins.
+
+    The one redirect Graph documents for our calls is ``/content``'s 302 to a preauthenticated
+    download URL, which "don't require an Authorization header" (driveitem-get-content.md);
+    kiota's default keeps the header when that URL is on the same host and port as Graph.
+    """
+    request.headers.pop("Authorization", None)
+    request.headers.pop("Cookie", None)
+
+
 def default_scope(base_url: str) -> str:
     """The .default scope of the Graph host in ``base_url``."""
     parts = urlsplit(base_url)
@@ -241,7 +253,10 @@ class GraphGateway:
         transport: httpx.AsyncBaseTransport | None = None,
         lookups: Lookups | None = None,
     ) -> None:
-        from kiota_http.middleware.options import RetryHandlerOption  # noqa: PLC0415
+        from kiota_http.middleware.options import (  # noqa: PLC0415
+            RedirectHandlerOption,
+            RetryHandlerOption,
+        )
         from msgraph_core import GraphClientFactory  # noqa: PLC0415
 
         self.base_url = base_url.rstrip("/")
@@ -249,15 +264,20 @@ class GraphGateway:
         self._tokens = tokens
         # kiota's RetryHandler is switched off: our retry engine alone decides (one layer),
         # and each of its attempts is a fresh request through the whole middleware pipeline.
-        self._retry_key = RetryHandlerOption.get_key()
-        self._no_retry = RetryHandlerOption(max_retries=0, should_retry=False)
+        # Its RedirectHandler follows redirects without the token (_scrub_on_every_redirect).
+        self._options: dict[str, Any] = {
+            RetryHandlerOption.get_key(): RetryHandlerOption(max_retries=0, should_retry=False),
+            RedirectHandlerOption.get_key(): RedirectHandlerOption(
+                scrub_sensitive_headers=_scrub_on_every_redirect
+            ),
+        }
         client = httpx.AsyncClient(
             base_url=self.base_url,
             transport=MeteredTransport(transport or httpx.AsyncHTTPTransport()),
             timeout=httpx.Timeout(100, connect=30),
         )
         self._http: httpx.AsyncClient = GraphClientFactory.create_with_default_middleware(
-            client=client, options={self._retry_key: self._no_retry}
+            client=client, options=self._options
         )
         self._found: dict[str, tuple[str, str]] = {}  # remembered lookups by key
         self._lookups = lookups
@@ -304,7 +324,7 @@ class GraphGateway:
             request = self._http.build_request(
                 method, url, headers=all_headers, json=json, content=content, params=params
             )
-            request.extensions["kiota_request_options"] = {self._retry_key: self._no_retry}
+            request.extensions["kiota_request_options"] = dict(self._options)
             self.requests += 1
             return await self._http.send(request)
 
