@@ -676,7 +676,10 @@ def test_a_draft_gets_a_large_attachment_in_ranges_and_is_sent(fake: FakeGraph) 
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=fake.app)) as bare:
             for start in range(0, size, 2 * 1024 * 1024):
                 chunk = data[start : start + 2 * 1024 * 1024]
-                headers = {"Content-Range": f"bytes {start}-{start + len(chunk) - 1}/{size}"}
+                headers = {
+                    "Content-Range": f"bytes {start}-{start + len(chunk) - 1}/{size}",
+                    "Content-Type": "application/octet-stream",
+                }
                 put = await bare.put(session["uploadUrl"], content=chunk, headers=headers)
                 codes.append(put.status_code)
         codes.append((await http.post(base + "/send")).status_code)
@@ -695,3 +698,19 @@ def test_an_upload_session_under_3_mb_is_refused_as_documented(fake: FakeGraph) 
     url = f"/users/{MAILBOX}/messages/{draft['id']}/attachments/createUploadSession"
     response = send(fake, "POST", url, json=item)
     assert response.json()["error"]["code"] == "ErrorAttachmentSizeShouldNotBeLessThanMinimumSize"
+
+
+def test_a_fragment_put_with_the_token_is_refused_401(fake: FakeGraph) -> None:
+    """A PUT to an upload URL carrying Authorization gets 401 (createuploadsession: "may")."""
+
+    async def scenario(http: httpx.AsyncClient) -> httpx.Response:
+        url = f"/drives/{DRIVE}/items/{FOLDER}:/大きい.xlsx:/createUploadSession"
+        session = await http.post(url, json={})
+        return await http.put(
+            session.json()["uploadUrl"], content=b"0123", headers={"Content-Range": "bytes 0-3/4"}
+        )
+
+    response = run(fake, scenario)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthenticated"
+    assert fake.file_at(DRIVE, "/General/大きい.xlsx") is None

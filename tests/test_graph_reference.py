@@ -73,3 +73,24 @@ def test_content_redirect_is_followed_without_the_token_even_on_the_same_origin(
     assert run(fake, content) == CONTENT
     assert len(fake.downloads) == 1
     assert fake.authorization_leaks() == []
+
+
+def test_fragments_are_put_as_octet_stream_without_the_token(fake: FakeGraph) -> None:
+    """Upload-session PUTs say Content-Type application/octet-stream and carry no token."""
+    big = bytes(range(256)) * 40
+
+    async def upload(gateway: GraphGateway) -> object:
+        session = await gateway.request(
+            "POST", f"/drives/{DRIVE}/items/root:/General/big.bin:/createUploadSession", what="x"
+        )
+        return await gateway.put_ranges(
+            session.json()["uploadUrl"], "big.bin", big, chunk_size=4096
+        )
+
+    run(fake, upload)
+    puts = fake.requests_to("^/upload/", "PUT")
+    assert len(puts) == 3
+    assert {c.headers.get("content-type") for c in puts} == {"application/octet-stream"}
+    assert fake.authorization_leaks() == []
+    stored = fake.file_at(DRIVE, "/General/big.bin")
+    assert stored is not None and stored.content == big

@@ -39,7 +39,9 @@ and every response carries ``request-id`` and ``client-request-id`` headers.
 
 Every ``/v1.0`` path needs ``Authorization: Bearer <token>`` (``FakeGraph(token=...)``, default
 ``test-token``). The preauthenticated download and upload URLs and the webhooks need none; calls
-to them that carry one are listed by :meth:`FakeGraph.authorization_leaks`.
+to them that carry one are listed by :meth:`FakeGraph.authorization_leaks`, and a fragment PUT
+to an upload URL that carries one is refused with 401 ``unauthenticated``
+(driveitem-createuploadsession.md: it "may result in an HTTP 401").
 
 Preauthenticated URLs are on another origin: ``https://download.fake-sharepoint.test`` and
 ``https://upload.fake-sharepoint.test`` in process (``httpx.ASGITransport`` routes every host to

@@ -6,7 +6,8 @@ Reference pages (microsoftgraph/microsoft-graph-docs-contrib): user-post-message
 .../attachments -> 201 fileAttachment), attachment-createuploadsession.md and
 concepts/outlook-large-attachments.md (POST .../attachments/createUploadSession with
 {"AttachmentItem": {attachmentType, name, size}} -> 201 uploadSession; PUT ranges "up to 4 MB
-each" to the pre-authenticated uploadUrl, without Authorization: 200 with nextExpectedRanges,
+each" to the pre-authenticated uploadUrl, without Authorization (401 with it, chosen) and with
+``Content-Type: application/octet-stream`` (required; 400 without): 200 with nextExpectedRanges,
 the last 201 with a Location header and no body; "You must upload bytes in a file in
 order"; ErrorAttachmentSizeShouldNotBeLessThanMinimumSize under 3 MB), message-send.md
 (POST .../send -> 202; "This method saves the message in the Sent Items folder"),
@@ -138,6 +139,10 @@ class DraftEndpoints(MailEndpoints):
         if request.method == "DELETE":
             del self.attachment_sessions[session.session_id]
             return Response(status_code=204)
+        if request.headers.get("content-type", "").split(";")[0] != "application/octet-stream":
+            raise GraphError(  # outlook-large-attachments.md: Content-Type ... Required
+                400, message="Content-Type must be application/octet-stream."
+            )
         match = _CONTENT_RANGE.match(request.headers.get("content-range", ""))
         fragment = await request.body()
         if match is None or int(match[3]) != session.size:

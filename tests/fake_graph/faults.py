@@ -1,5 +1,6 @@
 """Faults, authentication and the call log: queued OData errors, connection resets, the bearer
-check on ``/v1.0`` and the error handlers (concepts/errors.md).
+check on ``/v1.0`` (and the refusal of a token on upload URLs) and the error handlers
+(concepts/errors.md).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from tests.fake_graph.wire import (
 )
 
 RESET_MESSAGE = "[Errno 104] Connection reset by peer"
+PREAUTHENTICATED_UPLOADS = ("/upload/", "/outlook-upload/")  # their URLs carry their own auth
 WWW_AUTHENTICATE = (
     'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize",'
     ' client_id="00000003-0000-0000-c000-000000000000"'
@@ -175,6 +177,14 @@ class FaultsAndAuth(FakeState):
         return odata_error(scope, fault.status, fault.code, fault.message, headers)
 
     def _auth_response(self, scope: Scope, call: Call) -> Response | None:
+        if call.method == "PUT" and call.path.startswith(PREAUTHENTICATED_UPLOADS):
+            if "authorization" not in call.headers:
+                return None
+            # driveitem-createuploadsession.md: "If you include the Authorization header when
+            # issuing the PUT call, it may result in an HTTP 401 Unauthorized response";
+            # outlook-large-attachments.md: "Do not specify an Authorization request header."
+            message = "Send fragments to the upload URL without an Authorization header."
+            return odata_error(scope, 401, "unauthenticated", message)
         if not call.path.startswith(PREFIX + "/"):
             return None
         header = call.headers.get("authorization", "")

@@ -561,9 +561,10 @@ class GraphGateway:
                 ok=(200, 201, 202, 404, 416),
                 content=chunk,
                 auth=False,  # the upload URL carries its own auth
-                headers={
+                headers={  # outlook-large-attachments.md lists all three as required
                     "Content-Range": f"bytes {start}-{end}/{len(data)}",
                     "Content-Length": str(len(chunk)),
+                    "Content-Type": "application/octet-stream",
                 },
             )
             if response.status_code in done:
