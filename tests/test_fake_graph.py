@@ -307,6 +307,54 @@ def test_expand_with_select_returns_only_the_selected_fields(fake: FakeGraph) ->
     assert item["fields"][STATUS] == "順調"
 
 
+def lookup_list() -> FakeGraph:
+    """A list whose department is a lookup column and whose tags are a multi-choice column."""
+    fake = FakeGraph()
+    columns = [
+        {"name": "Title", "displayName": "タイトル", "type": "text"},
+        {"name": "Dept", "displayName": "部局", "type": "lookup"},
+        {"name": "Tags", "displayName": "分野", "type": "choice"},
+    ]
+    item = {
+        "Title": "電子申請",
+        "Dept": "総務部",
+        "DeptLookupId": "3",
+        "Tags@odata.type": "Collection(Edm.String)",
+        "Tags": ["行政", "防災"],
+    }
+    fake.add_list(SITE, LIST, columns, [item])
+    return fake
+
+
+def test_a_lookup_column_gives_only_its_lookup_id_unless_selected() -> None:
+    """Without select, a lookup field comes as XLookupId alone (resources/fieldvalueset.md)."""
+    fields = send(lookup_list(), "GET", ITEMS_URL, params={"expand": "fields"}).json()
+    assert (
+        "Dept" in fields["value"][0]["fields"],
+        fields["value"][0]["fields"]["DeptLookupId"],
+    ) == (
+        False,
+        "3",
+    )
+
+
+def test_a_selected_lookup_column_gives_its_value_and_lookup_id() -> None:
+    """fields(select=X) on a lookup column returns the looked-up value and XLookupId."""
+    params = {"expand": "fields(select=Dept)"}
+    fields = send(lookup_list(), "GET", ITEMS_URL, params=params).json()["value"][0]["fields"]
+    assert (fields["Dept"], fields["DeptLookupId"]) == ("総務部", "3")
+
+
+def test_a_selected_multi_choice_field_keeps_its_type_annotation() -> None:
+    """A multi-choice field comes as an array with its X@odata.type annotation."""
+    params = {"expand": "fields(select=Tags)"}
+    fields = send(lookup_list(), "GET", ITEMS_URL, params=params).json()["value"][0]["fields"]
+    assert (fields["Tags@odata.type"], fields["Tags"]) == (
+        "Collection(Edm.String)",
+        ["行政", "防災"],
+    )
+
+
 def test_dollar_expand_is_accepted(fake: FakeGraph) -> None:
     """$expand=fields($select=A) works like expand=fields(select=A)."""
     params = {"$expand": "fields($select=Title)"}

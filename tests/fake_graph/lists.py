@@ -3,6 +3,9 @@
 (list-get.md), created with its columns (list-create.md: 201 and the list; new lists of the
 ``genericList`` template also get its Title column) and a column added to one
 (list-post-columns.md: 201 and the columnDefinition) or changed (columndefinition-update.md).
+Item fields follow resources/fieldvalueset.md: a lookup or person field comes as its
+``XLookupId`` unless selected, then with its value; a selected field keeps its
+``X@odata.type`` annotation (a multi-choice array's ``Collection(Edm.String)``).
 """
 
 from __future__ import annotations
@@ -45,7 +48,9 @@ COLUMN_FACETS: dict[str, Json] = {
     "dateTime": {"displayAs": "default", "format": "dateTime"},
     "boolean": {},
     "personOrGroup": {"allowMultipleSelection": False, "chooseFromType": "peopleOnly"},
+    "lookup": {"allowMultipleValues": False, "columnName": "Title", "listId": ""},
 }
+LOOKUP_TYPES = ("lookup", "personOrGroup")  # fields carry XLookupId; the value when selected
 
 
 @dataclass
@@ -138,7 +143,16 @@ def _field_matches(value: Any, wanted: Any) -> bool:
     return value is not None and str(value) == wanted
 
 
-COLUMN_TYPES = ("text", "choice", "number", "dateTime", "boolean", "personOrGroup", "currency")
+COLUMN_TYPES = (
+    "text",
+    "choice",
+    "number",
+    "dateTime",
+    "boolean",
+    "personOrGroup",
+    "currency",
+    "lookup",
+)
 
 
 def column_spec(definition: Mapping[str, Any]) -> Json:
@@ -177,6 +191,20 @@ def column_definition(spec: Mapping[str, Any], list_id: str) -> Json:
         "required": bool(spec.get("required", False)),
         kind: {**COLUMN_FACETS.get(kind, {}), **spec.get("facet", {})},
     }
+
+
+def _field_names(sp_list: SpList, item: ListItem, selected: list[str] | None) -> list[str]:
+    """The fields an item returns (resources/fieldvalueset.md): a lookup field's value only
+    when selected, otherwise its XLookupId; a selected field with its X@odata.type."""
+    lookups = {c["name"] for c in sp_list.columns if c.get("type") in LOOKUP_TYPES}
+    if selected is None:
+        return [n for n in item.fields if n not in lookups]
+    names = []
+    for name in selected:
+        for key in (f"{name}@odata.type", name, f"{name}LookupId" if name in lookups else ""):
+            if key in item.fields and key not in names:
+                names.append(key)
+    return names
 
 
 class ListEndpoints(FakeState):
@@ -406,9 +434,7 @@ class ListEndpoints(FakeState):
                 f"sites('{quote(sp_list.site_id, safe='')}')/lists('{quote(sp_list.list_id)}')"
                 f"/items('{quote(item.item_id)}')/fields/$entity"
             )
-            names = (
-                list(item.fields) if selected is None else [n for n in selected if n in item.fields]
-            )
+            names = _field_names(sp_list, item, selected)
             body["fields@odata.context"] = _odata_context(request, fragment)
             body["fields"] = {
                 "@odata.etag": etag,
