@@ -303,3 +303,17 @@ def test_budget_sheet_amounts_have_thousands_separators(book: Workbook) -> None:
     """予算要求 shows amounts and their total as #,##0."""
     sheet = book["予算要求"]
     assert [sheet.cell(row, 4).number_format for row in (2, 5)] == ["#,##0", "#,##0.0##"]
+
+
+def test_a_figure_typed_with_a_counter_is_a_number_in_the_items_sheet(
+    params: ProgressCollectionParams, directory: Directory
+) -> None:
+    """A numeric field's 「120件」 is exported as the number 120, as the checks read it."""
+    report = progress_collection.plan(
+        params,
+        directory,
+        [item(1, "総務部", "a", KPI="120件")],
+        datetime(2026, 10, 16, 9, tzinfo=JST),
+    ).report
+    book = load_workbook(io.BytesIO(build_progress_workbook(report, ["KPI"], ["KPI"])))
+    assert (cell(book, "1", "KPI").value, cell(book, "1", "KPI").data_type) == (120, "n")

@@ -169,3 +169,20 @@ def test_an_unreadable_amount_says_how_to_write_one(
             "千円単位の数字（1,200）か、単位をつけて（1,200千円・120万円・1,200,000円）入力してください",
         )
     ]
+
+
+@pytest.mark.parametrize("written", ["80%", "８０％", "120件", "3校", "1,200人"])
+def test_a_number_written_with_a_percent_sign_or_counter_is_a_number(
+    params: ProgressCollectionParams, directory: Directory, written: str
+) -> None:
+    """A numeric field typed with % or a counter word (件, 人, 校...) counts as a number."""
+    assert issues(report(params, directory, KPI=written)) == []
+
+
+def test_an_approximate_number_is_still_not_a_number(
+    params: ProgressCollectionParams, directory: Directory
+) -> None:
+    """「約80%」 is refused: an approximate figure cannot be summed."""
+    assert issues(report(params, directory, KPI="約80%")) == [
+        ("KPI", "「約80%」は数値ではありません")
+    ]

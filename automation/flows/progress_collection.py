@@ -36,7 +36,12 @@ from automation.flows.progress_memory import (
 )
 from automation.plan import LIST_LIMIT, Alert, Message
 from automation.ports import ListItem
-from automation.progress.values import amount_in_thousands, match_choice, plain_fields
+from automation.progress.values import (
+    amount_in_thousands,
+    match_choice,
+    number_reading,
+    plain_fields,
+)
 from automation.timeutil import JST
 
 Phase = Literal["before", "reminder", "deadline", "escalation", "after", "idle"]
@@ -563,7 +568,7 @@ def _check(
         )
     for name in params.numeric:
         value = item.fields.get(name)
-        if not _is_empty(value) and not isinstance(read_cell(value, "", True), Amount):
+        if not _is_empty(value) and not isinstance(number_reading(value), Amount):
             issues.append(FieldIssue(name, f"「{_text(value)}」は数値ではありません"))
     if params.budget is not None:
         amount = item.fields.get(params.budget.amount)

@@ -18,8 +18,9 @@ from typing import Any
 
 import xlsxwriter
 
-from automation.cells import Amount, read_cell
+from automation.cells import Amount
 from automation.flows.progress_collection import ProgressReport
+from automation.progress.values import number_reading
 from automation.timeutil import JST
 
 SAFE_STRINGS = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
@@ -138,7 +139,7 @@ def _value(raw: object, numeric: bool) -> object:
     """A list value as the export writes it: a numeric column's 「1,500」 as 1500, a date
     written as text as a date; anything else unchanged."""
     if numeric and isinstance(raw, str):
-        reading = read_cell(raw, "", True)
+        reading = number_reading(raw)
         if isinstance(reading, Amount):
             return reading.value
     if isinstance(raw, str) and (match := _DATE_TEXT.fullmatch(raw.strip())):

@@ -28,6 +28,11 @@ _BREAK = re.compile(r"<\s*(br|/p|/div|/li|/h[1-6]|/tr)\b[^>]*>", re.IGNORECASE)
 _RICH = re.compile(r"^\s*<(div|p|span|br|ul|ol|table|h[1-6]|font|strong|b|i|em)\b", re.IGNORECASE)
 _YEN = re.compile(r"^(?P<number>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<frac>\d+))?(?P<unit>円|万円|億円)$")
 _THOUSANDS_PER = {"円": Decimal("0.001"), "万円": Decimal(10), "億円": Decimal(100000)}
+# What may follow a figure in a numeric field: a percent sign or a counter word.
+_COUNTER = re.compile(
+    r"^(?P<figure>.*?\d)(%|件|人|名|回|校|台|社|者|団体|事業|箇所|か所|カ所|ヶ所|市町村|"
+    r"時間|日|本|枚|冊|戸|世帯|施設|部署|課|所|店舗|品目|種類|種|システム|手続|手続き)$"
+)
 _TEXT_KEYS = ("LookupValue", "Description", "Label", "Url", "Email", "DisplayName")
 
 
@@ -55,6 +60,17 @@ def rich_text(markup: str) -> str:
     text = html.unescape(text).replace("\u200b", "").replace("\xa0", " ")
     lines = (line.strip() for line in text.splitlines())
     return "\n".join(line for line in lines if line)
+
+
+def number_reading(value: object) -> Reading:
+    """A numeric field: a number, also typed with a percent sign or a counter word after
+    it (「80%」, 「120件」, 「3校」); approximate figures (約80%) stay unreadable."""
+    if isinstance(value, str):
+        text = "".join(unicodedata.normalize("NFKC", value).split())
+        match = _COUNTER.match(text)
+        if match is not None:
+            return read_cell(match["figure"], "", True)
+    return read_cell(value, "", True)
 
 
 def amount_in_thousands(value: object) -> Reading:
