@@ -8,6 +8,7 @@ fake does not do by default (a download URL on Graph's own host, a paged collect
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TypeVar
@@ -17,6 +18,7 @@ import pytest
 
 from automation.backends.graph.gateway import GraphGateway, StaticToken
 from automation.config.models import GraphLimits
+from automation.errors import ConfigError
 from tests.fake_graph import GRAPH_BASE_URL, FakeGraph
 
 T = TypeVar("T")
@@ -94,3 +96,20 @@ def test_fragments_are_put_as_octet_stream_without_the_token(fake: FakeGraph) ->
     assert fake.authorization_leaks() == []
     stored = fake.file_at(DRIVE, "/General/big.bin")
     assert stored is not None and stored.content == big
+
+
+def test_an_unexpected_answer_quotes_the_request_id_it_asks_to_report(fake: FakeGraph) -> None:
+    """An answer with no known cause names Graph's request-id (errors.md innerError, header)."""
+    fake.fail("GET", "01BOOK", 412, code="resourceModified", message="The eTag changed.")
+
+    async def read(gateway: GraphGateway) -> object:
+        return await gateway.request("GET", f"/drives/{DRIVE}/items/01BOOK", what="read the item")
+
+    with pytest.raises(ConfigError) as raised:
+        run(fake, read)
+    found = re.search(r"request-id ([0-9a-f-]{36})", raised.value.message)
+    assert found is not None, raised.value.message
+    assert raised.value.message.startswith(
+        "read the item: unexpected response (HTTP 412, Graph: resourceModified: The eTag changed.)"
+    )
+    assert raised.value.message.endswith(f"report it with Graph's request-id {found[1]}.")

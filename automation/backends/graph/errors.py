@@ -39,8 +39,15 @@ def from_status(
     code: str = "",
     detail: str = "",
     retry_after: str | None = None,
+    request_id: str = "",
 ) -> AutomationError:
-    """The error for a failed response. ``what``: the operation; ``permission``: what it needs."""
+    """The error for a failed response. ``what``: the operation; ``permission``: what it needs;
+    ``request_id``: Graph's id of the request, quoted where the message asks to report it."""
+    report = (
+        f"report it with Graph's request-id {request_id}."
+        if request_id
+        else "report it with the time it happened (Graph gave no request-id)."
+    )
     said = f" (HTTP {status}, Graph: {code}: {detail})" if code or detail else f" (HTTP {status})"
     if status == 401:
         return AuthError(
@@ -77,14 +84,14 @@ def from_status(
             retry_after=retry_after_seconds(retry_after),
         )
     if status == 400:
-        return _bad_request(what, said, code, detail)
+        return _bad_request(what, said, code, detail, report)
     return ConfigError(
         f"{what}: unexpected response{said}. Nothing in the configuration is known to cause "
-        "it; if it persists, report it with Graph's request-id from the log."
+        f"it; if it persists, {report}"
     )
 
 
-def _bad_request(what: str, said: str, code: str, detail: str) -> AutomationError:
+def _bad_request(what: str, said: str, code: str, detail: str, report: str) -> AutomationError:
     """A 400, by what the operator must do about what Graph said; unsure: quote Graph."""
     segment = SEGMENT_NOT_FOUND.search(detail)
     if segment:
@@ -108,8 +115,7 @@ def _bad_request(what: str, said: str, code: str, detail: str) -> AutomationErro
         return DataError(f"{what}: the message is too large for Graph{said}.")
     return ConfigError(
         f"{what}: Graph rejected the request as invalid{said}. Check the ids and names in the "
-        "configuration that this request uses; if they are right, report it with Graph's "
-        "request-id from the log."
+        f"configuration that this request uses; if they are right, {report}"
     )
 
 
@@ -151,6 +157,20 @@ def from_exception(exc: Exception, *, what: str) -> AutomationError:
             f"{what}: HTTP error ({type(exc).__name__}: {exc}); will retry later."
         )
     raise exc
+
+
+def request_id(response: httpx.Response) -> str:
+    """Graph's id of the request: its ``request-id`` header, else the error body's
+    ``innerError`` (errors.md), else empty."""
+    if response.headers.get("request-id"):
+        return response.headers["request-id"]
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    error = body.get("error") if isinstance(body, dict) else None
+    inner = error.get("innerError") or error.get("innererror") if isinstance(error, dict) else None
+    return str(inner.get("request-id") or "") if isinstance(inner, dict) else ""
 
 
 def odata_error(response: httpx.Response) -> tuple[str, str]:

@@ -348,6 +348,7 @@ class GraphGateway:
             code=code,
             detail=detail,
             retry_after=response.headers.get("Retry-After"),
+            request_id=errors.request_id(response),
         )
 
     async def _retrying(
