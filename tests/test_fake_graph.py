@@ -762,3 +762,14 @@ def test_a_fragment_put_with_the_token_is_refused_401(fake: FakeGraph) -> None:
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "unauthenticated"
     assert fake.file_at(DRIVE, "/General/大きい.xlsx") is None
+
+
+def test_an_empty_page_links_to_the_results(fake: FakeGraph) -> None:
+    """empty_page: a page of no results whose nextLink gives the collection (paging.md)."""
+    fake.empty_page(f"/lists/{LIST}/columns$")
+    first = send(fake, "GET", f"/sites/{SITE}/lists/{LIST}/columns?$select=name")
+    assert first.status_code == 200
+    assert first.json()["value"] == []
+    second = send(fake, "GET", first.json()["@odata.nextLink"])
+    assert [c["name"] for c in second.json()["value"]] == ["Title", DEPT, STATUS]
+    assert "@odata.nextLink" not in second.json()

@@ -113,3 +113,54 @@ def test_an_unexpected_answer_quotes_the_request_id_it_asks_to_report(fake: Fake
         "read the item: unexpected response (HTTP 412, Graph: resourceModified: The eTag changed.)"
     )
     assert raised.value.message.endswith(f"report it with Graph's request-id {found[1]}.")
+
+
+SITE = "contoso.sharepoint.com,00000000-0000-0000-0000-0000000000a1,00000000-0000-0000-0000-0000000000b1"
+LIST = "00000000-0000-0000-0000-0000000000c1"
+MAILBOX = "bousai@pref.example"
+TEAM, CHANNEL = "00000000-0000-0000-0000-0000000000d1", "19:reference@thread.tacv2"
+
+
+def test_a_list_s_columns_are_read_past_an_empty_page(fake: FakeGraph) -> None:
+    """Columns follow @odata.nextLink: a page may hold zero results (paging.md)."""
+    columns = [
+        {"name": "Title", "displayName": "タイトル"},
+        {"name": "Dept", "displayName": "部局"},
+    ]
+    fake.add_list(SITE, LIST, columns, [])
+    fake.empty_page("/columns$")
+    found = run(fake, lambda gateway: gateway.list_columns(SITE, LIST))
+    assert found == [("Title", "タイトル"), ("Dept", "部局")]
+
+
+def test_sent_items_are_searched_past_an_empty_page_before_a_mail_counts_as_unsent(
+    fake: FakeGraph,
+) -> None:
+    """The crash check follows @odata.nextLink: an empty first page is not "not sent"."""
+    fake.add_user(MAILBOX)
+    prop = "String {00020329-0000-0000-C000-000000000046} Name AutomationIdempotencyKey"
+    message = {
+        "subject": "第1報",
+        "body": {"contentType": "Text", "content": "x"},
+        "toRecipients": [{"emailAddress": {"address": "a@pref.example"}}],
+        "singleValueExtendedProperties": [{"id": prop, "value": "key-1"}],
+    }
+
+    async def sent_then_look(gateway: GraphGateway) -> bool:
+        await gateway.send_mail(MAILBOX, message)
+        fake.empty_page("/mailFolders/SentItems/messages")
+        return await gateway.sent_with_property(MAILBOX, prop, "key-1")
+
+    assert run(fake, sent_then_look) is True
+
+
+def test_a_channel_post_is_looked_for_past_an_empty_page(fake: FakeGraph) -> None:
+    """The channel's newest messages are read past a page of zero results (paging.md)."""
+    fake.add_team_channel(TEAM, CHANNEL, "General", DRIVE, "01CHANNELFOLDER")
+
+    async def posted_then_look(gateway: GraphGateway) -> bool:
+        await gateway.post_channel_message(TEAM, CHANNEL, {"body": {"content": "整理番号 R-1"}})
+        fake.empty_page("/messages$")
+        return await gateway.channel_has_message(TEAM, CHANNEL, "整理番号 R-1")
+
+    assert run(fake, posted_then_look) is True

@@ -169,6 +169,21 @@ def test_a_complete_draft_left_by_a_failed_send_is_sent_not_rebuilt(
     assert len(fake.requests_to(r"/messages$", "POST")) == 1
 
 
+def test_a_leftover_draft_is_found_past_an_empty_page_of_drafts(
+    fake: FakeGraph, store: Store, tmp_path: Path
+) -> None:
+    """Drafts are searched to the last page (paging.md: a page may hold no results)."""
+    data = queue(store, tmp_path, int(3.7 * MB))
+    fake.reset_connection("POST", r"/send$")
+    chosen = backend(fake, tmp_path)
+    deliver(store, chosen)
+    fake.empty_page(r"/mailFolders/drafts/messages$")
+    deliver(store, chosen, NOON + timedelta(seconds=30))
+    assert (status(store), attached(fake)) == ("sent", [data])
+    assert len(fake.requests_to(r"/messages$", "POST")) == 1
+    assert fake.drafts_of(MAILBOX) == []
+
+
 def test_a_send_whose_reply_was_lost_is_confirmed_in_sent_items(
     fake: FakeGraph, store: Store, tmp_path: Path
 ) -> None:

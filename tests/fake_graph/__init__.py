@@ -59,6 +59,10 @@ Connection resets (:meth:`FakeGraph.reset_connection`): the server reads the who
   (seen every time on Linux). Code should catch ``httpx.TransportError``, which also covers
   ``RemoteProtocolError("Server disconnected without sending a response.")`` for a plain close.
 
+Empty pages (:meth:`FakeGraph.empty_page`): a collection read answers 200 with ``"value": []``
+and an ``@odata.nextLink`` that reads it again, as paging.md allows ("A page of results may
+contain zero or more results"); a client that stops at the first page misses everything.
+
 Lost replies (:meth:`FakeGraph.lose_reply`): the fake acts on the request (a mail is sent, a post
 is made, a fragment is stored, a list is read), then resets the connection the same way before
 any answer leaves. This is the case a client cannot tell from a reset before the server acted.

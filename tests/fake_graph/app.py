@@ -237,7 +237,9 @@ class FakeGraph(TeamsEndpoints, ListEndpoints, DraftEndpoints, FaultsAndAuth):
             await _reset_connection(send, receive)
             return
         stamped = _stamping_send(send, call, request_id, client_request_id)
-        early = self._fault_response(scope, fault) if fault else self._auth_response(scope, call)
+        early = (
+            self._fault_response(scope, fault, call) if fault else self._auth_response(scope, call)
+        )
         if early is None and call.path.startswith(PREFIX + "/") and len(body) > REQUEST_LIMIT:
             early = odata_error(
                 scope, 413, "RequestEntityTooLarge", "The request exceeds the 4 MB limit."

@@ -21,6 +21,7 @@ from tests.fake_graph.wire import (
     Call,
     FakeState,
     GraphError,
+    _json,
     _segments,
     odata_error,
 )
@@ -47,6 +48,7 @@ class Fault:
     message: str | None = None
     after_acting: bool = False
     skip: int = 0  # matching requests let through before the fault applies
+    empty_page: bool = False  # answer 200 with no results and a nextLink (see empty_page)
 
     def matches(self, method: str, path: str) -> bool:
         """Whether this fault applies to the request."""
@@ -64,6 +66,13 @@ async def _reset_connection(send: Send, receive: Receive) -> None:
     transport.abort()
     while (await receive())["type"] != "http.disconnect":
         pass  # wait until uvicorn has seen the connection go, so it writes no 500
+
+
+def _empty_page(call: Call) -> Response:
+    """A page of no results whose nextLink asks the same query again (with a marker the
+    endpoints ignore)."""
+    link = f"{call.url}{'&' if '?' in call.url else '?'}fakeEmptyPage={len(call.url)}"
+    return _json({"value": [], "@odata.nextLink": link})
 
 
 class FaultsAndAuth(FakeState):
@@ -122,6 +131,14 @@ class FaultsAndAuth(FakeState):
             Fault(method.upper(), re.compile(path_regex), times, after_acting=True, skip=skip)
         )
 
+    def empty_page(self, path_regex: str, times: int | None = 1, *, skip: int = 0) -> None:
+        """Answer the next ``times`` matching GETs with a page of no results and an
+        ``@odata.nextLink`` to the same query (paging.md: "A page of results may contain zero
+        or more results"); following the link reads the collection as usual."""
+        self._queue(
+            Fault("GET", re.compile(path_regex), times, status=200, empty_page=True, skip=skip)
+        )
+
     def faults_pending(self) -> int:
         """How many queued faults have not been used up."""
         return len(self._faults)
@@ -166,9 +183,10 @@ class FaultsAndAuth(FakeState):
                 return fault
         return None
 
-    @staticmethod
-    def _fault_response(scope: Scope, fault: Fault) -> Response:
+    def _fault_response(self, scope: Scope, fault: Fault, call: Call) -> Response | None:
         assert fault.status is not None
+        if fault.empty_page:
+            return self._auth_response(scope, call) or _empty_page(call)
         headers: dict[str, str] = {}
         if fault.retry_after is not None:
             headers["Retry-After"] = str(fault.retry_after)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -351,6 +351,29 @@ class GraphGateway:
             request_id=errors.request_id(response),
         )
 
+    async def pages(
+        self,
+        path: str,
+        *,
+        what: str,
+        permission: str = READ,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """The results of a collection page by page, following every ``@odata.nextLink``
+        (paging.md: a page "may contain zero or more results", and the link carries the
+        whole query, so the parameters go with the first request only)."""
+        url = path
+        page_params = params
+        while url:
+            response = await self.request(
+                "GET", url, what=what, permission=permission, params=page_params, headers=headers
+            )
+            body = response.json()
+            yield list(body.get("value", []))
+            url = str(body.get("@odata.nextLink") or "")
+            page_params = None
+
     async def _retrying(
         self, attempt: Callable[[int], Awaitable[httpx.Response]]
     ) -> httpx.Response:
@@ -636,15 +659,14 @@ class GraphGateway:
     # lists -----------------------------------------------------------------
     async def list_columns(self, site_id: str, list_id: str) -> list[tuple[str, str]]:
         """(internal name, display name) of every column of a list."""
-        response = await self.request(
-            "GET",
-            f"/sites/{quote(site_id)}/lists/{quote(list_id)}/columns",
-            what=f"read the columns of list {list_id}",
-            permission="Sites.Selected (read) on the site",
-            params={"$select": "name,displayName"},
-        )
         return [
-            (c["name"], c.get("displayName") or c["name"]) for c in response.json().get("value", [])
+            (c["name"], c.get("displayName") or c["name"])
+            async for page in self.pages(
+                f"/sites/{quote(site_id)}/lists/{quote(list_id)}/columns",
+                what=f"read the columns of list {list_id}",
+                params={"$select": "name,displayName"},
+            )
+            for c in page
         ]
 
     def remembered_columns(self, site_id: str, list_id: str) -> list[tuple[str, str]] | None:
@@ -683,21 +705,14 @@ class GraphGateway:
             params["$filter"] = filter_
             if not indexed:
                 headers["Prefer"] = "HonorNonIndexedQueriesWarningMayFailRandomly"
-        url = f"/sites/{quote(site_id)}/lists/{quote(list_id)}/items"
         items: list[dict[str, Any]] = []
-        page_params: Mapping[str, str] | None = params
-        while url:
-            response = await self.request(
-                "GET",
-                url,
-                what=f"read the items of list {list_id}",
-                params=page_params,
-                headers=headers,
-            )
-            body = response.json()
-            items.extend(body.get("value", []))
-            url = body.get("@odata.nextLink", "")
-            page_params = None  # the nextLink carries the query
+        async for page in self.pages(
+            f"/sites/{quote(site_id)}/lists/{quote(list_id)}/items",
+            what=f"read the items of list {list_id}",
+            params=params,
+            headers=headers,
+        ):
+            items.extend(page)
         return items
 
     # mail and Teams ------------------------------------------------------------
@@ -716,8 +731,7 @@ class GraphGateway:
     async def sent_with_property(self, mailbox: str, property_id: str, value: str) -> bool:
         """Whether Sent Items holds a message whose extended property ``property_id`` is ``value``."""
         escaped = value.replace("'", "''")
-        response = await self.request(
-            "GET",
+        async for page in self.pages(  # every page: an empty first one is not "not sent"
             f"/users/{quote(mailbox)}/mailFolders/SentItems/messages",
             what=f"look for a sent message in {mailbox}",
             permission=f"Mail.Read (application) for {mailbox}",
@@ -726,8 +740,10 @@ class GraphGateway:
                 f"'{property_id}' and ep/value eq '{escaped}')",
                 "$select": "id",
             },
-        )
-        return bool(response.json().get("value"))
+        ):
+            if page:
+                return True
+        return False
 
     async def post_channel_message(
         self, team_id: str, channel_id: str, payload: Mapping[str, Any]
@@ -747,18 +763,21 @@ class GraphGateway:
     async def channel_has_message(
         self, team_id: str, channel_id: str, text: str, newest: int = 50
     ) -> bool:
-        """Whether one of the channel's ``newest`` root messages contains ``text``."""
-        response = await self.request(
-            "GET",
+        """Whether one of the channel's ``newest`` root messages contains ``text`` (read page
+        by page until that many were seen: a page may hold fewer than ``$top``)."""
+        seen = 0
+        async for page in self.pages(
             f"/teams/{quote(team_id)}/channels/{quote(channel_id)}/messages",
             what=f"look for a post in channel {channel_id}",
             permission="ChannelMessage.Read.All (delegated) for the service account",
             params={"$top": str(newest)},
-        )
-        return any(
-            text in str((message.get("body") or {}).get("content", ""))
-            for message in response.json().get("value", [])
-        )
+        ):
+            if any(text in str((m.get("body") or {}).get("content", "")) for m in page):
+                return True
+            seen += len(page)
+            if seen >= newest:
+                break
+        return False
 
     async def post_webhook(self, url: str, card: Mapping[str, Any]) -> None:
         """Post an Adaptive Card to a Teams Workflows webhook (its URL carries the auth)."""

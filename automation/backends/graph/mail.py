@@ -138,15 +138,18 @@ class MailSender:
     ) -> str | None:
         """A draft of this message left by an earlier try, if complete; incomplete ones are
         deleted (a complete one is kept, any other copy deleted, so one at most is sent)."""
-        response = await self.gateway.request(
-            "GET",
-            f"{self._user}/mailFolders/drafts/messages",
-            what=f"look for an unsent draft in {self.mailbox}",
-            permission=f"Mail.ReadWrite (application) for {self.mailbox}",
-            params=key_filter(entry.key),
-        )
+        leftovers = [
+            found
+            async for page in self.gateway.pages(  # every page: one may hold no results
+                f"{self._user}/mailFolders/drafts/messages",
+                what=f"look for an unsent draft in {self.mailbox}",
+                permission=f"Mail.ReadWrite (application) for {self.mailbox}",
+                params=key_filter(entry.key),
+            )
+            for found in page
+        ]
         kept = None
-        for found in response.json().get("value", []):
+        for found in leftovers:
             draft = str(found["id"])
             if kept is None and await self._complete(draft, attached):
                 kept = draft
@@ -157,14 +160,16 @@ class MailSender:
     async def _complete(self, draft: str, attached: Mapping[str, bytes]) -> bool:
         """Whether the draft holds every attachment (an upload session adds its file only
         once all its bytes arrived, so a name present is a file complete)."""
-        response = await self.gateway.request(
-            "GET",
-            f"{self._user}/messages/{quote(draft)}/attachments",
-            what="read the attachments of a draft",
-            permission=f"Mail.ReadWrite (application) for {self.mailbox}",
-            params={"$select": "name,size"},
-        )
-        names = {str(a.get("name")) for a in response.json().get("value", [])}
+        names = {
+            str(a.get("name"))
+            async for page in self.gateway.pages(
+                f"{self._user}/messages/{quote(draft)}/attachments",
+                what="read the attachments of a draft",
+                permission=f"Mail.ReadWrite (application) for {self.mailbox}",
+                params={"$select": "name,size"},
+            )
+            for a in page
+        }
         return set(attached) <= names
 
     async def _delete(self, draft: str) -> None:
