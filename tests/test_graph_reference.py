@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from automation.backends.graph.gateway import GraphGateway, StaticToken
-from automation.config.models import GraphLimits
+from automation.config.models import DriveFile, GraphLimits
 from automation.errors import ConfigError
 from tests.fake_graph import GRAPH_BASE_URL, FakeGraph
 
@@ -164,3 +164,15 @@ def test_a_channel_post_is_looked_for_past_an_empty_page(fake: FakeGraph) -> Non
         return await gateway.channel_has_message(TEAM, CHANNEL, "整理番号 R-1")
 
     assert run(fake, posted_then_look) is True
+
+
+def test_a_download_url_that_has_expired_is_replaced_by_a_fresh_one(fake: FakeGraph) -> None:
+    """A refused preauthenticated URL ("valid ... a few minutes") is fetched anew via /content."""
+    fake.fail("GET", "^/download/", 401, code="unauthenticated", message="The token expired.")
+
+    async def download(gateway: GraphGateway) -> object:
+        return await gateway.download_if_changed(DriveFile(drive_id=DRIVE, item_id="01BOOK"), None)
+
+    assert getattr(run(fake, download), "data", None) == CONTENT
+    assert len(fake.requests_to(r"/items/01BOOK/content$")) == 1
+    assert fake.authorization_leaks() == []

@@ -461,7 +461,8 @@ class GraphGateway:
         the eTag, 304 when it matches), selecting ``eTag``, ``webUrl`` and
         ``@microsoft.graph.downloadUrl``; a changed workbook is then fetched from that
         preauthenticated URL, without the token (driveitem-get-content.md: the URL ``/content``
-        redirects to). Two requests for a new version, as ``/content`` and its redirect
+        redirects to; a URL refused with 401/403, expired, is replaced through ``/content``).
+        Two requests for a new version, as ``/content`` and its redirect
         were, and the item's web address comes with the first: no third request for it.
         An unchanged workbook costs one 304, or one 200 with the same eTag where a server
         ignores the precondition; a 304 reports the web address read last in this process.
@@ -496,9 +497,15 @@ class GraphGateway:
             if etag and new_tag == etag:
                 return Download(etag, None, web_url or None)
             url = found.get("@microsoft.graph.downloadUrl")
+            response = None
             if isinstance(url, str) and url:  # it carries its own authorization
-                response = await self.request("GET", url, what="download the workbook", auth=False)
-            else:  # no download URL in the answer: /content redirects to one
+                response = await self.request(
+                    "GET", url, what="download the workbook", ok=(200, 401, 403), auth=False
+                )
+            if response is None or response.status_code != 200:
+                # no download URL in the answer, or it was refused: preauthenticated URLs are
+                # "only valid for a short period of time (a few minutes)"
+                # (driveitem-get-content.md), so /content redirects to a fresh one
                 response = await self.request(
                     "GET", base + "/content", what="download the workbook"
                 )
