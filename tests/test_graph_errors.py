@@ -143,3 +143,20 @@ def test_an_unrecognised_400_quotes_graph_and_claims_no_cause() -> None:
     )
     assert "(HTTP 400, Graph: ErrorSomething: Odd request.)" in error.message
     assert "indexed" not in error.message
+
+
+def test_a_full_storage_quota_says_to_free_space_not_that_graph_is_busy() -> None:
+    """507 (errors.md: "The maximum storage quota has been reached") names the quota and the fix."""
+    error = from_status(
+        507,
+        what="upload 集計.xlsx",
+        permission="x",
+        code="quotaLimitReached",
+        detail="Insufficient Space Available",
+    )
+    assert isinstance(error, TransientError)
+    assert error.message == (
+        "upload 集計.xlsx: the site's storage quota is full (HTTP 507, Graph: quotaLimitReached: "
+        "Insufficient Space Available). Free space in the document library, or have the "
+        "SharePoint administrator raise the site's storage limit; it is tried again later."
+    )

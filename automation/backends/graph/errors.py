@@ -77,6 +77,12 @@ def from_status(
         return TransientError(
             f"{what}: the file is locked by someone editing it{said}; will retry later."
         )
+    if status == 507 or code == "quotaLimitReached":  # errors.md: storage quota reached
+        return TransientError(
+            f"{what}: the site's storage quota is full{said}. Free space in the document "
+            "library, or have the SharePoint administrator raise the site's storage limit; it "
+            "is tried again later."
+        )
     if status in (408, 429) or status >= 500:
         wait = f" Graph asked to wait {retry_after} s." if retry_after else ""
         return TransientError(
