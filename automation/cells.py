@@ -23,9 +23,12 @@ from functools import lru_cache
 from typing import ClassVar
 
 MAX_VALUE = Decimal(10) ** 12
+# Excel keeps and shows 15 significant digits; a float beyond them is a formula's binary
+# leftover (=B2*0.7/0.7 saved as 2.9999999999999996, shown as 3): read what Excel shows.
+EXCEL_DIGITS = ".15g"
 
 ZERO_WORDS = frozenset({"-", "‐", "‑", "–", "—", "―", "ー", "−", "なし", "無し", "無", "ゼロ"})
-UNCONFIRMED_WORDS = frozenset({"未確認", "調査中", "確認中", "未把握", "集計中"})
+UNCONFIRMED_WORDS = frozenset({"未確認", "調査中", "確認中", "未把握", "集計中", "不明"})
 EXCEL_ERRORS = frozenset(
     {"#div/0!", "#n/a", "#name?", "#null!", "#num!", "#ref!", "#value!", "#getting_data"}
 )
@@ -156,7 +159,9 @@ def _read(raw: object, unit: str, decimals: bool) -> Reading:
         )
     if isinstance(raw, int) and abs(raw) >= MAX_VALUE:  # before str(): it may have 5,000 digits
         return Problem(_show(raw), "値が大きすぎます", "桁の誤りがないか確認してください。")
-    if isinstance(raw, int | float | Decimal):
+    if isinstance(raw, float):  # as Excel shows it: 15 significant digits (see EXCEL_DIGITS)
+        return _number(Decimal(format(raw, EXCEL_DIGITS)), _show(raw), unit, decimals)
+    if isinstance(raw, int | Decimal):
         return _number(Decimal(str(raw)), _show(raw), unit, decimals)
     if isinstance(raw, datetime | date | time | timedelta):
         return Problem(
@@ -246,6 +251,8 @@ def _show(raw: object) -> str:
         return f"{'-' if raw < 0 else ''}約{digits}桁の数値"
     if isinstance(raw, float) and math.isfinite(raw) and raw.is_integer():
         return str(int(raw))
+    if isinstance(raw, float):
+        return format(raw, EXCEL_DIGITS)
     return str(raw)
 
 

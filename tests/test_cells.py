@@ -145,6 +145,12 @@ def test_unconfirmed_is_kept_as_a_flag(raw: str) -> None:
     assert read_cell(raw, "人", False) == Unconfirmed(raw.strip())
 
 
+@pytest.mark.parametrize("raw", ["不明", "（不明）", "不 明"])
+def test_fumei_is_kept_as_an_unconfirmed_flag(raw: str) -> None:
+    """不明 (the count is not known yet) is 未確認: shown, counted apart, never summed."""
+    assert read_cell(raw, "人", False) == Unconfirmed(raw)
+
+
 def test_a_number_with_unconfirmed_is_a_problem() -> None:
     """12（未確認） mixes a count and a flag: the department must choose one."""
     assert problem("12（未確認）").reason == "数値と「未確認」が一緒に入力されています"
@@ -177,6 +183,22 @@ def test_decimals_are_read_for_hectares_and_thousand_yen(
 ) -> None:
     """ha and 千円 columns take fractional values."""
     assert amount(raw, unit, True) == value
+
+
+@pytest.mark.parametrize(
+    ("raw", "unit", "decimals", "value"),
+    [
+        (2.9999999999999996, "人", False, Decimal(3)),
+        (3.0000000000000004, "棟", False, Decimal(3)),
+        (0.30000000000000004, "ha", True, Decimal("0.3")),
+        (1234.5000000000002, "千円", True, Decimal("1234.5")),
+    ],
+)
+def test_a_float_is_read_as_excel_shows_it_to_15_significant_digits(
+    raw: float, unit: str, decimals: bool, value: Decimal
+) -> None:
+    """A formula's binary leftover (2.9999999999999996, shown by Excel as 3) reads as 3."""
+    assert amount(raw, unit, decimals) == value
 
 
 def test_a_fractional_amount_keeps_its_fraction_as_plain() -> None:
