@@ -124,6 +124,8 @@ def test_a_bare_housing_header_is_ambiguous(catalogue: Catalogue) -> None:
         (("死亡者",), "dead"),
         (("罹災世帯数",), "affected_hh"),
         (("橋梁",), "bridges"),
+        (("重傷者数",), "injured_serious"),
+        (("軽傷者数",), "injured_minor"),
     ],
 )
 def test_an_alias_in_a_header_names_the_item(

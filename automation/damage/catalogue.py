@@ -82,8 +82,8 @@ def _housing() -> list[Item]:
 DEFAULT_ITEMS: tuple[Item, ...] = (
     _item("dead", "人的被害", "死者", "人", "死者数", "死亡", "死亡者"),
     _item("missing", "人的被害", "行方不明者", "人", "行方不明", "行方不明者数"),
-    _item("injured_serious", "人的被害", "重傷者", "人", "重傷", "負傷者重傷"),
-    _item("injured_minor", "人的被害", "軽傷者", "人", "軽傷", "負傷者軽傷"),
+    _item("injured_serious", "人的被害", "重傷者", "人", "重傷", "負傷者重傷", "重傷者数"),
+    _item("injured_minor", "人的被害", "軽傷者", "人", "軽傷", "負傷者軽傷", "軽傷者数"),
     *_housing(),
     _item("nonres_public", "非住家被害", "公共建物", "棟"),
     _item("nonres_other", "非住家被害", "その他", "棟", qualified=True),
