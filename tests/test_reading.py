@@ -232,6 +232,39 @@ def test_an_unknown_municipality_is_a_problem_and_not_counted(
     assert amounts(reading) == {("前橋市", "dead"): 1, ("前橋市", "missing"): 0}
 
 
+@pytest.mark.parametrize(
+    ("written", "listed"),
+    [("前橋", "前橋市"), ("群馬県高崎市", "高崎市"), ("山田郡桐生市", "桐生市")],
+)
+def test_an_unknown_municipality_close_to_a_listed_one_names_it_in_the_fix(
+    catalogue: Catalogue, towns: Mapping[str, str], written: str, listed: str
+) -> None:
+    """前橋 (市 left off) or 群馬県高崎市 is not guessed: the fix names the listed spelling."""
+    reading = matrix([*HEADER, [written, 1, 0]], catalogue, towns)
+    assert [(p.where, p.value, p.message) for p in reading.problems] == [
+        (
+            "部局!A2",
+            written,
+            f"市町村名「{written}」が市町村一覧にありません。この行は集計されません。"
+            f"「{listed}」のことであれば「{listed}」と入力してください。",
+        )
+    ]
+
+
+def test_an_unknown_record_municipality_close_to_a_listed_one_names_it_in_the_fix(
+    catalogue: Catalogue, towns: Mapping[str, str]
+) -> None:
+    """An incident's 前橋 is reported at its cell with 前橋市 as the fix."""
+    reading = records([*RECORDS_HEADER, ["道路", "前橋", "国道17号", "通行止め"]], catalogue, towns)
+    assert [(p.where, p.message) for p in reading.problems] == [
+        (
+            "部局!B2",
+            "市町村名「前橋」が市町村一覧にありません。この行は集計されません。"
+            "「前橋市」のことであれば「前橋市」と入力してください。",
+        )
+    ]
+
+
 def test_a_municipality_name_with_spaces_is_the_configured_one(
     catalogue: Catalogue, towns: Mapping[str, str]
 ) -> None:

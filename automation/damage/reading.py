@@ -269,7 +269,9 @@ def _read_matrix_rows(
                 f"{sheet.name}!{address(first_row, key_col)}" if first_row is not None else ""
             )
             reading.problems.append(
-                _matrix_row_problem(department, where_key, name, municipality, first_where)
+                _matrix_row_problem(
+                    department, where_key, name, municipality, first_where, municipalities
+                )
             )
             continue
         seen_rows[municipality] = row
@@ -283,6 +285,7 @@ def _matrix_row_problem(
     name: str,
     municipality: str | None,
     first: str,
+    known: Mapping[str, str] | None = None,
 ) -> CellProblem:
     """Why a table row named ``name`` is not counted: an unknown or a repeated municipality."""
     if municipality is None:
@@ -291,7 +294,7 @@ def _matrix_row_problem(
             where,
             name,
             f"市町村名「{name}」が市町村一覧にありません。この行は集計されません。"
-            "正しい市町村名（例: 前橋市）に直してください。",
+            + _municipality_fix(name, known, "正しい市町村名（例: 前橋市）に直してください。"),
         )
     return CellProblem(
         department,
@@ -580,7 +583,9 @@ def _read_records(
         municipality = _municipality(name, municipalities) if name else None
         if municipality is None:
             where_name = f"{sheet.name}!{address(row, muni_col)}"
-            reading.problems.append(_unknown_record_municipality(department, where_name, name))
+            reading.problems.append(
+                _unknown_record_municipality(department, where_name, name, municipalities)
+            )
             continue
         status = _text(sheet.value(row, status_col)) if status_col is not None else ""
         if allowed is not None and status:
@@ -643,15 +648,43 @@ def _unknown_kind(department: str, where: str, kind: str) -> CellProblem:
     )
 
 
-def _unknown_record_municipality(department: str, where: str, name: str) -> CellProblem:
+def _unknown_record_municipality(
+    department: str, where: str, name: str, known: Mapping[str, str] | None = None
+) -> CellProblem:
     """A record whose municipality is blank or not in the list."""
     return CellProblem(
         department,
         where,
         name,
         (f"市町村名「{name}」が市町村一覧にありません。" if name else "市町村名が空欄です。")
-        + "この行は集計されません。正しい市町村名を入力してください。",
+        + "この行は集計されません。"
+        + _municipality_fix(name, known, "正しい市町村名を入力してください。"),
     )
+
+
+MUNICIPALITY_SUFFIXES = ("市", "町", "村")
+PLACE_PREFIX_ENDS = ("都", "道", "府", "県", "郡")  # 群馬県前橋市, 佐波郡玉村町
+
+
+def _municipality_fix(name: str, known: Mapping[str, str] | None, default: str) -> str:
+    """The fix for a municipality name not in the list: the listed spelling it is one step
+    from (市/町/村 left off, or the prefecture or district written before it), when exactly
+    one is; never guessed into the figures."""
+    key = normalize("".join(name.split()))
+    found = {
+        listed
+        for norm, listed in (known or {}).items()
+        if any(key + suffix == norm for suffix in MUNICIPALITY_SUFFIXES)
+        or (
+            len(key) > len(norm)
+            and key.endswith(norm)
+            and key[: -len(norm)].endswith(PLACE_PREFIX_ENDS)
+        )
+    }
+    if len(found) != 1:
+        return default
+    listed = found.pop()
+    return f"「{listed}」のことであれば「{listed}」と入力してください。"
 
 
 def _unknown_status(department: str, where: str, status: str, layout: RecordsLayout) -> CellProblem:
