@@ -76,7 +76,8 @@ def _sheet_rows(loaded: LoadedConfig, flow: DamageRollupFlow, book: Workbook) ->
     rows = []
     for dept in reporting_departments(params, loaded.config.directory):
         target = f"シート「{dept.sheet}」" + ("" if dept.sheet == dept.name else f"（{dept.name}）")
-        sheet = book.sheets.get(dept.sheet or "")
+        name = book.sheet_named(dept.sheet or "")
+        sheet = book.sheets[name] if name is not None else None
         if sheet is None:
             rows.append(
                 Row(

@@ -207,6 +207,19 @@ def test_missing_sheet_is_reported_as_missing(
     assert "企業局" in [d.name for d in result.report.not_reported]
 
 
+@pytest.mark.parametrize("name", ["危機管理課 ", "危機管理課　", " 危機管理課"])
+def test_a_sheet_name_with_a_space_excel_does_not_show_is_the_departments(
+    params: DamageRollupParams, directory: Directory, name: str
+) -> None:
+    """A sheet renamed with a leading or trailing (full-width) space is still read."""
+    data = xlsx_bytes({name: HEADER + FIRST, "県土整備部": ROAD_HEADER + ROADS})
+    book = DamageInputs("v", parse_workbook(data, "book.xlsx", max_bytes=10**8))
+    result = run(params, directory, book, DamageState(), at(9, 10))
+    kiki = {d.name: d for d in result.report.departments}["危機管理課"]
+    assert kiki.status == "updated"
+    assert {t.code: t.value for t in result.report.consolidated.totals}["dead"] == Decimal(1)
+
+
 def test_sheet_removed_after_reporting_keeps_previous_figures(
     params: DamageRollupParams, directory: Directory
 ) -> None:

@@ -1,7 +1,8 @@
 """Specs for reading only what changed (issue 18): a save that changed one department's sheet
 reads that sheet again and reuses the stored readings of the others, and the result is the
 one a full re-read gives, whatever was edited (values, text, rows, a renamed, added or
-removed sheet, a change that only moved the shared strings)."""
+removed sheet, a sheet renamed with a trailing space, a change that only moved the shared
+strings)."""
 
 from __future__ import annotations
 
@@ -113,8 +114,9 @@ def edits(draw: st.DrawFn, book: Book) -> str:
         sheet.rows.insert(at, [draw(st.sampled_from(TOWNS)), *values])
     elif kind == "remove_row" and len(sheet.rows) > free:
         del sheet.rows[draw(st.integers(free, len(sheet.rows) - 1))]
-    elif kind == "rename":
-        renamed = name[:-1] if name.endswith("_") else name + "_"
+    elif kind == "rename":  # away, or (with a space Excel's tab does not show) not away
+        added = draw(st.sampled_from(["_", " ", "\u3000"]))
+        renamed = name[:-1] if name.endswith(("_", " ", "\u3000")) else name + added
         book.sheets = {(renamed if n == name else n): s for n, s in book.sheets.items()}
     elif kind == "late":
         if LATE in book.sheets:

@@ -32,6 +32,7 @@ import hashlib
 import io
 import re
 import struct
+import unicodedata
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
@@ -200,6 +201,20 @@ class Workbook:
     packages: Mapping[str, str] = field(default_factory=dict, repr=False)
     sizes: Mapping[str, int] = field(default_factory=dict, repr=False)  # sheet part's bytes
     entries: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def sheet_named(self, wanted: str) -> str | None:
+        """The sheet called ``wanted``; else the one sheet whose name differs from it only in
+        spaces (which Excel's sheet tabs do not show) and full- or half-width forms, as in
+        「危機管理課　」; None when there is no such sheet, or more than one."""
+        if wanted in self.sheets:
+            return wanted
+        key = _folded(wanted)
+        found = [name for name in self.sheets if _folded(name) == key]
+        return found[0] if len(found) == 1 else None
+
+
+def _folded(name: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", name).split())
 
 
 def address(row: int, col: int) -> str:

@@ -365,7 +365,13 @@ def _read_sheets(
     from automation.damage.reading import municipality_index  # noqa: PLC0415  # see _read
 
     sheets = SheetsRead(dict(previous.departments), {})
-    present = [d for d in departments if (d.sheet or "") in workbook.sheets]
+    # Each department as its sheet is named in the workbook (「危機管理課 」 is 危機管理課's).
+    named = [(d, workbook.sheet_named(d.sheet or "")) for d in departments]
+    present = [
+        d if name == d.sheet else d.model_copy(update={"sheet": name})
+        for d, name in named
+        if name is not None
+    ]
     configs = {
         d.name: config_key(
             d.name,
