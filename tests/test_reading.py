@@ -639,6 +639,23 @@ def test_a_subtotal_is_checked_against_the_rows_since_the_previous_total(
     assert matrix(rows, catalogue, towns).problems == []
 
 
+def test_a_total_row_above_the_rows_is_checked_against_the_rows_under_it(
+    catalogue: Catalogue, towns: Mapping[str, str]
+) -> None:
+    """A 合計 row right under the header (as many forms have it) sums the rows below it."""
+    rows = [*HEADER, ["合計", 5, 0], ["前橋市", 1, 0], ["高崎市", 3, 0]]
+    reading = matrix(rows, catalogue, towns)
+    assert [(p.where, p.value, p.message) for p in reading.problems] == [
+        (
+            "部局!B2",
+            "5",
+            "死者(人): 計の行（B2）は 5 ですが、各行の合計は 4 です。計の行は集計に使っていません"
+            "（各行の値を集計しています）。計か各行の値を直してください。",
+        )
+    ]
+    assert amounts(reading)[("前橋市", "dead")] + amounts(reading)[("高崎市", "dead")] == 4
+
+
 def test_an_incident_list_read_as_a_table_says_which_config_line_to_add(
     catalogue: Catalogue, towns: Mapping[str, str]
 ) -> None:

@@ -230,6 +230,7 @@ def _read_matrix_rows(
     width = max(col for col, _ in columns) + 1 - sheet.left
     row_reader = _RowReader(sheet, reading, columns)
     key = key_col - sheet.left
+    leading: list[tuple[int, list[tuple[int, Item, object]]]] = []  # totals above every row
     for row in range(first, sheet.bottom):
         values = sheet.rows[row - sheet.top]
         if len(values) < width:
@@ -258,6 +259,9 @@ def _read_matrix_rows(
         if kind.total:
             # Never counted; compared with the rows it sums, and a mismatch reported.
             cells = row_reader.cells(values)
+            if not seen_rows:  # above every row (県計 under the header): it sums them all
+                leading.append((row, cells))
+                continue
             _check_total(sheet, reading, row, cells, [segment, list(seen_rows)])
             segment = []
             continue
@@ -277,6 +281,8 @@ def _read_matrix_rows(
         seen_rows[municipality] = row
         segment.append(municipality)
         row_reader.read(row, municipality, values)
+    for row, cells in leading:
+        _check_total(sheet, reading, row, cells, [list(seen_rows)])
 
 
 def _matrix_row_problem(
