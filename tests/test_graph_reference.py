@@ -8,15 +8,23 @@ fake does not do by default (a download URL on Graph's own host, a paged collect
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TypeVar
 
 import httpx
 import pytest
+from azure.core.credentials import AccessToken
 
-from automation.backends.graph.gateway import GraphGateway, StaticToken
+from automation.backends.graph.gateway import (
+    CredentialToken,
+    GraphGateway,
+    StaticToken,
+    TokenSource,
+)
 from automation.config.models import DriveFile, GraphLimits
 from automation.errors import ConfigError
 from tests.fake_graph import GRAPH_BASE_URL, FakeGraph
@@ -26,7 +34,7 @@ DRIVE = "b!reference-drive"
 CONTENT = b"PK\x03\x04 workbook bytes"
 
 
-def gateway_on(fake: FakeGraph) -> GraphGateway:
+def gateway_on(fake: FakeGraph, tokens: TokenSource | None = None) -> GraphGateway:
     """A gateway talking to ``fake`` in process, whose retry waits take no time."""
 
     async def no_wait(_: float) -> None:
@@ -34,7 +42,7 @@ def gateway_on(fake: FakeGraph) -> GraphGateway:
 
     gateway = GraphGateway(
         GRAPH_BASE_URL,
-        StaticToken(fake.token),
+        tokens or StaticToken(fake.token),
         limits=GraphLimits(max_retries=3),
         transport=httpx.ASGITransport(app=fake.app),
     )
@@ -42,11 +50,15 @@ def gateway_on(fake: FakeGraph) -> GraphGateway:
     return gateway
 
 
-def run(fake: FakeGraph, call: Callable[[GraphGateway], Awaitable[T]]) -> T:
+def run(
+    fake: FakeGraph,
+    call: Callable[[GraphGateway], Awaitable[T]],
+    tokens: TokenSource | None = None,
+) -> T:
     """Run ``call`` on a gateway to ``fake``, closing it afterwards."""
 
     async def main() -> T:
-        gateway = gateway_on(fake)
+        gateway = gateway_on(fake, tokens)
         try:
             return await call(gateway)
         finally:
@@ -176,3 +188,36 @@ def test_a_download_url_that_has_expired_is_replaced_by_a_fresh_one(fake: FakeGr
     assert getattr(run(fake, download), "data", None) == CONTENT
     assert len(fake.requests_to(r"/items/01BOOK/content$")) == 1
     assert fake.authorization_leaks() == []
+
+
+CLAIMS = '{"access_token":{"nbf":{"essential":true,"value":"1764979200"}}}'
+
+
+class ChallengedCredential:
+    """An azure-identity credential's get_token, recording the claims each call asked for."""
+
+    def __init__(self) -> None:
+        self.claims_asked: list[str | None] = []
+
+    def get_token(self, *scopes: str, claims: str | None = None, **options: object) -> object:
+        """A token valid for an hour (the fake accepts any as ``t``)."""
+        self.claims_asked.append(claims)
+        return AccessToken("t", int(time.time()) + 3600)
+
+
+def test_a_claims_challenge_is_answered_with_a_token_carrying_those_claims(
+    fake: FakeGraph,
+) -> None:
+    """A 401 with claims="..." (CAE) gets one retry with a token asked with those claims."""
+    credential = ChallengedCredential()
+    encoded = base64.b64encode(CLAIMS.encode()).decode()
+    fake.fail("GET", "/items/01BOOK$", 401, claims=encoded)
+
+    async def read(gateway: GraphGateway) -> int:
+        response = await gateway.request("GET", f"/drives/{DRIVE}/items/01BOOK", what="read")
+        return response.status_code
+
+    tokens = CredentialToken(credential, "https://graph.microsoft.com/.default", enable_cae=True)
+    assert run(fake, read, tokens) == 200
+    assert credential.claims_asked == [None, CLAIMS]
+    assert [c.status for c in fake.requests_to("/items/01BOOK$")] == [401, 200]

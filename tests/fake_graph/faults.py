@@ -49,6 +49,7 @@ class Fault:
     after_acting: bool = False
     skip: int = 0  # matching requests let through before the fault applies
     empty_page: bool = False  # answer 200 with no results and a nextLink (see empty_page)
+    claims: str | None = None  # a 401's claims challenge (base64), see fail()
 
     def matches(self, method: str, path: str) -> bool:
         """Whether this fault applies to the request."""
@@ -89,6 +90,7 @@ class FaultsAndAuth(FakeState):
         code: str | None = None,
         message: str | None = None,
         skip: int = 0,
+        claims: str | None = None,
     ) -> None:
         """Answer the next ``times`` matching requests (None: all) with an OData error, after
         letting ``skip`` of them through.
@@ -96,7 +98,9 @@ class FaultsAndAuth(FakeState):
         ``method`` is an HTTP method or "*"; ``path_regex`` is searched in the decoded path
         (``/v1.0/...``, ``/download/...``). Default codes: 401 InvalidAuthenticationToken,
         403 accessDenied, 404 itemNotFound, 423 resourceLocked, 429 activityLimitReached,
-        503 serviceNotAvailable, 504 gatewayTimeout. A 401 also carries WWW-Authenticate.
+        503 serviceNotAvailable, 504 gatewayTimeout. A 401 also carries WWW-Authenticate;
+        with ``claims`` (base64 JSON) it is a claims challenge (entra claims-challenge page:
+        ``error="insufficient_claims", claims="..."``), what Graph sends a CAE-capable client.
         """
         self._queue(
             Fault(
@@ -108,6 +112,7 @@ class FaultsAndAuth(FakeState):
                 code,
                 message,
                 skip=skip,
+                claims=claims,
             )
         )
 
@@ -192,6 +197,10 @@ class FaultsAndAuth(FakeState):
             headers["Retry-After"] = str(fault.retry_after)
         if fault.status == 401:
             headers["WWW-Authenticate"] = WWW_AUTHENTICATE
+            if fault.claims:
+                headers["WWW-Authenticate"] += (
+                    f', error="insufficient_claims", claims="{fault.claims}"'
+                )
         return odata_error(scope, fault.status, fault.code, fault.message, headers)
 
     def _auth_response(self, scope: Scope, call: Call) -> Response | None:

@@ -15,7 +15,10 @@ in ``errors``.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -111,10 +114,17 @@ class CredentialToken:
             self._value, self._expires = access.token, float(access.expires_on)
         return self._value
 
-    def _get(self) -> Any:
+    async def token_with_claims(self, claims: str) -> str:
+        """A new token carrying the claims a challenge asked for (the cache is bypassed)."""
+        access = await asyncio.to_thread(self._get, claims)
+        self._value, self._expires = access.token, float(access.expires_on)
+        return self._value
+
+    def _get(self, claims: str | None = None) -> Any:
         """Ask the credential (in a worker thread: azure-identity blocks); map its failures."""
+        options = {**self._options, "claims": claims} if claims else self._options
         try:
-            return self._credential.get_token(*self._scopes, **self._options)
+            return self._credential.get_token(*self._scopes, **options)
         except Exception as err:
             mapped = errors.from_credential_error(err, self._app)
             if mapped is None:
@@ -173,6 +183,25 @@ def _scrub_on_every_redirect(request: httpx.Request, _original: httpx.URL) -> No
     """
     request.headers.pop("Authorization", None)
     request.headers.pop("Cookie", None)
+
+
+def _claims_challenge(response: httpx.Response) -> str | None:
+    """The claims a 401's ``WWW-Authenticate`` challenge asks for, decoded, or None.
+
+    Graph sends ``Bearer ..., error="insufficient_claims", claims="<base64>"`` to a client that
+    declared CAE when a token was revoked or a Conditional Access policy changed; the client
+    asks for a new token with those claims and sends the request again (Entra ID's
+    claims-challenge page, as kiota's request adapter does it).
+    """
+    if response.status_code != 401:
+        return None
+    found = re.search(r'claims="([^"]+)"', response.headers.get("WWW-Authenticate", ""))
+    if found is None:
+        return None
+    try:
+        return base64.b64decode(found[1] + "=" * (-len(found[1]) % 4)).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
 
 
 def default_scope(base_url: str) -> str:
@@ -315,10 +344,10 @@ class GraphGateway:
         """
         url = path if path.startswith(("http://", "https://")) else self.base_url + path
 
-        async def attempt(number: int) -> httpx.Response:
+        async def attempt(number: int, token: str | None = None) -> httpx.Response:
             all_headers = dict(headers or {})
             if auth:
-                all_headers["Authorization"] = f"Bearer {await self._tokens.token()}"
+                all_headers["Authorization"] = f"Bearer {token or await self._tokens.token()}"
             if number > 1:
                 all_headers["Retry-Attempt"] = str(number - 1)
             request = self._http.build_request(
@@ -326,7 +355,14 @@ class GraphGateway:
             )
             request.extensions["kiota_request_options"] = dict(self._options)
             self.requests += 1
-            return await self._http.send(request)
+            response = await self._http.send(request)
+            claims = _claims_challenge(response) if auth and token is None else None
+            renew = getattr(self._tokens, "token_with_claims", None)
+            if claims is None or renew is None:
+                return response
+            # A 401 refused the request before acting on it, so even a send goes once more
+            await response.aclose()
+            return await attempt(number, await renew(claims))
 
         try:
             response = await (self._retrying(attempt) if retry else attempt(1))

@@ -131,12 +131,13 @@ class ServiceAccountToken(CredentialToken):
     def __init__(self, credential: Any, token_scopes: list[str]) -> None:
         super().__init__(credential, *token_scopes, enable_cae=True)
 
-    def _get(self) -> Any:
+    def _get(self, claims: str | None = None) -> Any:
         from azure.core.exceptions import ClientAuthenticationError  # noqa: PLC0415
         from azure.identity import AuthenticationRequiredError  # noqa: PLC0415
 
+        options = {**self._options, "claims": claims} if claims else self._options
         try:  # the app's sign-in map does not apply: a person signs this account in again
-            return self._credential.get_token(*self._scopes, **self._options)
+            return self._credential.get_token(*self._scopes, **options)
         except AuthenticationRequiredError as err:
             raise AuthError(f"the Teams service account is not signed in. {LOGIN_AGAIN}") from err
         except ClientAuthenticationError as err:
