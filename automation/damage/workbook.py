@@ -260,8 +260,9 @@ def parse_workbook(data: bytes, name: str, *, max_bytes: int, lazy: bool = False
 
 
 @contextmanager
-def _calamine_errors(name: str) -> Iterator[None]:
-    """calamine's errors as DataError naming the file and the fix."""
+def _calamine_errors(name: str, sheet: str | None = None) -> Iterator[None]:
+    """calamine's errors as DataError naming the file (and the sheet being parsed) and the
+    fix."""
     from python_calamine import CalamineError, PasswordError  # noqa: PLC0415
 
     try:
@@ -271,6 +272,11 @@ def _calamine_errors(name: str) -> Iterator[None]:
             f"{name}: パスワードで保護されているため読めません。パスワードを解除して保存してください。"
         ) from err
     except (CalamineError, ValueError, OSError) as err:
+        if sheet is not None:
+            raise DataError(
+                f"{name}: シート「{sheet}」が読めません（{err}）。Excel でこのブックを開き、"
+                "このシートを確認して［名前を付けて保存］で .xlsx 形式に保存し直してください。"
+            ) from err
         raise DataError(
             f"{name}: Excel ファイルとして読めません（壊れているか、.xlsx ではありません: {err}）。"
             "Excel で開けるか確認し、［名前を付けて保存］で .xlsx 形式にしてください。"
@@ -297,7 +303,7 @@ class _LazySheets(Mapping[str, Sheet]):
             if sheet_name not in self._known:
                 raise KeyError(sheet_name)
             corrections = self._checks.check(sheet_name)  # before calamine allocates it
-            with _calamine_errors(self._name):
+            with _calamine_errors(self._name, sheet_name):
                 sheet = _sheet(self._book, sheet_name, corrections, self._name)
             self._parsed[sheet_name] = sheet
         return sheet
