@@ -24,6 +24,29 @@ def compact(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+def line_pieces(value: Any, depth: int = 2) -> Iterator[str]:
+    """``value`` as one line of JSON, ``json.dumps(value, ensure_ascii=False)``, in pieces:
+    each container ``depth`` levels down is encoded whole by json's C encoder, so a record of
+    58 MB is written in seconds less than by the pure-Python encoder ``indent`` needs, and
+    never held whole."""
+    if depth and isinstance(value, dict) and all(isinstance(key, str) for key in value):
+        separator = "{"
+        for key, item in value.items():
+            yield f"{separator}{json.dumps(key, ensure_ascii=False)}: "
+            yield from line_pieces(item, depth - 1)
+            separator = ", "
+        yield "}" if value else "{}"
+    elif depth and isinstance(value, list | tuple) and value:
+        separator = "["
+        for item in value:
+            yield separator
+            yield from line_pieces(item, depth - 1)
+            separator = ", "
+        yield "]"
+    else:
+        yield json.dumps(value, ensure_ascii=False)
+
+
 class JSONTexts(Mapping[str, Any]):
     """Names to JSON values, each kept as its compact text and decoded once, when read."""
 
