@@ -5,19 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from automation.damage.status import STATUS_JA
 from automation.damage.totals import total_notes
 from automation.render import visible_text
 from automation.textwidth import padded
 from automation.timeutil import time_ja
-
-STATUS_JA = {
-    "updated": "更新済み",
-    "current": "報告済み",
-    "not_updated": "未更新",
-    "not_reported": "未報告",
-    "problems": "要修正",
-    "missing": "シートなし",
-}
 
 
 def clean_terminal(text: str) -> str:

@@ -325,7 +325,7 @@ def test_timeline_lists_reports_newest_first_with_their_changes(tmp_path: Path) 
     _signed_in(client)
     body = client.get("/timeline").text
     assert body.index("<h3>第4報") < body.index("<h3>第3報")
-    assert "死者: 2 → 5" in body and "<svg" in body and "<script" not in body
+    assert "死者: 2人 → 5人" in body and "<svg" in body and "<script" not in body
 
 
 def test_latest_report_csv_carries_the_totals(tmp_path: Path) -> None:

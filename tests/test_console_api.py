@@ -49,7 +49,9 @@ def test_timeline_api_lists_reports_newest_first_with_changes(tmp_path: Path) ->
     _signed_in(client)
     body = client.get("/api/reports/typhoon").json()
     assert [r["number"] for r in body] == [4, 3]
-    assert body[0]["changes"] == [{"item": "死者", "before": "2", "after": "5"}]
+    assert body[0]["changes"] == [
+        {"item": "死者", "code": "dead", "unit": "人", "before": "2", "after": "5"}
+    ]
 
 
 def test_runs_api_gives_history_with_run_records(tmp_path: Path) -> None:

@@ -553,3 +553,67 @@ def test_the_timeline_shows_only_the_incident_reports_under_its_name(tmp_path: P
 
     assert "<h2>typhoon（令和8年台風第10号）</h2>" in body
     assert body.count('<article class="report">') == 1
+
+
+REPORTED = {
+    "report_number": 3,
+    "changes": [
+        {"code": "half_b", "label": "半壊", "unit": "棟", "status": None, "before": 5, "after": 8},
+        {"code": "half_h", "label": "半壊", "unit": "世帯", "status": None, "before": 0, "after": 2},
+    ],
+    "departments": {
+        "危機管理課": {"status": "updated", "problems": 0, "changed_at": NOW.isoformat()},
+        "農政部": {"status": "problems", "problems": 2, "changed_at": NOW.isoformat()},
+        "産業経済部": {"status": "not_reported", "behind_ja": "未報告", "changed_at": None},
+        "企業局": {"status": "missing", "behind_ja": "シートなし", "changed_at": None},
+    },
+    "not_reported": ["産業経済部", "企業局"],
+    "problems_total": 2,
+}
+
+
+def _page(tmp_path: Path, record: dict[str, Any]) -> str:
+    client = _client(_state(tmp_path, record))
+    _signed_in(client)
+    return client.get("/").text
+
+
+def test_the_current_report_opens_with_what_changed_in_units(tmp_path: Path) -> None:
+    """現在の報告 lists the changes since the report before, each total with its unit."""
+    page = _page(tmp_path, REPORTED)
+    assert "<li>半壊: 5棟 → 8棟</li>" in page and "<li>半壊: 0世帯 → 2世帯</li>" in page
+    assert page.index("前報からの変更") < page.index("被害の合計")
+
+
+def test_the_current_report_names_who_is_behind_and_why(tmp_path: Path) -> None:
+    """現在の報告 lists the departments behind as the report did: 未報告, シートなし."""
+    page = _page(tmp_path, REPORTED)
+    assert "<li>産業経済部（未報告）</li><li>企業局（シートなし）</li>" in page
+
+
+def test_department_status_is_the_one_the_report_gave(tmp_path: Path) -> None:
+    """部局の報告状況 shows each department's status from the report's run record."""
+    page = _page(tmp_path, REPORTED)
+    table = page[page.index("部局の報告状況") :]
+    assert '<th scope="row">企業局</th>\n        <td>シートなし</td>' in table
+    assert '<th scope="row">農政部</th>\n        <td>要修正（2件）</td>' in table
+
+
+def test_a_first_report_says_there_is_nothing_to_compare(tmp_path: Path) -> None:
+    """第1報 has no report before it: the page says so instead of listing changes."""
+    page = _page(tmp_path, {"report_number": 1, "changes": [], "not_reported": []})
+    assert "第1報のため比較なし" in page and "なし（報告が必要な部局はすべて報告済み）" in page
+
+
+def test_the_timeline_tells_an_items_units_apart(tmp_path: Path) -> None:
+    """報告の推移 shows each moved total with its unit, and a total of 0 as 0, not —."""
+    path = _state(tmp_path)
+    with Store(path) as store:
+        run = store.start_run("typhoon", NOW, NOW)
+        snapshot = _figures_snapshot(4)
+        totals: dict[str, Any] = snapshot["totals"]
+        totals["dead"]["value"] = 0
+        store.save_report("typhoon", snapshot, run)
+    client = _client(path)
+    _signed_in(client)
+    assert "<li>死者: 2人 → 0人</li>" in client.get("/timeline").text

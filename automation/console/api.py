@@ -109,7 +109,16 @@ def _timeline(console: Console) -> Endpoint:
             [
                 {
                     **report,
-                    "changes": [{"item": i, "before": b, "after": a} for i, b, a in changes],
+                    "changes": [
+                        {
+                            "item": m.label,
+                            "code": m.code,
+                            "unit": m.unit,
+                            "before": m.before_number,
+                            "after": m.after_number,
+                        }
+                        for m in changes
+                    ],
                 }
                 for report, changes in zip(reports, moved, strict=False)
             ]

@@ -10,6 +10,7 @@ from typing import Any
 from automation.config.loader import LoadedConfig
 from automation.config.models import LocalBackend, Schedule
 from automation.console import incidents, municipalities
+from automation.damage.status import STATUS_JA
 from automation.render import web_link
 from automation.state import Store
 
@@ -27,22 +28,28 @@ class Workbook:
 def current_reports(
     store: Store, sort: str = municipalities.CODE_COLUMN, direction: str = "asc"
 ) -> list[dict[str, Any]]:
-    """The latest report of each flow with the department states and municipalities."""
+    """The latest report of each flow with the department states and municipalities, and
+    from the run that issued it: what changed since the report before it, who is behind,
+    and where its workbooks are."""
     result = []
     for flow in store.report_flows():
         report = store.latest_report(flow) or {}
         number = report.get("number")
         listed = incidents.choices(store, flow)
         current = listed[0]
+        record = store.report_record(flow, number, current.id) if isinstance(number, int) else None
         result.append(
             {
                 "flow": flow,
                 "report": {k: v for k, v in report.items() if k != "figures"},
-                "departments": departments(store, flow),
+                "departments": departments(store, flow, record),
                 "table": municipalities.table(report, sort, direction),
-                "workbook": workbook(store, current, number) if isinstance(number, int) else None,
-                "source": source(store, flow, number) if isinstance(number, int) else None,
+                "workbook": (
+                    stored_workbook(record, current, number) if isinstance(number, int) else None
+                ),
+                "source": source(record),
                 "incident": incident(listed),
+                "points": points(record),
             }
         )
     return result
@@ -71,23 +78,77 @@ def incident(listed: list[incidents.Choice]) -> dict[str, Any] | None:
     }
 
 
-def departments(store: Store, flow: str) -> list[dict[str, Any]]:
-    """Each department's sheet state: last change, problems, whether its table was found."""
+def departments(
+    store: Store, flow: str, record: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Each department's status in the report as its run recorded it (the status the
+    report in the channel gave: 未報告, シートなし, 要修正 …), its last change; without such
+    a record (a report stored before runs kept one), from the sheets last seen."""
+    recorded = (record or {}).get("departments")
+    if isinstance(recorded, dict) and recorded:
+        return [
+            {
+                "name": str(name),
+                "status": _status_ja(dept),
+                "changed_at": dept.get("changed_at"),
+            }
+            for name, dept in recorded.items()
+            if isinstance(dept, dict)
+        ]
     return [
         {
             "name": p.department,
+            "status": (
+                "シートなし"
+                if not p.table_found
+                else f"要修正（{p.problems}件）"
+                if p.problems
+                else "更新済み"
+                if p.changed_at
+                else "未更新"
+            ),
             "changed_at": p.changed_at,
-            "problems": p.problems,
-            "table_found": p.table_found,
         }
         for p in store.fingerprints(flow)
     ]
 
 
-def workbook(store: Store, chosen: incidents.Choice, number: int) -> Workbook | None:
-    """Where the merged workbook of report ``number`` of an incident was stored, from its
-    run record."""
-    return stored_workbook(store.report_record(chosen.flow, number, chosen.id), chosen, number)
+def _status_ja(dept: dict[str, Any]) -> str:
+    status = str(dept.get("status") or "")
+    text = STATUS_JA.get(status, status)
+    return f"{text}（{dept.get('problems')}件）" if status == "problems" else text
+
+
+def points(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the report in the channel opened with, for someone coming on shift: the items
+    that changed since the report before (each with its unit), who is behind and why
+    (未報告, 未更新, シートなし), and how many cells could not be read; None without the
+    issuing run's record."""
+    if not record or "changes" not in record:
+        return None
+    recorded: dict[str, Any] = record.get("departments") or {}
+    return {
+        "first": not record.get("changes") and record.get("report_number") == 1,
+        "changes": [
+            {
+                "label": str(c.get("label", c.get("code", ""))),
+                "status": c.get("status"),
+                "before": _figure(c.get("before"), str(c.get("unit") or "")),
+                "after": _figure(c.get("after"), str(c.get("unit") or "")),
+            }
+            for c in record.get("changes") or ()
+            if isinstance(c, dict)
+        ],
+        "behind": [
+            {"name": str(name), "why": (recorded.get(name) or {}).get("behind_ja") or "未報告"}
+            for name in record.get("not_reported") or ()
+        ],
+        "problems": int(record.get("problems_total") or 0),
+    }
+
+
+def _figure(value: Any, unit: str) -> str:
+    return "—" if value is None else f"{value}{unit}"
 
 
 def stored_workbook(
@@ -107,12 +168,12 @@ def stored_workbook(
     return None
 
 
-def source(store: Store, flow: str, number: int) -> Workbook | None:
-    """The departments' workbook report ``number`` was read from, as its run recorded it:
-    its web address when the backend gave one (the Teams channel's file on SharePoint),
-    else only its name (a local path is not something a browser elsewhere can open)."""
-    record = store.report_record(flow, number) or {}
-    found = record.get("source_workbook")
+def source(record: dict[str, Any] | None) -> Workbook | None:
+    """The departments' workbook a report was read from, as its run (``record``) recorded
+    it: its web address when the backend gave one (the Teams channel's file on
+    SharePoint), else only its name (a local path is not something a browser elsewhere
+    can open)."""
+    found = (record or {}).get("source_workbook")
     if not isinstance(found, dict) or not found.get("name"):
         return None
     return Workbook(str(found["name"]), url=web_link(found.get("web_url")))

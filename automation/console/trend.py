@@ -66,8 +66,45 @@ def charts(reports: list[dict[str, Any]]) -> list[Chart]:
     return result
 
 
-def changes(reports: list[dict[str, Any]]) -> list[list[tuple[str, str, str]]]:
-    """Per report (newest first), the items whose total moved since the report before it."""
+@dataclass(frozen=True)
+class Moved:
+    """An item whose total moved between two reports (a figure None where there was none)."""
+
+    code: str
+    label: str
+    unit: str
+    before: Any
+    after: Any
+
+    @property
+    def before_text(self) -> str:
+        """The total before, with its unit (``5世帯``), ``—`` where there was none."""
+        return _shown(self.before, self.unit)
+
+    @property
+    def after_text(self) -> str:
+        """The total after, with its unit, ``—`` where there is none."""
+        return _shown(self.after, self.unit)
+
+    @property
+    def before_number(self) -> str:
+        """The total before as text without its unit (``5``), ``—`` where there was none."""
+        return _shown(self.before, "")
+
+    @property
+    def after_number(self) -> str:
+        """The total after as text without its unit, ``—`` where there is none."""
+        return _shown(self.after, "")
+
+
+def _shown(value: Any, unit: str) -> str:
+    return "—" if value is None or value == "" else f"{value}{unit}"
+
+
+def changes(reports: list[dict[str, Any]]) -> list[list[Moved]]:
+    """Per report (newest first), the items whose total moved since the report before it,
+    each with its unit: an item counted in several units (半壊 in 棟, 世帯 and 人) appears
+    once per unit, and only the unit tells them apart."""
     result = []
     for index, report in enumerate(reports):
         before = reports[index + 1].get("totals", {}) if index + 1 < len(reports) else {}
@@ -75,12 +112,7 @@ def changes(reports: list[dict[str, Any]]) -> list[list[tuple[str, str, str]]]:
         for item_code, item in (report.get("totals") or {}).items():
             old = (before.get(item_code) or {}).get("value")
             if old != item.get("value"):
-                moved.append(
-                    (
-                        str(item.get("label", item_code)),
-                        str(old or "—"),
-                        str(item.get("value") or "—"),
-                    )
-                )
+                label, unit = str(item.get("label", item_code)), str(item.get("unit") or "")
+                moved.append(Moved(str(item_code), label, unit, old, item.get("value")))
         result.append(moved)
     return result

@@ -28,6 +28,7 @@ from automation.damage.catalogue import DEFAULT_ITEMS, Catalogue, Item
 from automation.damage.deadlines import last_deadline, next_deadline, reminder_due
 from automation.damage.incidents import IncidentChange, IncidentState
 from automation.damage.sheet_reading import CellProblem, SheetReading
+from automation.damage.status import STATUS_JA, DepartmentStatusName
 from automation.damage.stored import (
     Head,
     Readings,
@@ -46,23 +47,6 @@ from automation.timeutil import as_of_ja, time_ja
 
 if TYPE_CHECKING:  # parsed and read only for a changed workbook: loaded there
     from automation.damage.workbook import Sheet, Workbook
-
-DepartmentStatusName = Literal[
-    "updated", "current", "not_updated", "not_reported", "problems", "missing"
-]
-
-# What each status means (README "Department status"): with deadlines, each deadline asks
-# every department for a report made after it; without deadlines only a first report is
-# due, and a department whose figures stand unchanged is current, not behind.
-STATUS_JA: dict[str, str] = {
-    "updated": "更新済み",  # changed since the last deadline (or the previous report)
-    "current": "報告済み",  # nothing due: reported, no deadline since (no deadlines set)
-    "not_updated": "未更新",  # reported before, but not since the last deadline
-    "not_reported": "未報告",  # nothing countable reported yet
-    "problems": "要修正",  # cells or headers that could not be read
-    "missing": "シートなし",  # the department's sheet is not in the workbook
-}
-
 
 ReportState = Literal["read", "stored", "none"]
 PROBLEM_FIELDS = tuple(f.name for f in fields(CellProblem))
