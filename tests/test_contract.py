@@ -280,6 +280,25 @@ def test_an_unknown_column_is_named_with_the_columns_that_exist(tenant: Tenant) 
     assert "ある列: " in raised.value.message and "部局" in raised.value.message
 
 
+def test_an_unknown_column_spelt_with_other_spaces_names_the_lists_column(
+    tenant: Tenant,
+) -> None:
+    """A configured name that differs from a column only by spaces or full-width forms is
+    named with that column, so the fix is one edit."""
+    with pytest.raises(DataError) as raised:
+        tenant.run(
+            "columns",
+            lambda: tenant.lists.items(
+                tenant.list_ref,
+                ["部局", "進捗 状況"],
+                id_column="ID",
+                link_column="リンク",
+                modified_column="更新日時",
+            ),
+        )
+    assert "「進捗 状況」は一覧の「進捗状況」のことですか。" in raised.value.message
+
+
 def test_an_artefact_is_stored_and_read_back(tenant: Tenant) -> None:
     """put stores the merged workbook next to its source; get returns the same bytes."""
     location = tenant.run(

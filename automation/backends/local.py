@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
+from automation.column_names import spelt_otherwise
 from automation.config.loader import LoadedConfig
 from automation.config.models import FileRef, ListRef, LocalBackend
 from automation.errors import ConfigError, DataError
@@ -197,6 +198,7 @@ class LocalListSource:
             raise DataError(
                 f"{ref}: 列 {'、'.join(f'「{c}」' for c in missing)} がありません。"
                 f"ある列: {'、'.join(h for h in header if h)}。"
+                f"{spelt_otherwise(missing, header)}"
                 "設定の列名（fields / required など）を一覧の見出しに合わせてください。"
             )
         index = {name: i for i, name in enumerate(header)}

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
 from automation.cells import Reading, read_cell
+from automation.column_names import same_name
 
 _TAG = re.compile(r"<[^>]*>")
 _BREAK = re.compile(r"<\s*(br|/p|/div|/li|/h[1-6]|/tr)\b[^>]*>", re.IGNORECASE)
@@ -87,15 +88,9 @@ def amount_in_thousands(value: object) -> Reading:
     return read_cell(value, "千円", True)
 
 
-def choice_key(value: str) -> str:
-    """``value`` with full-width forms folded (NFKC) and every space removed."""
-    return "".join(unicodedata.normalize("NFKC", value).split())
-
-
 def match_choice(value: str, choices: Iterable[str]) -> str | None:
-    """The configured choice ``value`` means, or None."""
-    key = choice_key(value)
-    return next((c for c in choices if choice_key(c) == key), None)
+    """The configured choice ``value`` means (up to spaces and full-width forms), or None."""
+    return same_name(value, choices)
 
 
 def _piece(value: object) -> str:

@@ -20,6 +20,7 @@ from automation.backends.graph.gateway import (
 )
 from automation.backends.graph.mail import KEY_PROPERTY, MailSender
 from automation.backends.local import LocalArtefactStore
+from automation.column_names import spelt_otherwise
 from automation.config.loader import LoadedConfig
 from automation.config.models import (
     AccessTokenAuth,
@@ -263,6 +264,7 @@ class GraphListSource:
                 raise DataError(
                     f"list {ref.list_id}: 列 {'、'.join(f'「{m}」' for m in missing)} がありません。"
                     f"ある列: {'、'.join(display for _, display in known)}。"
+                    f"{spelt_otherwise(missing, (display for _, display in known))}"
                     "設定の列名（fields / required など）を一覧の列名に合わせてください。"
                 )
             self.gateway.remember_columns(ref.site_id, ref.list_id, known)
