@@ -186,3 +186,12 @@ def test_an_approximate_number_is_still_not_a_number(
     assert issues(report(params, directory, KPI="約80%")) == [
         ("KPI", "「約80%」は数値ではありません")
     ]
+
+
+def test_text_with_markup_outside_a_rich_text_wrapper_stays_as_typed(
+    params: ProgressCollectionParams, directory: Directory
+) -> None:
+    """Only SharePoint's rich text (one <div> around it) is read as HTML; 「<b>注意</b>」 typed
+    in a text column is kept as typed."""
+    result = report(params, directory, 進捗状況="遅れ", 課題="<b>注意</b>")
+    assert [c.item.fields["課題"] for c in result.delayed] == ["<b>注意</b>"]

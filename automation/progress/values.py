@@ -26,7 +26,9 @@ from automation.column_names import same_name
 
 _TAG = re.compile(r"<[^>]*>")
 _BREAK = re.compile(r"<\s*(br|/p|/div|/li|/h[1-6]|/tr)\b[^>]*>", re.IGNORECASE)
-_RICH = re.compile(r"^\s*<(div|p|span|br|ul|ol|table|h[1-6]|font|strong|b|i|em)\b", re.IGNORECASE)
+# SharePoint keeps rich text inside one <div> (class="ExternalClass..."); other text that
+# merely contains markup is text as typed.
+_RICH = re.compile(r"^\s*<div\b[^>]*>.*</div>\s*$", re.IGNORECASE | re.DOTALL)
 _YEN = re.compile(r"^(?P<number>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<frac>\d+))?(?P<unit>円|万円|億円)$")
 _THOUSANDS_PER = {"円": Decimal("0.001"), "万円": Decimal(10), "億円": Decimal(100000)}
 # What may follow a figure in a numeric field: a percent sign or a counter word.
