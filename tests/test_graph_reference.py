@@ -221,3 +221,19 @@ def test_a_claims_challenge_is_answered_with_a_token_carrying_those_claims(
     assert run(fake, read, tokens) == 200
     assert credential.claims_asked == [None, CLAIMS]
     assert [c.status for c in fake.requests_to("/items/01BOOK$")] == [401, 200]
+
+
+def test_a_conditional_access_403_with_claims_is_answered_like_a_401(fake: FakeGraph) -> None:
+    """errors.md: Conditional Access may refuse with 403 error=insufficient_claims; same answer."""
+    credential = ChallengedCredential()
+    encoded = base64.b64encode(CLAIMS.encode()).decode()
+    fake.fail("POST", "/messages$", 403, claims=encoded)
+    fake.add_team_channel(TEAM, CHANNEL, "General", DRIVE, "01CHANNELFOLDER")
+
+    async def post(gateway: GraphGateway) -> str:
+        return await gateway.post_channel_message(TEAM, CHANNEL, {"body": {"content": "第1報"}})
+
+    tokens = CredentialToken(credential, "https://graph.microsoft.com/.default", enable_cae=True)
+    assert run(fake, post, tokens)
+    assert credential.claims_asked == [None, CLAIMS]
+    assert [c.status for c in fake.requests_to("/messages$")] == [403, 201]

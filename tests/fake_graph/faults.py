@@ -99,7 +99,7 @@ class FaultsAndAuth(FakeState):
         (``/v1.0/...``, ``/download/...``). Default codes: 401 InvalidAuthenticationToken,
         403 accessDenied, 404 itemNotFound, 423 resourceLocked, 429 activityLimitReached,
         503 serviceNotAvailable, 504 gatewayTimeout. A 401 also carries WWW-Authenticate;
-        with ``claims`` (base64 JSON) it is a claims challenge (entra claims-challenge page:
+        with ``claims`` (base64 JSON) a 401 or 403 is a claims challenge (entra claims-challenge page:
         ``error="insufficient_claims", claims="..."``), what Graph sends a CAE-capable client.
         """
         self._queue(
@@ -197,10 +197,10 @@ class FaultsAndAuth(FakeState):
             headers["Retry-After"] = str(fault.retry_after)
         if fault.status == 401:
             headers["WWW-Authenticate"] = WWW_AUTHENTICATE
-            if fault.claims:
-                headers["WWW-Authenticate"] += (
-                    f', error="insufficient_claims", claims="{fault.claims}"'
-                )
+        if fault.claims:  # on a 401, or a 403 from Conditional Access (errors.md)
+            headers["WWW-Authenticate"] = (
+                f'{WWW_AUTHENTICATE}, error="insufficient_claims", claims="{fault.claims}"'
+            )
         return odata_error(scope, fault.status, fault.code, fault.message, headers)
 
     def _auth_response(self, scope: Scope, call: Call) -> Response | None:

@@ -186,14 +186,15 @@ def _scrub_on_every_redirect(request: httpx.Request, _original: httpx.URL) -> No
 
 
 def _claims_challenge(response: httpx.Response) -> str | None:
-    """The claims a 401's ``WWW-Authenticate`` challenge asks for, decoded, or None.
+    """The claims a 401's (or 403's) ``WWW-Authenticate`` challenge asks for, decoded, or None.
 
     Graph sends ``Bearer ..., error="insufficient_claims", claims="<base64>"`` to a client that
     declared CAE when a token was revoked or a Conditional Access policy changed; the client
     asks for a new token with those claims and sends the request again (Entra ID's
-    claims-challenge page, as kiota's request adapter does it).
+    claims-challenge page, as kiota's request adapter does it). errors.md: Conditional
+    Access may answer such a challenge with 403 instead.
     """
-    if response.status_code != 401:
+    if response.status_code not in (401, 403):
         return None
     found = re.search(r'claims="([^"]+)"', response.headers.get("WWW-Authenticate", ""))
     if found is None:
@@ -360,7 +361,7 @@ class GraphGateway:
             renew = getattr(self._tokens, "token_with_claims", None)
             if claims is None or renew is None:
                 return response
-            # A 401 refused the request before acting on it, so even a send goes once more
+            # A 401/403 refused the request before acting on it, so even a send goes once more
             await response.aclose()
             return await attempt(number, await renew(claims))
 
