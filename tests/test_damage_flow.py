@@ -363,6 +363,43 @@ def test_a_total_leaving_out_an_unreadable_cell_says_how_many_and_where(
     assert minor.notes_ja == "（ほかに読めないセル 1件: 高崎市）"
 
 
+@pytest.mark.parametrize(
+    ("row", "where"),
+    [
+        (["前橋", 2, None, None], "前橋"),  # not in the list: 前橋市 is
+        (["前橋市", 2, None, None], "前橋市"),  # the municipality's second row
+        ([None, 2, None, None], "市町村名なし"),
+    ],
+)
+def test_a_row_left_out_says_so_beside_the_totals_it_would_move(
+    params: DamageRollupParams, directory: Directory, row: list[object], where: str
+) -> None:
+    """A row not counted (its municipality unknown, repeated or blank) marks the totals."""
+    kiki = [["前橋市", 1, 2, 3], row]
+    result = run(params, directory, inputs(kiki, ROADS), DamageState(), at(9, 10))
+    totals = {t.code: t for t in result.report.consolidated.totals}
+    dead, minor = totals["dead"], totals["injured_minor"]
+    assert (dead.value, dead.unreadable, dead.unreadable_where) == (Decimal(1), 1, (where,))
+    assert dead.notes_ja == f"（ほかに読めないセル 1件: {where}）"
+    assert minor.unreadable == 0  # the row's blank cells move nothing
+
+
+@pytest.mark.parametrize(
+    ("road", "where"),
+    [
+        (["道路", "前橋", "通行止め"], "前橋"),  # not in the list
+        (["道路", "高崎市", "通行止"], "高崎市"),  # not one of the statuses
+    ],
+)
+def test_an_incident_left_out_says_so_beside_its_items_total(
+    params: DamageRollupParams, directory: Directory, road: list[object], where: str
+) -> None:
+    """An incident not counted (municipality or status unknown) marks its item's total."""
+    result = run(params, directory, inputs(FIRST, [*ROADS, road]), DamageState(), at(9, 10))
+    roads = next(t for t in result.report.consolidated.totals if t.code == "roads")
+    assert (roads.value, roads.unreadable, roads.unreadable_where) == (Decimal(2), 1, (where,))
+
+
 def test_an_item_with_only_an_unreadable_cell_is_still_listed(
     params: DamageRollupParams, directory: Directory
 ) -> None:

@@ -48,6 +48,7 @@ TOTAL_WORDS = frozenset(
 )
 NOTE_PREFIXES = ("※", "注", "*", "備考", "(注")
 NO_STATUS = "（未記入）"
+UNNAMED_ROW = "市町村名なし"  # where a row without a (readable) municipality name is left out
 
 
 def _as_read(value: object) -> AsRead:
@@ -238,20 +239,20 @@ def _read_matrix_rows(
         key_value = values[key] if key < len(values) else None
         if isinstance(key_value, Uncalculated):
             where = f"{sheet.name}!{address(row, key_col)}"
-            reading.problems.append(_formula_problem(department, where, "市町村名", key_value))
+            problem = _formula_problem(department, where, "市町村名", key_value)
+            row_reader.left_out(values, UNNAMED_ROW, problem)
             continue
         name = _text(key_value)
         if not name:
             if row_reader.blank(values):
                 continue  # blank separator row
-            reading.problems.append(
-                CellProblem(
-                    department,
-                    f"{sheet.name}!{address(row, key_col)}",
-                    "",
-                    "市町村名が空欄の行に数値があります。この行は集計されません。市町村名を入力してください。",
-                )
+            problem = CellProblem(
+                department,
+                f"{sheet.name}!{address(row, key_col)}",
+                "",
+                "市町村名が空欄の行に数値があります。この行は集計されません。市町村名を入力してください。",
             )
+            row_reader.left_out(values, UNNAMED_ROW, problem)
             continue
         kind = _row_name(name)
         if kind.note:
@@ -272,11 +273,10 @@ def _read_matrix_rows(
             first_where = (
                 f"{sheet.name}!{address(first_row, key_col)}" if first_row is not None else ""
             )
-            reading.problems.append(
-                _matrix_row_problem(
-                    department, where_key, name, municipality, first_where, municipalities
-                )
+            problem = _matrix_row_problem(
+                department, where_key, name, municipality, first_where, municipalities
             )
+            row_reader.left_out(values, municipality or kind.cleaned, problem)
             continue
         seen_rows[municipality] = row
         segment.append(municipality)
@@ -503,6 +503,19 @@ class _RowReader:
                 as_read[code] = PROBLEM_PREFIX + str(entry[2])
         reading.rows.append((municipality, as_read))
 
+    def left_out(self, values: tuple[object, ...], label: str, problem: CellProblem) -> None:
+        """A row that is not counted (its municipality unknown, repeated or not written):
+        ``problem`` (its key cell's) is the department's to fix, and each figure cell that
+        holds anything is an unreadable cell of ``label``, so the totals it would move say
+        that they leave something out (README: "never silently")."""
+        reading = self.reading
+        reading.problems.append(problem)
+        for (index, *_), key in zip(self.plan, cell_keys(label, self.codes), strict=True):
+            raw = values[index]
+            filled = _text(raw) != "" if isinstance(raw, str) else raw is not None
+            if filled and key not in reading.unreadable:
+                reading.unreadable[key] = problem
+
     def _problem(self, row: int, index: int, municipality: str, code: str, result: Reading) -> None:
         assert isinstance(result, Problem)
         item = next(item for _, item in self.columns if item.code == code)
@@ -589,9 +602,8 @@ def _read_records(
         municipality = _municipality(name, municipalities) if name else None
         if municipality is None:
             where_name = f"{sheet.name}!{address(row, muni_col)}"
-            reading.problems.append(
-                _unknown_record_municipality(department, where_name, name, municipalities)
-            )
+            problem = _unknown_record_municipality(department, where_name, name, municipalities)
+            _left_out_record(reading, problem, "".join(name.split()) or UNNAMED_ROW, item)
             continue
         status = _text(sheet.value(row, status_col)) if status_col is not None else ""
         if allowed is not None and status:
@@ -600,7 +612,8 @@ def _read_records(
                 where_status = (
                     f"{sheet.name}!{address(row, type_col if status_col is None else status_col)}"
                 )
-                reading.problems.append(_unknown_status(department, where_status, status, layout))
+                problem = _unknown_status(department, where_status, status, layout)
+                _left_out_record(reading, problem, municipality, item)
                 continue
             status = canonical
         status = status or NO_STATUS
@@ -610,6 +623,13 @@ def _read_records(
         incident = Incident(key, item.code, item.label, municipality, place, status, where)
         _count_record(reading, keys, incident, values)
     return reading
+
+
+def _left_out_record(reading: SheetReading, problem: CellProblem, label: str, item: Item) -> None:
+    """An incident not counted: ``problem`` is the department's to fix, and its item's
+    total says that it leaves something out in ``label`` (as a table's row does)."""
+    reading.problems.append(problem)
+    reading.unreadable.setdefault((label, item.code), problem)
 
 
 def _place_columns(sheet: Sheet, header_row: int, layout: RecordsLayout) -> list[int]:
