@@ -559,7 +559,14 @@ REPORTED = {
     "report_number": 3,
     "changes": [
         {"code": "half_b", "label": "半壊", "unit": "棟", "status": None, "before": 5, "after": 8},
-        {"code": "half_h", "label": "半壊", "unit": "世帯", "status": None, "before": 0, "after": 2},
+        {
+            "code": "half_h",
+            "label": "半壊",
+            "unit": "世帯",
+            "status": None,
+            "before": 0,
+            "after": 2,
+        },
     ],
     "departments": {
         "危機管理課": {"status": "updated", "problems": 0, "changed_at": NOW.isoformat()},

@@ -333,7 +333,7 @@ def test_the_workbook_is_probed_by_metadata_and_downloaded_once(
 ) -> None:
     """The workbook row reads $select=id,name,eTag,size; the design row downloads it once."""
     doctor(config, fake)
-    probes = [c.query for c in fake.requests_to(r"/items/[^/]+:/[^/]+\.xlsx:$")]
+    probes = [c.query for c in fake.requests_to(r"/items/[^/]+:/[^/]+\.xlsx$")]
     assert {"$select": "id,name,eTag,size"} in probes
     assert probes.count({"select": "eTag,webUrl,@microsoft.graph.downloadUrl"}) == 1
     assert len(fake.downloads) == 1

@@ -25,7 +25,7 @@ from automation.backends.graph.gateway import (
     StaticToken,
     TokenSource,
 )
-from automation.config.models import DriveFile, GraphLimits
+from automation.config.models import DriveFile, GraphLimits, SiteFile
 from automation.errors import ConfigError
 from tests.fake_graph import GRAPH_BASE_URL, FakeGraph
 
@@ -237,3 +237,16 @@ def test_a_conditional_access_403_with_claims_is_answered_like_a_401(fake: FakeG
     assert run(fake, post, tokens)
     assert credential.claims_asked == [None, CLAIMS]
     assert [c.status for c in fake.requests_to("/messages$")] == [403, 201]
+
+
+def test_an_item_read_by_path_is_addressed_as_driveitem_get_writes_it(fake: FakeGraph) -> None:
+    """GET /sites/{s}/drive/root:/{item-path}: no closing colon when nothing follows it."""
+    fake.set_site_drive(SITE, DRIVE)
+
+    async def download(gateway: GraphGateway) -> object:
+        return await gateway.download_if_changed(
+            SiteFile(site_id=SITE, path="General/book.xlsx"), None
+        )
+
+    assert getattr(run(fake, download), "data", None) == CONTENT
+    assert fake.calls[0].path == f"/v1.0/sites/{SITE}/drive/root:/General/book.xlsx"

@@ -24,7 +24,7 @@ T = TypeVar("T")
 SITE = "contoso.sharepoint.com,00000000-0000-0000-0000-0000000000a1,00000000-0000-0000-0000-0000000000b1"
 DRIVE = "b!retry-drive"
 BOOK_PATH = "被害報告/被害報告.xlsx"
-BOOK_ITEM = r"\.xlsx:$"  # the workbook's item: its eTag check and download URL
+BOOK_ITEM = r"\.xlsx$"  # the workbook's item: its eTag check and download URL
 CONTENT = b"PK\x03\x04 workbook bytes"
 
 

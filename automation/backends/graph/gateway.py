@@ -343,7 +343,9 @@ class GraphGateway:
         repeat: one attempt, and once the request may have left this process any outcome
         but a definite answer raises :class:`UncertainError`.
         """
-        url = path if path.startswith(("http://", "https://")) else self.base_url + path
+        # An item by path is root:/{item-path} (driveitem-get.md): the closing colon only
+        # separates a further segment (":/content"), so none is sent when nothing follows.
+        url = path if path.startswith(("http://", "https://")) else self.base_url + path.rstrip(":")
 
         async def attempt(number: int, token: str | None = None) -> httpx.Response:
             all_headers = dict(headers or {})
