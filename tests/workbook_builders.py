@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import struct
 import unicodedata
 import zipfile
@@ -457,7 +458,26 @@ def _write_cell(ws: Any, r: int, c: int, value: object, when: Any) -> None:
         ws.write_string(r, c, str(value))
 
 
-WRITERS = {"openpyxl": _write_openpyxl, "xlsxwriter": _write_xlsxwriter}
+SHARED_TEXT = re.compile(r"<si><t(?P<attrs>[^>]*)>(?P<head>[^<&])(?P<rest>[^<]+)</t></si>")
+
+
+def _write_excel_like(sheets: Mapping[str, DrawnSheet]) -> bytes:
+    """XlsxWriter's package with its shared strings as Excel keeps typed Japanese: each text
+    in two formatted runs with its furigana (a phonetic run) beside it, read as the text."""
+    with zipfile.ZipFile(io.BytesIO(_write_xlsxwriter(sheets))) as archive:
+        members: dict[str, str | bytes] = {i.filename: archive.read(i) for i in archive.infolist()}
+    table = members.get("xl/sharedStrings.xml")
+    if isinstance(table, bytes):
+        members["xl/sharedStrings.xml"] = SHARED_TEXT.sub(
+            r'<si><r><t\g<attrs>>\g<head></t></r><r><rPr><b/></rPr><t xml:space="preserve">'
+            r'\g<rest></t></r><rPh sb="0" eb="1"><t>フリガナ</t></rPh>'
+            '<phoneticPr fontId="0" type="noConversion"/></si>',
+            table.decode(),
+        )
+    return package(members)
+
+
+WRITERS = {"openpyxl": _write_openpyxl, "xlsxwriter": _write_xlsxwriter, "excel": _write_excel_like}
 
 
 @st.composite
