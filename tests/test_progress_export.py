@@ -207,7 +207,10 @@ def test_items_sheet_states_what_is_wrong(book: Workbook) -> None:
     by_id = {r[0]: r[issues] for r in rows(sheet)[1:]}
     assert by_id["1"] == "実績: 未記入です"
     assert by_id["3"] == "次期予定: 未記入です"
-    assert by_id["5"] == "KPI: 「多数」は数値ではありません"
+    assert (
+        by_id["5"]
+        == "KPI: 「多数」は数値ではありません。数字で入力してください（80、1,200、80% など）"
+    )
     assert by_id["2"] is None
 
 

@@ -250,7 +250,7 @@ def test_incomplete_reasons_are_given_per_field(
     assert [(i.field, i.reason) for i in check.issues] == [
         ("実績", "未記入です"),
         ("進捗状況", "「遅延」は選択肢（順調・やや遅れ・遅れ・完了・未着手）にありません"),
-        ("KPI", "「多数」は数値ではありません"),
+        ("KPI", "「多数」は数値ではありません。数字で入力してください（80、1,200、80% など）"),
     ]
 
 

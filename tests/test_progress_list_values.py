@@ -184,7 +184,7 @@ def test_an_approximate_number_is_still_not_a_number(
 ) -> None:
     """「約80%」 is refused: an approximate figure cannot be summed."""
     assert issues(report(params, directory, KPI="約80%")) == [
-        ("KPI", "「約80%」は数値ではありません")
+        ("KPI", "「約80%」は数値ではありません。数字で入力してください（80、1,200、80% など）")
     ]
 
 

@@ -569,7 +569,13 @@ def _check(
     for name in params.numeric:
         value = item.fields.get(name)
         if not _is_empty(value) and not isinstance(number_reading(value), Amount):
-            issues.append(FieldIssue(name, f"「{_text(value)}」は数値ではありません"))
+            issues.append(
+                FieldIssue(
+                    name,
+                    f"「{_text(value)}」は数値ではありません。"
+                    "数字で入力してください（80、1,200、80% など）",
+                )
+            )
     if params.budget is not None:
         amount = item.fields.get(params.budget.amount)
         if not _is_empty(amount) and not isinstance(amount_in_thousands(amount), Amount):
