@@ -18,7 +18,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Mapping
 from decimal import Decimal
 
 from automation.cells import Reading, read_cell
@@ -90,8 +90,10 @@ def amount_in_thousands(value: object) -> Reading:
     return read_cell(value, "千円", True)
 
 
-def match_choice(value: str, choices: Iterable[str]) -> str | None:
+def match_choice(value: str, choices: Collection[str]) -> str | None:
     """The configured choice ``value`` means (up to spaces and full-width forms), or None."""
+    if value in choices:  # as configured: most values, without normalising every choice
+        return value
     return same_name(value, choices)
 
 
