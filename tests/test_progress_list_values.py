@@ -195,3 +195,11 @@ def test_text_with_markup_outside_a_rich_text_wrapper_stays_as_typed(
     in a text column is kept as typed."""
     result = report(params, directory, 進捗状況="遅れ", 課題="<b>注意</b>")
     assert [c.item.fields["課題"] for c in result.delayed] == ["<b>注意</b>"]
+
+
+@pytest.mark.parametrize("empty", [None, "", "　", []])
+def test_a_required_field_sent_empty_in_any_shape_is_unfilled(
+    params: ProgressCollectionParams, directory: Directory, empty: object
+) -> None:
+    """null, "", a full-width space or an empty multi-choice array are all not filled in."""
+    assert issues(report(params, directory, 次期予定=empty)) == [("次期予定", "未記入です")]
