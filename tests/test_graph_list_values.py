@@ -66,10 +66,12 @@ def mail(address: str) -> Contact:
     return Contact(channel="mail", address=address)
 
 
-def read(items: list[dict[str, object]]) -> ProgressReport:
+def read(
+    items: list[dict[str, object]], columns: list[dict[str, object]] = COLUMNS
+) -> ProgressReport:
     """The round on 10/16 over the fake list holding ``items``, read through the gateway."""
     fake = FakeGraph(token="t")
-    fake.add_list(SITE, LIST, COLUMNS, items)
+    fake.add_list(SITE, LIST, columns, items)
     params = ProgressCollectionParams(
         programme="DX推進計画",
         list=SiteList(site_id=SITE, list_id=LIST),
@@ -85,7 +87,7 @@ def read(items: list[dict[str, object]]) -> ProgressReport:
             Department(name="農政部", dx_leaders=(mail("nousei@example.jp"),)),
         )
     )
-    columns = ["対象期間", "部局", "事業名", "実績", "進捗状況", "KPI実績", "予算要求額"]
+    wanted = ["対象期間", "部局", "事業名", "実績", "進捗状況", "KPI実績", "予算要求額"]
 
     async def fetch() -> list[ListItem]:
         transport = httpx.ASGITransport(app=fake.app)
@@ -93,7 +95,7 @@ def read(items: list[dict[str, object]]) -> ProgressReport:
         source = GraphListSource(gateway)
         ref = SiteList(site_id=SITE, list_id=LIST)
         return await source.items(
-            ref, columns, id_column="ID", link_column=None, modified_column=None
+            ref, wanted, id_column="ID", link_column=None, modified_column=None
         )
 
     now = datetime(2026, 10, 16, 9, tzinfo=JST)
@@ -129,3 +131,14 @@ def test_fields_left_out_when_empty_are_unfilled() -> None:
     assert [(i.field, i.reason) for c in report.checks for i in c.issues] == [
         ("実績", "未記入です")
     ]
+
+
+def test_a_renamed_title_is_read_from_the_title_column() -> None:
+    """When computed columns share the Title column's display name (LinkTitle, LinkTitleNoMenu
+    list after it), the project is read from the first column of that name, Title."""
+    computed = [
+        {"name": "LinkTitle", "displayName": "事業名", "type": "text"},
+        {"name": "LinkTitleNoMenu", "displayName": "事業名", "type": "text"},
+    ]
+    report = read([item(1, "総務部")], columns=[*COLUMNS, *computed])
+    assert [c.project for c in report.checks] == ["事業1"]

@@ -301,7 +301,9 @@ def _resolve(
     columns: Sequence[str], known: Sequence[tuple[str, str]]
 ) -> tuple[dict[str, str], list[str]]:
     """Configured column names (display or internal) -> internal names, and those not found."""
-    by_display = {display: internal for internal, display in known}
+    by_display: dict[str, str] = {}
+    for internal, display in known:  # the first of a name: Title before LinkTitle...
+        by_display.setdefault(display, internal)
     internal_names = {internal for internal, _ in known}
     mapping: dict[str, str] = {}
     missing = []
