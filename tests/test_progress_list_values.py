@@ -203,3 +203,16 @@ def test_a_required_field_sent_empty_in_any_shape_is_unfilled(
 ) -> None:
     """null, "", a full-width space or an empty multi-choice array are all not filled in."""
     assert issues(report(params, directory, 次期予定=empty)) == [("次期予定", "未記入です")]
+
+
+def test_a_period_given_as_a_date_says_to_write_the_period(
+    params: ProgressCollectionParams, directory: Directory
+) -> None:
+    """A date in the period column (a date column) is named as a date, with the fix."""
+    when = datetime(2026, 9, 30, tzinfo=JST)
+    problems = [p.message for p in report(params, directory, 対象期間=when).problems]
+    assert problems[0] == (
+        "対象期間が日付（2026/09/30）になっています。"
+        "「2026H1」や「令和8年度上期」のように期間を書いてください"
+        "（一覧の列が日付型なら、選択肢か1行テキストの列にしてください）。"
+    )

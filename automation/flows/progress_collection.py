@@ -499,20 +499,11 @@ def check_items(
     seen: dict[tuple[str, str], str] = {}
     known = {d.name for d in directory.departments}
     for item in items:
-        raw_period = _text(item.fields.get(f.period))
+        value = item.fields.get(f.period)
+        raw_period = _text(value)
         parsed = parse_period(raw_period, params.period_kind) if raw_period else None
         if parsed is None:
-            problems.append(
-                InputProblem(
-                    item.id,
-                    (
-                        f"対象期間「{raw_period}」を読めません。"
-                        if raw_period
-                        else "対象期間が空欄です。"
-                    )
-                    + f"「{period.key}」や「{period.label_ja}」のように書いてください。",
-                )
-            )
+            problems.append(InputProblem(item.id, _period_problem(value, raw_period, period)))
             continue
         if parsed != period:
             continue
@@ -548,6 +539,19 @@ def check_items(
         seen[key] = item.id
         checks.append(_check(params, item, department, project))
     return checks, problems
+
+
+def _period_problem(value: object, raw: str, period: Period) -> str:
+    """Why an entry's period cannot be read, with how to write it."""
+    example = f"「{period.key}」や「{period.label_ja}」のように"
+    if isinstance(value, date):  # a date column (datetime is a date too)
+        return (
+            f"対象期間が日付（{value:%Y/%m/%d}）になっています。{example}期間を書いてください"
+            "（一覧の列が日付型なら、選択肢か1行テキストの列にしてください）。"
+        )
+    if raw:
+        return f"対象期間「{raw}」を読めません。{example}書いてください。"
+    return f"対象期間が空欄です。{example}書いてください。"
 
 
 def _check(
