@@ -327,6 +327,17 @@ def test_progress_page_shows_completion_and_missing_items(tmp_path: Path) -> Non
     assert "進捗率 未入力" in body and "文書電子化" in body and "<svg" in body
 
 
+def test_the_round_is_shown_as_of_the_time_its_run_acted_as(tmp_path: Path) -> None:
+    """進捗 dates the round by the time its run acted as (`run --now`), not by the clock."""
+    path = _state(tmp_path)
+    with Store(path) as store:
+        drill = store.start_run("dx_progress", NOW.replace(month=10, day=14), NOW)
+        store.finish_run(drill, "ok", NOW, PROGRESS_RECORD)
+    client = _client(path)
+    _signed_in(client)
+    assert "2026-10-14 09:00 の実行時点" in client.get("/progress").text
+
+
 def test_progress_page_lists_who_was_reminded_when(tmp_path: Path) -> None:
     """The round's reminders appear with their day, department, recipient and status."""
     client = _client(_progress_state(tmp_path))

@@ -95,7 +95,8 @@ def _latest_record(store: Store, flow: str) -> tuple[str, dict[str, Any]] | None
         except ValueError:
             continue
         if isinstance(record, dict) and record.get("kind") == KIND and "completion" in record:
-            return str(run.get("finished_at") or run.get("started_at") or ""), record
+            # The time the run acted as (``run --now`` in a drill), which its figures describe.
+            return str(run.get("now") or run.get("finished_at") or ""), record
     return None
 
 
