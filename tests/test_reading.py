@@ -639,6 +639,14 @@ def test_a_subtotal_is_checked_against_the_rows_since_the_previous_total(
     assert matrix(rows, catalogue, towns).problems == []
 
 
+def test_a_typed_total_over_a_row_left_out_is_not_compared(
+    catalogue: Catalogue, towns: Mapping[str, str]
+) -> None:
+    """A 計 summing a row that is not counted (前橋 for 前橋市) has no known sum: no mismatch."""
+    rows = [*HEADER, ["前橋市", 1, 0], ["前橋", 2, 0], ["計", 3, 0]]
+    assert where(matrix(rows, catalogue, towns)) == ["部局!A3"]
+
+
 def test_a_total_row_above_the_rows_is_checked_against_the_rows_under_it(
     catalogue: Catalogue, towns: Mapping[str, str]
 ) -> None:

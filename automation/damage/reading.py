@@ -227,7 +227,8 @@ def _read_matrix_rows(
     """Read the table's rows from ``first`` down to a note (or the sheet's end)."""
     department = reading.department
     seen_rows: dict[str, int] = {}  # municipality -> its row
-    segment: list[str] = []  # municipalities since the last total row
+    segment: list[str] = []  # rows' names since the last total row (rows left out too)
+    above: list[str] = []  # every row's name so far: what a total row may sum
     width = max(col for col, _ in columns) + 1 - sheet.left
     row_reader = _RowReader(sheet, reading, columns)
     key = key_col - sheet.left
@@ -237,52 +238,62 @@ def _read_matrix_rows(
         if len(values) < width:
             values = values + (None,) * (width - len(values))
         key_value = values[key] if key < len(values) else None
-        if isinstance(key_value, Uncalculated):
-            where = f"{sheet.name}!{address(row, key_col)}"
-            problem = _formula_problem(department, where, "市町村名", key_value)
-            row_reader.left_out(values, UNNAMED_ROW, problem)
-            continue
-        name = _text(key_value)
+        name = _text(key_value)  # "" for a formula without its result too
         if not name:
-            if row_reader.blank(values):
+            if not isinstance(key_value, Uncalculated) and row_reader.blank(values):
                 continue  # blank separator row
-            problem = CellProblem(
+            where = f"{sheet.name}!{address(row, key_col)}"
+            label, problem = UNNAMED_ROW, _unnamed_row_problem(department, where, key_value)
+        else:
+            kind = _row_name(name)
+            if kind.note:
+                break
+            if kind.total:
+                # Never counted; compared with the rows it sums, and a mismatch reported.
+                cells = row_reader.cells(values)
+                if not above:  # above every row (県計 under the header): it sums them all
+                    leading.append((row, cells))
+                    continue
+                _check_total(sheet, reading, row, cells, [segment, above])
+                segment = []
+                continue
+            municipality = kind.cleaned if municipalities is None else municipalities.get(kind.key)
+            if municipality is not None and municipality not in seen_rows:
+                seen_rows[municipality] = row
+                segment.append(municipality)
+                above.append(municipality)
+                row_reader.read(row, municipality, values)
+                continue
+            first_row = seen_rows.get(municipality or "")
+            label = municipality or kind.cleaned
+            problem = _matrix_row_problem(
                 department,
                 f"{sheet.name}!{address(row, key_col)}",
-                "",
-                "市町村名が空欄の行に数値があります。この行は集計されません。市町村名を入力してください。",
+                name,
+                municipality,
+                f"{sheet.name}!{address(first_row, key_col)}" if first_row is not None else "",
+                municipalities,
             )
-            row_reader.left_out(values, UNNAMED_ROW, problem)
-            continue
-        kind = _row_name(name)
-        if kind.note:
-            break
-        if kind.total:
-            # Never counted; compared with the rows it sums, and a mismatch reported.
-            cells = row_reader.cells(values)
-            if not seen_rows:  # above every row (県計 under the header): it sums them all
-                leading.append((row, cells))
-                continue
-            _check_total(sheet, reading, row, cells, [segment, list(seen_rows)])
-            segment = []
-            continue
-        municipality = kind.cleaned if municipalities is None else municipalities.get(kind.key)
-        if municipality is None or municipality in seen_rows:
-            where_key = f"{sheet.name}!{address(row, key_col)}"
-            first_row = seen_rows.get(municipality or "")
-            first_where = (
-                f"{sheet.name}!{address(first_row, key_col)}" if first_row is not None else ""
-            )
-            problem = _matrix_row_problem(
-                department, where_key, name, municipality, first_where, municipalities
-            )
-            row_reader.left_out(values, municipality or kind.cleaned, problem)
-            continue
-        seen_rows[municipality] = row
-        segment.append(municipality)
-        row_reader.read(row, municipality, values)
+        # Left out, and so is any total over it: its figures are not known (see left_out).
+        row_reader.left_out(values, label, problem)
+        if label not in seen_rows:
+            segment.append(label)
+            above.append(label)
     for row, cells in leading:
-        _check_total(sheet, reading, row, cells, [list(seen_rows)])
+        _check_total(sheet, reading, row, cells, [above])
+
+
+def _unnamed_row_problem(department: str, where: str, key_value: object) -> CellProblem:
+    """A row with figures but no municipality: its name cell blank, or a formula without
+    its saved result."""
+    if isinstance(key_value, Uncalculated):
+        return _formula_problem(department, where, "市町村名", key_value)
+    return CellProblem(
+        department,
+        where,
+        "",
+        "市町村名が空欄の行に数値があります。この行は集計されません。市町村名を入力してください。",
+    )
 
 
 def _matrix_row_problem(
