@@ -95,7 +95,8 @@ def _sheet_rows(loaded: LoadedConfig, flow: DamageRollupFlow, book: Workbook) ->
         else:
             reading = read_matrix(sheet, dept.name, layout, catalogue, towns)
         if reading.table_found:
-            rows.append(Row("sheet", target, "OK", f"{reading.layout} table found"))
+            named = "" if name == dept.sheet else f" (the sheet is named {name!r})"
+            rows.append(Row("sheet", target, "OK", f"{reading.layout} table found{named}"))
         else:
             found = reading.problems[0].message if reading.problems else "no table"
             fix = "restore the sheet's header row, or set params.layouts for this department"

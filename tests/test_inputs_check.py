@@ -69,6 +69,16 @@ def test_each_department_sheet_is_found_and_read(tmp_path: Path) -> None:
     ]
 
 
+def test_a_sheet_named_with_a_trailing_space_is_found_and_says_its_name(tmp_path: Path) -> None:
+    """「危機管理課 」 is 危機管理課's sheet, as a run reads it; the check says how it is named."""
+    sheet = rows(workspace(tmp_path, {"危機管理課 ": TABLE, "県土整備部": TABLE}))[1]
+    assert (sheet.target, sheet.result, sheet.detail) == (
+        "シート「危機管理課」",
+        "OK",
+        "matrix table found (the sheet is named '危機管理課 ')",
+    )
+
+
 def test_a_missing_sheet_fails_naming_the_sheets_there(tmp_path: Path) -> None:
     """A department whose sheet is absent fails with the sheets the workbook has."""
     sheet = rows(workspace(tmp_path, {"危機管理課": TABLE}))[-1]
