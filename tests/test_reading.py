@@ -127,6 +127,26 @@ def test_an_unmerged_two_row_header_under_a_merged_title_maps_each_sub_column(
     assert amounts(reading) == GROUPED_AMOUNTS
 
 
+def test_a_municipality_header_merged_over_two_columns_is_not_an_item_column(
+    catalogue: Catalogue, towns: Mapping[str, str]
+) -> None:
+    """「市町村」 merged across A:B (names in A, B left blank) is one header, not an unknown item."""
+    rows = [["市町村", None, "死者"], ["前橋市", None, 1], ["高崎市", None, 3]]
+    reading = matrix(rows, catalogue, towns, merges=("A1:B1",))
+    assert reading.problems == []
+    assert amounts(reading) == {("前橋市", "dead"): 1, ("高崎市", "dead"): 3}
+
+
+def test_names_under_a_merged_municipality_header_are_read_where_they_are_written(
+    catalogue: Catalogue, towns: Mapping[str, str]
+) -> None:
+    """Under 「市町村」 merged across A:B, row numbers in A and names in B: the names are read."""
+    rows = [["市町村", None, "死者"], [1, "前橋市", 1], [2, "高崎市", 3]]
+    reading = matrix(rows, catalogue, towns, merges=("A1:B1",))
+    assert reading.problems == []
+    assert amounts(reading) == {("前橋市", "dead"): 1, ("高崎市", "dead"): 3}
+
+
 def test_a_missing_key_column_means_no_table(
     catalogue: Catalogue, towns: Mapping[str, str]
 ) -> None:

@@ -203,7 +203,9 @@ def read_matrix(
         )
     key_row, key_col = key
     depth = _header_depth(sheet, key_row, key_col)
-    columns = _matrix_columns(sheet, reading, key_row, key_col, depth, catalogue)
+    merge = sheet.merge_at(key_row, key_col)  # 「市町村」 merged across A:B is one header
+    last = merge.right if merge is not None else key_col
+    columns = _matrix_columns(sheet, reading, key_row, last, depth, catalogue)
     reading.columns = [item for _, item in columns]
     if not columns:
         return _unreadable(
@@ -211,9 +213,28 @@ def read_matrix(
             f"{sheet.name}!{address(key_row, key_col)}",
             "被害項目の列が見つかりません。様式の見出し（死者、全壊など）を元に戻してください。",
         )
+    names = _name_column(sheet, key_row + depth, key_col, last)
     with collector_paused():
-        _read_matrix_rows(sheet, reading, key_row + depth, key_col, columns, municipalities)
+        _read_matrix_rows(sheet, reading, key_row + depth, names, columns, municipalities)
     return reading
+
+
+def _name_column(sheet: Sheet, first: int, left: int, right: int) -> int:
+    """Under a municipality header merged across ``left``..``right``, the column the names
+    are written in: the first holding text that is not a number (a row number may stand in
+    the column before the names); ``left`` when none does."""
+    if right == left:
+        return left
+    for col in range(left, right + 1):
+        for row in range(first, min(sheet.bottom, first + HEADER_SCAN_ROWS)):
+            value = sheet.value(row, col)
+            if (
+                isinstance(value, str)
+                and _text(value)
+                and not isinstance(read_cell(value, "", True), Amount)
+            ):
+                return col
+    return left
 
 
 def _read_matrix_rows(
@@ -386,15 +407,16 @@ def _matrix_columns(
     sheet: Sheet,
     reading: SheetReading,
     key_row: int,
-    key_col: int,
+    key_last: int,
     depth: int,
     catalogue: Catalogue,
 ) -> list[tuple[int, Item]]:
-    """Match each header column to an item; report unknown, ambiguous and repeated ones."""
+    """Match each header column right of the municipality header (``key_last``: its last
+    column) to an item; report unknown, ambiguous and repeated ones."""
     header_rows = range(key_row, key_row + depth)
     columns: list[tuple[int, Item]] = []
     used: dict[str, str] = {}
-    for col in range(key_col + 1, sheet.right):
+    for col in range(key_last + 1, sheet.right):
         parts = _header_parts(sheet, header_rows, col)
         if not parts:
             continue
