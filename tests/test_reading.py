@@ -659,6 +659,21 @@ def test_a_subtotal_is_checked_against_the_rows_since_the_previous_total(
     assert matrix(rows, catalogue, towns).problems == []
 
 
+def test_a_row_named_as_a_part_total_is_a_total_row(
+    catalogue: Catalogue, towns: Mapping[str, str]
+) -> None:
+    """市部計, 町村部計 or 群馬県計 are total rows (checked, never counted), not municipalities."""
+    rows = [*HEADER, ["前橋市", 1, 0], ["高崎市", 2, 0], ["市部計", 3, 0], ["群馬県計", 4, 0]]
+    reading = matrix(rows, catalogue, towns)
+    assert where(reading) == ["部局!B5"]  # 群馬県計 4 is not the 3 of the rows above
+    assert amounts(reading) == {
+        ("前橋市", "dead"): 1,
+        ("前橋市", "missing"): 0,
+        ("高崎市", "dead"): 2,
+        ("高崎市", "missing"): 0,
+    }
+
+
 def test_a_typed_total_over_a_row_left_out_is_not_compared(
     catalogue: Catalogue, towns: Mapping[str, str]
 ) -> None:

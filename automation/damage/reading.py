@@ -46,6 +46,7 @@ MAX_HEADER_DEPTH = 3
 TOTAL_WORDS = frozenset(
     normalize(w) for w in ("計", "合計", "総計", "小計", "県計", "合計値", "総数")
 )
+PART_TOTAL_CHARS = 8  # 市部計, 吾妻郡計, 群馬県計: a total row's name, not a note
 NOTE_PREFIXES = ("※", "注", "*", "備考", "(注")
 NO_STATUS = "（未記入）"
 UNNAMED_ROW = "市町村名なし"  # where a row without a (readable) municipality name is left out
@@ -83,7 +84,10 @@ def _formula_problem(department: str, where: str, column: str, value: Uncalculat
 
 
 def _is_total(text: str) -> bool:
-    return normalize(text) in TOTAL_WORDS
+    """計, 合計 ...; or a part's total: 市部計, 町村部計, 群馬県計 (no municipality's name ends
+    in 計, and a note would be longer)."""
+    folded = normalize(text).strip("()[]（）【】")
+    return folded in TOTAL_WORDS or (folded.endswith("計") and len(folded) <= PART_TOTAL_CHARS)
 
 
 def _is_note(text: str) -> bool:
