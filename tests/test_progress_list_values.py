@@ -216,3 +216,11 @@ def test_a_period_given_as_a_date_says_to_write_the_period(
         "「2026H1」や「令和8年度上期」のように期間を書いてください"
         "（一覧の列が日付型なら、選択肢か1行テキストの列にしてください）。"
     )
+
+
+def test_an_object_value_of_another_column_type_is_filled_in(
+    params: ProgressCollectionParams, directory: Directory
+) -> None:
+    """A value of a type without a text part (a location) still counts as filled in."""
+    location = {"Latitude": 36.39, "Longitude": 139.06}
+    assert issues(report(params, directory, 次期予定=location)) == []

@@ -107,4 +107,6 @@ def _mapping_text(value: Mapping[str, object]) -> str:
         text = value.get(key)
         if isinstance(text, str) and text.strip():
             return text.strip()
-    return ""
+    # another type (a location...): its values, so a filled-in field is not blank
+    parts = (str(v).strip() for k, v in value.items() if not k.startswith("@") and v is not None)
+    return " ".join(p for p in parts if p)
