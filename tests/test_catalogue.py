@@ -136,6 +136,41 @@ def test_an_alias_in_a_header_names_the_item(
 
 
 @pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("全壊（棟数）", "house_full_bldg"),
+        ("全壊(世帯数)", "house_full_hh"),
+        ("半壊（人数）", "house_half_ppl"),
+        ("全壊棟数", "house_full_bldg"),
+        ("一部損壊棟数", "house_part_bldg"),
+        ("床下浸水世帯数", "house_below_hh"),
+        ("停電戸数", "power"),
+    ],
+)
+def test_a_unit_counted_with_su_or_written_onto_the_label_names_the_item(
+    catalogue: Catalogue, header: str, expected: str
+) -> None:
+    """棟数/世帯数 is the unit 棟/世帯, also run onto the label (全壊棟数, 停電戸数)."""
+    assert code(match(catalogue, header)) == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("田冠水(ha)", "paddy_flooded"),
+        ("畑流失・埋没（ha）", "field_washed"),
+        ("農産被害額(千円)", "cost_crops"),
+        ("商工被害額", "cost_commerce"),
+    ],
+)
+def test_a_two_word_label_written_as_one_names_the_item(
+    catalogue: Catalogue, header: str, expected: str
+) -> None:
+    """田冠水 is 田 冠水, and 農産被害額 the 被害額 item 農産被害."""
+    assert code(match(catalogue, header)) == expected
+
+
+@pytest.mark.parametrize(
     ("parts", "expected"),
     [
         (("非住家", "その他"), "nonres_other"),

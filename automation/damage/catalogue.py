@@ -87,10 +87,10 @@ DEFAULT_ITEMS: tuple[Item, ...] = (
     *_housing(),
     _item("nonres_public", "非住家被害", "公共建物", "棟"),
     _item("nonres_other", "非住家被害", "その他", "棟", qualified=True),
-    _item("paddy_washed", "その他", "田 流失・埋没", "ha", "田 流失埋没"),
-    _item("paddy_flooded", "その他", "田 冠水", "ha"),
-    _item("field_washed", "その他", "畑 流失・埋没", "ha", "畑 流失埋没"),
-    _item("field_flooded", "その他", "畑 冠水", "ha"),
+    _item("paddy_washed", "その他", "田 流失・埋没", "ha", "田 流失埋没", "田流失埋没"),
+    _item("paddy_flooded", "その他", "田 冠水", "ha", "田冠水"),
+    _item("field_washed", "その他", "畑 流失・埋没", "ha", "畑 流失埋没", "畑流失埋没"),
+    _item("field_flooded", "その他", "畑 冠水", "ha", "畑冠水"),
     _item("schools", "その他", "文教施設", "箇所"),
     _item("hospitals", "その他", "病院", "箇所"),
     _item("roads", "その他", "道路", "箇所", "道路損壊"),
@@ -120,11 +120,11 @@ DEFAULT_ITEMS: tuple[Item, ...] = (
     _item("cost_agri_facilities", "被害額", "農林水産業施設", "千円"),
     _item("cost_public_works", "被害額", "公共土木施設", "千円"),
     _item("cost_other_public", "被害額", "その他の公共施設", "千円"),
-    _item("cost_crops", "被害額", "農産被害", "千円"),
-    _item("cost_forestry", "被害額", "林産被害", "千円"),
-    _item("cost_livestock", "被害額", "畜産被害", "千円"),
-    _item("cost_fishery", "被害額", "水産被害", "千円"),
-    _item("cost_commerce", "被害額", "商工被害", "千円"),
+    _item("cost_crops", "被害額", "農産被害", "千円", "農産被害額"),
+    _item("cost_forestry", "被害額", "林産被害", "千円", "林産被害額"),
+    _item("cost_livestock", "被害額", "畜産被害", "千円", "畜産被害額"),
+    _item("cost_fishery", "被害額", "水産被害", "千円", "水産被害額"),
+    _item("cost_commerce", "被害額", "商工被害", "千円", "商工被害額"),
     _item("cost_other", "被害額", "その他", "千円", qualified=True),
 )
 
@@ -148,6 +148,11 @@ class Catalogue:
         for item in self.items:
             for name in (item.label, *item.aliases):
                 self._labels.setdefault(normalize(name), []).append(item)
+        # Units a header may count with 数 (棟数) or run onto a one-word label (全壊棟数).
+        self._units = sorted({normalize(item.unit) for item in self.items}, key=len, reverse=True)
+        self._heads = frozenset(
+            word for name in self._labels if len(words := tokens(name)) == 1 for word in words
+        )
 
     def __iter__(self) -> Iterator[Item]:
         return iter(self.items)
@@ -157,7 +162,7 @@ class Catalogue:
 
     def match_header(self, parts: Sequence[str]) -> HeaderMatch:
         """Find the item whose key words all appear in a column's header cells."""
-        words = {word for part in parts for word in tokens(part)}
+        words = self._with_units({word for part in parts for word in tokens(part)})
         if not words:
             return HeaderMatch(None)
         if words & IGNORED_HEADERS or normalize("".join(parts)) in IGNORED_HEADERS:
@@ -180,6 +185,20 @@ class Catalogue:
                 if any(frozenset(tokens(name)) <= words for name in (item.label, *item.aliases))
             ]
         return HeaderMatch(None, candidates=tuple(best))
+
+    def _with_units(self, words: set[str]) -> set[str]:
+        """``words`` with the unit a word counts in: 棟数 is 棟, and 全壊棟数 or 停電戸数 (a
+        one-word label with its unit run on) is 全壊 in 棟, 停電 in 戸."""
+        found: set[str] = set()
+        for word in words:
+            for unit in self._units:
+                for suffix in (f"{unit}数", unit):
+                    head = word[: -len(suffix)] if word.endswith(suffix) else None
+                    if head == "" and suffix != unit:
+                        found.add(unit)
+                    elif head and head in self._heads:
+                        found.update((head, unit))
+        return words | found if found else words
 
     def match_label(self, text: str) -> Item | None:
         """Find the item a records-layout type cell names (道路, がけ崩れ, ...)."""
