@@ -76,8 +76,13 @@ class ListSource(Protocol):
         id_column: str,
         link_column: str | None,
         modified_column: str | None,
+        only: tuple[str, str] | None = None,
     ) -> list[ListItem]:
-        """All items of ``ref``; ``columns`` are display names; unknown names are an error."""
+        """All items of ``ref``; ``columns`` are display names; unknown names are an error.
+
+        ``only``: (column, value): the items whose column holds exactly that value, where
+        the list can be filtered on it server-side (Graph, ``params.list.period_indexed``);
+        a source that cannot filter returns every item, which the flow checks anyway."""
         ...
 
 

@@ -177,8 +177,10 @@ class LocalListSource:
         id_column: str,
         link_column: str | None,
         modified_column: str | None,
+        only: tuple[str, str] | None = None,
     ) -> list[ListItem]:
-        """Read every row as an item; a missing column is named with the columns that exist."""
+        """Read every row as an item; a missing column is named with the columns that exist.
+        A file is read whole: ``only`` filters nothing here (the flow checks each item)."""
         ref = local_path(ref)
         path = self.root / ref
         try:

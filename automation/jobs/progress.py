@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from automation.config.loader import LoadedConfig
-from automation.config.models import ProgressCollectionFlow, ProgressCollectionParams
+from automation.config.models import ProgressCollectionFlow, ProgressCollectionParams, SiteList
 from automation.flows import progress_collection
 from automation.flows.progress_collection import ProgressPlan
 from automation.flows.progress_memory import ProgressMemory
 from automation.jobs import Artefact, Prepared
 from automation.render import Rendered, environment, render
 from automation.state import Store
+from automation.timeutil import JST
 
 if TYPE_CHECKING:
     from automation.plan import Message
@@ -55,9 +57,7 @@ async def prepare(
     params = flow.params
     f = params.fields
     columns = list_columns(params)
-    items = await backend.lists.items(
-        params.list, columns, id_column=f.id, link_column=f.link, modified_column=f.modified
-    )
+    items = await _items(backend, params, columns, now)
     sent = store.sent_occasions(flow.id) if store is not None else frozenset()
     key = memory_key(flow.id)
     previous = ProgressMemory.loads(store.lookup(key)) if store is not None else None
@@ -80,6 +80,27 @@ async def prepare(
         near=params.list,
         save=lambda store, run_id, when: store.remember(key, plan.memory.dumps(), when),
     )
+
+
+async def _items(
+    backend: Backend, params: ProgressCollectionParams, columns: list[str], now: datetime
+) -> list[ListItem]:
+    """The list's entries: with ``period_indexed``, only the round's (filtered on the period
+    as provision spells it, 令和8年度上期), and when there are none every entry, so that
+    the alert can say which periods the list does hold."""
+    f = params.fields
+    read = functools.partial(
+        backend.lists.items,
+        params.list,
+        columns,
+        id_column=f.id,
+        link_column=f.link,
+        modified_column=f.modified,
+    )
+    if not (isinstance(params.list, SiteList) and params.list.period_indexed):
+        return await read()
+    _, period, _ = progress_collection.active_round(params, now.astimezone(JST).date())
+    return await read(only=(f.period, period.label_ja)) or await read()
 
 
 def _plan_and_render(

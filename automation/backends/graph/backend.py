@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
@@ -37,6 +38,8 @@ from automation.ports import Backend, FetchedWorkbook, ListItem, Near
 from automation.state import OutboxEntry, Store
 from automation.teams_post import ChannelTarget, channel_payload, reference_mark
 from automation.timeutil import JST
+
+LOG = logging.getLogger("automation.graph")
 
 # Sends are spaced 2 % wider than the configured rate: the spacing is timed before a request
 # is built and sent, and jitter on the way could otherwise put one more in a second than
@@ -249,8 +252,11 @@ class GraphListSource:
         id_column: str,
         link_column: str | None,
         modified_column: str | None,
+        only: tuple[str, str] | None = None,
     ) -> list[ListItem]:
-        """Every item; column names as admins see them (Japanese display names) or internal."""
+        """Every item; column names as admins see them (Japanese display names) or internal.
+        With ``only`` and ``period_indexed`` the list is filtered on that column server-side
+        (``fields/X eq 'v'``): Graph sends only those items."""
         if not isinstance(ref, SiteList):
             raise ConfigError(
                 f"the Graph backend needs params.list as {{site_id, list_id}}, not {ref!r}"
@@ -269,20 +275,32 @@ class GraphListSource:
                 )
             self.gateway.remember_columns(ref.site_id, ref.list_id, known)
         internal = list(dict.fromkeys(mapping.values()))
+        where = _filter(only, mapping) if ref.period_indexed else None
         try:
-            rows = await self.gateway.list_items(ref.site_id, ref.list_id, internal)
-        except ConfigError:
-            if remembered is None:
+            rows = await self.gateway.list_items(ref.site_id, ref.list_id, internal, filter_=where)
+        except ConfigError as exc:
+            if remembered is not None:
+                # a remembered internal name may be gone (a column deleted and re-created)
+                self.gateway.forget_columns(ref.site_id, ref.list_id)
+                return await self.items(
+                    ref,
+                    columns,
+                    id_column=id_column,
+                    link_column=link_column,
+                    modified_column=modified_column,
+                    only=only,
+                )
+            if where is None:
                 raise
-            # a remembered internal name may be gone (a column deleted and re-created)
-            self.gateway.forget_columns(ref.site_id, ref.list_id)
-            return await self.items(
-                ref,
-                columns,
-                id_column=id_column,
-                link_column=link_column,
-                modified_column=modified_column,
+            LOG.warning(
+                "list %s: Graph refused the filter %s (%s); every item is read instead. Index "
+                "the period column (list settings, Indexed columns) or set "
+                "params.list.period_indexed: false.",
+                ref.list_id,
+                where,
+                exc,
             )
+            rows = await self.gateway.list_items(ref.site_id, ref.list_id, internal)
         return [
             ListItem(
                 id=str(row.get("id", "")),
@@ -295,6 +313,14 @@ class GraphListSource:
             )
             for row in rows
         ]
+
+
+def _filter(only: tuple[str, str] | None, mapping: dict[str, str]) -> str | None:
+    """``fields/{internal} eq '{value}'`` (OData quotes doubled), or None without ``only``."""
+    if only is None:
+        return None
+    column, value = only
+    return f"fields/{mapping[column]} eq '{value.replace(chr(39), chr(39) * 2)}'"
 
 
 def _resolve(
