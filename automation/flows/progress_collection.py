@@ -34,14 +34,14 @@ from automation.flows.progress_memory import (
     SummarySnapshot,
     changes_between,
 )
-from automation.plan import LIST_LIMIT, Alert, Message
-from automation.ports import ListItem
-from automation.progress.values import (
+from automation.list_values import (
     amount_in_thousands,
     match_choice,
     number_reading,
     plain_fields,
 )
+from automation.plan import LIST_LIMIT, Alert, Message
+from automation.ports import ListItem
 from automation.timeutil import JST
 
 Phase = Literal["before", "reminder", "deadline", "escalation", "after", "idle"]
@@ -263,7 +263,7 @@ def plan(
 
 def readable(items: list[ListItem]) -> list[ListItem]:
     """Items with every field as the list shows it: rich text as text, several choices or
-    lookups joined, a hyperlink by its description (``automation.progress.values``)."""
+    lookups joined, a hyperlink by its description (``automation.list_values``)."""
     return [replace(item, fields=plain_fields(item.fields)) for item in items]
 
 

@@ -20,7 +20,7 @@ import xlsxwriter
 
 from automation.cells import Amount
 from automation.flows.progress_collection import ProgressReport
-from automation.progress.values import number_reading
+from automation.list_values import number_reading
 from automation.timeutil import JST
 
 SAFE_STRINGS = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
