@@ -250,3 +250,25 @@ def test_an_item_read_by_path_is_addressed_as_driveitem_get_writes_it(fake: Fake
 
     assert getattr(run(fake, download), "data", None) == CONTENT
     assert fake.calls[0].path == f"/v1.0/sites/{SITE}/drive/root:/General/book.xlsx"
+
+
+def test_a_next_link_back_to_a_page_already_read_ends_the_read_as_transient() -> None:
+    """A nextLink pointing back to a page read is refused, not followed for ever."""
+    from automation.errors import TransientError  # noqa: PLC0415
+
+    page = f"{GRAPH_BASE_URL}/sites/s/lists/l/items?$skiptoken=1"
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"value": [{"id": "1"}], "@odata.nextLink": page})
+
+    async def main() -> None:
+        gateway = GraphGateway(
+            GRAPH_BASE_URL, StaticToken("t"), transport=httpx.MockTransport(answer)
+        )
+        try:
+            await gateway.list_items("s", "l", ["Title"])
+        finally:
+            await gateway.aclose()
+
+    with pytest.raises(TransientError, match="pointed back to a page already read"):
+        asyncio.run(main())

@@ -404,14 +404,21 @@ class GraphGateway:
         whole query, so the parameters go with the first request only)."""
         url = path
         page_params = params
+        followed: set[str] = set()
         while url:
             response = await self.request(
                 "GET", url, what=what, permission=permission, params=page_params, headers=headers
             )
             body = response.json()
             yield list(body.get("value", []))
+            followed.add(url)
             url = str(body.get("@odata.nextLink") or "")
             page_params = None
+            if url in followed:  # a link back to a page read: following it never ends
+                raise TransientError(
+                    f"{what}: Graph's @odata.nextLink pointed back to a page already read; "
+                    "the results are incomplete, so the next run reads them again"
+                )
 
     async def _retrying(
         self, attempt: Callable[[int], Awaitable[httpx.Response]]
