@@ -10,6 +10,7 @@ from typing import Any
 from automation.config.loader import LoadedConfig
 from automation.config.models import LocalBackend, Schedule
 from automation.console import incidents, municipalities
+from automation.console.trend import shown
 from automation.damage.status import STATUS_JA
 from automation.render import web_link
 from automation.state import Store
@@ -133,8 +134,8 @@ def points(record: dict[str, Any] | None) -> dict[str, Any] | None:
             {
                 "label": str(c.get("label", c.get("code", ""))),
                 "status": c.get("status"),
-                "before": _figure(c.get("before"), str(c.get("unit") or "")),
-                "after": _figure(c.get("after"), str(c.get("unit") or "")),
+                "before": shown(c.get("before"), str(c.get("unit") or "")),
+                "after": shown(c.get("after"), str(c.get("unit") or "")),
             }
             for c in record.get("changes") or ()
             if isinstance(c, dict)
@@ -145,10 +146,6 @@ def points(record: dict[str, Any] | None) -> dict[str, Any] | None:
         ],
         "problems": int(record.get("problems_total") or 0),
     }
-
-
-def _figure(value: Any, unit: str) -> str:
-    return "—" if value is None else f"{value}{unit}"
 
 
 def stored_workbook(

@@ -79,25 +79,26 @@ class Moved:
     @property
     def before_text(self) -> str:
         """The total before, with its unit (``5世帯``), ``—`` where there was none."""
-        return _shown(self.before, self.unit)
+        return shown(self.before, self.unit)
 
     @property
     def after_text(self) -> str:
         """The total after, with its unit, ``—`` where there is none."""
-        return _shown(self.after, self.unit)
+        return shown(self.after, self.unit)
 
     @property
     def before_number(self) -> str:
         """The total before as text without its unit (``5``), ``—`` where there was none."""
-        return _shown(self.before, "")
+        return shown(self.before, "")
 
     @property
     def after_number(self) -> str:
         """The total after as text without its unit, ``—`` where there is none."""
-        return _shown(self.after, "")
+        return shown(self.after, "")
 
 
-def _shown(value: Any, unit: str) -> str:
+def shown(value: Any, unit: str) -> str:
+    """A total with its unit (``5世帯``), ``—`` where there is none."""
     return "—" if value is None or value == "" else f"{value}{unit}"
 
 

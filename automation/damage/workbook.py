@@ -32,7 +32,6 @@ import hashlib
 import io
 import re
 import struct
-import unicodedata
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
@@ -47,6 +46,7 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import ElementTree as SafeXML  # type: ignore[import-untyped]  # ships no stubs
 
 from automation.cells import Uncalculated
+from automation.column_names import name_key
 from automation.errors import DataError
 
 MB = 1024 * 1024
@@ -208,13 +208,9 @@ class Workbook:
         「危機管理課　」; None when there is no such sheet, or more than one."""
         if wanted in self.sheets:
             return wanted
-        key = _folded(wanted)
-        found = [name for name in self.sheets if _folded(name) == key]
+        key = name_key(wanted)
+        found = [name for name in self.sheets if name_key(name) == key]
         return found[0] if len(found) == 1 else None
-
-
-def _folded(name: str) -> str:
-    return "".join(unicodedata.normalize("NFKC", name).split())
 
 
 def address(row: int, col: int) -> str:

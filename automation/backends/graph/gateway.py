@@ -120,11 +120,15 @@ class CredentialToken:
         self._value, self._expires = access.token, float(access.expires_on)
         return self._value
 
+    def _ask(self, claims: str | None) -> Any:
+        """The credential's token for our scopes (with ``claims``, a challenge's)."""
+        options = {**self._options, "claims": claims} if claims else self._options
+        return self._credential.get_token(*self._scopes, **options)
+
     def _get(self, claims: str | None = None) -> Any:
         """Ask the credential (in a worker thread: azure-identity blocks); map its failures."""
-        options = {**self._options, "claims": claims} if claims else self._options
         try:
-            return self._credential.get_token(*self._scopes, **options)
+            return self._ask(claims)
         except Exception as err:
             mapped = errors.from_credential_error(err, self._app)
             if mapped is None:
@@ -420,6 +424,23 @@ class GraphGateway:
                     "the results are incomplete, so the next run reads them again"
                 )
 
+    async def results(
+        self,
+        path: str,
+        *,
+        what: str,
+        permission: str = READ,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every result of a collection, all its pages read (``pages``)."""
+        found: list[dict[str, Any]] = []
+        async for page in self.pages(
+            path, what=what, permission=permission, params=params, headers=headers
+        ):
+            found.extend(page)
+        return found
+
     async def _retrying(
         self, attempt: Callable[[int], Awaitable[httpx.Response]]
     ) -> httpx.Response:
@@ -712,15 +733,12 @@ class GraphGateway:
     # lists -----------------------------------------------------------------
     async def list_columns(self, site_id: str, list_id: str) -> list[tuple[str, str]]:
         """(internal name, display name) of every column of a list."""
-        return [
-            (c["name"], c.get("displayName") or c["name"])
-            async for page in self.pages(
-                f"/sites/{quote(site_id)}/lists/{quote(list_id)}/columns",
-                what=f"read the columns of list {list_id}",
-                params={"$select": "name,displayName"},
-            )
-            for c in page
-        ]
+        columns = await self.results(
+            f"/sites/{quote(site_id)}/lists/{quote(list_id)}/columns",
+            what=f"read the columns of list {list_id}",
+            params={"$select": "name,displayName"},
+        )
+        return [(c["name"], c.get("displayName") or c["name"]) for c in columns]
 
     def remembered_columns(self, site_id: str, list_id: str) -> list[tuple[str, str]] | None:
         """The list's (internal, display) column names as last read, if remembered."""
@@ -758,15 +776,12 @@ class GraphGateway:
             params["$filter"] = filter_
             if not indexed:
                 headers["Prefer"] = "HonorNonIndexedQueriesWarningMayFailRandomly"
-        items: list[dict[str, Any]] = []
-        async for page in self.pages(
+        return await self.results(
             f"/sites/{quote(site_id)}/lists/{quote(list_id)}/items",
             what=f"read the items of list {list_id}",
             params=params,
             headers=headers,
-        ):
-            items.extend(page)
-        return items
+        )
 
     # mail and Teams ------------------------------------------------------------
     async def send_mail(self, mailbox: str, message: Mapping[str, Any]) -> None:

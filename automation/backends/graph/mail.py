@@ -138,16 +138,12 @@ class MailSender:
     ) -> str | None:
         """A draft of this message left by an earlier try, if complete; incomplete ones are
         deleted (a complete one is kept, any other copy deleted, so one at most is sent)."""
-        leftovers = [
-            found
-            async for page in self.gateway.pages(  # every page: one may hold no results
-                f"{self._user}/mailFolders/drafts/messages",
-                what=f"look for an unsent draft in {self.mailbox}",
-                permission=f"Mail.ReadWrite (application) for {self.mailbox}",
-                params=key_filter(entry.key),
-            )
-            for found in page
-        ]
+        leftovers = await self.gateway.results(  # every page: one may hold no results
+            f"{self._user}/mailFolders/drafts/messages",
+            what=f"look for an unsent draft in {self.mailbox}",
+            permission=f"Mail.ReadWrite (application) for {self.mailbox}",
+            params=key_filter(entry.key),
+        )
         kept = None
         for found in leftovers:
             draft = str(found["id"])
@@ -160,16 +156,13 @@ class MailSender:
     async def _complete(self, draft: str, attached: Mapping[str, bytes]) -> bool:
         """Whether the draft holds every attachment (an upload session adds its file only
         once all its bytes arrived, so a name present is a file complete)."""
-        names = {
-            str(a.get("name"))
-            async for page in self.gateway.pages(
-                f"{self._user}/messages/{quote(draft)}/attachments",
-                what="read the attachments of a draft",
-                permission=f"Mail.ReadWrite (application) for {self.mailbox}",
-                params={"$select": "name,size"},
-            )
-            for a in page
-        }
+        attachments = await self.gateway.results(
+            f"{self._user}/messages/{quote(draft)}/attachments",
+            what="read the attachments of a draft",
+            permission=f"Mail.ReadWrite (application) for {self.mailbox}",
+            params={"$select": "name,size"},
+        )
+        names = {str(a.get("name")) for a in attachments}
         return set(attached) <= names
 
     async def _delete(self, draft: str) -> None:

@@ -135,9 +135,8 @@ class ServiceAccountToken(CredentialToken):
         from azure.core.exceptions import ClientAuthenticationError  # noqa: PLC0415
         from azure.identity import AuthenticationRequiredError  # noqa: PLC0415
 
-        options = {**self._options, "claims": claims} if claims else self._options
         try:  # the app's sign-in map does not apply: a person signs this account in again
-            return self._credential.get_token(*self._scopes, **options)
+            return self._ask(claims)
         except AuthenticationRequiredError as err:
             raise AuthError(f"the Teams service account is not signed in. {LOGIN_AGAIN}") from err
         except ClientAuthenticationError as err:
