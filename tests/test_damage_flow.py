@@ -17,6 +17,7 @@ from automation.config.models import (
     RecordsLayout,
 )
 from automation.damage.workbook import parse_workbook
+from automation.flows import damage_rollup
 from automation.flows.damage_rollup import DamageInputs, DamagePlan, DamageState, plan
 from automation.timeutil import JST
 from tests.builders import xlsx_bytes
@@ -297,6 +298,22 @@ def test_feedback_keeps_the_counts_and_problems_not_the_cells(
     assert [p.where for p in reading.problems] == ["危機管理課!B2"]
     counted = {c.item.code: (c.value, c.unreadable) for c in feedback.context["counted"]}
     assert counted["dead"] == (None, 1) and counted["injured_minor"] == (1, 0)
+
+
+def test_a_flow_without_feedback_counts_nothing_for_it(
+    params: DamageRollupParams, directory: Directory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With feedback off, no sheet is counted for a feedback message: the report is the same."""
+    with_feedback = run(params, directory, inputs(FIRST, ROADS), DamageState(), at(9, 10))
+
+    def refused(*_: object) -> None:
+        raise AssertionError("counted for feedback that is never sent")
+
+    monkeypatch.setattr(damage_rollup, "_feedback_of", refused)
+    quiet = params.model_copy(update={"feedback": False})
+    result = run(quiet, directory, inputs(FIRST, ROADS), DamageState(), at(9, 10))
+    assert [m.kind for m in result.messages if m.kind == "feedback"] == []
+    assert result.report.consolidated.totals == with_feedback.report.consolidated.totals
 
 
 def test_reminder_goes_to_departments_not_updated_inside_window(

@@ -322,7 +322,6 @@ class SheetsRead:
     readings: Mapping[str, SheetReading] = field(default_factory=dict)
     problems: dict[str, list[CellProblem]] = field(default_factory=dict)
     carried: set[str] = field(default_factory=set)  # figures kept from the previous run
-    changed: set[str] = field(default_factory=set)  # new content worth feedback
     stored: dict[str, StoredReading] = field(default_factory=dict)  # readings to keep
     reread: set[str] = field(default_factory=set)  # sheets read (not reused) in this run
     # Per changed department, what its feedback shows: the reading without its cells, and
@@ -453,7 +452,8 @@ def _take(
         # sends it back made (see :mod:`automation.parallel`).
         _ = figures.text
     feedback = None
-    if is_new_content and (head.reported or head.problems):
+    # Counted for the department's feedback message only: a flow that sends none skips it.
+    if params.feedback and is_new_content and (head.reported or head.problems):
         feedback = _feedback_of(reading or taken.stored.decode(catalogue), catalogue)
     return _Outcome(taken.stored, head, taken.reading is not None, figures, feedback)
 
@@ -478,7 +478,6 @@ def _took(
     # the blank template sent out before the disaster is not a report.
     changed_at = now if is_new_content and head.reported else (old.changed_at if old else None)
     if outcome.feedback is not None:
-        sheets.changed.add(name)
         sheets.feedback[name] = outcome.feedback
     sheets.states[name] = DepartmentState(
         fingerprint, changed_at, len(head.problems), head.table_found
