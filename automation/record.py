@@ -208,6 +208,9 @@ def _departments(report: DamageReport) -> dict[str, Any]:
             "behind_ja": d.behind_ja if d.behind else None,
             "problems": d.problems,
             "carried_forward": d.carried_forward,
+            # The sheet missing: the sheet that looks like it, and the report's words for it.
+            "likely_sheet": d.likely_sheet,
+            "likely_sheet_ja": d.sheet_hint_brief_ja or None,
             "changed_at": d.changed_at.isoformat() if d.changed_at else None,
         }
         for d in report.departments

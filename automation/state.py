@@ -226,6 +226,11 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (flow, digest)
     );
     """,
+    # 13: a department's sheet missing: the workbook's sheet that looks like it (a copy, a
+    # renamed tab), for the reminders sent by runs that see the workbook unchanged
+    """
+    ALTER TABLE sheet_fingerprints ADD COLUMN likely_sheet TEXT;
+    """,
 )
 # The incident a flow's reports are read and kept under: its newest, open or closed (0
 # before the first), so after ``incident close`` the console still shows the final report.
@@ -291,6 +296,7 @@ class Fingerprint:
     changed_at: datetime | None
     problems: int
     table_found: bool
+    likely_sheet: str | None = None  # the sheet missing: the workbook's sheet like it
 
 
 @dataclass(frozen=True)
@@ -784,6 +790,7 @@ class Store:
                 datetime.fromisoformat(row["changed_at"]) if row["changed_at"] else None,
                 int(row["problems"]),
                 bool(row["table_found"]),
+                row["likely_sheet"],
             )
             for row in rows
         ]
@@ -793,7 +800,8 @@ class Store:
         """Replace the stored sheet digests of a flow."""
         self._db.execute("DELETE FROM sheet_fingerprints WHERE flow = ?", (flow,))
         self._db.executemany(
-            "INSERT INTO sheet_fingerprints VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sheet_fingerprints (flow, department, fingerprint, changed_at, "
+            "problems, table_found, likely_sheet) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     flow,
@@ -802,6 +810,7 @@ class Store:
                     p.changed_at.isoformat() if p.changed_at else None,
                     p.problems,
                     int(p.table_found),
+                    p.likely_sheet,
                 )
                 for p in prints
             ],

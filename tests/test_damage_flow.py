@@ -663,3 +663,138 @@ def test_an_incident_changing_to_an_open_status_is_a_status_change(
     assert [i.text for i in second.report.incident_changes] == [
         "状況変更: 道路 前橋市 国道17号 上細井: 規制解除 → 通行止め"
     ]
+
+
+def with_copy(copy: str = "企業局 (2)", kiki: list[list[object]] = FIRST) -> DamageInputs:
+    """危機管理課's and 県土整備部's sheets, and ``copy`` in place of 企業局's sheet."""
+    sheets = {"危機管理課": HEADER + kiki, "県土整備部": ROAD_HEADER + ROADS, copy: HEADER + FIRST}
+    data = xlsx_bytes(sheets)
+    return DamageInputs("v-" + str(hash(data)), parse_workbook(data, "book.xlsx", max_bytes=10**8))
+
+
+def test_a_missing_sheet_names_the_copy_that_looks_like_it(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """企業局's sheet is gone and 「企業局 (2)」 is there: the status names it as a hint."""
+    result = run(params, directory, with_copy(), DamageState(), at(9, 10))
+    status = {d.name: d for d in result.report.departments}["企業局"]
+    assert (status.status, status.likely_sheet) == ("missing", "企業局 (2)")
+
+
+def test_the_copys_figures_are_never_read_in_place_of_the_missing_sheet(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """The copy may be a scratch copy: the totals hold 危機管理課's figures alone."""
+    result = run(params, directory, with_copy(), DamageState(), at(9, 10))
+    assert {t.code: t.value for t in result.report.consolidated.totals}["dead"] == Decimal(1)
+
+
+def test_a_sheet_of_a_department_outside_the_flow_is_never_named(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """「企業局経理課」 is another department's sheet in the directory, though this flow does
+    not read it: it is not named as 企業局's."""
+    other = Department(name="企業局経理課", sheet="企業局経理課", contacts=())
+    wider = Directory(departments=(*directory.departments, other))
+    flow = params.model_copy(update={"departments": ("危機管理課", "県土整備部", "企業局")})
+    result = run(flow, wider, with_copy("企業局経理課"), DamageState(), at(9, 10))
+    assert {d.name: d for d in result.report.departments}["企業局"].likely_sheet is None
+
+
+def test_the_hint_goes_when_the_copy_does(params: DamageRollupParams, directory: Directory) -> None:
+    """A workbook saved without the copy: the missing sheet no longer names it."""
+    first = run(params, directory, with_copy(), DamageState(), at(9, 10))
+    second = run(params, directory, inputs(FIRST, ROADS), first.state, at(10, 0))
+    assert {d.name: d for d in second.report.departments}["企業局"].likely_sheet is None
+
+
+def reminder_text(result: DamagePlan, audience: str, part: str = "text") -> str:
+    """The rendered reminder to ``audience``: its plain text, its HTML, or (sent to a Teams
+    webhook) its card's text blocks as shown, Markdown escapes taken out."""
+    from automation.render import environment, render  # noqa: PLC0415
+
+    message = next(m for m in result.messages if m.kind == "reminder" and m.audience == audience)
+    if part == "card":
+        webhook = Contact(channel="teams_webhook", address="https://example.invalid/hook")
+        card = render(environment(), replace(message, contact=webhook)).card or {}
+        return "".join(str(block.get("text", "")) for block in card["body"]).replace("\\", "")
+    rendered = render(environment(), message)
+    return (rendered.html if part == "html" else rendered.text) or ""
+
+
+def test_the_reminder_names_the_copy_and_the_name_to_give_it(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """The department is told its sheet is missing, which sheet looks like it, and the fix,
+    by a poll that sees the workbook unchanged since the copy was seen."""
+    first = run(params, directory, with_copy(), DamageState(), at(8, 0))
+    unchanged = DamageInputs(first.state.version or "", None)
+    result = run(params, directory, unchanged, first.state, at(11, 40))
+    assert (
+        "報告用ブックにシート「企業局」が見つかりません。「企業局 (2)」がこの部局のシートのコピーの"
+        "ようです。シート名を「企業局」に変更してください。"
+    ) in reminder_text(result, "企業局")
+
+
+@pytest.mark.parametrize("part", ["html", "card"])
+def test_the_reminders_mail_and_card_name_the_copy_too(
+    params: DamageRollupParams, directory: Directory, part: str
+) -> None:
+    """The HTML mail and the Teams card carry the same hint as the plain text."""
+    result = run(params, directory, with_copy(), DamageState(), at(11, 40))
+    hint = "「企業局 (2)」がこの部局のシートのコピーのようです。シート名を「企業局」に変更してください。"
+    assert hint in reminder_text(result, "企業局", part)
+
+
+def test_a_missing_sheet_with_nothing_like_it_keeps_the_general_advice(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """No sheet looks like 企業局's: the reminder asks to check for a renamed or deleted sheet."""
+    result = run(params, directory, inputs(FIRST, ROADS), DamageState(), at(11, 40))
+    assert (
+        "報告用ブックにシート「企業局」が見つかりません。シート名を変更・削除していないか確認してください。"
+        in reminder_text(result, "企業局")
+    )
+
+
+@pytest.mark.parametrize("channel", ["mail", "teams_webhook"])
+def test_the_report_lists_the_copy_beside_the_missing_sheet(
+    params: DamageRollupParams, directory: Directory, channel: str
+) -> None:
+    """未報告・未更新の部局 says in a few words that a copy of the sheet is there."""
+    import json  # noqa: PLC0415
+
+    from automation.render import environment, render  # noqa: PLC0415
+
+    result = run(params, directory, with_copy(), DamageState(), at(9, 10))
+    report = next(m for m in result.messages if m.kind == "report" and m.contact.channel == channel)
+    rendered = render(environment(), report)
+    body = rendered.text if channel == "mail" else json.dumps(rendered.card, ensure_ascii=False)
+    assert "企業局（シートなし、コピー「企業局 (2)」あり）" in (body or "").replace("\\", "")
+
+
+def test_a_status_kept_before_the_hint_existed_still_loads() -> None:
+    """A DepartmentStatus pickled without likely_sheet (an owed workbook's recipe) loads, with
+    no hint."""
+    import pickle  # noqa: PLC0415
+
+    from automation.flows.damage_rollup import DepartmentStatus  # noqa: PLC0415
+
+    status = DepartmentStatus("企業局", "企業局", "missing", False, 0, None)
+    object.__delattr__(status, "likely_sheet")  # as an older version kept it
+    loaded = pickle.loads(pickle.dumps(status))
+    assert (loaded.likely_sheet, loaded.sheet_hint_ja) == (None, "")
+
+
+def test_the_run_record_keeps_the_hint_for_the_console(
+    params: DamageRollupParams, directory: Directory
+) -> None:
+    """The record names the sheet like the missing one, and the words the report gave it."""
+    from automation.record import damage_record  # noqa: PLC0415
+
+    result = run(params, directory, with_copy(), DamageState(), at(9, 10))
+    kigyou = damage_record(result, "v")["departments"]["企業局"]
+    assert (kigyou["likely_sheet"], kigyou["likely_sheet_ja"]) == (
+        "企業局 (2)",
+        "コピー「企業局 (2)」あり",
+    )

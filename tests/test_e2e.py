@@ -76,6 +76,8 @@ def test_two_rounds_produce_two_numbered_reports(workspace: Path) -> None:
         "behind_ja": None,
         "problems": 1,
         "carried_forward": False,
+        "likely_sheet": None,
+        "likely_sheet_ja": None,
         "changed_at": "2026-09-01T09:10:00+09:00",
     }
     assert first["problems"] == [

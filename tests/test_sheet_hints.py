@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import datetime
+from pathlib import Path
+
 import pytest
 
+from automation.config.loader import load_config
 from automation.damage.sheet_hints import brief_ja, hint_en, hint_ja, is_copy, likely_sheet
+from automation.runner import run_flow
+from automation.state import Store
+from automation.timeutil import JST
+from tests.builders import xlsx_bytes
 
 COPIES = [
     "危機管理課 (2)",
@@ -83,3 +92,45 @@ def test_the_set_up_checks_say_the_hint_with_the_fix() -> None:
     assert hint_en("危機管理課", "危機管理課R8") == (
         "'危機管理課R8' looks like it under another name: rename it to '危機管理課'"
     )
+
+
+RUN_CONFIG = """\
+version: 1
+state: {path: state/db.sqlite}
+backend: {type: local, root: inputs, artefacts: out, deliveries: sent}
+directory:
+  departments:
+    - name: 危機管理課
+      sheet: 危機管理課
+      contacts: [{channel: mail, address: kiki@example.jp}]
+    - name: 企業局
+      sheet: 企業局
+      contacts: [{channel: mail, address: kigyou@example.jp}]
+flows:
+  - id: damage
+    kind: damage_rollup
+    params:
+      disaster: 台風
+      workbook: book.xlsx
+      report_to: [{channel: mail, address: bousai@example.jp}]
+      deadlines: {every_hours: 3, remind_minutes_before: 30}
+"""
+
+
+def test_a_run_on_the_unchanged_workbook_reminds_with_the_sheet_found_before(
+    tmp_path: Path,
+) -> None:
+    """The copy seen when the workbook was read is named by the reminder of a later run that
+    does not read it (its version unchanged): the hint is kept in the state database."""
+    (tmp_path / "automation.yaml").write_text(RUN_CONFIG, encoding="utf-8")
+    (tmp_path / "inputs").mkdir()
+    table = [["市町村", "死者"], ["前橋市", 1]]
+    book = xlsx_bytes({"危機管理課": table, "企業局 (2)": table})
+    (tmp_path / "inputs" / "book.xlsx").write_bytes(book)
+    loaded = load_config(tmp_path / "automation.yaml")
+    for hour, minute in ((9, 10), (11, 40)):
+        now = datetime(2026, 9, 1, hour, minute, tzinfo=JST)
+        asyncio.run(run_flow(loaded, "damage", now, clock=lambda now=now: now))
+    with Store(loaded.resolve(loaded.config.state.path)) as store:
+        (reminder,) = [e for e in store.outbox("damage") if e.recipient == "kigyou@example.jp"]
+    assert "「企業局 (2)」がこの部局のシートのコピーのようです。" in reminder.bodies["txt"]

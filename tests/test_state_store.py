@@ -4,6 +4,7 @@ rules hold whichever database ``state.url`` names."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -20,6 +21,7 @@ from automation.damage.totals import Consolidated, Figures, consolidate
 from automation.errors import ConfigError, TransientError
 from automation.jsontext import JSONTexts, compact
 from automation.state import (
+    MIGRATIONS,
     SCHEMA_VERSION,
     Fence,
     FencedError,
@@ -122,6 +124,26 @@ def test_fingerprints_are_replaced_per_flow(store: Store) -> None:
     store.save_fingerprints("f", [Fingerprint("総務部", "a", NOON, 0, True)])
     store.save_fingerprints("f", [Fingerprint("土木部", "b", None, 2, False)])
     assert store.fingerprints("f") == [Fingerprint("土木部", "b", None, 2, False)]
+
+
+def test_a_missing_sheets_likely_sheet_is_kept_with_its_fingerprint(store: Store) -> None:
+    """The sheet that looks like a missing one comes back for the next run's reminder."""
+    store.save_fingerprints("f", [Fingerprint("企業局", None, None, 0, True, "企業局 (2)")])
+    assert store.fingerprints("f") == [Fingerprint("企業局", None, None, 0, True, "企業局 (2)")]
+
+
+def test_fingerprints_stored_before_hints_load_without_one(tmp_path: Path) -> None:
+    """A version 12 database's fingerprints migrate with no likely sheet."""
+    path = tmp_path / "state.sqlite"
+    db = sqlite3.connect(path)
+    for migration in MIGRATIONS[:12]:
+        db.executescript(migration)
+    db.execute("PRAGMA user_version = 12")
+    db.execute("INSERT INTO sheet_fingerprints VALUES ('f', '企業局', NULL, NULL, 0, 1)")
+    db.commit()
+    db.close()
+    with Store(path) as store:
+        assert store.fingerprints("f") == [Fingerprint("企業局", None, None, 0, True)]
 
 
 def test_sheet_readings_are_written_where_they_changed(store: Store) -> None:

@@ -24,6 +24,7 @@ from automation.config.models import (
     RecordsLayout,
 )
 from automation.damage import incidents as incident_log
+from automation.damage import sheet_hints
 from automation.damage.catalogue import DEFAULT_ITEMS, Catalogue, Item
 from automation.damage.deadlines import last_deadline, next_deadline, reminder_due
 from automation.damage.incidents import IncidentChange, IncidentState
@@ -60,6 +61,9 @@ class DepartmentState:
     changed_at: datetime | None
     problems: int = 0
     table_found: bool = True
+    # The sheet missing: the workbook's sheet that looks like it (:mod:`sheet_hints`), kept
+    # for the runs that see the workbook unchanged (a reminder is sent by one of them).
+    likely_sheet: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,9 @@ class DepartmentStatus:
     changed_at: datetime | None
     carried_forward: bool = False
     behind: bool = False  # has not reported what is due (listed as 未報告・未更新)
+    # The sheet missing: the workbook's sheet that looks like it, to be renamed (a hint: its
+    # figures are not read). A default, so a status kept before it was added still loads.
+    likely_sheet: str | None = None
 
     @property
     def status_ja(self) -> str:
@@ -124,6 +131,18 @@ class DepartmentStatus:
         if self.status == "missing":
             return STATUS_JA["missing"]
         return STATUS_JA["not_reported" if self.changed_at is None else "not_updated"]
+
+    @property
+    def sheet_hint_ja(self) -> str:
+        """The sheet missing: which sheet looks like it and the fix (「危機管理課 (2)」が
+        この部局のシートのコピーのようです。シート名を「危機管理課」に変更してください。), or ""."""
+        return sheet_hints.hint_ja(self.sheet, self.likely_sheet) if self.likely_sheet else ""
+
+    @property
+    def sheet_hint_brief_ja(self) -> str:
+        """The hint as the report's list of who is behind shows it (コピー「危機管理課 (2)」あり),
+        or ""."""
+        return sheet_hints.brief_ja(self.sheet, self.likely_sheet) if self.likely_sheet else ""
 
     @property
     def changed_ja(self) -> str:
@@ -239,6 +258,7 @@ def plan(
         sheets = _read_sheets(
             params, departments, inputs.workbook, previous, previous_figures, catalogue, now, mapper
         )
+        _hint_missing(sheets.states, departments, directory, inputs.workbook)
     readings, dept_states, figures = sheets.readings, sheets.states, sheets.figures
 
     # An unchanged workbook shows the last report as stored: nothing to add up again.
@@ -395,6 +415,25 @@ def _read_sheets(
     # form (60 sheets of 2,000 rows held together are 70 MB).
     sheets.readings = Readings({}, sheets.stored, order, catalogue)
     return sheets
+
+
+def _hint_missing(
+    states: dict[str, DepartmentState],
+    departments: list[Department],
+    directory: Directory,
+    workbook: Workbook,
+) -> None:
+    """Each department whose sheet is missing with the workbook's sheet that looks like it
+    (a copy, a renamed tab), if one does; never a sheet another department of the directory
+    is configured with. Only the sheets' names are looked at: nothing is parsed or read."""
+    names = list(workbook.sheets)
+    for dept in departments:
+        state = states.get(dept.name)
+        if state is None or state.fingerprint is not None:
+            continue
+        others = [d.sheet for d in directory.departments if d.sheet and d.name != dept.name]
+        found = sheet_hints.likely_sheet(dept.sheet or "", names, others)
+        states[dept.name] = replace(state, likely_sheet=found)
 
 
 @dataclass(frozen=True)
@@ -759,7 +798,17 @@ def _status(
     sheet = dept.sheet or ""
     changed_at = state.changed_at if state else None
     if state is None or state.fingerprint is None:
-        return DepartmentStatus(dept.name, sheet, "missing", False, 0, changed_at, carried, True)
+        return DepartmentStatus(
+            dept.name,
+            sheet,
+            "missing",
+            False,
+            0,
+            changed_at,
+            carried,
+            True,
+            likely_sheet=state.likely_sheet if state else None,
+        )
     updated = changed_at is not None and (reference is None or changed_at > reference)
     # Behind: nothing reported yet, or (with deadlines) nothing since the last deadline.
     behind = changed_at is None or (deadlines and not updated)

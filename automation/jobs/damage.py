@@ -166,7 +166,9 @@ def _load_state(store: Store | None, flow_id: str, *, figures: bool) -> DamageSt
         return DamageState()
     version, number = store.flow_state(flow_id)
     departments = {
-        p.department: DepartmentState(p.fingerprint, p.changed_at, p.problems, p.table_found)
+        p.department: DepartmentState(
+            p.fingerprint, p.changed_at, p.problems, p.table_found, p.likely_sheet
+        )
         for p in store.fingerprints(flow_id)
     }
     readings = (
@@ -200,7 +202,9 @@ def _save_state(
     store.save_fingerprints(
         flow_id,
         [
-            Fingerprint(name, s.fingerprint, s.changed_at, s.problems, s.table_found)
+            Fingerprint(
+                name, s.fingerprint, s.changed_at, s.problems, s.table_found, s.likely_sheet
+            )
             for name, s in state.departments.items()
         ],
     )
