@@ -18,6 +18,7 @@ from automation.config.models import (
     RecordsLayout,
 )
 from automation.damage.reading import municipality_index, read_matrix, read_records
+from automation.damage.sheet_hints import hint_en, likely_sheet
 from automation.damage.workbook import Workbook, parse_workbook
 from automation.doctor.checks import GatewayFactory
 from automation.doctor.rows import Row, one_line
@@ -79,12 +80,13 @@ def _sheet_rows(loaded: LoadedConfig, flow: DamageRollupFlow, book: Workbook) ->
         name = book.sheet_named(dept.sheet or "")
         sheet = book.sheets[name] if name is not None else None
         if sheet is None:
+            found = f"no sheet named {dept.sheet!r}; sheets: {', '.join(book.sheets)}"
             rows.append(
                 Row(
                     "sheet",
                     target,
                     "FAIL",
-                    f"no sheet named {dept.sheet!r}; sheets: {', '.join(book.sheets)}",
+                    found + _hint(loaded, dept.name, dept.sheet or "", book),
                     "rename the sheet, or set the department's sheet in the directory",
                 )
             )
@@ -102,6 +104,14 @@ def _sheet_rows(loaded: LoadedConfig, flow: DamageRollupFlow, book: Workbook) ->
             fix = "restore the sheet's header row, or set params.layouts for this department"
             rows.append(Row("sheet", target, "FAIL", found, fix))
     return rows
+
+
+def _hint(loaded: LoadedConfig, department: str, wanted: str, book: Workbook) -> str:
+    """「; '危機管理課 (2)' looks like a copy of it: rename it to '危機管理課'」 when one sheet
+    looks like the missing one (never a sheet another department is configured with)."""
+    others = [d.sheet for d in loaded.config.directory.departments if d.name != department]
+    found = likely_sheet(wanted, book.sheets, [s for s in others if s])
+    return f"; {hint_en(wanted, found)}" if found is not None else ""
 
 
 async def _list_row(flow: ProgressCollectionFlow, backend: Backend) -> Row:

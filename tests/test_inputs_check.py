@@ -88,6 +88,17 @@ def test_a_missing_sheet_fails_naming_the_sheets_there(tmp_path: Path) -> None:
     )
 
 
+def test_a_missing_sheet_names_the_copy_that_looks_like_it(tmp_path: Path) -> None:
+    """A sheet copied (Excel's 「県土整備部 (2)」) and the original deleted: the row names the
+    copy and the name to give it."""
+    sheet = rows(workspace(tmp_path, {"危機管理課": TABLE, "県土整備部 (2)": TABLE}))[-1]
+    assert (sheet.result, sheet.detail) == (
+        "FAIL",
+        "no sheet named '県土整備部'; sheets: 危機管理課, 県土整備部 (2); "
+        "'県土整備部 (2)' looks like a copy of it: rename it to '県土整備部'",
+    )
+
+
 def test_an_incident_list_without_type_records_fails_with_the_line_to_add(tmp_path: Path) -> None:
     """No./種別/市町村/状況 read as a table is reported to the admin with the config line."""
     sheet = rows(workspace(tmp_path, {"危機管理課": TABLE, "県土整備部": INCIDENTS}))[-1]

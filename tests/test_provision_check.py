@@ -82,6 +82,20 @@ def test_a_missing_department_sheet_fails() -> None:
     )
 
 
+def test_a_missing_department_sheet_names_the_copy_that_looks_like_it() -> None:
+    """The sheet copied and the original deleted: the failure names the copy and the fix."""
+    p = params(catalogue={"only": ["dead"]})
+    data = hand_made(危機管理課=[["市町村", "死者"]], **{"健康福祉部 (2)": [["市町村", "死者"]]})
+
+    found = check(p, data, "危機管理課", "健康福祉部")
+
+    assert found[0] == Finding(
+        "fail",
+        "no sheet 「健康福祉部」 for 健康福祉部 (sheets: 危機管理課、健康福祉部 (2)); "
+        "'健康福祉部 (2)' looks like a copy of it: rename it to '健康福祉部'",
+    )
+
+
 def test_a_sheet_whose_table_the_run_cannot_find_fails() -> None:
     """A sheet without the header the reader looks for fails with the reader's own words."""
     p = params(catalogue={"only": ["dead"]})

@@ -18,6 +18,7 @@ from typing import Literal
 from automation.config.models import DamageRollupParams, RecordsLayout
 from automation.damage.catalogue import Catalogue
 from automation.damage.reading import municipality_index, read_matrix, read_records
+from automation.damage.sheet_hints import hint_en, likely_sheet
 from automation.damage.sheet_reading import SheetReading
 from automation.damage.sheet_rules import SheetRules, list_choices, sheet_rules
 from automation.damage.text import normalize
@@ -55,11 +56,14 @@ def check_workbook(
     for sheet_plan in plan.sheets:
         sheet = book.sheets.get(sheet_plan.name)
         if sheet is None:
+            others = [p.name for p in plan.sheets if p.department != sheet_plan.department]
+            like = likely_sheet(sheet_plan.name, book.sheets, others)
             found.append(
                 Finding(
                     "fail",
                     f"no sheet 「{sheet_plan.name}」 for {sheet_plan.department} "
-                    f"(sheets: {'、'.join(book.sheets) or 'none'})",
+                    f"(sheets: {'、'.join(book.sheets) or 'none'})"
+                    + (f"; {hint_en(sheet_plan.name, like)}" if like is not None else ""),
                 )
             )
             continue
