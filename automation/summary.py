@@ -144,10 +144,7 @@ def _changes(record: dict[str, Any]) -> list[str]:
 def _departments(record: dict[str, Any]) -> list[str]:
     """Who is behind (未報告・未更新), then every department's status and last change."""
     departments = record["departments"]
-    behind = [
-        f"{name}({departments[name].get('behind_ja') or STATUS_JA[departments[name]['status']]})"
-        for name in record["not_reported"]
-    ]
+    behind = [f"{name}({_why(departments[name])})" for name in record["not_reported"]]
     lines = ["  未報告・未更新: " + ("、".join(behind) or "なし")]
     if departments:
         lines.append("  部局の状況（最終更新）:")
@@ -156,6 +153,14 @@ def _departments(record: dict[str, Any]) -> list[str]:
         when = time_ja(datetime.fromisoformat(changed)) if changed else "更新なし"
         lines.append(f"    {padded(name, 16)} {padded(STATUS_JA[dept['status']], 10)} {when}")
     return lines
+
+
+def _why(dept: dict[str, Any]) -> str:
+    """Why a department is behind: 未報告, 未更新 or シートなし, with the sheet that looks like
+    the missing one as the report named it (シートなし、コピー「企業局 (2)」あり)."""
+    why = dept.get("behind_ja") or STATUS_JA[dept["status"]]
+    hint = dept.get("likely_sheet_ja")
+    return f"{why}、{hint}" if hint else str(why)
 
 
 PHASE_JA = {

@@ -617,6 +617,37 @@ def test_department_status_is_the_one_the_report_gave(tmp_path: Path) -> None:
     assert '<th scope="row">農政部</th>\n        <td>要修正（2件）</td>' in table
 
 
+HINTED = {
+    **REPORTED,
+    "departments": {
+        "企業局": {
+            "status": "missing",
+            "behind_ja": "シートなし",
+            "changed_at": None,
+            "likely_sheet": "企業局 (2)",
+            "likely_sheet_ja": "コピー「企業局 (2)」あり",
+        },
+    },
+    "not_reported": ["企業局"],
+}
+
+
+def test_who_is_behind_names_the_copy_of_a_missing_sheet(tmp_path: Path) -> None:
+    """A missing sheet with a copy in the workbook: the list of who is behind names the copy."""
+    page = _page(tmp_path, HINTED)
+    assert "<li>企業局（シートなし、コピー「企業局 (2)」あり）</li>" in page
+
+
+def test_a_missing_sheets_status_names_the_copy(tmp_path: Path) -> None:
+    """部局の報告状況 shows シートなし with the copy the report named."""
+    page = _page(tmp_path, HINTED)
+    table = page[page.index("部局の報告状況") :]
+    assert (
+        '<th scope="row">企業局</th>\n        <td>シートなし（コピー「企業局 (2)」あり）</td>'
+        in table
+    )
+
+
 def test_a_first_report_says_there_is_nothing_to_compare(tmp_path: Path) -> None:
     """第1報 has no report before it: the page says so instead of listing changes."""
     page = _page(tmp_path, {"report_number": 1, "changes": [], "not_reported": []})

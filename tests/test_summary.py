@@ -102,6 +102,20 @@ def test_departments_show_who_is_behind_and_each_last_change() -> None:
     assert "    産業経済部       未報告     更新なし" in lines
 
 
+def test_a_missing_sheet_is_listed_with_the_copy_that_looks_like_it() -> None:
+    """Who is behind shows the hint the report gave beside シートなし."""
+    departments = {
+        "企業局": {
+            "status": "missing",
+            "changed_at": None,
+            "behind_ja": "シートなし",
+            "likely_sheet_ja": "コピー「企業局 (2)」あり",
+        },
+    }
+    lines = format_summary(damage_record(departments=departments, not_reported=["企業局"]))
+    assert "  未報告・未更新: 企業局(シートなし、コピー「企業局 (2)」あり)" in lines.splitlines()
+
+
 def test_an_unchanged_summary_says_whose_content_it_shows() -> None:
     """An unchanged run's summary says it shows the current report (or that there is none)."""
     stored = format_summary(damage_record(new_report=False, report_state="stored"))

@@ -117,7 +117,17 @@ def departments(
 def _status_ja(dept: dict[str, Any]) -> str:
     status = str(dept.get("status") or "")
     text = STATUS_JA.get(status, status)
-    return f"{text}（{dept.get('problems')}件）" if status == "problems" else text
+    if status == "problems":
+        return f"{text}（{dept.get('problems')}件）"
+    hint = _hint(dept)
+    return f"{text}（{hint}）" if hint else text
+
+
+def _hint(dept: dict[str, Any]) -> str:
+    """The sheet that looks like the missing one as the report named it (コピー「危機管理課 (2)」
+    あり), or "" (none, or a record kept before hints)."""
+    hint = dept.get("likely_sheet_ja")
+    return hint if isinstance(hint, str) else ""
 
 
 def points(record: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -141,11 +151,21 @@ def points(record: dict[str, Any] | None) -> dict[str, Any] | None:
             if isinstance(c, dict)
         ],
         "behind": [
-            {"name": str(name), "why": (recorded.get(name) or {}).get("behind_ja") or "未報告"}
+            {"name": str(name), "why": _why(recorded.get(name))}
             for name in record.get("not_reported") or ()
         ],
         "problems": int(record.get("problems_total") or 0),
     }
+
+
+def _why(dept: Any) -> str:
+    """Why a department is behind, as the report said: 未報告, 未更新 or シートなし (with the
+    sheet that looks like the missing one)."""
+    if not isinstance(dept, dict):
+        return "未報告"
+    why = str(dept.get("behind_ja") or "未報告")
+    hint = _hint(dept)
+    return f"{why}、{hint}" if hint else why
 
 
 def stored_workbook(
