@@ -96,6 +96,24 @@ def test_a_missing_department_sheet_names_the_copy_that_looks_like_it() -> None:
     )
 
 
+def test_a_sheet_named_with_a_space_a_tab_does_not_show_is_checked_as_the_run_reads_it() -> None:
+    """A sheet the run finds despite a trailing space is checked, with a warning to rename it."""
+    p = params(municipalities=["前橋市"], catalogue={"only": ["dead"]})
+    data = hand_made(**{"危機管理課\u3000": [["市町村", "死者（人）"], ["前橋市", 0]]})
+
+    found = check(p, data, "危機管理課")
+
+    assert [f.level for f in found].count("fail") == 0
+    assert (
+        Finding(
+            "warn",
+            r"「危機管理課」 for 危機管理課 is named '危機管理課\u3000' (spaces or full-width letters "
+            "a tab does not show): runs read it; rename it to '危機管理課' to match the plan",
+        )
+        in found
+    )
+
+
 def test_a_sheet_whose_table_the_run_cannot_find_fails() -> None:
     """A sheet without the header the reader looks for fails with the reader's own words."""
     p = params(catalogue={"only": ["dead"]})

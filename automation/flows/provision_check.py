@@ -54,7 +54,9 @@ def check_workbook(
     if INSTRUCTIONS_SHEET not in book.sheets:
         found.append(Finding("warn", f"no {INSTRUCTIONS_SHEET} sheet (how to fill in)"))
     for sheet_plan in plan.sheets:
-        sheet = book.sheets.get(sheet_plan.name)
+        # Found as a run finds it: 「危機管理課　」 (a space Excel's tab does not show) is its.
+        named = book.sheet_named(sheet_plan.name)
+        sheet = book.sheets[named] if named is not None else None
         if sheet is None:
             others = [p.name for p in plan.sheets if p.department != sheet_plan.department]
             like = likely_sheet(sheet_plan.name, book.sheets, others)
@@ -67,7 +69,16 @@ def check_workbook(
                 )
             )
             continue
-        rules = sheet_rules(xml.get(sheet_plan.name, b""))
+        if named != sheet_plan.name:
+            found.append(
+                Finding(
+                    "warn",
+                    f"「{sheet_plan.name}」 for {sheet_plan.department} is named {named!r} "
+                    "(spaces or full-width letters a tab does not show): runs read it; "
+                    f"rename it to {sheet_plan.name!r} to match the plan",
+                )
+            )
+        rules = sheet_rules(xml.get(named or "", b""))
         found += _sheet_findings(sheet_plan, sheet, rules, book, params, catalogue)
     return sorted(found, key=lambda f: f.level != "fail")
 
