@@ -1,5 +1,5 @@
 """Allow ``python -m automation``."""
 
-from automation.cli import main
+from automation.cli import run_command
 
-raise SystemExit(main())
+run_command()

@@ -22,10 +22,10 @@ import os
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from automation.errors import AutomationError, ConfigError
-from automation.memory import freeze_at_exit, start_up_collector
+from automation.memory import exit_without_teardown, freeze_at_exit, start_up_collector
 from automation.timeutil import JST, parse_now
 
 if TYPE_CHECKING:
@@ -272,6 +272,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+
+
+def run_command() -> NoReturn:
+    """The ``automation`` program: :func:`main` on ``sys.argv``, then an exit that leaves
+    freeing the command's objects to the system (:func:`exit_without_teardown`)."""
+    exit_without_teardown(main())
 
 
 def _command(args: argparse.Namespace) -> int:

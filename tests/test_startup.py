@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -183,3 +184,94 @@ def test_validate_runs_without_a_cyclic_collection() -> None:
         timeout=60,
     )
     assert result.stdout.strip().splitlines()[-1] == "collections: 0", result.stdout
+
+
+ENDS_WITHOUT_TEARDOWN = """
+import atexit, sys
+from automation.memory import exit_without_teardown
+class Noisy:
+    def __del__(self):
+        print("torn down")
+kept = Noisy()  # alive at the exit: only a teardown would free it
+atexit.register(lambda: print("exit handler ran"))
+print("buffered, no newline yet", end="")
+exit_without_teardown(3)
+"""
+
+
+def test_the_program_ends_with_the_exit_handlers_and_the_output_but_no_teardown() -> None:
+    """exit_without_teardown runs the exit handlers, flushes stdout, skips freeing objects."""
+    result = subprocess.run(
+        [sys.executable, "-c", ENDS_WITHOUT_TEARDOWN],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 3, result.stderr
+    assert result.stdout == "buffered, no newline yetexit handler ran\n"
+
+
+def test_a_program_started_without_stdout_still_ends_with_its_code() -> None:
+    """With descriptor 1 closed (sys.stdout None) the exit flushes stderr alone, no traceback."""
+    script = "from automation.memory import exit_without_teardown; exit_without_teardown(5)"
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=60,
+        check=False,
+        preexec_fn=lambda: os.close(1),
+    )
+    assert (result.returncode, result.stderr) == (5, "")
+
+
+THREAD_STILL_RUNNING = """
+import sys, threading
+from automation.memory import exit_without_teardown
+gate = threading.Event()
+worker = threading.Thread(target=lambda: (gate.wait(), print("worker finished")))
+worker.start()
+try:
+    exit_without_teardown(4)
+except SystemExit as ordinary:
+    print("ordinary exit with", ordinary.code)
+    gate.set()
+    raise
+"""
+
+
+def test_with_a_thread_still_running_the_ordinary_exit_joins_it() -> None:
+    """A thread still alive at the end gets the ordinary exit, which waits for it."""
+    result = subprocess.run(
+        [sys.executable, "-c", THREAD_STILL_RUNNING],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 4, result.stderr
+    assert result.stdout.splitlines() == ["ordinary exit with 4", "worker finished"]
+
+
+def test_python_dash_m_automation_exits_with_the_commands_code(tmp_path: Path) -> None:
+    """`python -m automation` prints the command's output and exits with its code."""
+    config = Path(__file__).parent.parent / "config" / "progress_halfyear.yaml"
+    valid = subprocess.run(
+        [sys.executable, "-m", "automation", "validate", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        check=False,
+    )
+    missing = subprocess.run(
+        [sys.executable, "-m", "automation", "validate", "-c", str(tmp_path / "none.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert (valid.returncode, valid.stdout.startswith(f"{config}: OK")) == (0, True), valid.stderr
+    assert (missing.returncode, missing.stdout) == (2, ""), missing.stderr
