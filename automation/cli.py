@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -38,35 +39,48 @@ EXIT_CONFIG = 2  # the codes of a run's statuses are in automation.outcome
 EXIT_PIPE = 141  # the reader of stdout left (| head): 128 + SIGPIPE, as a shell reports it
 
 
-def _parser() -> argparse.ArgumentParser:
+Define = Callable[[argparse.ArgumentParser], None]
+
+
+def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The command line. Every command is listed with its help, but only the one ``argv``
+    names gets its options (building all of them, the console's with its imports, took
+    ~10 ms of every command's start); without a known command first, all get theirs, so
+    ``--help`` and argparse's errors read as ever."""
     parser = argparse.ArgumentParser(
         prog="automation",
         description="Microsoft 365 workflow automation for disaster reports and DX progress.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    _add_run_commands(sub)
-    _add_record_commands(sub)
-    _add_service_commands(sub)
-    _add_provision_commands(sub)
-    _add_incident_commands(sub)
+    words = sys.argv[1:] if argv is None else argv
+    named = words[0] if words and words[0] in _COMMANDS else None
+    for name, (help_text, define) in _COMMANDS.items():
+        command = sub.add_parser(name, help=help_text)
+        if named in (None, name):
+            define(command)
     return parser
 
 
-def _add_run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """validate, schema and run: check a configuration, or run one flow once."""
-    validate = sub.add_parser("validate", help="check a configuration file and exit")
-    validate.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
+def _config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
+
+
+def _validate_options(validate: argparse.ArgumentParser) -> None:
+    _config_option(validate)
     validate.add_argument(
         "--check-inputs",
         action="store_true",
         help="also open every workbook and list the flows read (Graph: doctor's read-only probes)",
     )
 
-    sub.add_parser("schema", help="print the JSON Schema of the configuration (for editors)")
 
-    run = sub.add_parser("run", help="run one flow once")
+def _no_options(parser: argparse.ArgumentParser) -> None:
+    """schema: nothing to choose."""
+
+
+def _run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("flow", help="flow id from the configuration")
-    run.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
+    _config_option(run)
     run.add_argument("--now", help="the time to run as (ISO 8601; default: the current time, JST)")
     run.add_argument(
         "--dry-run",
@@ -80,19 +94,16 @@ def _add_run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
 
 
-def _add_record_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """history and outbox: what ran, and what is queued to be sent."""
-    history = sub.add_parser(
-        "history", help="recent runs with status, report number and deliveries"
-    )
-    history.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
+def _history_options(history: argparse.ArgumentParser) -> None:
+    _config_option(history)
     history.add_argument("--flow", help="only this flow")
     history.add_argument("--incident", help="only the runs of the incident of this name")
     history.add_argument("--limit", type=int, default=20, help="how many runs (default 20)")
     history.add_argument("--json", action="store_true", help="print the run records as JSON")
 
-    outbox = sub.add_parser("outbox", help="list queued messages; retry a failed or dead one")
-    outbox.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
+
+def _outbox_options(outbox: argparse.ArgumentParser) -> None:
+    _config_option(outbox)
     outbox.add_argument("--flow", help="only this flow")
     outbox.add_argument(
         "--status",
@@ -105,10 +116,8 @@ def _add_record_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     )
 
 
-def _add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """serve, login, doctor and demo: run the service, set it up, check it, try it."""
-    serve = sub.add_parser("serve", help="run the scheduled flows as a daemon (headless)")
-    serve.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
+def _serve_options(serve: argparse.ArgumentParser) -> None:
+    _config_option(serve)
     serve.add_argument(
         "--health-port", type=int, help="serve /healthz and /metrics on this port (off)"
     )
@@ -125,17 +134,9 @@ def _add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
         help="console session cookie over plain http (drills on localhost only)",
     )
 
-    login = sub.add_parser(
-        "login", help="sign the Teams service account in once (device code) for channel posts"
-    )
-    login.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
 
-    doctor = sub.add_parser(
-        "doctor",
-        help="check a Graph set-up (token, permissions, sign-in, clock) and each damage "
-        "workbook against what provision builds; read-only unless --send-test",
-    )
-    doctor.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
+def _doctor_options(doctor: argparse.ArgumentParser) -> None:
+    _config_option(doctor)
     doctor.add_argument(
         "--send-test",
         metavar="ADDRESS",
@@ -143,7 +144,8 @@ def _add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     )
     doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
 
-    state = sub.add_parser("state", help="state database tools: migrate to another database")
+
+def _state_options(state: argparse.ArgumentParser) -> None:
     state_what = state.add_subparsers(dest="state", required=True)
     migrate = state_what.add_parser(
         "migrate", help="copy the whole state into an empty database (e.g. SQLite -> PostgreSQL)"
@@ -158,15 +160,14 @@ def _add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
         help="postgresql+psycopg://user:${PGPASSWORD}@host/db (quote it; ${VAR} is expanded)",
     )
 
-    console = sub.add_parser(
-        "console",
-        help="serve the web console read-only; 'user add NAME', 'user signout NAME' or "
-        "'signout all' to manage local accounts and sessions",
-    )
-    from automation.console.command import add_arguments  # noqa: PLC0415
+
+def _console_options(console: argparse.ArgumentParser) -> None:
+    from automation.console.command import add_arguments  # noqa: PLC0415  # console only
 
     add_arguments(console)
-    demo = sub.add_parser("demo", help="generate a demo workspace and run two report rounds")
+
+
+def _demo_options(demo: argparse.ArgumentParser) -> None:
     demo.add_argument(
         "--workspace",
         type=Path,
@@ -175,17 +176,13 @@ def _add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     )
 
 
-def _add_provision_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _provision_options(provision: argparse.ArgumentParser) -> None:
     """provision: build the inputs departments fill in, from the configuration."""
-    provision = sub.add_parser(
-        "provision",
-        help="build the departments' damage workbook or the progress list from the configuration",
-    )
     what = provision.add_subparsers(dest="provision", required=True)
     workbook = what.add_parser(
         "workbook", help="the shared damage workbook: instructions, one sheet per department"
     )
-    workbook.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
+    _config_option(workbook)
     workbook.add_argument("--flow", required=True, help="id of the damage_rollup flow")
     workbook.add_argument(
         "--output", type=Path, help="write here (default: the workbook's name in this folder)"
@@ -206,7 +203,7 @@ def _add_provision_commands(sub: argparse._SubParsersAction[argparse.ArgumentPar
     listing = what.add_parser(
         "list", help="the progress flow's list: create it, or compare an existing one"
     )
-    listing.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
+    _config_option(listing)
     listing.add_argument("--flow", required=True, help="id of the progress_collection flow")
     listing.add_argument(
         "--apply", action="store_true", help="add the columns and choices an existing list lacks"
@@ -216,17 +213,13 @@ def _add_provision_commands(sub: argparse._SubParsersAction[argparse.ArgumentPar
     )
 
 
-def _add_incident_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _incident_options(incident: argparse.ArgumentParser) -> None:
     """incident: open and close a damage flow's incidents, each with its own workbook."""
-    incident = sub.add_parser(
-        "incident",
-        help="open, close or list the incidents of a damage flow (each its own workbook, from 第1報)",
-    )
     what = incident.add_subparsers(dest="incident", required=True)
     opening = what.add_parser(
         "open", help="create the incident's workbook, announce it, report from 第1報"
     )
-    opening.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
+    _config_option(opening)
     opening.add_argument("--flow", required=True, help="id of the damage_rollup flow")
     opening.add_argument("--name", required=True, help="the incident, e.g. 令和8年台風第10号")
     opening.add_argument(
@@ -235,15 +228,50 @@ def _add_incident_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
     closing = what.add_parser(
         "close", help="issue the final report (最終報), archive the workbook, stop reminders"
     )
-    closing.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
+    _config_option(closing)
     closing.add_argument("--flow", required=True, help="id of the damage_rollup flow")
     closing.add_argument(
         "--dry-run", action="store_true", help="print what would be done; do nothing"
     )
     listing = what.add_parser("list", help="the incidents, open and closed, with their reports")
-    listing.add_argument("-c", "--config", type=Path, required=True, help="configuration YAML")
+    _config_option(listing)
     listing.add_argument("--flow", help="only this flow")
     listing.add_argument("--json", action="store_true", help="print them as JSON")
+
+
+# Every command, in the order --help lists them: its help and what defines its options.
+_COMMANDS: dict[str, tuple[str, Define]] = {
+    "validate": ("check a configuration file and exit", _validate_options),
+    "schema": ("print the JSON Schema of the configuration (for editors)", _no_options),
+    "run": ("run one flow once", _run_options),
+    "history": ("recent runs with status, report number and deliveries", _history_options),
+    "outbox": ("list queued messages; retry a failed or dead one", _outbox_options),
+    "serve": ("run the scheduled flows as a daemon (headless)", _serve_options),
+    "login": (
+        "sign the Teams service account in once (device code) for channel posts",
+        _config_option,
+    ),
+    "doctor": (
+        "check a Graph set-up (token, permissions, sign-in, clock) and each damage "
+        "workbook against what provision builds; read-only unless --send-test",
+        _doctor_options,
+    ),
+    "state": ("state database tools: migrate to another database", _state_options),
+    "console": (
+        "serve the web console read-only; 'user add NAME', 'user signout NAME' or "
+        "'signout all' to manage local accounts and sessions",
+        _console_options,
+    ),
+    "demo": ("generate a demo workspace and run two report rounds", _demo_options),
+    "provision": (
+        "build the departments' damage workbook or the progress list from the configuration",
+        _provision_options,
+    ),
+    "incident": (
+        "open, close or list the incidents of a damage flow (each its own workbook, from 第1報)",
+        _incident_options,
+    ),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -254,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     freeze_at_exit()  # the exit does not walk what the command built
     with start_up_collector():  # nor does the start-up: all of it lives until the exit
-        args = _parser().parse_args(argv)
+        args = _parser(argv).parse_args(argv)
     try:
         code = _command(args)
         sys.stdout.flush()  # a reader that left (| head) is met here, not at the exit
