@@ -343,6 +343,15 @@ CASES = [
         "template (did you mean 'name'?)",
     ),
     Case(
+        "templates_hint_undefined",
+        22,
+        18,
+        "flows[0].params.templates",
+        "damage_reminder.txt.j2:2: 'automation.flows.damage_rollup.DepartmentStatus object' has "
+        "no attribute 'sheet_hnit_ja' when rendering a sample reminder message for mail; fix "
+        "the template (did you mean 'sheet_hint_ja'?)",
+    ),
+    Case(
         "templates_syntax_error",
         15,
         18,

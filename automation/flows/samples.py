@@ -44,8 +44,9 @@ def _damage_messages(params: DamageRollupParams, directory: Directory) -> list[M
     """Report 1, then report 2 with changes and problems, and a quiet run before a deadline.
 
     Every reporting department sends its sheet for report 1 (feedback to all); the first one
-    changes its figures for report 2; in the quiet run nobody has updated since the deadline
-    in between, so everyone is reminded.
+    changes its figures for report 2, for which the last one (of two or more) copied its
+    sheet and deleted the original (missing, its copy named); in the quiet run nobody has
+    updated since the deadline in between, so everyone is reminded.
     """
     from automation.damage.deadlines import next_deadline  # noqa: PLC0415  # damage flows only
     from automation.flows import damage_rollup  # noqa: PLC0415  # damage flows only
@@ -70,6 +71,8 @@ def _damage_messages(params: DamageRollupParams, directory: Directory) -> list[M
             layout = params.layouts.get(dept.name, params.default_layout)
             bump = int(changed and index == 0)
             name = dept.sheet or ""
+            if changed and index == len(departments) - 1 > 0:
+                name = f"{name} (2)"  # copied, the original deleted: missing, with a hint
             sheets[name] = (
                 _records_sheet(name, layout, towns, label, bump)
                 if isinstance(layout, RecordsLayout)
