@@ -275,3 +275,24 @@ def test_python_dash_m_automation_exits_with_the_commands_code(tmp_path: Path) -
     )
     assert (valid.returncode, valid.stdout.startswith(f"{config}: OK")) == (0, True), valid.stderr
     assert (missing.returncode, missing.stdout) == (2, ""), missing.stderr
+
+
+HTTPX_CLIENT_ONLY = """
+import sys
+import automation.backends.graph.gateway
+import httpx
+loaded = sorted(m for m in ("click", "pygments", "rich") if m in sys.modules)
+print(",".join(loaded) or "-", httpx.main.__module__)
+"""
+
+
+def test_the_graph_backend_loads_httpx_without_its_command_line_client() -> None:
+    """Graph's modules load httpx without its CLI's click, pygments or rich; httpx.main is a stub."""
+    result = subprocess.run(
+        [sys.executable, "-c", HTTPX_CLIENT_ONLY],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert result.stdout.split() == ["-", "httpx"]
