@@ -10,14 +10,17 @@ departments' input workbook is never modified: this is a separate file.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import pickle
 import re
+import threading
 import time
 import zlib
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import partial
 from typing import Any, Protocol
@@ -304,13 +307,95 @@ def _number(value: Decimal) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
-def build_merged_workbook(report: DamageReport | MergedSource, processes: int = 1) -> bytes:
+# What _compose writes and how a composed sheet is kept: a change to either must change
+# this, so that no sheet composed by the code before is taken for one composed now.
+COMPOSED_FORMAT = "1"
+KEEP_COMPOSED_BYTES = 64 * 1024 * 1024  # a 60 x 2,000 workbook's sheets: about 12 MB
+
+
+class KeptSheets:
+    """読取_ sheets composed in this process, packed (:class:`_Packed`), for the builds
+    after: a save that changed one department's sheet composes that sheet only.
+
+    A sheet is keyed by everything its composing reads: the department's stored reading
+    (its head and body as stored: the rows, figures and problems shown), the catalogue's
+    titles, the formats' style numbers and :data:`COMPOSED_FORMAT`. Kept in memory only
+    (the daemon's builds follow one another; a cron run builds once), at most ``limit``
+    bytes, the sheets used least recently dropped first. Builds in several threads (a
+    daemon's flows) share it under a lock."""
+
+    def __init__(self, limit: int = KEEP_COMPOSED_BYTES) -> None:
+        self.limit = limit
+        self._sheets: OrderedDict[bytes, _Packed] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: bytes) -> _Packed | None:
+        """The sheet composed for ``key``, if kept."""
+        with self._lock:
+            sheet = self._sheets.get(key)
+            if sheet is not None:
+                self._sheets.move_to_end(key)
+            return sheet
+
+    def put(self, key: bytes, sheet: _Packed) -> None:
+        """Keep ``sheet`` under ``key`` (one larger than the limit is not kept)."""
+        if sheet.size > self.limit:
+            return
+        with self._lock:
+            old = self._sheets.pop(key, None)
+            self._size -= old.size if old is not None else 0
+            self._sheets[key] = sheet
+            self._size += sheet.size
+            while self._size > self.limit:
+                _, dropped = self._sheets.popitem(last=False)
+                self._size -= dropped.size
+
+    def clear(self) -> None:
+        """Forget every sheet."""
+        with self._lock:
+            self._sheets.clear()
+            self._size = 0
+
+    def __len__(self) -> int:
+        return len(self._sheets)
+
+    @property
+    def size(self) -> int:
+        """The bytes kept."""
+        return self._size
+
+
+KEPT_SHEETS = KeptSheets()  # this process's, used by every build unless told otherwise
+
+
+def build_merged_workbook(
+    report: DamageReport | MergedSource,
+    processes: int = 1,
+    kept: KeptSheets | None = KEPT_SHEETS,
+) -> bytes:
     """Render the report as an .xlsx file and return its bytes (the 読取_ sheets' rows
-    composed by ``processes`` processes, :mod:`automation.parallel`)."""
+    composed by ``processes`` processes, :mod:`automation.parallel`). The 読取_ sheets
+    composed before for the same readings are taken from ``kept``, this process's by
+    default (None: every sheet is composed); the bytes are the same either way."""
     buffer = io.BytesIO()
-    for _, step in build_steps(report, buffer, processes=processes):
+    for _, step in build_steps(report, buffer, processes=processes, kept=kept):
         step()
     return buffer.getvalue()
+
+
+def _sheet_keys(readings: KeptReadings, styles: tuple[int, int, int]) -> dict[str, bytes]:
+    """Each department's key in :class:`KeptSheets` (see there)."""
+    titles = [(item.code, item.title) for item in readings.catalogue]
+    context = repr((COMPOSED_FORMAT, styles, titles)).encode()
+    keys = {}
+    for department, stored in readings.stored.items():
+        digest = hashlib.blake2b(context, digest_size=20)
+        digest.update(len(stored.head).to_bytes(8, "little"))
+        digest.update(stored.head)
+        digest.update(stored.body)
+        keys[department] = digest.digest()
+    return keys
 
 
 Step = Callable[[], None]
@@ -345,12 +430,14 @@ def build_steps(
     *,
     on_sheet: Callable[[str, float], None] | None = None,
     processes: int = 1,
+    kept: KeptSheets | None = None,
 ) -> list[tuple[str, Step]]:
     """The writer's steps in order, each named (``bench/writer.py`` times them one by one).
 
     The sheets are added in the order they appear; 市町村別 is filled after the 読取_ sheets,
     from what they saw, so that each department's reading is decoded once and dropped.
-    ``on_sheet(department, seconds)`` hears how long each 読取_ sheet took."""
+    ``on_sheet(department, seconds)`` hears how long each 読取_ sheet took; ``kept``: the
+    読取_ sheets composed before, taken from there and added to it (None: none)."""
     src = report if isinstance(report, MergedSource) else MergedSource.of(report)
     out = _Writer(buffer)
     seen = _Seen()
@@ -362,7 +449,9 @@ def build_steps(
     ]
     if src.open_incidents:
         steps.append(("箇所一覧", lambda: _open_incidents(out, src)))
-    steps.append(("読取_ sheets", lambda: _as_read_sheets(out, src, seen, on_sheet, processes)))
+    steps.append(
+        ("読取_ sheets", lambda: _as_read_sheets(out, src, seen, on_sheet, processes, kept))
+    )
 
     def municipalities() -> None:
         _by_municipality(out, by_municipality, src.totals, src.by_municipality(), seen)
@@ -379,21 +468,15 @@ def _as_read_sheets(
     seen: _Seen,
     on_sheet: Callable[[str, float], None] | None,
     processes: int = 1,
+    kept: KeptSheets | None = None,
 ) -> None:
     """Each department's sheet as read. A table's rows are composed apart (``_compose``),
     by ``processes`` processes (:mod:`automation.parallel`) when there is enough to write,
-    then added in department order with their notes."""
+    or taken from ``kept``, then added in department order with their notes."""
     styles = (out.head.xf_index, out.problem.xf_index, out.flag.xf_index)
     departments = list(src.readings)
-    weights = [len(src.readings.stored[d].body) for d in departments]
     started = time.perf_counter()
-    composed: Iterable[_Composed | _Packed | None]
-    if processes > 1 and sum(weights) >= COMPOSE_FORK_AT:
-        # Every sheet's result is held until the helpers are done: packed, a tenth.
-        compose = partial(_composed, src.readings, styles, packed=True)
-        composed = Forked(processes)(compose, departments, weights)
-    else:  # one sheet composed, written and let go at a time
-        composed = map(partial(_composed, src.readings, styles, packed=False), departments)
+    composed = _composed_sheets(src.readings, styles, processes, kept)
     share = (time.perf_counter() - started) / max(len(departments), 1)
     for dept, sheet in zip(departments, composed, strict=True):
         started = time.perf_counter()
@@ -409,6 +492,40 @@ def _as_read_sheets(
             del table
         if on_sheet is not None:
             on_sheet(dept, share + time.perf_counter() - started)
+
+
+def _composed_sheets(
+    readings: KeptReadings,
+    styles: tuple[int, int, int],
+    processes: int,
+    kept: KeptSheets | None,
+) -> Iterable[_Composed | _Packed | None]:
+    """Each department's table composed (None for an incident list), in order: without
+    ``kept`` one at a time as it is written, or all at once by helper processes (packed);
+    with ``kept``, the sheets it holds taken from it and the others composed packed and
+    kept there."""
+    departments = list(readings)
+    if kept is None:
+        weights = [len(readings.stored[d].body) for d in departments]
+        if processes > 1 and sum(weights) >= COMPOSE_FORK_AT:
+            # Every sheet's result is held until the helpers are done: packed, a tenth.
+            compose = partial(_composed, readings, styles, packed=True)
+            return Forked(processes)(compose, departments, weights)
+        return map(partial(_composed, readings, styles, packed=False), departments)
+    keys = _sheet_keys(readings, styles)
+    found: dict[str, _Composed | _Packed | None] = {d: kept.get(keys[d]) for d in departments}
+    missing = [d for d in departments if found[d] is None]
+    weights = [len(readings.stored[d].body) for d in missing]
+    compose = partial(_composed, readings, styles, packed=True)
+    if processes > 1 and sum(weights) >= COMPOSE_FORK_AT:
+        made = Forked(processes)(compose, missing, weights)
+    else:
+        made = [compose(d) for d in missing]
+    for department, sheet in zip(missing, made, strict=True):
+        found[department] = sheet
+        if isinstance(sheet, _Packed):
+            kept.put(keys[department], sheet)
+    return [found[d] for d in departments]
 
 
 def _summary(out: _Writer, ws: Any, report: MergedSource) -> None:
@@ -599,19 +716,28 @@ class _Composed:
 
 @dataclass(frozen=True)
 class _Packed:
-    """A composed sheet pickled and zlib-packed (a tenth of its memory), as it waits with
-    the others for the helpers (:mod:`automation.parallel`) before it is written; made and
-    read only within one run, never stored."""
+    """A composed sheet packed (a tenth of its memory): its rows as composed packed, the
+    rest pickled and zlib-packed, as it waits with the others for the helpers
+    (:mod:`automation.parallel`) before it is written, or is kept for the next build
+    (:class:`KeptSheets`); made and read only within one process and its helpers, never
+    stored."""
 
-    blob: bytes
+    xml: bytes | str  # the rows (packed by _compose, not packed again here)
+    rest: bytes
 
     @classmethod
     def of(cls, composed: _Composed) -> _Packed:
-        return cls(zlib.compress(pickle.dumps(composed, pickle.HIGHEST_PROTOCOL), 1))
+        rest = pickle.dumps(replace(composed, xml=""), pickle.HIGHEST_PROTOCOL)
+        return cls(composed.xml, zlib.compress(rest, 1))
+
+    @property
+    def size(self) -> int:
+        """About the bytes it holds."""
+        return len(self.xml) + len(self.rest)
 
     def unpacked(self) -> _Composed:
-        composed: _Composed = pickle.loads(zlib.decompress(self.blob))  # see class
-        return composed
+        composed: _Composed = pickle.loads(zlib.decompress(self.rest))  # see class
+        return replace(composed, xml=self.xml)
 
 
 def _composed(

@@ -2,11 +2,12 @@
 
 The same generated workbook as ``bench/damage_rollup.py`` (60 sheets x 300 rows by default)
 is parsed and planned in this process; the report's merged workbook is then written
-``--repeat`` times (median), and once more section by section, so the table says where the
-writer's time goes: the summary sheets, the 読取_ sheets (per sheet: median and slowest),
-and the package (closing the workbook: sheet XML, styles, comments, zip). The writer's own
-allocation peak is measured with ``tracemalloc`` in a separate pass (it slows the code down,
-so never in the timed passes).
+``--repeat`` times (median) composing every sheet, ``--repeat`` times after one
+department's save with the other 読取_ sheets kept from the build before, and once more
+section by section, so the table says where the writer's time goes: the summary sheets,
+the 読取_ sheets (per sheet: median and slowest), and the package (closing the workbook:
+sheet XML, styles, comments, zip). The writer's own allocation peak is measured with
+``tracemalloc`` in a separate pass (it slows the code down, so never in the timed passes).
 
 With ``--command``, ``automation run`` is also run as a subprocess on the same workbook
 (first report): its wall, CPU and peak RSS and the run record's own ``compute`` phase.
@@ -29,6 +30,7 @@ import statistics
 import sys
 import time
 import tracemalloc
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -64,7 +66,7 @@ def whole(report: Any, repeat: int) -> dict[str, Any]:
     walls, cpus, size = [], [], 0
     for _ in range(repeat):
         started, cpu = time.perf_counter(), time.process_time()
-        size = len(build_merged_workbook(report))
+        size = len(build_merged_workbook(report, kept=None))
         walls.append(time.perf_counter() - started)
         cpus.append(time.process_time() - cpu)
     return {
@@ -72,6 +74,38 @@ def whole(report: Any, repeat: int) -> dict[str, Any]:
         "median_cpu_s": round(statistics.median(cpus), 4),
         "runs_s": walls,
         "bytes": size,
+    }
+
+
+def one_saved(report: Any, repeat: int) -> dict[str, Any]:
+    """A build after one department's save, the other sheets kept from the build before
+    (``KeptSheets``, as in the daemon): each time another department's reading is
+    replaced by a third's (a reading no build had), ``repeat`` times."""
+    from automation.merged_workbook import (  # noqa: PLC0415
+        KeptReadings,
+        KeptSheets,
+        MergedSource,
+        build_merged_workbook,
+    )
+
+    source = MergedSource.of(report)
+    departments, kept = list(source.readings), KeptSheets()
+    build_merged_workbook(source, kept=kept)
+    walls, cpus = [], []
+    for n in range(repeat):
+        stored = dict(source.readings.stored)
+        saved, other = departments[n % len(departments)], departments[-1 - n % len(departments)]
+        stored[saved] = source.readings.stored[other]
+        edited = replace(source, readings=KeptReadings(stored, source.readings.catalogue))
+        started, cpu = time.perf_counter(), time.process_time()
+        build_merged_workbook(edited, kept=kept)
+        walls.append(time.perf_counter() - started)
+        cpus.append(time.process_time() - cpu)
+    return {
+        "median_s": round(statistics.median(walls), 4),
+        "median_cpu_s": round(statistics.median(cpus), 4),
+        "runs_s": walls,
+        "kept_mb": round(kept.size / 1e6, 2),
     }
 
 
@@ -159,7 +193,7 @@ def allocation_peak(report: Any) -> float:
     from automation.merged_workbook import build_merged_workbook  # noqa: PLC0415
 
     tracemalloc.start()
-    size = len(build_merged_workbook(report))
+    size = len(build_merged_workbook(report, kept=None))
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     del size
@@ -195,6 +229,7 @@ def main() -> int:
         "columns": args.columns,
         "problems": len(report.problems),
         "whole": whole(report, args.repeat),
+        "one_saved": one_saved(report, args.repeat),
         "by_section": sections(report),
         "allocation_peak_mb": allocation_peak(report),
         "command_first_report": command,
@@ -210,7 +245,7 @@ def main() -> int:
 
 def table(result: dict[str, Any]) -> str:
     """The figures as Markdown."""
-    w, s = result["whole"], result["by_section"]
+    w, s, o = result["whole"], result["by_section"], result["one_saved"]
     load = result["machine"].split("load ")[-1]
     lines = [
         f"merged workbook, {result['sheets']} x {result['rows']} x {result['columns']}, "
@@ -219,6 +254,8 @@ def table(result: dict[str, Any]) -> str:
         f"build_merged_workbook: {w['median_s']:.3f} s wall, {w['median_cpu_s']:.3f} s CPU "
         f"(median of {len(w['runs_s'])}; load {load}), {w['bytes'] / 1e6:.1f} MB; "
         f"allocation peak {result['allocation_peak_mb']} MB",
+        f"one department saved, the other sheets kept: {o['median_s']:.3f} s wall, "
+        f"{o['median_cpu_s']:.3f} s CPU ({o['kept_mb']} MB kept)",
         f"読取_ sheets: {s['as_read_sheets']}, median {s['as_read_sheet_median_s'] * 1e3:.1f} ms, "
         f"slowest {s['as_read_sheet_max_s'] * 1e3:.1f} ms (wall)",
         "",

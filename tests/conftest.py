@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -35,3 +36,13 @@ def user_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         os.environ.pop("XDG_CACHE_HOME", None)
     else:
         os.environ["XDG_CACHE_HOME"] = before
+
+
+@pytest.fixture(autouse=True)
+def no_kept_sheets() -> Iterator[None]:
+    """Each spec's builds start with no 読取_ sheet kept by another spec's (the process's
+    ``KEPT_SHEETS``; a spec that builds twice shares them, as a daemon's builds do)."""
+    yield
+    kept = sys.modules.get("automation.merged_workbook")
+    if kept is not None:
+        kept.KEPT_SHEETS.clear()

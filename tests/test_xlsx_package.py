@@ -171,11 +171,11 @@ def test_a_merged_workbook_with_every_part_packed_and_streamed_is_the_same_packa
     """Packing every sheet's rows and deflating every part as large changes no part but the date."""
     # PACK_ABOVE 0 and CHUNK 0; only the creation time differs
     report = _report(kiki, roads)
-    plain = _parts(build_merged_workbook(report))
+    plain = _parts(build_merged_workbook(report, kept=None))
     with pytest.MonkeyPatch.context() as patched:
         patched.setattr("automation.xlsx_package.CHUNK", 0)
         patched.setattr("automation.merged_workbook.PACK_ABOVE", 0)
-        packed = _parts(build_merged_workbook(report))
+        packed = _parts(build_merged_workbook(report, kept=None))
     assert packed == plain
 
 
@@ -194,10 +194,10 @@ def _packages_composed_by_helpers_equal_one_process_s(
     kiki: list[list[object]], roads: list[tuple[str, str]]
 ) -> None:
     report = _report(kiki, roads)
-    alone = _parts(build_merged_workbook(report))
+    alone = _parts(build_merged_workbook(report, kept=None))
     with pytest.MonkeyPatch.context() as patched:
         patched.setattr("automation.merged_workbook.COMPOSE_FORK_AT", 0)
-        shared = _parts(build_merged_workbook(report, processes=3))
+        shared = _parts(build_merged_workbook(report, processes=3, kept=None))
     assert shared == alone
 
 
