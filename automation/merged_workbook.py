@@ -42,7 +42,7 @@ from automation.damage.stored import Readings, StoredReading
 from automation.damage.totals import Change, ItemTotal
 from automation.flows.damage_rollup import DamageReport, DepartmentStatus
 from automation.parallel import Forked
-from automation.xlsx_package import PACK_ABOVE, PackageWorkbook
+from automation.xlsx_package import PACK_ABOVE, NotedSheet, PackageWorkbook, RenderedNotes
 
 SHEET_NAME_BAD = re.compile(r"[\[\]:*?/\\]")
 SAFE_STRINGS = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
@@ -52,7 +52,7 @@ CELL_TEXT_MAX = 32767  # UTF-16 units, Excel's limit
 COMPOSE_FORK_AT = 256 * 1024
 
 
-class _XmlSheet(Worksheet):  # type: ignore[misc]  # XlsxWriter is untyped
+class _XmlSheet(NotedSheet):
     """A worksheet whose rows arrive as finished ``<sheetData>`` XML.
 
     The 読取_ sheets, 市町村別 and 要修正セル hold nearly all of the workbook's cells;
@@ -309,7 +309,7 @@ def _number(value: Decimal) -> int | float:
 
 # What _compose writes and how a composed sheet is kept: a change to either must change
 # this, so that no sheet composed by the code before is taken for one composed now.
-COMPOSED_FORMAT = "1"
+COMPOSED_FORMAT = "2"
 KEEP_COMPOSED_BYTES = 64 * 1024 * 1024  # a 60 x 2,000 workbook's sheets: about 12 MB
 
 
@@ -701,7 +701,7 @@ class _Composed:
     inline strings), its notes, and what 市町村別 sees of it (text only: no cell objects)."""
 
     xml: str | bytes  # the rows; zlib-packed (as ``_XmlSheet`` keeps a large sheet) or not
-    comments: list[tuple[int, int, str]]  # (row, column, text), 0-based
+    notes: RenderedNotes  # the problem cells' notes, as the package writes them
     last_row: int
     last_col: int
     municipalities: list[str]  # each row's, in order (for 市町村別's order)
@@ -710,8 +710,7 @@ class _Composed:
     def write(self, ws: _XmlSheet) -> None:
         """Into ``ws``: the rows, then the notes."""
         ws.set_rows_xml(self.xml, self.last_row, self.last_col)
-        for row, col, text in self.comments:
-            ws.write_comment(row, col, text)
+        ws.set_notes(self.notes)
 
 
 @dataclass(frozen=True)
@@ -802,7 +801,7 @@ def _compose(reading: AsReadSheet, styles: tuple[int, int, int], *, packed: bool
     xml = "".join(parts)
     return _Composed(
         zlib.compress(xml.encode(), 1) if packed else xml,
-        comments,
+        RenderedNotes.of(comments),
         len(reading.rows),
         len(codes),
         [municipality for municipality, _ in reading.rows],

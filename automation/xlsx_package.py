@@ -17,59 +17,205 @@ as keeping parts packed until the zip took them did). It relies on XlsxWriter's 
 
 from __future__ import annotations
 
+import functools
 import io
+from dataclasses import dataclass
 from io import StringIO
 from typing import IO, Any
 from zipfile import ZIP_DEFLATED, ZipFile, ZipInfo
 
 import xlsxwriter
-from xlsxwriter.comments import Comments
+from xlsxwriter.comments import Comments, CommentType
 from xlsxwriter.packager import Packager
 from xlsxwriter.sharedstrings import SharedStrings
 from xlsxwriter.utility import _preserve_whitespace, xl_rowcol_to_cell
 from xlsxwriter.vml import Vml
+from xlsxwriter.worksheet import Worksheet
+
+_VML, _XML = Vml(), Comments()  # their escaping and unit conversion (no state of theirs)
+
+
+def _shape_xml(shape_id: object, z_index: int, comment: Any, vertices: list[Any]) -> str:
+    """A note's VML shape, as XlsxWriter writes it."""
+    left, top, width, height = _VML._pixels_to_points(vertices)
+    col_start, row_start, x1, y1, col_end, row_end, x2, y2 = vertices[:8]
+    fill = _VML._escape_attributes(comment.color._vml_rgb_hex_value())
+    shown = "visible" if comment.is_visible else "hidden"
+    visible = "<x:Visible/>" if comment.is_visible else ""
+    return (
+        f'<v:shape id="_x0000_s{shape_id}" type="#_x0000_t202" style="position:absolute;'
+        f"margin-left:{left:.15g}pt;margin-top:{top:.15g}pt;width:{width:.15g}pt;"
+        f'height:{height:.15g}pt;z-index:{z_index};visibility:{shown}" fillcolor="{fill}" '
+        'o:insetmode="auto"><v:fill color2="#ffffe1"/>'
+        '<v:shadow on="t" color="black" obscured="t"/><v:path o:connecttype="none"/>'
+        '<v:textbox style="mso-direction-alt:auto"><div style="text-align:left"></div>'
+        '</v:textbox><x:ClientData ObjectType="Note"><x:MoveWithCells/><x:SizeWithCells/>'
+        f"<x:Anchor>{col_start}, {x1}, {row_start}, {y1}, {col_end}, {x2}, {row_end}, {y2}"
+        f"</x:Anchor><x:AutoFill>False</x:AutoFill><x:Row>{comment.row}</x:Row>"
+        f"<x:Column>{comment.col}</x:Column>{visible}</x:ClientData></v:shape>"
+    )
+
+
+def _comment_xml(comment: Any, author_id: int) -> str:
+    """A note's comment element, as XlsxWriter writes it."""
+    ref = xl_rowcol_to_cell(comment.row, comment.col)
+    author = f' authorId="{author_id}"' if author_id != -1 else ""
+    text = comment.text
+    space = ' xml:space="preserve"' if _preserve_whitespace(text) else ""
+    data = _XML._escape_control_characters(_XML._escape_data(text))
+    size = _XML._escape_attributes(comment.font_size)
+    font = _XML._escape_attributes(comment.font_name)
+    family = _XML._escape_attributes(comment.font_family)
+    return (
+        f'<comment ref="{ref}"{author}><text><r><rPr><sz val="{size}"/>'
+        f'<color indexed="81"/><rFont val="{font}"/><family val="{family}"/></rPr>'
+        f"<t{space}>{data}</t></r></text></comment>"
+    )
 
 
 class _NotesVml(Vml):  # type: ignore[misc]  # XlsxWriter is untyped
-    """A comment VML part whose shapes are written one string each."""
+    """A comment VML part whose shapes are written one string each (a sheet's
+    :class:`RenderedNotes` all at once)."""
 
     def _write_comment_shape(self, shape_id: int, z_index: int, comment: Any) -> None:
-        left, top, width, height = self._pixels_to_points(comment.vertices)
-        col_start, row_start, x1, y1, col_end, row_end, x2, y2 = comment.vertices[:8]
-        fill = self._escape_attributes(comment.color._vml_rgb_hex_value())
-        shown = "visible" if comment.is_visible else "hidden"
-        visible = "<x:Visible/>" if comment.is_visible else ""
-        self.fh.write(
-            f'<v:shape id="_x0000_s{shape_id}" type="#_x0000_t202" style="position:absolute;'
-            f"margin-left:{left:.15g}pt;margin-top:{top:.15g}pt;width:{width:.15g}pt;"
-            f'height:{height:.15g}pt;z-index:{z_index};visibility:{shown}" fillcolor="{fill}" '
-            'o:insetmode="auto"><v:fill color2="#ffffe1"/>'
-            '<v:shadow on="t" color="black" obscured="t"/><v:path o:connecttype="none"/>'
-            '<v:textbox style="mso-direction-alt:auto"><div style="text-align:left"></div>'
-            '</v:textbox><x:ClientData ObjectType="Note"><x:MoveWithCells/><x:SizeWithCells/>'
-            f"<x:Anchor>{col_start}, {x1}, {row_start}, {y1}, {col_end}, {x2}, {row_end}, {y2}"
-            f"</x:Anchor><x:AutoFill>False</x:AutoFill><x:Row>{comment.row}</x:Row>"
-            f"<x:Column>{comment.col}</x:Column>{visible}</x:ClientData></v:shape>"
-        )
+        if isinstance(comment, RenderedNotes):
+            self.fh.write(comment.shapes_from(shape_id))
+            return
+        self.fh.write(_shape_xml(shape_id, z_index, comment, comment.vertices))
 
 
 class _NotesComments(Comments):  # type: ignore[misc]  # XlsxWriter is untyped
-    """A comments part whose comment elements are written one string each."""
+    """A comments part whose comment elements are written one string each (a sheet's
+    :class:`RenderedNotes` all at once)."""
 
     def _write_comment(self, comment: Any, author_id: int) -> None:
-        ref = xl_rowcol_to_cell(comment.row, comment.col)
-        author = f' authorId="{author_id}"' if author_id != -1 else ""
-        text = comment.text
-        space = ' xml:space="preserve"' if _preserve_whitespace(text) else ""
-        data = self._escape_control_characters(self._escape_data(text))
-        size = self._escape_attributes(comment.font_size)
-        font = self._escape_attributes(comment.font_name)
-        family = self._escape_attributes(comment.font_family)
-        self.fh.write(
-            f'<comment ref="{ref}"{author}><text><r><rPr><sz val="{size}"/>'
-            f'<color indexed="81"/><rFont val="{font}"/><family val="{family}"/></rPr>'
-            f"<t{space}>{data}</t></r></text></comment>"
+        if isinstance(comment, RenderedNotes):
+            if author_id != 0:  # never: its sheet has no other notes (see NotedSheet)
+                raise ValueError(f"rendered notes with author {author_id}, expected 0")
+            self.fh.write(comment.comments)
+            return
+        self.fh.write(_comment_xml(comment, author_id))
+
+
+_DEFAULT_GEOMETRY = Worksheet()  # a sheet of default column widths and row heights
+
+
+@functools.cache
+def _across(col: int) -> tuple[int, int, int, int, int]:
+    """A default note's horizontal vertices on a sheet of default widths (col_start, x1,
+    col_end, x2, x_abs: they depend on its column alone)."""
+    v = _DEFAULT_GEOMETRY._comment_vertices(CommentType(1, col, ""))
+    return v[0], v[2], v[4], v[6], v[8]
+
+
+@functools.cache
+def _down(row: int) -> tuple[int, int, int, int, int]:
+    """A default note's vertical vertices on a sheet of default heights (row_start, y1,
+    row_end, y2, y_abs: they depend on its row alone)."""
+    v = _DEFAULT_GEOMETRY._comment_vertices(CommentType(row, 1, ""))
+    return v[1], v[3], v[5], v[7], v[9]
+
+
+@dataclass(frozen=True)
+class RenderedNotes:
+    """A sheet's cell notes (default options) rendered as its comments and VML parts hold
+    them, made apart from the workbook (in a helper process, kept for the next build):
+    packaging writes them as they are, each shape with the id the package gives it. For a
+    sheet of default column widths and row heights only (:class:`NotedSheet`)."""
+
+    count: int
+    comments: str  # the <comment> elements, author 0 (the sheet's one author, "")
+    shapes: str  # the <v:shape> elements, "{}" where each one's id goes
+    corners: tuple[int, int, int, int] = (0, 0, 0, 0)  # first row and column, last ones
+    author: str = ""  # what XlsxWriter's comments part lists as the notes' author
+
+    @classmethod
+    def of(cls, notes: list[tuple[int, int, str]]) -> RenderedNotes:
+        """``notes`` ((row, column, text), 0-based) rendered, in row and column order."""
+        comments, shapes = [], []
+        width, height = _NOTE.width, _NOTE.height
+        cells = {(row, col): text for row, col, text in notes}  # the last one a cell's
+        for z_index, ((row, col), text) in enumerate(sorted(cells.items()), start=1):
+            note = _Note(row, col, text)
+            col_start, x1, col_end, x2, x_abs = _across(col)
+            row_start, y1, row_end, y2, y_abs = _down(row)
+            vertices = [col_start, row_start, x1, y1, col_end, row_end, x2, y2]
+            vertices += [x_abs, y_abs, width, height]
+            comments.append(_comment_xml(note, 0))
+            shapes.append(_shape_xml("\x00", z_index, note, vertices))
+        template = "".join(shapes).replace("{", "{{").replace("}", "}}").replace("\x00", "{}")
+        rows, cols = [row for row, _ in cells] or [0], [col for _, col in cells] or [0]
+        corners = (min(rows), min(cols), max(rows), max(cols))
+        return cls(len(comments), "".join(comments), template, corners)
+
+    def shapes_from(self, first_id: int) -> str:
+        """The shapes, numbered from ``first_id``."""
+        return self.shapes.format(*range(first_id, first_id + self.count))
+
+
+_NOTE = CommentType(0, 0, "")  # a note's default options (colour, size, font, hidden)
+
+
+@dataclass(frozen=True)
+class _Note:
+    """What rendering reads of a default note."""
+
+    row: int
+    col: int
+    text: str
+    color: Any = _NOTE.color
+    is_visible: bool = False  # a sheet's default (Worksheet.comments_visible)
+    font_size: float = _NOTE.font_size
+    font_name: str = _NOTE.font_name
+    font_family: int = _NOTE.font_family
+
+
+class NotedSheet(Worksheet):  # type: ignore[misc]  # XlsxWriter is untyped
+    """A worksheet whose notes arrive rendered (:class:`RenderedNotes`), not through
+    ``write_comment``: the sheet keeps XlsxWriter's default column widths and row heights
+    (the notes' positions were computed for them) and has no other notes. A subclass
+    writes the rows (``<sheetData>``): XlsxWriter's own would count each note's cell in
+    its row's spans."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rendered_notes: RenderedNotes | None = None
+
+    def set_notes(self, notes: RenderedNotes) -> None:
+        """The sheet's notes, rendered (none: nothing changes)."""
+        if not notes.count:
+            return
+        first_row, first_col, last_row, last_col = notes.corners
+        self._check_dimensions(first_row, first_col)  # as write_comment does, note by note
+        self._check_dimensions(last_row, last_col)
+        self.rendered_notes = notes
+        self.has_vml = self.has_comments = True
+
+    def _prepare_vml_objects(
+        self, vml_data_id: int, vml_shape_id: int, vml_drawing_id: int, comment_id: int
+    ) -> int:
+        notes = self.rendered_notes
+        if notes is None:
+            return int(
+                super()._prepare_vml_objects(vml_data_id, vml_shape_id, vml_drawing_id, comment_id)
+            )
+        if self.comments or self.buttons_list or self.col_info or self.row_sizes:
+            raise ValueError(
+                "a sheet with rendered notes has other notes, buttons, column widths or row "
+                "heights; expected none (its notes' positions assume the defaults)"
+            )
+        # As XlsxWriter's own, for one entry that writes every note.
+        self.external_vml_links.append(
+            ["/vmlDrawing", f"../drawings/vmlDrawing{vml_drawing_id}.vml"]
         )
+        self.comments_list = [notes]
+        self.external_comment_links.append(["/comments", f"../comments{comment_id}.xml"])
+        data_id: int | str = vml_data_id
+        for i in range(notes.count // 1024):
+            data_id = f"{data_id},{vml_data_id + i + 1}"
+        self.vml_data_id = data_id
+        self.vml_shape_id = vml_shape_id
+        return notes.count
 
 
 PACK_ABOVE = 256 * 1024  # characters of a sheet's rows (merged_workbook) kept compressed

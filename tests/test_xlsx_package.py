@@ -17,9 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
 
-from automation.merged_workbook import build_merged_workbook
+from automation.merged_workbook import _XmlSheet, build_merged_workbook
 from automation.parallel import delivered_by_helpers
-from automation.xlsx_package import CHUNK, PackageWorkbook
+from automation.xlsx_package import CHUNK, PackageWorkbook, RenderedNotes
 from tests.test_owed_recipe import _report, kiki_rows, road_rows
 
 texts = st.one_of(
@@ -213,3 +213,47 @@ def test_a_text_that_looks_like_rich_text_markup_is_written_as_text() -> None:
     book.close()
     read = load_workbook(io.BytesIO(buffer.getvalue()))["s"]
     assert [row[0].value for row in read.iter_rows()] == texts
+
+
+plain_notes = st.lists(st.tuples(st.integers(0, 3000), st.integers(0, 40), texts), max_size=8)
+
+
+def _noted(notes: list[list[tuple[int, int, str]]], rendered: bool, many: int = 0) -> bytes:
+    """Sheets of rows as XML with notes, then a sheet of ``many`` notes, then one noted in
+    XlsxWriter's own sheet; ``rendered``: the notes rendered apart (RenderedNotes), else
+    written one by one (write_comment)."""
+    buffer = io.BytesIO()
+    book = PackageWorkbook(buffer, {"in_memory": True})
+    sheets: list[list[tuple[int, int, str]]] = [*notes, [(r, 1, f"{r}") for r in range(many)]]
+    for n, sheet_notes in enumerate(sheets):
+        sheet = book.add_worksheet(f"s{n}", worksheet_class=_XmlSheet)
+        last = max([(row, col) for row, col, _ in sheet_notes], default=(0, 0))
+        sheet.set_rows_xml('<row r="1"><c r="A1"><v>1</v></c></row>', *last)
+        if rendered:
+            sheet.set_notes(RenderedNotes.of(sheet_notes))
+        for row, col, text in [] if rendered else sheet_notes:
+            sheet.write_comment(row, col, text)
+    book.add_worksheet("other").write_comment(2, 2, "one by one")
+    book.close()
+    return buffer.getvalue()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(plain_notes, min_size=1, max_size=3), st.sampled_from([0, 5, 1025, 2100]))
+def test_notes_rendered_apart_are_packaged_as_write_comment_packages_them(
+    notes: list[list[tuple[int, int, str]]], many: int
+) -> None:
+    """Notes rendered apart from the workbook give every part write_comment's notes give."""
+    # shape ids numbered across sheets, a sheet of more than 1,024 notes, a sheet after
+    # them noted by XlsxWriter (write_comment's parts: the spec above)
+    assert _parts(_noted(notes, True, many)) == _parts(_noted(notes, False, many))
+
+
+def test_a_sheet_with_rendered_notes_and_set_column_widths_is_refused() -> None:
+    """Rendered notes assume default widths and heights: a sheet that changed them says so."""
+    book = PackageWorkbook(io.BytesIO(), {"in_memory": True})
+    sheet = book.add_worksheet("s", worksheet_class=_XmlSheet)
+    sheet.set_column(0, 0, 30)
+    sheet.set_notes(RenderedNotes.of([(1, 1, "x")]))
+    with pytest.raises(ValueError, match="column widths"):
+        book.close()
