@@ -42,7 +42,14 @@ from automation.damage.stored import Readings, StoredReading
 from automation.damage.totals import Change, ItemTotal
 from automation.flows.damage_rollup import DamageReport, DepartmentStatus
 from automation.parallel import Forked
-from automation.xlsx_package import PACK_ABOVE, NotedSheet, PackageWorkbook, RenderedNotes
+from automation.xlsx_package import (
+    PACK_ABOVE,
+    DeflatedRows,
+    NotedSheet,
+    PackageWorkbook,
+    RenderedNotes,
+    StreamedPart,
+)
 
 SHEET_NAME_BAD = re.compile(r"[\[\]:*?/\\]")
 SAFE_STRINGS = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
@@ -65,20 +72,23 @@ class _XmlSheet(NotedSheet):
 
     def __init__(self) -> None:
         super().__init__()
-        self._rows_xml: str | bytes = ""
+        self._rows_xml: str | DeflatedRows = ""
 
-    def set_rows_xml(self, rows_xml: list[str] | str | bytes, last_row: int, last_col: int) -> None:
-        """The sheet's rows as XML (rows 0..last_row, columns 0..last_col), or as bytes
-        that XML zlib-packed.
+    def set_rows_xml(
+        self, rows_xml: list[str] | str | DeflatedRows, last_row: int, last_col: int
+    ) -> None:
+        """The sheet's rows as XML (rows 0..last_row, columns 0..last_col), or that XML
+        deflated already.
 
         Kept as one string until the workbook is closed (a list of a string per cell would
-        take about three times the memory), compressed when large (a tenth of the memory:
-        the 60 sheets of 60 x 2,000 hold some 50 MB of XML; see ``PACK_ABOVE``)."""
-        if isinstance(rows_xml, bytes):
+        take about three times the memory), deflated when large (a tenth of the memory:
+        the 60 sheets of 60 x 2,000 hold some 50 MB of XML; see ``PACK_ABOVE``), as the
+        package's part takes it."""
+        if isinstance(rows_xml, DeflatedRows):
             self._rows_xml = rows_xml
         else:
             xml = rows_xml if isinstance(rows_xml, str) else "".join(rows_xml)
-            self._rows_xml = zlib.compress(xml.encode(), 1) if len(xml) > PACK_ABOVE else xml
+            self._rows_xml = DeflatedRows.of(xml) if len(xml) > PACK_ABOVE else xml
         self._check_dimensions(0, 0)  # the <dimension> element and the "has data" test
         self._check_dimensions(last_row, last_col)
 
@@ -88,7 +98,12 @@ class _XmlSheet(NotedSheet):
             super()._write_sheet_data()
             return
         self.fh.write("<sheetData>")
-        self.fh.write(rows if isinstance(rows, str) else zlib.decompress(rows).decode())
+        if isinstance(rows, str):
+            self.fh.write(rows)
+        elif isinstance(self.fh, StreamedPart):  # into the zip as deflated
+            self.fh.write_deflated(rows)
+        else:  # a package XlsxWriter writes itself
+            self.fh.write(rows.text())
         self.fh.write("</sheetData>")
         self._rows_xml = ""  # written: the package holds its own copy
 
@@ -309,7 +324,7 @@ def _number(value: Decimal) -> int | float:
 
 # What _compose writes and how a composed sheet is kept: a change to either must change
 # this, so that no sheet composed by the code before is taken for one composed now.
-COMPOSED_FORMAT = "2"
+COMPOSED_FORMAT = "3"
 KEEP_COMPOSED_BYTES = 64 * 1024 * 1024  # a 60 x 2,000 workbook's sheets: about 12 MB
 
 
@@ -700,7 +715,7 @@ class _Composed:
     """A table's 読取_ sheet composed apart from the workbook: its rows' XML (its text as
     inline strings), its notes, and what 市町村別 sees of it (text only: no cell objects)."""
 
-    xml: str | bytes  # the rows; zlib-packed (as ``_XmlSheet`` keeps a large sheet) or not
+    xml: str | DeflatedRows  # the rows; deflated (as ``_XmlSheet`` keeps a large sheet) or not
     notes: RenderedNotes  # the problem cells' notes, as the package writes them
     last_row: int
     last_col: int
@@ -721,7 +736,7 @@ class _Packed:
     (:class:`KeptSheets`); made and read only within one process and its helpers, never
     stored."""
 
-    xml: bytes | str  # the rows (packed by _compose, not packed again here)
+    xml: str | DeflatedRows  # the rows (deflated by _compose when large, not packed again)
     rest: bytes
 
     @classmethod
@@ -732,7 +747,8 @@ class _Packed:
     @property
     def size(self) -> int:
         """About the bytes it holds."""
-        return len(self.xml) + len(self.rest)
+        rows = self.xml.data if isinstance(self.xml, DeflatedRows) else self.xml
+        return len(rows) + len(self.rest)
 
     def unpacked(self) -> _Composed:
         composed: _Composed = pickle.loads(zlib.decompress(self.rest))  # see class
@@ -751,18 +767,19 @@ def _composed(
     reading = readings[department]
     if reading.layout == "records":
         return None
-    composed = _compose(reading, styles, packed=packed)
+    composed = _compose(reading, styles)
     return _Packed.of(composed) if packed else composed
 
 
-def _compose(reading: AsReadSheet, styles: tuple[int, int, int], *, packed: bool) -> _Composed:
+def _compose(reading: AsReadSheet, styles: tuple[int, int, int]) -> _Composed:
     """The sheet as read, its rows composed as XML text in one pass (see _XmlSheet).
 
     Cell for cell what XlsxWriter's write_string/write_number would show: each text an
     inline string, as XlsxWriter's constant_memory mode writes it (so that a sheet is
     composed whole, in a helper process too), numbers as ``%.16G``, the problem fill and
     note on an unreadable cell, the 未確認 fill on other text. ``styles``: the head,
-    problem and 未確認 formats' indexes; ``packed``: the XML zlib-packed."""
+    problem and 未確認 formats' indexes. Rows of more than ``PACK_ABOVE`` characters
+    are deflated (:class:`DeflatedRows`), ready for the package."""
     codes = [item.code for item in reading.columns]
     letters = [xl_col_to_name(col) for col in range(len(codes) + 1)]
     head, problem_s, flag_s = styles
@@ -800,7 +817,7 @@ def _compose(reading: AsReadSheet, styles: tuple[int, int, int], *, packed: bool
         parts.append("".join(cells))
     xml = "".join(parts)
     return _Composed(
-        zlib.compress(xml.encode(), 1) if packed else xml,
+        DeflatedRows.of(xml) if len(xml) > PACK_ABOVE else xml,
         RenderedNotes.of(comments),
         len(reading.rows),
         len(codes),

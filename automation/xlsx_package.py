@@ -4,21 +4,27 @@ The merged workbook notes every unreadable cell (thousands at 60 x 2,000). XlsxW
 each note's VML shape and comment element through a dozen generic XML calls: about 0.25 ms a
 note, a third of the workbook's package time. ``PackageWorkbook`` packages the same bytes
 (the specs compare them with XlsxWriter's own) with one format string per note, and leaves
-every other part to XlsxWriter.
+every other part to XlsxWriter. A sheet's notes can also arrive rendered already
+(``RenderedNotes`` on a ``NotedSheet``: the merged workbook renders them where it composes
+the sheet, in a helper process or once for several builds), written as they are.
 
 An in-memory XlsxWriter package holds every part as text until the last is written, then
 zips them: at 60 x 2,000 some 70 MB of XML at once, the run's peak. Here each part goes into
 its zip entry as it is written (``StreamedPart``: encoded and deflated 64 K characters at a
 time), in the order and with the entry headers XlsxWriter's own zip would have, so the
 package is byte for byte XlsxWriter's and no part is ever held whole (nor compressed twice,
-as keeping parts packed until the zip took them did). It relies on XlsxWriter's internals
-(pinned below 3.4).
+as keeping parts packed until the zip took them did). A sheet's rows deflated where they
+were composed (``DeflatedRows``) go into their part as they are, between full flushes of
+the part's own deflating: the part's text is the same, its deflated bytes are not those of
+one pass. It relies on XlsxWriter's internals (pinned below 3.4) and, for ``DeflatedRows``,
+on the fields of zipfile's entry writer (Python 3.11 to 3.13).
 """
 
 from __future__ import annotations
 
 import functools
 import io
+import zlib
 from dataclasses import dataclass
 from io import StringIO
 from typing import IO, Any
@@ -218,8 +224,10 @@ class NotedSheet(Worksheet):  # type: ignore[misc]  # XlsxWriter is untyped
         return notes.count
 
 
-PACK_ABOVE = 256 * 1024  # characters of a sheet's rows (merged_workbook) kept compressed
 CHUNK = 64 * 1024  # characters of a part gathered before they go into its zip entry
+# Characters of a sheet's rows (merged_workbook) deflated where they are composed: the part
+# they go into is larger than CHUNK, so deflated at LARGE_PART_LEVEL anyway.
+PACK_ABOVE = CHUNK
 # A part larger than CHUNK is deflated at level 1, not zlib's default 6: at 60 x 2,000 the
 # package's deflating takes 0.9 s less and the file is about a quarter larger (7.2 ->
 # 9.2 MB); smaller parts keep level 6, as XlsxWriter's own zip writes them.
@@ -236,6 +244,65 @@ def _entry(name: str, level: int | None = None) -> ZipInfo:
     # alias of compress_level); None is zlib's default level.
     info._compresslevel = level  # type: ignore[attr-defined]  # not in typeshed
     return info
+
+
+@dataclass(frozen=True)
+class DeflatedRows:
+    """Text deflated apart from its package (where a sheet's rows are composed, perhaps in
+    a helper process), to go into a part as it is (:meth:`StreamedPart.write_deflated`):
+    a raw deflate stream that refers to nothing before it and ends on a byte boundary,
+    with the CRC-32 and length of the UTF-8 text. Deflated once: neither packed to wait
+    for the package, then unpacked and deflated again, nor held as text."""
+
+    data: bytes
+    crc: int
+    size: int
+
+    @classmethod
+    def of(cls, text: str) -> DeflatedRows:
+        """``text`` deflated at ``LARGE_PART_LEVEL`` (the level of the part it goes into)."""
+        encoded = text.encode()
+        deflater = zlib.compressobj(LARGE_PART_LEVEL, zlib.DEFLATED, -15)
+        data = deflater.compress(encoded) + deflater.flush(zlib.Z_SYNC_FLUSH)
+        return cls(data, zlib.crc32(encoded), len(encoded))
+
+    def text(self) -> str:
+        """The text again."""
+        return zlib.decompressobj(-15).decompress(self.data).decode()
+
+
+def _gf2_times(matrix: list[int], vector: int) -> int:
+    total, n = 0, 0
+    while vector:
+        if vector & 1:
+            total ^= matrix[n]
+        vector >>= 1
+        n += 1
+    return total
+
+
+@functools.cache
+def _zeros_operator(power: int) -> list[int]:
+    """The CRC-32 register's change over 2**power zero bytes (zlib's crc32_combine)."""
+    if power == 0:
+        bit = [0xEDB88320] + [1 << n for n in range(31)]  # one zero bit
+        for _ in range(3):  # 2, 4, 8 bits
+            bit = [_gf2_times(bit, row) for row in bit]
+        return bit
+    half = _zeros_operator(power - 1)
+    return [_gf2_times(half, row) for row in half]
+
+
+def crc32_combine(crc1: int, crc2: int, length2: int) -> int:
+    """The CRC-32 of A + B from A's, B's and B's length (zlib's ``crc32_combine``, which
+    Python's zlib does not offer)."""
+    power = 0
+    while length2:
+        if length2 & 1:
+            crc1 = _gf2_times(_zeros_operator(power), crc1)
+        length2 >>= 1
+        power += 1
+    return crc1 ^ crc2
 
 
 class StreamedPart(StringIO):
@@ -260,6 +327,21 @@ class StreamedPart(StringIO):
                 self._entry = self._package.open(_entry(self._name, LARGE_PART_LEVEL), "w")
             self._flush_pieces(self._entry)
         return len(text)
+
+    def write_deflated(self, rows: DeflatedRows) -> None:
+        """Add text deflated already (:class:`DeflatedRows`) as it is: what was written
+        before it is deflated up to a full flush (nothing after refers back to it), the
+        deflated bytes follow, and the part goes on deflating from there."""
+        if self._entry is None:
+            self._entry = self._package.open(_entry(self._name, LARGE_PART_LEVEL), "w")
+        entry: Any = self._entry  # zipfile's _ZipWriteFile: its own fields, as write() keeps them
+        self._flush_pieces(entry)
+        flushed = entry._compressor.flush(zlib.Z_FULL_FLUSH)
+        entry._fileobj.write(flushed)
+        entry._fileobj.write(rows.data)
+        entry._compress_size += len(flushed) + len(rows.data)
+        entry._crc = crc32_combine(entry._crc, rows.crc, rows.size)
+        entry._file_size += rows.size
 
     def finish(self) -> None:
         """The part is complete: its entry is closed (CRC and sizes written)."""

@@ -19,7 +19,14 @@ from openpyxl import load_workbook
 
 from automation.merged_workbook import _XmlSheet, build_merged_workbook
 from automation.parallel import delivered_by_helpers
-from automation.xlsx_package import CHUNK, PackageWorkbook, RenderedNotes
+from automation.xlsx_package import (
+    CHUNK,
+    DeflatedRows,
+    PackageWorkbook,
+    RenderedNotes,
+    StreamedPart,
+    crc32_combine,
+)
 from tests.test_owed_recipe import _report, kiki_rows, road_rows
 
 texts = st.one_of(
@@ -257,3 +264,35 @@ def test_a_sheet_with_rendered_notes_and_set_column_widths_is_refused() -> None:
     sheet.set_notes(RenderedNotes.of([(1, 1, "x")]))
     with pytest.raises(ValueError, match="column widths"):
         book.close()
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.binary(max_size=300), st.binary(max_size=70_000))
+def test_crc32_combine_gives_the_crc_of_both_together(first: bytes, second: bytes) -> None:
+    """crc32_combine of A's and B's CRC-32 and B's length is the CRC-32 of A + B."""
+    combined = crc32_combine(zlib.crc32(first), zlib.crc32(second), len(second))
+    assert combined == zlib.crc32(first + second)
+
+
+spliced_texts = st.text(st.characters(blacklist_categories=("Cs",)), max_size=3_000)
+
+
+@settings(max_examples=40, deadline=None)
+@given(spliced_texts, st.lists(spliced_texts, max_size=3), spliced_texts, st.integers(1, 300))
+def test_text_deflated_apart_reads_back_in_its_part_between_the_text_around_it(
+    before: str, deflated: list[str], after: str, repeat: int
+) -> None:
+    """A part's text deflated apart (DeflatedRows) reads back in place; the zip's CRCs hold."""
+    # text written before and after it, several in a row, a part larger than CHUNK
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as package:
+        part = StreamedPart(package, "xl/part.xml")
+        part.write(before * repeat)
+        for text in deflated:
+            part.write_deflated(DeflatedRows.of(text * repeat))
+        part.write(after)
+        part.finish()
+    with zipfile.ZipFile(buffer) as package:
+        assert package.testzip() is None
+        read = package.read("xl/part.xml").decode()
+    assert read == before * repeat + "".join(t * repeat for t in deflated) + after
