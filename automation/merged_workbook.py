@@ -615,6 +615,7 @@ def _by_municipality(
     rows.add(0, [(col, title, out.head) for col, title in enumerate(titles)])
     flagged = {(m, t.code) for t in totals for m in t.unconfirmed_where}
     unreadable = seen.unreadable
+    notes: list[tuple[int, int, str]] = []
     for row, municipality in enumerate(_municipality_order(totals, figures, seen), start=1):
         values = figures.get(municipality, {})
         cells: list[tuple[int, object, Any]] = [(0, municipality, None)]
@@ -625,13 +626,14 @@ def _by_municipality(
                 # Not blank ("not reported"): filled, the raw value and reason in a comment.
                 shown = PROBLEM_PREFIX + problems[0].value if value is None else value
                 cells.append((col, shown, out.problem))
-                ws.write_comment(row, col, _comment(problems))
+                notes.append((row, col, _comment(problems)))
             elif value is None and (municipality, total.code) in flagged:
                 cells.append((col, UNCONFIRMED_TEXT, out.flag))
             elif value is not None:
                 cells.append((col, value, None))
         rows.add(row, cells)
     ws.set_rows_xml(rows.parts, rows.last_row, rows.last_col)
+    ws.set_notes(RenderedNotes.of(notes))  # one string each, not XlsxWriter's calls
 
 
 def _comment(problems: list[CellProblem]) -> str:
