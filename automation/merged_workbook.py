@@ -324,7 +324,7 @@ def _number(value: Decimal) -> int | float:
 
 # What _compose writes and how a composed sheet is kept: a change to either must change
 # this, so that no sheet composed by the code before is taken for one composed now.
-COMPOSED_FORMAT = "3"
+COMPOSED_FORMAT = "4"
 KEEP_COMPOSED_BYTES = 64 * 1024 * 1024  # a 60 x 2,000 workbook's sheets: about 12 MB
 
 

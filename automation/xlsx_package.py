@@ -98,7 +98,10 @@ class _NotesComments(Comments):  # type: ignore[misc]  # XlsxWriter is untyped
         if isinstance(comment, RenderedNotes):
             if author_id != 0:  # never: its sheet has no other notes (see NotedSheet)
                 raise ValueError(f"rendered notes with author {author_id}, expected 0")
-            self.fh.write(comment.comments)
+            if isinstance(self.fh, StreamedPart):
+                self.fh.write_deflated(comment.comments)
+            else:  # a package XlsxWriter writes itself
+                self.fh.write(comment.comments.text())
             return
         self.fh.write(_comment_xml(comment, author_id))
 
@@ -127,18 +130,19 @@ class RenderedNotes:
     """A sheet's cell notes (default options) rendered as its comments and VML parts hold
     them, made apart from the workbook (in a helper process, kept for the next build):
     packaging writes them as they are, each shape with the id the package gives it. For a
-    sheet of default column widths and row heights only (:class:`NotedSheet`)."""
+    sheet of default column widths and row heights only (:class:`NotedSheet`). Held
+    deflated until packaged (a tenth of the text: 60 x 2,000 notes some 17 MB as text)."""
 
     count: int
-    comments: str  # the <comment> elements, author 0 (the sheet's one author, "")
-    shapes: str  # the <v:shape> elements, "{}" where each one's id goes
+    comments: DeflatedRows  # the <comment> elements, author 0 (the sheet's one author, "")
+    shapes: DeflatedRows  # the <v:shape> elements, "{}" where each one's id goes
     corners: tuple[int, int, int, int] = (0, 0, 0, 0)  # first row and column, last ones
     author: str = ""  # what XlsxWriter's comments part lists as the notes' author
 
     @classmethod
     def of(cls, notes: list[tuple[int, int, str]]) -> RenderedNotes:
         """``notes`` ((row, column, text), 0-based) rendered, in row and column order."""
-        comments, shapes = [], []
+        comments, shapes = Deflating(), Deflating()
         width, height = _NOTE.width, _NOTE.height
         cells = {(row, col): text for row, col, text in notes}  # the last one a cell's
         for z_index, ((row, col), text) in enumerate(sorted(cells.items()), start=1):
@@ -147,16 +151,16 @@ class RenderedNotes:
             row_start, y1, row_end, y2, y_abs = _down(row)
             vertices = [col_start, row_start, x1, y1, col_end, row_end, x2, y2]
             vertices += [x_abs, y_abs, width, height]
-            comments.append(_comment_xml(note, 0))
-            shapes.append(_shape_xml("\x00", z_index, note, vertices))
-        template = "".join(shapes).replace("{", "{{").replace("}", "}}").replace("\x00", "{}")
+            comments.add(_comment_xml(note, 0))
+            shape = _shape_xml("\x00", z_index, note, vertices)
+            shapes.add(shape.replace("{", "{{").replace("}", "}}").replace("\x00", "{}"))
         rows, cols = [row for row, _ in cells] or [0], [col for _, col in cells] or [0]
         corners = (min(rows), min(cols), max(rows), max(cols))
-        return cls(len(comments), "".join(comments), template, corners)
+        return cls(len(cells), comments.done(), shapes.done(), corners)
 
     def shapes_from(self, first_id: int) -> str:
         """The shapes, numbered from ``first_id``."""
-        return self.shapes.format(*range(first_id, first_id + self.count))
+        return self.shapes.text().format(*range(first_id, first_id + self.count))
 
 
 _NOTE = CommentType(0, 0, "")  # a note's default options (colour, size, font, hidden)
@@ -261,14 +265,46 @@ class DeflatedRows:
     @classmethod
     def of(cls, text: str) -> DeflatedRows:
         """``text`` deflated at ``LARGE_PART_LEVEL`` (the level of the part it goes into)."""
-        encoded = text.encode()
-        deflater = zlib.compressobj(LARGE_PART_LEVEL, zlib.DEFLATED, -15)
-        data = deflater.compress(encoded) + deflater.flush(zlib.Z_SYNC_FLUSH)
-        return cls(data, zlib.crc32(encoded), len(encoded))
+        deflating = Deflating()
+        deflating.add(text)
+        return deflating.done()
 
     def text(self) -> str:
         """The text again."""
         return zlib.decompressobj(-15).decompress(self.data).decode()
+
+
+class Deflating:
+    """:class:`DeflatedRows` made a piece of text at a time, never holding the text whole
+    (gathered ``CHUNK`` characters at a time, as a part is)."""
+
+    def __init__(self) -> None:
+        self._deflater = zlib.compressobj(LARGE_PART_LEVEL, zlib.DEFLATED, -15)
+        self._pieces: list[str] = []
+        self._gathered = 0
+        self._out: list[bytes] = []
+        self._crc = self._size = 0
+
+    def add(self, text: str) -> None:
+        """Add ``text``."""
+        self._pieces.append(text)
+        self._gathered += len(text)
+        if self._gathered > CHUNK:
+            self._deflate()
+
+    def done(self) -> DeflatedRows:
+        """What was added, deflated."""
+        self._deflate()
+        self._out.append(self._deflater.flush(zlib.Z_SYNC_FLUSH))
+        return DeflatedRows(b"".join(self._out), self._crc, self._size)
+
+    def _deflate(self) -> None:
+        encoded = "".join(self._pieces).encode()
+        self._pieces.clear()
+        self._gathered = 0
+        self._crc = zlib.crc32(encoded, self._crc)
+        self._size += len(encoded)
+        self._out.append(self._deflater.compress(encoded))
 
 
 def _gf2_times(matrix: list[int], vector: int) -> int:
