@@ -3,7 +3,8 @@ figures, report status, every problem cell, and each department's sheet as read.
 
 Written with XlsxWriter (about 30% faster than openpyxl's write-only mode, and with the
 formatting the summary sheets need); the 読取_ sheets, nine tenths of the cells, have their
-rows composed as XML text in one pass (``_XmlSheet``). Strings are always written as
+rows composed as XML text in one pass (``_XmlSheet``), deflated and with their notes
+rendered where they are composed, and kept for the next build (``KeptSheets``). Strings are always written as
 strings: a department's text starting with ``=`` never becomes a formula. The
 departments' input workbook is never modified: this is a separate file.
 """
@@ -324,8 +325,8 @@ def _number(value: Decimal) -> int | float:
 
 # What _compose writes and how a composed sheet is kept: a change to either must change
 # this, so that no sheet composed by the code before is taken for one composed now.
-COMPOSED_FORMAT = "4"
-KEEP_COMPOSED_BYTES = 64 * 1024 * 1024  # a 60 x 2,000 workbook's sheets: about 12 MB
+COMPOSED_FORMAT = "5"
+KEEP_COMPOSED_BYTES = 64 * 1024 * 1024  # a 60 x 2,000 workbook's sheets: about 9 MB
 
 
 class KeptSheets:
@@ -732,29 +733,34 @@ class _Composed:
 
 @dataclass(frozen=True)
 class _Packed:
-    """A composed sheet packed (a tenth of its memory): its rows as composed packed, the
-    rest pickled and zlib-packed, as it waits with the others for the helpers
-    (:mod:`automation.parallel`) before it is written, or is kept for the next build
-    (:class:`KeptSheets`); made and read only within one process and its helpers, never
-    stored."""
+    """A composed sheet packed (a tenth of its memory): its rows and notes as composed
+    (deflated already, not packed again), the rest pickled and zlib-packed, as it waits
+    with the others for the helpers (:mod:`automation.parallel`) before it is written, or
+    is kept for the next build (:class:`KeptSheets`); made and read only within one
+    process and its helpers, never stored."""
 
-    xml: str | DeflatedRows  # the rows (deflated by _compose when large, not packed again)
+    xml: str | DeflatedRows
+    notes: RenderedNotes
     rest: bytes
 
     @classmethod
     def of(cls, composed: _Composed) -> _Packed:
-        rest = pickle.dumps(replace(composed, xml=""), pickle.HIGHEST_PROTOCOL)
-        return cls(composed.xml, zlib.compress(rest, 1))
+        rest = replace(composed, xml="", notes=_NO_NOTES)
+        packed = zlib.compress(pickle.dumps(rest, pickle.HIGHEST_PROTOCOL), 1)
+        return cls(composed.xml, composed.notes, packed)
 
     @property
     def size(self) -> int:
         """About the bytes it holds."""
         rows = self.xml.data if isinstance(self.xml, DeflatedRows) else self.xml
-        return len(rows) + len(self.rest)
+        return len(rows) + self.notes.size + len(self.rest)
 
     def unpacked(self) -> _Composed:
         composed: _Composed = pickle.loads(zlib.decompress(self.rest))  # see class
-        return replace(composed, xml=self.xml)
+        return replace(composed, xml=self.xml, notes=self.notes)
+
+
+_NO_NOTES = RenderedNotes.of([])  # in a packed sheet's pickled rest: its notes are apart
 
 
 def _composed(

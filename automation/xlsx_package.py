@@ -158,6 +158,11 @@ class RenderedNotes:
         corners = (min(rows), min(cols), max(rows), max(cols))
         return cls(len(cells), comments.done(), shapes.done(), corners)
 
+    @property
+    def size(self) -> int:
+        """The bytes it holds."""
+        return len(self.comments.data) + len(self.shapes.data)
+
     def shapes_from(self, first_id: int) -> str:
         """The shapes, numbered from ``first_id``."""
         return self.shapes.text().format(*range(first_id, first_id + self.count))

@@ -27,6 +27,7 @@ from automation.merged_workbook import (
     _sheet_keys,
     build_merged_workbook,
 )
+from automation.xlsx_package import RenderedNotes
 from tests.test_sheet_delta import DELTA, START, _book, books, edits, run
 
 
@@ -121,12 +122,14 @@ def test_a_sheet_is_composed_again_when_a_title_or_a_style_it_shows_changed() ->
 
 def test_sheets_beyond_the_limit_are_dropped_least_recently_used_first() -> None:
     """KeptSheets holds at most its limit in bytes, dropping the sheet used longest ago."""
-    kept = KeptSheets(limit=30)
+    notes = RenderedNotes.of([])
+    sheet = _Packed("x" * 10, notes, b"y" * 10)
+    kept = KeptSheets(limit=3 * sheet.size)
     for key in (b"a", b"b", b"c"):
-        kept.put(key, _Packed(b"x" * 5, b"y" * 5))
+        kept.put(key, sheet)
     assert kept.get(b"a") is not None  # used: now the most recent
-    kept.put(b"d", _Packed(b"x" * 5, b"y" * 5))
+    kept.put(b"d", sheet)
     assert [k for k in (b"a", b"b", b"c", b"d") if kept.get(k)] == [b"a", b"c", b"d"]
-    assert kept.size == 30
-    kept.put(b"e", _Packed(b"x" * 31, b""))  # larger than the limit: not kept
+    assert kept.size == 3 * sheet.size
+    kept.put(b"e", _Packed("x" * kept.limit, notes, b""))  # larger than the limit: not kept
     assert kept.get(b"e") is None and len(kept) == 3
