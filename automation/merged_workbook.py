@@ -667,6 +667,8 @@ def _status(out: _Writer, report: MergedSource) -> None:
     )
     for row, dept in enumerate(report.departments, start=1):
         note = "読み取れないため前報の値を使用" if dept.carried_forward else ""
+        if dept.sheet_hint_ja:  # the sheet missing: which sheet looks like it, the rename
+            note = f"{note}。{dept.sheet_hint_ja}" if note else dept.sheet_hint_ja
         changed = dept.changed_at.strftime("%Y-%m-%d %H:%M") if dept.changed_at else ""
         out.row(
             ws,

@@ -9,9 +9,11 @@ from openpyxl import load_workbook
 from openpyxl.workbook.workbook import Workbook as OpenpyxlBook
 
 from automation.config.models import Contact, DamageRollupParams, Department, Directory
-from automation.flows.damage_rollup import DamageState
+from automation.damage.workbook import parse_workbook
+from automation.flows.damage_rollup import DamageInputs, DamageState
 from automation.merged_workbook import build_merged_workbook
-from tests.test_damage_flow import at, inputs, run
+from tests.builders import xlsx_bytes
+from tests.test_damage_flow import HEADER, at, inputs, run
 
 PROBLEM_FILL = "FFFCE4D6"
 
@@ -60,6 +62,31 @@ def test_the_summary_sheet_marks_a_total_that_leaves_a_cell_out(book: OpenpyxlBo
     row = next(r for r in ws.iter_rows(min_row=5) if r[1].value == "軽傷者")
     assert (row[3].value, row[3].fill.fgColor.rgb) == (None, PROBLEM_FILL)
     assert row[5].value == "1件: 高崎市（数はこれ以上）"
+
+
+def test_the_status_sheet_names_the_copy_of_a_missing_sheet() -> None:
+    """報告状況 says which sheet looks like a missing department's and what to rename it to."""
+    params = DamageRollupParams(
+        disaster="令和8年台風第10号",
+        workbook="book.xlsx",
+        report_to=(Contact(channel="mail", address="bousai@example.jp"),),
+    )
+    directory = Directory(
+        departments=(
+            Department(name="危機管理課", sheet="危機管理課"),
+            Department(name="土木部", sheet="土木部"),
+        )
+    )
+    rows = [["前橋市", 1, 0, 3]]
+    data = xlsx_bytes({"危機管理課": HEADER + rows, "土木部 (2)": HEADER + rows})
+    workbook = DamageInputs("v1", parse_workbook(data, "book.xlsx", max_bytes=10**8))
+    result = run(params, directory, workbook, DamageState(), at(9, 10))
+    ws = load_workbook(io.BytesIO(build_merged_workbook(result.report)))["報告状況"]
+    row = next(r for r in ws.iter_rows(min_row=2) if r[0].value == "土木部")
+    assert (row[2].value, row[6].value) == (
+        "シートなし",
+        "「土木部 (2)」がこの部局のシートのコピーのようです。シート名を「土木部」に変更してください。",
+    )
 
 
 def test_every_open_incident_is_in_the_incident_sheet(
