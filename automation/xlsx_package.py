@@ -346,6 +346,10 @@ def crc32_combine(crc1: int, crc2: int, length2: int) -> int:
     return crc1 ^ crc2
 
 
+# What ``StreamedPart.write_deflated`` updates of zipfile's entry writer (Python 3.11-3.13).
+_WRITER_FIELDS = ("_compressor", "_fileobj", "_compress_size", "_crc", "_file_size")
+
+
 class StreamedPart(StringIO):
     """A package part whose text goes into its zip entry as it is written (encoded and
     deflated a chunk at a time), never held whole. A part that ends within its first
@@ -376,6 +380,9 @@ class StreamedPart(StringIO):
         if self._entry is None:
             self._entry = self._package.open(_entry(self._name, LARGE_PART_LEVEL), "w")
         entry: Any = self._entry  # zipfile's _ZipWriteFile: its own fields, as write() keeps them
+        if not all(hasattr(entry, field) for field in _WRITER_FIELDS):
+            self.write(rows.text())  # a zipfile whose entry writer keeps them otherwise
+            return
         self._flush_pieces(entry)
         flushed = entry._compressor.flush(zlib.Z_FULL_FLUSH)
         entry._fileobj.write(flushed)

@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
 
+from automation import xlsx_package
 from automation.merged_workbook import _XmlSheet, build_merged_workbook
 from automation.parallel import delivered_by_helpers
 from automation.xlsx_package import (
@@ -296,3 +297,19 @@ def test_text_deflated_apart_reads_back_in_its_part_between_the_text_around_it(
         assert package.testzip() is None
         read = package.read("xl/part.xml").decode()
     assert read == before * repeat + "".join(t * repeat for t in deflated) + after
+
+
+def test_text_deflated_apart_is_written_as_text_where_zipfile_keeps_its_entry_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A zipfile whose entry writer lacks the fields spliced into gets the text written plainly."""
+    monkeypatch.setattr(xlsx_package, "_WRITER_FIELDS", ("_compressor", "_a_later_python_s"))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as package:
+        part = StreamedPart(package, "xl/part.xml")
+        part.write("<a>" * 30_000)
+        part.write_deflated(DeflatedRows.of("<b>" * 30_000))
+        part.finish()
+    with zipfile.ZipFile(buffer) as package:
+        assert package.testzip() is None
+        assert package.read("xl/part.xml").decode() == "<a>" * 30_000 + "<b>" * 30_000
