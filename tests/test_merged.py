@@ -110,3 +110,20 @@ def test_every_open_incident_is_in_the_incident_sheet(
     ws = load_workbook(io.BytesIO(build_merged_workbook(result.report)))["箇所一覧"]
     places = [row[3] for row in ws.iter_rows(min_row=2, values_only=True)]
     assert places == [f"地点{n}" for n in range(1, 26) if n % 5]
+
+
+def test_a_note_longer_than_excel_allows_is_cut_to_its_limit() -> None:
+    """A hostile cell's text in a note is cut to Excel's 32,767 characters, never left whole."""
+    from tests.test_owed_recipe import _report  # noqa: PLC0415  # its sample report
+
+    report = _report([["多数" + "あ" * 33_000, 1, 2]], [])
+    book = load_workbook(io.BytesIO(build_merged_workbook(report, kept=None)))
+    notes = [
+        cell.comment.text
+        for ws in book.worksheets
+        for row in ws.iter_rows()
+        for cell in row
+        if cell.comment is not None
+    ]
+    assert notes and all(len(text.encode("utf-16-le")) // 2 <= 32_767 for text in notes)
+    assert any(text.count("あ") > 30_000 for text in notes)

@@ -107,10 +107,25 @@ def test_a_sheet_named_with_a_space_a_tab_does_not_show_is_checked_as_the_run_re
     assert (
         Finding(
             "warn",
-            r"「危機管理課」 for 危機管理課 is named '危機管理課\u3000' (spaces or full-width letters "
-            "a tab does not show): runs read it; rename it to '危機管理課' to match the plan",
+            r"「危機管理課」 for 危機管理課 is named '危機管理課\u3000' (spaces a tab does not show, "
+            "or full- and half-width forms): runs read it; rename it to '危機管理課' to match the "
+            "plan",
         )
         in found
+    )
+
+
+def test_a_missing_sheet_s_hint_never_names_a_sheet_another_directory_department_reads() -> None:
+    """A sheet of a department this flow does not read is still that department's: no hint."""
+    p = params(catalogue={"only": ["dead"]})
+    data = hand_made(危機管理課=[["市町村", "死者"]], 企業局経理課=[["市町村", "死者"]])
+    plan = workbook_plan(p, directory("危機管理課", "企業局"))
+    sheets = {"危機管理課": "危機管理課", "企業局": "企業局", "企業局経理課": "企業局経理課"}
+
+    found = check_workbook(plan, p, data, "被害状況報告.xlsx", max_bytes=25 * MB, sheets=sheets)
+
+    assert found[0] == Finding(
+        "fail", "no sheet 「企業局」 for 企業局 (sheets: 危機管理課、企業局経理課)"
     )
 
 

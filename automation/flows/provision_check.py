@@ -41,9 +41,17 @@ class Finding:
 
 
 def check_workbook(
-    plan: WorkbookPlan, params: DamageRollupParams, data: bytes, name: str, *, max_bytes: int
+    plan: WorkbookPlan,
+    params: DamageRollupParams,
+    data: bytes,
+    name: str,
+    *,
+    max_bytes: int,
+    sheets: Mapping[str, str] | None = None,
 ) -> list[Finding]:
-    """Every difference between the workbook ``data`` and ``plan``, failures first."""
+    """Every difference between the workbook ``data`` and ``plan``, failures first.
+    ``sheets``: every department's sheet in the directory, by department (a missing
+    sheet's hint never names one of them); the plan's departments' when not given."""
     try:
         book = parse_workbook(data, name, max_bytes=max_bytes)
         xml = worksheet_xml(data, name)
@@ -58,7 +66,8 @@ def check_workbook(
         named = book.sheet_named(sheet_plan.name)
         sheet = book.sheets[named] if named is not None else None
         if sheet is None:
-            others = [p.name for p in plan.sheets if p.department != sheet_plan.department]
+            configured = sheets or {p.department: p.name for p in plan.sheets}
+            others = [n for d, n in configured.items() if d != sheet_plan.department]
             like = likely_sheet(sheet_plan.name, book.sheets, others)
             found.append(
                 Finding(
@@ -74,7 +83,7 @@ def check_workbook(
                 Finding(
                     "warn",
                     f"「{sheet_plan.name}」 for {sheet_plan.department} is named {named!r} "
-                    "(spaces or full-width letters a tab does not show): runs read it; "
+                    "(spaces a tab does not show, or full- and half-width forms): runs read it; "
                     f"rename it to {sheet_plan.name!r} to match the plan",
                 )
             )
