@@ -18,7 +18,7 @@ from automation.config.models import (
     RecordsLayout,
 )
 from automation.damage.reading import municipality_index, read_matrix, read_records
-from automation.damage.sheet_hints import hint_en, likely_sheet
+from automation.damage.sheet_hints import hint_en, hinted_sheet
 from automation.damage.workbook import Workbook, parse_workbook
 from automation.doctor.checks import GatewayFactory
 from automation.doctor.rows import Row, one_line
@@ -109,8 +109,7 @@ def _sheet_rows(loaded: LoadedConfig, flow: DamageRollupFlow, book: Workbook) ->
 def _hint(loaded: LoadedConfig, department: str, wanted: str, book: Workbook) -> str:
     """「; '危機管理課 (2)' looks like a copy of it: rename it to '危機管理課'」 when one sheet
     looks like the missing one (never a sheet another department is configured with)."""
-    others = [d.sheet for d in loaded.config.directory.departments if d.name != department]
-    found = likely_sheet(wanted, book.sheets, [s for s in others if s])
+    found = hinted_sheet(department, wanted, book.sheets, loaded.config.directory.sheets())
     return f"; {hint_en(wanted, found)}" if found is not None else ""
 
 

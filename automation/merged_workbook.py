@@ -50,11 +50,11 @@ from automation.xlsx_package import (
     PackageWorkbook,
     RenderedNotes,
     StreamedPart,
+    within_text_limit,
 )
 
 SHEET_NAME_BAD = re.compile(r"[\[\]:*?/\\]")
 SAFE_STRINGS = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
-CELL_TEXT_MAX = 32767  # UTF-16 units, Excel's limit
 # Readings of less stored (compressed) size than this in all are written in one process:
 # about 0.1 s of composing (a 60 x 300 workbook's readings take some 0.5 MB).
 COMPOSE_FORK_AT = 256 * 1024
@@ -142,7 +142,7 @@ class _XmlRows:
             return f'<c r="{ref}"{style} t="b"><v>{int(value)}</v></c>'
         if isinstance(value, int | float):
             return f'<c r="{ref}"{style}><v>{value:.16G}</v></c>'
-        return f'<c r="{ref}"{style} t="s"><v>{self._string(_cell_text(str(value)))}</v></c>'
+        return f'<c r="{ref}"{style} t="s"><v>{self._string(within_text_limit(str(value)))}</v></c>'
 
 
 class _Writer:
@@ -843,17 +843,10 @@ class _InlineTexts(dict[str, str]):
     (``<r>...</r>``) is escaped as any other: a department's text is never markup."""
 
     def __missing__(self, text: str) -> str:
-        escaped = Worksheet._escape_control_characters(_cell_text(text))
+        escaped = Worksheet._escape_control_characters(within_text_limit(text))
         space = ' xml:space="preserve"' if _preserve_whitespace(escaped) else ""
         made = self[text] = f"<is><t{space}>{escape(escaped)}</t></is>"
         return made
-
-
-def _cell_text(text: str) -> str:
-    """A string as a cell holds it: at most 32,767 characters (XlsxWriter truncates so)."""
-    if len(text) <= CELL_TEXT_MAX // 2:
-        return text
-    return text.encode("utf-16-le")[: 2 * CELL_TEXT_MAX].decode("utf-16-le", errors="ignore")
 
 
 def _records_as_read(out: _Writer, ws: Any, rows: list[tuple[str, dict[str, AsRead]]]) -> None:

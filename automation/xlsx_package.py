@@ -125,15 +125,15 @@ def _down(row: int) -> tuple[int, int, int, int, int]:
     return v[1], v[3], v[5], v[7], v[9]
 
 
-NOTE_TEXT_MAX = 32_767  # UTF-16 units: Excel's limit on a note's text, as on a cell's
+TEXT_MAX = 32_767  # UTF-16 units: Excel's limit on a cell's text, and on a note's
 
 
-def _note_text(text: str) -> str:
-    """A note's text within Excel's limit: a longer one (a hostile cell's own text in its
-    note) is cut to it, where XlsxWriter's ``write_comment`` would leave the note out."""
-    if len(text) <= NOTE_TEXT_MAX // 2:
+def within_text_limit(text: str) -> str:
+    """``text`` cut to Excel's limit (XlsxWriter cuts a cell's text so; a note longer than
+    it, a hostile cell's own text in its note, ``write_comment`` would leave out)."""
+    if len(text) <= TEXT_MAX // 2:
         return text
-    return text.encode("utf-16-le")[: 2 * NOTE_TEXT_MAX].decode("utf-16-le", errors="ignore")
+    return text.encode("utf-16-le")[: 2 * TEXT_MAX].decode("utf-16-le", errors="ignore")
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,9 @@ class RenderedNotes:
         """``notes`` ((row, column, text), 0-based) rendered, in row and column order."""
         comments, shapes = Deflating(), Deflating()
         width, height = _NOTE.width, _NOTE.height
-        cells = {(row, col): _note_text(text) for row, col, text in notes}  # the last one a cell's
+        cells = {
+            (row, col): within_text_limit(text) for row, col, text in notes
+        }  # the last one a cell's
         for z_index, ((row, col), text) in enumerate(sorted(cells.items()), start=1):
             note = _Note(row, col, text)
             col_start, x1, col_end, x2, x_abs = _across(col)

@@ -152,6 +152,10 @@ class Directory(Model):
             seen.add(dept.name)
         return self
 
+    def sheets(self) -> dict[str, str]:
+        """Each department's configured sheet, by department (those with one)."""
+        return {d.name: d.sheet for d in self.departments if d.sheet}
+
     def get(self, name: str) -> Department | None:
         """The department with this name, if listed."""
         return next((d for d in self.departments if d.name == name), None)

@@ -16,7 +16,7 @@ department reads.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from automation.column_names import name_key
 
@@ -46,6 +46,16 @@ def likely_sheet(wanted: str, sheets: Iterable[str], others: Iterable[str]) -> s
         if _plausible(key, found) and not any(k in found and k not in key for k in theirs):
             candidates.append(sheet)
     return candidates[0] if len(candidates) == 1 else None
+
+
+def hinted_sheet(
+    department: str, wanted: str, sheets: Iterable[str], configured: Mapping[str, str]
+) -> str | None:
+    """``likely_sheet`` for ``department``'s missing sheet ``wanted``, sparing the sheet of
+    every other department ``configured`` (each department's sheet in the directory, by
+    department): the one rule the runs, ``--check-inputs`` and the doctor share."""
+    others = [sheet for name, sheet in configured.items() if sheet and name != department]
+    return likely_sheet(wanted, sheets, others)
 
 
 def is_copy(wanted: str, sheet: str) -> bool:

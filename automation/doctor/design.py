@@ -52,14 +52,13 @@ def design_row(
             f"fix the configuration, then run `automation validate -c {_config(loaded)}`",
         )
     name = plan.name
-    directory = {d.name: d.sheet for d in loaded.config.directory.departments if d.sheet}
     found = check_workbook(
         plan,
         flow.params,
         data,
         name,
         max_bytes=int(flow.params.max_workbook_mb * MB),
-        sheets=directory,
+        sheets=loaded.config.directory.sheets(),
     )
     command = (
         f"automation provision workbook -c {_config(loaded)} --flow {flow.id} --upload --replace"

@@ -426,13 +426,12 @@ def _hint_missing(
     """Each department whose sheet is missing with the workbook's sheet that looks like it
     (a copy, a renamed tab), if one does; never a sheet another department of the directory
     is configured with. Only the sheets' names are looked at: nothing is parsed or read."""
-    names = list(workbook.sheets)
+    names, configured = list(workbook.sheets), directory.sheets()
     for dept in departments:
         state = states.get(dept.name)
         if state is None or state.fingerprint is not None:
             continue
-        others = [d.sheet for d in directory.departments if d.sheet and d.name != dept.name]
-        found = sheet_hints.likely_sheet(dept.sheet or "", names, others)
+        found = sheet_hints.hinted_sheet(dept.name, dept.sheet or "", names, configured)
         states[dept.name] = replace(state, likely_sheet=found)
 
 

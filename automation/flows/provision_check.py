@@ -18,7 +18,7 @@ from typing import Literal
 from automation.config.models import DamageRollupParams, RecordsLayout
 from automation.damage.catalogue import Catalogue
 from automation.damage.reading import municipality_index, read_matrix, read_records
-from automation.damage.sheet_hints import hint_en, likely_sheet
+from automation.damage.sheet_hints import hint_en, hinted_sheet
 from automation.damage.sheet_reading import SheetReading
 from automation.damage.sheet_rules import SheetRules, list_choices, sheet_rules
 from automation.damage.text import normalize
@@ -67,8 +67,7 @@ def check_workbook(
         sheet = book.sheets[named] if named is not None else None
         if sheet is None:
             configured = sheets or {p.department: p.name for p in plan.sheets}
-            others = [n for d, n in configured.items() if d != sheet_plan.department]
-            like = likely_sheet(sheet_plan.name, book.sheets, others)
+            like = hinted_sheet(sheet_plan.department, sheet_plan.name, book.sheets, configured)
             found.append(
                 Finding(
                     "fail",
