@@ -1,4 +1,5 @@
-"""Map a pure function over items on several cores: the same list as ``[f(x) for x in xs]``.
+"""Map a pure function over items on several cores: the same list as ``[f(x) for x in xs]``;
+or start one pure call on another core now and take its result later (:class:`Ahead`).
 
 A large workbook's sheets are read one by one, each on its own; on a machine with more than
 one core the run forks helper processes that read a share each while this process reads its
@@ -34,14 +35,21 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Protocol, TypeVar
+from typing import Any, BinaryIO, Generic, Protocol, TypeVar
 
 T = TypeVar("T")
+U = TypeVar("U")
 R = TypeVar("R")
 
 MAX_AUTO_PROCESSES = 4  # beyond this the results' unpickling here outweighs a fifth core
 _DONE = b"!"  # a helper's last byte on its progress pipe: every item of its share is written
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>: the signal a process gets when its parent ends
+# How long ``Ahead.result`` waits for its helper at least, and in proportion to how long the
+# helper has run already; past that the helper is taken as stuck, ended, and the call is
+# made here.
+AHEAD_PATIENCE_S = 5.0
+AHEAD_NICE = 10  # a helper ahead yields the cores to this process when both want them
+AHEAD_PATIENCE_RATIO = 3.0
 
 
 @dataclass
@@ -132,6 +140,131 @@ class Forked:
                 helper.stop()
         # What no helper delivered is computed here, in order: a raise is map's first raise.
         return [known[i] if i in known else function(items[i]) for i in range(len(items))]
+
+
+class Ahead(Generic[T, U, R]):
+    """``function(item, given)`` started now in a forked helper while this process goes on,
+    ``given()`` returning (once it is) what :meth:`give` is given later: the helper does what
+    it can before, then waits for the rest. Its result, taken with :meth:`result`, is always
+    ``function(item, given)``: the helper's when it delivered it, else made here (the helper
+    died, raised, was refused a fork, wrote what would not unpickle, or took so long it was
+    taken as stuck: ``AHEAD_PATIENCE_S``). So ``function`` must be pure, as for
+    :class:`Forked`, and the helper keeps the same rules (no I/O of this process's; it ends
+    with the thread that forked it). Worth it for a call of tens of milliseconds or more:
+    the fork costs a few."""
+
+    def __init__(
+        self,
+        function: Callable[[T, Callable[[], U]], R],
+        item: T,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._function, self._item, self._clock = function, item, clock
+        self._started = clock()
+        self._given: tuple[U] | None = None
+        self._channel = _Channel.open()
+        self._helper: _Helper | None = None
+        if self._channel is not None and hasattr(os, "fork"):
+            channel = self._channel
+
+            def niced(x: T) -> R:  # pragma: no cover  # runs in the forked helper
+                os.nice(AHEAD_NICE)
+                return function(x, channel.received)
+
+            self._helper = _Helper.start(niced, [item], [0], channel.fds)
+        self._forked = self._helper is not None
+
+    @property
+    def forked(self) -> bool:
+        """Whether a helper was started for the call (else :meth:`result` makes it here)."""
+        return self._forked
+
+    def give(self, value: U) -> None:
+        """What ``given()`` returns, to the helper (pickled) and to a call made here."""
+        self._given = (value,)
+        if self._helper is not None and self._channel is not None:
+            self._channel.send(value)
+
+    def result(self) -> R:
+        """``function(item, given)``: the helper's, waited for, or made here (see the class);
+        what it raises when made here is raised."""
+        helper, known = self._helper, dict[int, R]()
+        if helper is not None:
+            waited = self._clock() - self._started
+            helper.wait(max(AHEAD_PATIENCE_S, AHEAD_PATIENCE_RATIO * waited))
+            try:
+                helper.collect(known)
+            finally:
+                self.cancel()
+        if 0 in known:
+            return known[0]
+        return self._function(self._item, self._given_here)
+
+    def cancel(self) -> None:
+        """End the helper, its result not wanted (nothing is made here)."""
+        if self._helper is not None:
+            self._helper.stop()
+            self._helper = None
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+
+    def _given_here(self) -> U:
+        if self._given is None:
+            raise RuntimeError("Ahead.result() before give(): nothing to make the call with")
+        return self._given[0]
+
+
+@dataclass
+class _Channel:
+    """What :meth:`Ahead.give` sends its helper: the value pickled into an unlinked file, then
+    one byte on a pipe (so a large value never blocks this process on a full pipe)."""
+
+    data: BinaryIO
+    ready: int  # read end: one byte once ``data`` holds the value, its end when none will
+    ready_w: int
+
+    @classmethod
+    def open(cls) -> _Channel | None:
+        try:
+            import tempfile  # noqa: PLC0415  # see _Helper.start
+
+            data = tempfile.TemporaryFile()  # noqa: SIM115  # closed by close()
+        except OSError:
+            return None
+        try:
+            ready, ready_w = os.pipe()
+        except OSError:
+            data.close()
+            return None
+        return cls(data, ready, ready_w)
+
+    @property
+    def fds(self) -> tuple[int, ...]:
+        """What the helper keeps open of this process's descriptors."""
+        return (self.data.fileno(), self.ready)
+
+    def send(self, value: object) -> None:
+        import pickle  # noqa: PLC0415  # see _Helper.start
+
+        pickle.dump(value, self.data, protocol=pickle.HIGHEST_PROTOCOL)
+        self.data.flush()
+        os.write(self.ready_w, b"!")
+
+    def received(self) -> Any:  # pragma: no cover  # runs in the forked helper
+        """The value sent, once it is; raises ``EOFError`` if none will be."""
+        if not os.read(self.ready, 1):
+            raise EOFError("nothing was given")
+        import pickle  # noqa: PLC0415  # see _Helper.start
+
+        self.data.seek(0)
+        return pickle.load(self.data)
+
+    def close(self) -> None:
+        for fd in (self.ready, self.ready_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.data.close()
 
 
 def _run_own(
@@ -238,7 +371,11 @@ class _Helper:
 
     @classmethod
     def start(
-        cls, function: Callable[[T], R], items: Sequence[T], share: list[int]
+        cls,
+        function: Callable[[T], R],
+        items: Sequence[T],
+        share: list[int],
+        keep: tuple[int, ...] = (),
     ) -> _Helper | None:
         try:
             import tempfile  # noqa: PLC0415  # a run that forks nothing (a poll) never loads it
@@ -261,7 +398,8 @@ class _Helper:
             results.close()
             return None
         if pid == 0:  # pragma: no cover  # the helper: measured through its results
-            _helper_main(function, items, share, results, write_end, _Origin(parent, mask, prctl))
+            origin = _Origin(parent, mask, prctl)
+            _helper_main(function, items, share, results, write_end, origin, keep)
         os.close(write_end)
         os.set_blocking(read_end, False)
         return cls(pid, share, read_end, results)
@@ -460,13 +598,15 @@ def _helper_main(
     results: BinaryIO,
     progress: int,
     origin: _Origin,
+    keep: tuple[int, ...] = (),
 ) -> None:  # pragma: no cover  # runs in the forked helper
-    """Compute the share, writing each result then its progress byte; never return."""
+    """Compute the share, writing each result then its progress byte; never return. Of this
+    process's descriptors, the helper keeps its own two and ``keep``."""
     code = 1
     try:
         gc.disable()  # short-lived: what it builds is freed when it leaves
         _become_helper(origin)
-        _close_inherited(results.fileno(), progress)
+        _close_inherited(results.fileno(), progress, *keep)
         import pickle  # noqa: PLC0415  # see start
 
         pickler = pickle.Pickler(results, protocol=pickle.HIGHEST_PROTOCOL)

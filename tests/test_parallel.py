@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from automation import parallel
 from automation.config.models import CpuConfig
 from automation.jobs.damage import FORK_AT_BYTES, sheet_mapper
-from automation.parallel import Forked, processes_for, serial
+from automation.parallel import Ahead, Forked, processes_for, serial
 
 PARENT = os.getpid()
 T = TypeVar("T")
@@ -357,3 +357,108 @@ def test_a_run_reads_sheets_in_the_configured_number_of_processes(
     assert sheet_mapper(CpuConfig(processes=3)).processes == 3
     assert sheet_mapper(CpuConfig()).processes == parallel.MAX_AUTO_PROCESSES
     assert sheet_mapper(CpuConfig()).min_weight == FORK_AT_BYTES
+
+
+def made_where(item: int, given: Callable[[], int]) -> tuple[int, int, int]:
+    """(item + given, the process that made it, its niceness)."""
+    return item + given(), os.getpid(), os.nice(0)
+
+
+def test_a_call_ahead_is_made_in_a_helper_with_what_it_is_given_later() -> None:
+    """Ahead(f, item) starts f in a helper now; give(value) hands it the rest: the result is
+    f(item, lambda: value), made by the helper."""
+    ahead = Ahead(made_where, 40)
+    ahead.give(2)
+    total, pid, _ = ahead.result()
+    assert ahead.forked and total == 42 and pid != PARENT
+
+
+def test_a_helper_ahead_yields_the_cores_to_this_process() -> None:
+    """The helper runs AHEAD_NICE steps nicer than this process (the report goes first)."""
+    ahead = Ahead(made_where, 0)
+    ahead.give(0)
+    assert ahead.result()[2] == min(os.nice(0) + parallel.AHEAD_NICE, 19)
+
+
+def test_a_call_ahead_whose_helper_dies_is_made_here() -> None:
+    """A helper that dies before delivering: the call is made in this process."""
+
+    def dies_in_helper(item: int, given: Callable[[], int]) -> int:
+        if in_helper():
+            os._exit(3)
+        return item * given()
+
+    ahead = Ahead(dies_in_helper, 6)
+    ahead.give(7)
+    assert ahead.result() == 42
+
+
+def test_a_call_ahead_that_raises_raises_here() -> None:
+    """A call that raises in the helper is made again here, and raises here."""
+
+    def fails(item: int, given: Callable[[], int]) -> int:
+        raise ValueError(f"item {item} given {given()}")
+
+    ahead = Ahead(fails, 1)
+    ahead.give(2)
+    with pytest.raises(ValueError, match="item 1 given 2"):
+        ahead.result()
+
+
+def test_a_call_ahead_whose_helper_hangs_is_made_here_once_patience_is_spent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A helper stuck past AHEAD_PATIENCE_S (and the ratio of what it ran already) is
+    killed and reaped, and the call is made here."""
+    monkeypatch.setattr(parallel, "AHEAD_PATIENCE_S", 0.05)
+
+    def hangs_in_helper(item: int, given: Callable[[], int]) -> int:
+        if in_helper():
+            select.select([], [], [])  # blocks for ever
+        return item - given()
+
+    ahead = Ahead(hangs_in_helper, 9, clock=lambda: 0.0)  # no time passes: the floor holds
+    ahead.give(2)
+    assert ahead.result() == 7
+
+
+def test_a_cancelled_call_ahead_leaves_no_helper_and_no_descriptor() -> None:
+    """cancel() before anything was given: the helper ends and is reaped, and the
+    descriptors the call opened are closed."""
+    before = set(os.listdir("/proc/self/fd"))
+    ahead = Ahead(made_where, 1)
+    ahead.cancel()
+    assert ahead.forked
+    assert set(os.listdir("/proc/self/fd")) == before
+
+
+def test_without_fork_a_call_ahead_is_made_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the system refuses a fork, the call is made here once given its value."""
+
+    def refuse() -> int:
+        raise OSError("fork refused")
+
+    monkeypatch.setattr(parallel.os, "fork", refuse)
+    ahead = Ahead(made_where, 40)
+    ahead.give(2)
+    assert not ahead.forked and ahead.result()[:2] == (42, PARENT)
+
+
+def test_a_large_value_given_never_waits_for_the_helper() -> None:
+    """give() returns while the helper is still busy, whatever the value's size (it goes
+    through a file, not a pipe that would fill)."""
+    gate_r, gate_w = os.pipe()
+
+    def waits_for_gate(item: int, given: Callable[[], bytes]) -> int:
+        if in_helper():
+            os.read(gate_r, 1)  # busy until this process opens the gate
+        return item + len(given())
+
+    ahead = Ahead(waits_for_gate, 1)
+    ahead.give(b"x" * (4 * 1024 * 1024))  # returns: the helper has not read anything yet
+    os.write(gate_w, b"!")
+    try:
+        assert ahead.result() == 1 + 4 * 1024 * 1024
+    finally:
+        os.close(gate_r)
+        os.close(gate_w)
