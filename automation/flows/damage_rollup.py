@@ -231,21 +231,29 @@ def reporting_departments(params: DamageRollupParams, directory: Directory) -> l
     ]
 
 
-def plan(
+@dataclass(frozen=True)
+class WorkbookRead:
+    """The first part of a plan: the departments' sheets read (or the previous report's
+    kept, for a workbook unchanged), before anything is added up."""
+
+    sheets: SheetsRead
+    previous_figures: Mapping[str, Figures]  # the current report's, as the plan compares
+    stored: Consolidated | None  # the current report as stored, for a workbook unchanged
+
+
+def read_sheets(
     params: DamageRollupParams,
     directory: Directory,
     inputs: DamageInputs,
     previous: DamageState,
     now: datetime,
-    *,
-    catalogue: Catalogue | None = None,
+    catalogue: Catalogue,
     mapper: Mapper = serial,
-) -> DamagePlan:
-    """Decide this run's report, feedback and reminders (``mapper`` reads the sheets: in
-    this process, or shared among several, :mod:`automation.parallel`)."""
-    catalogue = catalogue or build_catalogue(params)
+) -> WorkbookRead:
+    """Read the sheets whose stored reading no longer holds (``mapper`` as for :func:`plan`):
+    what a caller may act on before the plan goes on (the merged workbook's sheets as read
+    can be composed from the readings meanwhile)."""
     departments = reporting_departments(params, directory)
-    reference = _reference_time(params, previous, now)
     stored = (
         Consolidated.of_snapshot(previous.snapshot)
         if inputs.workbook is None and previous.snapshot is not None
@@ -259,6 +267,30 @@ def plan(
             params, departments, inputs.workbook, previous, previous_figures, catalogue, now, mapper
         )
         _hint_missing(sheets.states, departments, directory, inputs.workbook)
+    return WorkbookRead(sheets, previous_figures, stored)
+
+
+def plan(
+    params: DamageRollupParams,
+    directory: Directory,
+    inputs: DamageInputs,
+    previous: DamageState,
+    now: datetime,
+    *,
+    catalogue: Catalogue | None = None,
+    mapper: Mapper = serial,
+    workbook_read: WorkbookRead | None = None,
+) -> DamagePlan:
+    """Decide this run's report, feedback and reminders (``mapper`` reads the sheets: in
+    this process, or shared among several, :mod:`automation.parallel`); ``workbook_read``:
+    what :func:`read_sheets` read from the same arguments (read here when not given)."""
+    catalogue = catalogue or build_catalogue(params)
+    departments = reporting_departments(params, directory)
+    reference = _reference_time(params, previous, now)
+    if workbook_read is None:
+        workbook_read = read_sheets(params, directory, inputs, previous, now, catalogue, mapper)
+    sheets, stored = workbook_read.sheets, workbook_read.stored
+    previous_figures = workbook_read.previous_figures
     readings, dept_states, figures = sheets.readings, sheets.states, sheets.figures
 
     # An unchanged workbook shows the last report as stored: nothing to add up again.
