@@ -219,6 +219,7 @@ async def _complete(
     """Prepare, queue and deliver the report, then build and store the artefacts it owes."""
     if dry_run or store is None or run_id is None:
         prepared = await _prepare(loaded, flow, now, store, backend, summary)
+        prepared.abandon()  # nothing is built
         rendered = owed.fitted(flow.id, _as_rendered(prepared.rendered), None)
         deliveries = [_delivery(flow.id, m, r, "dry-run", None) for m, r in rendered]
         artefacts = [{"name": a.name, "location": None} for a in prepared.artefacts]
@@ -319,21 +320,31 @@ async def _issue(
     do not wait for an artefact, and make the record's details; the prepared run is dropped
     on return."""
     prepared = await _prepare(loaded, flow, now, store, backend, summary)
-    rendered = _as_rendered(prepared.rendered)
-    waiting = [r for r in rendered if owed.waits_for(r[0], prepared.artefacts)]
-    early = owed.fitted(flow.id, [r for r in rendered if r not in waiting], None)
-    with store.transaction():
-        prepared.save(store, run_id, now)
-        for message, body in early:
-            store.enqueue(outbox_entry(flow.id, run_id, message, body), now)
-        made = owed.owe(store, flow.id, run_id, prepared.artefacts, prepared.near, waiting, now)
+    try:
+        rendered = _as_rendered(prepared.rendered)
+        waiting = [r for r in rendered if owed.waits_for(r[0], prepared.artefacts)]
+        early = owed.fitted(flow.id, [r for r in rendered if r not in waiting], None)
+        with store.transaction():
+            prepared.save(store, run_id, now)
+            for message, body in early:
+                store.enqueue(outbox_entry(flow.id, run_id, message, body), now)
+            made = owed.owe(store, flow.id, run_id, prepared.artefacts, prepared.near, waiting, now)
+    except BaseException:
+        prepared.abandon()
+        raise
     policy = loaded.config.service.outbox
     reports = {message.key(flow.id) for message, _ in early if message.kind == "report"}
-    if reports:  # the report first, before anything competes with it
+    meanwhile = asyncio.to_thread(prepared.meanwhile)
+    if reports:  # the report first, before anything competes with it but that work
         alerts = Alerts(loaded)
-        await deliver_pending(
-            store, backend, flow.id, clock, prepared.near, policy, alerts, reports
+        await _alongside(
+            meanwhile,
+            lambda: deliver_pending(
+                store, backend, flow.id, clock, prepared.near, policy, alerts, reports
+            ),
         )
+    else:
+        await meanwhile
     return _Issued(
         prepared.status,
         prepared.details(),  # after the report went out: a changed run's record repeats it

@@ -42,6 +42,10 @@ class Artefact:
             trim_heap()
 
 
+def _nothing() -> None:
+    return None
+
+
 @dataclass
 class Prepared:
     """Everything a run decided, before anything is recorded or sent."""
@@ -55,6 +59,11 @@ class Prepared:
     near: Near = None  # where artefacts belong (next to the source)
     report_number: int | None = None
     save: Callable[[Store, int, datetime], None] = lambda store, run_id, now: None
+    # CPU work for a worker thread while the report is delivered, nothing the report needs
+    # (a damage run hands its merged workbook's source to the helper building it ahead); and
+    # what ends that work unused, when the run records nothing (a dry run) or fails first.
+    meanwhile: Callable[[], None] = _nothing
+    abandon: Callable[[], None] = _nothing
 
     def details(self) -> dict[str, Any]:
         """The kind-specific part of the run record."""

@@ -22,6 +22,7 @@ from automation.render import Rendered, environment, render
 from automation.state import Fingerprint, Incident, SheetRecord, Store
 
 if TYPE_CHECKING:
+    from automation.merged_workbook import BuildAhead
     from automation.plan import Message
     from automation.ports import Backend, FetchedWorkbook
 
@@ -61,16 +62,17 @@ async def prepare(
     # on; only its readings are compared with the new ones. Reached through ``held`` only
     # (the worker thread can hold its call's arguments a moment after it answered).
     held = [previous]
-    plan, rendered = await asyncio.to_thread(
+    plan, rendered, ahead = await asyncio.to_thread(
         lambda: _plan_and_render(loaded, params, fetched, held[0], now, final)
     )
     artefacts = []
     if plan.artefact:  # xlsxwriter loads only for a run that builds the workbook
         from automation.merged_workbook import MergedSource, build_merged_workbook  # noqa: PLC0415
 
-        # Built by the runner once the report went out: the report does not wait for it.
-        # Its recipe holds what the workbook shows, the readings in their stored form
-        # (packing it is CPU work too: off the event loop, as the plan is).
+        # Built by the runner once the report went out (or, with more than one core, by a
+        # helper process meanwhile): the report does not wait for it. Its recipe holds what
+        # the workbook shows, the readings in their stored form (packing it is CPU work too:
+        # off the event loop, as the plan is).
         source = await asyncio.to_thread(MergedSource.of, plan.report)
         processes = processes_for(loaded.config.cpu.processes)
         artefacts = [Artefact(plan.artefact, build_merged_workbook, (source, processes))]
@@ -78,7 +80,7 @@ async def prepare(
     def save(store: Store, run_id: int, now: datetime) -> None:
         _save_state(store, flow.id, plan, held.pop().readings, run_id, now)
 
-    return Prepared(
+    prepared = Prepared(
         status=plan.status,
         record=partial(
             damage_record, plan, fetched.version, {"name": fetched.name, "web_url": fetched.web_url}
@@ -89,6 +91,9 @@ async def prepare(
         report_number=plan.report.number or None,
         save=save,
     )
+    if ahead is not None:  # a new report (else _plan_and_render ended it): its source, then
+        prepared.meanwhile, prepared.abandon = partial(ahead.give, source), ahead.cancel
+    return prepared
 
 
 def _plan_and_render(
@@ -98,8 +103,9 @@ def _plan_and_render(
     previous: DamageState,
     now: datetime,
     final: bool,
-) -> tuple[DamagePlan, list[tuple[Message, Rendered]]]:
-    """The pure part of a run: parse what changed, plan, render (no state, no network)."""
+) -> tuple[DamagePlan, list[tuple[Message, Rendered]], BuildAhead | None]:
+    """The pure part of a run: parse what changed, plan, render (no state, no network); and,
+    for a new report, its merged workbook being built ahead (see ``_build_ahead``)."""
     workbook = None
     if fetched.data is not None:
         from automation.damage.workbook import parse_workbook  # noqa: PLC0415  # changed only
@@ -108,19 +114,52 @@ def _plan_and_render(
         workbook = parse_workbook(
             fetched.data, fetched.name, max_bytes=int(params.max_workbook_mb * MB), lazy=True
         )
-    plan = damage_rollup.plan(
-        params,
+    directory, inputs = (
         loaded.config.directory,
         DamageInputs(fetched.version, workbook, final=final),
-        previous,
-        now,
-        catalogue=damage_rollup.build_catalogue(params),
-        mapper=sheet_mapper(loaded.config.cpu),
     )
+    catalogue, mapper = damage_rollup.build_catalogue(params), sheet_mapper(loaded.config.cpu)
+    read = damage_rollup.read_sheets(params, directory, inputs, previous, now, catalogue, mapper)
+    ahead = _build_ahead(read, processes_for(loaded.config.cpu.processes))
+    try:
+        plan = damage_rollup.plan(
+            params,
+            directory,
+            inputs,
+            previous,
+            now,
+            catalogue=catalogue,
+            mapper=mapper,
+            workbook_read=read,
+        )
+    except BaseException:
+        if ahead is not None:
+            ahead.cancel()
+        raise
+    if ahead is not None and not plan.artefact:  # no new report: no workbook to build
+        ahead.cancel()
+        ahead = None
     if not plan.messages:  # an unchanged poll: jinja2 is not even loaded
-        return plan, []
+        return plan, [], ahead
     env = environment(loaded.resolve(params.templates) if params.templates else None)
-    return plan, [(message, render(env, message)) for message in plan.messages]
+    try:
+        return plan, [(message, render(env, message)) for message in plan.messages], ahead
+    except BaseException:
+        if ahead is not None:
+            ahead.cancel()
+        raise
+
+
+def _build_ahead(read: damage_rollup.WorkbookRead, processes: int) -> BuildAhead | None:
+    """When sheets were read again (a new report likely), the merged workbook built in a
+    helper process from now on (``merged_workbook.BuildAhead``): its 読取_ sheets composed
+    while this process adds up and plans, the rest once the report is planned, while this
+    process records and sends it. Built after the report as always when not."""
+    if processes <= 1 or not read.sheets.reread:
+        return None
+    from automation.merged_workbook import build_ahead  # noqa: PLC0415  # xlsxwriter: see prepare
+
+    return build_ahead(read.sheets.readings, processes)
 
 
 def sheet_mapper(cpu: CpuConfig) -> Forked:

@@ -1,0 +1,328 @@
+"""Specs for the merged workbook built ahead (``BuildAhead`` in
+``automation/merged_workbook.py``, started by the damage job): a helper process composes the
+読取_ sheets from the moment the sheets are read and builds the workbook once given the
+report's source; the build of that very source takes the helper's bytes. Whatever the helper
+does (dies, is never given its source, is cancelled), the workbook is the one a build here
+writes, and no helper outlives its run."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import pickle
+import zipfile
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from automation import merged_workbook
+from automation.backends.local import (
+    LocalArtefactStore,
+    LocalDeliverer,
+    LocalListSource,
+    LocalWorkbookSource,
+)
+from automation.config.loader import load_config
+from automation.damage.sheet_reading import SheetReading
+from automation.flows.damage_rollup import DamageState
+from automation.merged_workbook import (
+    KeptReadings,
+    KeptSheets,
+    MergedSource,
+    build_ahead,
+    build_merged_workbook,
+)
+from automation.ports import Backend
+from automation.runner import run_flow
+from automation.state import Store
+from automation.timeutil import JST
+from tests.builders import xlsx_bytes
+from tests.test_sheet_delta import DELTA, START, _book, books, edits, run
+
+PARENT = os.getpid()
+
+
+@pytest.fixture(autouse=True)
+def no_helper_left() -> Any:
+    """Every helper a spec started is ended and reaped by the time it returns."""
+    yield
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)
+
+
+@pytest.fixture
+def ahead_for_any_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Builds ahead start for readings of any size (the specs' workbooks are small)."""
+    monkeypatch.setattr(merged_workbook, "BUILD_AHEAD_AT", 0)
+
+
+def _parts(data: bytes) -> dict[str, bytes]:
+    """The package's parts, but for its creation time."""
+    with zipfile.ZipFile(io.BytesIO(data)) as package:
+        return {n: package.read(n) for n in package.namelist() if n != "docProps/core.xml"}
+
+
+class BuiltHere:
+    """``merged_workbook._build`` as it is, noting each build made in this process."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        self._build = merged_workbook._build
+        monkeypatch.setattr(merged_workbook, "_build", self)
+
+    def __call__(self, report: Any, processes: int, kept: KeptSheets | None) -> bytes:
+        if os.getpid() == PARENT:
+            self.count += 1
+        return self._build(report, processes, kept)
+
+
+def _source(first: int = 1) -> tuple[MergedSource, dict[str, SheetReading]]:
+    """Two department tables' report, and the readings the run read."""
+    plan = run(_book("openpyxl", first), DamageState(), START, f"v{first}")
+    return MergedSource.of(plan.report), dict(plan.report.readings)
+
+
+@pytest.mark.usefixtures("ahead_for_any_size")
+def test_a_workbook_built_ahead_is_the_one_built_here_and_is_not_built_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The build of the source given to a BuildAhead takes the helper's bytes: part for part
+    a build here, and nothing built in this process."""
+    source, readings = _source()
+    expected = _parts(build_merged_workbook(source, kept=None))
+    ahead = build_ahead(readings, 2, KeptSheets())
+    assert ahead is not None
+    ahead.give(source)
+    here = BuiltHere(monkeypatch)
+    assert _parts(build_merged_workbook(source, kept=KeptSheets())) == expected
+    assert here.count == 0
+
+
+@pytest.mark.usefixtures("ahead_for_any_size")
+def test_the_sheets_a_build_ahead_composed_are_kept_for_the_next_build() -> None:
+    """A daemon's next build takes the 読取_ sheets the helper composed, as if composed here."""
+    source, readings = _source()
+    kept = KeptSheets()
+    ahead = build_ahead(readings, 2, kept)
+    assert ahead is not None
+    ahead.give(source)
+    build_merged_workbook(source, kept=kept)
+    assert len(kept) == len(source.readings)
+
+
+@pytest.mark.usefixtures("ahead_for_any_size")
+def test_a_build_ahead_whose_helper_dies_is_built_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A helper that dies (killed, out of memory): the workbook is built here, the same."""
+    source, readings = _source()
+    expected = _parts(build_merged_workbook(source, kept=None))
+    real = merged_workbook._composed
+
+    def dies_in_helper(*args: Any, **kwargs: Any) -> Any:
+        if os.getpid() != PARENT:
+            os._exit(9)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(merged_workbook, "_composed", dies_in_helper)
+    ahead = build_ahead(readings, 2, KeptSheets())
+    assert ahead is not None
+    ahead.give(source)
+    here = BuiltHere(monkeypatch)
+    assert _parts(build_merged_workbook(source, kept=KeptSheets())) == expected
+    assert here.count == 1
+
+
+@pytest.mark.usefixtures("ahead_for_any_size")
+def test_a_recipe_read_back_is_built_here_not_taken_from_a_helper(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only the very source given is taken: an equal one (a recipe read back after a crash)
+    is built here, and the helper's build stays for its own source."""
+    source, readings = _source()
+    ahead = build_ahead(readings, 2, KeptSheets())
+    assert ahead is not None
+    ahead.give(source)
+    here = BuiltHere(monkeypatch)
+    build_merged_workbook(pickle.loads(pickle.dumps(source)), kept=None)
+    assert here.count == 1
+    build_merged_workbook(source, kept=None)
+    assert here.count == 1
+
+
+@pytest.mark.usefixtures("ahead_for_any_size")
+def test_builds_ahead_never_taken_are_ended_beyond_the_few_kept_waiting() -> None:
+    """At most AHEAD_HELD builds wait for their build (a run that failed after giving its
+    source never takes it); an older one's helper is ended, and its source built here."""
+    sources = []
+    for first in range(1, merged_workbook.AHEAD_HELD + 2):
+        source, readings = _source(first)
+        ahead = build_ahead(readings, 2, KeptSheets())
+        assert ahead is not None
+        ahead.give(source)
+        sources.append(source)
+    assert len(merged_workbook._BUILT_AHEAD) == merged_workbook.AHEAD_HELD
+    assert merged_workbook._taken_ahead(sources[0]) is None
+    for source in sources[1:]:
+        build_merged_workbook(source, kept=None)
+    assert merged_workbook._BUILT_AHEAD == []
+
+
+def test_one_process_or_small_readings_build_nothing_ahead() -> None:
+    """With one process configured, or readings under BUILD_AHEAD_AT in all, no helper starts:
+    the build after the report costs less than a fork."""
+    _, readings = _source()
+    assert build_ahead(readings, 1, KeptSheets()) is None
+    assert build_ahead(readings, 2, KeptSheets()) is None  # a few hundred bytes
+
+
+def test_readings_over_build_ahead_up_to_build_nothing_ahead(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Readings over BUILD_AHEAD_UP_TO in all: no helper starts (its copy of the run's memory
+    would raise the run's peak); at the limit, one does."""
+    _, readings = _source()
+    size = sum(len(r.body) for r in KeptReadings.of(readings).stored.values())
+    monkeypatch.setattr(merged_workbook, "BUILD_AHEAD_AT", 0)
+    monkeypatch.setattr(merged_workbook, "BUILD_AHEAD_UP_TO", size - 1)
+    assert build_ahead(readings, 2, KeptSheets()) is None
+    monkeypatch.setattr(merged_workbook, "BUILD_AHEAD_UP_TO", size)
+    ahead = build_ahead(readings, 2, KeptSheets())
+    assert ahead is not None
+    ahead.cancel()
+
+
+@pytest.mark.usefixtures("ahead_for_any_size")
+def test_after_any_saves_a_workbook_built_ahead_equals_one_built_here() -> None:
+    """Over random saves, with sheets kept from the builds before (as a daemon keeps them),
+    the workbook a helper built is part for part the one built here from nothing."""
+
+    @DELTA
+    @given(st.data())
+    def rounds(data: st.DataObject) -> None:
+        book = data.draw(books())
+        kept, state, now = KeptSheets(), DamageState(), START
+        for round_ in range(data.draw(st.integers(1, 3))):
+            if round_:
+                data.draw(edits(book), label=f"save {round_}")
+            now += timedelta(hours=1)
+            plan = run(book, state, now, f"v{round_}")
+            source = MergedSource.of(plan.report)
+            ahead = build_ahead(plan.report.readings, 2, kept)
+            assert ahead is not None
+            ahead.give(source)
+            built = build_merged_workbook(source, kept=kept)
+            assert _parts(built) == _parts(build_merged_workbook(source, kept=None))
+            state = plan.state
+
+    rounds()
+
+
+CONFIG = """\
+version: 1
+state: {path: state/db.sqlite}
+backend: {type: local, root: inputs, artefacts: out, deliveries: sent}
+cpu: {processes: 2}
+directory:
+  departments:
+    - name: 危機管理課
+      sheet: 危機管理課
+      contacts: [{channel: mail, address: kiki@example.jp}]
+flows:
+  - id: damage
+    kind: damage_rollup
+    params:
+      disaster: 台風
+      workbook: book.xlsx
+      report_to:
+        - {channel: teams_webhook, address: "https://example.invalid/hook"}
+        - {channel: mail, address: bousai@example.jp}
+"""
+
+
+def _workspace(tmp_path: Path, dead: int = 1) -> Path:
+    (tmp_path / "automation.yaml").write_text(CONFIG, encoding="utf-8")
+    (tmp_path / "inputs").mkdir(exist_ok=True)
+    sheet = [["市町村", "死者"], ["前橋市", dead]]
+    (tmp_path / "inputs" / "book.xlsx").write_bytes(xlsx_bytes({"危機管理課": sheet}))
+    return tmp_path
+
+
+def _run(workspace: Path, minute: int, *, dry_run: bool = False) -> dict[str, Any]:
+    when = datetime(2026, 9, 1, 9, minute, tzinfo=JST)
+    backend = Backend(
+        LocalWorkbookSource(workspace / "inputs"),
+        LocalArtefactStore(workspace / "out"),
+        LocalDeliverer(workspace / "sent"),
+        LocalListSource(workspace / "inputs"),
+    )
+    loaded = load_config(workspace / "automation.yaml")
+    result = asyncio.run(
+        run_flow(loaded, "damage", when, dry_run=dry_run, backend=backend, clock=lambda: when)
+    )
+    return result.record
+
+
+@pytest.mark.usefixtures("ahead_for_any_size")
+def test_a_run_on_two_processes_stores_the_workbook_its_helper_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new report on two processes: the stored workbook was built by the helper (nothing
+    built in the run's own process), and it is the report's."""
+    here = BuiltHere(monkeypatch)
+    record = _run(_workspace(tmp_path), 1)
+    assert record["status"] == "ok" and here.count == 0
+    stored = tmp_path / "out" / "被害状況集計_第1報.xlsx"
+    with zipfile.ZipFile(stored) as package:
+        assert any(name.startswith("xl/worksheets/") for name in package.namelist())
+
+
+@pytest.mark.usefixtures("ahead_for_any_size")
+def test_a_dry_run_ends_the_build_it_started_ahead(tmp_path: Path) -> None:
+    """A dry run builds nothing: the helper it started is ended before the run returns."""
+    record = _run(_workspace(tmp_path), 1, dry_run=True)
+    assert record["dry_run"] and not (tmp_path / "out").exists()
+
+
+@pytest.mark.usefixtures("ahead_for_any_size")
+def test_a_save_that_changes_no_figure_builds_nothing_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sheet saved again with the same figures: no new report, no workbook; the helper
+    started on the re-read sheet is ended."""
+    workspace = _workspace(tmp_path)
+    _run(workspace, 1)
+    book = workspace / "inputs" / "book.xlsx"
+    sheet = [["市町村", "死者"], ["前橋市", 1]]  # the same figures, two empty cells merged
+    book.write_bytes(xlsx_bytes({"危機管理課": sheet}, {"危機管理課": ["D9:E9"]}))
+    started: list[object] = []
+    real = merged_workbook.build_ahead
+
+    def noting(*args: Any, **kwargs: Any) -> Any:
+        ahead = real(*args, **kwargs)
+        started.append(ahead)
+        return ahead
+
+    monkeypatch.setattr(merged_workbook, "build_ahead", noting)
+    record = _run(workspace, 2)
+    assert record["status"] == "unchanged" and started and started[0] is not None
+    assert merged_workbook._BUILT_AHEAD == []
+
+
+@pytest.mark.usefixtures("ahead_for_any_size")
+def test_a_run_that_fails_before_recording_ends_its_build_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The state's transaction fails (a full disk): the run fails, and the helper started
+    ahead is ended, not left waiting for a source that never comes."""
+
+    def full_disk(*args: Any, **kwargs: Any) -> Any:
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(Store, "hold_artefact", full_disk)
+    record = _run(_workspace(tmp_path), 1)
+    assert record["status"] == "failed"
+    assert merged_workbook._BUILT_AHEAD == []
