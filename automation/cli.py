@@ -343,10 +343,16 @@ def _command(args: argparse.Namespace) -> int:
     return EXIT_CONFIG  # pragma: no cover - argparse requires a command
 
 
-def _print_json(record: dict[str, Any]) -> None:
-    """``record`` as one line of JSON on stdout, scrubbed, a piece at a time: a cron job
+def _print_json(record: dict[str, Any], text: str | None = None) -> None:
+    """``record`` as one line of JSON on stdout, scrubbed: ``text`` when the run gave it (the
+    same line, as the run history stored it), else made a piece at a time. A cron job
     appending every run's record to one file gets one line per run (JSON Lines), and the
-    record of a changed 60 x 2,000 run (33 MB of text) is never held whole."""
+    record of a changed 60 x 2,000 run (33 MB of text) is never encoded twice or, made
+    here, held whole."""
+    if text is not None:
+        sys.stdout.write(text)
+        sys.stdout.write("\n")
+        return
     from automation.jsontext import line_pieces  # noqa: PLC0415
     from automation.redaction import scrub_pieces  # noqa: PLC0415
 
@@ -522,7 +528,7 @@ async def _run_and_print(args: argparse.Namespace, loaded: LoadedConfig, now: da
 
     result = await run_flow(loaded, args.flow, now, dry_run=args.dry_run, summary=args.summary)
     if args.json:
-        _print_json(result.record)
+        _print_json(result.record, result.text)
     else:
         print(format_summary(result.record))
     if args.show:

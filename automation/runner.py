@@ -42,7 +42,14 @@ from automation.ports import Backend, Near
 from automation.queueing import outbox_entry
 from automation.record import failed_record, for_history, interrupted_record
 from automation.render import Rendered
-from automation.state import FencedError, OutboxEntry, Store
+from automation.state import (
+    FencedError,
+    OutboxEntry,
+    RecordJSON,
+    Store,
+    record_json,
+    record_json_with,
+)
 from automation.timeutil import JST
 from automation.timings import PhaseTimer
 
@@ -58,6 +65,9 @@ class RunResult:
 
     record: dict[str, Any]
     rendered: list[tuple[Message, Rendered]] = field(default_factory=list)
+    # The record as one line of JSON, scrubbed, when the run history keeps it as it is (the
+    # text stored: printed as it is rather than encoded again).
+    text: RecordJSON | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         # Short on purpose: the record of a large run is megabytes, and asyncio
@@ -121,7 +131,12 @@ async def run_flow(
             with flow_lock(state_path, flow.id), Store(loaded.state_target) as store:
                 await close_interrupted(loaded, store, backend, flow.id, clock)
                 result = await _run(loaded, flow, now, dry_run, backend, store, clock, summary)
-    result.record["timings_s"] = timer.as_record()
+    timings = timer.as_record()
+    if result.text is not None and "timings_s" not in result.record:
+        result.text = record_json_with(result.text, "timings_s", timings)
+    else:
+        result.text = None
+    result.record["timings_s"] = timings
     return result
 
 
@@ -272,16 +287,18 @@ async def _complete(
     owing = store.owed_artefacts(flow.id)
     if failure is not None and owing:
         record = _owing(record, failure, owing)
+    history = for_history(record)
+    text = record_json(history)
     store.finish_run(
         run_id,
         record["status"],
         clock(),
-        for_history(record),
+        text,
         report_number=issued.report_number,
         error=(record.get("undelivered") or {}).get("message"),
     )
     await _after_run(loaded, store, backend, flow.id, run_id, record, clock)
-    return RunResult(record, rendered)
+    return RunResult(record, rendered, text if history is record else None)
 
 
 def _due_keys(store: Store, flow_id: str, clock: Callable[[], datetime]) -> set[str]:

@@ -448,6 +448,26 @@ def _writes(method: Callable[P, R]) -> Callable[P, R]:
     return write
 
 
+class RecordJSON(str):
+    """A run record as one line of JSON, secrets scrubbed (made by :func:`record_json` only)."""
+
+
+def record_json(record: Mapping[str, Any]) -> RecordJSON:
+    """``record`` as the runs table keeps it: ``json.dumps(record, ensure_ascii=False)`` (one
+    line), every registered secret replaced. A command that prints the record prints this
+    same text rather than encoding megabytes again."""
+    return RecordJSON(scrub(json.dumps(record, ensure_ascii=False)))
+
+
+def record_json_with(text: RecordJSON, key: str, value: Any) -> RecordJSON:
+    """``text`` (a non-empty record's :func:`record_json`) with ``key: value`` added last,
+    as ``record_json`` gives the record once ``key`` (not in it before) is set."""
+    tail = scrub(
+        f", {json.dumps(key, ensure_ascii=False)}: {json.dumps(value, ensure_ascii=False)}"
+    )
+    return RecordJSON(f"{text[:-1]}{tail}}}")
+
+
 class Store:
     """Access to the state database; one instance per process."""
 
@@ -604,18 +624,18 @@ class Store:
         run_id: int,
         status: str,
         finished_at: datetime,
-        record: Mapping[str, Any],
+        record: Mapping[str, Any] | RecordJSON,
         report_number: int | None = None,
         error: str | None = None,
     ) -> None:
-        """Record a run's outcome and its JSON run record."""
+        """Record a run's outcome and its JSON run record (or that record's ``record_json``)."""
         self._db.execute(
             "UPDATE runs SET status = ?, finished_at = ?, record = ?, report_number = ?, error = ? "
             "WHERE id = ?",
             (
                 status,
                 finished_at.isoformat(),
-                scrub(json.dumps(record, ensure_ascii=False)),
+                record if isinstance(record, RecordJSON) else record_json(record),
                 report_number,
                 scrub(error) if error else error,
                 run_id,

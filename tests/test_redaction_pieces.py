@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from automation import cli
 from automation.redaction import PLACEHOLDER, REDACTOR, Redactor
+from automation.state import record_json, record_json_with
 
 # Secrets over alphabets of their own, so no two occurrences overlap: scrubbing whole and
 # in pieces then have one answer.
@@ -57,3 +58,43 @@ def test_the_json_record_is_printed_as_one_line_of_json_scrubbed(
     cli._print_json(record)
     expected = json.dumps(record, ensure_ascii=False).replace(URL, PLACEHOLDER)
     assert capsys.readouterr().out == expected + "\n"
+
+
+def test_a_record_printed_from_the_run_s_stored_text_is_the_line_made_in_pieces(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The line a run stored (``record_json``) and printed as it is equals the line the
+    record makes in pieces: one encoding, the same bytes, secrets replaced either way."""
+    monkeypatch.setattr(REDACTOR, "secrets", [URL])
+    record = {"deliveries": [{"to": URL, "n": i, "名": "前橋市"} for i in range(3_000)]}
+    cli._print_json(record)
+    in_pieces = capsys.readouterr().out
+    cli._print_json(record, record_json(record))
+    assert capsys.readouterr().out == in_pieces
+    assert URL not in in_pieces
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text('ab前\n"' + URL, max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text("xy", max_size=3), inner),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(st.text("ab", max_size=3), json_values, min_size=1),
+    st.text("kz名", min_size=1, max_size=4),
+    json_values,
+)
+def test_a_key_added_to_a_record_s_text_is_the_text_of_the_record_with_it(
+    record: dict[str, object], key: str, value: object
+) -> None:
+    """record_json_with(record_json(r), k, v) == record_json(r | {k: v}) for a key not in r,
+    secrets in the value replaced too."""
+    if key in record:
+        return
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(REDACTOR, "secrets", [URL])
+        added = record_json_with(record_json(record), key, value)
+        assert added == record_json({**record, key: value})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -121,3 +122,18 @@ def test_automation_run_exits_3_when_nothing_could_be_delivered(workspace: Path)
     (workspace / "sent").write_text("a file where the deliveries folder should be")
     code = main(["run", "damage", "-c", str(workspace / "automation.yaml")])
     assert code == 3
+
+
+def test_a_run_gives_its_record_as_the_history_stored_it(
+    config: LoadedConfig, workspace: Path
+) -> None:
+    """A run's ``text`` is its record as one line of JSON, ``json.dumps`` of it, made from
+    the very text the run history keeps (``run --json`` prints it as it is, not encoded
+    again); none for an unchanged run, whose history omits the report it repeats."""
+    result = run(config, at(9))
+    with Store(workspace / "state" / "db.sqlite") as store:
+        (latest,) = store.runs("damage", limit=1)
+    assert result.text == json.dumps(result.record, ensure_ascii=False)
+    stored = {**json.loads(latest["record"]), "timings_s": result.record["timings_s"]}
+    assert stored == result.record
+    assert run(config, at(10)).text is None
