@@ -16,10 +16,12 @@ import hashlib
 import io
 import json
 import logging
+import os
 import pickle
 import re
 import threading
 import time
+import weakref
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -349,12 +351,19 @@ class KeptSheets:
     titles, the formats' style numbers and :data:`COMPOSED_FORMAT`. Kept in memory only
     (the daemon's builds follow one another; a cron run builds once), at most ``limit``
     bytes, the sheets used least recently dropped first. Builds in several threads (a
-    daemon's flows) share it under a lock."""
+    daemon's flows) share it under a lock; a forked process (a build ahead's helper) has a
+    lock of its own, free (another thread may have held this process's at the fork: held
+    for ever in the copy, it would stop the helper at its first use)."""
 
     def __init__(self, limit: int = KEEP_COMPOSED_BYTES) -> None:
         self.limit = limit
         self._sheets: OrderedDict[bytes, _Packed] = OrderedDict()
         self._size = 0
+        self._lock = threading.Lock()
+        _ALL_KEPT.add(self)
+
+    def _forked(self) -> None:
+        """In a forked process: a lock of its own (the only thread is the one that forked)."""
         self._lock = threading.Lock()
 
     def holds(self, key: bytes) -> bool:
@@ -398,6 +407,13 @@ class KeptSheets:
         return self._size
 
 
+def _forked_kept() -> None:  # pragma: no cover  # runs in a forked process
+    for kept in list(_ALL_KEPT):
+        kept._forked()
+
+
+_ALL_KEPT: weakref.WeakSet[KeptSheets] = weakref.WeakSet()
+os.register_at_fork(after_in_child=_forked_kept)
 KEPT_SHEETS = KeptSheets()  # this process's, used by every build unless told otherwise
 
 

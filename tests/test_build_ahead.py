@@ -11,6 +11,7 @@ import asyncio
 import io
 import os
 import pickle
+import threading
 import zipfile
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,7 +21,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from automation import merged_workbook
+from automation import merged_workbook, parallel
 from automation.backends.local import (
     LocalArtefactStore,
     LocalDeliverer,
@@ -134,6 +135,41 @@ def test_a_build_ahead_whose_helper_dies_is_built_here(monkeypatch: pytest.Monke
     here = BuiltHere(monkeypatch)
     assert _parts(build_merged_workbook(source, kept=KeptSheets())) == expected
     assert here.count == 1
+
+
+@pytest.mark.usefixtures("ahead_for_any_size")
+def test_a_helper_forked_while_another_thread_uses_the_kept_sheets_builds_the_workbook(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another thread holds the kept sheets' lock at the fork (a daemon's other flow
+    building): the helper's copy is not held, it builds, and nothing is built here."""
+    source, readings = _source()
+    kept, fork = KeptSheets(), parallel._fork
+    held, release = threading.Event(), threading.Event()
+
+    def uses_kept() -> None:
+        with kept._lock:
+            held.set()
+            release.wait()
+
+    def fork_while_kept_is_in_use() -> tuple[int, set[int]]:
+        other = threading.Thread(target=uses_kept)
+        other.start()
+        held.wait()
+        try:
+            return fork()
+        finally:
+            release.set()
+            other.join()
+
+    monkeypatch.setattr(parallel, "_fork", fork_while_kept_is_in_use)
+    ahead = build_ahead(readings, 2, kept)
+    monkeypatch.setattr(parallel, "_fork", fork)
+    assert ahead is not None
+    ahead.give(source)
+    here = BuiltHere(monkeypatch)
+    build_merged_workbook(source, kept=kept)
+    assert here.count == 0
 
 
 @pytest.mark.usefixtures("ahead_for_any_size")
