@@ -172,6 +172,9 @@ class Ahead(Generic[T, U, R]):
                 return function(x, channel.received)
 
             self._helper = _Helper.start(niced, [item], [0], channel.fds)
+        if self._helper is None and self._channel is not None:  # no helper to send to
+            self._channel.close()
+            self._channel = None
         self._forked = self._helper is not None
 
     @property

@@ -432,6 +432,21 @@ def test_a_cancelled_call_ahead_leaves_no_helper_and_no_descriptor() -> None:
     assert set(os.listdir("/proc/self/fd")) == before
 
 
+def test_a_call_ahead_refused_a_fork_keeps_no_descriptor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the system refuses a fork, what the call opened for a helper is closed at once:
+    its result made here leaves no descriptor open."""
+
+    def refuse() -> int:
+        raise OSError("fork refused")
+
+    before = set(os.listdir("/proc/self/fd"))
+    monkeypatch.setattr(parallel.os, "fork", refuse)
+    ahead = Ahead(made_where, 40)
+    ahead.give(2)
+    assert ahead.result()[0] == 42
+    assert set(os.listdir("/proc/self/fd")) == before
+
+
 def test_without_fork_a_call_ahead_is_made_here(monkeypatch: pytest.MonkeyPatch) -> None:
     """When the system refuses a fork, the call is made here once given its value."""
 
