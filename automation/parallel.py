@@ -33,6 +33,7 @@ import select
 import signal
 import sys
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Generic, Protocol, TypeVar
@@ -176,6 +177,9 @@ class Ahead(Generic[T, U, R]):
             self._channel.close()
             self._channel = None
         self._forked = self._helper is not None
+        # Let go without result() or cancel() (a run cancelled while it planned): the helper
+        # is ended, its descriptors closed, when this is collected, not left waiting for ever.
+        self._end = weakref.finalize(self, _end_ahead, self._helper, self._channel)
 
     @property
     def forked(self) -> bool:
@@ -205,17 +209,21 @@ class Ahead(Generic[T, U, R]):
 
     def cancel(self) -> None:
         """End the helper, its result not wanted (nothing is made here)."""
-        if self._helper is not None:
-            self._helper.stop()
-            self._helper = None
-        if self._channel is not None:
-            self._channel.close()
-            self._channel = None
+        self._helper = self._channel = None
+        self._end()
 
     def _given_here(self) -> U:
         if self._given is None:
             raise RuntimeError("Ahead.result() before give(): nothing to make the call with")
         return self._given[0]
+
+
+def _end_ahead(helper: _Helper | None, channel: _Channel | None) -> None:
+    """End an :class:`Ahead`'s helper and close what it shared with this process."""
+    if helper is not None:
+        helper.stop()
+    if channel is not None:
+        channel.close()
 
 
 @dataclass

@@ -13,6 +13,7 @@ import os
 import pickle
 import threading
 import zipfile
+from collections.abc import Coroutine
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from automation.backends.local import (
 )
 from automation.config.loader import load_config
 from automation.damage.sheet_reading import SheetReading
+from automation.flows import damage_rollup
 from automation.flows.damage_rollup import DamageState
 from automation.merged_workbook import (
     KeptReadings,
@@ -287,7 +289,7 @@ def _workspace(tmp_path: Path, dead: int = 1) -> Path:
     return tmp_path
 
 
-def _run(workspace: Path, minute: int, *, dry_run: bool = False) -> dict[str, Any]:
+def _flow_run(workspace: Path, minute: int, *, dry_run: bool = False) -> Coroutine[Any, Any, Any]:
     when = datetime(2026, 9, 1, 9, minute, tzinfo=JST)
     backend = Backend(
         LocalWorkbookSource(workspace / "inputs"),
@@ -296,10 +298,11 @@ def _run(workspace: Path, minute: int, *, dry_run: bool = False) -> dict[str, An
         LocalListSource(workspace / "inputs"),
     )
     loaded = load_config(workspace / "automation.yaml")
-    result = asyncio.run(
-        run_flow(loaded, "damage", when, dry_run=dry_run, backend=backend, clock=lambda: when)
-    )
-    return result.record
+    return run_flow(loaded, "damage", when, dry_run=dry_run, backend=backend, clock=lambda: when)
+
+
+def _run(workspace: Path, minute: int, *, dry_run: bool = False) -> dict[str, Any]:
+    return asyncio.run(_flow_run(workspace, minute, dry_run=dry_run)).record
 
 
 @pytest.mark.usefixtures("ahead_for_any_size")
@@ -362,3 +365,34 @@ def test_a_run_that_fails_before_recording_ends_its_build_ahead(
     record = _run(_workspace(tmp_path), 1)
     assert record["status"] == "failed"
     assert merged_workbook._BUILT_AHEAD == []
+
+
+@pytest.mark.usefixtures("ahead_for_any_size")
+def test_a_run_cancelled_while_it_plans_leaves_no_helper_and_no_descriptor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run cancelled (a daemon that lost its lease) while it plans, its build ahead
+    started: the helper is ended and reaped, its descriptors closed, once the plan is let
+    go; none is left waiting for a source that never comes."""
+    workspace = _workspace(tmp_path)
+    planning, go = threading.Event(), threading.Event()
+    real = damage_rollup.plan
+
+    def planned_once_cancelled(*args: Any, **kwargs: Any) -> Any:
+        planning.set()
+        go.wait()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(damage_rollup, "plan", planned_once_cancelled)
+    before = set(os.listdir("/proc/self/fd"))
+
+    async def cancelled_while_planning() -> None:
+        run = asyncio.ensure_future(_flow_run(workspace, 1))
+        await asyncio.to_thread(planning.wait)
+        run.cancel()
+        go.set()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+
+    asyncio.run(cancelled_while_planning())
+    assert set(os.listdir("/proc/self/fd")) == before

@@ -432,6 +432,17 @@ def test_a_cancelled_call_ahead_leaves_no_helper_and_no_descriptor() -> None:
     assert set(os.listdir("/proc/self/fd")) == before
 
 
+def test_a_call_ahead_let_go_unasked_ends_its_helper_and_closes_its_descriptors() -> None:
+    """A call ahead dropped with neither result() nor cancel() (its run was cancelled while
+    it planned): its helper, waiting for a value that never comes, is ended and reaped, and
+    the descriptors the call opened are closed."""
+    before = set(os.listdir("/proc/self/fd"))
+    ahead = Ahead(made_where, 1)
+    assert ahead.forked
+    del ahead
+    assert set(os.listdir("/proc/self/fd")) == before
+
+
 def test_a_call_ahead_refused_a_fork_keeps_no_descriptor(monkeypatch: pytest.MonkeyPatch) -> None:
     """When the system refuses a fork, what the call opened for a helper is closed at once:
     its result made here leaves no descriptor open."""
