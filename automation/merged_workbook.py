@@ -464,32 +464,46 @@ class BuildAhead:
 
     def __init__(self, ahead: Ahead[_Ahead, MergedSource, Built]) -> None:
         self._ahead = ahead
+        self._lock = threading.Lock()  # give() and cancel() one at a time
+        self._ended = False  # cancelled: a give() after that (its run ended) sends nothing
+        self._taken = False  # taken by the build (under _AHEAD_LOCK): built() ends it
 
     def give(self, source: MergedSource) -> None:
         """The report's source: the helper builds it; a build of ``source`` takes the bytes
         (at most ``AHEAD_HELD`` builds wait so: an older one is cancelled). One that cannot
         be sent ends the helper: the build is made here, as without one."""
-        try:
-            self._ahead.give(source)
-        except Exception:  # pickling or the temporary file refused: built here, later
-            self._ahead.cancel()
-            LOG.warning(
-                "the merged workbook could not be handed to its helper process; it is built "
-                "after the report instead",
-                exc_info=True,
-                extra={"event": "build_ahead_refused"},
-            )
-            return
-        with _AHEAD_LOCK:
-            _BUILT_AHEAD.append((source, self))
-            dropped = _BUILT_AHEAD[:-AHEAD_HELD]
-            del _BUILT_AHEAD[:-AHEAD_HELD]
+        with self._lock:
+            if self._ended:
+                return
+            try:
+                self._ahead.give(source)
+            except Exception:  # pickling or the temporary file refused: built here, later
+                self._ended = True
+                self._ahead.cancel()
+                LOG.warning(
+                    "the merged workbook could not be handed to its helper process; it is "
+                    "built after the report instead",
+                    exc_info=True,
+                    extra={"event": "build_ahead_refused"},
+                )
+                return
+            with _AHEAD_LOCK:
+                _BUILT_AHEAD.append((source, self))
+                dropped = _BUILT_AHEAD[:-AHEAD_HELD]
+                del _BUILT_AHEAD[:-AHEAD_HELD]
         for _, older in dropped:  # never built (its run failed before): not waited for
             older.cancel()
 
     def cancel(self) -> None:
-        """End the helper: no workbook is to be built from it."""
-        self._ahead.cancel()
+        """End the helper and let go of the source given: no workbook is to be built from it
+        (the run records nothing, failed, or is over). Nothing once the build took it."""
+        with self._lock:
+            with _AHEAD_LOCK:
+                if self._taken or self._ended:
+                    return
+                self._ended = True
+                _BUILT_AHEAD[:] = [entry for entry in _BUILT_AHEAD if entry[1] is not self]
+            self._ahead.cancel()
 
     def built(self, kept: KeptSheets | None) -> bytes:
         """The workbook's bytes; the sheets composed for it kept in ``kept``."""
@@ -545,6 +559,7 @@ def _taken_ahead(source: MergedSource) -> BuildAhead | None:
         for index, (waiting, ahead) in enumerate(_BUILT_AHEAD):
             if waiting is source:
                 del _BUILT_AHEAD[index]
+                ahead._taken = True
                 return ahead
     return None
 

@@ -247,29 +247,32 @@ async def _complete(
     # What a crash or a failed upload left owed, once.
     leftover = (await store_owed(store, backend, flow.id, clock))[1]
     issued = await _issue(loaded, flow, now, backend, store, run_id, clock, summary)
-    policy, alerts = loaded.config.service.outbox, Alerts(loaded)
+    try:
+        policy, alerts = loaded.config.service.outbox, Alerts(loaded)
 
-    # Two passes at once, each given the exact messages it may deliver, none in both: the
-    # messages due now (the departments' feedback, what earlier runs left), and the mail
-    # the artefacts' step queues once they are stored (this run's never among the former).
-    mail = {message.key(flow.id) for message, _ in issued.waiting}
-    beside = _due_keys(store, flow.id, clock) - mail
+        # Two passes at once, each given the exact messages it may deliver, none in both: the
+        # messages due now (the departments' feedback, what earlier runs left), and the mail
+        # the artefacts' step queues once they are stored (this run's never among the former).
+        mail = {message.key(flow.id) for message, _ in issued.waiting}
+        beside = _due_keys(store, flow.id, clock) - mail
 
-    async def artefacts_then_their_mail() -> tuple[dict[str, str], AutomationError | None]:
-        stored, failure = await store_owed(store, backend, flow.id, clock, issued.made)
-        if stored:  # not behind the feedback: queued just now, sent now
-            queued = _due_keys(store, flow.id, clock) - beside
-            await deliver_pending(
-                store, backend, flow.id, clock, issued.near, policy, alerts, queued
-            )
-        return stored, failure
+        async def artefacts_then_their_mail() -> tuple[dict[str, str], AutomationError | None]:
+            stored, failure = await store_owed(store, backend, flow.id, clock, issued.made)
+            if stored:  # not behind the feedback: queued just now, sent now
+                queued = _due_keys(store, flow.id, clock) - beside
+                await deliver_pending(
+                    store, backend, flow.id, clock, issued.near, policy, alerts, queued
+                )
+            return stored, failure
 
-    # The feedback (minutes at a mailbox's rate) goes out while the workbook is built and
-    # stored, and the mail attaching it after that.
-    stored, failure = await _alongside(
-        deliver_pending(store, backend, flow.id, clock, issued.near, policy, alerts, beside),
-        artefacts_then_their_mail,
-    )
+        # The feedback (minutes at a mailbox's rate) goes out while the workbook is built and
+        # stored, and the mail attaching it after that.
+        stored, failure = await _alongside(
+            deliver_pending(store, backend, flow.id, clock, issued.near, policy, alerts, beside),
+            artefacts_then_their_mail,
+        )
+    finally:  # a build ahead the run did not take (it failed first) ends with it
+        issued.abandon()
     artefacts = [{"name": name, "location": stored.get(name)} for name in issued.artefacts]
     rendered = issued.early + issued.waiting
     deliveries = [_delivery_of(store, flow.id, run_id, message, body) for message, body in rendered]
@@ -321,6 +324,7 @@ class _Issued:
     made: owed.Made
     early: list[owed.Rendition]  # queued and delivered
     waiting: list[owed.Rendition]  # queued once their artefact is stored
+    abandon: Callable[[], None]  # the work begun meanwhile, ended when the run is over
 
 
 async def _issue(
@@ -352,16 +356,20 @@ async def _issue(
     policy = loaded.config.service.outbox
     reports = {message.key(flow.id) for message, _ in early if message.kind == "report"}
     meanwhile = asyncio.to_thread(prepared.meanwhile)
-    if reports:  # the report first, before anything competes with it but that work
-        alerts = Alerts(loaded)
-        await _alongside(
-            meanwhile,
-            lambda: deliver_pending(
-                store, backend, flow.id, clock, prepared.near, policy, alerts, reports
-            ),
-        )
-    else:
-        await meanwhile
+    try:
+        if reports:  # the report first, before anything competes with it but that work
+            alerts = Alerts(loaded)
+            await _alongside(
+                meanwhile,
+                lambda: deliver_pending(
+                    store, backend, flow.id, clock, prepared.near, policy, alerts, reports
+                ),
+            )
+        else:
+            await meanwhile
+    except BaseException:  # a lost lease, a cancelled run: the artefact is owed, built later
+        prepared.abandon()
+        raise
     return _Issued(
         prepared.status,
         prepared.details(),  # after the report went out: a changed run's record repeats it
@@ -371,6 +379,7 @@ async def _issue(
         made,
         early,
         waiting,
+        prepared.abandon,
     )
 
 

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from automation import merged_workbook, parallel
+from automation import merged_workbook, parallel, runner
 from automation.backends.local import (
     LocalArtefactStore,
     LocalDeliverer,
@@ -42,7 +42,7 @@ from automation.merged_workbook import (
 )
 from automation.ports import Backend
 from automation.runner import run_flow
-from automation.state import Store
+from automation.state import FencedError, Store
 from automation.timeutil import JST
 from tests.builders import xlsx_bytes
 from tests.test_sheet_delta import DELTA, START, _book, books, edits, run
@@ -206,6 +206,18 @@ def test_builds_ahead_never_taken_are_ended_beyond_the_few_kept_waiting() -> Non
     assert merged_workbook._taken_ahead(sources[0]) is None
     for source in sources[1:]:
         build_merged_workbook(source, kept=None)
+    assert merged_workbook._BUILT_AHEAD == []
+
+
+@pytest.mark.usefixtures("ahead_for_any_size")
+def test_a_build_ahead_cancelled_before_its_source_comes_takes_none() -> None:
+    """cancel() first (a run cancelled while its source was being handed over): the give()
+    that comes after sends nothing and leaves nothing waiting; the source is built here."""
+    source, readings = _source()
+    ahead = build_ahead(readings, 2, KeptSheets())
+    assert ahead is not None
+    ahead.cancel()
+    ahead.give(source)
     assert merged_workbook._BUILT_AHEAD == []
 
 
@@ -395,4 +407,23 @@ def test_a_run_cancelled_while_it_plans_leaves_no_helper_and_no_descriptor(
             await run
 
     asyncio.run(cancelled_while_planning())
+    assert set(os.listdir("/proc/self/fd")) == before
+
+
+@pytest.mark.usefixtures("ahead_for_any_size")
+def test_a_run_that_fails_after_handing_its_source_over_ends_its_build_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lease is lost as the report goes out, after the helper was given its source: the
+    run fails (the workbook is owed to the next run, built from its recipe), and its helper
+    is reaped, its descriptors closed, nothing left waiting for a build that never comes."""
+
+    async def lease_lost(*args: Any, **kwargs: Any) -> None:
+        raise FencedError("this daemon no longer holds the leader lease")
+
+    monkeypatch.setattr(runner, "deliver_pending", lease_lost)
+    before = set(os.listdir("/proc/self/fd"))
+    record = _run(_workspace(tmp_path), 1)
+    assert record["status"] == "failed"
+    assert merged_workbook._BUILT_AHEAD == []
     assert set(os.listdir("/proc/self/fd")) == before
