@@ -197,6 +197,8 @@ class Ahead(Generic[T, U, R]):
         what it raises when made here is raised."""
         helper, known = self._helper, dict[int, R]()
         if helper is not None:
+            if self._given is None and self._channel is not None:
+                self._channel.none_will()  # the helper's given() raises: nothing to wait for
             waited = self._clock() - self._started
             helper.wait(max(AHEAD_PATIENCE_S, AHEAD_PATIENCE_RATIO * waited))
             try:
@@ -271,10 +273,17 @@ class _Channel:
         self.data.seek(0)
         return pickle.load(self.data)
 
-    def close(self) -> None:
-        for fd in (self.ready, self.ready_w):
+    def none_will(self) -> None:
+        """Tell the helper nothing will be sent: its ``received`` raises ``EOFError``."""
+        if self.ready_w >= 0:
             with contextlib.suppress(OSError):
-                os.close(fd)
+                os.close(self.ready_w)
+            self.ready_w = -1  # closed once: its number may be another descriptor's by now
+
+    def close(self) -> None:
+        self.none_will()
+        with contextlib.suppress(OSError):
+            os.close(self.ready)
         self.data.close()
 
 

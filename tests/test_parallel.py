@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
@@ -420,6 +421,17 @@ def test_a_call_ahead_whose_helper_hangs_is_made_here_once_patience_is_spent(
     ahead = Ahead(hangs_in_helper, 9, clock=lambda: 0.0)  # no time passes: the floor holds
     ahead.give(2)
     assert ahead.result() == 7
+
+
+def test_a_call_ahead_given_nothing_is_made_here_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """result() before give(): the helper is told nothing will come, and the call is made
+    here at once (raising without its value), not once the patience is spent."""
+    monkeypatch.setattr(parallel, "AHEAD_PATIENCE_S", 60.0)
+    ahead = Ahead(made_where, 1)
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="before give"):
+        ahead.result()
+    assert time.monotonic() - started < parallel.AHEAD_PATIENCE_S / 4
 
 
 def test_a_cancelled_call_ahead_leaves_no_helper_and_no_descriptor() -> None:
