@@ -46,11 +46,11 @@ MAX_AUTO_PROCESSES = 4  # beyond this the results' unpickling here outweighs a f
 _DONE = b"!"  # a helper's last byte on its progress pipe: every item of its share is written
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>: the signal a process gets when its parent ends
 # How long ``Ahead.result`` waits for its helper at least, and in proportion to how long the
-# helper has run already; past that the helper is taken as stuck, ended, and the call is
-# made here.
+# helper has had its value (since ``give``; before that it may only wait); past that the
+# helper is taken as stuck, ended, and the call is made here.
 AHEAD_PATIENCE_S = 5.0
-AHEAD_NICE = 10  # a helper ahead yields the cores to this process when both want them
 AHEAD_PATIENCE_RATIO = 3.0
+AHEAD_NICE = 10  # a helper ahead yields the cores to this process when both want them
 
 
 @dataclass
@@ -188,6 +188,7 @@ class Ahead(Generic[T, U, R]):
 
     def give(self, value: U) -> None:
         """What ``given()`` returns, to the helper (pickled) and to a call made here."""
+        self._started = self._clock()  # the helper's patience counts from here (see result)
         self._given = (value,)
         if self._helper is not None and self._channel is not None:
             self._channel.send(value)

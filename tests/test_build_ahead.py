@@ -246,6 +246,24 @@ def test_readings_over_build_ahead_up_to_build_nothing_ahead(
 
 
 @pytest.mark.usefixtures("ahead_for_any_size")
+def test_a_run_holding_over_build_ahead_resident_mb_builds_nothing_ahead(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run that already holds more than BUILD_AHEAD_RESIDENT_MB (or whose memory is not
+    known) starts no helper: the helper's peak would be that plus the build; at the limit,
+    one starts."""
+    _, readings = _source()
+    limit = merged_workbook.BUILD_AHEAD_RESIDENT_MB
+    for resident in (limit + 0.1, None):
+        monkeypatch.setattr(merged_workbook, "resident_mb", lambda held=resident: held)
+        assert build_ahead(readings, 2, KeptSheets()) is None
+    monkeypatch.setattr(merged_workbook, "resident_mb", lambda: float(limit))
+    ahead = build_ahead(readings, 2, KeptSheets())
+    assert ahead is not None
+    ahead.cancel()
+
+
+@pytest.mark.usefixtures("ahead_for_any_size")
 def test_after_any_saves_a_workbook_built_ahead_equals_one_built_here() -> None:
     """Over random saves, with sheets kept from the builds before (as a daemon keeps them),
     the workbook a helper built is part for part the one built here from nothing."""

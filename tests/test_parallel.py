@@ -484,19 +484,41 @@ def test_without_fork_a_call_ahead_is_made_here(monkeypatch: pytest.MonkeyPatch)
 
 def test_a_large_value_given_never_waits_for_the_helper() -> None:
     """give() returns while the helper is still busy, whatever the value's size (it goes
-    through a file, not a pipe that would fill)."""
-    gate_r, gate_w = os.pipe()
+    through a file, not a pipe that would fill); the helper then makes the call with it."""
+    # the helper is busy until this process sends it SIGUSR1, blocked here before the fork
+    # (so the helper inherits it blocked, and a signal sent early waits for its sigwait)
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
 
-    def waits_for_gate(item: int, given: Callable[[], bytes]) -> int:
+    def busy_until_told(item: int, given: Callable[[], bytes]) -> tuple[int, int]:
         if in_helper():
-            os.read(gate_r, 1)  # busy until this process opens the gate
-        return item + len(given())
+            signal.sigwait({signal.SIGUSR1})
+        return item + len(given()), os.getpid()
 
-    ahead = Ahead(waits_for_gate, 1)
-    ahead.give(b"x" * (4 * 1024 * 1024))  # returns: the helper has not read anything yet
-    os.write(gate_w, b"!")
     try:
-        assert ahead.result() == 1 + 4 * 1024 * 1024
+        ahead = Ahead(busy_until_told, 1)
+        helper = ahead._helper
+        assert helper is not None
+        ahead.give(b"x" * (4 * 1024 * 1024))  # returns: the helper has read nothing yet
+        os.kill(helper.pid, signal.SIGUSR1)
+        total, pid = ahead.result()
     finally:
-        os.close(gate_r)
-        os.close(gate_w)
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+    assert total == 1 + 4 * 1024 * 1024 and pid != PARENT
+
+
+def test_a_helper_s_patience_counts_from_the_value_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A helper that had its value a moment ago is waited for AHEAD_PATIENCE_S, however long
+    it waited for the value before: a stuck one is not given three times the run's age."""
+    monkeypatch.setattr(parallel, "AHEAD_PATIENCE_S", 0.05)
+    times = iter([0.0, 1000.0, 1000.0])  # started; given 1000 s later; asked at once
+
+    def stuck_a_while(item: int, given: Callable[[], int]) -> tuple[int, int]:
+        if in_helper():
+            select.select([], [], [], 2)  # longer than the patience, short of a hung suite
+        return item + given(), os.getpid()
+
+    ahead = Ahead(stuck_a_while, 1, clock=lambda: next(times))
+    ahead.give(1)
+    assert ahead.result() == (2, PARENT)
