@@ -13,8 +13,7 @@ import os
 import pickle
 import threading
 import zipfile
-from collections.abc import Coroutine
-from datetime import datetime, timedelta
+from collections.abc import Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,29 +22,25 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from automation import merged_workbook, parallel, runner
-from automation.backends.local import (
-    LocalArtefactStore,
-    LocalDeliverer,
-    LocalListSource,
-    LocalWorkbookSource,
-)
 from automation.config.loader import load_config
 from automation.damage.sheet_reading import SheetReading
 from automation.flows import damage_rollup
 from automation.flows.damage_rollup import DamageState
 from automation.merged_workbook import (
+    BuildAhead,
     KeptReadings,
     KeptSheets,
     MergedSource,
     build_ahead,
     build_merged_workbook,
 )
-from automation.ports import Backend
 from automation.runner import run_flow
 from automation.state import FencedError, Store
-from automation.timeutil import JST
 from tests.builders import xlsx_bytes
-from tests.test_sheet_delta import DELTA, START, _book, books, edits, run
+from tests.test_kept_sheets import saved_rounds
+from tests.test_report_first import CONFIG as ONE_DEPARTMENT
+from tests.test_report_first import at, ports
+from tests.test_sheet_delta import DELTA, START, _book, run
 
 PARENT = os.getpid()
 
@@ -84,6 +79,16 @@ class BuiltHere:
         return self._build(report, processes, kept)
 
 
+def _given(
+    readings: Mapping[str, SheetReading], source: MergedSource, kept: KeptSheets | None = None
+) -> BuildAhead:
+    """A build ahead of ``readings`` started (on two processes) and given ``source``."""
+    ahead = build_ahead(readings, 2, kept if kept is not None else KeptSheets())
+    assert ahead is not None
+    ahead.give(source)
+    return ahead
+
+
 def _source(first: int = 1) -> tuple[MergedSource, dict[str, SheetReading]]:
     """Two department tables' report, and the readings the run read."""
     plan = run(_book("openpyxl", first), DamageState(), START, f"v{first}")
@@ -98,9 +103,7 @@ def test_a_workbook_built_ahead_is_the_one_built_here_and_is_not_built_again(
     a build here, and nothing built in this process."""
     source, readings = _source()
     expected = _parts(build_merged_workbook(source, kept=None))
-    ahead = build_ahead(readings, 2, KeptSheets())
-    assert ahead is not None
-    ahead.give(source)
+    _given(readings, source)
     here = BuiltHere(monkeypatch)
     assert _parts(build_merged_workbook(source, kept=KeptSheets())) == expected
     assert here.count == 0
@@ -111,9 +114,7 @@ def test_the_sheets_a_build_ahead_composed_are_kept_for_the_next_build() -> None
     """A daemon's next build takes the 読取_ sheets the helper composed, as if composed here."""
     source, readings = _source()
     kept = KeptSheets()
-    ahead = build_ahead(readings, 2, kept)
-    assert ahead is not None
-    ahead.give(source)
+    _given(readings, source, kept)
     build_merged_workbook(source, kept=kept)
     assert len(kept) == len(source.readings)
 
@@ -131,9 +132,7 @@ def test_a_build_ahead_whose_helper_dies_is_built_here(monkeypatch: pytest.Monke
         return real(*args, **kwargs)
 
     monkeypatch.setattr(merged_workbook, "_composed", dies_in_helper)
-    ahead = build_ahead(readings, 2, KeptSheets())
-    assert ahead is not None
-    ahead.give(source)
+    _given(readings, source)
     here = BuiltHere(monkeypatch)
     assert _parts(build_merged_workbook(source, kept=KeptSheets())) == expected
     assert here.count == 1
@@ -181,9 +180,7 @@ def test_a_recipe_read_back_is_built_here_not_taken_from_a_helper(
     """Only the very source given is taken: an equal one (a recipe read back after a crash)
     is built here, and the helper's build stays for its own source."""
     source, readings = _source()
-    ahead = build_ahead(readings, 2, KeptSheets())
-    assert ahead is not None
-    ahead.give(source)
+    _given(readings, source)
     here = BuiltHere(monkeypatch)
     build_merged_workbook(pickle.loads(pickle.dumps(source)), kept=None)
     assert here.count == 1
@@ -198,9 +195,7 @@ def test_builds_ahead_never_taken_are_ended_beyond_the_few_kept_waiting() -> Non
     sources = []
     for first in range(1, merged_workbook.AHEAD_HELD + 2):
         source, readings = _source(first)
-        ahead = build_ahead(readings, 2, KeptSheets())
-        assert ahead is not None
-        ahead.give(source)
+        _given(readings, source)
         sources.append(source)
     assert len(merged_workbook._BUILT_AHEAD) == merged_workbook.AHEAD_HELD
     assert merged_workbook._taken_ahead(sources[0]) is None
@@ -271,64 +266,38 @@ def test_after_any_saves_a_workbook_built_ahead_equals_one_built_here() -> None:
     @DELTA
     @given(st.data())
     def rounds(data: st.DataObject) -> None:
-        book = data.draw(books())
-        kept, state, now = KeptSheets(), DamageState(), START
-        for round_ in range(data.draw(st.integers(1, 3))):
-            if round_:
-                data.draw(edits(book), label=f"save {round_}")
-            now += timedelta(hours=1)
-            plan = run(book, state, now, f"v{round_}")
+        kept = KeptSheets()
+        for plan in saved_rounds(data, 3):
             source = MergedSource.of(plan.report)
-            ahead = build_ahead(plan.report.readings, 2, kept)
-            assert ahead is not None
-            ahead.give(source)
+            _given(plan.report.readings, source, kept)
             built = build_merged_workbook(source, kept=kept)
             assert _parts(built) == _parts(build_merged_workbook(source, kept=None))
-            state = plan.state
 
     rounds()
 
 
-CONFIG = """\
-version: 1
-state: {path: state/db.sqlite}
-backend: {type: local, root: inputs, artefacts: out, deliveries: sent}
-cpu: {processes: 2}
-directory:
-  departments:
-    - name: 危機管理課
-      sheet: 危機管理課
-      contacts: [{channel: mail, address: kiki@example.jp}]
-flows:
-  - id: damage
-    kind: damage_rollup
-    params:
-      disaster: 台風
-      workbook: book.xlsx
-      report_to:
-        - {channel: teams_webhook, address: "https://example.invalid/hook"}
-        - {channel: mail, address: bousai@example.jp}
-"""
+CONFIG = ONE_DEPARTMENT.replace("backend:", "cpu: {processes: 2}\nbackend:", 1)
 
 
-def _workspace(tmp_path: Path, dead: int = 1) -> Path:
+def _workspace(tmp_path: Path) -> Path:
+    """test_report_first's workspace (one department's workbook), run on two processes."""
     (tmp_path / "automation.yaml").write_text(CONFIG, encoding="utf-8")
     (tmp_path / "inputs").mkdir(exist_ok=True)
-    sheet = [["市町村", "死者"], ["前橋市", dead]]
+    sheet = [["市町村", "死者"], ["前橋市", 1]]
     (tmp_path / "inputs" / "book.xlsx").write_bytes(xlsx_bytes({"危機管理課": sheet}))
     return tmp_path
 
 
 def _flow_run(workspace: Path, minute: int, *, dry_run: bool = False) -> Coroutine[Any, Any, Any]:
-    when = datetime(2026, 9, 1, 9, minute, tzinfo=JST)
-    backend = Backend(
-        LocalWorkbookSource(workspace / "inputs"),
-        LocalArtefactStore(workspace / "out"),
-        LocalDeliverer(workspace / "sent"),
-        LocalListSource(workspace / "inputs"),
-    )
     loaded = load_config(workspace / "automation.yaml")
-    return run_flow(loaded, "damage", when, dry_run=dry_run, backend=backend, clock=lambda: when)
+    return run_flow(
+        loaded,
+        "damage",
+        at(minute),
+        dry_run=dry_run,
+        backend=ports(workspace),
+        clock=lambda: at(minute),
+    )
 
 
 def _run(workspace: Path, minute: int, *, dry_run: bool = False) -> dict[str, Any]:

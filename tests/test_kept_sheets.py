@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import pickle
 import zipfile
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 
 from automation import merged_workbook
 from automation.damage.catalogue import Catalogue
-from automation.flows.damage_rollup import DamageState
+from automation.flows.damage_rollup import DamagePlan, DamageState
 from automation.merged_workbook import (
     KeptReadings,
     KeptSheets,
@@ -62,18 +63,27 @@ def test_after_any_saves_a_build_from_kept_sheets_equals_a_build_composing_every
     assert any(taken)
 
 
+def saved_rounds(data: st.DataObject, most: int) -> Iterator[DamagePlan]:
+    """A drawn workbook's runs, an hour apart, 1 to ``most`` of them, a drawn save before
+    each but the first; each run's plan, its state carried to the next."""
+    book = data.draw(books())
+    state, now = DamageState(), START
+    for round_ in range(data.draw(st.integers(1, most))):
+        if round_:
+            data.draw(edits(book), label=f"save {round_}")
+        now += timedelta(hours=1)
+        plan = run(book, state, now, f"v{round_}")
+        yield plan
+        state = plan.state
+
+
 def _kept_builds_equal_full_builds(noted: ComposedNoted, taken: list[int]) -> None:
     @DELTA
     @given(st.data())
     def rounds(data: st.DataObject) -> None:
-        book = data.draw(books())
-        kept, state, now = KeptSheets(), DamageState(), START
+        kept = KeptSheets()
         seen: set[bytes] = set()  # every reading built before, as stored
-        for round_ in range(data.draw(st.integers(1, 4))):
-            if round_:
-                data.draw(edits(book), label=f"save {round_}")
-            now += timedelta(hours=1)
-            plan = run(book, state, now, f"v{round_}")
+        for plan in saved_rounds(data, 4):
             source = MergedSource.of(plan.report)
             noted.departments.clear()
             reused = build_merged_workbook(source, kept=kept)
@@ -86,7 +96,6 @@ def _kept_builds_equal_full_builds(noted: ComposedNoted, taken: list[int]) -> No
             taken.append(len(tables - changed))
             event(f"taken {taken[-1]}")
             seen.update(r.head + r.body for r in stored.values())
-            state = plan.state
 
     rounds()
 
