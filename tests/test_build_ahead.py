@@ -55,8 +55,10 @@ def no_helper_left() -> Any:
 
 @pytest.fixture
 def ahead_for_any_size(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Builds ahead start for readings of any size (the specs' workbooks are small)."""
+    """Builds ahead start for readings of any size (the specs' workbooks are small), in a
+    process taken to hold little (the test process holds what every spec before left)."""
     monkeypatch.setattr(merged_workbook, "BUILD_AHEAD_AT", 0)
+    monkeypatch.setattr(merged_workbook, "resident_mb", lambda: 100.0)
 
 
 def _parts(data: bytes) -> dict[str, bytes]:
@@ -216,9 +218,12 @@ def test_a_build_ahead_cancelled_before_its_source_comes_takes_none() -> None:
     assert merged_workbook._BUILT_AHEAD == []
 
 
-def test_one_process_or_small_readings_build_nothing_ahead() -> None:
+def test_one_process_or_small_readings_build_nothing_ahead(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """With one process configured, or readings under BUILD_AHEAD_AT in all, no helper starts:
     the build after the report costs less than a fork."""
+    monkeypatch.setattr(merged_workbook, "resident_mb", lambda: 100.0)
     _, readings = _source()
     assert build_ahead(readings, 1, KeptSheets()) is None
     assert build_ahead(readings, 2, KeptSheets()) is None  # a few hundred bytes
@@ -232,6 +237,7 @@ def test_readings_over_build_ahead_up_to_build_nothing_ahead(
     _, readings = _source()
     size = sum(len(r.body) for r in KeptReadings.of(readings).stored.values())
     monkeypatch.setattr(merged_workbook, "BUILD_AHEAD_AT", 0)
+    monkeypatch.setattr(merged_workbook, "resident_mb", lambda: 100.0)
     monkeypatch.setattr(merged_workbook, "BUILD_AHEAD_UP_TO", size - 1)
     assert build_ahead(readings, 2, KeptSheets()) is None
     monkeypatch.setattr(merged_workbook, "BUILD_AHEAD_UP_TO", size)
