@@ -47,16 +47,6 @@ def _malloc_trim() -> Callable[[int], int] | None:
     return trim
 
 
-def resident_mb(statm: str = "/proc/self/statm") -> float | None:
-    """This process's resident memory now, in MB (Linux's ``statm``); None where unknown."""
-    try:
-        with open(statm, encoding="ascii") as counts:
-            resident_pages = int(counts.read().split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-    return resident_pages * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
-
-
 def release_memory() -> bool:
     """Collect cyclic garbage and hand free heap pages back; True when malloc_trim ran."""
     gc.collect()

@@ -46,7 +46,6 @@ from automation.damage.sheet_reading import (
 from automation.damage.stored import Readings, StoredReading
 from automation.damage.totals import Change, ItemTotal
 from automation.flows.damage_rollup import DamageReport, DepartmentStatus
-from automation.memory import resident_mb
 from automation.parallel import Ahead, Forked
 from automation.xlsx_package import (
     PACK_ABOVE,
@@ -64,18 +63,15 @@ SAFE_STRINGS = {"strings_to_formulas": False, "strings_to_urls": False, "strings
 # Readings of less stored (compressed) size than this in all are written in one process:
 # about 0.1 s of composing (a 60 x 300 workbook's readings take some 0.5 MB).
 COMPOSE_FORK_AT = 256 * 1024
-# When a run's workbook is built ahead (``build_ahead``), else after the report: from
-# BUILD_AHEAD_AT of readings as stored (in all; under it, some 8 sheets of 300 rows, the
-# whole build takes about 50 ms and a fork a few) up to BUILD_AHEAD_UP_TO (some 60 sheets of
-# 750 rows of the bench's figures: beyond it one helper composes the sheets slower than the
-# build's helpers after the report, 1.5 s against 0.8 s at 60 x 2,000), and while the run
-# holds at most BUILD_AHEAD_RESIDENT_MB: the helper's peak is the run's memory at the fork
-# plus the build, and a workbook of mostly blank or zero cells stores small for its size
-# (at 60 x 2,000, 158-216 MB resident at the fork raised the run's peak from 264 to 310 MB;
-# 60 x 300, 80-90 MB).
-BUILD_AHEAD_AT = 64 * 1024
-BUILD_AHEAD_UP_TO = 1024 * 1024
-BUILD_AHEAD_RESIDENT_MB = 150
+# When a run's workbook is built ahead (``build_ahead``), else after the report, by the
+# sheets' XML (its cells, however they store): from BUILD_AHEAD_AT (some 8 sheets of 300
+# rows, where the whole build takes about 50 ms and a fork a few) up to BUILD_AHEAD_UP_TO
+# (some 60 sheets of 800 rows of the bench's; 60 x 2,000 is 39 MB). Beyond, the helper's copy
+# of the run's memory raises the run's peak (at 60 x 2,000 from 264 to 310 MB, the helper
+# forked at 158-216 MB resident; 60 x 300 at 80-90 MB) and its one process composes the
+# sheets slower than the build's helpers after the report (1.5 s against 0.8 s there).
+BUILD_AHEAD_AT = 768 * 1024
+BUILD_AHEAD_UP_TO = 16 * 1024 * 1024
 
 
 class _XmlSheet(NotedSheet):
@@ -525,22 +521,18 @@ _AHEAD_LOCK = threading.Lock()
 
 
 def build_ahead(
-    readings: Mapping[str, SheetReading], processes: int, kept: KeptSheets = KEPT_SHEETS
+    readings: Mapping[str, SheetReading],
+    processes: int,
+    sheet_bytes: int,
+    kept: KeptSheets = KEPT_SHEETS,
 ) -> BuildAhead | None:
-    """Start building the merged workbook of a run that read ``readings`` (see
-    :class:`BuildAhead`); None when ``processes`` is 1, the readings are too small to be
-    worth a fork or too large to be worth the memory (``BUILD_AHEAD_AT``,
-    ``BUILD_AHEAD_UP_TO``), or the run already holds too much (``BUILD_AHEAD_RESIDENT_MB``,
-    or its memory is not known): the runner builds after the report, as always."""
-    if processes <= 1:
+    """Start building the merged workbook of a run that read ``readings`` from a workbook of
+    ``sheet_bytes`` of sheet XML (see :class:`BuildAhead`); None when ``processes`` is 1 or
+    the sheets are too few to be worth a fork or too many to be worth the memory
+    (``BUILD_AHEAD_AT``, ``BUILD_AHEAD_UP_TO``): the runner builds after the report."""
+    if processes <= 1 or not BUILD_AHEAD_AT <= sheet_bytes <= BUILD_AHEAD_UP_TO:
         return None
     source = KeptReadings.of(readings)
-    size = sum(len(stored.body) for stored in source.stored.values())
-    if not BUILD_AHEAD_AT <= size <= BUILD_AHEAD_UP_TO:
-        return None
-    resident = resident_mb()
-    if resident is None or resident > BUILD_AHEAD_RESIDENT_MB:
-        return None
     keys = _sheet_keys(source, _fresh_styles())
     missing = [d for d in source if not kept.holds(keys[d])]
     job = _Ahead(source, _fresh_styles(), keys, missing, kept)

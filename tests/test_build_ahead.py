@@ -28,7 +28,6 @@ from automation.flows import damage_rollup
 from automation.flows.damage_rollup import DamageState
 from automation.merged_workbook import (
     BuildAhead,
-    KeptReadings,
     KeptSheets,
     MergedSource,
     build_ahead,
@@ -43,6 +42,7 @@ from tests.test_report_first import at, ports
 from tests.test_sheet_delta import DELTA, START, _book, run
 
 PARENT = os.getpid()
+SHEETS = merged_workbook.BUILD_AHEAD_AT  # the sheets' XML the specs' builds ahead are told
 
 
 @pytest.fixture(autouse=True)
@@ -55,10 +55,8 @@ def no_helper_left() -> Any:
 
 @pytest.fixture
 def ahead_for_any_size(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Builds ahead start for readings of any size (the specs' workbooks are small), in a
-    process taken to hold little (the test process holds what every spec before left)."""
+    """Builds ahead start for workbooks of any size (the specs' workbooks are small)."""
     monkeypatch.setattr(merged_workbook, "BUILD_AHEAD_AT", 0)
-    monkeypatch.setattr(merged_workbook, "resident_mb", lambda: 100.0)
 
 
 def _parts(data: bytes) -> dict[str, bytes]:
@@ -85,7 +83,7 @@ def _given(
     readings: Mapping[str, SheetReading], source: MergedSource, kept: KeptSheets | None = None
 ) -> BuildAhead:
     """A build ahead of ``readings`` started (on two processes) and given ``source``."""
-    ahead = build_ahead(readings, 2, kept if kept is not None else KeptSheets())
+    ahead = build_ahead(readings, 2, SHEETS, kept if kept is not None else KeptSheets())
     assert ahead is not None
     ahead.give(source)
     return ahead
@@ -166,7 +164,7 @@ def test_a_helper_forked_while_another_thread_uses_the_kept_sheets_builds_the_wo
             other.join()
 
     monkeypatch.setattr(parallel, "_fork", fork_while_kept_is_in_use)
-    ahead = build_ahead(readings, 2, kept)
+    ahead = build_ahead(readings, 2, SHEETS, kept)
     monkeypatch.setattr(parallel, "_fork", fork)
     assert ahead is not None
     ahead.give(source)
@@ -211,57 +209,26 @@ def test_a_build_ahead_cancelled_before_its_source_comes_takes_none() -> None:
     """cancel() first (a run cancelled while its source was being handed over): the give()
     that comes after sends nothing and leaves nothing waiting; the source is built here."""
     source, readings = _source()
-    ahead = build_ahead(readings, 2, KeptSheets())
+    ahead = build_ahead(readings, 2, SHEETS, KeptSheets())
     assert ahead is not None
     ahead.cancel()
     ahead.give(source)
     assert merged_workbook._BUILT_AHEAD == []
 
 
-def test_one_process_or_small_readings_build_nothing_ahead(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """With one process configured, or readings under BUILD_AHEAD_AT in all, no helper starts:
-    the build after the report costs less than a fork."""
-    monkeypatch.setattr(merged_workbook, "resident_mb", lambda: 100.0)
+def test_one_process_or_a_workbook_outside_the_window_builds_nothing_ahead() -> None:
+    """No helper starts with one process configured, nor for sheets under BUILD_AHEAD_AT of
+    XML (the build after the report costs less than a fork) or over BUILD_AHEAD_UP_TO (the
+    helper's copy of the run's memory would raise the run's peak); at either edge, one does."""
     _, readings = _source()
-    assert build_ahead(readings, 1, KeptSheets()) is None
-    assert build_ahead(readings, 2, KeptSheets()) is None  # a few hundred bytes
-
-
-def test_readings_over_build_ahead_up_to_build_nothing_ahead(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Readings over BUILD_AHEAD_UP_TO in all: no helper starts (its copy of the run's memory
-    would raise the run's peak); at the limit, one does."""
-    _, readings = _source()
-    size = sum(len(r.body) for r in KeptReadings.of(readings).stored.values())
-    monkeypatch.setattr(merged_workbook, "BUILD_AHEAD_AT", 0)
-    monkeypatch.setattr(merged_workbook, "resident_mb", lambda: 100.0)
-    monkeypatch.setattr(merged_workbook, "BUILD_AHEAD_UP_TO", size - 1)
-    assert build_ahead(readings, 2, KeptSheets()) is None
-    monkeypatch.setattr(merged_workbook, "BUILD_AHEAD_UP_TO", size)
-    ahead = build_ahead(readings, 2, KeptSheets())
-    assert ahead is not None
-    ahead.cancel()
-
-
-@pytest.mark.usefixtures("ahead_for_any_size")
-def test_a_run_holding_over_build_ahead_resident_mb_builds_nothing_ahead(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A run that already holds more than BUILD_AHEAD_RESIDENT_MB (or whose memory is not
-    known) starts no helper: the helper's peak would be that plus the build; at the limit,
-    one starts."""
-    _, readings = _source()
-    limit = merged_workbook.BUILD_AHEAD_RESIDENT_MB
-    for resident in (limit + 0.1, None):
-        monkeypatch.setattr(merged_workbook, "resident_mb", lambda held=resident: held)
-        assert build_ahead(readings, 2, KeptSheets()) is None
-    monkeypatch.setattr(merged_workbook, "resident_mb", lambda: float(limit))
-    ahead = build_ahead(readings, 2, KeptSheets())
-    assert ahead is not None
-    ahead.cancel()
+    low, high = merged_workbook.BUILD_AHEAD_AT, merged_workbook.BUILD_AHEAD_UP_TO
+    assert build_ahead(readings, 1, low, KeptSheets()) is None
+    assert build_ahead(readings, 2, low - 1, KeptSheets()) is None
+    assert build_ahead(readings, 2, high + 1, KeptSheets()) is None
+    for edge in (low, high):
+        ahead = build_ahead(readings, 2, edge, KeptSheets())
+        assert ahead is not None
+        ahead.cancel()
 
 
 @pytest.mark.usefixtures("ahead_for_any_size")
@@ -322,6 +289,18 @@ def test_a_run_on_two_processes_stores_the_workbook_its_helper_built(
     stored = tmp_path / "out" / "被害状況集計_第1報.xlsx"
     with zipfile.ZipFile(stored) as package:
         assert any(name.startswith("xl/worksheets/") for name in package.namelist())
+
+
+def test_a_run_on_a_workbook_over_the_window_builds_after_the_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job weighs the workbook's sheet XML: over BUILD_AHEAD_UP_TO the run builds the
+    workbook itself, after the report, as it always did."""
+    monkeypatch.setattr(merged_workbook, "BUILD_AHEAD_AT", 0)
+    monkeypatch.setattr(merged_workbook, "BUILD_AHEAD_UP_TO", 1)  # this workbook's sheets: more
+    here = BuiltHere(monkeypatch)
+    record = _run(_workspace(tmp_path), 1)
+    assert record["status"] == "ok" and here.count == 1
 
 
 @pytest.mark.usefixtures("ahead_for_any_size")

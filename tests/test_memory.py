@@ -7,7 +7,6 @@ bench/serve_runs.py; here, the mechanism: freed heap pages go back when asked.
 from __future__ import annotations
 
 import gc
-import os
 import weakref
 from pathlib import Path
 
@@ -18,7 +17,6 @@ from automation.memory import (
     collector_for_a_run,
     reexec_with_system_allocator,
     release_memory,
-    resident_mb,
     start_up_collector,
     trim_heap,
 )
@@ -26,11 +24,12 @@ from automation.memory import (
 MB = 1024 * 1024
 
 
-def resident() -> float:
-    """This process's resident set in MB (``resident_mb``, known on Linux)."""
-    held = resident_mb()
-    assert held is not None, "no /proc/self/statm"
-    return held
+def resident_mb() -> float:
+    """This process's resident set, from /proc."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS in /proc/self/status")
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
@@ -39,9 +38,9 @@ def test_pages_freed_between_live_objects_go_back_to_the_system() -> None:
     blocks = [bytearray(1024) for _ in range(200 * 1024)]
     kept = blocks[::16]  # pins one block in every 16 KB: the heap cannot shrink from its top
     del blocks
-    before = resident()
+    before = resident_mb()
     assert release_memory(), "not glibc: nothing to trim"
-    assert resident() < before - 100
+    assert resident_mb() < before - 100
     del kept  # held until measured
 
 
@@ -56,9 +55,9 @@ def test_trimming_the_heap_alone_returns_freed_pages_and_collects_nothing() -> N
     del cycle
     gc.disable()
     try:
-        before = resident()
+        before = resident_mb()
         assert trim_heap(), "not glibc: nothing to trim"
-        assert resident() < before - 100
+        assert resident_mb() < before - 100
         assert alive() is not None  # no collection ran
     finally:
         gc.enable()
@@ -133,16 +132,3 @@ def test_start_up_leaves_a_collector_its_caller_switched_off_off() -> None:
     finally:
         gc.enable()
         gc.unfreeze()
-
-
-def test_resident_memory_is_the_statm_resident_pages_in_mb(tmp_path: Path) -> None:
-    """resident_mb() reads the second field of /proc/self/statm (pages) as MB; None when the
-    file is missing or unreadable (not Linux)."""
-    statm = tmp_path / "statm"
-    statm.write_text("90000 25600 3000 10 0 40000 0\n", encoding="ascii")
-    assert resident_mb(str(statm)) == 25600 * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
-    statm.write_text("garbled", encoding="ascii")
-    assert resident_mb(str(statm)) is None
-    assert resident_mb(str(tmp_path / "missing")) is None
-    here = resident_mb()
-    assert here is not None and 1 < here < 100_000

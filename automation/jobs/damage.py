@@ -22,6 +22,7 @@ from automation.render import Rendered, environment, render
 from automation.state import Fingerprint, Incident, SheetRecord, Store
 
 if TYPE_CHECKING:
+    from automation.damage.workbook import Workbook
     from automation.merged_workbook import BuildAhead
     from automation.plan import Message
     from automation.ports import Backend, FetchedWorkbook
@@ -120,7 +121,7 @@ def _plan_and_render(
     )
     catalogue, mapper = damage_rollup.build_catalogue(params), sheet_mapper(loaded.config.cpu)
     read = damage_rollup.read_sheets(params, directory, inputs, previous, now, catalogue, mapper)
-    ahead = _build_ahead(read, processes_for(loaded.config.cpu.processes))
+    ahead = _build_ahead(read, workbook, processes_for(loaded.config.cpu.processes))
     try:
         plan = damage_rollup.plan(
             params,
@@ -150,16 +151,18 @@ def _plan_and_render(
         raise
 
 
-def _build_ahead(read: damage_rollup.WorkbookRead, processes: int) -> BuildAhead | None:
+def _build_ahead(
+    read: damage_rollup.WorkbookRead, workbook: Workbook | None, processes: int
+) -> BuildAhead | None:
     """When sheets were read again (a new report likely), the merged workbook built in a
     helper process from now on (``merged_workbook.BuildAhead``): its 読取_ sheets composed
     while this process adds up and plans, the rest once the report is planned, while this
     process records and sends it. Built after the report as always when not."""
-    if processes <= 1 or not read.sheets.reread:
+    if processes <= 1 or workbook is None or not read.sheets.reread:
         return None
     from automation.merged_workbook import build_ahead  # noqa: PLC0415  # xlsxwriter: see prepare
 
-    return build_ahead(read.sheets.readings, processes)
+    return build_ahead(read.sheets.readings, processes, sum(workbook.sizes.values()))
 
 
 def sheet_mapper(cpu: CpuConfig) -> Forked:
