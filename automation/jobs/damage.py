@@ -133,6 +133,7 @@ def _plan_and_render(
             mapper=mapper,
             workbook_read=read,
         )
+        rendered = _rendered(loaded, params, plan)
     except BaseException:
         if ahead is not None:
             ahead.cancel()
@@ -140,15 +141,17 @@ def _plan_and_render(
     if ahead is not None and not plan.artefact:  # no new report: no workbook to build
         ahead.cancel()
         ahead = None
-    if not plan.messages:  # an unchanged poll: jinja2 is not even loaded
-        return plan, [], ahead
+    return plan, rendered, ahead
+
+
+def _rendered(
+    loaded: LoadedConfig, params: DamageRollupParams, plan: DamagePlan
+) -> list[tuple[Message, Rendered]]:
+    """The plan's messages rendered (an unchanged poll has none: jinja2 is not even loaded)."""
+    if not plan.messages:
+        return []
     env = environment(loaded.resolve(params.templates) if params.templates else None)
-    try:
-        return plan, [(message, render(env, message)) for message in plan.messages], ahead
-    except BaseException:
-        if ahead is not None:
-            ahead.cancel()
-        raise
+    return [(message, render(env, message)) for message in plan.messages]
 
 
 def _build_ahead(
