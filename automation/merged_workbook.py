@@ -542,9 +542,9 @@ def build_ahead(
 def _built_ahead(job: _Ahead, given: Callable[[], MergedSource]) -> Built:
     """The 読取_ sheets ``job.kept`` lacks composed, then, once given its source, the
     workbook built with them: its bytes and those sheets."""
-    composed = []
+    composed, inline = [], _InlineTexts()
     for department in job.missing:
-        sheet = _composed(job.readings, job.styles, department, packed=True)
+        sheet = _composed(job.readings, job.styles, department, packed=True, inline=inline)
         if isinstance(sheet, _Packed):  # an incident list, written cell by cell, is not kept
             composed.append((job.keys[department], sheet))
     kept = job.kept
@@ -704,14 +704,15 @@ def _composed_sheets(
         weights = [len(readings.stored[d].body) for d in departments]
         if processes > 1 and sum(weights) >= COMPOSE_FORK_AT:
             # Every sheet's result is held until the helpers are done: packed, a tenth.
-            compose = partial(_composed, readings, styles, packed=True)
+            compose = partial(_composed, readings, styles, packed=True, inline=_InlineTexts())
             return Forked(processes)(compose, departments, weights)
-        return map(partial(_composed, readings, styles, packed=False), departments)
+        shared = _InlineTexts()
+        return map(partial(_composed, readings, styles, packed=False, inline=shared), departments)
     keys = _sheet_keys(readings, styles)
     found: dict[str, _Composed | _Packed | None] = {d: kept.get(keys[d]) for d in departments}
     missing = [d for d in departments if found[d] is None]
     weights = [len(readings.stored[d].body) for d in missing]
-    compose = partial(_composed, readings, styles, packed=True)
+    compose = partial(_composed, readings, styles, packed=True, inline=_InlineTexts())
     if processes > 1 and sum(weights) >= COMPOSE_FORK_AT:
         made = Forked(processes)(compose, missing, weights)
     else:
@@ -950,29 +951,30 @@ def _composed(
     department: str,
     *,
     packed: bool,
+    inline: _InlineTexts | None = None,
 ) -> _Composed | _Packed | None:
-    """``department``'s table composed (``_compose``), ``packed`` or not; None for an
-    incident list."""
+    """``department``'s table composed (``_compose``, its texts' XML from ``inline`` when
+    shared with the other sheets), ``packed`` or not; None for an incident list."""
     reading = readings[department]
     if reading.layout == "records":
         return None
-    composed = _compose(reading, styles)
+    composed = _compose(reading, styles, inline if inline is not None else _InlineTexts())
     return _Packed.of(composed) if packed else composed
 
 
-def _compose(reading: AsReadSheet, styles: tuple[int, int, int]) -> _Composed:
+def _compose(reading: AsReadSheet, styles: tuple[int, int, int], inline: _InlineTexts) -> _Composed:
     """The sheet as read, its rows composed as XML text in one pass (see _XmlSheet).
 
     Cell for cell what XlsxWriter's write_string/write_number would show: each text an
     inline string, as XlsxWriter's constant_memory mode writes it (so that a sheet is
     composed whole, in a helper process too), numbers as ``%.16G``, the problem fill and
     note on an unreadable cell, the 未確認 fill on other text. ``styles``: the head,
-    problem and 未確認 formats' indexes. Rows of more than ``PACK_ABOVE`` characters
-    are deflated (:class:`DeflatedRows`), ready for the package."""
+    problem and 未確認 formats' indexes; ``inline``: the texts' XML made so far (the same
+    municipalities and marks recur in every department's sheet). Rows of more than
+    ``PACK_ABOVE`` characters are deflated (:class:`DeflatedRows`), ready for the package."""
     codes = [item.code for item in reading.columns]
     letters = [xl_col_to_name(col) for col in range(len(codes) + 1)]
     head, problem_s, flag_s = styles
-    inline = _InlineTexts()
     titles = ["市町村", *(item.title for item in reading.columns)]
     header = "".join(
         f'<c r="{letters[col]}1" s="{head}" t="inlineStr">{inline[title]}</c>'

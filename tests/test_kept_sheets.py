@@ -46,9 +46,9 @@ class ComposedNoted:
         self._composed = merged_workbook._composed
         monkeypatch.setattr(merged_workbook, "_composed", self)
 
-    def __call__(self, readings: Any, styles: Any, department: str, *, packed: bool) -> Any:
+    def __call__(self, readings: Any, styles: Any, department: str, **options: Any) -> Any:
         self.departments.append(department)
-        return self._composed(readings, styles, department, packed=packed)
+        return self._composed(readings, styles, department, **options)
 
 
 def test_after_any_saves_a_build_from_kept_sheets_equals_a_build_composing_every_sheet() -> None:
