@@ -533,9 +533,10 @@ def build_ahead(
     if processes <= 1 or not BUILD_AHEAD_AT <= sheet_bytes <= BUILD_AHEAD_UP_TO:
         return None
     source = KeptReadings.of(readings)
-    keys = _sheet_keys(source, _fresh_styles())
+    styles = _fresh_styles()
+    keys = _sheet_keys(source, styles)
     missing = [d for d in source if not kept.holds(keys[d])]
-    job = _Ahead(source, _fresh_styles(), keys, missing, kept)
+    job = _Ahead(source, styles, keys, missing, kept)
     return BuildAhead(Ahead(_built_ahead, job))
 
 

@@ -350,13 +350,9 @@ async def _issue(
             for message, body in early:
                 store.enqueue(outbox_entry(flow.id, run_id, message, body), now)
             made = owed.owe(store, flow.id, run_id, prepared.artefacts, prepared.near, waiting, now)
-    except BaseException:
-        prepared.abandon()
-        raise
-    policy = loaded.config.service.outbox
-    reports = {message.key(flow.id) for message, _ in early if message.kind == "report"}
-    meanwhile = asyncio.to_thread(prepared.meanwhile)
-    try:
+        policy = loaded.config.service.outbox
+        reports = {message.key(flow.id) for message, _ in early if message.kind == "report"}
+        meanwhile = asyncio.to_thread(prepared.meanwhile)
         if reports:  # the report first, before anything competes with it but that work
             alerts = Alerts(loaded)
             await _alongside(
@@ -367,7 +363,7 @@ async def _issue(
             )
         else:
             await meanwhile
-    except BaseException:  # a lost lease, a cancelled run: the artefact is owed, built later
+    except BaseException:  # failed, lost its lease or cancelled: an owed artefact is built later
         prepared.abandon()
         raise
     return _Issued(
