@@ -6,7 +6,7 @@ run through the same contract tests.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
@@ -27,11 +27,20 @@ class FetchedWorkbook:
     web_url: str | None = None  # where people open it (SharePoint/Teams), when known
 
 
+Arriving = Callable[[], None] | None  # see WorkbookSource.fetch
+
+
 class WorkbookSource(Protocol):
     """Reads a workbook's bytes with a version tag (an eTag, or a content digest)."""
 
-    async def fetch(self, ref: FileRef, known_version: str | None) -> FetchedWorkbook:
-        """Fetch ``ref``; skip the download when its version equals ``known_version``."""
+    async def fetch(
+        self, ref: FileRef, known_version: str | None, *, arriving: Arriving = None
+    ) -> FetchedWorkbook:
+        """Fetch ``ref``; skip the download when its version equals ``known_version``.
+
+        ``arriving()`` is called once the source knows a new version is coming and before
+        its bytes are transferred (a source with no transfer to wait for need not call
+        it): the caller may get ready meanwhile."""
         ...
 
 

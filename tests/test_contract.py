@@ -237,6 +237,27 @@ def test_an_unchanged_workbook_comes_back_without_data(tenant: Tenant) -> None:
     assert (again.version, again.data) == (first.version, None)
 
 
+def test_a_fetch_announces_a_new_version_at_most_once_and_an_unchanged_one_never(
+    tenant: Tenant,
+) -> None:
+    """fetch calls ``arriving`` at most once for a new version, never for an unchanged one."""
+    # the Graph backend calls it before the download; a folder has no transfer to wait for
+    heard: list[str] = []
+    first = tenant.run(
+        "download",
+        lambda: tenant.workbooks.fetch(tenant.workbook, None, arriving=lambda: heard.append("new")),
+    )
+    count = len(heard)
+    tenant.run(
+        "unchanged",
+        lambda: tenant.workbooks.fetch(
+            tenant.workbook, first.version, arriving=lambda: heard.append("unchanged")
+        ),
+    )
+    assert count <= 1
+    assert "unchanged" not in heard
+
+
 def test_list_items_carry_only_the_wanted_columns_by_display_name(tenant: Tenant) -> None:
     """Every item arrives (paging hidden) with id, link, modified time and the asked fields."""
     items = tenant.run(

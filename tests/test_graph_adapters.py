@@ -259,6 +259,32 @@ def test_every_request_carries_a_fresh_client_request_id() -> None:
     assert [c.headers.get("authorization") for c in fake.downloads] == [None, None]
 
 
+def test_a_new_version_is_announced_before_it_downloads_and_an_unchanged_one_never() -> None:
+    """``arriving`` is called once the item's eTag shows a new version, before its download."""
+    # the run loads what it will need meanwhile (automation.preload); a 304 costs nothing more
+    fake = FakeGraph(token="t")
+    fake.add_drive_item("b!d", "01BOOK", "被害報告.xlsx", b"PK", web_url=BOOK_WEB_URL)
+    ref = DriveFile(drive_id="b!d", item_id="01BOOK")
+    heard: list[tuple[int, int]] = []
+
+    def arriving() -> None:
+        heard.append((len(fake.requests_to(r"/items/01BOOK$", "GET")), len(fake.downloads)))
+
+    async def download_then_poll() -> None:
+        gateway = GraphGateway(
+            "https://graph.microsoft.com/v1.0",
+            StaticToken("t"),
+            transport=httpx.ASGITransport(app=fake.app),
+        )
+        first = await gateway.download_if_changed(ref, None, arriving)
+        await gateway.download_if_changed(ref, first.etag, arriving)
+        await gateway.aclose()
+
+    asyncio.run(download_then_poll())
+    assert heard == [(1, 0)]
+    assert len(fake.downloads) == 1
+
+
 def test_a_downloaded_workbook_comes_with_its_web_address() -> None:
     """The webUrl comes with the eTag and download URL; an unchanged poll (304) keeps it."""
     fake = FakeGraph(token="t")

@@ -353,7 +353,9 @@ def test_an_archive_upload_that_fails_leaves_the_workbook_as_it_was() -> None:
 class EmptyDownloads(GraphGateway):
     """A gateway whose downloads come back empty, as a cut-off transfer would."""
 
-    async def download_if_changed(self, ref: object, etag: str | None) -> Download:
+    async def download_if_changed(
+        self, ref: object, etag: str | None, arriving: object = None
+    ) -> Download:
         return Download("", b"")
 
 

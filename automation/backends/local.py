@@ -25,6 +25,7 @@ from automation.config.loader import LoadedConfig
 from automation.config.models import FileRef, ListRef, LocalBackend
 from automation.errors import ConfigError, DataError
 from automation.ports import (
+    Arriving,
     Backend,
     CreatedFile,
     ExistingColumn,
@@ -83,8 +84,11 @@ class LocalWorkbookSource:
 
     root: Path
 
-    async def fetch(self, ref: FileRef, known_version: str | None) -> FetchedWorkbook:
-        """Read the file and compare its digest with the known version."""
+    async def fetch(
+        self, ref: FileRef, known_version: str | None, *, arriving: Arriving = None
+    ) -> FetchedWorkbook:
+        """Read the file and compare its digest with the known version (read at once:
+        ``arriving`` is not called)."""
         path = self.root / local_path(ref)
         try:
             data = path.read_bytes()

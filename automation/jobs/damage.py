@@ -17,6 +17,7 @@ from automation.flows import damage_rollup
 from automation.flows.damage_rollup import DamageInputs, DamagePlan, DamageState, DepartmentState
 from automation.jobs import Artefact, Prepared
 from automation.parallel import Forked, processes_for
+from automation.preload import Preload
 from automation.record import damage_record
 from automation.render import Rendered, environment, render
 from automation.state import Fingerprint, Incident, SheetRecord, Store
@@ -31,6 +32,22 @@ MB = 1024 * 1024
 # Sheets to read of less XML than this in all are read in one process: a helper process
 # would cost more than it saves (about 0.1 s of reading on a 2-core host).
 FORK_AT_BYTES = 2 * MB
+# What a run loads once a new version of the workbook has arrived, in the order it first
+# needs them (the executor it plans in, the parser, the readers, the writer it builds ahead
+# with, the templates): loaded while the new version downloads (:mod:`automation.preload`).
+# An unchanged poll loads none of them.
+NEW_VERSION_MODULES = (
+    "concurrent.futures.thread",
+    "automation.damage.workbook",
+    "python_calamine",
+    "automation.damage.reading",
+    "automation.merged_workbook",
+    "ctypes",
+    "jinja2",
+    "automation.cards",
+    "automation.fit",
+    "ctypes.util",
+)
 
 
 async def prepare(
@@ -50,7 +67,11 @@ async def prepare(
         return _idle(flow.id, current)
     params = params_in_use(flow, current)
     version, _ = store.flow_state(flow.id) if store is not None else (None, 0)
-    fetched = await backend.workbooks.fetch(params.workbook, version)
+    preload = Preload(NEW_VERSION_MODULES)
+    try:
+        fetched = await backend.workbooks.fetch(params.workbook, version, arriving=preload.start)
+    finally:
+        preload.stop()
     # The previous report's per-sheet figures are needed only when there is something new.
     previous = _load_state(store, flow.id, figures=fetched.data is not None)
     if current is not None:

@@ -34,7 +34,7 @@ from automation.config.models import (
 )
 from automation.errors import ConfigError, DataError
 from automation.metrics import METRICS
-from automation.ports import Backend, FetchedWorkbook, ListItem, Near
+from automation.ports import Arriving, Backend, FetchedWorkbook, ListItem, Near
 from automation.state import OutboxEntry, Store
 from automation.teams_post import ChannelTarget, channel_payload, reference_mark
 from automation.timeutil import JST
@@ -210,9 +210,11 @@ class GraphWorkbookSource:
     def __init__(self, gateway: GraphGateway) -> None:
         self.gateway = gateway
 
-    async def fetch(self, ref: FileRef, known_version: str | None) -> FetchedWorkbook:
-        """Download unless the eTag is ``known_version``."""
-        download = await self.gateway.download_if_changed(ref, known_version)
+    async def fetch(
+        self, ref: FileRef, known_version: str | None, *, arriving: Arriving = None
+    ) -> FetchedWorkbook:
+        """Download unless the eTag is ``known_version`` (``arriving``: see the port)."""
+        download = await self.gateway.download_if_changed(ref, known_version, arriving)
         name = ref.split("/")[-1] if isinstance(ref, str) else getattr(ref, "path", "workbook.xlsx")
         return FetchedWorkbook(
             str(name).split("/")[-1], download.etag, download.data, download.web_url

@@ -518,7 +518,9 @@ class GraphGateway:
             self._lookups.forget(key)
         return self._found.pop(key, None) is not None
 
-    async def download_if_changed(self, ref: FileRef, etag: str | None) -> Download:
+    async def download_if_changed(
+        self, ref: FileRef, etag: str | None, arriving: Callable[[], None] | None = None
+    ) -> Download:
         """Download a file unless its eTag still equals ``etag`` (then one 304 request).
 
         A workbook not found under a remembered channel folder is looked for once more
@@ -533,15 +535,19 @@ class GraphGateway:
         were, and the item's web address comes with the first: no third request for it.
         An unchanged workbook costs one 304, or one 200 with the same eTag where a server
         ignores the precondition; a 304 reports the web address read last in this process.
+        ``arriving()`` is called when the item's eTag shows a new version, before it is
+        downloaded (the caller gets ready while it transfers).
         """
         try:
-            return await self._download_if_changed(ref, etag)
+            return await self._download_if_changed(ref, etag, arriving)
         except ConfigError:
             if not self._forget_folder(ref):
                 raise
-            return await self._download_if_changed(ref, etag)
+            return await self._download_if_changed(ref, etag, arriving)
 
-    async def _download_if_changed(self, ref: FileRef, etag: str | None) -> Download:
+    async def _download_if_changed(
+        self, ref: FileRef, etag: str | None, arriving: Callable[[], None] | None
+    ) -> Download:
         base = await self.content_path(ref)
         headers = {"If-None-Match": etag} if etag else {}
         async with self._workbook_lock:  # one request at a time per workbook
@@ -563,6 +569,8 @@ class GraphGateway:
             self._web_urls[base] = web_url
             if etag and new_tag == etag:
                 return Download(etag, None, web_url or None)
+            if arriving is not None:
+                arriving()
             url = found.get("@microsoft.graph.downloadUrl")
             response = None
             if isinstance(url, str) and url:  # it carries its own authorization
