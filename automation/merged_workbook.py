@@ -24,7 +24,7 @@ import time
 import weakref
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import partial
@@ -637,7 +637,7 @@ def build_steps(
     src = report if isinstance(report, MergedSource) else MergedSource.of(report)
     out = _Writer(buffer)
     seen = _Seen()
-    summary, by_municipality = out.sheet("集計"), out.sheet("市町村別", _XmlSheet)
+    summary, by_municipality = out.sheet("集計", _XmlSheet), out.sheet("市町村別", _XmlSheet)
     steps: list[tuple[str, Step]] = [
         ("集計", lambda: _summary(out, summary, src)),
         ("報告状況", lambda: _status(out, src)),
@@ -725,64 +725,76 @@ def _composed_sheets(
     return [found[d] for d in departments]
 
 
-def _summary(out: _Writer, ws: Any, report: MergedSource) -> None:
+_Grid = dict[int, dict[int, tuple[object, Any]]]  # row -> column -> (value, format)
+
+
+def _summary(out: _Writer, ws: _XmlSheet, report: MergedSource) -> None:
+    """The totals, the incidents' statuses and the changes since the previous report. Its
+    rows are XML (``_XmlRows``): a report that changed every department has thousands of
+    change rows, which XlsxWriter's cells took some 25 ms to write."""
     ws.set_column(0, 0, 14)
     ws.set_column(1, 1, 22)
     ws.set_column(4, 5, 40)
-    ws.write_string(0, 0, f"{report.disaster} 被害状況即報（第{report.number}報）", out.title)
-    ws.write_string(1, 0, report.as_of_ja)
+    grid = _summary_grid(out, report)
+    rows = _XmlRows(out.book)
+    for row in sorted(grid):
+        cells = grid[row]
+        rows.add(row, [(col, *cells[col]) for col in sorted(cells)])
+    ws.set_rows_xml(rows.parts, rows.last_row, rows.last_col)
+
+
+def _summary_grid(out: _Writer, report: MergedSource) -> _Grid:
+    """集計's cells, as ``_Writer.value`` would write them (None: no cell, except the blank
+    marked where a total has nothing readable)."""
+    grid: _Grid = {}
+
+    def put(row: int, values: Sequence[object], fmt: Any = None, col: int = 0) -> None:
+        cells = grid.setdefault(row, {})
+        for at, value in enumerate(values, start=col):
+            if value is not None:
+                cells[at] = (value, fmt)
+
+    put(0, [f"{report.disaster} 被害状況即報（第{report.number}報）"], out.title)
+    put(1, [report.as_of_ja])
     row = 3
-    out.row(
-        ws,
-        row,
-        ["区分", "項目", "単位", "数", "未確認（市町村）", "読めないセル（市町村）"],
-        out.head,
-    )
+    put(row, ["区分", "項目", "単位", "数", "未確認（市町村）", "読めないセル（市町村）"], out.head)
     previous = None
     for total in report.totals:
         row += 1
         category = total.category if total.category != previous else ""
         previous = total.category
-        out.row(ws, row, [category, total.label, total.unit])
+        put(row, [category, total.label, total.unit])
         # A total that leaves out an unreadable cell is at least this much: marked so.
         if total.value is None and total.unreadable:
-            ws.write_blank(row, 3, None, out.problem)
+            grid[row][3] = (None, out.problem)
         else:
-            out.value(ws, row, 3, total.value, out.problem if total.unreadable else None)
+            put(row, [total.value], out.problem if total.unreadable else None, col=3)
         if total.unreadable:
-            ws.write_string(
-                row,
-                5,
-                f"{total.unreadable}件: {'、'.join(total.unreadable_where)}（数はこれ以上）",
-                out.problem,
-            )
+            where = "、".join(total.unreadable_where)
+            put(row, [f"{total.unreadable}件: {where}（数はこれ以上）"], out.problem, col=5)
         if total.unconfirmed:
-            ws.write_string(
-                row, 4, f"{total.unconfirmed}件: {'、'.join(total.unconfirmed_where)}", out.flag
-            )
+            where = "、".join(total.unconfirmed_where)
+            put(row, [f"{total.unconfirmed}件: {where}"], out.flag, col=4)
     if report.statuses:
         row += 2
-        out.row(ws, row, ["箇所の状況", "項目", "状況", "件数"], out.head)
+        put(row, ["箇所の状況", "項目", "状況", "件数"], out.head)
         labels = {t.code: t.label for t in report.totals}
         for code, counts in report.statuses.items():
             for status, n in counts.items():
                 row += 1
-                out.row(ws, row, ["", labels.get(code, code), status, n])
+                put(row, ["", labels.get(code, code), status, n])
     if report.changes:
         row += 2
-        out.row(
-            ws,
-            row,
-            [f"第{report.previous_number}報からの変更", "項目", "前報", "今回", "増減"],
-            out.head,
-        )
+        head = [f"第{report.previous_number}報からの変更", "項目", "前報", "今回", "増減"]
+        put(row, head, out.head)
         for change in report.changes:
             row += 1
             label = change.label + (f"［{change.status}］" if change.status else "")
-            out.row(ws, row, ["", label, change.before, change.after, change.delta])
+            put(row, ["", label, change.before, change.after, change.delta])
             for part in change.parts:
                 row += 1
-                ws.write_string(row, 1, "　" + part.text)
+                put(row, ["　" + part.text], col=1)
+    return grid
 
 
 def _by_municipality(

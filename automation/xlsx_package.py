@@ -421,12 +421,19 @@ class _TextStrings(SharedStrings):  # type: ignore[misc]  # XlsxWriter is untype
     """The shared strings part with every string written as text. XlsxWriter writes a
     string that starts with ``<r>`` and ends with ``</r>`` unescaped, as the markup of its
     rich strings (which this workbook never writes): a department's cell holding such text
-    would be markup in the package, shown empty or breaking the part."""
+    would be markup in the package, shown empty or breaking the part.
 
-    def _write_si(self, string: str) -> None:
-        string = self._escape_control_characters(string)
-        attributes = [("xml:space", "preserve")] if _preserve_whitespace(string) else []
-        self._xml_si_element(string, attributes)
+    The elements are XlsxWriter's, written at once: its writer per string (an attribute
+    list, the escapes, a write each) took some 25 ms for a changed report's 6,000 strings."""
+
+    def _write_sst_strings(self) -> None:
+        control, data = self._escape_control_characters, self._escape_data
+        parts = []
+        for string in self.string_table.string_array:
+            text = control(string)
+            space = ' xml:space="preserve"' if _preserve_whitespace(text) else ""
+            parts.append(f"<si><t{space}>{data(text)}</t></si>")
+        self.fh.write("".join(parts))
 
 
 class _Packager(Packager):  # type: ignore[misc]  # XlsxWriter is untyped

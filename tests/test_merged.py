@@ -127,3 +127,22 @@ def test_a_note_longer_than_excel_allows_is_cut_to_its_limit() -> None:
     ]
     assert notes and all(len(text.encode("utf-16-le")) // 2 <= 32_767 for text in notes)
     assert any(text.count("あ") > 30_000 for text in notes)
+
+
+def test_the_summary_sheet_lists_each_change_with_its_cells_beneath() -> None:
+    """集計 lists each changed total (前報, 今回, 増減) under a header, its cells indented below."""
+    params = DamageRollupParams(
+        disaster="令和8年台風第10号",
+        workbook="book.xlsx",
+        report_to=(Contact(channel="mail", address="bousai@example.jp"),),
+    )
+    directory = Directory(departments=(Department(name="危機管理課", sheet="危機管理課"),))
+    first = run(params, directory, inputs([["前橋市", 1, 0, 3]]), DamageState(), at(9, 10))
+    second = run(params, directory, inputs([["前橋市", 2, 0, 3]]), first.state, at(9, 40))
+    ws = load_workbook(io.BytesIO(build_merged_workbook(second.report)))["集計"]
+    cells = [row for row in ws.iter_rows() if any(c.value is not None for c in row)]
+    rows = [tuple(c.value for c in row) for row in cells]
+    head = rows.index(("第1報からの変更", "項目", "前報", "今回", "増減", None))
+    assert rows[head + 1][:5] == ("", "死者", 1, 2, 1)
+    assert rows[head + 2][:2] == (None, "　前橋市 1 → 2（+1、危機管理課）")
+    assert [c.font.b for c in cells[head][:5]] == [True] * 5
