@@ -26,6 +26,9 @@ def _local(loaded: LoadedConfig) -> Backend:
 
 
 def _graph(loaded: LoadedConfig) -> Backend:
+    from automation.backends.graph import tls  # noqa: PLC0415
+
+    tls.prepare()  # made while the Graph libraries below load
     from automation.backends.graph.backend import graph_backend  # noqa: PLC0415
 
     config = loaded.config.backend

@@ -38,6 +38,7 @@ from tenacity import (
 from tenacity.stop import stop_base
 
 from automation.backends.graph import errors
+from automation.backends.graph.tls import context
 from automation.config.models import ChannelFile, DriveFile, FileRef, GraphLimits, SiteFile
 from automation.errors import ConfigError, TransientError
 from automation.metrics import METRICS
@@ -307,7 +308,7 @@ class GraphGateway:
         }
         client = httpx.AsyncClient(
             base_url=self.base_url,
-            transport=MeteredTransport(transport or httpx.AsyncHTTPTransport()),
+            transport=MeteredTransport(transport or httpx.AsyncHTTPTransport(verify=context())),
             timeout=httpx.Timeout(100, connect=30),
         )
         self._http: httpx.AsyncClient = GraphClientFactory.create_with_default_middleware(
