@@ -134,8 +134,21 @@ class _XmlRows:
 
     def add(self, row: int, cells: list[tuple[int, object, Any]]) -> None:
         """One row (0-based) of (column, value, format) in column order; None is no value."""
-        xml = "".join(self._cell(row, col, value, fmt) for col, value, fmt in cells)
-        self.parts.append(f'<row r="{row + 1}">{xml}</row>')
+        number = row + 1
+        if cells:
+            self.letter(cells[-1][0])  # every column's letters made
+        letters, string = self._letters, self._string
+        xml = []
+        for col, value, fmt in cells:
+            ref = f'<c r="{letters[col]}{number}"'
+            style = f' s="{fmt.xf_index}"' if fmt is not None else ""
+            if type(value) is str:  # most cells: the common cases first, as _cell writes them
+                xml.append(f'{ref}{style} t="s"><v>{string(within_text_limit(value))}</v></c>')
+            elif type(value) is int:
+                xml.append(f"{ref}{style}><v>{value:.16G}</v></c>")
+            else:
+                xml.append(self._cell(ref, style, value))
+        self.parts.append(f'<row r="{number}">{"".join(xml)}</row>')
         self.last_row = max(self.last_row, row)
         self.last_col = max(self.last_col, cells[-1][0] if cells else 0)
 
@@ -145,18 +158,18 @@ class _XmlRows:
             self._letters.append(xl_col_to_name(len(self._letters)))
         return self._letters[col]
 
-    def _cell(self, row: int, col: int, value: object, fmt: Any) -> str:
-        ref = f"{self.letter(col)}{row + 1}"
-        style = f' s="{fmt.xf_index}"' if fmt is not None else ""
+    def _cell(self, ref: str, style: str, value: object) -> str:
+        """A cell's XML from its opening (``<c r="B3"``) and style attribute, as
+        XlsxWriter's write_* would store the value."""
         if value is None:  # write_blank: kept only when formatted
-            return f'<c r="{ref}"{style}/>' if style else ""
+            return f"{ref}{style}/>" if style else ""
         if isinstance(value, Decimal):
             value = int(value) if value == value.to_integral_value() else float(value)
         if isinstance(value, bool):
-            return f'<c r="{ref}"{style} t="b"><v>{int(value)}</v></c>'
+            return f'{ref}{style} t="b"><v>{int(value)}</v></c>'
         if isinstance(value, int | float):
-            return f'<c r="{ref}"{style}><v>{value:.16G}</v></c>'
-        return f'<c r="{ref}"{style} t="s"><v>{self._string(within_text_limit(str(value)))}</v></c>'
+            return f"{ref}{style}><v>{value:.16G}</v></c>"
+        return f'{ref}{style} t="s"><v>{self._string(within_text_limit(str(value)))}</v></c>'
 
 
 class _Writer:
