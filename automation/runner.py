@@ -43,6 +43,7 @@ from automation.queueing import outbox_entry
 from automation.record import failed_record, for_history, interrupted_record
 from automation.render import Rendered
 from automation.state import (
+    EncodedItems,
     FencedError,
     OutboxEntry,
     RecordJSON,
@@ -247,6 +248,9 @@ async def _complete(
     # What a crash or a failed upload left owed, once.
     leftover = (await store_owed(store, backend, flow.id, clock))[1]
     issued = await _issue(loaded, flow, now, backend, store, run_id, clock, summary)
+    # The report is out: its body (a changed 60 x 300 report's, some 1.3 MB of JSON) is
+    # encoded for the run record now, while a helper builds the workbook, not after the mail.
+    ahead = EncodedItems(issued.details) if issued.artefacts else None
     try:
         policy, alerts = loaded.config.service.outbox, Alerts(loaded)
 
@@ -291,7 +295,7 @@ async def _complete(
     if failure is not None and owing:
         record = _owing(record, failure, owing)
     history = for_history(record)
-    text = record_json(history)
+    text = record_json(history, ahead)
     store.finish_run(
         run_id,
         record["status"],

@@ -452,11 +452,37 @@ class RecordJSON(str):
     """A run record as one line of JSON, secrets scrubbed (made by :func:`record_json` only)."""
 
 
-def record_json(record: Mapping[str, Any]) -> RecordJSON:
+def record_json(record: Mapping[str, Any], ahead: EncodedItems | None = None) -> RecordJSON:
     """``record`` as the runs table keeps it: ``json.dumps(record, ensure_ascii=False)`` (one
     line), every registered secret replaced. A command that prints the record prints this
-    same text rather than encoding megabytes again."""
-    return RecordJSON(scrub(json.dumps(record, ensure_ascii=False)))
+    same text rather than encoding megabytes again. ``ahead``: items encoded before (see
+    :class:`EncodedItems`), taken where the record still holds the very same value."""
+    if ahead is None:
+        return RecordJSON(scrub(json.dumps(record, ensure_ascii=False)))
+    items = ", ".join(ahead.item(key, value) for key, value in record.items())
+    return RecordJSON(scrub(f"{{{items}}}"))
+
+
+class EncodedItems:
+    """Some of a record's items encoded ahead of the record (a run's report body, megabytes,
+    encoded while the run waits for its workbook), as ``json.dumps`` encodes a dict's items.
+
+    Each is taken only for the same key holding the very same object (``is``): a value
+    replaced since is encoded again."""
+
+    def __init__(self, items: Mapping[str, Any]) -> None:
+        self._encoded = {key: (value, _item_json(key, value)) for key, value in items.items()}
+
+    def item(self, key: str, value: Any) -> str:
+        """``"key": value`` as json.dumps writes it in a dict (from before where it holds)."""
+        known = self._encoded.get(key)
+        if known is not None and known[0] is value:
+            return known[1]
+        return _item_json(key, value)
+
+
+def _item_json(key: str, value: Any) -> str:
+    return f"{json.dumps(key, ensure_ascii=False)}: {json.dumps(value, ensure_ascii=False)}"
 
 
 def record_json_with(text: RecordJSON, key: str, value: Any) -> RecordJSON:

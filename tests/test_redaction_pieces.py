@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from automation import cli
 from automation.redaction import PLACEHOLDER, REDACTOR, Redactor
-from automation.state import record_json, record_json_with
+from automation.state import EncodedItems, record_json, record_json_with
 
 # Secrets over alphabets of their own, so no two occurrences overlap: scrubbing whole and
 # in pieces then have one answer.
@@ -98,3 +98,23 @@ def test_a_key_added_to_a_record_s_text_is_the_text_of_the_record_with_it(
         patched.setattr(REDACTOR, "secrets", [URL])
         added = record_json_with(record_json(record), key, value)
         assert added == record_json({**record, key: value})
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(st.text("abc名", max_size=3), json_values, min_size=1),
+    st.sets(st.text("abc名", max_size=3)),
+    json_values,
+)
+def test_a_record_with_items_encoded_ahead_is_the_record_s_text(
+    record: dict[str, object], ahead: set[str], replacement: object
+) -> None:
+    """record_json(r, ahead) == record_json(r), whichever items were encoded ahead, a value
+    replaced since (not the same object) encoded anew, secrets replaced either way."""
+    encoded = EncodedItems({key: record[key] for key in ahead if key in record})
+    replaced = {key: [replacement] for key in list(record)[:1]}  # a new object: encoded again
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(REDACTOR, "secrets", [URL])
+        assert record_json(record, encoded) == record_json(record)
+        changed = {**record, **replaced}
+        assert record_json(changed, encoded) == record_json(changed)
