@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copyreg
 import io
 import pickle
 from decimal import Decimal
@@ -34,7 +35,7 @@ class _AsBefore(pickle.Pickler):
 
     def reducer_override(self, obj: Any) -> Any:
         if type(obj) is CellChange:
-            return object.__reduce_ex__(obj, pickle.HIGHEST_PROTOCOL)
+            return copyreg.__newobj__, (CellChange,), obj.__getstate__()  # type: ignore[attr-defined]  # the dataclass's
         return NotImplemented
 
 
