@@ -22,12 +22,12 @@ _made: dict[str, Any] = {}  # "thread": the thread making it; "context" or "erro
 
 def prepare() -> None:
     """Start making the TLS context in a thread (once; nothing if one is waiting)."""
-    with _lock:
+    with _lock:  # started before it is listed: whoever takes it can join it
         if "thread" in _made:
             return
         thread = threading.Thread(target=_make, name="tls-context", daemon=True)
+        thread.start()
         _made["thread"] = thread
-    thread.start()
 
 
 def context() -> ssl.SSLContext:
@@ -38,7 +38,9 @@ def context() -> ssl.SSLContext:
     if thread is None:
         return _create()
     thread.join()
-    outcome = _made.pop("context", None) or _made.pop("error")
+    outcome = _made.pop("context", None) or _made.pop("error", None)
+    if outcome is None:  # the thread ended without either (a BaseException): made now
+        return _create()
     if isinstance(outcome, BaseException):
         raise outcome
     made: ssl.SSLContext = outcome
