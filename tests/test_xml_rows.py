@@ -6,10 +6,12 @@ import io
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
 
+from automation import xlsx_package
 from automation.merged_workbook import _Writer, _XmlRows, _XmlSheet
 
 VALUES = st.one_of(
@@ -73,3 +75,15 @@ def test_a_decimal_is_written_whole_when_it_is_whole() -> None:
     """Decimal("3.000") is the number 3, Decimal("1.5") the number 1.5, as _Writer.value writes."""
     rows: list[list[tuple[object, str]]] = [[(Decimal("3.000"), "none"), (Decimal("1.5"), "none")]]
     assert [value for _, _, value, _, _ in read_back(written(rows, as_xml=True))] == [3, 1.5]
+
+
+def test_shared_strings_written_in_several_pieces_read_back_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A table of more shared strings than one write takes reads back string for string."""
+    # written a chunk at a time: the whole table at once added 24 MB to a 60 x 2,000 peak
+    monkeypatch.setattr(xlsx_package, "SST_CHUNK", 3)
+    texts = [f"前橋市{n}" for n in range(7)] + [" 空白 ", "a\x01b", "<r>x</r>", "&<>"]
+    rows: list[list[tuple[object, str]]] = [[(text, "none")] for text in texts]
+    read = [value for _, _, value, _, _ in read_back(written(rows, as_xml=True))]
+    assert read == [*texts[:8], "a_x0001_b", "<r>x</r>", "&<>"]
