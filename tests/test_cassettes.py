@@ -212,11 +212,25 @@ def test_channel_folder_is_looked_up_once_per_process() -> None:
 
 
 def test_small_upload_is_one_put_next_to_the_workbook() -> None:
-    """Up to 4 MB: the parent folder is read, then one PUT replaces {parent}:/{name}: content."""
+    """Up to 4 MB: the parent folder, not yet known, is read; one PUT replaces {parent}:/{name}:."""
     with replay("upload_simple.yaml") as (cassette, _):
         web_url = run(new_gateway(), lambda g: g.upload_next_to(WORKBOOK, REPORT, REPORT_BYTES))
     assert cassette.all_played
     assert web_url.startswith("https://contoso.sharepoint.com/sites/bousai/_layouts/15/Doc.aspx?")
+
+
+def test_an_upload_after_a_download_reads_no_folder() -> None:
+    """The download's answer carries parentReference: the upload after it is the PUT alone."""
+    gateway = new_gateway()
+
+    async def download() -> None:
+        await gateway.download_if_changed(WORKBOOK, None)
+
+    with replay("download_url.yaml"):
+        asyncio.run(download())
+    with replay("upload_simple.yaml") as (_, sent):
+        run(gateway, lambda g: g.upload_next_to(WORKBOOK, REPORT, REPORT_BYTES))
+    assert [r.method for r in sent] == ["PUT"]
 
 
 def test_large_upload_goes_through_an_upload_session(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -335,7 +335,7 @@ def test_the_workbook_is_probed_by_metadata_and_downloaded_once(
     doctor(config, fake)
     probes = [c.query for c in fake.requests_to(r"/items/[^/]+:/[^/]+\.xlsx$")]
     assert {"$select": "id,name,eTag,size"} in probes
-    assert probes.count({"select": "eTag,webUrl,@microsoft.graph.downloadUrl"}) == 1
+    assert probes.count({"select": "eTag,webUrl,@microsoft.graph.downloadUrl,parentReference"}) == 1
     assert len(fake.downloads) == 1
 
 

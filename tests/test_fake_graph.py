@@ -125,6 +125,23 @@ def test_drive_item_carries_documented_fields(fake: FakeGraph) -> None:
     }
 
 
+def test_a_selected_parent_reference_comes_with_the_other_selected_properties(
+    fake: FakeGraph,
+) -> None:
+    """select=eTag,...,parentReference gives those properties only, the folder's driveId and id."""
+    params = {"select": "eTag,webUrl,@microsoft.graph.downloadUrl,parentReference"}
+    item = send(fake, "GET", BOOK_URL, params=params).json()
+    assert sorted(item) == [
+        "@microsoft.graph.downloadUrl",
+        "@odata.context",
+        "@odata.etag",
+        "eTag",
+        "parentReference",
+        "webUrl",
+    ]
+    assert (item["parentReference"]["driveId"], item["parentReference"]["id"]) == (DRIVE, FOLDER)
+
+
 @pytest.mark.parametrize("closing", ["", ":"])
 def test_drive_item_is_found_by_path(fake: FakeGraph, closing: str) -> None:
     """GET /drives/{d}/root:/{path} finds the item with or without the closing colon."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -12,10 +13,11 @@ import pytest
 
 from automation.backends.graph.backend import Pacer, _jst, _utc_to_jst
 from automation.backends.graph.gateway import GraphGateway, StaticToken
-from automation.config.models import DriveFile
+from automation.config.models import ChannelFile, DriveFile, FileRef
 from automation.errors import TransientError, UncertainError
 from automation.timeutil import JST
-from tests.fake_graph import FakeGraph
+from tests.fake_graph import Call, FakeGraph
+from tests.graph_tenant import CHANNEL, TEAM
 
 
 class FakeClock:
@@ -226,6 +228,120 @@ def test_a_workbook_folder_is_looked_up_once_per_installation() -> None:
     asyncio.run(upload_twice())
     assert len(fake.requests_to(r"/items/01BOOK$", "GET")) == 1
     assert fake.file_at("b!d", "/General/被害状況集計_第1報.xlsx") is not None
+
+
+REPORT_NAME = "被害状況集計_第1報.xlsx"
+BOOK = DriveFile(drive_id="b!d", item_id="01BOOK")
+
+
+class WithoutParentReference(httpx.AsyncBaseTransport):
+    """A Graph whose answer to the download's item read lacks parentReference, as it asked."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """The inner answer; the download's item read's JSON without parentReference."""
+        response = await self.inner.handle_async_request(request)
+        if "eTag" not in request.url.params.get("select", "") or response.status_code != 200:
+            return response
+        body = json.loads(await response.aread())
+        body.pop("parentReference", None)
+        return httpx.Response(200, json=body)
+
+
+def download_then_upload(
+    fake: FakeGraph,
+    lookups: MemoryLookups,
+    transport: Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport] = lambda t: t,
+    between: Callable[[], None] = lambda: None,
+    ref: FileRef = BOOK,
+) -> None:
+    """A first report's Graph work: download the workbook, ``between()``, upload next to it."""
+
+    async def report() -> None:
+        gateway = GraphGateway(
+            "https://graph.microsoft.com/v1.0",
+            StaticToken("t"),
+            transport=transport(httpx.ASGITransport(app=fake.app)),
+            lookups=lookups,
+        )
+        await gateway.download_if_changed(ref, None)
+        between()
+        await gateway.upload_next_to(ref, REPORT_NAME, b"report")
+        await gateway.aclose()
+
+    asyncio.run(report())
+
+
+def folder_lookups(fake: FakeGraph) -> list[Call]:
+    """The requests that asked for the workbook's folder on its own."""
+    return [
+        c
+        for c in fake.requests_to(r"/items/01BOOK$", "GET")
+        if c.query == {"$select": "parentReference"}
+    ]
+
+
+def test_the_first_report_uploads_next_to_its_workbook_without_a_folder_request() -> None:
+    """The download's answer names the workbook's folder: the upload asks Graph for no folder."""
+    fake = FakeGraph(token="t")
+    fake.add_drive_item("b!d", "01BOOK", "被害報告.xlsx", b"PK", parent_path="/General")
+    lookups = MemoryLookups()
+    download_then_upload(fake, lookups)
+    assert folder_lookups(fake) == []
+    assert fake.file_at("b!d", f"/General/{REPORT_NAME}") is not None
+
+
+def test_the_folder_a_download_names_is_kept_for_later_runs() -> None:
+    """The download alone puts the workbook's folder in the state, as a lookup would keep it."""
+    fake = FakeGraph(token="t")
+    fake.add_drive_item("b!d", "01BOOK", "被害報告.xlsx", b"PK", parent_path="/General")
+    general = fake.file_at("b!d", "/General")
+    assert general is not None
+    lookups = MemoryLookups()
+    kept: dict[str, str] = {}
+    download_then_upload(fake, lookups, between=lambda: kept.update(lookups.values))
+    assert json.loads(kept["graph:parent:b!d/01BOOK"]) == ["b!d", general.item_id]
+
+
+def test_an_answer_without_parent_reference_still_finds_the_folder() -> None:
+    """A download answered without parentReference leaves the folder to one lookup."""
+    fake = FakeGraph(token="t")
+    fake.add_drive_item("b!d", "01BOOK", "被害報告.xlsx", b"PK", parent_path="/General")
+    download_then_upload(fake, MemoryLookups(), WithoutParentReference)
+    assert len(folder_lookups(fake)) == 1
+    assert fake.file_at("b!d", f"/General/{REPORT_NAME}") is not None
+
+
+def test_a_learned_folder_that_is_gone_is_looked_up_again_once() -> None:
+    """An upload that finds the folder the download named gone looks the folder up once more."""
+    fake = FakeGraph(token="t")
+    fake.add_drive_item("b!d", "01BOOK", "被害報告.xlsx", b"PK", parent_path="/General")
+    moved = fake.add_folder("b!d", "01MOVED", "/Moved")
+    drive = fake.drives["b!d"]
+
+    def move_the_workbook_and_drop_its_folder() -> None:
+        drive.items["01BOOK"].parent_path = moved.path
+        general = fake.file_at("b!d", "/General")
+        assert general is not None
+        drive.items.pop(general.item_id)
+
+    download_then_upload(fake, MemoryLookups(), between=move_the_workbook_and_drop_its_folder)
+    assert len(folder_lookups(fake)) == 1
+    assert fake.file_at("b!d", f"/Moved/{REPORT_NAME}") is not None
+
+
+def test_a_channel_workbooks_own_folder_leaves_the_channels_alone() -> None:
+    """A channel workbook in a sub-folder: its report goes there, under the channel's folder."""
+    fake = FakeGraph(token="t")
+    fake.add_team_channel(TEAM, CHANNEL, "General", "b!d", "01CHANNEL")
+    fake.add_drive_item("b!d", "01BOOK", "被害報告.xlsx", b"PK", parent_path="/General/台風")
+    lookups = MemoryLookups()
+    ref = ChannelFile(team_id=TEAM, channel_id=CHANNEL, path="台風/被害報告.xlsx")
+    download_then_upload(fake, lookups, ref=ref)
+    assert fake.file_at("b!d", f"/General/台風/{REPORT_NAME}") is not None
+    assert list(lookups.values) == [f"graph:filesFolder:{TEAM}/{CHANNEL}"]
 
 
 BOOK_WEB_URL = (

@@ -159,7 +159,9 @@ def test_a_changed_workbook_costs_the_fewest_requests_on_graph(
     reads = [c for c in calls if c.method == "GET" and WORKBOOK in c.path]
     sent = [d for d in record["deliveries"] if d["status"] == "sent"]
     assert record["source_workbook"]["web_url"] is not None
-    assert [c.query for c in reads] == [{"select": "eTag,webUrl,@microsoft.graph.downloadUrl"}]
+    assert [c.query for c in reads] == [
+        {"select": "eTag,webUrl,@microsoft.graph.downloadUrl,parentReference"}
+    ]
     assert len([c for c in calls if c.path.startswith("/download/")]) == 1
     assert len(calls) == 2 + 1 + len(sent), [(c.method, c.path) for c in calls]
 

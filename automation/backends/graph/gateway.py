@@ -46,8 +46,10 @@ from automation.metrics import METRICS
 SIMPLE_UPLOAD_LIMIT = 4 * 1024 * 1024
 UPLOAD_CHUNK = 32 * 320 * 1024  # 10 MiB: a multiple of 320 KiB under 60 MiB, as sessions require
 READ = "Sites.Selected (read) on the site"
-# What a workbook download reads from its item, in the same request as the eTag check
-DOWNLOAD_SELECT = "eTag,webUrl,@microsoft.graph.downloadUrl"
+# What a workbook download reads from its item, in the same request as the eTag check; the
+# parentReference (driveitem-get.md, resources/itemreference.md: driveId, id) is the folder
+# the report is uploaded to, so a {drive_id, item_id} workbook's folder costs no request
+DOWNLOAD_SELECT = "eTag,webUrl,@microsoft.graph.downloadUrl,parentReference"
 WRITE = "Sites.Selected (write) on the site"
 
 
@@ -227,6 +229,11 @@ RETRIED_ERRORS: tuple[type[Exception], ...] = (
     httpx.RemoteProtocolError,
 )
 LONG_WAIT = 180.0  # a Retry-After this long is not waited out in a run: the run ends transient
+
+
+def _parent_key(ref: DriveFile) -> str:
+    """Where a {drive_id, item_id} workbook's folder (drive id, folder id) is remembered."""
+    return f"graph:parent:{ref.drive_id}/{ref.item_id}"
 
 
 def _next_expected(ranges: object, total: int) -> int:
@@ -512,7 +519,7 @@ class GraphGateway:
         if isinstance(ref, ChannelFile):
             key = f"graph:filesFolder:{ref.team_id}/{ref.channel_id}"
         elif isinstance(ref, DriveFile):
-            key = f"graph:parent:{ref.drive_id}/{ref.item_id}"
+            key = _parent_key(ref)
         else:
             return False
         if self._lookups is not None:
@@ -528,12 +535,13 @@ class GraphGateway:
         after looking the folder up again (a channel renamed or moved keeps working).
 
         The conditional request is the item's own (driveitem-get.md: ``if-none-match`` with
-        the eTag, 304 when it matches), selecting ``eTag``, ``webUrl`` and
-        ``@microsoft.graph.downloadUrl``; a changed workbook is then fetched from that
-        preauthenticated URL, without the token (driveitem-get-content.md: the URL ``/content``
-        redirects to; a URL refused with 401/403, expired, is replaced through ``/content``).
-        Two requests for a new version, as ``/content`` and its redirect
-        were, and the item's web address comes with the first: no third request for it.
+        the eTag, 304 when it matches), selecting ``eTag``, ``webUrl``,
+        ``@microsoft.graph.downloadUrl`` and ``parentReference`` (a {drive_id, item_id}
+        workbook's folder, remembered for the upload next to it); a changed workbook is then
+        fetched from that preauthenticated URL, without the token (driveitem-get-content.md:
+        the URL ``/content`` redirects to; a URL refused with 401/403, expired, is replaced
+        through ``/content``). Two requests for a new version, as ``/content`` and its
+        redirect were, and the item's web address comes with the first: no third request.
         An unchanged workbook costs one 304, or one 200 with the same eTag where a server
         ignores the precondition; a 304 reports the web address read last in this process.
         ``arriving()`` is called when the item's eTag shows a new version, before it is
@@ -565,6 +573,7 @@ class GraphGateway:
             if meta.status_code == 304:
                 return Download(etag or "", None, self._web_urls.get(base))
             found = meta.json()
+            await self._learn_folder(ref, found)
             new_tag = str(found.get("eTag") or meta.headers.get("ETag") or "")
             web_url = str(found.get("webUrl") or "")
             self._web_urls[base] = web_url
@@ -586,6 +595,31 @@ class GraphGateway:
                     "GET", base + "/content", what="download the workbook"
                 )
         return Download(new_tag, response.content, web_url or None)
+
+    async def _learn_folder(self, ref: FileRef, item: Mapping[str, Any]) -> None:
+        """Remember a {drive_id, item_id} workbook's folder from its item's own answer.
+
+        The upload next to it then asks for no folder. A folder already remembered is kept
+        (one that is gone is looked up again by the upload); an answer without a whole
+        parentReference leaves the lookup to ``_parent_path``. A channel's workbook is left
+        alone: its folder is the channel's filesFolder plus the path's sub-folders, looked up
+        before the download to address it, which its item's parent is not when the path has
+        folders; a site's workbook is addressed by path.
+        """
+        if not isinstance(ref, DriveFile):
+            return
+        parent = item.get("parentReference")
+        if not isinstance(parent, Mapping):
+            return
+        drive, folder = parent.get("driveId"), parent.get("id")
+        if not (isinstance(drive, str) and drive and isinstance(folder, str) and folder):
+            return
+        pair = (drive, folder)
+
+        async def answered() -> tuple[str, str]:
+            return pair
+
+        await self._remembered(_parent_key(ref), answered)
 
     async def upload_next_to(
         self, ref: FileRef, name: str, data: bytes, conflict: str = "replace"
@@ -733,9 +767,7 @@ class GraphGateway:
                 parent = meta.json()["parentReference"]
                 return parent["driveId"], parent["id"]
 
-            drive, folder = await self._remembered(
-                f"graph:parent:{ref.drive_id}/{ref.item_id}", ask
-            )
+            drive, folder = await self._remembered(_parent_key(ref), ask)
             return f"/drives/{quote(drive)}/items/{quote(folder)}", ""
         raise ConfigError(f"the Graph backend needs a file reference, not the path {ref!r}")
 
