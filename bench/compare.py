@@ -109,10 +109,11 @@ def measure(scenario: Scenario, latency: float, repeats: int = 1) -> dict[str, A
     """Seed, serve, and run every contender on one scenario.
 
     A rollup is measured as the next report after a first one: ours runs once on the
-    workbook as seeded (its first report, shown apart: it also looks up the workbook's
-    folder once), then every contender runs on an edited workbook (``repeats`` times,
-    alternating two versions; the median run by wall time is kept), then polls it
-    unchanged ``POLLS`` times in separate processes (the median is kept).
+    workbook as seeded (its first report, shown apart: as many requests as a changed
+    report, the workbook's folder coming with its item read), then every contender runs on
+    an edited workbook (``repeats`` times, alternating two versions; the median run by wall
+    time is kept), then polls it unchanged ``POLLS`` times in separate processes (the
+    median is kept).
     """
     from tests.fake_graph_workbook import WorkbookFakeGraph  # noqa: PLC0415
 

@@ -328,7 +328,7 @@ def scenario_table(scenario: dict[str, Any]) -> list[str]:
         outcome = "first read: also looks up the list's columns once, then remembers them"
         lines.append(_row("ours, first read", first, outcome))
     elif first:
-        outcome = "first report: also looks up the workbook's folder once, then remembers it"
+        outcome = "first report: the workbook's folder comes with its item read, no lookup"
         lines.append(_row("ours, first report", first, outcome))
     for key, label in NAMES.items():
         poll = contenders.get(f"{key}_poll")
