@@ -332,6 +332,22 @@ def test_a_learned_folder_that_is_gone_is_looked_up_again_once() -> None:
     assert fake.file_at("b!d", f"/Moved/{REPORT_NAME}") is not None
 
 
+def test_a_workbook_moved_to_another_folder_has_its_reports_follow_it() -> None:
+    """A workbook moved while its old folder stays: the next report goes to the new folder."""
+    fake = FakeGraph(token="t")
+    fake.add_drive_item("b!d", "01BOOK", "被害報告.xlsx", b"PK", parent_path="/General")
+    moved = fake.add_folder("b!d", "01MOVED", "/Moved")
+    lookups = MemoryLookups()
+    download_then_upload(fake, lookups)  # the first report, in /General
+
+    fake.drives["b!d"].items["01BOOK"].parent_path = moved.path
+    download_then_upload(fake, lookups)  # a later run (a new process: nothing in memory)
+
+    assert fake.file_at("b!d", f"/Moved/{REPORT_NAME}") is not None
+    assert json.loads(lookups.values["graph:parent:b!d/01BOOK"]) == ["b!d", "01MOVED"]
+    assert folder_lookups(fake) == []
+
+
 def test_a_channel_workbooks_own_folder_leaves_the_channels_alone() -> None:
     """A channel workbook in a sub-folder: its report goes there, under the channel's folder."""
     fake = FakeGraph(token="t")

@@ -599,9 +599,10 @@ class GraphGateway:
     async def _learn_folder(self, ref: FileRef, item: Mapping[str, Any]) -> None:
         """Remember a {drive_id, item_id} workbook's folder from its item's own answer.
 
-        The upload next to it then asks for no folder. A folder already remembered is kept
-        (one that is gone is looked up again by the upload); an answer without a whole
-        parentReference leaves the lookup to ``_parent_path``. A channel's workbook is left
+        The upload next to it then asks for no folder. A workbook moved to another folder is
+        followed there (the folder remembered before may still exist: its reports would stay
+        behind); an answer without a whole parentReference leaves the lookup to
+        ``_parent_path``, and an upload that finds the folder gone looks it up again. A channel's workbook is left
         alone: its folder is the channel's filesFolder plus the path's sub-folders, looked up
         before the download to address it, which its item's parent is not when the path has
         folders; a site's workbook is addressed by path.
@@ -619,7 +620,11 @@ class GraphGateway:
         async def answered() -> tuple[str, str]:
             return pair
 
-        await self._remembered(_parent_key(ref), answered)
+        key = _parent_key(ref)
+        if await self._remembered(key, answered) != pair:  # moved: the reports follow it
+            self._found[key] = pair
+            if self._lookups is not None:
+                self._lookups.remember(key, json.dumps(list(pair)), datetime.now(UTC))
 
     async def upload_next_to(
         self, ref: FileRef, name: str, data: bytes, conflict: str = "replace"
