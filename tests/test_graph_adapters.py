@@ -209,8 +209,7 @@ class MemoryLookups:
 
 def test_a_workbook_folder_is_looked_up_once_per_installation() -> None:
     """Uploading next to a {drive_id, item_id} workbook asks for its parent only the first time."""
-    fake = FakeGraph(token="t")
-    fake.add_drive_item("b!d", "01BOOK", "被害報告.xlsx", b"PK", parent_path="/General")
+    fake = book_in_general()
     lookups = MemoryLookups()
     ref = DriveFile(drive_id="b!d", item_id="01BOOK")
 
@@ -274,6 +273,13 @@ def download_then_upload(
     asyncio.run(report())
 
 
+def book_in_general() -> FakeGraph:
+    """A drive whose folder /General holds the workbook 01BOOK."""
+    fake = FakeGraph(token="t")
+    fake.add_drive_item("b!d", "01BOOK", "被害報告.xlsx", b"PK", parent_path="/General")
+    return fake
+
+
 def folder_lookups(fake: FakeGraph) -> list[Call]:
     """The requests that asked for the workbook's folder on its own."""
     return [
@@ -285,8 +291,7 @@ def folder_lookups(fake: FakeGraph) -> list[Call]:
 
 def test_the_first_report_uploads_next_to_its_workbook_without_a_folder_request() -> None:
     """The download's answer names the workbook's folder: the upload asks Graph for no folder."""
-    fake = FakeGraph(token="t")
-    fake.add_drive_item("b!d", "01BOOK", "被害報告.xlsx", b"PK", parent_path="/General")
+    fake = book_in_general()
     lookups = MemoryLookups()
     download_then_upload(fake, lookups)
     assert folder_lookups(fake) == []
@@ -295,8 +300,7 @@ def test_the_first_report_uploads_next_to_its_workbook_without_a_folder_request(
 
 def test_the_folder_a_download_names_is_kept_for_later_runs() -> None:
     """The download alone puts the workbook's folder in the state, as a lookup would keep it."""
-    fake = FakeGraph(token="t")
-    fake.add_drive_item("b!d", "01BOOK", "被害報告.xlsx", b"PK", parent_path="/General")
+    fake = book_in_general()
     general = fake.file_at("b!d", "/General")
     assert general is not None
     lookups = MemoryLookups()
@@ -307,8 +311,7 @@ def test_the_folder_a_download_names_is_kept_for_later_runs() -> None:
 
 def test_an_answer_without_parent_reference_still_finds_the_folder() -> None:
     """A download answered without parentReference leaves the folder to one lookup."""
-    fake = FakeGraph(token="t")
-    fake.add_drive_item("b!d", "01BOOK", "被害報告.xlsx", b"PK", parent_path="/General")
+    fake = book_in_general()
     download_then_upload(fake, MemoryLookups(), WithoutParentReference)
     assert len(folder_lookups(fake)) == 1
     assert fake.file_at("b!d", f"/General/{REPORT_NAME}") is not None
@@ -316,8 +319,7 @@ def test_an_answer_without_parent_reference_still_finds_the_folder() -> None:
 
 def test_a_learned_folder_that_is_gone_is_looked_up_again_once() -> None:
     """An upload that finds the folder the download named gone looks the folder up once more."""
-    fake = FakeGraph(token="t")
-    fake.add_drive_item("b!d", "01BOOK", "被害報告.xlsx", b"PK", parent_path="/General")
+    fake = book_in_general()
     moved = fake.add_folder("b!d", "01MOVED", "/Moved")
     drive = fake.drives["b!d"]
 
@@ -334,8 +336,7 @@ def test_a_learned_folder_that_is_gone_is_looked_up_again_once() -> None:
 
 def test_a_workbook_moved_to_another_folder_has_its_reports_follow_it() -> None:
     """A workbook moved while its old folder stays: the next report goes to the new folder."""
-    fake = FakeGraph(token="t")
-    fake.add_drive_item("b!d", "01BOOK", "被害報告.xlsx", b"PK", parent_path="/General")
+    fake = book_in_general()
     moved = fake.add_folder("b!d", "01MOVED", "/Moved")
     lookups = MemoryLookups()
     download_then_upload(fake, lookups)  # the first report, in /General
