@@ -488,9 +488,7 @@ def _item_json(key: str, value: Any) -> str:
 def record_json_with(text: RecordJSON, key: str, value: Any) -> RecordJSON:
     """``text`` (a non-empty record's :func:`record_json`) with ``key: value`` added last,
     as ``record_json`` gives the record once ``key`` (not in it before) is set."""
-    tail = scrub(
-        f", {json.dumps(key, ensure_ascii=False)}: {json.dumps(value, ensure_ascii=False)}"
-    )
+    tail = scrub(f", {_item_json(key, value)}")
     return RecordJSON(f"{text[:-1]}{tail}}}")
 
 
