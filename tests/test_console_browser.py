@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
 
 from automation.console.app import ConsoleSettings, create_app
 from tests.injection_corpus import CORPUS
@@ -86,10 +86,13 @@ def console(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 
 def _sign_in(page: Page, base: str, name: str = "viewer") -> None:
+    """Sign in on /login and wait until 現在の報告 has loaded (a click returns once the
+    navigation has started, before the new page is parsed)."""
     page.goto(f"{base}/login")
     page.fill("input[name=name]", name)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
 
 
 def test_local_sign_in_lands_on_the_current_report(
@@ -209,9 +212,10 @@ def test_operator_runs_a_flow_now_from_ops(browser: Browser, tmp_path: Path) -> 
         page = browser.new_page()
         _sign_in(page, base, "operator")
         page.goto(f"{base}/ops")
-        page.click("button:has-text('今すぐ実行')")
+        with page.expect_navigation(url=f"{base}/ops"):
+            page.click("button:has-text('今すぐ実行')")
         assert started == ["typhoon"]
-        assert "run" in page.inner_text("main") and page.url == f"{base}/ops"
+        assert "run" in page.inner_text("main")
 
 
 def test_entra_sign_in_against_a_fake_openid_provider(browser: Browser, tmp_path: Path) -> None:
@@ -295,6 +299,7 @@ def test_the_idle_notice_leads_to_the_ended_incidents_reports(
     _sign_in(page, idle_console)
     assert "待機中" in page.inner_text("main")
     page.click(f"text=「{B}」の報告の推移")
+    page.wait_for_url(lambda url: url.startswith(f"{idle_console}/timeline?"))
     assert page.url.startswith(f"{idle_console}/timeline?flow=typhoon&incident=")
     assert f"typhoon（{B}）" in page.inner_text("h2")
 
@@ -305,7 +310,8 @@ def test_a_past_incident_is_picked_on_the_timeline(browser: Browser, idle_consol
     _sign_in(page, idle_console)
     page.goto(f"{idle_console}/timeline")
     page.click(f"nav.incidents >> text={A}")
-    assert f"typhoon（{A}）" in page.inner_text("h2")
+    expect(page.locator("h2")).to_contain_text(f"typhoon（{A}）")
+    page.wait_for_load_state()
     assert page.locator("article.report time").all_inner_texts() == [
         "2026-09-01 11:00",
         "2026-09-01 10:00",
