@@ -6,7 +6,9 @@ one core the run forks helper processes that read a share each while this proces
 own, so the report is out sooner. Forking shares what is already loaded (the workbook, the
 configuration, the imported readers): nothing is sent to a helper; each result comes back
 pickled, through an unlinked temporary file (a pipe would stall a helper that runs ahead of
-this process's reading).
+this process's reading), and this process, done with its own share, reads back what the
+helpers have written while they go on (unpickling is this process's alone: left to the end
+it would be the time everyone waits for).
 
 The helpers are an optimisation that can never change the result:
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import io
 import os
 import select
 import signal
@@ -311,7 +314,9 @@ def _run_own(
     try:
         for index in own:
             compute(index)
-        while (stolen := _next_item(helpers, known, clock, weights)) is not None:
+        # What a helper has written is taken in while it goes on (this process unpickles it
+        # sooner or later, and later it would wait alone), before any item is taken over.
+        while (stolen := _next_item(_taking(helpers, known), known, clock, weights)) is not None:
             compute(stolen)
     except _ItemError:  # only the function's own errors: the machinery's are raised
         pass
@@ -322,6 +327,14 @@ def _run_own(
 
 class _ItemError(Exception):
     """The mapped function raised on an item computed here (see ``_run_own``)."""
+
+
+def _taking(helpers: list[_Helper], known: dict[int, Any]) -> list[_Helper]:
+    """``helpers``, each one's results written so far taken into ``known``."""
+    for helper in helpers:
+        helper.poll()
+        helper.take(known)
+    return helpers
 
 
 def _next_item(
@@ -386,6 +399,9 @@ class _Helper:
     progress: int  # read end of the progress pipe
     results: BinaryIO
     done: int = 0  # items written, as the progress pipe says
+    taken: int = 0  # of those, the ones read back (``take``)
+    offset: int = 0  # where the results not yet read back start in the file
+    torn: bool = False  # a result would not load: none after it is taken
     running: bool = True  # until the pipe closes
     complete: bool = False
     reaped: bool = False
@@ -462,23 +478,31 @@ class _Helper:
         return sum(weights[i] for i in self.share[self.done :] if i not in known)
 
     def collect(self, known: dict[int, Any]) -> None:
-        """End the helper, then take its written results for the items not computed here
-        (not before it ended: the file's offset is shared with it)."""
+        """End the helper, then take the rest of its written results."""
         self.halt()
-        wanted = {i for i in self.share[: self.done] if i not in known}
-        if not wanted:
+        self.take(known)
+
+    def take(self, known: dict[int, Any]) -> None:
+        """Read back the results written since the last take, for the items not computed
+        here, while the helper may go on writing: read at this reader's own offset (the
+        file's is shared with the helper) and no further than the results the progress pipe
+        counted, each written whole before its byte."""
+        if self.torn or self.taken >= self.done:
             return
         import pickle  # noqa: PLC0415  # loaded by a run that forked (see start)
 
-        self.results.seek(0)
+        fd = self.results.fileno()
+        buffer = io.BytesIO(os.pread(fd, os.fstat(fd).st_size - self.offset, self.offset))
         try:
-            for _ in range(self.done):
-                index, result = pickle.load(self.results)  # our own helper's
-                if index in wanted:
+            while self.taken < self.done:
+                index, result = pickle.load(buffer)  # our own helper's
+                self.taken += 1
+                if index not in known:
                     known[index] = result
                     _TALLY.delivered += 1
         except Exception:  # a torn file: the rest is computed here
-            return
+            self.torn = True
+        self.offset += buffer.tell()
 
     def halt(self) -> None:
         """End the helper (it may still run when this process did its items) and reap it;

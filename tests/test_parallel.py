@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import pickle
 import select
 import signal
 import socket
@@ -16,6 +17,7 @@ import tempfile
 import textwrap
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -97,6 +99,114 @@ def test_the_helpers_compute_their_shares() -> None:
     found = with_a_helper(lambda x: x * 2)
     assert [value for _, value in found] == [x * 2 for x in range(8)]
     assert {helped for helped, _ in found} == {True, False}
+
+
+def _written(helper: parallel._Helper, count: int) -> None:
+    """Wait (on its progress pipe, not a clock) until ``helper`` has written ``count``."""
+    while helper.done < count and helper.running:
+        select.select([helper.progress], [], [], 10)
+        helper.poll()
+
+
+def test_results_written_are_taken_in_while_the_helper_goes_on() -> None:
+    """A helper's written results are read back while it still computes, the rest after."""
+    release, released = os.pipe()
+
+    def third_waits(x: int) -> int:
+        if x == 2:
+            os.read(release, 1)
+        return x * 10
+
+    helper = parallel._Helper.start(third_waits, [0, 1, 2], [0, 1, 2], (release,))
+    assert helper is not None
+    known: dict[int, int] = {}
+    try:
+        _written(helper, 2)
+        helper.take(known)
+        assert (known, helper.running) == ({0: 0, 1: 10}, True)
+        os.write(released, b"!")
+        _written(helper, 3)
+        helper.collect(known)
+    finally:
+        helper.stop()
+        os.close(release)
+        os.close(released)
+    assert known == {0: 0, 1: 10, 2: 20}
+
+
+_RELEASE: list[Path] = []  # the FIFO a Released result writes to as it is loaded here
+
+
+def _released(value: int) -> int:
+    fd = os.open(_RELEASE[0], os.O_WRONLY | os.O_NONBLOCK)  # ENXIO once its reader is gone
+    os.write(fd, b"!")
+    os.close(fd)
+    return value
+
+
+def _within(seconds: float, fifo: Path | int) -> None:
+    """Read a byte from ``fifo`` once one comes, or go on after ``seconds`` (never hang)."""
+    fd = fifo if isinstance(fifo, int) else os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    watch = select.poll()
+    watch.register(fd, select.POLLIN)
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0 and watch.poll(left * 1000):
+        with contextlib.suppress(BlockingIOError):
+            if os.read(fd, 1):
+                break
+    os.close(fd)
+
+
+class Released(int):
+    """A result whose loading in this process releases the helper (see below)."""
+
+    def __reduce__(self) -> tuple[Callable[[int], int], tuple[int]]:
+        return _released, (int(self),)
+
+
+def test_this_process_takes_in_a_helper_s_results_before_it_waits_for_the_rest(
+    tmp_path: Path,
+) -> None:
+    """Done with its own share, this process reads back what a helper wrote while the helper
+    goes on: a helper whose last item waits for its first result to be read here is not
+    taken over, and delivers both (FIFOs: a helper keeps none of this process's
+    descriptors)."""
+    started, release = tmp_path / "started", tmp_path / "release"
+    os.mkfifo(started)
+    os.mkfifo(release)
+    _RELEASE[:] = [release]
+
+    def item(x: int) -> int:  # own share [0, 2], the helper's [1, 3]
+        if x == 1 and in_helper():
+            return Released(10)
+        if x == 3 and in_helper():
+            waiting = os.open(release, os.O_RDONLY | os.O_NONBLOCK)
+            started.write_bytes(b"!")  # item 1 is written: its byte went before
+            _within(30, waiting)
+        if x == 2 and not in_helper():
+            _within(30, started)
+        return x * 10
+
+    before = parallel.delivered_by_helpers()
+    assert Forked(2)(item, [0, 1, 2, 3]) == [0, 10, 20, 30]
+    assert parallel.delivered_by_helpers() - before == 2
+
+
+def test_a_result_that_will_not_load_ends_the_taking() -> None:
+    """A written result that does not unpickle: it and those after it are left to be
+    computed here, the ones before it are kept."""
+    helper = parallel._Helper.start(lambda x: x * 10, [0, 1, 2], [0, 1, 2])
+    assert helper is not None
+    known: dict[int, int] = {}
+    try:
+        _written(helper, 3)
+        fd = helper.results.fileno()
+        first = len(pickle.dumps((0, 0), protocol=pickle.HIGHEST_PROTOCOL))
+        os.pwrite(fd, b"\x00" * 8, first)  # the second result torn
+        helper.collect(known)
+    finally:
+        helper.stop()
+    assert (known, helper.torn) == ({0: 0}, True)
 
 
 def test_a_helper_holds_none_of_this_process_s_sockets_or_files() -> None:
