@@ -233,6 +233,19 @@ def test_apply_adds_only_the_missing_column_to_an_existing_list(tmp_path: Path) 
     ]
 
 
+def test_an_existing_list_s_columns_are_read_past_an_empty_page(tmp_path: Path) -> None:
+    """Provision follows the columns' @odata.nextLink (paging.md): no column is added twice."""
+    fake = FakeGraph(token="t")
+    graph_run(tmp_path, fake)
+    fake.calls.clear()
+    fake.empty_page("/columns$")
+
+    code, out = graph_run(tmp_path, fake, apply=True)
+
+    assert code == 0, out
+    assert [c.method for c in fake.calls] == ["GET", "GET"]
+
+
 def test_a_site_without_the_manage_grant_names_it(tmp_path: Path) -> None:
     """403 creating the list: an AuthError naming Sites.Selected (manage)."""
     fake = FakeGraph(token="t")
@@ -308,6 +321,31 @@ def test_doctor_says_whether_the_list_is_what_provision_builds(tmp_path: Path) -
         "column; expected KPI実績: number; run again with --apply to add it; run it to see "
         "all, with --apply to add what is missing"
     )
+
+
+def test_doctor_reads_the_list_s_columns_past_an_empty_page(tmp_path: Path) -> None:
+    """The doctor's list row follows the columns' @odata.nextLink (paging.md) before comparing."""
+    from automation.config.models import GraphBackend  # noqa: PLC0415
+    from automation.doctor.files import list_row  # noqa: PLC0415
+    from automation.doctor.probe import Probe  # noqa: PLC0415
+
+    fake = FakeGraph(token="t")
+    graph_run(tmp_path, fake)
+    loaded = load_config(tmp_path / "automation.yaml")
+    backend = loaded.config.backend
+    assert isinstance(backend, GraphBackend)
+    p, d = params_of(loaded)
+    ref = SiteList(site_id=SITE, list_id="進捗管理")
+    fake.empty_page("/columns$")
+
+    row = asyncio.run(
+        list_row(
+            Probe(loaded, backend), graph(fake).gateway, "dx", ref, list_plan(p, d, "進捗管理")
+        )
+    )
+
+    assert row.result == "OK"
+    assert row.detail.endswith("; matches what `automation provision list` would build")
 
 
 def params_of(loaded: Any) -> tuple[ProgressCollectionParams, Directory]:

@@ -81,7 +81,12 @@ async def list_row(
     except AutomationError as err:
         return error_row("list", target, err)
     if response.status_code == 200:
-        columns = response.json().get("value", [])
+        try:  # every page: a list's columns may come in more than one (paging.md)
+            columns = await app.rest_of(response, what=f"read the columns of list {ref.list_id}")
+        except AutomationError as err:
+            return error_row("list", target, err)
+        finally:
+            probe.saw(app)
         detail = f"{len(columns)} columns readable (Sites.Selected, read)"
         if plan is not None:
             detail += "; " + _design(plan, columns)

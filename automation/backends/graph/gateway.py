@@ -449,6 +449,20 @@ class GraphGateway:
             found.extend(page)
         return found
 
+    async def rest_of(
+        self, first: httpx.Response, *, what: str, permission: str = READ
+    ) -> list[dict[str, Any]]:
+        """Every result of a collection whose first page ``first`` was read already (with a
+        404 allowed, say): its ``value`` and the pages its ``@odata.nextLink`` leads to
+        (paging.md: "To read all results, you must continue to call Microsoft Graph with the
+        @odata.nextLink property returned in each response")."""
+        body = first.json()
+        found = list(body.get("value", []))
+        link = body.get("@odata.nextLink")
+        if link:
+            found.extend(await self.results(str(link), what=what, permission=permission))
+        return found
+
     async def _retrying(
         self, attempt: Callable[[int], Awaitable[httpx.Response]]
     ) -> httpx.Response:

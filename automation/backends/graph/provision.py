@@ -316,7 +316,8 @@ class GraphListProvisioner:
         return ref
 
     async def list_columns(self, ref: ListRef) -> list[ExistingColumn] | None:
-        """The list's columns by display name, or None when the site has no such list."""
+        """The list's columns by display name (every page of them), or None when the site
+        has no such list."""
         site = self._site_list(ref)
         response = await self.gateway.request(
             "GET",
@@ -327,7 +328,10 @@ class GraphListProvisioner:
         )
         if response.status_code == 404:
             return None
-        return [existing_column(c) for c in response.json().get("value", [])]
+        columns = await self.gateway.rest_of(
+            response, what=f"read the columns of list {site.list_id}", permission=MANAGE
+        )
+        return [existing_column(c) for c in columns]
 
     async def create_list(self, ref: ListRef, columns: Sequence[ListColumn]) -> str:
         """POST the list with its columns; return its id and web URL."""
