@@ -270,6 +270,7 @@ def test_conflict_behavior_rename_keeps_both_files(fake: FakeGraph) -> None:
 
 def test_upload_session_takes_chunks_until_the_file_is_complete(fake: FakeGraph) -> None:
     """createUploadSession, then Content-Range PUTs: 202 with nextExpectedRanges, then 201."""
+    fake.upload_fragment_unit = 10  # the 10-byte first range stands for a 320 KiB one
 
     async def scenario(http: httpx.AsyncClient) -> list[httpx.Response]:
         url = f"/drives/{DRIVE}/items/{FOLDER}:/大きい.xlsx:/createUploadSession"
@@ -763,6 +764,32 @@ def test_an_upload_session_under_3_mb_is_refused_as_documented(fake: FakeGraph) 
     url = f"/users/{MAILBOX}/messages/{draft['id']}/attachments/createUploadSession"
     response = send(fake, "POST", url, json=item)
     assert response.json()["error"]["code"] == "ErrorAttachmentSizeShouldNotBeLessThanMinimumSize"
+
+
+def test_a_drive_upload_range_other_than_the_last_is_a_multiple_of_320_kib(
+    fake: FakeGraph,
+) -> None:
+    """A byte range that is not the file's last must be a multiple of 320 KiB (createuploadsession)."""
+    unit = 320 * 1024
+
+    async def scenario(http: httpx.AsyncClient) -> list[int]:
+        url = f"/drives/{DRIVE}/items/{FOLDER}:/大きい.xlsx:/createUploadSession"
+        upload_url = (await http.post(url, json={})).json()["uploadUrl"]
+        total = 2 * unit + 10
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=fake.app)) as bare:
+
+            async def put(start: int, end: int) -> int:
+                headers = {"Content-Range": f"bytes {start}-{end}/{total}"}
+                content = bytes(end - start + 1)
+                return (await bare.put(upload_url, content=content, headers=headers)).status_code
+
+            return [
+                await put(0, unit),  # 320 KiB and one byte: refused
+                await put(0, 2 * unit - 1),  # two units
+                await put(2 * unit, total - 1),  # the last range: any length
+            ]
+
+    assert run(fake, scenario) == [400, 202, 201]
 
 
 def test_a_fragment_put_with_the_token_is_refused_401(fake: FakeGraph) -> None:

@@ -92,6 +92,7 @@ def test_content_redirect_is_followed_without_the_token_even_on_the_same_origin(
 def test_fragments_are_put_as_octet_stream_without_the_token(fake: FakeGraph) -> None:
     """Upload-session PUTs say Content-Type application/octet-stream and carry no token."""
     big = bytes(range(256)) * 40
+    fake.upload_fragment_unit = 4096  # the 4 KiB ranges stand for 320 KiB ones
 
     async def upload(gateway: GraphGateway) -> object:
         session = await gateway.request(

@@ -136,12 +136,13 @@ DATA = b"0123456789abcdefghijklmnopqrstuvwxyzABCD"  # 40 bytes: three 16-byte fr
 
 
 @pytest.fixture
-def small_fragments(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Upload sessions for anything over 16 bytes, in 16-byte fragments."""
+def small_fragments(monkeypatch: pytest.MonkeyPatch, fake: FakeGraph) -> None:
+    """Upload sessions for anything over 16 bytes, in 16-byte fragments (the fake's 320 KiB)."""
     from automation.backends.graph import gateway as gateway_module  # noqa: PLC0415
 
     monkeypatch.setattr(gateway_module, "SIMPLE_UPLOAD_LIMIT", 16)
     monkeypatch.setattr(gateway_module, "UPLOAD_CHUNK", 16)
+    fake.upload_fragment_unit = 16
 
 
 def upload(gateway: GraphGateway) -> Awaitable[str]:

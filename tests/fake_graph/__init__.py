@@ -11,6 +11,7 @@ GET  .../content -> 302 to a preauthenticated URL, or 304      driveitem-get-con
 GET  /teams/{t}/channels/{c}/filesFolder                       channel-get-filesfolder.md
 PUT  /drives/{d}/items/{parent}:/{name}:/content               driveitem-put-content.md
 POST .../{name}:/createUploadSession, PUT {uploadUrl}          driveitem-createuploadsession.md
+     (each range under 60 MiB, all but the last a multiple of 320 KiB: ``upload_fragment_unit``)
 GET  /sites/{s}/lists/{l} (id or title)                        list-get.md
 POST /sites/{s}/lists -> 201 (genericList, with columns)         list-create.md
 GET  /sites/{s}/lists/{l}/columns                              list-list-columns.md

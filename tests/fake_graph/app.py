@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tests.fake_graph.drafts import AttachmentSession, DraftEndpoints
 from tests.fake_graph.drives import (
     SIMPLE_UPLOAD_LIMIT,
+    UPLOAD_FRAGMENT_UNIT,
     Drive,
     UploadSession,
 )
@@ -139,6 +140,7 @@ class FakeGraph(TeamsEndpoints, ListEndpoints, DraftEndpoints, FaultsAndAuth):
         token: str = "test-token",
         list_page_cap: int = LIST_PAGE_CAP,
         simple_upload_limit: int = SIMPLE_UPLOAD_LIMIT,
+        upload_fragment_unit: int = UPLOAD_FRAGMENT_UNIT,
         download_origin: str | None = None,
         upload_origin: str | None = None,
         outlook_origin: str | None = None,
@@ -146,6 +148,7 @@ class FakeGraph(TeamsEndpoints, ListEndpoints, DraftEndpoints, FaultsAndAuth):
         self.token = token
         self.list_page_cap = list_page_cap
         self.simple_upload_limit = simple_upload_limit
+        self.upload_fragment_unit = upload_fragment_unit  # tests with tiny fragments shrink it
         self.download_origin = download_origin
         self.upload_origin = upload_origin
         self.outlook_origin = outlook_origin

@@ -30,6 +30,11 @@ DOWNLOAD_ORIGIN = "https://download.fake-sharepoint.test"
 UPLOAD_ORIGIN = "https://upload.fake-sharepoint.test"
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 SIMPLE_UPLOAD_LIMIT = 4 * 1024 * 1024  # driveitem-put-content.md (newer versions say 250 MB)
+# driveitem-createuploadsession.md: "If your app splits a file into multiple byte ranges, the
+# size of each byte range MUST be a multiple of 320 KiB (327,680 bytes)", and "the maximum
+# bytes in any given request is less than 60 MiB"
+UPLOAD_FRAGMENT_UNIT = 320 * 1024
+UPLOAD_FRAGMENT_LIMIT = 60 * 1024 * 1024
 CONFLICT_BEHAVIOR = "@microsoft.graph.conflictBehavior"
 
 
@@ -545,6 +550,7 @@ class DriveEndpoints(FakeState):
         fragment = await request.body()
         if len(fragment) != end - start + 1:
             raise GraphError(400, message="The fragment length differs from its Content-Range.")
+        self._check_fragment_size(len(fragment), last=end + 1 == total)
         if start != len(session.received):
             raise GraphError(
                 416,
@@ -573,6 +579,21 @@ class DriveEndpoints(FakeState):
             raise GraphError(409, "nameAlreadyExists", message) from exc
         del self.upload_sessions[session.session_id]
         return _json(self._drive_item_json(request, item), 201 if created else 200)
+
+    def _check_fragment_size(self, size: int, *, last: bool) -> None:
+        """A byte range under 60 MiB, a multiple of 320 KiB unless it ends the file (the page
+        names no status for either refusal: 413 and 400 are chosen, not documented)."""
+        if size >= UPLOAD_FRAGMENT_LIMIT:
+            raise GraphError(
+                413, "invalidRequest", "A byte range must be less than 60 MiB (62,914,560 bytes)."
+            )
+        if not last and size % self.upload_fragment_unit:
+            raise GraphError(
+                400,
+                "invalidRequest",
+                f"A byte range of {size} bytes is not a multiple of "
+                f"{self.upload_fragment_unit} bytes (320 KiB); only the last may be shorter.",
+            )
 
     @staticmethod
     def _session_status(session: UploadSession) -> Json:

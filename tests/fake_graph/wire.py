@@ -179,6 +179,7 @@ class FakeState:
     token: str
     list_page_cap: int
     simple_upload_limit: int
+    upload_fragment_unit: int
     download_origin: str | None
     upload_origin: str | None
     outlook_origin: str | None
