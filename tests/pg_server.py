@@ -1,6 +1,6 @@
 """A throwaway PostgreSQL server for specs and trials: the distribution's binaries, a temporary
-data folder and a free port, stopped at the end. It never skips: when the server cannot
-start, the error says why and how to install it (``make postgres``).
+data folder and a port held for it (``tests.ports``), stopped at the end. It never skips: when
+the server cannot start, the error says why and how to install it (``make postgres``).
 """
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -16,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.ports import held_port
 
 PASSWORD = "spec-only-password"  # a throwaway server's; never a real one
 USER = "automation"
@@ -68,12 +69,6 @@ def _as_postgres(args: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _run(args: list[str], what: str) -> None:
     done = subprocess.run(args, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -82,7 +77,7 @@ def _run(args: list[str], what: str) -> None:
 
 @contextmanager
 def pg_server() -> Iterator[PgServer]:
-    """Start a server on a temporary folder and a free port; stop and delete it after."""
+    """Start a server on a temporary folder and a held port; stop and delete it after."""
     root = Path(tempfile.mkdtemp(prefix="automation-pg-"))
     data, pwfile = root / "data", root / "pw"
     pwfile.write_text(PASSWORD + "\n", encoding="utf-8")
@@ -108,31 +103,17 @@ def pg_server() -> Iterator[PgServer]:
         ),
         "initdb",
     )
-    port = free_port()
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-    options += " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-    _run(
-        _as_postgres(
-            [
-                _bin("pg_ctl"),
-                "-D",
-                str(data),
-                "-l",
-                str(root / "log"),
-                "-o",
-                options,
-                "-w",
-                "start",
-            ]
-        ),
-        "starting PostgreSQL",
-    )
-    try:
-        yield PgServer(port, data)
-    finally:
-        subprocess.run(
-            _as_postgres([_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
-            capture_output=True,
-            check=False,
-        )
-        shutil.rmtree(root, ignore_errors=True)
+    with held_port() as port:  # held until the server stops: nobody else is handed it
+        options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options += " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        start = [_bin("pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-o", options]
+        _run(_as_postgres([*start, "-w", "start"]), "starting PostgreSQL")
+        try:
+            yield PgServer(port, data)
+        finally:
+            subprocess.run(
+                _as_postgres([_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+                capture_output=True,
+                check=False,
+            )
+            shutil.rmtree(root, ignore_errors=True)

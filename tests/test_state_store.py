@@ -35,7 +35,8 @@ from automation.state import (
 from automation.state_db import safe_url
 from automation.state_migrate import migrate_state
 from automation.timeutil import JST
-from tests.pg_server import PASSWORD, PgServer, free_port
+from tests.pg_server import PASSWORD, PgServer
+from tests.ports import held_port
 
 NOON = datetime(2026, 9, 1, 12, 0, tzinfo=JST)
 
@@ -318,8 +319,7 @@ def test_migrate_takes_the_password_from_the_environment(
 
 def test_an_unreachable_database_names_the_host_and_the_fix(pg: PgServer) -> None:
     """A PostgreSQL that does not answer is a configuration error naming host:port and what to check."""
-    port = free_port()
-    with pytest.raises(ConfigError) as caught:
+    with held_port() as port, pytest.raises(ConfigError) as caught:  # held: nobody listens
         Store(pg.url().replace(str(pg.port), str(port)))
     message = caught.value.message
     assert f"cannot connect to the state database at 127.0.0.1:{port}" in message

@@ -17,7 +17,8 @@ from automation.errors import ConfigError
 from automation.redaction import REDACTOR, register
 from automation.state import Store
 from automation.state_db import safe_url, unreachable
-from tests.pg_server import PgServer, free_port
+from tests.pg_server import PgServer
+from tests.ports import held_port
 
 TRICKY = "Sp@c:e/p%ss-7"  # a password that must be percent-encoded in a URL
 ENCODED = quote(TRICKY, safe="")
@@ -81,18 +82,19 @@ def test_a_password_with_reserved_characters_connects_and_is_shown_nowhere(
     # not in the store's name, the start-up error, the doctor's rows or a log line quoting it
     with Store(tricky_url(pg)) as store:
         assert TRICKY not in store.where and ENCODED not in store.where
-    nowhere = tricky_url(pg, port=free_port())
-    with pytest.raises(ConfigError) as caught:
-        Store(nowhere)
     config = write_workspace(tmp_path / "ws")
-    text = config.read_text(encoding="utf-8").replace(
-        "  path: state/automation.sqlite",
-        f"  path: state/automation.sqlite\n  url: '{nowhere.replace(ENCODED, '${SPEC_TRICKY}')}'",
-    )
-    config.write_text(text, encoding="utf-8")
-    monkeypatch.setenv("SPEC_TRICKY", ENCODED)
-    loaded = load_config(config)
-    rows = state_rows(loaded)
+    with held_port() as port:  # held: nobody listens there
+        nowhere = tricky_url(pg, port=port)
+        with pytest.raises(ConfigError) as caught:
+            Store(nowhere)
+        text = config.read_text(encoding="utf-8").replace(
+            "  path: state/automation.sqlite",
+            f"  path: state/automation.sqlite\n  url: '{nowhere.replace(ENCODED, '${SPEC_TRICKY}')}'",
+        )
+        config.write_text(text, encoding="utf-8")
+        monkeypatch.setenv("SPEC_TRICKY", ENCODED)
+        loaded = load_config(config)
+        rows = state_rows(loaded)
     register(loaded.config.secrets())
     record = logging.LogRecord("spec", logging.ERROR, "", 0, "failed: %s", (TRICKY,), None)
     REDACTOR.filter(record)
