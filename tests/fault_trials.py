@@ -96,7 +96,7 @@ def run_trials(
             progress(number - 1, fault, send)
         switch.arm_on(daemon.pid, send, fault)
         fake.set_content(h.DRIVE, h.BOOK, h.workbook(number))
-        if fault != "reply_lost" and h.wait_for(lambda d=daemon: not d.alive(), timeout=20):
+        if fault != "reply_lost" and h.wait_for(lambda d=daemon: not d.alive(), ROUND_TIMEOUT):
             daemon.reap()
             daemon = h.Daemon(config, log)
         done = h.wait_for(lambda n=number: complete(fake, config, n), ROUND_TIMEOUT)

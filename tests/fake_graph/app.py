@@ -210,7 +210,7 @@ class FakeGraph(TeamsEndpoints, ListEndpoints, DraftEndpoints, FaultsAndAuth):
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
         thread.start()
         try:
-            if not server.ready.wait(timeout=10):
+            if not server.ready.wait(timeout=60):  # a bound, reached only when it cannot start
                 raise RuntimeError("the fake Graph server did not start")
             yield f"http://127.0.0.1:{sock.getsockname()[1]}{PREFIX}"
         finally:
