@@ -49,26 +49,33 @@ def browser() -> Iterator[Browser]:
         chromium.close()
 
 
+def _loopback() -> socket.socket:
+    """A socket bound to a port the OS assigned on 127.0.0.1 (the server listens on it)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
 @contextmanager
-def _serving(settings: ConsoleSettings, port: int = 0) -> Iterator[str]:
-    """The console on a loopback port (a free one unless given) while the block runs;
-    yields its base URL."""
-    if not port:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
+def _serving(settings: ConsoleSettings, sock: socket.socket | None = None) -> Iterator[str]:
+    """The console on a loopback socket (a new one unless given) while the block runs;
+    yields its base URL. The socket is bound before the server starts: no other process
+    can take its port in between."""
+    sock = sock or _loopback()
+    port = int(sock.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    while not server.started:
+    while not server.started and thread.is_alive():
         thread.join(0.01)
     try:
+        if not server.started:
+            raise RuntimeError(f"the console did not start on 127.0.0.1:{port}")
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join()
+        sock.close()
 
 
 @pytest.fixture
@@ -184,11 +191,11 @@ def test_a_column_heading_sorts_the_municipalities(
     base, _ = console
     page = browser.new_page()
     _sign_in(page, base)
-    rows = "table.sortable tbody th"
+    rows = page.locator("table.sortable tbody th")
     page.click("table.sortable thead >> text=避難者数")
-    assert page.locator(rows).all_inner_texts()[0] == "府中市"
+    expect(rows.first).to_have_text("府中市")
     page.click("table.sortable thead >> text=避難者数")
-    assert page.locator(rows).all_inner_texts() == ["前橋市", "高崎市", "府中市"]
+    expect(rows).to_have_text(["前橋市", "高崎市", "府中市"])
 
 
 def test_operator_runs_a_flow_now_from_ops(browser: Browser, tmp_path: Path) -> None:
@@ -227,9 +234,8 @@ def test_entra_sign_in_against_a_fake_openid_provider(browser: Browser, tmp_path
     from tests.fake_oidc import SECRET as APP_SECRET  # noqa: PLC0415
 
     fake = FakeEntra(NOW)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    sock = _loopback()  # the redirect URI names its port before the console serves on it
+    port = int(sock.getsockname()[1])
     config = EntraConsoleSignIn(
         tenant_id=TENANT,
         client_id=CLIENT,
@@ -244,7 +250,7 @@ def test_entra_sign_in_against_a_fake_openid_provider(browser: Browser, tmp_path
         secure_cookies=False,
         entra=EntraSignIn(config, lambda: NOW, http_client=fake),
     )
-    with _serving(settings, port) as base:
+    with _serving(settings, sock) as base:
         page = browser.new_page(viewport=VIEWPORTS["phone"])
         page.route(
             f"{HOST}/**",
