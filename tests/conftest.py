@@ -7,9 +7,16 @@ import sys
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from automation.damage.catalogue import DEFAULT_CATALOGUE, Catalogue
 from tests.pg_server import PgServer, pg_server
+
+# No property spec fails for an example that ran slow (hypothesis's default deadline is
+# 200 ms, which a loaded machine can pass on any example): each spec that sets its own
+# settings says deadline=None too, and this covers one that forgets.
+settings.register_profile("suite", deadline=None)
+settings.load_profile("suite")
 
 
 @pytest.fixture

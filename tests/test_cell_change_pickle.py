@@ -8,7 +8,7 @@ import pickle
 from decimal import Decimal
 from typing import Any
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from automation.damage.totals import CellChange
@@ -24,6 +24,7 @@ changes = st.builds(
 )
 
 
+@settings(deadline=None)
 @given(changes)
 def test_a_pickled_cell_change_comes_back_equal_field_for_field(change: CellChange) -> None:
     """Pickled and loaded, a CellChange equals the original in every field."""

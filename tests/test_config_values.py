@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from email_validator import EmailNotValidError, validate_email
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from automation.cli import main
@@ -103,6 +103,7 @@ LOCAL_CHARS = "aZ09_+-.!#%'/=?`{|}~\"<> "
 DOMAIN_CHARS = "az09A-._xn"
 
 
+@settings(deadline=None)
 @given(
     st.text(alphabet=LOCAL_CHARS, min_size=0, max_size=12),
     st.text(alphabet=DOMAIN_CHARS, min_size=0, max_size=16),

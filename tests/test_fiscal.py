@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from automation.fiscal import (
@@ -360,6 +360,7 @@ _DATES = st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31))
 _COUNTS = st.integers(min_value=0, max_value=30)
 
 
+@settings(deadline=None)
 @given(_DATES, _COUNTS)
 def test_business_day_walks_land_on_business_days(day: date, n: int) -> None:
     """Counting business days before or after any date always lands on a business day."""
@@ -367,6 +368,7 @@ def test_business_day_walks_land_on_business_days(day: date, n: int) -> None:
     assert is_business_day(business_days_after(day, n))
 
 
+@settings(deadline=None)
 @given(_DATES, _COUNTS)
 def test_business_days_before_then_after_round_trips(day: date, n: int) -> None:
     """From a business day, n business days back then n forward returns to it."""

@@ -55,7 +55,7 @@ def shown(reading: Reading) -> tuple[object, ...]:
     return (type(reading), reading)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(
     values=st.lists(RAW, min_size=1, max_size=30),
     unit=st.sampled_from(["人", "棟", "ha", "千円", "箇所"]),

@@ -112,6 +112,7 @@ def test_a_sheet_declaring_a_small_dimension_is_still_bounded_by_its_far_cell() 
     assert "のセル範囲が 17,179,869,184 セルあり" in caught.value.message
 
 
+@settings(deadline=None)
 @given(number=st.integers(1, 2_000_000), other=st.integers(0, 3_000_000))
 def test_the_numbers_up_to_a_bound_are_matched_and_no_other(number: int, other: int) -> None:
     """The pattern of 1 to N matches a number without leading zeros exactly when it is in 1-N."""
