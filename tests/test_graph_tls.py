@@ -12,7 +12,11 @@ from automation.backends.graph import tls
 
 @pytest.fixture(autouse=True)
 def nothing_made_ahead() -> None:
-    """Each spec starts with no context waiting (another spec's is taken and dropped)."""
+    """Each spec starts with no context waiting (another spec's is taken and dropped, once
+    its thread has ended: one still making it would leave it here mid-spec)."""
+    thread = tls._made.get("thread")
+    if thread is not None:
+        thread.join()
     tls._made.clear()
 
 
