@@ -19,7 +19,7 @@ from automation.ports import Arriving, Backend, FetchedWorkbook
 from automation.preload import SWITCH_INTERVAL_S, Preload
 from tests.test_report_first import config, ports, run, workspace  # noqa: F401  # fixtures
 
-WAIT_S = 10.0  # an upper bound for a thread's step, never slept
+WAIT_S = 60.0  # an upper bound for a thread's step, never slept
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SimpleN
         "preload_gate.intervals.append(sys.getswitchinterval())\n",
         "pre_entered": "import preload_gate\npreload_gate.entered.set()\n",
         "pre_slow": "import preload_gate\npreload_gate.entered.set()\n"
-        "preload_gate.preload.stopping.wait(10)\n",
+        f"preload_gate.preload.stopping.wait({WAIT_S})\n",
         "pre_broken": "import preload_gate\npreload_gate.entered.set()\nraise ImportError('broken')\n",
     }
     for name, body in bodies.items():

@@ -191,7 +191,7 @@ class SlowFeedback(Deliverer):
 
     async def deliver(self, entry: OutboxEntry, attachments: Mapping[str, bytes]) -> str:
         if entry.kind == "feedback":
-            await asyncio.wait_for(self.stored.wait(), 30)  # a bound: never hangs the suite
+            await asyncio.wait_for(self.stored.wait(), 120)  # a bound: never hangs the suite
         return await super().deliver(entry, attachments)
 
 
