@@ -121,6 +121,7 @@ def write_config(folder: Path, base_url: str, grace: float = 5) -> Path:
 # (before the answer leaves), or the answer lost after it acted (the daemon lives on).
 FAULTS = ("kill_before", "kill_after", "reply_lost")
 HOLD_AT_MOST = 120.0  # seconds: a held request goes on by then even if no spec lets it go
+AT_MOST = 60.0  # seconds: a bound on waiting for a daemon to start or end, never a timing
 # The request of each kind of send, as (method, path pattern).
 SENDS = {
     "mail": ("POST", re.compile(r"/sendMail$")),
@@ -262,11 +263,11 @@ class Daemon:
             return 0
         return self.log_path.read_text(encoding="utf-8", errors="replace").count('"started"')
 
-    def ready(self, timeout: float = 30) -> bool:
+    def ready(self, timeout: float = AT_MOST) -> bool:
         """Wait until this daemon serves (its signal handlers are in place)."""
         return wait_for(lambda: self._starts() > self.starts_before, timeout)
 
-    def terminate(self, timeout: float = 30) -> int:
+    def terminate(self, timeout: float = AT_MOST) -> int:
         """SIGTERM once it serves, then wait for the exit code."""
         self.ready()
         self.process.send_signal(signal.SIGTERM)
@@ -277,7 +278,7 @@ class Daemon:
     def reap(self) -> int | None:
         """Wait for a killed process."""
         try:
-            return self.process.wait(timeout=10)
+            return self.process.wait(timeout=AT_MOST)
         finally:
             self.log.close()
 

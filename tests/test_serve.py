@@ -32,7 +32,6 @@ from tests.ports import held_port
 pytestmark = pytest.mark.e2e
 TRIALS = int(os.environ.get("CRASH_TRIALS", "30"))
 FAULT_TRIALS = int(os.environ.get("FAULT_TRIALS", str(len(h.FAULTS) * len(h.SENDS))))
-AT_MOST = 60.0  # seconds: a bound on a wait for the daemon, reached only when it is broken
 
 
 @pytest.fixture
@@ -71,7 +70,7 @@ def test_sigterm_mid_delivery_exits_0_and_delivers_once_after_restart(
     switch.hold.add("/sendMail")  # each mail is held past the grace, until let go
     daemon = h.Daemon(config, tmp_path / "log")
     assert h.wait_for(lambda: bool(switch.held), timeout=60)
-    assert daemon.terminate(timeout=AT_MOST) == 0
+    assert daemon.terminate() == 0
     switch.let_go()
     again = h.Daemon(config, tmp_path / "log")
     assert h.wait_for(lambda: h.delivered(fake, 1), timeout=60)
@@ -98,7 +97,7 @@ def test_throttling_and_outages_delay_deliveries_but_lose_none(
 
 def healthz(port: int) -> dict[str, Any]:
     """GET /healthz."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=AT_MOST) as response:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=h.AT_MOST) as response:
         body: dict[str, Any] = json.loads(response.read())
         return body
 
@@ -116,9 +115,9 @@ def test_health_and_metrics_are_served_on_request(
     with held_port() as port:
         daemon = h.Daemon(config, tmp_path / "log", extra=["--health-port", str(port)])
         assert h.wait_for(lambda: h.delivered(fake, 1), timeout=60)
-        assert h.wait_for(lambda: last_status(port, "damage") == "ok", timeout=AT_MOST)
+        assert h.wait_for(lambda: last_status(port, "damage") == "ok", timeout=h.AT_MOST)
         health = healthz(port)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=AT_MOST) as got:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=h.AT_MOST) as got:
             metrics = got.read().decode()
         assert daemon.terminate() == 0
     assert (health["status"], health["scheduler"]) == ("ok", "running")
@@ -158,7 +157,7 @@ def test_kill_nine_at_any_point_loses_nothing_and_sends_nothing_twice(
         switch.arm(daemon.pid, nth=rng.randint(1, 9), after_acting=rng.random() < 0.7)
         fake.set_content(h.DRIVE, h.BOOK, h.workbook(number))
         # the daemon polls every second, so the n-th request always comes: mid-round or after
-        assert h.wait_for(lambda d=daemon: not d.alive(), timeout=AT_MOST), (
+        assert h.wait_for(lambda d=daemon: not d.alive(), timeout=h.AT_MOST), (
             f"the daemon was not killed at request n in 第{number}報's round\n"
             f"{log.read_text()[-3000:]}"
         )
@@ -183,8 +182,8 @@ def test_ui_port_serves_the_console_and_sigterm_still_stops_the_daemon(
     with held_port() as port:
         daemon = h.Daemon(config, tmp_path / "log", extra=["--ui-port", str(port)])
         assert h.wait_for(lambda: h.delivered(fake, 1), timeout=60)
-        assert h.wait_for(lambda: healthz(port) == {"status": "ok"}, timeout=AT_MOST)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=AT_MOST) as response:
+        assert h.wait_for(lambda: healthz(port) == {"status": "ok"}, timeout=h.AT_MOST)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=h.AT_MOST) as response:
             landed, page = response.url, response.read().decode()
         assert daemon.terminate() == 0
     assert landed.endswith("/login") and "サインイン" in page
