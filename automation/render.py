@@ -27,9 +27,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import re
-import stat
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,6 +41,7 @@ from markupsafe import Markup
 from automation.errors import ConfigError
 from automation.plan import LIST_LIMIT, Message
 from automation.timeutil import clock_ja, time_ja
+from automation.user_cache import user_cache_dir
 
 if TYPE_CHECKING:
     import jinja2
@@ -189,28 +188,9 @@ OPTIONS: dict[str, bool] = {
 
 
 def template_cache_dir(environ: Mapping[str, str] | None = None) -> Path | None:
-    """The per-user folder of compiled templates, created owner-only (0700) when missing;
-    None when it cannot be (no home, a read-only file system) or is not private to the user
-    (another owner, or writable by others: code is loaded from it)."""
-    env = os.environ if environ is None else environ
-    base = env.get("XDG_CACHE_HOME") or ""
-    if not os.path.isabs(base):  # the XDG spec: a relative value is ignored
-        home = env.get("HOME") or os.path.expanduser("~")
-        if not os.path.isabs(home):
-            return None
-        base = os.path.join(home, ".cache")
-    folder = Path(base) / "m365-automation" / "templates"
-    try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        found = os.lstat(folder)
-    except OSError as err:
-        log.debug("no template cache at %s: %s", folder, err)
-        return None
-    private = stat.S_ISDIR(found.st_mode) and not found.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-    if found.st_uid != os.getuid() or not private:
-        log.debug("no template cache at %s: not private to this user", folder)
-        return None
-    return folder
+    """The per-user folder of compiled templates (:func:`user_cache_dir`); None when there
+    is none private to the user."""
+    return user_cache_dir("templates", environ)
 
 
 def _bytecode_cache(folder: Path) -> jinja2.BytecodeCache:
