@@ -19,6 +19,7 @@ import logging
 import os
 import pickle
 import re
+import sys
 import threading
 import time
 import weakref
@@ -31,6 +32,7 @@ from functools import partial
 from typing import Any, Protocol
 from xml.sax.saxutils import escape
 
+import xlsxwriter
 from xlsxwriter.utility import _preserve_whitespace, xl_col_to_name
 from xlsxwriter.worksheet import Worksheet
 
@@ -47,6 +49,8 @@ from automation.damage.stored import Readings, StoredReading
 from automation.damage.totals import Change, ItemTotal
 from automation.flows.damage_rollup import DamageReport, DepartmentStatus
 from automation.parallel import Ahead, Forked
+from automation.sheet_files import SheetFiles
+from automation.user_cache import user_cache_dir
 from automation.xlsx_package import (
     PACK_ABOVE,
     DeflatedRows,
@@ -357,33 +361,54 @@ KEEP_COMPOSED_BYTES = 64 * 1024 * 1024  # a 60 x 2,000 workbook's sheets: about 
 
 
 class KeptSheets:
-    """読取_ sheets composed in this process, packed (:class:`_Packed`), for the builds
-    after: a save that changed one department's sheet composes that sheet only.
+    """読取_ sheets composed before, packed (:class:`_Packed`), for the builds after: a save
+    that changed one department's sheet composes that sheet only.
 
     A sheet is keyed by everything its composing reads: the department's stored reading
     (its head and body as stored: the rows, figures and problems shown), the catalogue's
-    titles, the formats' style numbers and :data:`COMPOSED_FORMAT`. Kept in memory only
-    (the daemon's builds follow one another; a cron run builds once), at most ``limit``
-    bytes, the sheets used least recently dropped first. Builds in several threads (a
-    daemon's flows) share it under a lock; a forked process (a build ahead's helper) has a
-    lock of its own, free (another thread may have held this process's at the fork: held
-    for ever in the copy, it would stop the helper at its first use)."""
+    titles, the formats' style numbers and :data:`COMPOSED_FORMAT`. Kept in memory, at most
+    ``limit`` bytes, the sheets used least recently dropped first; and, given ``disk`` (the
+    files or how to find them when first needed), on disk too (:mod:`automation.sheet_files`,
+    each file named by the key folded with the composing code's digest), so that a later
+    process (the next cron run, a daemon just started) takes them too. Builds in several
+    threads (a daemon's flows) share it under a lock; a forked process (a build ahead's
+    helper) has a lock of its own, free (another thread may have held this process's at the
+    fork: held for ever in the copy, it would stop the helper at its first use), and never
+    reads or writes the files (a helper touches nothing but its own results)."""
 
-    def __init__(self, limit: int = KEEP_COMPOSED_BYTES) -> None:
+    def __init__(
+        self,
+        limit: int = KEEP_COMPOSED_BYTES,
+        disk: SheetFiles | Callable[[], SheetFiles | None] | None = None,
+    ) -> None:
         self.limit = limit
         self._sheets: OrderedDict[bytes, _Packed] = OrderedDict()
         self._size = 0
         self._lock = threading.Lock()
+        self._disk: SheetFiles | None = None if callable(disk) else disk
+        self._find_disk: Callable[[], SheetFiles | None] | None = disk if callable(disk) else None
+        self._pid = os.getpid()
         _ALL_KEPT.add(self)
 
     def _forked(self) -> None:
         """In a forked process: a lock of its own (the only thread is the one that forked)."""
         self._lock = threading.Lock()
 
+    def _files(self) -> SheetFiles | None:
+        """The files on disk, found on first use; none in a forked process."""
+        if os.getpid() != self._pid:
+            return None
+        if self._find_disk is not None:
+            self._disk, self._find_disk = self._find_disk(), None
+        return self._disk
+
     def holds(self, key: bytes) -> bool:
-        """Whether a sheet is kept for ``key`` (not counted as a use)."""
+        """Whether a sheet is kept for ``key`` (one on disk is read into memory, so that a
+        process forked next holds it too; not counted as a use)."""
         with self._lock:
-            return key in self._sheets
+            if key in self._sheets:
+                return True
+        return self._from_disk(key) is not None
 
     def get(self, key: bytes) -> _Packed | None:
         """The sheet composed for ``key``, if kept."""
@@ -391,10 +416,17 @@ class KeptSheets:
             sheet = self._sheets.get(key)
             if sheet is not None:
                 self._sheets.move_to_end(key)
-            return sheet
+                return sheet
+        return self._from_disk(key)
 
     def put(self, key: bytes, sheet: _Packed) -> None:
-        """Keep ``sheet`` under ``key`` (one larger than the limit is not kept)."""
+        """Keep ``sheet`` under ``key`` (one larger than the limit is not kept in memory)."""
+        self._keep(key, sheet)
+        files = self._files()
+        if files is not None:
+            files.write(_file_name(key), pickle.dumps(sheet, pickle.HIGHEST_PROTOCOL))
+
+    def _keep(self, key: bytes, sheet: _Packed) -> None:
         if sheet.size > self.limit:
             return
         with self._lock:
@@ -406,11 +438,30 @@ class KeptSheets:
                 _, dropped = self._sheets.popitem(last=False)
                 self._size -= dropped.size
 
+    def _from_disk(self, key: bytes) -> _Packed | None:
+        """The sheet kept on disk for ``key``, now in memory too; None when there is none or
+        it does not load as one (then it is composed again)."""
+        files = self._files()
+        payload = files.read(_file_name(key)) if files is not None else None
+        if payload is None:
+            return None
+        try:  # our own file, in a folder private to this user (see automation.user_cache)
+            sheet = pickle.loads(payload)
+        except Exception:  # a file another build left damaged: composed again
+            return None
+        if not isinstance(sheet, _Packed):
+            return None
+        self._keep(key, sheet)
+        return sheet
+
     def clear(self) -> None:
-        """Forget every sheet."""
+        """Forget every sheet, on disk too."""
         with self._lock:
             self._sheets.clear()
             self._size = 0
+        files = self._files()
+        if files is not None:
+            files.clear()
 
     def __len__(self) -> int:
         return len(self._sheets)
@@ -428,7 +479,37 @@ def _forked_kept() -> None:  # pragma: no cover  # runs in a forked process
 
 _ALL_KEPT: weakref.WeakSet[KeptSheets] = weakref.WeakSet()
 os.register_at_fork(after_in_child=_forked_kept)
-KEPT_SHEETS = KeptSheets()  # this process's, used by every build unless told otherwise
+
+
+def _user_sheet_files() -> SheetFiles | None:
+    """The composed sheets' files in the user's cache folder, if there is one."""
+    folder = user_cache_dir("composed")
+    return SheetFiles(folder) if folder is not None else None
+
+
+@functools.cache
+def _code_digest() -> bytes:
+    """What the composing code is, for the names of sheets kept on disk: each module of the
+    package by its path, size and modification time (an edit or an upgrade composes every
+    sheet again), with XlsxWriter's and Python's versions."""
+    root = os.path.dirname(os.path.abspath(__file__))
+    digest = hashlib.blake2b(repr((xlsxwriter.__version__, sys.version)).encode(), digest_size=20)
+    for folder, subfolders, names in os.walk(root):
+        subfolders.sort()
+        for name in sorted(n for n in names if n.endswith(".py")):
+            found = os.stat(os.path.join(folder, name))
+            place = os.path.relpath(os.path.join(folder, name), root)
+            digest.update(repr((place, found.st_size, found.st_mtime_ns)).encode())
+    return digest.digest()
+
+
+def _file_name(key: bytes) -> str:
+    """The file a sheet kept under ``key`` is kept in on disk."""
+    return hashlib.blake2b(_code_digest() + key, digest_size=20).hexdigest()
+
+
+# This process's, used by every build unless told otherwise.
+KEPT_SHEETS = KeptSheets(disk=_user_sheet_files)
 
 
 def build_merged_workbook(
@@ -944,8 +1025,8 @@ class _Packed:
     """A composed sheet packed (a tenth of its memory): its rows and notes as composed
     (deflated already, not packed again), the rest pickled and zlib-packed, as it waits
     with the others for the helpers (:mod:`automation.parallel`) before it is written, or
-    is kept for the next build (:class:`KeptSheets`); made and read only within one
-    process and its helpers, never stored."""
+    is kept for the next build (:class:`KeptSheets`: in memory, and pickled in the user's
+    private cache folder, which only this user can write)."""
 
     xml: str | DeflatedRows
     notes: RenderedNotes

@@ -200,9 +200,12 @@ def generate_in_child(
     )
 
 
-def run_once(config: Path, now: str) -> dict[str, Any]:
-    """``automation run bench -c CONFIG --now NOW --json``, measured from outside."""
-    measured = process.automation("run", "bench", "-c", str(config), "--now", now, "--json")
+def run_once(config: Path, now: str, *, keep_composed: bool = False) -> dict[str, Any]:
+    """``automation run bench -c CONFIG --now NOW --json``, measured from outside (with the
+    sheets the run before composed kept on disk only when ``keep_composed``)."""
+    measured = process.automation(
+        "run", "bench", "-c", str(config), "--now", now, "--json", keep_composed=keep_composed
+    )
     if measured.returncode not in (0, 1):
         raise RuntimeError(f"automation run failed ({measured.returncode}): {measured.stderr}")
     record = measured.record()
@@ -258,7 +261,7 @@ def measure(folder: Path, sheets: int, rows: int, columns: int, repeat: int) -> 
     one_sheet = []
     for n in range(repeat):
         generate_in_child(folder, sheets, rows, columns, seed=last_seed, edit_first=n % 2 == 0)
-        one_sheet.append(run_once(config, ONE_SHEET_AT))
+        one_sheet.append(run_once(config, ONE_SHEET_AT, keep_composed=True))
     polls = [run_once(config, POLL_AT) for _ in range(POLLS)]
     floor = process.calamine_read_s(folder / "inputs" / "book.xlsx")
     median_changed = _median(changed)

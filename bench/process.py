@@ -14,6 +14,7 @@ import compileall
 import functools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,6 +22,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from automation.user_cache import user_cache_dir
 
 BIN = Path(sys.executable).parent
 AUTOMATION = str(BIN / "automation")
@@ -91,11 +94,25 @@ def run(argv: list[str], cwd: Path | None = None, timeout: float = 1800) -> Meas
         )
 
 
-def automation(*args: str, cwd: Path | None = None) -> Measured:
+def automation(*args: str, cwd: Path | None = None, keep_composed: bool = False) -> Measured:
     """``automation ARGS`` from this virtual environment, measured (its modules compiled
-    to bytecode first, as an installed package's are)."""
+    to bytecode first, as an installed package's are).
+
+    The 読取_ sheets an earlier command kept on disk (``KeptSheets``) are removed first,
+    unless ``keep_composed``: a bench that alternates two versions of a workbook would
+    otherwise find every sheet of a "changed" report composed already, which no real save
+    gives; only a run measuring a save after the one before keeps them."""
     compile_package()
+    if not keep_composed:
+        forget_composed()
     return run([AUTOMATION, *args], cwd=cwd)
+
+
+def forget_composed() -> None:
+    """Remove the composed sheets the commands keep on disk (the user's cache folder)."""
+    folder = user_cache_dir("composed")
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @functools.cache

@@ -64,7 +64,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import scenarios
+from bench import process, scenarios
 from bench.serve_idle import free_port, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -170,6 +170,7 @@ class Daemon:
     def start(self) -> None:
         """Start it and wait for its health endpoint."""
         port = free_port()
+        process.forget_composed()  # its first build composes every sheet, as a new host's
         executable = Path(sys.executable).with_name("automation")
         command = [str(executable), "serve", "-c", str(self.config), "--health-port", str(port)]
         with self.log_path.open("wb") as log:

@@ -39,6 +39,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import process
 from bench.serve_idle import free_port, memory_mb, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,6 +122,7 @@ def measure(
     env.pop("PYTHONMALLOC", None)
     if allocator != "default":
         env["PYTHONMALLOC"] = allocator
+    process.forget_composed()  # its first build composes every sheet, as a new host's
     daemon = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=work, env=env)
     state = work / "state" / "bench.sqlite"
     after: list[dict[str, Any]] = []
