@@ -674,9 +674,14 @@ async def _reconciled_to_send(
     policy: OutboxPolicy,
     dead_letters: DeadLetters | None,
 ) -> bool:
-    """Settle a message whose last send was interrupted; True when it must be sent again."""
-    if entry.status == "sending":
-        store.mark(entry.key, "uncertain", clock(), error="interrupted mid-send")
+    """Settle a message whose last send was interrupted; True when it must be sent again.
+
+    A mail on a deliverer whose sends are processed after they are accepted (its
+    ``settling`` channels: Graph's sendMail) is looked for again later while its send is
+    younger than ``policy.mail_settle_seconds``: not found yet is not found."""
+    began = entry.updated_at  # the send's claim (sending), or when its answer was lost
+    if entry.status == "sending":  # uncertain since the send began
+        store.mark(entry.key, "uncertain", began or clock(), error="interrupted mid-send")
     confirm = getattr(backend.deliverer, "confirm", None)
     try:
         delivered = await confirm(entry) if confirm is not None else None
@@ -693,6 +698,22 @@ async def _reconciled_to_send(
         return False
     if delivered:
         store.mark(entry.key, "sent", clock(), location="confirmed after restart")
+        return False
+    settling = entry.channel == "mail" and "mail" in getattr(backend.deliverer, "settling", ())
+    settle = policy.mail_settle_seconds if settling else 0.0
+    if (
+        delivered is False
+        and began is not None
+        and clock() < (settled := began + timedelta(seconds=settle))
+    ):
+        LOG.info(
+            "%s: not found where it would be once sent; looked for again at %s before any "
+            "resend (the send may still be processed)",
+            entry.key,
+            settled.isoformat(timespec="seconds"),
+            extra={"event": "reconcile_later", "flow": entry.flow, "key": entry.key},
+        )
+        store.defer(entry.key, settled)
         return False
     if (
         delivered is None

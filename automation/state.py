@@ -264,6 +264,9 @@ class OutboxEntry:
     last_error: str | None = None
     not_before: datetime | None = None
     payload: Mapping[str, Any] = field(default_factory=dict)
+    # When it entered its status: for ``sending``, when the send was claimed; for an
+    # ``uncertain`` one, when the send whose answer was lost began or failed.
+    updated_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -972,7 +975,7 @@ class Store:
                 "not_before = NULL WHERE key = ?",
                 (now.isoformat(), key),
             )
-        return replace(_entry(row), status="sending")
+        return replace(_entry(row), status="sending", updated_at=now)
 
     def check_sending(self) -> None:
         """Right before a send: raise FencedError unless this daemon still holds the lease,
@@ -1407,6 +1410,7 @@ def _entry(row: Row) -> OutboxEntry:
         last_error=row["last_error"],
         not_before=datetime.fromisoformat(row["not_before"]) if row["not_before"] else None,
         payload=json.loads(row["payload"]) if row["payload"] else {},
+        updated_at=datetime.fromisoformat(row["updated_at"]) if row["updated_at"] else None,
     )
 
 

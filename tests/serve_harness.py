@@ -55,7 +55,7 @@ directory:
       sheet: 危機管理課
       contacts: [{{channel: mail, address: kiki@pref.example}}]
 service:
-  outbox: {{backoff_seconds: [0.5], max_attempts: 100}}
+  outbox: {{backoff_seconds: [0.5], max_attempts: 100, mail_settle_seconds: 1}}
   shutdown_grace_seconds: {grace}
 flows:
   - id: damage

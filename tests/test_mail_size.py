@@ -164,7 +164,7 @@ def test_a_complete_draft_left_by_a_failed_send_is_sent_not_rebuilt(
     chosen = backend(fake, tmp_path)
     deliver(store, chosen)
     assert status(store) == "uncertain"
-    deliver(store, chosen, NOON + timedelta(seconds=30))
+    deliver(store, chosen, NOON + timedelta(minutes=5))  # outbox.mail_settle_seconds passed
     assert (status(store), attached(fake)) == ("sent", [data])
     assert len(fake.requests_to(r"/messages$", "POST")) == 1
 
@@ -178,7 +178,7 @@ def test_a_leftover_draft_is_found_past_an_empty_page_of_drafts(
     chosen = backend(fake, tmp_path)
     deliver(store, chosen)
     fake.empty_page(r"/mailFolders/drafts/messages$")
-    deliver(store, chosen, NOON + timedelta(seconds=30))
+    deliver(store, chosen, NOON + timedelta(minutes=5))  # outbox.mail_settle_seconds passed
     assert (status(store), attached(fake)) == ("sent", [data])
     assert len(fake.requests_to(r"/messages$", "POST")) == 1
     assert fake.drafts_of(MAILBOX) == []

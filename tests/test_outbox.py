@@ -291,3 +291,89 @@ def test_an_uncertain_message_that_cannot_be_checked_stays_uncertain(
     deliver(store, unsure, NOON)
     deliver(store, unsure, NOON + timedelta(seconds=30))
     assert (unsure.arrived, status(store, "k")) == (["k"], "uncertain")
+
+
+class Settling(Recipient):
+    """A mail channel that accepts a send at once but shows it where ``confirm`` looks only
+    once it was processed (Graph's sendMail answers 202 before that): for
+    ``mail_settle_seconds`` (5 minutes by default) after a send its absence means nothing."""
+
+    settling = frozenset({"mail"})  # with the default mail_settle_seconds, 300
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shown = False  # whether what arrived is shown where confirm looks yet
+
+    async def confirm(self, entry: OutboxEntry) -> bool | None:
+        return self.shown and entry.key in self.arrived
+
+
+def test_an_interrupted_mail_not_yet_shown_is_looked_for_again_not_resent(
+    store: Store,
+) -> None:
+    """A crash mid-send, and the mail is not in Sent Items 10 s later: it stays uncertain and
+    is looked for again once its send is 5 minutes old, found then, and never sent twice."""
+    mail = Settling()
+    queue(store, "k")
+    mail.arrived.append("k")  # it went out, then the process died
+    store.mark("k", "sending", NOON)
+    deliver(store, mail, NOON + timedelta(seconds=10))
+    entry = store.get_entry("k")
+    assert entry is not None
+    assert (entry.status, entry.not_before) == ("uncertain", NOON + timedelta(minutes=5))
+    mail.shown = True
+    deliver(store, mail, NOON + timedelta(minutes=5))
+    assert (mail.arrived, status(store, "k")) == (["k"], "sent")
+
+
+def test_an_interrupted_mail_still_missing_once_settled_is_sent_once(store: Store) -> None:
+    """A mail not in Sent Items once its send is 5 minutes old never left: it is sent then,
+    once (counted from the send, not from when it was first looked for)."""
+    mail = Settling()
+    queue(store, "k")
+    store.mark("k", "sending", NOON)
+    deliver(store, mail, NOON + timedelta(seconds=10))
+    deliver(store, mail, NOON + timedelta(minutes=4))
+    assert mail.arrived == []
+    deliver(store, mail, NOON + timedelta(minutes=5))
+    assert (mail.arrived, status(store, "k")) == (["k"], "sent")
+    deliver(store, mail, NOON + timedelta(minutes=6))
+    assert mail.arrived == ["k"]
+
+
+def test_a_claimed_message_records_when_its_send_began(store: Store) -> None:
+    """Claiming a message for sending stamps it with the claim's time (a send's start)."""
+    queue(store, "k")
+    claimed = store.claim("k", NOON + timedelta(minutes=1))
+    stored = store.get_entry("k")
+    assert claimed is not None and stored is not None
+    assert claimed.updated_at == stored.updated_at == NOON + timedelta(minutes=1)
+
+
+def test_a_mail_whose_answer_was_lost_is_not_resent_before_it_settled(store: Store) -> None:
+    """The answer to a mail's send was lost: 30 s later, not yet in Sent Items, it is not
+    sent again; it is looked for again at 5 minutes after the send."""
+    mail = Settling()
+    queue(store, "k")
+    mail.lost_replies = 1
+    deliver(store, mail, NOON)
+    deliver(store, mail, NOON + timedelta(seconds=30))
+    entry = store.get_entry("k")
+    assert entry is not None
+    assert (mail.arrived, entry.status, entry.not_before) == (
+        ["k"],
+        "uncertain",
+        NOON + timedelta(minutes=5),
+    )
+
+
+def test_with_no_settle_time_an_interrupted_mail_not_found_is_sent_at_once(
+    store: Store,
+) -> None:
+    """``mail_settle_seconds: 0``: not in Sent Items means never sent, whatever its age."""
+    mail = Settling()
+    queue(store, "k")
+    store.mark("k", "sending", NOON)
+    policy = OutboxPolicy(max_attempts=3, backoff_seconds=(30,), mail_settle_seconds=0)
+    deliver(store, mail, NOON + timedelta(seconds=10), policy=policy)
+    assert (mail.arrived, status(store, "k")) == (["k"], "sent")

@@ -765,6 +765,14 @@ class OutboxPolicy(Model):
         description="A webhook post interrupted mid-send cannot be checked: resend it "
         "(at least once; a duplicate is possible) or give it up and alert (at most once).",
     )
+    mail_settle_seconds: float = Field(
+        default=300,
+        ge=0,
+        le=3600,
+        description="A mail whose send was interrupted and that is not in Sent Items is "
+        "sent again only once its send is this old: Graph accepts a mail (202) before it "
+        "is processed, so until then it may still arrive.",
+    )
 
     @field_validator("backoff_seconds")
     @classmethod

@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from automation.backends.graph.errors import AppCredential, from_credential_error
 from automation.backends.graph.gateway import (
@@ -419,6 +419,12 @@ class GraphDeliverer:
                 "post to channels); add it and run `automation login`"
             )
         return team, channel, self.channel_gateway
+
+    # The channels whose sends may be missing where ``confirm`` looks for a while after
+    # they were accepted: sendMail answers 202, which "does not indicate that the request
+    # processing has completed" (api-reference/v1.0/api/user-sendmail.md). An interrupted
+    # mail not in Sent Items is looked for again until ``outbox.mail_settle_seconds`` passed.
+    settling: ClassVar[frozenset[str]] = frozenset({"mail"})
 
     async def confirm(self, entry: OutboxEntry) -> bool | None:
         """Whether an interrupted send reached its recipient (None: this channel cannot tell).
