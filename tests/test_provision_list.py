@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -292,14 +293,13 @@ def test_a_new_rounds_period_is_added_to_the_choices_with_apply(tmp_path: Path) 
     assert after[0] == 0
 
 
-def test_doctor_says_whether_the_list_is_what_provision_builds(tmp_path: Path) -> None:
-    """The doctor's list row stays OK and says whether the columns match the plan."""
-    # a hand-made list is still read; the first difference is named when they do not
+def _doctor_row(tmp_path: Path, fake: FakeGraph) -> Callable[[], Any]:
+    """The doctor's list row for the provisioned list of ``graph_run``'s configuration, read
+    from ``fake`` each time it is called."""
     from automation.config.models import GraphBackend  # noqa: PLC0415
     from automation.doctor.files import list_row  # noqa: PLC0415
     from automation.doctor.probe import Probe  # noqa: PLC0415
 
-    fake = FakeGraph(token="t")
     graph_run(tmp_path, fake)
     loaded = load_config(tmp_path / "automation.yaml")
     backend = loaded.config.backend
@@ -308,11 +308,18 @@ def test_doctor_says_whether_the_list_is_what_provision_builds(tmp_path: Path) -
     ref = SiteList(site_id=SITE, list_id="進捗管理")
     plan = list_plan(p, d, "進捗管理")
     gateway = graph(fake).gateway
+    return lambda: asyncio.run(list_row(Probe(loaded, backend), gateway, "dx", ref, plan))
 
-    matching = asyncio.run(list_row(Probe(loaded, backend), gateway, "dx", ref, plan))
+
+def test_doctor_says_whether_the_list_is_what_provision_builds(tmp_path: Path) -> None:
+    """The doctor's list row stays OK and says whether the columns match the plan."""
+    # a hand-made list is still read; the first difference is named when they do not
+    fake = FakeGraph(token="t")
+    row = _doctor_row(tmp_path, fake)
+    matching = row()
     sp_list = next(iter(fake.lists.values()))
     sp_list.columns = [c for c in sp_list.columns if c["displayName"] != "KPI実績"]
-    differing = asyncio.run(list_row(Probe(loaded, backend), gateway, "dx", ref, plan))
+    differing = row()
 
     assert (matching.result, differing.result) == ("OK", "OK")
     assert matching.detail.endswith("; matches what `automation provision list` would build")
@@ -325,27 +332,13 @@ def test_doctor_says_whether_the_list_is_what_provision_builds(tmp_path: Path) -
 
 def test_doctor_reads_the_list_s_columns_past_an_empty_page(tmp_path: Path) -> None:
     """The doctor's list row follows the columns' @odata.nextLink (paging.md) before comparing."""
-    from automation.config.models import GraphBackend  # noqa: PLC0415
-    from automation.doctor.files import list_row  # noqa: PLC0415
-    from automation.doctor.probe import Probe  # noqa: PLC0415
-
     fake = FakeGraph(token="t")
-    graph_run(tmp_path, fake)
-    loaded = load_config(tmp_path / "automation.yaml")
-    backend = loaded.config.backend
-    assert isinstance(backend, GraphBackend)
-    p, d = params_of(loaded)
-    ref = SiteList(site_id=SITE, list_id="進捗管理")
+    row = _doctor_row(tmp_path, fake)
     fake.empty_page("/columns$")
+    found = row()
 
-    row = asyncio.run(
-        list_row(
-            Probe(loaded, backend), graph(fake).gateway, "dx", ref, list_plan(p, d, "進捗管理")
-        )
-    )
-
-    assert row.result == "OK"
-    assert row.detail.endswith("; matches what `automation provision list` would build")
+    assert found.result == "OK"
+    assert found.detail.endswith("; matches what `automation provision list` would build")
 
 
 def params_of(loaded: Any) -> tuple[ProgressCollectionParams, Directory]:
