@@ -470,11 +470,19 @@ def test_a_run_reads_sheets_in_the_configured_number_of_processes(
     assert sheet_mapper(CpuConfig()).min_weight == FORK_AT_BYTES
 
 
+@pytest.fixture
+def patient(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A helper ahead is waited for up to a minute before the call is made here: a bound
+    reached only by a stuck helper (a loaded machine can keep a nice helper past 5 s)."""
+    monkeypatch.setattr(parallel, "AHEAD_PATIENCE_S", 60.0)
+
+
 def made_where(item: int, given: Callable[[], int]) -> tuple[int, int, int]:
     """(item + given, the process that made it, its niceness)."""
     return item + given(), os.getpid(), os.nice(0)
 
 
+@pytest.mark.usefixtures("patient")
 def test_a_call_ahead_is_made_in_a_helper_with_what_it_is_given_later() -> None:
     """Ahead(f, item) starts f in a helper now; give(value) hands it the rest: the result is
     f(item, lambda: value), made by the helper."""
@@ -484,6 +492,7 @@ def test_a_call_ahead_is_made_in_a_helper_with_what_it_is_given_later() -> None:
     assert ahead.forked and total == 42 and pid != PARENT
 
 
+@pytest.mark.usefixtures("patient")
 def test_a_helper_ahead_yields_the_cores_to_this_process() -> None:
     """The helper runs AHEAD_NICE steps nicer than this process (the report goes first)."""
     ahead = Ahead(made_where, 0)
@@ -592,6 +601,7 @@ def test_without_fork_a_call_ahead_is_made_here(monkeypatch: pytest.MonkeyPatch)
     assert not ahead.forked and ahead.result()[:2] == (42, PARENT)
 
 
+@pytest.mark.usefixtures("patient")
 def test_a_large_value_given_never_waits_for_the_helper() -> None:
     """give() returns while the helper is still busy, whatever the value's size (it goes
     through a file, not a pipe that would fill); the helper then makes the call with it."""
