@@ -144,17 +144,21 @@ def _released(value: int) -> int:
     return value
 
 
-def _within(seconds: float, fifo: Path | int) -> None:
-    """Read a byte from ``fifo`` once one comes, or go on after ``seconds`` (never hang)."""
+def _within(seconds: float, fifo: Path | int) -> bool:
+    """Read a byte from ``fifo`` once one comes (True), or go on after ``seconds`` (never
+    hang)."""
     fd = fifo if isinstance(fifo, int) else os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
     watch = select.poll()
     watch.register(fd, select.POLLIN)
     deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0 and watch.poll(left * 1000):
-        with contextlib.suppress(BlockingIOError):
-            if os.read(fd, 1):
-                break
-    os.close(fd)
+    try:
+        while (left := deadline - time.monotonic()) > 0 and watch.poll(left * 1000):
+            with contextlib.suppress(BlockingIOError):
+                if os.read(fd, 1):
+                    return True
+        return False
+    finally:
+        os.close(fd)
 
 
 class Released(int):
@@ -165,7 +169,7 @@ class Released(int):
 
 
 def test_this_process_takes_in_a_helper_s_results_before_it_waits_for_the_rest(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Done with its own share, this process reads back what a helper wrote while the helper
     goes on: a helper whose last item waits for its first result to be read here is not
@@ -182,11 +186,14 @@ def test_this_process_takes_in_a_helper_s_results_before_it_waits_for_the_rest(
         if x == 3 and in_helper():
             waiting = os.open(release, os.O_RDONLY | os.O_NONBLOCK)
             started.write_bytes(b"!")  # item 1 is written: its byte went before
-            _within(30, waiting)
+            if not _within(30, waiting):  # never released: this helper ends, delivering 1
+                os._exit(1)
         if x == 2 and not in_helper():
             _within(30, started)
         return x * 10
 
+    # However slow the machine, the helper's last item is waited for, not taken over.
+    monkeypatch.setattr(parallel._Clock, "expected", lambda _, weight: 60.0)
     before = parallel.delivered_by_helpers()
     assert Forked(2)(item, [0, 1, 2, 3]) == [0, 10, 20, 30]
     assert parallel.delivered_by_helpers() - before == 2
